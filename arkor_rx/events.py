@@ -1,0 +1,248 @@
+"""Typed training events, decoded from the frames of the job event stream.
+
+Rule 1: every event is a frozen pydantic v2 model: snake_case attributes in
+Python, camelCase on the wire, unknown extra fields ignored (the server adds
+fields over time).
+
+Rule 2: one module-level ``TypeAdapter`` validates the raw JSON bytes of a
+frame in a single call (``validate_json``); a callable discriminator picks the
+class from the ``type`` field, and any type we do not know becomes an
+:class:`UnknownEvent` instead of an error.
+
+Rule 3: :func:`parse_event` never raises for bad input from the wire: a
+keepalive, an ``end`` frame or a frame that is not a JSON object of the right
+shape gives ``None``; the stream goes on.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, ClassVar, Literal, TypeAlias
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from arkor_rx.sse import ServerSentEvent
+
+__all__ = [
+    "KEEPALIVE_EVENT",
+    "TERMINAL_STREAM_EVENT",
+    "CheckpointSaved",
+    "TrainingCompleted",
+    "TrainingEvent",
+    "TrainingFailed",
+    "TrainingLog",
+    "TrainingStarted",
+    "UnknownEvent",
+    "event_adapter",
+    "parse_event",
+]
+
+KEEPALIVE_EVENT = "ping"
+"""SSE ``event:`` name of keepalive frames: they are not progress."""
+
+TERMINAL_STREAM_EVENT = "end"
+"""SSE ``event:`` name that ends the stream for good: do not reconnect."""
+
+
+class _EventBase(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        ser_json_inf_nan="constants",
+    )
+
+    type: str
+    """The wire type, e.g. ``"training.log"``."""
+    job_id: str = ""
+    """The job this event belongs to."""
+    timestamp: str | None = None
+    """When the server emitted it, as the ISO-8601 string it sent."""
+    event_id: str | None = Field(default=None, exclude=True)
+    """The SSE ``id`` the event arrived with (None when it had none). Not part of the JSON."""
+
+    terminal: ClassVar[bool] = False
+    """True for the events that end a run (completed, failed)."""
+
+    def to_json(self) -> str:
+        """The event as wire JSON (camelCase, without ``event_id``)."""
+        return self.model_dump_json(by_alias=True)
+
+
+class TrainingStarted(_EventBase):
+    """The job started running (``training.started``)."""
+
+    type: Literal["training.started"] = "training.started"
+    metadata: dict[str, Any] | None = None
+    """Free-form details the backend sends with the start (model, dataset size, ...)."""
+
+
+class TrainingLog(_EventBase):
+    """A metrics frame (``training.log``). Every metric may be None (not logged this step)."""
+
+    type: Literal["training.log"] = "training.log"
+    step: int
+    """The optimizer step the metrics were taken at."""
+    loss: float | None = None
+    """Training loss (may be ``nan``/``inf`` when a run diverges)."""
+    eval_loss: float | None = None
+    """Held-out loss, on evaluation steps only."""
+    learning_rate: float | None = None
+    """The learning rate used at this step."""
+    epoch: float | None = None
+    """Fractional epoch (0.5 = half way through the first pass)."""
+    samples_per_second: float | None = None
+    """Training throughput."""
+
+    def metric(self, name: str) -> float | None:
+        """The metric called ``name`` (snake_case or camelCase), or None when absent.
+
+        Raises:
+            KeyError: ``name`` is not a metric of this event.
+        """
+        key = _METRIC_NAMES.get(name)
+        if key is None:
+            raise KeyError(f"unknown metric {name!r}; expected one of {sorted(_SNAKE_METRICS)}")
+        value: float | None = getattr(self, key)
+        return value
+
+    @property
+    def is_finite(self) -> bool:
+        """False when the loss is NaN or infinite."""
+        return self.loss is None or math.isfinite(self.loss)
+
+
+_SNAKE_METRICS = ("loss", "eval_loss", "learning_rate", "epoch", "samples_per_second")
+_METRIC_NAMES = {**{n: n for n in _SNAKE_METRICS}, **{to_camel(n): n for n in _SNAKE_METRICS}}
+
+
+class CheckpointSaved(_EventBase):
+    """An adapter checkpoint was written (``checkpoint.saved``)."""
+
+    type: Literal["checkpoint.saved"] = "checkpoint.saved"
+    step: int
+    """The step the checkpoint was taken at."""
+    artifacts: list[Any] = Field(default_factory=list)
+    """What the backend stored (shape not fixed by the protocol)."""
+
+
+class TrainingCompleted(_EventBase):
+    """The run finished successfully (``training.completed``)."""
+
+    type: Literal["training.completed"] = "training.completed"
+    metrics: dict[str, Any] | None = None
+    """Final metrics, when the backend sends them."""
+    artifacts: list[Any] = Field(default_factory=list)
+    """The final artifacts (adapter files and the like)."""
+
+    terminal: ClassVar[bool] = True
+
+
+class TrainingFailed(_EventBase):
+    """The run failed (``training.failed``)."""
+
+    type: Literal["training.failed"] = "training.failed"
+    error: str = "unknown error"
+    """What went wrong, as the backend said it."""
+    step: int | None = None
+    """The step it failed at, when known."""
+
+    terminal: ClassVar[bool] = True
+
+
+class UnknownEvent(_EventBase):
+    """An event of a type this version does not know. Passed on, never a crash."""
+
+    raw: dict[str, Any]
+    """The decoded JSON object exactly as it arrived."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _wrap(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "raw" not in data:
+            return {
+                "type": str(data.get("type", "")),
+                "jobId": data.get("jobId", data.get("job_id", "")),
+                "timestamp": data.get("timestamp"),
+                "raw": data,
+            }
+        return data
+
+
+_KNOWN: dict[str, type[_EventBase]] = {
+    "training.started": TrainingStarted,
+    "training.log": TrainingLog,
+    "checkpoint.saved": CheckpointSaved,
+    "training.completed": TrainingCompleted,
+    "training.failed": TrainingFailed,
+}
+
+
+def _tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        kind = value.get("type")
+    elif isinstance(value, _EventBase):
+        kind = value.type
+    else:
+        return None  # not an object: a validation error, so parse_event gives None
+    return kind if kind in _KNOWN else "unknown"
+
+
+TrainingEvent: TypeAlias = Annotated[
+    Annotated[TrainingStarted, Tag("training.started")]
+    | Annotated[TrainingLog, Tag("training.log")]
+    | Annotated[CheckpointSaved, Tag("checkpoint.saved")]
+    | Annotated[TrainingCompleted, Tag("training.completed")]
+    | Annotated[TrainingFailed, Tag("training.failed")]
+    | Annotated[UnknownEvent, Tag("unknown")],
+    Discriminator(_tag),
+]
+"""Any event of the stream: the union of the six event classes."""
+
+event_adapter: TypeAdapter[TrainingEvent] = TypeAdapter(TrainingEvent)
+"""The module-level adapter: ``event_adapter.validate_json(b'{...}')``."""
+
+_validate_json = event_adapter.validate_json
+_set = object.__setattr__
+
+
+def parse_event(sse: ServerSentEvent) -> TrainingEvent | None:
+    """Turn one SSE frame into a typed event.
+
+    Returns ``None``, and never raises, for a frame that carries no event:
+    a ``ping`` keepalive, the ``end`` frame, an empty ``data``, a ``data``
+    that is not JSON, a JSON value that is not an object, or an object whose
+    fields do not fit its type (say, a ``training.log`` without ``step``).
+    An object with a ``type`` this version does not know becomes an
+    :class:`UnknownEvent`. The frame's SSE ``id`` is kept as ``event_id``.
+
+    Example:
+        >>> from arkor_rx.sse import ServerSentEvent
+        >>> ev = parse_event(ServerSentEvent(
+        ...     event="training.log", id="7",
+        ...     data='{"type":"training.log","jobId":"j1","step":70,"loss":1.23}'))
+        >>> (type(ev).__name__, ev.step, ev.loss, ev.event_id)
+        ('TrainingLog', 70, 1.23, '7')
+    """
+    if sse.event == KEEPALIVE_EVENT or sse.event == TERMINAL_STREAM_EVENT or not sse.data:
+        return None
+    try:
+        event = _validate_json(sse.data)
+    except ValidationError:
+        return None
+    if sse.id is not None:
+        # The models are frozen for users; the id is attached once, right here,
+        # without the cost of a model_copy on the hot path.
+        _set(event, "event_id", sse.id)
+    return event

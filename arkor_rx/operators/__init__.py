@@ -1,0 +1,1211 @@
+"""Typed RxPY operators for Arkor training event streams.
+
+Use them with ``.pipe(...)`` on ``trainer.events()`` or on any Observable of
+events (a recorded run via ``reactivex.from_iterable``, a test scheduler's
+observable). They compose with the plain ``reactivex.operators``.
+
+Four families:
+
+- **selection**: :func:`logs`, :func:`checkpoints`, :func:`terminal`,
+  :func:`metric` (one metric as :class:`MetricPoint` ``(step, value)``);
+- **windows and smoothing** (on :class:`MetricPoint` streams):
+  :func:`rolling_mean`, :func:`rolling_min`, :func:`rolling_max`,
+  :func:`window_by_steps`, :func:`window_by_time`, :func:`ema`,
+  :func:`tensorboard_smooth`, :func:`time_weighted_ema`;
+- **rates** (on event streams): :func:`steps_per_second`,
+  :func:`samples_per_second`, :func:`eta`;
+- **early stopping**: rule constructors (:func:`patience`,
+  :func:`divergence`, :func:`threshold`, :func:`non_finite`, :func:`plateau`,
+  :func:`step_budget`, :func:`time_budget`, :func:`cost_budget`,
+  :func:`predicate`, :func:`checkpoint_eval`), combinators (:func:`any_of`,
+  :func:`all_of`, and the one entry point :func:`early_stopping`), and
+  :func:`stop_when`, the inline operator.
+
+Operators only decide. A rule is a :data:`StopRule`: it turns the event stream
+into at most one :class:`StopDecision` (a value, not an exception), then
+completes. The Trainer acts on the first decision: it closes the stream and
+cancels the job on the backend, once. Stopping only the local wait would
+leave the GPU running, and billing.
+
+Time-based operators take an optional ``scheduler``; by default they use the
+scheduler passed to ``subscribe``, else reactivex's timeout scheduler, so a
+``reactivex.testing.TestScheduler`` drives them in virtual time.
+
+Bad arguments raise :class:`~arkor_rx.errors.ConfigError` (a ``ValueError``)
+when an operator or rule is built, never later inside a stream. A user
+function that raises inside a stream ends that stream with the error.
+
+Every operator imports its implementation lazily, from one private module per
+operator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from reactivex import Observable, abc
+
+from arkor_rx.operators._common import Clock, HasStep, MetricPoint, Mode
+from arkor_rx.operators._decision import StopDecision, StopRule
+from arkor_rx.operators._eta import Eta
+
+if TYPE_CHECKING:
+    from arkor_rx.events import CheckpointSaved, TrainingCompleted, TrainingFailed, TrainingLog
+    from arkor_rx.operators._all_of import AllOf
+    from arkor_rx.operators._any_of import AnyOf
+    from arkor_rx.operators._checkpoint_eval import CheckpointEval, Scorer
+    from arkor_rx.operators._cost_budget import CostBudget
+    from arkor_rx.operators._divergence import Divergence
+    from arkor_rx.operators._non_finite import NonFinite
+    from arkor_rx.operators._patience import Patience
+    from arkor_rx.operators._plateau import Plateau
+    from arkor_rx.operators._predicate import Predicate
+    from arkor_rx.operators._step_budget import StepBudget
+    from arkor_rx.operators._threshold import Threshold
+    from arkor_rx.operators._time_budget import TimeBudget
+
+__all__ = [
+    "Clock",
+    "Eta",
+    "HasStep",
+    "MetricPoint",
+    "Mode",
+    "StopDecision",
+    "StopRule",
+    "all_of",
+    "any_of",
+    "checkpoint_eval",
+    "checkpoints",
+    "cost_budget",
+    "divergence",
+    "early_stopping",
+    "ema",
+    "eta",
+    "logs",
+    "metric",
+    "non_finite",
+    "patience",
+    "plateau",
+    "predicate",
+    "rolling_max",
+    "rolling_mean",
+    "rolling_min",
+    "samples_per_second",
+    "step_budget",
+    "steps_per_second",
+    "stop_when",
+    "tensorboard_smooth",
+    "terminal",
+    "threshold",
+    "time_budget",
+    "time_weighted_ema",
+    "window_by_steps",
+    "window_by_time",
+]
+
+_T = TypeVar("_T")
+_S = TypeVar("_S", bound=HasStep)
+
+PointOperator = Callable[[Observable[MetricPoint]], Observable[MetricPoint]]
+"""An operator from metric points to metric points (the windows and smoothers)."""
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def logs() -> Callable[[Observable[object]], Observable[TrainingLog]]:
+    """Keep only the ``training.log`` events.
+
+    ::
+
+        --S--L1--C--L2--F-|
+        [     logs()      ]
+        -----L1-----L2----|
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> from arkor_rx.events import CheckpointSaved, TrainingLog
+        >>> run = [TrainingLog(step=1, loss=2.0), CheckpointSaved(step=1), TrainingLog(step=2)]
+        >>> [e.step for e in reactivex.from_iterable(run).pipe(logs(), ops.to_list()).run()]
+        [1, 2]
+
+    Returns:
+        An operator from any event stream to a stream of
+        :class:`~arkor_rx.events.TrainingLog`.
+    """
+    from arkor_rx.operators._logs import logs as impl
+
+    return impl()
+
+
+def checkpoints() -> Callable[[Observable[object]], Observable[CheckpointSaved]]:
+    """Keep only the ``checkpoint.saved`` events.
+
+    ::
+
+        --L--C1--L--C2--|
+        [ checkpoints() ]
+        -----C1-----C2--|
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> from arkor_rx.events import CheckpointSaved, TrainingLog
+        >>> run = [TrainingLog(step=50), CheckpointSaved(step=50), CheckpointSaved(step=100)]
+        >>> [e.step for e in reactivex.from_iterable(run).pipe(checkpoints(), ops.to_list()).run()]
+        [50, 100]
+
+    Returns:
+        An operator from any event stream to a stream of
+        :class:`~arkor_rx.events.CheckpointSaved`.
+    """
+    from arkor_rx.operators._checkpoints import checkpoints as impl
+
+    return impl()
+
+
+def terminal() -> Callable[[Observable[object]], Observable[TrainingCompleted | TrainingFailed]]:
+    """Keep only the events that end a run: ``training.completed`` and ``training.failed``.
+
+    ::
+
+        --S--L--L--F-|
+        [ terminal() ]
+        -----------F-|
+
+    Example:
+        >>> import reactivex
+        >>> from arkor_rx.events import TrainingFailed, TrainingLog
+        >>> run = [TrainingLog(step=1), TrainingFailed(error="CUDA OOM", step=3)]
+        >>> reactivex.from_iterable(run).pipe(terminal()).run().error
+        'CUDA OOM'
+
+    Returns:
+        An operator from any event stream to a stream of terminal events.
+    """
+    from arkor_rx.operators._terminal import terminal as impl
+
+    return impl()
+
+
+def metric(
+    name: str, *, finite_only: bool = False
+) -> Callable[[Observable[object]], Observable[MetricPoint]]:
+    """One metric of the ``training.log`` events, as :class:`MetricPoint` ``(step, value)``.
+
+    Logs where the metric is null or absent are skipped, and so is every
+    event that is not a log.
+
+    ::
+
+        --L(10, 2.0)--C--L(20, null)--L(30, nan)--|
+        [              metric("loss")             ]
+        --(10, 2.0)-------------------(30, nan)---|
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> from arkor_rx.events import TrainingLog
+        >>> run = [TrainingLog(step=10, loss=2.0), TrainingLog(step=20, eval_loss=1.9),
+        ...        TrainingLog(step=30, loss=float("nan"))]
+        >>> reactivex.from_iterable(run).pipe(metric("loss"), ops.to_list()).run()
+        [MetricPoint(step=10, value=2.0), MetricPoint(step=30, value=nan)]
+        >>> reactivex.from_iterable(run).pipe(metric("loss", finite_only=True), ops.to_list()).run()
+        [MetricPoint(step=10, value=2.0)]
+
+    Args:
+        name: ``"loss"``, ``"eval_loss"``, ``"learning_rate"``, ``"epoch"`` or
+            ``"samples_per_second"`` (camelCase works too).
+        finite_only: also skip NaN and infinities.
+
+    Returns:
+        An operator from any event stream to a stream of :class:`MetricPoint`.
+
+    Raises:
+        ConfigError: ``name`` is not a metric of ``TrainingLog``.
+    """
+    from arkor_rx.operators._metric import metric as impl
+
+    return impl(name, finite_only=finite_only)
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def rolling_mean(n: int) -> PointOperator:
+    """The mean of the last ``n`` values, one output per input, at the input's step.
+
+    The window is shorter at the start (the first output is the first value).
+    A NaN in the window makes the output NaN until it leaves the window.
+
+    ::
+
+        --1--3--5--7--|
+        [rolling_mean(2)]
+        --1--2--4--6--|
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> points = [MetricPoint(1, 1.0), MetricPoint(2, 3.0), MetricPoint(3, 5.0)]
+        >>> out = reactivex.from_iterable(points).pipe(rolling_mean(2), ops.to_list()).run()
+        >>> [p.value for p in out]
+        [1.0, 2.0, 4.0]
+
+    Args:
+        n: the window length in values, ``>= 1``.
+
+    Returns:
+        An operator on :class:`MetricPoint` streams.
+    """
+    from arkor_rx.operators._rolling_mean import rolling_mean as impl
+
+    return impl(n)
+
+
+def rolling_min(n: int) -> PointOperator:
+    """The smallest of the last ``n`` values (NaN while a NaN is in the window).
+
+    ::
+
+        --3--1--4--5--|
+        [rolling_min(2)]
+        --3--1--1--4--|
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> points = [MetricPoint(s, v) for s, v in enumerate([3.0, 1.0, 4.0, 5.0])]
+        >>> out = reactivex.from_iterable(points).pipe(rolling_min(2), ops.to_list()).run()
+        >>> [p.value for p in out]
+        [3.0, 1.0, 1.0, 4.0]
+
+    Args:
+        n: the window length in values, ``>= 1``.
+
+    Returns:
+        An operator on :class:`MetricPoint` streams.
+    """
+    from arkor_rx.operators._rolling_min import rolling_min as impl
+
+    return impl(n)
+
+
+def rolling_max(n: int) -> PointOperator:
+    """The largest of the last ``n`` values (NaN while a NaN is in the window).
+
+    ::
+
+        --3--1--4--1--|
+        [rolling_max(2)]
+        --3--3--4--4--|
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> points = [MetricPoint(s, v) for s, v in enumerate([3.0, 1.0, 4.0, 1.0])]
+        >>> out = reactivex.from_iterable(points).pipe(rolling_max(2), ops.to_list()).run()
+        >>> [p.value for p in out]
+        [3.0, 3.0, 4.0, 4.0]
+
+    Args:
+        n: the window length in values, ``>= 1``.
+
+    Returns:
+        An operator on :class:`MetricPoint` streams.
+    """
+    from arkor_rx.operators._rolling_max import rolling_max as impl
+
+    return impl(n)
+
+
+def window_by_steps(n: int) -> Callable[[Observable[_S]], Observable[list[_S]]]:
+    """Tumbling windows of ``n`` steps: items grouped by ``step // n``, each group a list.
+
+    A group is emitted when the first item of another group arrives, the last
+    one when the source completes; empty groups are never emitted. Works on
+    anything with a ``step``: :class:`MetricPoint`, ``TrainingLog``,
+    ``CheckpointSaved``.
+
+    ::
+
+        --s0--s5--s10--s12--s30--|
+        [    window_by_steps(10)   ]
+        ----------[0,5]------[10,12]-[30]|
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> points = [MetricPoint(s, 0.0) for s in (0, 5, 10, 12, 30)]
+        >>> out = reactivex.from_iterable(points).pipe(window_by_steps(10), ops.to_list()).run()
+        >>> [[p.step for p in w] for w in out]
+        [[0, 5], [10, 12], [30]]
+
+    Args:
+        n: the window width in steps, ``>= 1``.
+
+    Returns:
+        An operator from items with a ``step`` to lists of them.
+    """
+    from arkor_rx.operators._window_by_steps import window_by_steps as impl
+
+    return impl(n)
+
+
+def window_by_time(
+    seconds: float, scheduler: abc.SchedulerBase | None = None
+) -> Callable[[Observable[_T]], Observable[list[_T]]]:
+    """Every ``seconds``, the list of items that arrived in that span.
+
+    Empty spans give ``[]`` on purpose: a run of them is what a stalled job
+    looks like. The last, partial span is emitted when the source completes.
+
+    ::
+
+        --a-b------c--------|
+        [ window_by_time(5) ]
+        ----[a,b]----[c]--[]|     (one list every 5 s)
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex.testing import TestScheduler
+        >>> s = TestScheduler()
+        >>> windows = []
+        >>> _ = reactivex.interval(2.0, scheduler=s).pipe(window_by_time(5.0)).subscribe(
+        ...     windows.append, scheduler=s)
+        >>> s.advance_to(10.5)
+        >>> windows
+        [[0, 1], [2, 3]]
+
+    Args:
+        seconds: the span of each window, ``> 0``.
+        scheduler: the timer's scheduler (default: the subscribe-time
+            scheduler, else reactivex's timeout scheduler).
+
+    Returns:
+        An operator from items to lists of items.
+    """
+    from arkor_rx.operators._window_by_time import window_by_time as impl
+
+    return impl(seconds, scheduler)
+
+
+# --------------------------------------------------------------------------- smoothing
+
+
+def ema(alpha: float) -> PointOperator:
+    """The exponential moving average ``s = alpha * y + (1 - alpha) * s``.
+
+    It starts at the first finite value. Non-finite values are passed through
+    as they are and leave the average alone.
+
+    ::
+
+        --4--0--0--|
+        [ ema(0.5) ]
+        --4--2--1--|
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> points = [MetricPoint(s, v) for s, v in enumerate([4.0, 0.0, 0.0])]
+        >>> [p.value for p in reactivex.from_iterable(points).pipe(ema(0.5), ops.to_list()).run()]
+        [4.0, 2.0, 1.0]
+
+    Args:
+        alpha: the weight of the newest value, in ``(0, 1]``.
+
+    Returns:
+        An operator on :class:`MetricPoint` streams.
+    """
+    from arkor_rx.operators._ema import ema as impl
+
+    return impl(alpha)
+
+
+def tensorboard_smooth(weight: float) -> PointOperator:
+    """TensorBoard's scalar smoothing: a debiased EMA.
+
+    For each finite ``y``: ``last = last * w + (1 - w) * y; n += 1;
+    out = last / (1 - w ** n)``, from ``last = 0, n = 0``. The debiasing
+    makes the first output the first value rather than a value dragged to 0.
+    Non-finite values are passed through and do not advance ``n``.
+
+    ::
+
+        --1--3--nan--3--|
+        [ tb_smooth(0.5) ]
+        --1--2.33--nan--2.71--|
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> points = [MetricPoint(s, v) for s, v in enumerate([1.0, 3.0, float("nan"), 3.0])]
+        >>> out = reactivex.from_iterable(points).pipe(tensorboard_smooth(0.5), ops.to_list()).run()
+        >>> [round(p.value, 4) for p in out]
+        [1.0, 2.3333, nan, 2.7143]
+
+    Args:
+        weight: the smoothing slider of TensorBoard, in ``[0, 1)``
+            (0 is no smoothing).
+
+    Returns:
+        An operator on :class:`MetricPoint` streams.
+    """
+    from arkor_rx.operators._tensorboard_smooth import tensorboard_smooth as impl
+
+    return impl(weight)
+
+
+def time_weighted_ema(half_life_steps: float) -> PointOperator:
+    """An EMA keyed on the step, for metrics logged at uneven intervals.
+
+    Each value enters with weight 1, and every weight halves each
+    ``half_life_steps`` steps: between two points the running sums decay by
+    ``d = 0.5 ** (Δstep / half_life_steps)``; ``S = d * S + y``,
+    ``W = d * W + 1``, ``out = S / W``. Two values at the same step count the
+    same; a step that goes backwards counts as ``Δstep = 0``. Non-finite
+    values are passed through and leave the sums alone.
+
+    ::
+
+        --(0, 4)--(10, 0)--(10, 0)--|
+        [  time_weighted_ema(10)    ]
+        --(0, 4)--(10, 1.33)--(10, 0.8)--|
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> points = [MetricPoint(0, 4.0), MetricPoint(10, 0.0)]
+        >>> out = reactivex.from_iterable(points).pipe(time_weighted_ema(10), ops.to_list()).run()
+        >>> [round(p.value, 4) for p in out]  # (0.5*4 + 0) / (0.5 + 1)
+        [4.0, 1.3333]
+
+    Args:
+        half_life_steps: after this many steps a value weighs half, ``> 0``.
+
+    Returns:
+        An operator on :class:`MetricPoint` streams.
+    """
+    from arkor_rx.operators._time_weighted_ema import time_weighted_ema as impl
+
+    return impl(half_life_steps)
+
+
+# --------------------------------------------------------------------------- rates
+
+
+def steps_per_second(
+    scheduler: abc.SchedulerBase | None = None, *, clock: Clock = "event"
+) -> Callable[[Observable[object]], Observable[MetricPoint]]:
+    """Training speed, ``Δstep / Δseconds`` between consecutive ``TrainingLog`` events.
+
+    With ``clock="event"`` (the default) time is each log's own ``timestamp``
+    (server time: right for recorded runs, and unaffected by a reconnect
+    that delivers missed events in a burst); logs without one are skipped.
+    With ``clock="scheduler"`` it is the scheduler's ``now`` when the log
+    arrives. The first log only sets the anchor; a log at the same step or the
+    same instant emits nothing (the next rate spans the longer interval); a
+    step going backwards resets the anchor.
+
+    ::
+
+        --L(0, t=0)--L(10, t=5)--L(30, t=9)--|
+        [        steps_per_second()          ]
+        -------------(10, 2.0)---(30, 5.0)---|
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> from arkor_rx.events import TrainingLog
+        >>> run = [TrainingLog(step=s, timestamp=f"2026-01-01T00:00:{t:02d}Z")
+        ...        for s, t in [(0, 0), (10, 5), (30, 9)]]
+        >>> reactivex.from_iterable(run).pipe(steps_per_second(), ops.to_list()).run()
+        [MetricPoint(step=10, value=2.0), MetricPoint(step=30, value=5.0)]
+
+    Args:
+        scheduler: the scheduler whose clock ``clock="scheduler"`` reads
+            (default: the subscribe-time scheduler, else the timeout scheduler).
+        clock: ``"event"`` or ``"scheduler"``.
+
+    Returns:
+        An operator from events to :class:`MetricPoint` ``(step, steps/s)``.
+    """
+    from arkor_rx.operators._steps_per_second import steps_per_second as impl
+
+    return impl(scheduler, clock=clock)
+
+
+def samples_per_second() -> Callable[[Observable[object]], Observable[MetricPoint]]:
+    """The training throughput the backend reports in each log (finite values only).
+
+    ::
+
+        --L(sps=41.2)--L(sps=null)--L(sps=40.8)--|
+        [          samples_per_second()          ]
+        --41.2-----------------------40.8--------|
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> from arkor_rx.events import TrainingLog
+        >>> run = [TrainingLog(step=1, samples_per_second=41.2), TrainingLog(step=2)]
+        >>> reactivex.from_iterable(run).pipe(samples_per_second(), ops.to_list()).run()
+        [MetricPoint(step=1, value=41.2)]
+
+    Returns:
+        An operator from events to :class:`MetricPoint` ``(step, samples/s)``.
+    """
+    from arkor_rx.operators._samples_per_second import samples_per_second as impl
+
+    return impl()
+
+
+def eta(
+    max_steps: int, scheduler: abc.SchedulerBase | None = None, *, clock: Clock = "event"
+) -> Callable[[Observable[object]], Observable[Eta]]:
+    """Time left until ``max_steps``, from the average speed since the first log.
+
+    One :class:`Eta` per ``TrainingLog`` after the first (the anchor); time is
+    read as in :func:`steps_per_second`.
+
+    ::
+
+        --L(0, t=0)--L(50, t=10)--|
+        [        eta(200)         ]
+        -------------Eta(50, 200, 5.0, 30.0)--|
+
+    Example:
+        >>> import reactivex
+        >>> from arkor_rx.events import TrainingLog
+        >>> run = [TrainingLog(step=0, timestamp="2026-01-01T00:00:00Z"),
+        ...        TrainingLog(step=50, timestamp="2026-01-01T00:00:10Z")]
+        >>> reactivex.from_iterable(run).pipe(eta(200)).run()
+        Eta(step=50, max_steps=200, steps_per_second=5.0, seconds_left=30.0)
+
+    Args:
+        max_steps: the step the run ends at, ``>= 1``.
+        scheduler: as for :func:`steps_per_second`.
+        clock: as for :func:`steps_per_second`.
+
+    Returns:
+        An operator from events to :class:`Eta` values.
+    """
+    from arkor_rx.operators._eta import eta as impl
+
+    return impl(max_steps, scheduler, clock=clock)
+
+
+# --------------------------------------------------------------------------- stop rules
+
+
+def patience(
+    monitor: str = "eval_loss",
+    patience: int = 3,
+    *,
+    min_delta: float = 0.0,
+    mode: Mode = "min",
+    baseline: float | None = None,
+    warmup_steps: int = 0,
+    interval: int = 1,
+    smoothing: float | None = None,
+) -> Patience:
+    """Stop when ``monitor`` has not improved for ``patience`` checks in a row.
+
+    A check improves when it beats the best value so far by more than
+    ``min_delta``. NaN and infinities never improve. With a ``baseline`` the
+    best starts there, so the run has to beat it.
+
+    Every monitored rule shares ``warmup_steps`` (values logged before that
+    step are ignored), ``interval`` (with ``k > 1``, check a value only when its
+    step is ``k`` past the last checked one; ``1`` checks every value) and
+    ``smoothing`` (a :func:`tensorboard_smooth` weight applied before the check).
+
+    ::
+
+        --(1, 1.0)--(2, 0.9)--(3, 0.95)--(4, 0.91)--|
+        [         patience("loss", 2)               ]
+        -------------------------------------D|      D: best 0.9 at step 2
+
+    Example:
+        >>> import reactivex
+        >>> from arkor_rx.events import TrainingLog
+        >>> run = [TrainingLog(step=s, eval_loss=v) for s, v in
+        ...        [(100, 1.0), (200, 0.9), (300, 0.95), (400, 0.91), (500, 0.5)]]
+        >>> d = reactivex.from_iterable(run).pipe(patience("eval_loss", 2)).run()
+        >>> (d.rule, d.step, d.best, d.best_step)
+        ('patience', 400, 0.9, 200)
+
+    Args:
+        monitor: the metric to watch.
+        patience: checks without improvement before stopping, ``>= 0``.
+        min_delta: how much a value must beat the best by, ``>= 0``.
+        mode: ``"min"`` (lower is better) or ``"max"``.
+        baseline: a value the run must beat; None to start from the first value.
+        warmup_steps: ignore values logged before this step.
+        interval: check at most once every this many steps.
+        smoothing: smooth the metric first (TensorBoard weight in ``[0, 1)``).
+
+    Returns:
+        A :data:`StopRule` (a frozen, comparable config object).
+    """
+    from arkor_rx.operators._patience import Patience
+
+    return Patience(
+        monitor=monitor,
+        patience=patience,
+        min_delta=min_delta,
+        mode=mode,
+        baseline=baseline,
+        warmup_steps=warmup_steps,
+        interval=interval,
+        smoothing=smoothing,
+    )
+
+
+def divergence(
+    monitor: str = "loss",
+    *,
+    threshold: float | None = None,
+    factor: float | None = None,
+    mode: Mode = "min",
+    patience: int = 1,
+    check_finite: bool = True,
+    warmup_steps: int = 0,
+    interval: int = 1,
+    smoothing: float | None = None,
+) -> Divergence:
+    """Stop a run going bad: above a ceiling, far above its best, or NaN.
+
+    A check diverges (for ``mode="min"``; mirrored for ``"max"``) when the
+    value is above ``threshold``, or above ``best + (factor - 1) * |best|``
+    (``factor`` times a positive best), or NaN/infinite (unless
+    ``check_finite=False``). ``patience`` diverging checks in a row stop the
+    run. The threshold and the factor do not need a NaN, which some trainers
+    never let through (they log a running mean instead).
+
+    ::
+
+        --(1, 1.0)--(2, 0.5)--(3, 0.6)--(4, 1.2)--|
+        [        divergence(factor=2)             ]
+        --------------------------------------D|   D: 1.2 > 2 * 0.5
+
+    Example:
+        >>> import reactivex
+        >>> from arkor_rx.events import TrainingLog
+        >>> run = [TrainingLog(step=s, loss=v) for s, v in
+        ...        [(1, 1.0), (2, 0.5), (3, 0.6), (4, 1.2)]]
+        >>> d = reactivex.from_iterable(run).pipe(divergence(factor=2.0)).run()
+        >>> (d.rule, d.step, d.value, d.best)
+        ('divergence', 4, 1.2, 0.5)
+
+    Args:
+        monitor: the metric to watch.
+        threshold: an absolute ceiling (floor for ``"max"``).
+        factor: how many times worse than the best is too much, ``> 1``.
+        mode: ``"min"`` or ``"max"``.
+        patience: diverging checks in a row before stopping, ``>= 1``.
+        check_finite: also diverge on NaN and infinities.
+        warmup_steps: ignore values logged before this step (the first, noisy steps).
+        interval: check at most once every this many steps.
+        smoothing: smooth the metric first (TensorBoard weight in ``[0, 1)``).
+
+    Returns:
+        A :data:`StopRule`.
+
+    Raises:
+        ConfigError: neither ``threshold`` nor ``factor`` given, or a bad value.
+    """
+    from arkor_rx.operators._divergence import Divergence
+
+    return Divergence(
+        monitor=monitor,
+        threshold=threshold,
+        factor=factor,
+        mode=mode,
+        patience=patience,
+        check_finite=check_finite,
+        warmup_steps=warmup_steps,
+        interval=interval,
+        smoothing=smoothing,
+    )
+
+
+def threshold(
+    monitor: str,
+    value: float,
+    *,
+    mode: Mode = "min",
+    warmup_steps: int = 0,
+    interval: int = 1,
+    smoothing: float | None = None,
+) -> Threshold:
+    """Stop once the metric is good enough: ``<= value`` (``"min"``) or ``>= value`` (``"max"``).
+
+    ::
+
+        --(1, 0.9)--(2, 0.4)--|
+        [threshold("loss", 0.5)]
+        -----------D|
+
+    Example:
+        >>> import reactivex
+        >>> from arkor_rx.events import TrainingLog
+        >>> run = [TrainingLog(step=1, eval_loss=0.9), TrainingLog(step=2, eval_loss=0.4)]
+        >>> reactivex.from_iterable(run).pipe(threshold("eval_loss", 0.5)).run().step
+        2
+
+    Args:
+        monitor: the metric to watch.
+        value: the target.
+        mode: ``"min"`` or ``"max"``.
+        warmup_steps: ignore values logged before this step.
+        interval: check at most once every this many steps.
+        smoothing: smooth the metric first (TensorBoard weight in ``[0, 1)``).
+
+    Returns:
+        A :data:`StopRule`.
+    """
+    from arkor_rx.operators._threshold import Threshold
+
+    return Threshold(
+        monitor=monitor,
+        value=value,
+        mode=mode,
+        warmup_steps=warmup_steps,
+        interval=interval,
+        smoothing=smoothing,
+    )
+
+
+def non_finite(monitor: str = "loss") -> NonFinite:
+    """Stop at the first NaN or infinite value of ``monitor``, at any step.
+
+    Not enough on its own: pair it with :func:`divergence` or :func:`plateau`,
+    since a trainer may replace a NaN loss before it reaches the stream.
+
+    ::
+
+        --(1, 0.9)--(2, nan)--|
+        [   non_finite()      ]
+        -----------D|
+
+    Example:
+        >>> import reactivex
+        >>> from arkor_rx.events import TrainingLog
+        >>> run = [TrainingLog(step=1, loss=0.9), TrainingLog(step=2, loss=float("inf"))]
+        >>> reactivex.from_iterable(run).pipe(non_finite()).run().reason
+        'loss is inf at step 2'
+
+    Args:
+        monitor: the metric to watch.
+
+    Returns:
+        A :data:`StopRule`.
+    """
+    from arkor_rx.operators._non_finite import NonFinite
+
+    return NonFinite(monitor=monitor)
+
+
+def plateau(
+    monitor: str = "loss",
+    window: int = 10,
+    rel_delta: float = 1e-3,
+    *,
+    warmup_steps: int = 0,
+    interval: int = 1,
+    smoothing: float | None = None,
+) -> Plateau:
+    """Stop when the metric stopped moving: its last ``window`` values lie in a narrow band.
+
+    The test is ``max(w) - min(w) <= rel_delta * |mean(w)|`` over the last
+    ``window`` checked values; a window with a NaN or an infinity is never a
+    plateau. It has no direction, so it also catches a loss that a trainer
+    pins to a running mean instead of reporting NaN.
+
+    ::
+
+        --1.0--0.5--0.500--0.501--0.500--|
+        [  plateau("loss", 3, 0.01)      ]
+        -------------------D|
+
+    Example:
+        >>> import reactivex
+        >>> from arkor_rx.events import TrainingLog
+        >>> run = [TrainingLog(step=s, loss=v) for s, v in
+        ...        enumerate([1.0, 0.5, 0.5, 0.501, 0.5], start=1)]
+        >>> reactivex.from_iterable(run).pipe(plateau("loss", 3, 0.01)).run().step
+        4
+
+    Args:
+        monitor: the metric to watch.
+        window: how many checked values the band must hold, ``>= 2``.
+        rel_delta: the band's width relative to the mean, ``>= 0``.
+        warmup_steps: ignore values logged before this step.
+        interval: check at most once every this many steps.
+        smoothing: smooth the metric first (TensorBoard weight in ``[0, 1)``).
+
+    Returns:
+        A :data:`StopRule`.
+    """
+    from arkor_rx.operators._plateau import Plateau
+
+    return Plateau(
+        monitor=monitor,
+        window=window,
+        rel_delta=rel_delta,
+        warmup_steps=warmup_steps,
+        interval=interval,
+        smoothing=smoothing,
+    )
+
+
+def step_budget(max_steps: int) -> StepBudget:
+    """Stop at the first event whose ``step`` reaches ``max_steps``.
+
+    ::
+
+        --L(90)--C(100)--L(110)--|
+        [   step_budget(100)     ]
+        ---------D|
+
+    Example:
+        >>> import reactivex
+        >>> from arkor_rx.events import CheckpointSaved, TrainingLog
+        >>> run = [TrainingLog(step=90), CheckpointSaved(step=100), TrainingLog(step=110)]
+        >>> reactivex.from_iterable(run).pipe(step_budget(100)).run().rule
+        'budget.steps'
+
+    Args:
+        max_steps: the step budget, ``>= 1``.
+
+    Returns:
+        A :data:`StopRule`.
+    """
+    from arkor_rx.operators._step_budget import StepBudget
+
+    return StepBudget(max_steps=max_steps)
+
+
+def time_budget(seconds: float, scheduler: abc.SchedulerBase | None = None) -> TimeBudget:
+    """Stop ``seconds`` after subscription, on a timer: no event is needed, a stall bills too.
+
+    If the stream ends first, the rule ends with no decision.
+
+    ::
+
+        --L--L--------L--|          (subscribed at t=0)
+        [ time_budget(60) ]
+        ------------D|              (t=60)
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex.testing import TestScheduler
+        >>> s = TestScheduler()
+        >>> out = []
+        >>> _ = time_budget(60.0)(reactivex.never()).subscribe(out.append, scheduler=s)
+        >>> s.advance_to(59.0); out
+        []
+        >>> s.advance_to(60.0); out[0].rule, out[0].value
+        ('budget.time', 60.0)
+
+    Args:
+        seconds: the budget, ``> 0``.
+        scheduler: the timer's scheduler (default: the subscribe-time
+            scheduler, else reactivex's thread-based timeout scheduler; in
+            asyncio code subscribe with an ``AsyncIOScheduler``).
+
+    Returns:
+        A :data:`StopRule`.
+    """
+    from arkor_rx.operators._time_budget import TimeBudget
+
+    return TimeBudget(seconds=seconds, scheduler=scheduler)
+
+
+def cost_budget(
+    price_per_hour: float, max_cost: float, scheduler: abc.SchedulerBase | None = None
+) -> CostBudget:
+    """Stop when ``hours since subscription * price_per_hour`` reaches ``max_cost``.
+
+    arkor_rx knows no prices: give yours, in any currency. Like
+    :func:`time_budget`, it runs on a timer.
+
+    ::
+
+        --L--L--L--|        ($2.40/h, budget $0.20)
+        [cost_budget(2.4, 0.2)]
+        -------D|           (t = 300 s)
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex.testing import TestScheduler
+        >>> s = TestScheduler()
+        >>> out = []
+        >>> _ = cost_budget(2.4, 0.2)(reactivex.never()).subscribe(out.append, scheduler=s)
+        >>> s.advance_to(300.0); out[0].rule, round(out[0].value, 6)
+        ('budget.cost', 0.2)
+
+    Args:
+        price_per_hour: what an hour of the job costs, ``> 0``.
+        max_cost: the budget, ``> 0``.
+        scheduler: as for :func:`time_budget`.
+
+    Returns:
+        A :data:`StopRule`.
+    """
+    from arkor_rx.operators._cost_budget import CostBudget
+
+    return CostBudget(price_per_hour=price_per_hour, max_cost=max_cost, scheduler=scheduler)
+
+
+def predicate(fn: Callable[[Any], object], name: str = "predicate") -> Predicate:
+    """Stop at the first event for which ``fn(event)`` is truthy.
+
+    A non-empty string returned by ``fn`` becomes the decision's reason. A
+    ``fn`` that raises ends the rule's stream with that error.
+
+    ::
+
+        --L(lr=2e-4)--L(lr=0)--|
+        [ predicate(lr == 0)   ]
+        -------------D|
+
+    Example:
+        >>> import reactivex
+        >>> from arkor_rx.events import TrainingLog
+        >>> run = [TrainingLog(step=1, learning_rate=2e-4), TrainingLog(step=2, learning_rate=0.0)]
+        >>> rule = predicate(lambda e: e.learning_rate == 0.0 and "lr hit zero", name="lr_zero")
+        >>> d = reactivex.from_iterable(run).pipe(rule).run()
+        >>> (d.rule, d.reason, d.step)
+        ('lr_zero', 'lr hit zero', 2)
+
+    Args:
+        fn: called with every event (of any type).
+        name: the ``rule`` of the decision.
+
+    Returns:
+        A :data:`StopRule`.
+    """
+    from arkor_rx.operators._predicate import Predicate
+
+    return Predicate(fn=fn, name=name)
+
+
+def checkpoint_eval(
+    scorer: Scorer,
+    patience: int = 3,
+    *,
+    mode: Mode = "max",
+    min_delta: float = 0.0,
+    baseline: float | None = None,
+    warmup_steps: int = 0,
+    name: str = "checkpoint_eval",
+) -> CheckpointEval:
+    """Score each checkpoint with an async ``scorer``; stop when the score stops improving.
+
+    ``await scorer(event)`` runs for every ``CheckpointSaved`` (one at a time,
+    in order, on the running asyncio loop, without blocking the stream) and
+    must return a number; the scores feed the logic of :func:`patience`. A
+    typical scorer calls ``infer`` on the checkpoint's adapter and grades the
+    answers. A scorer that raises, or returns something that is not a number,
+    ends the rule's stream with that error. When another rule stops the run
+    first, a scorer still running is cancelled.
+
+    ::
+
+        --C(100)--C(200)--C(300)--|
+        [ checkpoint_eval(scorer, 1) ]
+        --0.5-----0.7-----0.6→D|     (scores; D: best 0.7 at 200)
+
+    Example:
+        >>> import asyncio, reactivex
+        >>> from arkor_rx.events import CheckpointSaved
+        >>> scores = {100: 0.5, 200: 0.7, 300: 0.6}
+        >>> async def scorer(ckpt):
+        ...     return scores[ckpt.step]  # in real life: await infer(...) and grade it
+        >>> async def main():
+        ...     run = reactivex.from_iterable([CheckpointSaved(step=s) for s in scores])
+        ...     return await run.pipe(checkpoint_eval(scorer, 1))
+        >>> d = asyncio.run(main())
+        >>> (d.step, d.best, d.best_step)
+        (300, 0.7, 200)
+
+    Args:
+        scorer: ``async def scorer(event: CheckpointSaved) -> float``.
+        patience: checkpoints without improvement before stopping, ``>= 0``.
+        mode: ``"max"`` (higher score is better, the default) or ``"min"``.
+        min_delta: how much a score must beat the best by.
+        baseline: a score the run must beat.
+        warmup_steps: ignore checkpoints saved before this step.
+        name: the ``rule`` (and ``monitor``) of the decision.
+
+    Returns:
+        A :data:`StopRule`.
+    """
+    from arkor_rx.operators._checkpoint_eval import CheckpointEval
+
+    return CheckpointEval(
+        scorer=scorer,
+        patience=patience,
+        mode=mode,
+        min_delta=min_delta,
+        baseline=baseline,
+        warmup_steps=warmup_steps,
+        name=name,
+    )
+
+
+# --------------------------------------------------------------------------- combining
+
+
+def any_of(*rules: StopRule | list[StopRule] | tuple[StopRule, ...]) -> AnyOf:
+    """The first decision of any rule; the other rules are then unsubscribed.
+
+    The rules share one subscription to the source, so a cold source such as
+    ``trainer.events()`` is opened once. Lists of rules are flattened.
+
+    ::
+
+        --L--L--L--L--|
+        [ any_of(A, B) ]
+        --------b|          (B fired first)
+
+    Example:
+        >>> import reactivex
+        >>> from arkor_rx.events import TrainingLog
+        >>> run = [TrainingLog(step=s, loss=1.0) for s in range(1, 10)]
+        >>> rule = any_of(step_budget(5), non_finite())
+        >>> reactivex.from_iterable(run).pipe(rule).run().rule
+        'budget.steps'
+
+    Args:
+        rules: the rules (at least one).
+
+    Returns:
+        A :data:`StopRule`.
+    """
+    from arkor_rx.operators._any_of import AnyOf, flatten
+
+    return AnyOf(flatten(rules))
+
+
+def all_of(*rules: StopRule | list[StopRule] | tuple[StopRule, ...]) -> AllOf:
+    """One decision once *every* rule has fired at least once.
+
+    Rules fire at most once, so each latches when it fires: ``all_of(A, B)``
+    stops at the first moment both have fired, whatever the order. The
+    decision is the last one to fire, with ``rule`` set to
+    ``"all_of(<rules in firing order>)"`` and the reasons joined by ``"; "``.
+
+    ::
+
+        --L--L--L--L--L--|
+        [  all_of(A, B)  ]
+        -----------ab|      (A fired earlier, B fires now)
+
+    Example:
+        >>> import reactivex
+        >>> from arkor_rx.events import TrainingLog
+        >>> run = [TrainingLog(step=s, loss=0.5) for s in range(1, 10)]
+        >>> rule = all_of(threshold("loss", 0.6), step_budget(4))
+        >>> d = reactivex.from_iterable(run).pipe(rule).run()
+        >>> (d.rule, d.step)
+        ('all_of(threshold, budget.steps)', 4)
+
+    Args:
+        rules: the rules (at least one).
+
+    Returns:
+        A :data:`StopRule`.
+    """
+    from arkor_rx.operators._all_of import AllOf
+    from arkor_rx.operators._any_of import flatten
+
+    return AllOf(flatten(rules))
+
+
+def early_stopping(
+    *rules: StopRule | list[StopRule] | tuple[StopRule, ...],
+    combine: Literal["any", "all"] = "any",
+) -> AnyOf | AllOf:
+    """The one entry point: combine stop rules into a single :data:`StopRule`.
+
+    ``combine="any"`` is :func:`any_of` (the first rule to fire stops the
+    run); ``"all"`` is :func:`all_of`. Pass the result to the Trainer's
+    ``early_stopping=``, or pipe an event stream into it.
+
+    ::
+
+        --L--L--C--L--|
+        [ early_stopping(patience(...), divergence(...)) ]
+        -----------D|
+
+    Example:
+        >>> import reactivex
+        >>> from arkor_rx.events import TrainingLog
+        >>> stop = early_stopping(
+        ...     patience("loss", 2),
+        ...     divergence("loss", threshold=10.0),
+        ...     non_finite("loss"),
+        ... )
+        >>> run = [TrainingLog(step=s, loss=v) for s, v in enumerate([3.0, 2.0, 12.0], 1)]
+        >>> reactivex.from_iterable(run).pipe(stop).run().rule
+        'divergence'
+
+    Args:
+        rules: the rules (lists are flattened).
+        combine: ``"any"`` or ``"all"``.
+
+    Returns:
+        A :data:`StopRule`.
+
+    Raises:
+        ConfigError: no rules, a rule that is not callable, or a bad ``combine``.
+    """
+    from arkor_rx.operators._early_stopping import early_stopping as impl
+
+    return impl(*rules, combine=combine)
+
+
+def stop_when(
+    *rules: StopRule | list[StopRule] | tuple[StopRule, ...],
+    combine: Literal["any", "all"] = "any",
+) -> Callable[[Observable[_T]], Observable[_T | StopDecision]]:
+    """Inline early stopping: pass events through, end with the StopDecision when a rule fires.
+
+    Every event is forwarded, then shown to the rules, so the event that made
+    a rule fire comes just before the decision, and the stream completes
+    right after it. Without a decision the output completes with the source
+    (after any checkpoint scorer still running). Errors from the source or a
+    rule are passed on. Use it for a recorded run, a notebook, or a custom
+    loop; the Trainer takes the rules themselves via ``early_stopping=``.
+
+    ::
+
+        --L1--L2--L3--L4--|
+        [ stop_when(R)    ]
+        --L1--L2--L3D|      (R fired at L3)
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> from arkor_rx.events import TrainingLog
+        >>> run = [TrainingLog(step=s, loss=1.0) for s in (1, 2, 3, 4)]
+        >>> out = reactivex.from_iterable(run).pipe(stop_when(step_budget(3)), ops.to_list()).run()
+        >>> [type(x).__name__ for x in out]
+        ['TrainingLog', 'TrainingLog', 'TrainingLog', 'StopDecision']
+
+    Args:
+        rules: the rules (lists are flattened).
+        combine: ``"any"`` or ``"all"``, as for :func:`early_stopping`.
+
+    Returns:
+        An operator from events to events followed by at most one decision.
+    """
+    from arkor_rx.operators._stop_when import stop_when as impl
+
+    return impl(*rules, combine=combine)

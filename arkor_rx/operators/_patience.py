@@ -1,0 +1,121 @@
+"""``patience(...)``: stop when the monitored metric stops improving."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reactivex import Observable
+
+from arkor_rx.operators._common import (
+    MetricPoint,
+    Mode,
+    check_finite,
+    check_int,
+    check_mode,
+    check_monitor,
+    check_positive,
+)
+from arkor_rx.operators._decision import StopDecision
+from arkor_rx.operators._rule import Checker, check_gate, fmt, improved, monitored
+
+__all__ = ["Patience", "PatienceTracker"]
+
+
+class PatienceTracker:
+    """The bookkeeping of patience: best value, its step, and checks without improvement.
+
+    Shared by :class:`Patience` and the checkpoint-evaluation rule.
+    """
+
+    __slots__ = ("baseline", "best", "best_step", "min_delta", "mode", "patience", "wait")
+
+    def __init__(self, *, mode: Mode, patience: int, min_delta: float, baseline: float | None):
+        self.mode = mode
+        self.patience = patience
+        self.min_delta = min_delta
+        self.baseline = baseline
+        self.best: float | None = baseline
+        self.best_step: int | None = None
+        self.wait = 0
+
+    def update(self, step: int, value: float) -> bool:
+        """Record one checked value; True when patience has run out."""
+        if improved(value, self.best, self.mode, self.min_delta):
+            self.best, self.best_step, self.wait = value, step, 0
+            return False
+        self.wait += 1
+        return self.wait >= self.patience
+
+    def reason(self, monitor: str) -> str:
+        """Why patience ran out, for a human."""
+        if self.best_step is None and self.baseline is not None:
+            seen = f"never beat the baseline {fmt(self.baseline)}"
+        else:
+            seen = f"best {fmt(self.best)} at step {self.best_step}"
+        delta = f" by more than {fmt(self.min_delta)}" if self.min_delta else ""
+        return (
+            f"{monitor} did not improve{delta} for {self.wait} "
+            f"check{'s' if self.wait != 1 else ''} ({seen})"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Patience:
+    """Stop when ``monitor`` has not improved for ``patience`` checks in a row.
+
+    A check improves when its value beats the best so far by more than
+    ``min_delta`` (lower is better with ``mode="min"``, higher with ``"max"``).
+    With a ``baseline`` the best starts there, so the run must beat it.
+    NaN and infinities never improve.
+    """
+
+    monitor: str = "eval_loss"
+    patience: int = 3
+    min_delta: float = 0.0
+    mode: Mode = "min"
+    baseline: float | None = None
+    warmup_steps: int = 0
+    interval: int = 1
+    smoothing: float | None = None
+
+    def __post_init__(self) -> None:
+        check_monitor(self.monitor)
+        check_int("patience", self.patience, 0)
+        check_positive("min_delta", self.min_delta, allow_zero=True)
+        check_mode(self.mode)
+        if self.baseline is not None:
+            check_finite("baseline", self.baseline)
+        check_gate(self.warmup_steps, self.interval, self.smoothing)
+
+    def __call__(self, source: Observable[object]) -> Observable[StopDecision]:
+        def make() -> Checker:
+            tracker = PatienceTracker(
+                mode=self.mode,
+                patience=self.patience,
+                min_delta=self.min_delta,
+                baseline=self.baseline,
+            )
+
+            def check(point: MetricPoint) -> StopDecision | None:
+                if not tracker.update(point.step, point.value):
+                    return None
+                return StopDecision(
+                    rule="patience",
+                    reason=tracker.reason(self.monitor),
+                    step=point.step,
+                    value=point.value,
+                    best=tracker.best,
+                    best_step=tracker.best_step,
+                    monitor=self.monitor,
+                )
+
+            return check
+
+        return monitored(
+            source,
+            self.monitor,
+            warmup_steps=self.warmup_steps,
+            interval=self.interval,
+            smoothing=self.smoothing,
+            make_checker=make,
+        )

@@ -1,0 +1,99 @@
+"""What every stop rule shares.
+
+Rule 1: a rule is a frozen, validated config object that is also a
+:data:`~arkor_rx.operators.StopRule`: called on an event stream it returns a
+stream of at most one :class:`StopDecision`, then completes. All state lives
+in the subscription, so one rule object can watch many runs.
+
+Rule 2: a monitored rule sees the monitored metric of each ``TrainingLog``
+(nulls skipped), smoothed first when ``smoothing`` is set (TensorBoard's
+smoothing, which passes NaN through), then gated: values logged before
+``warmup_steps`` are ignored; with ``interval=1`` (the default) every remaining
+value is checked, and with ``interval=k`` a value is checked only when its
+step is at least ``k`` past the last checked one (the first is always checked).
+
+Rule 3: a user function that raises ends the rule's stream with that error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from reactivex import Observable
+from reactivex import operators as ops
+
+from arkor_rx.operators._common import MetricPoint, check_fraction, check_int, stateful
+from arkor_rx.operators._decision import StopDecision
+from arkor_rx.operators._metric import metric
+from arkor_rx.operators._tensorboard_smooth import tensorboard_smooth
+
+__all__ = ["Checker", "check_gate", "fmt", "improved", "monitored", "one_decision"]
+
+Checker = Callable[[MetricPoint], StopDecision | None]
+"""A per-subscription check: the decision to stop at this point, or None."""
+
+
+def fmt(value: float | None) -> str:
+    """A number for a human-readable reason."""
+    return "none" if value is None else f"{value:.6g}"
+
+
+def check_gate(warmup_steps: int, interval: int, smoothing: float | None) -> None:
+    """Validate the arguments every monitored rule has."""
+    check_int("warmup_steps", warmup_steps, 0)
+    check_int("interval", interval, 1)
+    if smoothing is not None:
+        check_fraction("smoothing", smoothing, low_open=False, high_open=True)
+
+
+def _gate(
+    warmup_steps: int, interval: int
+) -> Callable[[Observable[MetricPoint]], Observable[MetricPoint]]:
+    def make() -> Callable[[MetricPoint], MetricPoint | None]:
+        last: int | None = None
+
+        def step(point: MetricPoint) -> MetricPoint | None:
+            nonlocal last
+            if point.step < warmup_steps:
+                return None
+            if interval > 1 and last is not None and point.step - last < interval:
+                return None
+            last = point.step
+            return point
+
+        return step
+
+    return stateful(make)
+
+
+def one_decision() -> Callable[[Observable[StopDecision]], Observable[StopDecision]]:
+    """Pass the first decision, then complete (and let go of the source)."""
+    return ops.take(1)
+
+
+def monitored(
+    source: Observable[object],
+    monitor: str,
+    *,
+    warmup_steps: int,
+    interval: int,
+    smoothing: float | None,
+    make_checker: Callable[[], Checker],
+) -> Observable[StopDecision]:
+    """The pipeline of a monitored rule (see Rule 2)."""
+    points = source.pipe(metric(monitor))
+    if smoothing is not None:
+        points = points.pipe(tensorboard_smooth(smoothing))
+    return points.pipe(_gate(warmup_steps, interval), stateful(make_checker), one_decision())
+
+
+def improved(value: float, best: float | None, mode: str, min_delta: float) -> bool:
+    """True when a finite ``value`` beats ``best`` by more than ``min_delta``."""
+    if not math.isfinite(value):
+        return False
+    if best is None:
+        return True
+    if mode == "min":
+        return value < best - min_delta
+    return value > best + min_delta

@@ -1,0 +1,539 @@
+"""Server-Sent Events, sans-IO: an incremental decoder and a small encoder.
+
+:class:`SSEDecoder` turns the bytes of a ``text/event-stream`` body into
+:class:`ServerSentEvent` objects. It does no I/O, reads no clock and knows no
+socket: the caller feeds it whatever byte chunks arrive, in order, and gets the
+complete events back. It follows the WHATWG HTML "Server-sent events" rules for
+interpreting an event stream, to the letter:
+
+Rule 1 (decoding). The stream is UTF-8. Bytes that are not valid UTF-8 become
+U+FFFD, and decoding is incremental, so a character whose bytes are split across
+chunks decodes exactly as if it had arrived whole.
+
+Rule 2 (BOM). One U+FEFF at the very start of the stream is dropped, even when
+its three bytes arrive in different chunks. Only that one: a second BOM, or a
+BOM anywhere later, is ordinary text.
+
+Rule 3 (line ends). A line ends at LF, at CRLF or at a lone CR, and nowhere
+else: U+0085, U+2028, U+2029, VT, FF and the other characters that
+``str.splitlines`` treats as breaks are ordinary text. A CR at the end of one
+chunk and an LF at the start of the next are one line end (CRLF), not two.
+
+Rule 4 (lines). An empty line dispatches the event (Rule 6). A line starting
+with ``:`` is a comment and is ignored. Any other line is a field: the name is
+everything before the first ``:`` and the value everything after it, less one
+single leading space if there is one (``data:  x`` has the value `` x``). A line
+with no ``:`` is a field name with an empty value (``data`` is ``data:``).
+
+Rule 5 (fields). ``event`` sets the event type buffer. ``data`` appends the
+value and an LF to the data buffer. ``id`` sets the last event ID buffer, unless
+the value contains U+0000, in which case the whole field is ignored; an empty
+``id`` resets the buffer to ``''``. ``retry`` sets the reconnection time (in
+milliseconds) when the value is one or more ASCII digits, and is ignored
+otherwise (``retry: -1``, ``retry: 1a``, ``retry:`` are ignored; ``retry: 0`` is
+valid). Any other field name is ignored.
+
+Rule 6 (dispatch). At an empty line, the last event ID becomes the value of the
+ID buffer. Then, if the data buffer is empty, the data and event type buffers
+are reset and nothing is dispatched: a block with an ``id`` but no ``data``
+only moves :attr:`SSEDecoder.last_event_id`; a block with only ``event`` is
+dropped. Otherwise one LF is removed from the end of the data, the type is the
+event type buffer or ``"message"`` when it is empty, the event is dispatched,
+and the data and event type buffers are reset. The ID buffer is *not* reset:
+it persists and stamps every later event until another ``id`` field changes it.
+
+Rule 7 (end of stream). When the stream ends, whatever has not been dispatched
+is discarded: an event without its final empty line is never dispatched, and
+neither is a last line without a line end (see :meth:`SSEDecoder.close`).
+
+Rule 8 (limits). The decoder holds at most one pending line and one event's
+data. A line longer than ``max_line_size`` or an event whose data grows past
+``max_event_size`` raises :class:`~arkor_rx.errors.SSELimitError` as soon as it
+is seen, before the rest of it is buffered, so a peer that never sends a line
+end cannot make the decoder hold unbounded memory.
+
+Rule 9 (chunking). Any split of the same bytes into chunks yields exactly the
+same events, the same :attr:`SSEDecoder.last_event_id` and the same
+:attr:`SSEDecoder.retry`.
+
+:func:`encode` and :func:`encode_comment` write frames that the decoder reads
+back unchanged; the local server uses them.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from itertools import compress, repeat
+from typing import Final
+
+from arkor_rx.errors import SSEError, SSELimitError
+
+__all__ = [
+    "DEFAULT_MAX_EVENT_SIZE",
+    "DEFAULT_MAX_LINE_SIZE",
+    "SSEDecoder",
+    "ServerSentEvent",
+    "encode",
+    "encode_comment",
+]
+
+DEFAULT_MAX_LINE_SIZE: Final = 1 << 20
+"""Default :class:`SSEDecoder` limit on one line, in characters (1 MiB of ASCII)."""
+
+DEFAULT_MAX_EVENT_SIZE: Final = 16 << 20
+"""Default :class:`SSEDecoder` limit on one event's data, in characters (16 MiB of ASCII)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSentEvent:
+    """One dispatched Server-Sent Event.
+
+    Events compare, hash and print by value. Build one by hand for tests::
+
+        >>> ServerSentEvent(data="hi")
+        ServerSentEvent(event='message', data='hi', id=None, retry=None)
+    """
+
+    event: str = "message"
+    """The event type: the block's last ``event:`` value, or ``"message"`` when the
+    block had no ``event`` field or an empty one."""
+
+    data: str = ""
+    """The block's ``data:`` values joined with LF (no trailing LF). May be ``''``,
+    for a block with a single empty ``data`` line (``data:`` or just ``data``)."""
+
+    id: str | None = None
+    """The last event ID at dispatch time: set by this block's ``id`` field or
+    carried over from an earlier block. ``None`` when the ID is empty (no ``id``
+    field yet, or the last one was empty, which resets it)."""
+
+    retry: int | None = None
+    """The reconnection time, in milliseconds, set by a valid ``retry`` field in
+    this very block (the last one if several); ``None`` when the block had none.
+    Unlike :attr:`SSEDecoder.retry`, it does not carry over to later events."""
+
+
+# Building a frozen dataclass through its __init__ goes through object.__setattr__
+# once per field, which costs more than the rest of a frame's parsing. On the hot
+# path the decoder fills the slots through their descriptors instead: the same
+# object, about twice as fast. (The descriptors bypass the frozen __setattr__,
+# which is what __init__ itself does.)
+_new_event: Final = object.__new__
+_set_event: Final[Callable[[ServerSentEvent, str], None]] = vars(ServerSentEvent)["event"].__set__
+_set_data: Final[Callable[[ServerSentEvent, str], None]] = vars(ServerSentEvent)["data"].__set__
+_set_id: Final[Callable[[ServerSentEvent, str | None], None]] = vars(ServerSentEvent)["id"].__set__
+_set_retry: Final[Callable[[ServerSentEvent, int | None], None]] = vars(ServerSentEvent)[
+    "retry"
+].__set__
+
+_BOM: Final = "\ufeff"
+
+# The common frame, the whole of it: a non-empty "id" without NUL, a non-empty
+# "event", one "data" line and the empty line, each field spelled exactly so, at a
+# line start. Groups: id, event, data. re.split() cuts a text into
+# [before, id, event, data, before, id, event, data, ..., after], so that the
+# frames can be decoded in bulk and only the text between them (pings, comments,
+# retry, multi-line data, other spellings and orders) line by line.
+_FRAME: Final = re.compile(r"^id: ([^\n\0]+)\nevent: (.+)\ndata: (.*)\n\n", re.MULTILINE)
+
+_consume: Final[Callable[[Iterable[object]], None]] = deque(maxlen=0).extend
+
+
+class SSEDecoder:
+    """An incremental, sans-IO ``text/event-stream`` decoder (WHATWG rules, see module).
+
+    Feed it the body's bytes as they arrive; it returns each event once its
+    final empty line has arrived. One decoder reads one stream: make a new one
+    for each connection, and carry :attr:`last_event_id` over yourself.
+
+    Example::
+
+        >>> dec = SSEDecoder()
+        >>> dec.feed(b"id: 7\\nevent: training.log\\ndata: {\\"step\\"")
+        []
+        >>> dec.feed(b": 70}\\n\\n")
+        [ServerSentEvent(event='training.log', data='{"step": 70}', id='7', retry=None)]
+        >>> dec.last_event_id
+        '7'
+        >>> dec.close()
+        []
+
+    Args:
+        max_line_size: the longest line accepted, in characters (after UTF-8
+            decoding, so up to four times as many bytes), line end excluded.
+        max_event_size: the most data one event may carry, in characters.
+
+    Both limits are there so that a broken or hostile peer cannot make the
+    decoder buffer without bound; passing either raises
+    :class:`~arkor_rx.errors.SSELimitError`. Raise them for streams with
+    genuinely larger events.
+    """
+
+    __slots__ = (
+        "_block_retry",
+        "_bom_pending",
+        "_closed",
+        "_cr_pending",
+        "_data",
+        "_decode",
+        "_event_type",
+        "_id_buffer",
+        "_last_event_id",
+        "_max_event_size",
+        "_max_line_size",
+        "_partial",
+        "_partial_size",
+        "_retry",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_line_size: int = DEFAULT_MAX_LINE_SIZE,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+    ) -> None:
+        if max_line_size < 1:
+            raise ValueError(f"max_line_size must be at least 1, got {max_line_size}")
+        if max_event_size < 1:
+            raise ValueError(f"max_event_size must be at least 1, got {max_event_size}")
+        self._max_line_size = max_line_size
+        self._max_event_size = max_event_size
+        self._decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+        self._bom_pending = True  # nothing decoded yet: a leading U+FEFF is still to drop
+        self._cr_pending = False  # the last text ended with CR: an LF right after it is no line
+        self._partial: list[str] = []  # the pending line (no line end yet), in pieces
+        self._partial_size = 0
+        self._data: list[str] = []  # the data buffer, as its lines (without their LFs)
+        self._event_type = ""
+        self._id_buffer = ""
+        self._last_event_id = ""
+        self._block_retry: int | None = None
+        self._retry: int | None = None
+        self._closed = False
+
+    @property
+    def last_event_id(self) -> str:
+        """The last event ID, ``''`` when there is none (never ``None``).
+
+        It is the value of the ID buffer as of the last empty line (Rule 6), so
+        it moves at the end of each block, including a block with an ``id`` and
+        no ``data``, which dispatches nothing. An ``id`` field whose block has
+        not ended yet does not count: if the stream breaks before that block's
+        empty line, the event was never received, and resuming with
+        ``Last-Event-ID`` set to its id would lose it. An empty ``id`` field
+        resets it to ``''``; one containing U+0000 is ignored.
+        """
+        return self._last_event_id
+
+    @property
+    def retry(self) -> int | None:
+        """Milliseconds from the last valid ``retry`` field seen so far, or ``None``.
+
+        Unlike events, it changes as soon as the field's line is read, even in a
+        block that is never dispatched. Invalid values (anything but ASCII
+        digits, or more digits than Python will convert) leave it unchanged.
+        """
+        return self._retry
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """Decode the next bytes of the stream; return the events they complete.
+
+        ``chunk`` may be cut anywhere: in a line, between the CR and LF of a
+        CRLF, in a multi-byte character, in the leading BOM. What is not yet
+        complete is kept for the next call. An empty chunk is allowed and
+        returns ``[]``.
+
+        Raises:
+            SSELimitError: a line is longer than ``max_line_size``, or an event's
+                data grows past ``max_event_size``. It is raised as soon as the
+                pending line or data is over the limit, and none of the events
+                in this chunk are returned. The stream cannot be decoded
+                further: drop the decoder (and the connection).
+            SSEError: the decoder was already closed.
+        """
+        if self._closed:
+            raise SSEError("SSEDecoder.feed() called after close()")
+        text = self._decode(chunk)
+        if not text:
+            # Nothing decoded yet (for instance half a multi-byte character):
+            # the codec keeps those bytes, and the BOM and CR flags stay as they are.
+            return []
+        if self._bom_pending:
+            self._bom_pending = False
+            if text[0] == _BOM:
+                text = text[1:]
+        if self._cr_pending:
+            self._cr_pending = False
+            if text[:1] == "\n":
+                text = text[1:]  # the LF of a CRLF split across chunks
+        if "\r" in text:
+            # The text decided so far never ends inside a CRLF: a CR at its very end
+            # ends a line now, and an LF at the start of the next text is then skipped.
+            self._cr_pending = text[-1] == "\r"
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+
+        end = text.rfind("\n")
+        if end < 0:
+            # No line end: the whole text is part of the pending line.
+            if text:
+                size = self._partial_size + len(text)
+                if size > self._max_line_size:
+                    raise self._line_too_long(size, pending=True)
+                self._partial.append(text)
+                self._partial_size = size
+            return []
+        if self._partial:
+            self._partial.append(text)
+            text = "".join(self._partial)
+            end += self._partial_size
+            self._partial = []
+            self._partial_size = 0
+        size = len(text)
+        max_line = self._max_line_size
+        if size - end - 1 > max_line:
+            raise self._line_too_long(size - end - 1, pending=True)
+        if end > max_line:
+            # Only a text longer than the limit can hold a line over it.
+            longest = max(map(len, text[:end].split("\n")))
+            if longest > max_line:
+                raise self._line_too_long(longest, pending=False)
+        if end + 1 < size:
+            self._partial.append(text[end + 1 :])
+            self._partial_size = size - end - 1
+        return self._process(text[: end + 1])
+
+    def close(self) -> list[ServerSentEvent]:
+        """Mark the end of the stream; discard whatever is incomplete (Rule 7).
+
+        An event whose final empty line never came is not dispatched, nor is a
+        last line without a line end; a CR already ended its line when it
+        arrived, so ``data: x\\n\\r`` was dispatched by :meth:`feed`. Bytes of
+        an unfinished UTF-8 character are dropped too. The ID buffer set by an
+        unfinished block does not reach :attr:`last_event_id`.
+
+        Returns ``[]`` (the list is kept so that ``feed``/``close`` read alike at
+        call sites). Calling it again is harmless; :meth:`feed` after it raises
+        :class:`~arkor_rx.errors.SSEError`.
+        """
+        if not self._closed:
+            self._closed = True
+            self._decode(b"", True)
+            self._partial = []
+            self._partial_size = 0
+            self._data = []
+            self._event_type = ""
+            self._block_retry = None
+            self._id_buffer = self._last_event_id
+        return []
+
+    def _process(self, text: str) -> list[ServerSentEvent]:
+        """Interpret complete lines (Rules 4 to 6). ``text`` has LF line ends and ends with one.
+
+        The hot path: common frames (see :data:`_FRAME`) are cut out by one
+        ``re.split`` and their events built in bulk, with C-level loops; the
+        text between them, if any, goes through :meth:`_lines`, one line at a
+        time, and a frame that continues a block those lines began is merged
+        into that block. Both ways give the same events.
+        """
+        parts = _FRAME.split(text)
+        if len(parts) == 1:
+            return self._lines(text)
+        ids = parts[1::4]
+        datas = parts[3::4]
+        if len(text) > self._max_event_size:
+            # Only a text longer than the limit can hold a frame's data over it.
+            longest = max(map(len, datas))
+            if longest > self._max_event_size:
+                raise self._event_too_big(longest)
+        events = list(map(_new_event, repeat(ServerSentEvent, len(ids))))
+        _consume(map(_set_event, events, parts[2::4]))
+        _consume(map(_set_data, events, datas))
+        _consume(map(_set_id, events, ids))
+        _consume(map(_set_retry, events, repeat(None)))
+
+        # parts[4 * j] is the text before frame j; parts[-1] the text after the last.
+        out = self._lines(parts[0]) if parts[0] else []
+        if self._data or self._event_type or self._block_retry is not None:
+            events[0] = self._merge(ids[0], parts[2], datas[0])
+        start = 0
+        for j in compress(range(1, len(ids) + 1), parts[4::4]):
+            out += events[start:j]
+            start = j
+            self._id_buffer = self._last_event_id = ids[j - 1]
+            out += self._lines(parts[4 * j])
+            if j < len(ids) and (self._data or self._event_type or self._block_retry is not None):
+                events[j] = self._merge(ids[j], parts[4 * j + 2], datas[j])
+        out += events[start:]
+        if start < len(ids):
+            self._id_buffer = self._last_event_id = ids[-1]
+        return out
+
+    def _merge(self, id: str, event: str, data: str) -> ServerSentEvent:
+        """Finish the pending block with the lines of a :data:`_FRAME` match."""
+        self._data.append(data)
+        value = "\n".join(self._data)
+        if len(value) > self._max_event_size:
+            raise self._event_too_big(len(value))
+        sse = ServerSentEvent(event, value, id, self._block_retry)
+        self._id_buffer = self._last_event_id = id
+        self._data = []
+        self._event_type = ""
+        self._block_retry = None
+        return sse
+
+    def _lines(self, text: str) -> list[ServerSentEvent]:
+        """Interpret complete lines one at a time, by the book (Rules 4 to 6).
+
+        ``text`` has LF line ends and ends with one.
+        """
+        lines = text.split("\n")
+        lines.pop()
+        out: list[ServerSentEvent] = []
+        data = self._data
+        event_type = self._event_type
+        id_buffer = self._id_buffer
+        last_event_id = self._last_event_id
+        block_retry = self._block_retry
+        max_event = self._max_event_size
+        for line in lines:
+            if not line:
+                last_event_id = id_buffer
+                if data:
+                    value = data[0] if len(data) == 1 else "\n".join(data)
+                    data = []
+                    if len(value) > max_event:
+                        raise self._event_too_big(len(value))
+                    out.append(
+                        ServerSentEvent(
+                            event_type or "message", value, id_buffer or None, block_retry
+                        )
+                    )
+                event_type = ""
+                block_retry = None
+                continue
+            # Most lines are "name: value": one partition finds both. A name that
+            # holds a colon means that the first colon had no space after it.
+            name, sep, value = line.partition(": ")
+            if not sep or ":" in name:
+                name, _, value = line.partition(":")
+                if value[:1] == " ":
+                    value = value[1:]
+            if name == "data":
+                data.append(value)
+            elif name == "event":
+                event_type = value
+            elif name == "id":
+                if "\0" not in value:
+                    id_buffer = value
+            elif name == "retry" and value.isdigit() and value.isascii():
+                try:
+                    block_retry = self._retry = int(value)
+                except ValueError:
+                    # Over Python's int-from-str digit limit: no real reconnection time.
+                    pass
+            # Anything else, comments (empty name) included, is ignored.
+        if data:
+            size = sum(map(len, data)) + len(data) - 1
+            if size > max_event:
+                raise self._event_too_big(size)
+        self._data = data
+        self._event_type = event_type
+        self._id_buffer = id_buffer
+        self._last_event_id = last_event_id
+        self._block_retry = block_retry
+        return out
+
+    def _line_too_long(self, size: int, *, pending: bool) -> SSELimitError:
+        what = "a pending line (no line end yet) has reached" if pending else "a line has"
+        return SSELimitError(
+            f"SSE line too long: {what} {size} characters, over the decoder's "
+            f"max_line_size of {self._max_line_size} characters "
+            f"(configurable: SSEDecoder(max_line_size=...))"
+        )
+
+    def _event_too_big(self, size: int) -> SSELimitError:
+        return SSELimitError(
+            f"SSE event too big: its data has reached {size} characters, over the decoder's "
+            f"max_event_size of {self._max_event_size} characters "
+            f"(configurable: SSEDecoder(max_event_size=...))"
+        )
+
+
+def _check_field(name: str, value: str) -> None:
+    for ch in ("\r", "\n", "\0"):
+        if ch in value:
+            raise ValueError(f"SSE {name} must not contain {ch!r}: {value!r}")
+
+
+def encode(
+    data: str,
+    *,
+    event: str | None = None,
+    id: str | None = None,
+    retry: int | None = None,
+) -> bytes:
+    """Encode one event as a complete frame, UTF-8, ending with its empty line.
+
+    Fields come in the order ``id``, ``event``, ``retry``, ``data``. Data with
+    line ends (LF, CRLF or lone CR) becomes several ``data:`` lines, which the
+    decoder joins back with LF: ``encode("a\\r\\nb")`` decodes as ``"a\\nb"``.
+    Empty data is sent as one ``data:`` line, so the event is still dispatched
+    (with ``data == ""``). A leading space in a value survives: a space always
+    follows the colon, and the decoder strips only that one.
+
+    ``event=None`` (or ``"message"``) decodes as ``"message"``; ``event=""``
+    also decodes as ``"message"``, so it is written as nothing. ``id=""`` is
+    written, and resets the decoder's last event ID. A leading U+FEFF in the
+    data is harmless: it never starts the stream.
+
+    Example::
+
+        >>> encode("hi", event="ping", id="7")
+        b'id: 7\\nevent: ping\\ndata: hi\\n\\n'
+
+    Raises:
+        ValueError: ``event`` or ``id`` contains CR, LF or NUL (they would break
+            the frame, and the decoder ignores an ``id`` with NUL), or ``retry``
+            is negative.
+    """
+    parts: list[str] = []
+    if id is not None:
+        _check_field("id", id)
+        parts.append(f"id: {id}\n")
+    if event:
+        _check_field("event", event)
+        parts.append(f"event: {event}\n")
+    if retry is not None:
+        if retry < 0:
+            raise ValueError(f"SSE retry must be a non-negative number of ms, got {retry}")
+        parts.append(f"retry: {retry}\n")
+    if "\r" in data:
+        data = data.replace("\r\n", "\n").replace("\r", "\n")
+    parts.append("data: ")
+    parts.append(data.replace("\n", "\ndata: "))
+    parts.append("\n\n")
+    return "".join(parts).encode("utf-8")
+
+
+def encode_comment(text: str = "") -> bytes:
+    """Encode a comment frame, such as a keepalive: ``b": text\\n\\n"``.
+
+    The decoder ignores it entirely (it dispatches nothing and changes no
+    state), but the bytes keep an idle connection from timing out. Text with
+    line ends becomes several comment lines. ``encode_comment()`` gives
+    ``b":\\n\\n"``.
+
+    Example::
+
+        >>> encode_comment("keepalive")
+        b': keepalive\\n\\n'
+    """
+    if not text:
+        return b":\n\n"
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return (": " + text.replace("\n", "\n: ") + "\n\n").encode("utf-8")

@@ -1,0 +1,159 @@
+"""arkor_rx's side of the workloads: the library used the way a user would use it.
+
+Kept apart from :mod:`bench.workloads` so that the reactive layers
+(``trainer``, ``operators``) are imported only by the workloads that measure
+them, and so a layer that is missing shows up as one row's error rather than
+an import failure of the whole bench.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from reactivex import Observable
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+from reactivex.subject import Subject
+
+from arkor_rx.client import ArkorClient
+from arkor_rx.events import TrainingEvent, parse_event
+from arkor_rx.sse import SSEDecoder
+
+__all__ = [
+    "client_stream",
+    "dispatch",
+    "fan_in",
+    "follow_events",
+    "make_client",
+    "operator_pipeline",
+]
+
+EventHook = Callable[[TrainingEvent], None]
+
+_DATASET = {"type": "huggingface", "name": "bench/bench"}
+
+
+def _module(name: str) -> Any:
+    return importlib.import_module(name)
+
+
+def make_client(base_url: str) -> ArkorClient:
+    """A client of the static bench server (any token and slugs will do)."""
+    return ArkorClient(base_url, token="bench-token", org_slug="bench", project_slug="bench")
+
+
+async def _consume(source: Observable[Any], on_event: EventHook | None = None) -> int:
+    """Subscribe to ``source`` on the running loop; count items until it completes."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    count = 0
+
+    def on_next(event: Any) -> None:
+        nonlocal count
+        count += 1
+        if on_event is not None:
+            on_event(event)
+
+    def on_error(exc: Exception) -> None:
+        if not done.done():
+            done.set_exception(exc)
+
+    def on_completed() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    subscription = source.subscribe(
+        on_next, on_error, on_completed, scheduler=AsyncIOScheduler(loop)
+    )
+    try:
+        await done
+    finally:
+        subscription.dispose()
+    return count
+
+
+def _trainer(client: ArkorClient, name: str, frames: int, **kwargs: Any) -> Any:
+    ax = _module("arkor_rx")
+    return ax.create_trainer(
+        name=name,
+        model="bench",
+        dataset=_DATASET,
+        max_steps=frames,
+        client=client,
+        **kwargs,
+    )
+
+
+async def follow_events(
+    base_url: str, frames: int, *, name: str = "bench", on_event: EventHook | None = None
+) -> int:
+    """Start a job and follow ``trainer.events()`` to the end; return the events delivered."""
+    async with make_client(base_url) as client:
+        trainer = _trainer(client, name, frames)
+        return await _consume(trainer.events(), on_event)
+
+
+async def client_stream(base_url: str, frames: int, *, name: str = "bench") -> int:
+    """The layers under the trainer: client stream, ``SSEDecoder`` and ``parse_event``.
+
+    One connection, no reconnect logic, no observable: what the reactive core
+    adds on top shows as the difference with :func:`follow_events`.
+    """
+    async with make_client(base_url) as client:
+        job = await client.create_job(
+            name, {"model": "bench", "datasetSource": _DATASET, "maxSteps": frames}
+        )
+        stream = await client.open_event_stream(job.id)
+        decoder = SSEDecoder()
+        count = 0
+        try:
+            while chunk := await stream.read_chunk():
+                for sse in decoder.feed(chunk):
+                    if parse_event(sse) is not None:
+                        count += 1
+        finally:
+            await stream.aclose()
+        decoder.close()
+        return count
+
+
+async def fan_in(base_url: str, streams: int, frames: int) -> int:
+    """``streams`` trainers on one client, all followed at once; return the events delivered."""
+    async with make_client(base_url) as client:
+        counts = await asyncio.gather(
+            *(_consume(_trainer(client, f"fan{i}", frames).events()) for i in range(streams))
+        )
+    return sum(counts)
+
+
+def dispatch(
+    events: list[TrainingEvent], callback: Callable[[Any], Awaitable[None] | None]
+) -> Awaitable[int]:
+    """The Trainer's serialized callback dispatch of ``events`` with ``callback`` as ``on_log``.
+
+    Goes through ``arkor_rx.dispatch`` (the path ``trainer.wait()`` uses),
+    so the figure is exactly what a user's callbacks cost per event.
+    """
+    module = _module("arkor_rx.dispatch")
+    runner: Callable[..., Awaitable[int]] = module.bench_dispatch
+    return runner(events, callback)
+
+
+def operator_pipeline(events: Iterable[TrainingEvent], alpha: float) -> int:
+    """``logs()``, ``metric("loss")``, ``ema(alpha)`` from ``arkor_rx.operators`` on a Subject."""
+    aop = _module("arkor_rx.operators")
+    seen = 0
+
+    def sink(_point: Any) -> None:
+        nonlocal seen
+        seen += 1
+
+    subject: Subject[TrainingEvent] = Subject()
+    subject.pipe(aop.logs(), aop.metric("loss"), aop.ema(alpha)).subscribe(on_next=sink)
+    on_next = subject.on_next
+    for event in events:
+        on_next(event)
+    subject.on_completed()
+    return seen

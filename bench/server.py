@@ -1,0 +1,196 @@
+"""A static stream server: just enough of the Arkor API for the end-to-end workloads.
+
+It speaks the routes of ``/work/shared/PROTOCOL.md`` that a client needs to
+follow a job, and answers them from pre-built bytes so that the server costs
+as little as possible and the client is what gets measured:
+
+- ``POST /v1/jobs`` answers a ``running`` job whose id encodes the stream size:
+  the job's ``config.maxSteps`` frames (``n<frames>``);
+- ``GET /v1/jobs/{id}`` answers that job (``completed`` once its stream was served);
+- ``GET /v1/jobs/{id}/events/stream`` sends the training stream of
+  :mod:`bench.streams` in 64 KiB writes, honouring ``Last-Event-ID``;
+  a job id ending in ``n<frames>`` picks the size, any other prefix is free,
+  so 1,000 concurrent streams can each have their own id;
+- ``GET /v1/jobs/bigline/events/stream`` sends a 100 MB ``data:`` line with no
+  newline, then closes;
+- ``POST /v1/jobs/{id}/cancel`` answers 200.
+
+Run it in its own process (``python -m bench.server``, it prints its port),
+so that its CPU time is not charged to the client under test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from bench.streams import CHUNK_SIZE, frame_id_offsets, training_stream
+
+__all__ = ["BIGLINE_BYTES", "ServerProcess", "main", "make_app", "spawn"]
+
+BIGLINE_BYTES = 100 * 1024 * 1024
+"""Size of the newline-free ``data:`` line sent by the ``bigline`` job."""
+
+_SIZE = re.compile(r"n(\d+)$")
+
+
+def _job(job_id: str, status: str) -> dict[str, Any]:
+    return {
+        "id": job_id,
+        "orgId": "bench",
+        "projectId": "bench",
+        "name": job_id,
+        "status": status,
+        "config": {"model": "bench", "datasetSource": {"type": "huggingface", "name": "b/b"}},
+        "error": None,
+        "createdAt": "2026-01-01T00:00:00Z",
+        "startedAt": "2026-01-01T00:00:00Z",
+        "completedAt": None,
+    }
+
+
+def _frames_of(job_id: str) -> int:
+    match = _SIZE.search(job_id)
+    if match is None:
+        raise web.HTTPNotFound(text='{"error": "unknown job"}', content_type="application/json")
+    return int(match.group(1))
+
+
+async def _create(request: web.Request) -> web.Response:
+    body = await request.json()
+    config = body.get("config") or {}
+    frames = int(config.get("maxSteps") or 1000)
+    name = str(body.get("name") or "job")
+    job_id = "bigline" if name == "bigline" else f"{name}-n{frames}"
+    return web.json_response({"job": _job(job_id, "running")})
+
+
+async def _get(request: web.Request) -> web.Response:
+    job_id = request.match_info["job_id"]
+    status = "completed" if job_id in request.app[_SERVED] else "running"
+    return web.json_response({"job": _job(job_id, status)})
+
+
+async def _cancel(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+async def _stream(request: web.Request) -> web.StreamResponse:
+    job_id = request.match_info["job_id"]
+    resp = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+    )
+    if job_id == "bigline":
+        await resp.prepare(request)
+        await _send_bigline(resp)
+        return resp
+    frames = _frames_of(job_id)
+    data = training_stream(frames)
+    start = 0
+    last = request.headers.get("Last-Event-ID")
+    if last:
+        start = frame_id_offsets(frames).get(last, 0)
+    await resp.prepare(request)
+    view = memoryview(data)
+    for pos in range(start, len(data), CHUNK_SIZE):
+        await resp.write(view[pos : pos + CHUNK_SIZE])
+    await resp.write_eof()
+    request.app[_SERVED].add(job_id)
+    return resp
+
+
+async def _send_bigline(resp: web.StreamResponse) -> None:
+    block = b"x" * CHUNK_SIZE
+    await resp.write(b"id: 1\nevent: training.log\ndata: ")
+    sent = 0
+    try:
+        while sent < BIGLINE_BYTES:
+            await resp.write(block)
+            sent += len(block)
+    except (ConnectionResetError, ConnectionError):
+        return  # the client gave up on the line, as it should
+
+
+_SERVED = web.AppKey("served", set[str])
+
+
+def make_app() -> web.Application:
+    """The aiohttp application (also used in-process by the smoke test)."""
+    app = web.Application()
+    app[_SERVED] = set()
+    app.router.add_post("/v1/jobs", _create)
+    app.router.add_get("/v1/jobs/{job_id}", _get)
+    app.router.add_post("/v1/jobs/{job_id}/cancel", _cancel)
+    app.router.add_get("/v1/jobs/{job_id}/events/stream", _stream)
+    return app
+
+
+async def _serve(port: int, warm: list[int]) -> None:
+    for n in warm:  # build the streams before announcing the port
+        training_stream(n)
+    runner = web.AppRunner(make_app(), access_log=None, handle_signals=True)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, backlog=2048)
+    await site.start()
+    print(runner.addresses[0][1], flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+@dataclass(frozen=True)
+class ServerProcess:
+    """A running ``bench.server`` child process."""
+
+    base_url: str
+    pid: int
+
+
+@contextlib.contextmanager
+def spawn(warm: list[int] | None = None) -> Iterator[ServerProcess]:
+    """Start the server in a child process on a free loopback port; stop it on exit."""
+    root = Path(__file__).resolve().parent.parent
+    cmd = [sys.executable, "-m", "bench.server", "--warm", *map(str, warm or [])]
+    proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if not line.isdigit():
+            raise RuntimeError(f"bench server did not start (said {line!r})")
+        yield ServerProcess(base_url=f"http://127.0.0.1:{line}", pid=proc.pid)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.server [--port 0] [--warm N ...]``: serve until killed."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--warm", type=int, nargs="*", default=[])
+    args = parser.parse_args(argv)
+    try:
+        asyncio.run(_serve(args.port, args.warm))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Constants and helpers shared by the client tests (imported as ``client_helpers``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from aioresponses import aioresponses
+
+from arkor_rx.client import ArkorClient
+
+Serve = Callable[[web.Application], Awaitable[TestServer]]
+"""The type of the ``serve`` fixture: start an app on loopback, get its TestServer."""
+
+TOKEN = "tok-SECRET-8f3a9c2e71"
+"""The bearer token of every test client: no output may ever contain it."""
+ORG = "acme org"
+"""Has a space, so URL-encoding is exercised."""
+PROJECT = "demo/1&x=2"
+"""Has a slash, an ampersand and an equals sign, so URL-encoding is exercised."""
+BASE = "http://api.test"
+"""A base URL that only aioresponses answers."""
+
+JOB = {
+    "id": "j1",
+    "orgId": "o1",
+    "projectId": "p1",
+    "name": "support-bot-v1",
+    "status": "queued",
+    "config": {"model": "m"},
+    "error": None,
+    "createdAt": "2026-01-01T00:00:00Z",
+    "startedAt": None,
+    "completedAt": None,
+}
+"""A TrainingJob as PROTOCOL.md shows it."""
+
+
+def make_client(base_url: str = BASE, **kwargs: Any) -> ArkorClient:
+    """A client with the test token and scope."""
+    return ArkorClient(base_url, TOKEN, ORG, PROJECT, **kwargs)
+
+
+class _CompatClientResponse(aiohttp.ClientResponse):
+    """aioresponses 0.7.9 builds responses without aiohttp 3.14's ``stream_writer``.
+
+    The only use aiohttp makes of it for an already-sent request is
+    ``output_size``, so a stand-in with ``output_size = 0`` is enough.
+    (aioresponses-ng, a maintained fork, fixes this upstream.)
+    """
+
+    def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
+        super().__init__(method, url, **kwargs)
+
+
+class MockedApi(aioresponses):
+    """aioresponses that works with this aiohttp (see :class:`_CompatClientResponse`)."""
+
+    def add(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("response_class", _CompatClientResponse)
+        super().add(*args, **kwargs)

@@ -1,0 +1,17 @@
+"""Shared fixtures: every test starts from a clean environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's real Arkor credentials, state or URL override."""
+    for name in ("ARKOR_CLOUD_API_URL", "ARKOR_TOKEN", "ARKOR_ORG_SLUG", "ARKOR_PROJECT_SLUG"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))

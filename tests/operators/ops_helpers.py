@@ -1,0 +1,73 @@
+"""Test helpers for the operators: build events and run pipelines in virtual time."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import reactivex
+from reactivex import Observable
+from reactivex import operators as ops
+from reactivex.notification import OnCompleted, OnError, OnNext
+from reactivex.testing import ReactiveTest, TestScheduler
+
+from arkor_rx.events import TrainingLog
+from arkor_rx.operators import MetricPoint
+
+
+def logs_of(metric: str, values: Iterable[tuple[int, float | None]]) -> list[TrainingLog]:
+    """One TrainingLog per ``(step, value)`` with ``metric`` set."""
+    return [TrainingLog(step=step, **{metric: value}) for step, value in values]
+
+
+def collect(source: Observable[Any], *operators: Callable[[Any], Any]) -> list[Any]:
+    """Run a synchronous source through ``operators`` and return everything emitted."""
+    out: list[Any] = []
+    errors: list[Exception] = []
+    pipeline: Observable[Any] = source.pipe(*operators) if operators else source
+    pipeline.subscribe(out.append, errors.append)
+    if errors:
+        raise errors[0]
+    return out
+
+
+def points(values: Sequence[float], steps: Sequence[int] | None = None) -> list[MetricPoint]:
+    """MetricPoints with steps 0, 1, 2 ... unless ``steps`` is given."""
+    steps = list(range(len(values))) if steps is None else steps
+    return [MetricPoint(s, float(v)) for s, v in zip(steps, values, strict=True)]
+
+
+def run_points(values: Sequence[MetricPoint], op: Callable[[Any], Any]) -> list[Any]:
+    return collect(reactivex.from_iterable(values), op, ops.to_list())[0]  # type: ignore[no-any-return]
+
+
+def same(a: float, b: float) -> bool:
+    """Equal, with NaN equal to NaN."""
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def virtual(
+    scheduler: TestScheduler,
+    timeline: Sequence[tuple[float, Any]],
+    op: Callable[[Observable[Any]], Observable[Any]],
+    *,
+    complete_at: float | None = None,
+    disposed: float = 1000.0,
+) -> tuple[list[tuple[float, str, Any]], Any]:
+    """Feed a hot observable at virtual times; return ``(time, kind, value)`` records and xs."""
+    messages = [ReactiveTest.on_next(t, v) for t, v in timeline]
+    if complete_at is not None:
+        messages.append(ReactiveTest.on_completed(complete_at))
+    xs = scheduler.create_hot_observable(messages)
+    observer = scheduler.start(lambda: op(xs), created=0.1, subscribed=0.5, disposed=disposed)
+    records: list[tuple[float, str, Any]] = []
+    for message in observer.messages:
+        value = message.value
+        if isinstance(value, OnNext):
+            records.append((message.time, "next", value.value))
+        elif isinstance(value, OnError):
+            records.append((message.time, "error", value.exception))
+        elif isinstance(value, OnCompleted):
+            records.append((message.time, "completed", None))
+    return records, xs
