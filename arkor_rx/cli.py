@@ -201,10 +201,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 DEMO_MODEL = "unsloth/gemma-4-E4B-it"
 DEMO_DATASET = {"type": "huggingface", "name": "arkorlab/triage-demo"}
-DEMO_TICKET = (
-    "Hi, I was charged twice for my March invoice and the second charge is still "
-    "pending. Can you refund it? Order #48213."
+DEMO_SYSTEM = (
+    "You are a support triage assistant. Read the ticket and answer with its category "
+    "only: billing, refund request, account access, shipping, technical issue or "
+    "feature request."
 )
+DEMO_TICKET = "Hello, I was charged twice for my March invoice. Can you look into it?"
 """The support ticket each checkpoint is asked to triage in the demo."""
 
 DEMO_STEP_DELAY = 0.15

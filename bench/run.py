@@ -28,7 +28,7 @@ from typing import Any
 
 from bench import peers, workloads
 from bench.server import spawn
-from bench.streams import training_stream
+from bench.streams import count_kinds, training_stream
 
 __all__ = ["Row", "main"]
 
@@ -93,26 +93,55 @@ def _run_async(coro: Awaitable[Any]) -> tuple[float, Any]:
     return asyncio.run(timed())
 
 
-def measure(row: Row, job: Job, repeats: int, expect: int | None, *, log: bool = True) -> Row:
-    """Run ``job`` once to warm up, then ``repeats`` times; record seconds per run.
+@dataclass
+class Entry:
+    """A contestant waiting to be run: its row, its job and the items a run must process."""
 
-    ``job`` returns the number of items it processed (or a coroutine that
-    does); a run that processed anything but ``expect`` items is an error.
-    """
+    row: Row
+    job: Job
+    repeats: int
+    expect: int | None
+
+
+def measure(row: Row, job: Job, repeats: int, expect: int | None) -> Entry:
+    """A contestant of a group; :func:`run_group` runs them all, interleaved."""
+    return Entry(row, job, repeats, expect)
+
+
+def _attempt(entry: Entry, record: bool) -> None:
+    row = entry.row
+    if row.error:
+        return
     try:
-        for i in range(repeats + 1):
-            elapsed, value = _run_once(job)
-            if expect is not None and value != expect:
-                raise RuntimeError(f"processed {value} items, expected {expect}")
-            if i:
-                row.seconds.append(elapsed)
+        elapsed, value = _run_once(entry.job)
+        if entry.expect is not None and value != entry.expect:
+            raise RuntimeError(f"processed {value} items, expected {entry.expect}")
     except Exception as exc:  # a broken contestant is reported, not fatal
         row.error = f"{type(exc).__name__}: {exc}"[:160]
         row.seconds.clear()
-    if log:
+        return
+    if record:
+        row.seconds.append(elapsed)
+
+
+def run_group(entries: list[Entry]) -> list[Row]:
+    """Warm every contestant up once, then run them round-robin, ``repeats`` times each.
+
+    Interleaving matters on a shared machine: a burst of load from elsewhere
+    then slows every contestant of the group alike, instead of one of them,
+    so the same-run ratios stay fair.
+    """
+    for entry in entries:
+        _attempt(entry, record=False)
+    for i in range(max((e.repeats for e in entries), default=0)):
+        for entry in entries:
+            if i < entry.repeats:
+                _attempt(entry, record=True)
+    for entry in entries:
+        row = entry.row
         shown = f"{row.median:,.2f} {row.unit}" if row.ok else row.error
         print(f"  [{row.group}] {row.name}: {shown}", file=sys.stderr, flush=True)
-    return row
+    return [e.row for e in entries]
 
 
 # --- the groups ---------------------------------------------------------------
@@ -143,6 +172,12 @@ class Sizes:
             fan_small=(10, 1_000),
             fan_large=(100, 100),
         )
+
+
+def typed_count(frames: int) -> int:
+    """How many typed events a stream of ``frames`` frames carries (no pings, no ``end``)."""
+    kinds = count_kinds(frames)
+    return frames - kinds.get("ping", 0) - kinds.get("end", 0)
 
 
 def group_decode(sizes: Sizes, repeats: int) -> list[Row]:
@@ -191,7 +226,7 @@ def group_decode(sizes: Sizes, repeats: int) -> list[Row]:
                 n,
             )
         )
-    return rows
+    return run_group(rows)
 
 
 def group_e2e(base_url: str, sizes: Sizes, repeats: int) -> list[Row]:
@@ -199,7 +234,7 @@ def group_e2e(base_url: str, sizes: Sizes, repeats: int) -> list[Row]:
     url = f"{base_url}/v1/jobs/e2e-n{n}/events/stream"
     slow_url = f"{base_url}/v1/jobs/e2e-n{slow}/events/stream"
     nbytes = len(training_stream(n))
-    typed = n - len([1 for _ in range(n - 2) if _ % 100 == 99]) - 1  # minus pings and end
+    typed = typed_count(n)
     rows = [
         measure(
             Row("c", "aiohttp raw bytes (floor)", n, "k frames/s"),
@@ -247,7 +282,7 @@ def group_e2e(base_url: str, sizes: Sizes, repeats: int) -> list[Row]:
                 slow,
             )
         )
-    return rows
+    return run_group(rows)
 
 
 PIPE_REF = "RxPY Subject: filter, map, scan(EMA)"
@@ -307,13 +342,14 @@ def group_dispatch(sizes: Sizes, repeats: int) -> list[Row]:
             logs,
         ),
     ]
-    return rows
+    return run_group(rows)
 
 
 def group_fan_in(base_url: str, server_pid: int, sizes: Sizes, repeats: int) -> list[Row]:
-    rows = []
+    entries: list[Entry] = []
+    meters: list[_CpuMeter] = []
     for streams, frames in (sizes.fan_small, sizes.fan_large):
-        typed = streams * (frames - len([1 for _ in range(frames - 2) if _ % 100 == 99]) - 1)
+        typed = streams * typed_count(frames)
         row = Row("f", f"{streams:,} streams x {frames:,} frames", streams * frames, "k frames/s")
         cpu = _CpuMeter(server_pid)
 
@@ -324,14 +360,16 @@ def group_fan_in(base_url: str, server_pid: int, sizes: Sizes, repeats: int) -> 
             finally:
                 cpu.stop()
 
-        measure(row, job, repeats, typed)
+        entries.append(measure(row, job, repeats, typed))
+        meters.append(cpu)
+    rows = run_group(entries)
+    for row, cpu in zip(rows, meters, strict=True):
         if row.ok:
             row.extra = cpu.summary()
             row.note = (
                 f"client CPU {row.extra['client_cpu']:.0%}, "
                 f"server CPU {row.extra['server_cpu']:.0%} (of one core)"
             )
-        rows.append(row)
     return rows
 
 
@@ -635,7 +673,7 @@ def main(argv: list[str] | None = None) -> None:
     if "d" in args.only:
         rows += group_dispatch(sizes, repeats)
     if {"c", "e", "f"} & set(args.only):
-        warm = [sizes.e2e, sizes.e2e_slow, sizes.fan_small[1], sizes.fan_large[1]]
+        warm = [sizes.e2e, sizes.e2e_slow, sizes.fan_small[1], sizes.fan_large[1], sizes.memory]
         with spawn(warm) as server:
             if "c" in args.only:
                 rows += group_e2e(server.base_url, sizes, repeats)
@@ -656,11 +694,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n(whole run: {elapsed:.0f} s)")
     if args.output is not None:
         path = args.output if args.output.is_absolute() else ROOT / args.output
-        path.write_text(report(cells, memory, goals, machine(), sizes, repeats, elapsed, argv))
+        path.write_text(
+            report(rows, cells, memory, goals, machine(), sizes, repeats, elapsed, argv)
+        )
         print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
 
 def report(
+    rows: list[Row],
     cells: list[list[str]],
     memory: list[dict[str, Any]],
     goals: list[tuple[str, str, str]],
@@ -683,12 +724,54 @@ def report(
         elapsed=f"{elapsed:.0f}",
         command=f"make bench  # runs: bench/.venv/bin/python -m bench {args}".rstrip(),
         decode=f"{sizes.decode:,}",
-        where=WHERE.strip(),
+        where="\n".join(breakdown(rows)) + "\n\n" + WHERE.strip(),
     )
 
 
+def breakdown(rows: list[Row]) -> list[str]:
+    """Microseconds per frame spent in each layer, from this run's medians."""
+
+    def us(group: str, prefix: str) -> float | None:
+        row = _find(rows, group, prefix)
+        return None if row is None else row.per_item_seconds * 1e6
+
+    decode = us("a", "arkor_rx.sse")
+    typed = us("b", "arkor_rx.sse")
+    floor = us("c", "aiohttp raw")
+    client = us("c", "arkor_rx client")
+    trainer = us("c", "arkor_rx trainer")
+    peer = _reference(Row("c", "", 1, ""), rows)
+    lines = ["Per frame of the 200k-frame stream, from this run's medians (µs per frame):", ""]
+    if floor is not None:
+        lines.append(f"- reading the bytes off the loopback socket (aiohttp): {floor:.2f}")
+    if decode is not None:
+        lines.append(f"- SSE decoding (`SSEDecoder.feed`): {decode:.2f}")
+    if decode is not None and typed is not None:
+        lines.append(f"- typed validation (`parse_event`, pydantic): {typed - decode:.2f}")
+    if client is not None and typed is not None and floor is not None:
+        lines.append(
+            f"- the client's stream plumbing on a real socket "
+            f"(client stream minus in-memory decode+parse minus the floor): "
+            f"{client - typed - floor:.2f}"
+        )
+    if trainer is not None and client is not None:
+        lines.append(
+            f"- the reactive core above the client (`trainer.events()`: reconnect "
+            f"bookkeeping, observable delivery): {trainer - client:.2f}"
+        )
+    if trainer is not None:
+        lines.append(f"- total, `trainer.events()` end to end: {trainer:.2f}")
+    if peer is not None:
+        lines.append(f"- for comparison, {peer.name} end to end: {peer.per_item_seconds * 1e6:.2f}")
+    return lines
+
+
 WHERE = """
-(to be written from the profiles)
+Typed validation is the largest single cost: one pydantic `validate_json` call
+per frame. Decoding is pure Python and spends its time on per-line string work.
+The socket itself is cheap (see the floor). `python -m bench.profile
+{decode,parse,e2e,client,dispatch-sync,dispatch-async,pipeline}` (in
+`bench/.venv`) prints a pyinstrument call tree of any of these workloads.
 """
 
 

@@ -41,7 +41,7 @@ operator.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from reactivex import Observable, abc
@@ -1062,7 +1062,7 @@ def checkpoint_eval(
 # --------------------------------------------------------------------------- combining
 
 
-def any_of(*rules: StopRule | list[StopRule] | tuple[StopRule, ...]) -> AnyOf:
+def any_of(*rules: StopRule | Sequence[StopRule]) -> AnyOf:
     """The first decision of any rule; the other rules are then unsubscribed.
 
     The rules share one subscription to the source, so a cold source such as
@@ -1093,7 +1093,7 @@ def any_of(*rules: StopRule | list[StopRule] | tuple[StopRule, ...]) -> AnyOf:
     return AnyOf(flatten(rules))
 
 
-def all_of(*rules: StopRule | list[StopRule] | tuple[StopRule, ...]) -> AllOf:
+def all_of(*rules: StopRule | Sequence[StopRule]) -> AllOf:
     """One decision once *every* rule has fired at least once.
 
     Rules fire at most once, so each latches when it fires: ``all_of(A, B)``
@@ -1129,7 +1129,7 @@ def all_of(*rules: StopRule | list[StopRule] | tuple[StopRule, ...]) -> AllOf:
 
 
 def early_stopping(
-    *rules: StopRule | list[StopRule] | tuple[StopRule, ...],
+    *rules: StopRule | Sequence[StopRule],
     combine: Literal["any", "all"] = "any",
 ) -> AnyOf | AllOf:
     """The one entry point: combine stop rules into a single :data:`StopRule`.
@@ -1172,7 +1172,7 @@ def early_stopping(
 
 
 def stop_when(
-    *rules: StopRule | list[StopRule] | tuple[StopRule, ...],
+    *rules: StopRule | Sequence[StopRule],
     combine: Literal["any", "all"] = "any",
 ) -> Callable[[Observable[_T]], Observable[_T | StopDecision]]:
     """Inline early stopping: pass events through, end with the StopDecision when a rule fires.

@@ -10,6 +10,7 @@ from reactivex import operators as ops
 from arkor_rx.events import TrainingEvent
 from arkor_rx.operators._any_of import check_rules, merge_now
 from arkor_rx.operators._decision import StopDecision, StopRule
+from arkor_rx.operators._rule import Rule
 
 __all__ = ["AllOf"]
 
@@ -24,7 +25,7 @@ def _merge(decisions: list[StopDecision]) -> StopDecision:
 
 
 @dataclass(frozen=True, slots=True)
-class AllOf:
+class AllOf(Rule):
     """One decision once *every* rule has fired at least once.
 
     Rules fire at most once, so each one latches: ``all_of(patience(...),

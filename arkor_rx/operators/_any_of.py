@@ -14,6 +14,7 @@ from reactivex.scheduler import ImmediateScheduler
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import TrainingEvent
 from arkor_rx.operators._decision import StopDecision, StopRule
+from arkor_rx.operators._rule import Rule
 
 __all__ = ["AnyOf", "check_rules", "flatten", "merge_now"]
 
@@ -21,12 +22,12 @@ _T = TypeVar("_T")
 
 
 def flatten(
-    rules: Sequence[StopRule | list[StopRule] | tuple[StopRule, ...]],
+    rules: Sequence[StopRule | Sequence[StopRule]],
 ) -> tuple[StopRule, ...]:
-    """Flatten one level of lists and tuples of rules."""
+    """Flatten one level of sequences (lists, tuples) of rules."""
     flat: list[StopRule] = []
     for rule in rules:
-        if isinstance(rule, list | tuple):
+        if isinstance(rule, Sequence):
             flat.extend(rule)
         else:
             flat.append(rule)
@@ -57,7 +58,7 @@ def check_rules(rules: Sequence[StopRule]) -> tuple[StopRule, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class AnyOf:
+class AnyOf(Rule):
     """The first decision of any of ``rules``; the others are then unsubscribed.
 
     The rules share one subscription to the source (it is multicast), so a

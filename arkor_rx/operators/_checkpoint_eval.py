@@ -25,7 +25,7 @@ from arkor_rx.operators._common import (
 )
 from arkor_rx.operators._decision import StopDecision
 from arkor_rx.operators._patience import PatienceTracker
-from arkor_rx.operators._rule import one_decision
+from arkor_rx.operators._rule import Rule, one_decision
 
 __all__ = ["CheckpointEval", "Scorer"]
 
@@ -40,7 +40,7 @@ def _as_score(value: Any, step: int) -> float:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CheckpointEval:
+class CheckpointEval(Rule):
     """Score every checkpoint with ``await scorer(event)`` and apply patience to the scores.
 
     Scorers run one at a time, in checkpoint order, on the running asyncio

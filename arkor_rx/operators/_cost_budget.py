@@ -8,14 +8,14 @@ from reactivex import Observable, abc
 
 from arkor_rx.operators._common import check_positive
 from arkor_rx.operators._decision import StopDecision
-from arkor_rx.operators._rule import fmt
+from arkor_rx.operators._rule import Rule, fmt
 from arkor_rx.operators._timed import timed_rule
 
 __all__ = ["CostBudget"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CostBudget:
+class CostBudget(Rule):
     """Stop when ``elapsed hours * price_per_hour`` reaches ``max_cost``, on a timer.
 
     The price is yours to give (arkor_rx knows no prices); cost counts from

@@ -17,13 +17,13 @@ from arkor_rx.operators._common import (
     check_monitor,
 )
 from arkor_rx.operators._decision import StopDecision
-from arkor_rx.operators._rule import Checker, check_gate, fmt, improved, monitored
+from arkor_rx.operators._rule import Checker, Rule, check_gate, fmt, improved, monitored
 
 __all__ = ["Divergence"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Divergence:
+class Divergence(Rule):
     """Stop when ``monitor`` goes the wrong way by too much, ``patience`` checks in a row.
 
     A check diverges (``mode="min"``; mirror everything for ``"max"``) when

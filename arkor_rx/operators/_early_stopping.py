@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from arkor_rx.errors import ConfigError
@@ -13,7 +14,7 @@ __all__ = ["early_stopping"]
 
 
 def early_stopping(
-    *rules: StopRule | list[StopRule] | tuple[StopRule, ...],
+    *rules: StopRule | Sequence[StopRule],
     combine: Literal["any", "all"] = "any",
 ) -> AnyOf | AllOf:
     """Combine rules into one StopRule: ``"any"`` fires first, ``"all"`` waits for every rule."""

@@ -9,13 +9,13 @@ from reactivex import Observable
 
 from arkor_rx.operators._common import MetricPoint, check_monitor
 from arkor_rx.operators._decision import StopDecision
-from arkor_rx.operators._rule import Checker, monitored
+from arkor_rx.operators._rule import Checker, Rule, monitored
 
 __all__ = ["NonFinite"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class NonFinite:
+class NonFinite(Rule):
     """Stop at the first NaN, ``inf`` or ``-inf`` value of ``monitor``, at any step.
 
     Not enough alone: some trainers never let a NaN reach the stream. Pair it

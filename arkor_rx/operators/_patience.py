@@ -16,7 +16,7 @@ from arkor_rx.operators._common import (
     check_positive,
 )
 from arkor_rx.operators._decision import StopDecision
-from arkor_rx.operators._rule import Checker, check_gate, fmt, improved, monitored
+from arkor_rx.operators._rule import Checker, Rule, check_gate, fmt, improved, monitored
 
 __all__ = ["Patience", "PatienceTracker"]
 
@@ -60,7 +60,7 @@ class PatienceTracker:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Patience:
+class Patience(Rule):
     """Stop when ``monitor`` has not improved for ``patience`` checks in a row.
 
     A check improves when its value beats the best so far by more than

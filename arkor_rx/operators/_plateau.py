@@ -10,13 +10,13 @@ from reactivex import Observable
 
 from arkor_rx.operators._common import MetricPoint, check_int, check_monitor, check_positive
 from arkor_rx.operators._decision import StopDecision
-from arkor_rx.operators._rule import Checker, check_gate, fmt, monitored
+from arkor_rx.operators._rule import Checker, Rule, check_gate, fmt, monitored
 
 __all__ = ["Plateau"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Plateau:
+class Plateau(Rule):
     """Stop when the last ``window`` checked values all lie within a narrow band.
 
     The band test is ``max(w) - min(w) <= rel_delta * |mean(w)|`` over the last

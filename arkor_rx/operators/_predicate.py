@@ -11,13 +11,13 @@ from reactivex import Observable
 from arkor_rx.errors import ConfigError
 from arkor_rx.operators._common import stateful
 from arkor_rx.operators._decision import StopDecision
-from arkor_rx.operators._rule import one_decision
+from arkor_rx.operators._rule import Rule, one_decision
 
 __all__ = ["Predicate"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Predicate:
+class Predicate(Rule):
     """Stop at the first event for which ``fn(event)`` is truthy.
 
     When ``fn`` returns a non-empty string it becomes the decision's reason.

@@ -23,12 +23,27 @@ from collections.abc import Callable
 from reactivex import Observable
 from reactivex import operators as ops
 
+from arkor_rx.events import TrainingEvent
 from arkor_rx.operators._common import MetricPoint, check_fraction, check_int, stateful
 from arkor_rx.operators._decision import StopDecision
 from arkor_rx.operators._metric import metric
 from arkor_rx.operators._tensorboard_smooth import tensorboard_smooth
 
-__all__ = ["Checker", "check_gate", "fmt", "improved", "monitored", "one_decision"]
+__all__ = ["Checker", "Rule", "check_gate", "fmt", "improved", "monitored", "one_decision"]
+
+
+class Rule:
+    """Base of the built-in stop rules, so that a list of them has a useful type.
+
+    A rule is called on an event stream and returns a stream of at most one
+    :class:`StopDecision`; it matches :data:`~arkor_rx.operators.StopRule`.
+    """
+
+    __slots__ = ()
+
+    def __call__(self, source: Observable[TrainingEvent]) -> Observable[StopDecision]:
+        raise NotImplementedError
+
 
 Checker = Callable[[MetricPoint], StopDecision | None]
 """A per-subscription check: the decision to stop at this point, or None."""

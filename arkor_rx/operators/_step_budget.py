@@ -9,13 +9,13 @@ from reactivex import Observable
 
 from arkor_rx.operators._common import check_int, stateful
 from arkor_rx.operators._decision import StopDecision
-from arkor_rx.operators._rule import one_decision
+from arkor_rx.operators._rule import Rule, one_decision
 
 __all__ = ["StepBudget"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class StepBudget:
+class StepBudget(Rule):
     """Stop at the first event whose ``step`` is ``>= max_steps`` (logs, checkpoints, ...)."""
 
     max_steps: int

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, cast
 
 from reactivex import Observable, abc
@@ -19,7 +19,7 @@ _T = TypeVar("_T")
 
 
 def stop_when(
-    *rules: StopRule | list[StopRule] | tuple[StopRule, ...],
+    *rules: StopRule | Sequence[StopRule],
     combine: Literal["any", "all"] = "any",
 ) -> Callable[[Observable[_T]], Observable[_T | StopDecision]]:
     """Forward every event; when the rules fire, emit the decision as the last item and complete.

@@ -9,13 +9,13 @@ from reactivex import Observable
 
 from arkor_rx.operators._common import MetricPoint, Mode, check_finite, check_mode, check_monitor
 from arkor_rx.operators._decision import StopDecision
-from arkor_rx.operators._rule import Checker, check_gate, fmt, monitored
+from arkor_rx.operators._rule import Checker, Rule, check_gate, fmt, monitored
 
 __all__ = ["Threshold"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Threshold:
+class Threshold(Rule):
     """Stop when ``monitor`` reaches ``value``: ``<=`` with ``mode="min"``, ``>=`` with ``"max"``.
 
     NaN and infinities never count as reaching it.

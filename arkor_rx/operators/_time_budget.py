@@ -8,14 +8,14 @@ from reactivex import Observable, abc
 
 from arkor_rx.operators._common import check_positive
 from arkor_rx.operators._decision import StopDecision
-from arkor_rx.operators._rule import fmt
+from arkor_rx.operators._rule import Rule, fmt
 from arkor_rx.operators._timed import timed_rule
 
 __all__ = ["TimeBudget"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TimeBudget:
+class TimeBudget(Rule):
     """Stop ``seconds`` after the rule is subscribed, on a timer (no event needed).
 
     ``scheduler`` runs the timer; by default the scheduler passed to

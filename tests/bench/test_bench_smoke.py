@@ -212,6 +212,6 @@ def test_report_renders() -> None:
     assert cells[4][-1] == "boom"
     goals = run.targets(rows, [])
     assert goals[0] == ("in-memory decode >= 3x httpx-sse's decoder", "3.00x", "met")
-    page = run.report(cells, [], goals, run.machine(), run.Sizes(), 5, 1.0, [])
+    page = run.report(rows, cells, [], goals, run.machine(), run.Sizes(), 5, 1.0, [])
     assert "| arkor_rx.sse SSEDecoder |" in page
     assert "make bench" in page

@@ -11,6 +11,7 @@ from reactivex import Observable
 from reactivex import operators as ops
 from reactivex.notification import OnCompleted, OnError, OnNext
 from reactivex.testing import ReactiveTest, TestScheduler
+from reactivex.testing.recorded import Recorded
 
 from arkor_rx.events import TrainingLog
 from arkor_rx.operators import MetricPoint
@@ -38,7 +39,7 @@ def points(values: Sequence[float], steps: Sequence[int] | None = None) -> list[
     return [MetricPoint(s, float(v)) for s, v in zip(steps, values, strict=True)]
 
 
-def run_points(values: Sequence[MetricPoint], op: Callable[[Any], Any]) -> list[Any]:
+def run_points(values: Sequence[object], op: Callable[[Any], Any]) -> list[Any]:
     return collect(reactivex.from_iterable(values), op, ops.to_list())[0]  # type: ignore[no-any-return]
 
 
@@ -56,9 +57,9 @@ def virtual(
     disposed: float = 1000.0,
 ) -> tuple[list[tuple[float, str, Any]], Any]:
     """Feed a hot observable at virtual times; return ``(time, kind, value)`` records and xs."""
-    messages = [ReactiveTest.on_next(t, v) for t, v in timeline]
+    messages = [on_next(t, v) for t, v in timeline]
     if complete_at is not None:
-        messages.append(ReactiveTest.on_completed(complete_at))
+        messages.append(on_completed(complete_at))
     xs = scheduler.create_hot_observable(messages)
     observer = scheduler.start(lambda: op(xs), created=0.1, subscribed=0.5, disposed=disposed)
     records: list[tuple[float, str, Any]] = []
@@ -71,3 +72,23 @@ def virtual(
         elif isinstance(value, OnCompleted):
             records.append((message.time, "completed", None))
     return records, xs
+
+
+# ReactiveTest annotates times as int, but the TestScheduler takes float seconds;
+# these typed wrappers keep the fractional times (subscribed at 0.5) type-clean.
+
+
+def on_next(time: float, value: Any) -> Recorded[Any]:
+    return ReactiveTest.on_next(time, value)  # type: ignore[arg-type]
+
+
+def on_completed(time: float) -> Recorded[Any]:
+    return ReactiveTest.on_completed(time)  # type: ignore[arg-type]
+
+
+def on_error(time: float, error: Exception) -> Recorded[Any]:
+    return ReactiveTest.on_error(time, error)  # type: ignore[arg-type]
+
+
+def subscribed(start: float, end: float) -> Any:
+    return ReactiveTest.subscribe(start, end)  # type: ignore[arg-type]

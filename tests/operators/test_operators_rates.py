@@ -107,8 +107,8 @@ def test_eta_on_recorded_events() -> None:
     "build",
     [
         lambda: aop.eta(0),
-        lambda: aop.eta(10, clock="wall"),
-        lambda: aop.steps_per_second(clock="nope"),
+        lambda: aop.eta(10, clock="wall"),  # type: ignore[arg-type]
+        lambda: aop.steps_per_second(clock="nope"),  # type: ignore[arg-type]
     ],
 )
 def test_rate_operators_validate_arguments(build: object) -> None:

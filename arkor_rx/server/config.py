@@ -1,0 +1,86 @@
+"""The local backend's settings: :class:`ServerConfig`."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from arkor_rx.server.faults import FaultConfig
+
+__all__ = ["DEFAULT_MAX_BODY_SIZE", "ServerConfig", "generate_token"]
+
+DEFAULT_MAX_BODY_SIZE = 1 << 20
+"""Request bodies above 1 MiB are refused with 413."""
+
+
+def generate_token() -> str:
+    """A fresh random bearer token (32 URL-safe characters)."""
+    return secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Settings of the local backend. Frozen; compare by value; the token is masked in the repr.
+
+    Example:
+        >>> config = ServerConfig(token="s3cret", step_delay=0.05)
+        >>> "s3cret" in repr(config), config.host
+        (False, '127.0.0.1')
+
+    Raises:
+        ValueError: a negative delay or interval, a bad port, an empty token.
+    """
+
+    host: str = "127.0.0.1"
+    """Address to bind. Loopback by default: the server trains on local files."""
+    port: int = 0
+    """TCP port; 0 picks a free one (see :attr:`LocalServer.url`)."""
+    data_dir: Path | None = None
+    """Where jobs, event logs (SQLite) and checkpoints live. None: in memory, with
+    checkpoints in a temporary directory removed when the server stops."""
+    token: str | None = field(default=None, repr=False)
+    """The bearer token every request must carry. None: generate one at start."""
+    step_delay: float = 0.0
+    """Seconds to wait after each training step, so a demo is watchable. 0: full speed."""
+    ping_interval: float = 5.0
+    """Seconds of silence after which a stream sends an ``event: ping`` frame."""
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE
+    """Largest accepted request body in bytes; bigger ones get 413."""
+    max_concurrent_jobs: int = 4
+    """Jobs training at the same time; more wait as ``queued``."""
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    """Fault injection on the event stream (all off by default)."""
+    access_log: bool = False
+    """Log one line per request to the ``aiohttp.access`` logger (never the token)."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0-65535, got {self.port}")
+        if self.token is not None and not self.token.strip():
+            raise ValueError("token must not be empty")
+        if not self.step_delay >= 0:
+            raise ValueError(f"step_delay must be at least 0, got {self.step_delay}")
+        if not self.ping_interval > 0:
+            raise ValueError(f"ping_interval must be positive, got {self.ping_interval}")
+        if self.max_body_size < 1024:
+            raise ValueError(f"max_body_size must be at least 1024, got {self.max_body_size}")
+        if self.max_concurrent_jobs < 1:
+            raise ValueError(
+                f"max_concurrent_jobs must be at least 1, got {self.max_concurrent_jobs}"
+            )
+        if self.data_dir is not None and not isinstance(self.data_dir, Path):
+            object.__setattr__(self, "data_dir", Path(self.data_dir))
+
+    def __repr__(self) -> str:
+        token = "None" if self.token is None else "'***'"
+        return (
+            f"ServerConfig(host={self.host!r}, port={self.port}, data_dir={self.data_dir!r}, "
+            f"token={token}, step_delay={self.step_delay}, ping_interval={self.ping_interval}, "
+            f"max_body_size={self.max_body_size}, max_concurrent_jobs={self.max_concurrent_jobs}, "
+            f"faults={self.faults!r}, access_log={self.access_log})"
+        )
+
+    def with_token(self) -> ServerConfig:
+        """This config with a generated token when it has none (else itself)."""
+        return self if self.token is not None else replace(self, token=generate_token())

@@ -1,0 +1,86 @@
+"""Fault injection for the event stream: for tests, demos and chaos drills.
+
+Every fault is off by default. They act only on
+``GET /v1/jobs/{id}/events/stream``; the JSON routes are never disturbed.
+
+Rule 1: faults never lose or reorder events. A dropped connection resumes
+after ``Last-Event-ID`` like any other; garbage frames carry no ``id`` and
+no parseable event; failed opens happen before anything is sent.
+
+Rule 2: ``fail_first_opens`` counts stream opens across the whole server
+(every job), from its start, after authentication.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from arkor_rx.sse import encode, encode_comment
+
+__all__ = ["FaultConfig", "garbage_frame"]
+
+
+@dataclass(frozen=True, slots=True)
+class FaultConfig:
+    """What to break in the event stream.
+
+    Example:
+        >>> FaultConfig(drop_after_events=3, fail_first_opens=2, fail_status=503)
+        FaultConfig(drop_after_events=3, garbage_every=0, fail_first_opens=2, fail_status=503, frame_delay=0.0)
+
+    Raises:
+        ValueError: a negative count or delay, or a ``fail_status`` that is not
+            an HTTP error status (400-599).
+    """
+
+    drop_after_events: int | None = None
+    """Close every stream connection (cleanly) after it has sent this many events."""
+    garbage_every: int = 0
+    """Write a garbage frame (not JSON, a JSON non-object, a comment ...) before
+    every ``garbage_every``-th event; 0 turns it off, 1 means before every event."""
+    fail_first_opens: int = 0
+    """Answer the first K stream opens with ``fail_status`` and a JSON error."""
+    fail_status: int = 503
+    """The status of the failed opens (503, 429, 500, 404 ...)."""
+    frame_delay: float = 0.0
+    """Seconds to wait before writing each event frame."""
+
+    def __post_init__(self) -> None:
+        if self.drop_after_events is not None and self.drop_after_events < 1:
+            raise ValueError(f"drop_after_events must be at least 1, got {self.drop_after_events}")
+        if self.garbage_every < 0:
+            raise ValueError(f"garbage_every must be at least 0, got {self.garbage_every}")
+        if self.fail_first_opens < 0:
+            raise ValueError(f"fail_first_opens must be at least 0, got {self.fail_first_opens}")
+        if not 400 <= self.fail_status <= 599:
+            raise ValueError(f"fail_status must be an error status 400-599, got {self.fail_status}")
+        if not self.frame_delay >= 0:
+            raise ValueError(f"frame_delay must be at least 0, got {self.frame_delay}")
+
+    @property
+    def active(self) -> bool:
+        """True when any fault is on."""
+        return bool(
+            self.drop_after_events
+            or self.garbage_every
+            or self.fail_first_opens
+            or self.frame_delay
+        )
+
+
+_GARBAGE: Final[tuple[bytes, ...]] = (
+    encode("this is not json {", event="training.log"),
+    encode("[1, 2, 3]"),
+    encode_comment("garbage: a comment line"),
+    encode('{"type": "training.log", "step": "not a number"}', event="training.log"),
+    b"data: \xff\xfe not utf-8\n\n",
+)
+
+
+def garbage_frame(n: int) -> bytes:
+    """The ``n``-th garbage frame (they rotate): bytes a client must skip.
+
+    None of them carries an ``id`` or an event a tolerant parser accepts.
+    """
+    return _GARBAGE[n % len(_GARBAGE)]
