@@ -66,7 +66,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class EventSource(Protocol):
-    """What :class:`EventStream` needs from a client: :class:`~arkor_rx.client.ArkorClient` has it."""
+    """What :class:`EventStream` needs from a client, such as an ArkorClient."""
 
     async def open_event_stream(
         self, job_id: str, *, last_event_id: str | None = None
@@ -262,7 +262,8 @@ class EventStream:
             await self._sleep(decision.delay)
 
 
-def _loop_of(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop | None:
+def loop_of(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop | None:
+    """The loop of an ``AsyncIOScheduler``, else the running loop, else None."""
     if isinstance(scheduler, AsyncIOScheduler):
         loop: asyncio.AbstractEventLoop = scheduler._loop
         return loop
@@ -310,7 +311,7 @@ def observe_async(
     def subscribe(
         observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        loop = _loop_of(scheduler)
+        loop = loop_of(scheduler)
         if loop is None:
             observer.on_error(
                 RuntimeError(

@@ -24,6 +24,7 @@ from arkor_rx.sse import SSEDecoder
 __all__ = [
     "client_stream",
     "dispatch",
+    "event_stream",
     "fan_in",
     "follow_events",
     "make_client",
@@ -128,17 +129,39 @@ async def fan_in(base_url: str, streams: int, frames: int) -> int:
     return sum(counts)
 
 
-def dispatch(
+async def dispatch(
     events: list[TrainingEvent], callback: Callable[[Any], Awaitable[None] | None]
-) -> Awaitable[int]:
+) -> int:
     """The Trainer's serialized callback dispatch of ``events`` with ``callback`` as ``on_log``.
 
-    Goes through ``arkor_rx.dispatch`` (the path ``trainer.wait()`` uses),
-    so the figure is exactly what a user's callbacks cost per event.
+    ``Dispatcher.dispatch`` driven by ``drain``, the loop ``Trainer.wait()``
+    runs, fed from the very same ``asyncio.Queue`` source as the bare-loop
+    reference, so the difference is exactly what the Trainer adds per event.
     """
-    module = _module("arkor_rx.dispatch")
-    runner: Callable[..., Awaitable[int]] = module.bench_dispatch
-    return runner(events, callback)
+    from arkor_rx.dispatch import Dispatcher, TrainerCallbacks, drain
+    from arkor_rx.jobs import TrainingJob
+    from bench.workloads import queued
+
+    dispatcher = Dispatcher(TrainerCallbacks(on_log=callback), TrainingJob(id="bench"))
+    return await drain(queued(events), dispatcher.dispatch)
+
+
+async def event_stream(base_url: str, frames: int, *, name: str = "bench") -> int:
+    """``arkor_rx.stream.EventStream``, the async iterator under ``trainer.events()``."""
+    from arkor_rx.stream import EventStream
+
+    async with make_client(base_url) as client:
+        job = await client.create_job(
+            name, {"model": "bench", "datasetSource": _DATASET, "maxSteps": frames}
+        )
+        stream = EventStream(client, job.id)
+        count = 0
+        try:
+            async for _event in stream:
+                count += 1
+        finally:
+            await stream.aclose()
+        return count
 
 
 def operator_pipeline(events: Iterable[TrainingEvent], alpha: float) -> int:

@@ -249,6 +249,12 @@ def group_e2e(base_url: str, sizes: Sizes, repeats: int) -> list[Row]:
             typed,
         ),
         measure(
+            Row("c", "arkor_rx EventStream (async iterator, typed)", n, "k frames/s"),
+            lambda: workloads.arkor_event_stream(base_url, n),
+            repeats,
+            typed,
+        ),
+        measure(
             Row("c", "arkor_rx client stream + SSEDecoder + parse_event", n, "k frames/s"),
             lambda: workloads.arkor_client_stream(base_url, n),
             repeats,

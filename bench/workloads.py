@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import aiohttp
@@ -39,6 +39,7 @@ __all__ = [
     "arkor_client_stream",
     "arkor_decode",
     "arkor_decode_parse",
+    "arkor_event_stream",
     "arkor_events_stream",
     "arkor_fan_in",
     "bare_queue_loop",
@@ -46,6 +47,7 @@ __all__ = [
     "naive_concat_map",
     "pipeline_arkor",
     "pipeline_rxpy_subject",
+    "queued",
     "stream_chunks",
     "typed_events",
 ]
@@ -161,6 +163,13 @@ async def arkor_client_stream(base_url: str, frames: int) -> int:
     return await client_stream(base_url, frames)
 
 
+async def arkor_event_stream(base_url: str, frames: int) -> int:
+    """``arkor_rx.stream.EventStream`` (the pull loop under the trainer); returns typed events."""
+    from bench.arkor import event_stream
+
+    return await event_stream(base_url, frames)
+
+
 async def arkor_fan_in(base_url: str, streams: int, frames: int) -> int:
     """``streams`` jobs followed at once in one process; returns the events delivered."""
     from bench.arkor import fan_in
@@ -175,22 +184,27 @@ async def _noop_async(_event: object) -> None:
     return None
 
 
-async def bare_queue_loop(events: list[TrainingEvent]) -> int:
-    """The floor: ``async for`` over an ``asyncio.Queue``, awaiting a no-op per event."""
+def queued(events: list[TrainingEvent]) -> AsyncIterator[TrainingEvent]:
+    """The events through an ``asyncio.Queue``, as an async iterator: the dispatch source."""
     queue: asyncio.Queue[TrainingEvent | None] = asyncio.Queue()
+    for event in events:
+        queue.put_nowait(event)
+    queue.put_nowait(None)
 
-    async def drain() -> Any:
+    async def drain() -> AsyncIterator[TrainingEvent]:
         while True:
             item = await queue.get()
             if item is None:
                 return
             yield item
 
-    for event in events:
-        queue.put_nowait(event)
-    queue.put_nowait(None)
+    return drain()
+
+
+async def bare_queue_loop(events: list[TrainingEvent]) -> int:
+    """The floor: ``async for`` over an ``asyncio.Queue``, awaiting a no-op per event."""
     count = 0
-    async for event in drain():
+    async for event in queued(events):
         await _noop_async(event)
         count += 1
     return count

@@ -176,8 +176,10 @@ def parse_chat_jsonl(raw: bytes, *, name: str = "<data>", synthetic: bool = Fals
             continue
         try:
             record = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise _bad(name, number, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        except ValueError as exc:
+            raise _bad(name, number, f"not valid JSON ({exc})") from None
         user, label = _chat_pair(record, name, number)
         texts.append(user)
         labels.append(label)

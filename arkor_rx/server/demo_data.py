@@ -27,7 +27,15 @@ import random
 import sys
 from typing import Final
 
-__all__ = ["DEFAULT_COUNT", "DEFAULT_SEED", "LABELS", "LABEL_NOISE", "SYSTEM_PROMPT", "generate", "generate_jsonl"]
+__all__ = [
+    "DEFAULT_COUNT",
+    "DEFAULT_SEED",
+    "LABELS",
+    "LABEL_NOISE",
+    "SYSTEM_PROMPT",
+    "generate",
+    "generate_jsonl",
+]
 
 DEFAULT_SEED: Final = 0
 """The seed of the committed dataset."""

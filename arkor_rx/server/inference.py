@@ -49,10 +49,6 @@ class ChatRequest:
     stream: bool
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def parse_chat_request(body: object) -> ChatRequest:
     """Validate an inference body.
 
@@ -79,13 +75,15 @@ def parse_chat_request(body: object) -> ChatRequest:
     step: int | None = None
     if kind == "checkpoint":
         raw_step = adapter.get("step")
-        if not _is_int(raw_step) or raw_step < 0:
+        if not isinstance(raw_step, int) or isinstance(raw_step, bool) or raw_step < 0:
             raise ConfigError("adapter.step: must be a non-negative integer")
         step = raw_step
     elif kind != "final":
         raise ConfigError(f"adapter.kind: must be 'checkpoint' or 'final' (got {kind!r})")
     max_tokens = body.get("maxTokens")
-    if max_tokens is not None and (not _is_int(max_tokens) or max_tokens < 1):
+    if max_tokens is not None and (
+        not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1
+    ):
         raise ConfigError(f"maxTokens: must be a positive integer (got {max_tokens!r})")
     stream = body.get("stream", True)
     if not isinstance(stream, bool):

@@ -36,6 +36,7 @@ worker thread.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -254,7 +255,7 @@ def featurize(texts: tuple[str, ...] | list[str], max_length: int | None = None)
             words = words[:max_length]
         counts: dict[int, float] = {}
         keys = [f"w:{w}" for w in words]
-        keys += [f"b:{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+        keys += [f"b:{a} {b}" for a, b in itertools.pairwise(words)]
         for w in words:
             padded = f" {w} "
             keys += [f"c:{padded[i : i + 3]}" for i in range(len(padded) - 2)]
@@ -418,9 +419,7 @@ class TrainingHooks:
 
     checkpoint_dir: Path
     on_start: Callable[[dict[str, Any]], None] = lambda meta: None
-    on_log: Callable[[int, float, float | None, float, float, float], None] = (
-        lambda *args: None
-    )
+    on_log: Callable[[int, float, float | None, float, float, float], None] = lambda *args: None
     on_checkpoint: Callable[[int, Path, int], None] = lambda step, path, size: None
     should_stop: Callable[[], str | None] = lambda: None
     pause: Callable[[float], None] = lambda seconds: None
@@ -591,9 +590,9 @@ def train(plan: TrainingPlan, data: ChatDataset, hooks: TrainingHooks) -> Traini
         is_last = step == total
         is_eval = is_last or (plan.eval_steps is not None and step % plan.eval_steps == 0)
         if is_last or is_eval or step % plan.logging_steps == 0:
-            eval_loss = evaluate()[0] if is_eval else None
+            held_out = evaluate()[0] if is_eval else None
             sps = window_samples / window_time if window_time > 0 else 0.0
-            hooks.on_log(step, window_loss / window_count, eval_loss, lr, epoch, sps)
+            hooks.on_log(step, window_loss / window_count, held_out, lr, epoch, sps)
             window_loss, window_count, window_samples, window_time = 0.0, 0, 0, 0.0
         if plan.save_steps is not None and step % plan.save_steps == 0:
             adapter.step = step

@@ -117,6 +117,11 @@ async def test_arkor_client_stream(base_url: str) -> None:
     assert await workloads.arkor_client_stream(base_url, FRAMES) == TYPED
 
 
+async def test_arkor_event_stream(base_url: str) -> None:
+    _needs_module("arkor_rx.stream")
+    assert await workloads.arkor_event_stream(base_url, FRAMES) == TYPED
+
+
 async def test_arkor_trainer_events(base_url: str) -> None:
     _needs_module("arkor_rx.trainer")
     assert await workloads.arkor_events_stream(base_url, FRAMES) == TYPED

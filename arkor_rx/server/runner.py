@@ -1,0 +1,195 @@
+"""One job's training run, executed in a worker thread.
+
+Rule 1: the thread never touches the event loop except through ``notify``,
+which the server makes thread-safe (``loop.call_soon_threadsafe``).
+
+Rule 2: every run ends with exactly one terminal event, appended together
+with the job's final status (:meth:`JobStore.finish`): ``training.completed``
+(status ``completed``), or ``training.failed`` with status ``failed`` (an
+error, or the server stopping) or ``cancelled`` (error ``"cancelled by
+user"``: the protocol has no ``training.cancelled`` type).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from arkor_rx.errors import DatasetError
+from arkor_rx.events import (
+    CheckpointSaved,
+    TrainingCompleted,
+    TrainingFailed,
+    TrainingLog,
+    TrainingStarted,
+)
+from arkor_rx.jobs import JobConfig
+from arkor_rx.server.datasets import load_dataset
+from arkor_rx.server.store import INTERRUPTED_ERROR, JobStore, utc_now
+from arkor_rx.server.training import TrainingHooks, TrainingPlan, TrainingStopped, train
+
+__all__ = ["CANCELLED_ERROR", "SERVER_STOPPED_ERROR", "JobRun"]
+
+CANCELLED_ERROR: Final = "cancelled by user"
+"""The ``error`` of the ``training.failed`` event that ends a cancelled job."""
+
+SERVER_STOPPED_ERROR: Final = INTERRUPTED_ERROR
+"""The ``error`` of a job stopped by a server shutdown (its status is ``failed``)."""
+
+_log = logging.getLogger("arkor_rx.server")
+
+
+class JobRun:
+    """The training of one job: call :meth:`run` in a worker thread.
+
+    Args:
+        store: where events and status go.
+        job_id: the job.
+        config: its validated config.
+        plan: its resolved hyper-parameters.
+        checkpoint_dir: where its ``.npz`` files go.
+        notify: called (from the thread) after every append; must be thread-safe.
+        step_delay: seconds to pause after each step.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        job_id: str,
+        config: JobConfig,
+        plan: TrainingPlan,
+        checkpoint_dir: Path,
+        notify: Callable[[], None],
+        step_delay: float = 0.0,
+    ) -> None:
+        self.job_id = job_id
+        self._store = store
+        self._config = config
+        self._plan = plan
+        self._dir = checkpoint_dir
+        self._notify = notify
+        self._step_delay = step_delay
+        self._stop = threading.Event()
+        self._reason: str | None = None
+        self._lock = threading.Lock()
+
+    def request_stop(self, reason: str) -> None:
+        """Ask the run to stop before its next step (the first reason wins)."""
+        with self._lock:
+            if self._reason is None:
+                self._reason = reason
+        self._stop.set()
+
+    def _pause(self, seconds: float) -> None:
+        self._stop.wait(seconds)  # returns at once when a stop is requested
+
+    def _should_stop(self) -> str | None:
+        return self._reason if self._stop.is_set() else None
+
+    def _emit(self, kind: str, json_text: str) -> None:
+        self._store.append(self.job_id, kind, json_text)
+        self._notify()
+
+    def _artifact(self, kind: str, step: int, path: Path, size: int) -> dict[str, Any]:
+        return {
+            "kind": kind,
+            "jobId": self.job_id,
+            "step": step,
+            "path": str(path),
+            "format": "npz",
+            "bytes": size,
+        }
+
+    def run(self) -> None:
+        """Train, publishing every event; never raises."""
+        job_id = self.job_id
+        step: int | None = None
+        try:
+            if self._should_stop() is None:
+                self._store.update(job_id, status="running", started_at=utc_now())
+                data = load_dataset(self._config.dataset_source)
+
+                def on_start(meta: dict[str, Any]) -> None:
+                    event = TrainingStarted(job_id=job_id, timestamp=utc_now(), metadata=meta)
+                    self._emit(event.type, event.to_json())
+
+                def on_log(
+                    step: int,
+                    loss: float,
+                    eval_loss: float | None,
+                    lr: float,
+                    epoch: float,
+                    sps: float,
+                ) -> None:
+                    event = TrainingLog(
+                        job_id=job_id,
+                        timestamp=utc_now(),
+                        step=step,
+                        loss=loss,
+                        eval_loss=eval_loss,
+                        learning_rate=lr,
+                        epoch=round(epoch, 4),
+                        samples_per_second=round(sps, 1),
+                    )
+                    self._emit(event.type, event.to_json())
+
+                def on_checkpoint(step: int, path: Path, size: int) -> None:
+                    event = CheckpointSaved(
+                        job_id=job_id,
+                        timestamp=utc_now(),
+                        step=step,
+                        artifacts=[self._artifact("checkpoint", step, path, size)],
+                    )
+                    self._emit(event.type, event.to_json())
+
+                hooks = TrainingHooks(
+                    checkpoint_dir=self._dir,
+                    on_start=on_start,
+                    on_log=on_log,
+                    on_checkpoint=on_checkpoint,
+                    should_stop=self._should_stop,
+                    pause=self._pause,
+                    step_delay=self._step_delay,
+                )
+                outcome = train(self._plan, data, hooks)
+                reason = None
+            else:
+                reason = self._should_stop()
+        except TrainingStopped as exc:
+            reason, step = exc.reason, exc.step
+        except DatasetError as exc:
+            self._fail(str(exc), None, status="failed")
+            return
+        except Exception as exc:
+            _log.exception("job %s crashed", job_id)
+            self._fail(f"internal error: {type(exc).__name__}: {exc}", step, status="failed")
+            return
+        if reason is not None:
+            status = "cancelled" if reason == CANCELLED_ERROR else "failed"
+            self._fail(reason, step, status=status)
+            return
+        artifacts = []
+        if outcome.final_path is not None:
+            artifacts.append(
+                self._artifact("final", outcome.steps, outcome.final_path, outcome.final_size)
+            )
+        now = utc_now()
+        event = TrainingCompleted(
+            job_id=job_id, timestamp=now, metrics=outcome.metrics, artifacts=artifacts
+        )
+        self._store.finish(
+            job_id, event.type, event.to_json(), status="completed", completed_at=now
+        )
+        self._notify()
+
+    def _fail(self, error: str, step: int | None, *, status: str) -> None:
+        now = utc_now()
+        event = TrainingFailed(job_id=self.job_id, timestamp=now, error=error, step=step)
+        self._store.finish(
+            self.job_id, event.type, event.to_json(), status=status, error=error, completed_at=now
+        )
+        self._notify()
