@@ -244,6 +244,9 @@ class Trainer:
     async def wait(self) -> TrainingResult:
         """Start the job if needed, run the callbacks on every event, and return the result.
 
+        A stop rule that decides while an async callback is running (say, once
+        an evaluation finished) cancels that callback: the run is stopping.
+
         Returns:
             A :class:`TrainingResult` for a completed, failed or early-stopped run.
 
@@ -501,4 +504,3 @@ def create_trainer(
         reconnect=reconnect,
         early_stopping=rules,
     )
-

@@ -76,8 +76,8 @@ async def _consume(source: Observable[Any], on_event: EventHook | None = None) -
 
 
 def _trainer(client: ArkorClient, name: str, frames: int, **kwargs: Any) -> Any:
-    ax = _module("arkor_rx")
-    return ax.create_trainer(
+    trainer_module = _module("arkor_rx.trainer")
+    return trainer_module.create_trainer(
         name=name,
         model="bench",
         dataset=_DATASET,
@@ -88,11 +88,23 @@ def _trainer(client: ArkorClient, name: str, frames: int, **kwargs: Any) -> Any:
 
 
 async def follow_events(
-    base_url: str, frames: int, *, name: str = "bench", on_event: EventHook | None = None
+    base_url: str,
+    frames: int,
+    *,
+    name: str = "bench",
+    on_event: EventHook | None = None,
+    max_attempts: int | None = None,
 ) -> int:
-    """Start a job and follow ``trainer.events()`` to the end; return the events delivered."""
+    """Start a job and follow ``trainer.events()`` to the end; return the events delivered.
+
+    ``max_attempts`` goes to the trainer's ``ReconnectPolicy`` (default: retry forever).
+    """
+    from arkor_rx.retry import ReconnectPolicy
+
     async with make_client(base_url) as client:
-        trainer = _trainer(client, name, frames)
+        trainer = _trainer(
+            client, name, frames, reconnect=ReconnectPolicy(max_attempts=max_attempts)
+        )
         return await _consume(trainer.events(), on_event)
 
 

@@ -62,6 +62,7 @@ async def events(base_url: str, frames: int) -> dict[str, Any]:
     started = time.perf_counter()
     count = await follow_events(base_url, frames, name="memory", on_event=on_event)
     elapsed = time.perf_counter() - started
+    samples.append(round(rss_mb(), 1))  # at the end of the stream
     return {
         "mode": "events",
         "frames": frames,
@@ -80,9 +81,12 @@ async def bigline(base_url: str) -> dict[str, Any]:
     error = ""
     count = 0
     try:
-        count = await follow_events(base_url, 1, name="bigline")
+        # No reconnect: the same oversized event would come again on every resume.
+        count = await follow_events(base_url, 1, name="bigline", max_attempts=0)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
+        if exc.__cause__ is not None:
+            error += f" (cause: {type(exc.__cause__).__name__}: {exc.__cause__})"
     elapsed = time.perf_counter() - started
     return {
         "mode": "bigline",

@@ -1,6 +1,6 @@
 """Profile one arkor_rx workload with pyinstrument: where does the time go?
 
-``bench/.venv/bin/python -m bench.profile {decode,parse,e2e,client,dispatch-sync,
+``bench/.venv/bin/python -m bench.profile {decode,parse,e2e,stream,client,dispatch-sync,
 dispatch-async,pipeline} [--frames N]`` prints pyinstrument's call tree of one
 run (after a warm-up run). pyinstrument is in ``bench/requirements.txt``.
 """
@@ -36,6 +36,8 @@ def _job(name: str, frames: int, base_url: str) -> Callable[[], Any]:
         return lambda: workloads.arkor_decode_parse(chunks)
     if name == "e2e":
         return lambda: asyncio.run(workloads.arkor_events_stream(base_url, frames))
+    if name == "stream":
+        return lambda: asyncio.run(workloads.arkor_event_stream(base_url, frames))
     if name == "client":
         return lambda: asyncio.run(workloads.arkor_client_stream(base_url, frames))
     if name.startswith("dispatch"):

@@ -113,6 +113,7 @@ class ServerState:
         config: the server's config (its token is always set).
         store: jobs and event logs.
         jobs_dir: the parent of every ``<job id>/checkpoints`` directory.
+        recovered_jobs: ids of the jobs a previous server left running, failed at start.
     """
 
     config: ServerConfig
@@ -125,6 +126,7 @@ class ServerState:
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     stream_opens: int = 0
     adapters: dict[tuple[str, float], Adapter] = field(default_factory=dict)
+    recovered_jobs: tuple[str, ...] = ()
 
     def notify_threadsafe(self, job_id: str) -> None:
         """Wake the followers of ``job_id``; callable from any thread."""
@@ -296,9 +298,10 @@ async def cancel_job(request: web.Request) -> web.Response:
     entry = state.active.get(job.id)
     if entry is not None:
         run, future = entry
-        run.request_stop(CANCELLED_ERROR)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(future), _CANCEL_WAIT)
+        if not run.cancel_queued():
+            run.request_stop(CANCELLED_ERROR)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(future), _CANCEL_WAIT)
     current = state.store.get(job.id)
     assert current is not None
     return web.json_response({"job": current.to_wire()})
@@ -478,8 +481,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         temp_dir = tempfile.mkdtemp(prefix="arkor-rx-")
         jobs_dir = Path(temp_dir) / "jobs"
     recovered = store.recover_interrupted()
-    if recovered:
-        _log.warning("marked %d interrupted job(s) as failed", len(recovered))
+    if recovered:  # INFO, not WARNING: the server prints nothing unless logging is set up
+        _log.info("marked %d interrupted job(s) as failed", len(recovered))
     executor = ThreadPoolExecutor(
         max_workers=config.max_concurrent_jobs, thread_name_prefix="arkor-rx-train"
     )
@@ -489,6 +492,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         jobs_dir=jobs_dir,
         executor=executor,
         loop=asyncio.get_running_loop(),
+        recovered_jobs=tuple(recovered),
     )
     app[STATE_KEY] = state
     try:

@@ -155,10 +155,11 @@ def parse_chat_jsonl(raw: bytes, *, name: str = "<data>", synthetic: bool = Fals
         >>> line += b' {"role": "assistant", "content": "greeting"}]}'
         >>> parse_chat_jsonl(line).labels
         ('greeting',)
-        >>> parse_chat_jsonl(b'{"messages": []}\\nnot json\\n')
-        Traceback (most recent call last):
-        ...
-        arkor_rx.errors.DatasetError: datasetSource: <data> line 1: "messages" must be a non-empty list
+        >>> try:
+        ...     parse_chat_jsonl(b'{"messages": [{"role": "user", "content": "x"}]}\\nnot json')
+        ... except DatasetError as exc:
+        ...     print(exc.line, exc)
+        1 datasetSource: <data> line 1: needs a user message followed by a non-empty assistant reply
 
     Raises:
         DatasetError: not UTF-8, no records, or a bad line (named by number).

@@ -26,8 +26,9 @@ class FaultConfig:
     """What to break in the event stream.
 
     Example:
-        >>> FaultConfig(drop_after_events=3, fail_first_opens=2, fail_status=503)
-        FaultConfig(drop_after_events=3, garbage_every=0, fail_first_opens=2, fail_status=503, frame_delay=0.0)
+        >>> faults = FaultConfig(drop_after_events=3, fail_first_opens=2, fail_status=503)
+        >>> faults.active, FaultConfig().active
+        (True, False)
 
     Raises:
         ValueError: a negative count or delay, or a ``fail_status`` that is not

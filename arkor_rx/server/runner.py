@@ -76,6 +76,7 @@ class JobRun:
         self._stop = threading.Event()
         self._reason: str | None = None
         self._lock = threading.Lock()
+        self._claimed = False  # set once by run() or cancel_queued(), whichever comes first
 
     def request_stop(self, reason: str) -> None:
         """Ask the run to stop before its next step (the first reason wins)."""
@@ -83,6 +84,25 @@ class JobRun:
             if self._reason is None:
                 self._reason = reason
         self._stop.set()
+
+    def _claim(self) -> bool:
+        with self._lock:
+            if self._claimed:
+                return False
+            self._claimed = True
+            return True
+
+    def cancel_queued(self) -> bool:
+        """Cancel a job whose thread has not started yet; False when it has.
+
+        A queued job waits for a free worker, which may take long: it is ended
+        here at once, and its thread then returns without doing anything.
+        """
+        if not self._claim():
+            return False
+        self.request_stop(CANCELLED_ERROR)
+        self._fail(CANCELLED_ERROR, None, status="cancelled")
+        return True
 
     def _pause(self, seconds: float) -> None:
         self._stop.wait(seconds)  # returns at once when a stop is requested
@@ -106,6 +126,8 @@ class JobRun:
 
     def run(self) -> None:
         """Train, publishing every event; never raises."""
+        if not self._claim():
+            return  # cancelled while queued: already ended
         job_id = self.job_id
         step: int | None = None
         try:

@@ -7,7 +7,8 @@ dataset. It is small, but everything it reports is measured, not simulated:
 - **Features.** The last user message is lower-cased and split into words;
   word unigrams, word bigrams and character trigrams are hashed (CRC-32, so
   the same on every machine) into :data:`FEATURE_DIM` buckets with a sign bit,
-  and each count ``c`` becomes ``log1p(c)``. ``maxLength`` keeps only the first
+  and each count ``c`` becomes ``log1p(c)``; the row is then scaled to
+  the norm :data:`FEATURE_NORM`. ``maxLength`` keeps only the first
   ``maxLength`` words.
 - **Model.** ``logits = x @ W0 + (loraAlpha / loraR) * (x @ A) @ B + bias``.
   ``W0`` is a frozen "base" matrix drawn from a seed derived from the model
@@ -80,6 +81,9 @@ FloatArray = npt.NDArray[np.float64]
 
 FEATURE_DIM: Final = 4096
 """Hashed feature buckets per example."""
+
+FEATURE_NORM: Final = 8.0
+"""Every feature row is scaled to this Euclidean norm."""
 
 SUPPORTED_MODELS: Final[dict[str, str]] = {
     "unsloth/gemma-4-E4B-it": "the official SDK's default model name",
@@ -264,6 +268,10 @@ def featurize(texts: tuple[str, ...] | list[str], max_length: int | None = None)
             counts[index] = counts.get(index, 0.0) + sign
         for index, value in counts.items():
             out[row, index] = math.copysign(math.log1p(abs(value)), value)
+        norm = math.sqrt(float(out[row] @ out[row]))
+        if norm > 0:
+            # A fixed norm: a short message speaks as loudly as a long one.
+            out[row] *= FEATURE_NORM / norm
     return out
 
 

@@ -186,7 +186,8 @@ async def test_memory_events(base_url: str) -> None:
     _needs_module("arkor_rx.trainer")
     result = await memory.events(base_url, FRAMES)
     assert result["events"] == TYPED
-    assert len(result["rss_samples_mb"]) == 10
+    assert len(result["rss_samples_mb"]) >= 9
+    assert result["growth_mb"] is not None
 
 
 async def test_memory_bigline_fails_clearly(base_url: str) -> None:
