@@ -19,7 +19,6 @@ import asyncio
 import collections
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -40,8 +39,15 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
-    """The peak resident set size of this process so far, in MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+    """The peak resident set size of this process so far, in MB (``VmHWM``).
+
+    Not ``getrusage().ru_maxrss``: Linux keeps that across ``execve``, so a
+    child started by a big parent would report the parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    return float("nan")
 
 
 async def events(base_url: str, frames: int) -> dict[str, Any]:
@@ -84,9 +90,11 @@ async def bigline(base_url: str) -> dict[str, Any]:
         # No reconnect: the same oversized event would come again on every resume.
         count = await follow_events(base_url, 1, name="bigline", max_attempts=0)
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        error = type(exc).__name__
         if exc.__cause__ is not None:
-            error += f" (cause: {type(exc.__cause__).__name__}: {exc.__cause__})"
+            error += f" caused by {type(exc.__cause__).__name__}: {exc.__cause__}"
+        else:
+            error += f": {exc}"
     elapsed = time.perf_counter() - started
     return {
         "mode": "bigline",

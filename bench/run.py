@@ -526,7 +526,7 @@ def targets(rows: list[Row], memory: list[dict[str, Any]]) -> list[tuple[str, st
         out.append(
             (
                 "memory flat over 1 M events",
-                f"+{events['growth_mb']:.1f} MB from 10% to 100% of the stream",
+                f"{events['growth_mb']:+.1f} MB of RSS from 10% to 100% of the stream",
                 "met" if flat else "MISSED",
             )
         )
@@ -635,7 +635,7 @@ def memory_lines(memory: list[dict[str, Any]]) -> list[str]:
                 f"- `trainer.events()` over {m['frames']:,} frames ({m['events']:,} typed events, "
                 f"a rolling window of the last 1,000 losses kept): RSS "
                 f"{m['rss_samples_mb'][0]} MB after the first tenth, {m['rss_samples_mb'][-1]} MB "
-                f"at the end (growth {m['growth_mb']:+} MB; samples at each tenth: "
+                f"at the end (growth {m['growth_mb']:+.1f} MB; samples at each tenth: "
                 f"{', '.join(map(str, m['rss_samples_mb']))} MB); peak {m['peak_rss_mb']} MB; "
                 f"{m['seconds']} s ({m['frames'] / m['seconds'] / 1e3:,.0f} k frames/s)."
             )

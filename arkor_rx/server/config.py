@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from arkor_rx.errors import ConfigError
 from arkor_rx.server.faults import FaultConfig
 
 __all__ = ["DEFAULT_MAX_BODY_SIZE", "ServerConfig", "generate_token"]
@@ -29,7 +30,7 @@ class ServerConfig:
         (False, '127.0.0.1')
 
     Raises:
-        ValueError: a negative delay or interval, a bad port, an empty token.
+        ConfigError (a ValueError): a negative delay or interval, a bad port, an empty token.
     """
 
     host: str = "127.0.0.1"
@@ -56,17 +57,17 @@ class ServerConfig:
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
-            raise ValueError(f"port must be 0-65535, got {self.port}")
+            raise ConfigError(f"port must be 0-65535, got {self.port}")
         if self.token is not None and not self.token.strip():
-            raise ValueError("token must not be empty")
+            raise ConfigError("token must not be empty")
         if not self.step_delay >= 0:
-            raise ValueError(f"step_delay must be at least 0, got {self.step_delay}")
+            raise ConfigError(f"step_delay must be at least 0, got {self.step_delay}")
         if not self.ping_interval > 0:
-            raise ValueError(f"ping_interval must be positive, got {self.ping_interval}")
+            raise ConfigError(f"ping_interval must be positive, got {self.ping_interval}")
         if self.max_body_size < 1024:
-            raise ValueError(f"max_body_size must be at least 1024, got {self.max_body_size}")
+            raise ConfigError(f"max_body_size must be at least 1024, got {self.max_body_size}")
         if self.max_concurrent_jobs < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"max_concurrent_jobs must be at least 1, got {self.max_concurrent_jobs}"
             )
         if self.data_dir is not None and not isinstance(self.data_dir, Path):

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from arkor_rx.errors import ConfigError
 from arkor_rx.sse import encode, encode_comment
 
 __all__ = ["FaultConfig", "garbage_frame"]
@@ -31,7 +32,7 @@ class FaultConfig:
         (True, False)
 
     Raises:
-        ValueError: a negative count or delay, or a ``fail_status`` that is not
+        ConfigError (a ValueError): a negative count or delay, or a ``fail_status`` that is not
             an HTTP error status (400-599).
     """
 
@@ -49,15 +50,15 @@ class FaultConfig:
 
     def __post_init__(self) -> None:
         if self.drop_after_events is not None and self.drop_after_events < 1:
-            raise ValueError(f"drop_after_events must be at least 1, got {self.drop_after_events}")
+            raise ConfigError(f"drop_after_events must be at least 1, got {self.drop_after_events}")
         if self.garbage_every < 0:
-            raise ValueError(f"garbage_every must be at least 0, got {self.garbage_every}")
+            raise ConfigError(f"garbage_every must be at least 0, got {self.garbage_every}")
         if self.fail_first_opens < 0:
-            raise ValueError(f"fail_first_opens must be at least 0, got {self.fail_first_opens}")
+            raise ConfigError(f"fail_first_opens must be at least 0, got {self.fail_first_opens}")
         if not 400 <= self.fail_status <= 599:
-            raise ValueError(f"fail_status must be an error status 400-599, got {self.fail_status}")
+            raise ConfigError(f"fail_status must be a status 400-599, got {self.fail_status}")
         if not self.frame_delay >= 0:
-            raise ValueError(f"frame_delay must be at least 0, got {self.frame_delay}")
+            raise ConfigError(f"frame_delay must be at least 0, got {self.frame_delay}")
 
     @property
     def active(self) -> bool:
