@@ -1,7 +1,30 @@
-"""arkor_rx: follow Arkor fine-tuning runs as typed, reactive event streams."""
+"""arkor_rx: follow Arkor fine-tuning runs as typed, reactive event streams.
+
+The names here are the public surface (see the docs' API reference)::
+
+    import arkor_rx as ax
+    from arkor_rx import operators as aop
+
+    trainer = ax.create_trainer(name=..., model=..., dataset=..., client=ax.ArkorClient.from_env())
+    result = await trainer.wait()
+
+The local backend lives in :mod:`arkor_rx.server` and is not imported here, so
+``import arkor_rx`` stays light.
+"""
 
 from __future__ import annotations
 
+from arkor_rx import operators
+from arkor_rx.client import ArkorClient
+from arkor_rx.dispatch import (
+    CheckpointAdapter,
+    CheckpointContext,
+    CompletedContext,
+    FailedContext,
+    LogContext,
+    StartedContext,
+    TrainerCallbacks,
+)
 from arkor_rx.errors import (
     ArkorError,
     CloudApiError,
@@ -24,29 +47,59 @@ from arkor_rx.events import (
     UnknownEvent,
     parse_event,
 )
+from arkor_rx.inference import InferenceResponse, checkpoint_adapter, final_adapter
 from arkor_rx.jobs import BlobDataset, HuggingFaceDataset, JobConfig, TrainingJob
+from arkor_rx.operators import StopDecision, StopRule
+from arkor_rx.protocol import __version__
+from arkor_rx.retry import ReconnectPolicy
+from arkor_rx.sse import ServerSentEvent, SSEDecoder
+from arkor_rx.stream import EventStream, StreamStats
+from arkor_rx.trainer import Trainer, TrainingResult, create_trainer
 
 __all__ = [
+    "ArkorClient",
     "ArkorError",
     "BlobDataset",
+    "CheckpointAdapter",
+    "CheckpointContext",
     "CheckpointSaved",
     "CloudApiError",
+    "CompletedContext",
     "ConfigError",
     "DatasetError",
+    "EventStream",
+    "FailedContext",
     "HuggingFaceDataset",
+    "InferenceResponse",
     "JobConfig",
+    "LogContext",
     "ReconnectExhaustedError",
+    "ReconnectPolicy",
+    "SSEDecoder",
     "SSEError",
     "SSELimitError",
+    "ServerSentEvent",
+    "StartedContext",
+    "StopDecision",
+    "StopRule",
     "StreamIdleTimeout",
+    "StreamStats",
+    "Trainer",
+    "TrainerCallbacks",
     "TrainingCompleted",
     "TrainingEvent",
     "TrainingFailed",
     "TrainingJob",
     "TrainingLog",
+    "TrainingResult",
     "TrainingStarted",
     "TransportError",
     "UnknownEvent",
     "UpgradeRequiredError",
+    "__version__",
+    "checkpoint_adapter",
+    "create_trainer",
+    "final_adapter",
+    "operators",
     "parse_event",
 ]

@@ -41,7 +41,7 @@ operator.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from reactivex import Observable, abc
@@ -77,6 +77,7 @@ __all__ = [
     "any_of",
     "checkpoint_eval",
     "checkpoints",
+    "concat_map_async",
     "cost_budget",
     "divergence",
     "early_stopping",
@@ -105,6 +106,7 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 _S = TypeVar("_S", bound=HasStep)
 
 PointOperator = Callable[[Observable[MetricPoint]], Observable[MetricPoint]]
@@ -1209,3 +1211,44 @@ def stop_when(
     from arkor_rx.operators._stop_when import stop_when as impl
 
     return impl(*rules, combine=combine)
+
+
+# --------------------------------------------------------------------------- async mapping
+
+
+def concat_map_async(
+    fn: Callable[[_T], Awaitable[_R]],
+) -> Callable[[Observable[_T]], Observable[_R]]:
+    """Map each item through an async function, one at a time, in order.
+
+    The serialized ``concat_map`` of the Trainer's callbacks, for your own
+    pipelines: ``fn(item)`` is called only once the previous result has been
+    emitted, so no coroutine is created before its turn, and one task per
+    subscription drains a buffer (no Task per item). An error from ``fn``
+    ends the stream with that error.
+
+    ::
+
+        source:  --a--b--c------|
+        fn:        [=a=][=b=][=c=]
+        result:  -------A----B----C|
+
+    Example:
+        >>> import asyncio, reactivex
+        >>> async def double(x: int) -> int:
+        ...     return 2 * x
+        >>> async def main() -> list[int]:
+        ...     return await reactivex.of(1, 2, 3).pipe(
+        ...         concat_map_async(double), reactivex.operators.to_list())
+        >>> asyncio.run(main())
+        [2, 4, 6]
+
+    Args:
+        fn: an async (or sync) function of one item.
+
+    Returns:
+        An operator emitting ``fn``'s results in source order.
+    """
+    from arkor_rx.dispatch import concat_map_async as impl
+
+    return impl(fn)
