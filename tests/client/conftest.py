@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from client_helpers import Serve
+
+from tests.client.client_helpers import Serve
 
 
 @pytest.fixture

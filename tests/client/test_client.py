@@ -14,7 +14,6 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 from aioresponses.core import RequestCall
-from client_helpers import BASE, JOB, ORG, PROJECT, TOKEN, MockedApi, make_client
 from pydantic import SecretStr
 from yarl import URL
 
@@ -31,6 +30,7 @@ from arkor_rx.events import TrainingLog, UnknownEvent
 from arkor_rx.jobs import JobConfig
 from arkor_rx.protocol import USER_AGENT
 from arkor_rx.transport import Response, StreamResponse
+from tests.client.client_helpers import BASE, JOB, ORG, PROJECT, TOKEN, MockedApi, make_client
 
 
 def url(path: str) -> URL:

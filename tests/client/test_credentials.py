@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from client_helpers import JOB, MockedApi
 
 from arkor_rx.client import ArkorClient
 from arkor_rx.credentials import load_credentials, resolve_settings
 from arkor_rx.errors import ConfigError
 from arkor_rx.protocol import DEFAULT_BASE_URL
+from tests.client.client_helpers import JOB, MockedApi
 
 ANON_TOKEN = "anon-SECRET-0c8d7e"
 OAUTH_TOKEN = "oauth-SECRET-55aa11"

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from client_helpers import TOKEN, Serve, make_client
 
 import arkor_rx.inference as inference_module
 from arkor_rx.errors import CloudApiError, ConfigError, SSELimitError, TransportError
 from arkor_rx.inference import InferenceResponse, checkpoint_adapter, final_adapter
 from arkor_rx.sse import DEFAULT_MAX_LINE_SIZE, encode
+from tests.client.client_helpers import TOKEN, Serve, make_client
 
 MESSAGES = [{"role": "user", "content": "Say hi"}]
 

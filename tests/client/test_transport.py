@@ -9,11 +9,11 @@ import time
 import aiohttp
 import pytest
 from aiohttp import web
-from client_helpers import ORG, PROJECT, TOKEN, Serve, make_client
 
 from arkor_rx.errors import CloudApiError, TransportError
 from arkor_rx.protocol import USER_AGENT
 from arkor_rx.transport import AiohttpTransport, StreamResponse, Transport
+from tests.client.client_helpers import ORG, PROJECT, TOKEN, Serve, make_client
 
 FRAME_1 = b'id: 1\nevent: training.log\ndata: {"type":"training.log","jobId":"j1","step":1}\n\n'
 FRAME_2 = b'id: 2\nevent: training.log\ndata: {"type":"training.log","jobId":"j1","step":2}\n\n'

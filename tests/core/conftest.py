@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from core_fakes import FakeBackend, backend_fixture
 
 from arkor_rx.client import ArkorClient
+from tests.core.core_fakes import FakeBackend, backend_fixture
 
 
 @pytest.fixture

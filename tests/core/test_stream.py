@@ -6,19 +6,6 @@ import asyncio
 import contextlib
 
 import pytest
-from core_fakes import (
-    COMMENT,
-    END,
-    GARBAGE,
-    PING,
-    FakeBackend,
-    Reject,
-    Serve,
-    SleepSpy,
-    completed,
-    log,
-    started,
-)
 
 from arkor_rx.client import ArkorClient
 from arkor_rx.errors import (
@@ -32,6 +19,19 @@ from arkor_rx.events import TrainingCompleted, TrainingEvent, TrainingLog
 from arkor_rx.retry import ReconnectPolicy
 from arkor_rx.sse import encode
 from arkor_rx.stream import EventStream
+from tests.core.core_fakes import (
+    COMMENT,
+    END,
+    GARBAGE,
+    PING,
+    FakeBackend,
+    Reject,
+    Serve,
+    SleepSpy,
+    completed,
+    log,
+    started,
+)
 
 POLICY = ReconnectPolicy(initial_delay=1.0, max_delay=60.0, jitter=0.0, idle_timeout=5.0)
 """Deterministic delays (no jitter); the spy sleep records them without waiting."""

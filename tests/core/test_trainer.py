@@ -8,19 +8,6 @@ from typing import Any
 
 import pytest
 import reactivex
-from core_fakes import (
-    ORG,
-    PROJECT,
-    TOKEN,
-    FakeBackend,
-    Reject,
-    Serve,
-    checkpoint,
-    completed,
-    failed,
-    log,
-    started,
-)
 from reactivex import operators as ops
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
@@ -38,6 +25,19 @@ from arkor_rx.jobs import JobConfig
 from arkor_rx.operators import StopDecision
 from arkor_rx.retry import ReconnectPolicy
 from arkor_rx.trainer import Trainer, create_trainer
+from tests.core.core_fakes import (
+    ORG,
+    PROJECT,
+    TOKEN,
+    FakeBackend,
+    Reject,
+    Serve,
+    checkpoint,
+    completed,
+    failed,
+    log,
+    started,
+)
 
 FAST = ReconnectPolicy.immediate()
 DATASET = {"type": "huggingface", "name": "arkorlab/triage-demo"}

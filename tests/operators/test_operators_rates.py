@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import reactivex
-from ops_helpers import collect, virtual
 from reactivex.subject import Subject
 from reactivex.testing import TestScheduler
 
@@ -12,6 +11,7 @@ from arkor_rx import operators as aop
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import CheckpointSaved, TrainingLog
 from arkor_rx.operators import Eta, MetricPoint
+from tests.operators.ops_helpers import collect, virtual
 
 
 def stamped(step: int, second: int) -> TrainingLog:

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import reactivex
-from ops_helpers import collect, virtual
 from reactivex import operators as ops
 from reactivex.testing import TestScheduler
 
@@ -21,6 +20,7 @@ from arkor_rx.events import (
     UnknownEvent,
 )
 from arkor_rx.operators import MetricPoint
+from tests.operators.ops_helpers import collect, virtual
 
 RUN = [
     TrainingStarted(),

@@ -7,11 +7,11 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from ops_helpers import points, run_points, same
 
 from arkor_rx import operators as aop
 from arkor_rx.errors import ConfigError
 from arkor_rx.operators import MetricPoint
+from tests.operators.ops_helpers import points, run_points, same
 
 values_st = st.lists(
     st.one_of(

@@ -11,7 +11,14 @@ import pytest
 import reactivex
 from hypothesis import given
 from hypothesis import strategies as st
-from ops_helpers import (
+from reactivex.notification import OnNext
+from reactivex.testing import TestScheduler
+
+from arkor_rx import operators as aop
+from arkor_rx.errors import ConfigError
+from arkor_rx.events import CheckpointSaved, TrainingCompleted, TrainingLog
+from arkor_rx.operators import StopDecision
+from tests.operators.ops_helpers import (
     collect,
     logs_of,
     on_completed,
@@ -20,13 +27,6 @@ from ops_helpers import (
     subscribed,
     virtual,
 )
-from reactivex.notification import OnNext
-from reactivex.testing import TestScheduler
-
-from arkor_rx import operators as aop
-from arkor_rx.errors import ConfigError
-from arkor_rx.events import CheckpointSaved, TrainingCompleted, TrainingLog
-from arkor_rx.operators import StopDecision
 
 # --------------------------------------------------------------------------- references
 

@@ -9,13 +9,13 @@ import pytest
 import reactivex
 from hypothesis import given
 from hypothesis import strategies as st
-from ops_helpers import points, run_points, same, virtual
 from reactivex import operators as ops
 from reactivex.testing import TestScheduler
 
 from arkor_rx import operators as aop
 from arkor_rx.errors import ConfigError
 from arkor_rx.operators import MetricPoint
+from tests.operators.ops_helpers import points, run_points, same, virtual
 
 values_st = st.lists(
     st.one_of(

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from server_helpers import (
+
+from arkor_rx.events import TrainingLog, parse_event
+from arkor_rx.server import ServerConfig
+from tests.server.server_helpers import (
     DEMO,
     TOKEN,
     auth,
@@ -21,9 +24,6 @@ from server_helpers import (
     read_stream,
     running,
 )
-
-from arkor_rx.events import TrainingLog, parse_event
-from arkor_rx.server import ServerConfig
 
 # --- auth --------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from server_helpers import TOKEN, auth, config, create, data_frames, get_job, read_stream, running
 
 from arkor_rx.errors import DatasetError
 from arkor_rx.events import parse_event
@@ -21,6 +20,16 @@ from arkor_rx.server.runner import JobRun
 from arkor_rx.server.store import INTERRUPTED_ERROR, JobRecord, JobStore
 from arkor_rx.server.training import TrainingPlan, learning_rate_at
 from arkor_rx.sse import SSEDecoder
+from tests.server.server_helpers import (
+    TOKEN,
+    auth,
+    config,
+    create,
+    data_frames,
+    get_job,
+    read_stream,
+    running,
+)
 
 # --- inference ---------------------------------------------------------------------
 

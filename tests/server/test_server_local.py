@@ -8,9 +8,9 @@ import importlib
 
 import aiohttp
 import pytest
-from server_helpers import TOKEN, auth
 
 from arkor_rx.server import LocalServer, ServerConfig, serve
+from tests.server.server_helpers import TOKEN, auth
 
 
 async def test_serve_runs_until_cancelled_and_reports_url_and_token() -> None:
