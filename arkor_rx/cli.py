@@ -26,10 +26,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
+from rich.console import Console
+
+from arkor_rx.dashboard import (
+    CheckpointAnswer,
+    DashboardAction,
+    DashboardState,
+    JobSubmitted,
+    LiveDashboard,
+    RunFinished,
+    RunStopped,
+    StreamStats,
+)
 from arkor_rx.errors import ArkorError
 
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
@@ -97,6 +111,10 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _file_uri(text: str) -> str:
+    return Path(text).expanduser().resolve().as_uri()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``arkor-rx`` (usage errors raise :class:`UsageError`)."""
     parser = _Parser(
@@ -138,6 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative_float,
         default=None,
         help="seconds between steps (default: a pace that is pleasant to watch)",
+    )
+    demo.add_argument(
+        "--dataset",
+        type=_file_uri,
+        default=None,
+        metavar="PATH",
+        help="train on this chat JSONL file instead of the built-in triage set",
     )
     demo.add_argument("--no-live", action="store_true", help="plain log lines, no live view")
 
@@ -212,6 +237,10 @@ DEMO_TICKET = "Hello, I was charged twice for my March invoice. Can you look int
 DEMO_STEP_DELAY = 0.15
 """Default seconds between steps in the demo: 60 steps take about 10 s to watch."""
 
+DEMO_CHAOS = {"drop_after_events": 7, "garbage_every": 3, "fail_first_opens": 1}
+"""What ``demo --chaos`` breaks: drop every connection after 7 events, a garbage
+frame before every third event, and the first stream open answered 503."""
+
 
 def _version() -> int:
     from arkor_rx.protocol import __version__
@@ -221,4 +250,187 @@ def _version() -> int:
 
 
 def _exit_status(state: DashboardState) -> int:
+    """0 for a completed or early-stopped run, 1 for a failed or cancelled one."""
     return EXIT_OK if state.succeeded else EXIT_ERROR
+
+
+def _console() -> Console:
+    # Built per command so that a redirected sys.stdout (tests, pipes) is honoured.
+    return Console(file=sys.stdout, highlight=False)
+
+
+def _view(console: Console, no_live: bool) -> LiveDashboard:
+    return LiveDashboard(console, live=False if no_live else None)
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from arkor_rx.server import LocalServer, ServerConfig, serve
+
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        data_dir=Path(args.data_dir) if args.data_dir else None,
+        token=args.token,
+        step_delay=args.step_delay if args.step_delay is not None else 0.0,
+    )
+
+    def ready(server: LocalServer) -> None:
+        print(f"listening on {server.url}", flush=True)
+        if server.token_generated:
+            print(f"token: {server.token}", flush=True)
+        print("press Ctrl-C to stop", flush=True)
+
+    try:
+        await serve(config, ready=ready)
+    except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels this task
+        print("stopped", flush=True)
+        return EXIT_OK
+    return EXIT_OK  # pragma: no cover - serve() only returns when cancelled
+
+
+def _demo_rules() -> list[Any]:
+    from arkor_rx.operators import divergence, patience
+
+    return [
+        divergence("loss", factor=4.0, threshold=50.0),
+        patience("eval_loss", 3, min_delta=1e-3),
+    ]
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from arkor_rx.client import ArkorClient
+    from arkor_rx.dispatch import TrainerCallbacks
+    from arkor_rx.retry import ReconnectPolicy
+    from arkor_rx.server import FaultConfig, LocalServer, ServerConfig
+    from arkor_rx.trainer import create_trainer
+
+    faults = FaultConfig(**DEMO_CHAOS) if args.chaos else FaultConfig()
+    step_delay = DEMO_STEP_DELAY if args.step_delay is None else args.step_delay
+    dataset: dict[str, Any] = dict(DEMO_DATASET)
+    if args.dataset is not None:
+        dataset = {"type": "blob", "url": args.dataset}
+    console = _console()
+    view = _view(console, args.no_live)
+
+    async with (
+        LocalServer(ServerConfig(step_delay=step_delay, faults=faults)) as server,
+        ArkorClient(server.url, server.token, "local", "demo") as client,
+    ):
+        trainer_box: list[Any] = []
+
+        def show(action: DashboardAction) -> None:
+            view.dispatch(action)
+            if trainer_box:
+                stats = trainer_box[0].stats
+                view.dispatch(StreamStats(stats.reconnects, duplicates=stats.duplicates))
+
+        async def on_checkpoint(ctx: Any) -> None:
+            show(ctx.event)
+            try:
+                response = await ctx.infer(
+                    messages=[
+                        {"role": "system", "content": DEMO_SYSTEM},
+                        {"role": "user", "content": DEMO_TICKET},
+                    ],
+                    max_tokens=40,
+                )
+                view.dispatch(CheckpointAnswer(ctx.step, await response.text()))
+            except ArkorError as exc:  # a failed sample is shown, not fatal
+                view.dispatch(CheckpointAnswer(ctx.step, str(exc), error=True))
+
+        def on_event(ctx: Any) -> None:
+            show(ctx.event)
+
+        trainer = create_trainer(
+            name="triage-demo",
+            model=DEMO_MODEL,
+            dataset=dataset,
+            max_steps=args.steps,
+            learning_rate=args.learning_rate,
+            logging_steps=1,
+            eval_steps=max(1, args.steps // 12),
+            save_steps=max(1, args.steps // 3),
+            seed=args.seed,
+            callbacks=TrainerCallbacks(
+                on_started=on_event,
+                on_log=on_event,
+                on_checkpoint=on_checkpoint,
+                on_completed=on_event,
+                on_failed=on_event,
+            ),
+            client=client,
+            # quick reconnects: the backend is on this machine
+            reconnect=ReconnectPolicy(initial_delay=0.05, max_delay=0.5, max_attempts=20),
+            early_stopping=_demo_rules(),
+        )
+        trainer_box.append(trainer)
+        return await _follow_trainer(trainer, view, console)
+
+
+async def _follow_trainer(trainer: Any, view: LiveDashboard, console: Console) -> int:
+    """Run ``trainer`` under ``view``; on Ctrl-C cancel the job. Print the summary."""
+    interrupted = False
+    with view:
+        job_id = await trainer.start()
+        view.dispatch(JobSubmitted(job_id, name=trainer.name, max_steps=trainer.config.max_steps))
+        try:
+            result = await trainer.wait()
+        except asyncio.CancelledError:
+            interrupted = True
+            await trainer.cancel()
+            view.dispatch(RunFinished("cancelled", error="interrupted by Ctrl-C"))
+        else:
+            stats = result.stats
+            view.dispatch(StreamStats(stats.reconnects, duplicates=stats.duplicates))
+            if result.stop is not None:
+                view.dispatch(RunStopped(result.stop))
+            view.dispatch(_finished(result.job, view.state))
+    view.print_summary()
+    return EXIT_INTERRUPTED if interrupted else _exit_status(view.state)
+
+
+def _finished(job: Any, state: DashboardState) -> RunFinished:
+    status = job.status if job.status in ("completed", "failed", "cancelled") else state.status
+    if status not in ("completed", "failed", "cancelled", "early-stopped"):
+        status = "failed"  # the stream ended without the run ending: not a success
+        return RunFinished(status, error=f"the stream ended while the job was {job.status}")
+    return RunFinished(status, error=job.error if status == "failed" else None)
+
+
+async def _watch(args: argparse.Namespace) -> int:
+    from arkor_rx.client import ArkorClient
+    from arkor_rx.events import TrainingCompleted, TrainingFailed
+    from arkor_rx.retry import ReconnectPolicy
+    from arkor_rx.stream import EventStream
+
+    client = ArkorClient.from_env()
+    async with client:
+        job = await client.get_job(args.job_id)  # fails fast: unreachable, wrong token, unknown job
+        console = _console()
+        view = _view(console, args.no_live)
+        stream = EventStream(client, job.id, ReconnectPolicy())
+        interrupted = False
+        with view:
+            view.dispatch(
+                JobSubmitted(
+                    job.id, name=job.name, max_steps=_int_or_none(job.config.get("maxSteps"))
+                )
+            )
+            try:
+                async with contextlib.aclosing(stream):
+                    async for event in stream:
+                        view.dispatch(event)
+                        stats = stream.stats
+                        view.dispatch(StreamStats(stats.reconnects, duplicates=stats.duplicates))
+                        if isinstance(event, TrainingCompleted | TrainingFailed):
+                            break
+                final = await client.get_job(job.id)
+                view.dispatch(_finished(final, view.state))
+            except asyncio.CancelledError:  # Ctrl-C: stop watching; the job goes on
+                interrupted = True
+        view.print_summary()
+    return EXIT_INTERRUPTED if interrupted else _exit_status(view.state)
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

@@ -114,9 +114,11 @@ class CheckpointAnswer:
 
 @dataclass(frozen=True, slots=True)
 class StreamStats:
-    """The event stream's reconnect count so far (it only grows)."""
+    """The event stream's counters so far (they only grow)."""
 
     reconnects: int
+    duplicates: int = 0
+    """Replayed events the client skipped before they reached the view."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +190,8 @@ class DashboardState:
     error: str | None = None
     stop_reason: str | None = None
     reconnects: int = 0
+    replays_skipped: int = 0
+    """Replayed events the client's de-duplication dropped (never shown twice)."""
     events_seen: int = 0
     """Distinct stream events applied (repeats are not counted)."""
     last_event_id: int | None = None
@@ -375,7 +379,11 @@ def reduce(
             views.append(CheckpointView(step=action.step, answer=action.text, error=action.error))
         return replace(state, checkpoints=tuple(views))
     if isinstance(action, StreamStats):
-        return replace(state, reconnects=max(state.reconnects, action.reconnects))
+        return replace(
+            state,
+            reconnects=max(state.reconnects, action.reconnects),
+            replays_skipped=max(state.replays_skipped, action.duplicates),
+        )
     if isinstance(action, RunStopped):
         return _finish(state, now, status="early-stopped", stop_reason=action.decision.reason)
     if isinstance(action, RunFinished):
@@ -592,7 +600,10 @@ def render_summary(state: DashboardState, now: float) -> Table:
     table.add_row("accuracy", "—" if state.accuracy is None else f"{state.accuracy:.1%}")
     table.add_row("time", f"{state.elapsed(now):.1f} s")
     table.add_row("reconnects", str(state.reconnects))
-    table.add_row("stream", _events_line(state))
+    stream = _events_line(state)
+    if state.replays_skipped:
+        stream += f" ({state.replays_skipped} replayed by the server, skipped by the client)"
+    table.add_row("stream", stream)
     if state.stop_reason:
         table.add_row("stopped by", escape(state.stop_reason))
     if state.error:

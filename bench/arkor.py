@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import itertools
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -133,12 +134,23 @@ async def client_stream(base_url: str, frames: int, *, name: str = "bench") -> i
 
 
 async def fan_in(base_url: str, streams: int, frames: int) -> int:
-    """``streams`` trainers on one client, all followed at once; return the events delivered."""
+    """``streams`` live jobs on one client, all followed at once; return the events delivered.
+
+    The server holds the second half of each stream until all of them are
+    open (see :mod:`bench.server`), as live jobs would.
+    """
+    tag = f"fan{next(_RUNS)}"
     async with make_client(base_url) as client:
         counts = await asyncio.gather(
-            *(_consume(_trainer(client, f"fan{i}", frames).events()) for i in range(streams))
+            *(
+                _consume(_trainer(client, f"{tag}-{i}-of-{streams}", frames).events())
+                for i in range(streams)
+            )
         )
     return sum(counts)
+
+
+_RUNS = itertools.count()
 
 
 async def dispatch(

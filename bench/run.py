@@ -365,6 +365,7 @@ def group_fan_in(base_url: str, server_pid: int, sizes: Sizes, repeats: int) -> 
                 return await workloads.arkor_fan_in(base_url, streams, frames)
             finally:
                 cpu.stop()
+                cpu.peaks.append(await _peak_streams(base_url))
 
         entries.append(measure(row, job, repeats, typed))
         meters.append(cpu)
@@ -374,7 +375,8 @@ def group_fan_in(base_url: str, server_pid: int, sizes: Sizes, repeats: int) -> 
             row.extra = cpu.summary()
             row.note = (
                 f"client CPU {row.extra['client_cpu']:.0%}, "
-                f"server CPU {row.extra['server_cpu']:.0%} (of one core)"
+                f"server CPU {row.extra['server_cpu']:.0%} (of one core); "
+                f"at most {max(cpu.peaks)} streams open at once"
             )
     return rows
 
@@ -385,6 +387,7 @@ class _CpuMeter:
     def __init__(self, server_pid: int) -> None:
         self.server_pid = server_pid
         self.runs: list[tuple[float, float, float]] = []
+        self.peaks: list[int] = []
         self._start: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def _now(self) -> tuple[float, float, float]:
@@ -405,6 +408,15 @@ class _CpuMeter:
             "client_cpu": sum(r[1] for r in runs) / wall,
             "server_cpu": sum(r[2] for r in runs) / wall,
         }
+
+
+async def _peak_streams(base_url: str) -> int:
+    """The server's peak number of concurrent streams since the last ask."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.get(f"{base_url}/bench/stats") as r:
+        body = await r.json()
+    return int(body["peak_concurrent_streams"])
 
 
 def _proc_cpu(pid: int) -> float:
@@ -580,7 +592,7 @@ def _fmt(v: float) -> str:
 
 
 def table(rows: list[Row]) -> list[list[str]]:
-    out = [["", "contestant", "size", "unit", "median", "min", "max", "ratio"]]
+    out = [["group", "contestant", "size", "unit", "median", "min", "max", "ratio"]]
     for row in rows:
         ref = _reference(row, rows)
         if not row.ok:
@@ -747,7 +759,12 @@ def breakdown(rows: list[Row]) -> list[str]:
     client = us("c", "arkor_rx client")
     trainer = us("c", "arkor_rx trainer")
     peer = _reference(Row("c", "", 1, ""), rows)
-    lines = ["Per frame of the 200k-frame stream, from this run's medians (µs per frame):", ""]
+    lines = [
+        "Per frame of the 200k-frame stream, from this run's medians (µs per frame). The",
+        "layers are differences of rows measured separately, so a small or negative",
+        "difference is within the noise:",
+        "",
+    ]
     if floor is not None:
         lines.append(f"- reading the bytes off the loopback socket (aiohttp): {floor:.2f}")
     if decode is not None:
@@ -760,10 +777,16 @@ def breakdown(rows: list[Row]) -> list[str]:
             f"(client stream minus in-memory decode+parse minus the floor): "
             f"{client - typed - floor:.2f}"
         )
-    if trainer is not None and client is not None:
+    stream = us("c", "arkor_rx EventStream")
+    if stream is not None and client is not None:
         lines.append(
-            f"- the reactive core above the client (`trainer.events()`: reconnect "
-            f"bookkeeping, observable delivery): {trainer - client:.2f}"
+            f"- `EventStream` above the client (resume id, de-duplication window, "
+            f"async iteration): {stream - client:.2f}"
+        )
+    if trainer is not None and stream is not None:
+        lines.append(
+            f"- `trainer.events()` above `EventStream` (Observable delivery): "
+            f"{trainer - stream:.2f}"
         )
     if trainer is not None:
         lines.append(f"- total, `trainer.events()` end to end: {trainer:.2f}")
@@ -773,11 +796,47 @@ def breakdown(rows: list[Row]) -> list[str]:
 
 
 WHERE = """
-Typed validation is the largest single cost: one pydantic `validate_json` call
-per frame. Decoding is pure Python and spends its time on per-line string work.
-The socket itself is cheap (see the floor). `python -m bench.profile
-{decode,parse,e2e,client,dispatch-sync,dispatch-async,pipeline}` (in
-`bench/.venv`) prints a pyinstrument call tree of any of these workloads.
+What the layers do, from the bottom up:
+
+- **Socket.** aiohttp hands over whatever the kernel buffered (a few hundred
+  KB per read here); the floor row shows that reading the bytes is a small
+  fraction of the total.
+- **SSE decoding** (`arkor_rx.sse`) is pure Python: UTF-8 decode of the chunk,
+  then per-frame string work (split, field recognition, one
+  `ServerSentEvent` per frame). Its cost is mostly a fixed number of
+  string operations and one object per frame.
+- **Typed validation** (`parse_event`) is one pydantic-core `validate_json`
+  per frame, through the union's callable discriminator; this is the largest
+  single cost. A single-class validator on the same JSON costs about 40% of the
+  union's, because the callable discriminator makes pydantic build the
+  Python dict first and call back into Python.
+- **EventStream** (`arkor_rx.stream`) adds the resume id bookkeeping and the
+  de-duplication window (the ids of the last `dedupe_window` events) per
+  event, and one async-generator step per event.
+- **trainer.events()** adds the Observable delivery (`observe_async`): one
+  `on_next` through RxPY's auto-detach observer per event.
+- **Dispatch** (`arkor_rx.dispatch`): one dict lookup, one small context
+  object and the callback call per event; an async callback adds its own
+  coroutine, awaited inline (no Task, no Rx subscription per event), which
+  is why it stays within a small factor of a bare `async for` loop, while
+  `concat_map(defer(from_future(task)))` pays a Task and several Rx
+  subscriptions per event.
+- **Operators** (`arkor_rx.operators`): each stage is one RxPY observer hop,
+  like RxPY's own `filter`/`map`/`scan`; ours also build a `MetricPoint`
+  per stage and look the metric up by name.
+
+Fairness notes: every peer reads the whole stream (aiohttp-sse-client, which
+reconnects at the end of a stream, stops at the last frame);
+requests + sseclient-py reads 64 KiB chunks (`SSEClient(response)` as
+documented iterates 128-byte chunks and is much slower); aiohttp-sse-client
+runs on a smaller stream to keep the bench short (per-frame rates compare
+anyway). The fan-in streams are *live*: each sends half its frames, then
+waits (up to 0.5 s) until every stream of the run is open, as jobs running
+at the same time would, so a client that cannot hold them all open stalls.
+
+`python -m bench.profile {decode,parse,stream,e2e,client,dispatch-sync,
+dispatch-async,pipeline}` (with `bench/.venv/bin/python`) prints a
+pyinstrument call tree of any of these workloads.
 """
 
 
@@ -802,9 +861,18 @@ Groups: (a) in-memory decode of a {decode}-frame training stream (logs with
 ids, 1% pings, a checkpoint every 500 frames) fed in 64 KiB chunks;
 (b) decode plus typed, validated events; (c) end to end over loopback from a
 static stream server in a separate process (reference: the fastest untyped
-peer); (d) dispatch of a no-op user callback per event, and an operator
-pipeline pushed through a `Subject`; (f) many job streams followed at once
-by one process, through one client.
+peer; the EventStream and client-stream rows show the layers under
+`trainer.events()`); (d) dispatch of a no-op user callback per event through
+the Trainer's `Dispatcher` and `drain` (the loop `Trainer.wait()` runs), fed
+from the same `asyncio.Queue` as the bare loop, and an operator pipeline
+pushed through a `Subject`; (f) many live job streams followed at once by one
+process through one client (`trainer.events()` each); CPU is the client's
+and the server's CPU time over the wall time of the runs.
+
+Timing on a shared 2-core machine is noisy: contestants of a group run
+round-robin (one run of each in turn), so a burst of outside load slows them
+alike and the same-run ratios stay fair, but absolute rates move from run to
+run by 20% or more.
 
 ### Memory (e)
 

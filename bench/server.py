@@ -10,10 +10,15 @@ as little as possible and the client is what gets measured:
 - ``GET /v1/jobs/{id}/events/stream`` sends the training stream of
   :mod:`bench.streams` in 64 KiB writes, honouring ``Last-Event-ID``;
   a job id ending in ``n<frames>`` picks the size, any other prefix is free,
-  so 1,000 concurrent streams can each have their own id;
+  so 1,000 concurrent streams can each have their own id; a job named
+  ``<tag>-<i>-of-<k>`` is *live*: its stream sends half its frames, then
+  waits until all ``k`` streams of ``<tag>`` are open (at most 0.5 s) before
+  the rest, so a client must really hold them all open at once;
 - ``GET /v1/jobs/bigline/events/stream`` sends a 100 MB ``data:`` line with no
   newline, then closes;
-- ``POST /v1/jobs/{id}/cancel`` answers 200.
+- ``POST /v1/jobs/{id}/cancel`` answers 200;
+- ``GET /bench/stats`` tells the peak number of streams served at once since
+  the last call (for the fan-in workload).
 
 Run it in its own process (``python -m bench.server``, it prints its port),
 so that its CPU time is not charged to the client under test.
@@ -101,12 +106,79 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     if last:
         start = frame_id_offsets(frames).get(last, 0)
     await resp.prepare(request)
-    view = memoryview(data)
-    for pos in range(start, len(data), CHUNK_SIZE):
-        await resp.write(view[pos : pos + CHUNK_SIZE])
-    await resp.write_eof()
+    gauge = request.app[_STREAMS]
+    gauge.enter()
+    try:
+        view = memoryview(data)
+        middle = start + (len(data) - start) // 2
+        barrier = _barrier_of(request.app, job_id)
+        if barrier is not None:
+            # A live job: half of the stream now, the rest once every stream of
+            # the group is open (or after a grace period), like jobs that run
+            # at the same time and must all be followed at the same time.
+            await resp.write(view[start:middle])
+            await barrier.wait()
+            start = middle
+        for pos in range(start, len(data), CHUNK_SIZE):
+            await resp.write(view[pos : pos + CHUNK_SIZE])
+        await resp.write_eof()
+    finally:
+        gauge.leave()
     request.app[_SERVED].add(job_id)
     return resp
+
+
+_GROUP = re.compile(r"^(?P<tag>.+)-(?P<index>\d+)-of-(?P<size>\d+)-n\d+$")
+BARRIER_GRACE = 0.5
+"""Seconds a live stream waits for the rest of its group before going on anyway."""
+
+
+class _Barrier:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.arrived = 0
+        self.event = asyncio.Event()
+
+    async def wait(self) -> None:
+        self.arrived += 1
+        if self.arrived >= self.size:
+            self.event.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(BARRIER_GRACE):
+                await self.event.wait()
+
+
+def _barrier_of(app: web.Application, job_id: str) -> _Barrier | None:
+    match = _GROUP.match(job_id)
+    if match is None:
+        return None
+    barriers = app[_BARRIERS]
+    tag = match.group("tag")
+    if tag not in barriers:
+        barriers[tag] = _Barrier(int(match.group("size")))
+    return barriers[tag]
+
+
+class _Gauge:
+    """How many streams are being served at once, and the most since the last read."""
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.peak = 0
+
+    def enter(self) -> None:
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+
+    def leave(self) -> None:
+        self.active -= 1
+
+
+async def _stats(request: web.Request) -> web.Response:
+    """``GET /bench/stats``: the peak number of concurrent streams since the last call."""
+    gauge = request.app[_STREAMS]
+    peak, gauge.peak = gauge.peak, gauge.active
+    return web.json_response({"peak_concurrent_streams": peak})
 
 
 async def _send_bigline(resp: web.StreamResponse) -> None:
@@ -122,12 +194,17 @@ async def _send_bigline(resp: web.StreamResponse) -> None:
 
 
 _SERVED = web.AppKey("served", set[str])
+_STREAMS = web.AppKey("streams", _Gauge)
+_BARRIERS = web.AppKey("barriers", dict[str, _Barrier])
 
 
 def make_app() -> web.Application:
     """The aiohttp application (also used in-process by the smoke test)."""
     app = web.Application()
     app[_SERVED] = set()
+    app[_STREAMS] = _Gauge()
+    app[_BARRIERS] = {}
+    app.router.add_get("/bench/stats", _stats)
     app.router.add_post("/v1/jobs", _create)
     app.router.add_get("/v1/jobs/{job_id}", _get)
     app.router.add_post("/v1/jobs/{job_id}/cancel", _cancel)
