@@ -215,6 +215,12 @@ event_adapter: TypeAdapter[TrainingEvent] = TypeAdapter(TrainingEvent)
 
 _validate_json = event_adapter.validate_json
 _set = object.__setattr__
+# Fast path: the SSE ``event:`` name usually equals the JSON ``type``, and one
+# class's validator is about twice as fast as the discriminated union (which
+# calls back into Python for the tag). Anything it does not accept exactly,
+# a mismatched or missing ``type`` included, goes through the union, so the
+# result is always the union's.
+_BY_EVENT_NAME = {name: cls.__pydantic_validator__.validate_json for name, cls in _KNOWN.items()}
 
 
 def parse_event(sse: ServerSentEvent) -> TrainingEvent | None:
@@ -235,12 +241,25 @@ def parse_event(sse: ServerSentEvent) -> TrainingEvent | None:
         >>> (type(ev).__name__, ev.step, ev.loss, ev.event_id)
         ('TrainingLog', 70, 1.23, '7')
     """
-    if sse.event == KEEPALIVE_EVENT or sse.event == TERMINAL_STREAM_EVENT or not sse.data:
+    name = sse.event
+    data = sse.data
+    if name in (KEEPALIVE_EVENT, TERMINAL_STREAM_EVENT) or not data:
         return None
-    try:
-        event = _validate_json(sse.data)
-    except ValidationError:
-        return None
+    event: TrainingEvent | None = None
+    fast = _BY_EVENT_NAME.get(name)
+    if fast is not None:
+        try:
+            event = fast(data)
+        except ValidationError:
+            event = None
+        else:
+            if "type" not in event.__pydantic_fields_set__:
+                event = None  # the union decides what a type-less object is
+    if event is None:
+        try:
+            event = _validate_json(data)
+        except ValidationError:
+            return None
     if sse.id is not None:
         # The models are frozen for users; the id is attached once, right here,
         # without the cost of a model_copy on the hot path.

@@ -40,6 +40,7 @@ from arkor_rx.errors import (
     ConfigError,
     ReconnectExhaustedError,
     SSEError,
+    SSELimitError,
     TransportError,
 )
 
@@ -166,8 +167,10 @@ def is_transient(exc: BaseException) -> bool:
     Transient: :class:`~arkor_rx.errors.TransportError` (including the idle
     watchdog's :class:`~arkor_rx.errors.StreamIdleTimeout`), an undecodable
     stream (:class:`~arkor_rx.errors.SSEError`), and HTTP 404, 408, 429 and 5xx.
-    Everything else is permanent: 401, 403, 410, 426, the other 4xx, and any
-    error that is not about the stream (a bug, a bad argument).
+    Everything else is permanent: 401, 403, 410, 426, the other 4xx, a line or
+    event over the decoder's size limit (:class:`~arkor_rx.errors.SSELimitError`:
+    the same event would come back on every resume), and any error that is not
+    about the stream (a bug, a bad argument).
 
     Example:
         >>> from arkor_rx.errors import CloudApiError
@@ -176,6 +179,8 @@ def is_transient(exc: BaseException) -> bool:
     """
     if isinstance(exc, CloudApiError):
         return not exc.is_permanent
+    if isinstance(exc, SSELimitError):
+        return False
     return isinstance(exc, TransportError | SSEError)
 
 

@@ -30,6 +30,7 @@ pending connect, read or backoff delay at once and closes the connection.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import logging
@@ -139,7 +140,9 @@ class EventStream:
         self._sleep = sleep
         self._state = ReconnectState(self._policy, random=random)
         self._last_id: str | None = last_event_id or None
-        self._seen: dict[str, None] = {}
+        # Recent ids: a set to test, a deque to forget the oldest in O(1).
+        self._seen: set[str] = set()
+        self._seen_order: collections.deque[str] = collections.deque()
         self._connections = 0
         self._reconnects = 0
         self._events = 0
@@ -182,9 +185,13 @@ class EventStream:
 
     def _remember(self, event_id: str) -> None:
         seen = self._seen
-        seen[event_id] = None
-        if len(seen) > self._policy.dedupe_window:
-            del seen[next(iter(seen))]
+        if event_id in seen:
+            return
+        seen.add(event_id)
+        order = self._seen_order
+        order.append(event_id)
+        if len(order) > self._policy.dedupe_window:
+            seen.discard(order.popleft())
 
     async def _read(self, response: StreamResponse) -> bytes:
         idle = self._policy.idle_timeout

@@ -33,7 +33,7 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from arkor_rx.errors import TransportError
+from arkor_rx.errors import ConfigError, TransportError
 from arkor_rx.protocol import AUTHORIZATION_HEADER
 
 __all__ = [
@@ -203,15 +203,23 @@ class AiohttpTransport:
         request_timeout: float = 30.0,
         connect_timeout: float = 10.0,
         max_redirects: int = 5,
+        max_connections: int = 0,
     ) -> None:
+        if max_connections < 0:
+            raise ConfigError(f"max_connections must be >= 0, got {max_connections!r}")
+        # aiohttp's default pool holds 100 connections; a dashboard following
+        # more running jobs than that would stall stream 101 until a timeout.
+        # Streams are long-lived, so the default here is no limit (0).
+        self.max_connections = max_connections
+        """Most connections open at once (0: no limit)."""
         for name, value in (
             ("request_timeout", request_timeout),
             ("connect_timeout", connect_timeout),
         ):
             if not value > 0:
-                raise ValueError(f"{name} must be > 0, got {value!r}")
+                raise ConfigError(f"{name} must be > 0, got {value!r}")
         if max_redirects < 0:
-            raise ValueError(f"max_redirects must be >= 0, got {max_redirects!r}")
+            raise ConfigError(f"max_redirects must be >= 0, got {max_redirects!r}")
         self._request_timeout = float(request_timeout)
         self._max_redirects = max_redirects
         self._session: aiohttp.ClientSession | None = None
@@ -241,7 +249,10 @@ class AiohttpTransport:
             raise RuntimeError("the transport is closed; create a new client")
         if self._session is None:
             # Created here, inside the running loop, never in __init__.
-            self._session = aiohttp.ClientSession(timeout=self.request_timeout_config)
+            self._session = aiohttp.ClientSession(
+                timeout=self.request_timeout_config,
+                connector=aiohttp.TCPConnector(limit=self.max_connections),
+            )
         return self._session
 
     async def request(

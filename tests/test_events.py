@@ -186,3 +186,22 @@ def test_log_round_trips_through_the_wire(
     ev = ax.TrainingLog(job_id="j", step=step, loss=loss, eval_loss=eval_loss, learning_rate=lr)
     back = ax.parse_event(ServerSentEvent(event="training.log", data=ev.to_json(), id=event_id))
     assert back == ev.model_copy(update={"event_id": event_id})
+
+
+def test_the_json_type_wins_over_the_sse_event_name() -> None:
+    ev = ax.parse_event(
+        frame({"type": "checkpoint.saved", **BASE, "step": 3}, event="training.log", id="3")
+    )
+    assert isinstance(ev, ax.CheckpointSaved)
+    assert ev.event_id == "3"
+
+
+def test_a_named_frame_without_a_json_type_is_unknown() -> None:
+    ev = ax.parse_event(frame({**BASE, "step": 3}, event="training.log"))
+    assert isinstance(ev, ax.UnknownEvent)
+    assert ev.raw == {**BASE, "step": 3}
+
+
+def test_a_named_frame_that_does_not_fit_its_class_is_skipped() -> None:
+    ev = ax.parse_event(frame({"type": "training.log", **BASE, "step": None}, event="training.log"))
+    assert ev is None

@@ -1,0 +1,126 @@
+"""Helpers of the end-to-end tests: a real LocalServer, a real client, and a wire-level tally.
+
+Nothing here is faked. :class:`CountingTransport` is the real aiohttp
+transport; it only records what it sends, so a test can count the cancel
+requests that actually reached the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from yarl import URL
+
+import arkor_rx as ax
+from arkor_rx.server import LocalServer, ServerConfig
+from arkor_rx.transport import AiohttpTransport, Response
+
+MODEL = "arkor/triage-tiny"
+DEMO = {"type": "huggingface", "name": "arkorlab/triage-demo"}
+LABELS = (
+    "account access",
+    "billing",
+    "feature request",
+    "refund request",
+    "shipping",
+    "technical issue",
+)
+"""The categories of the built-in triage dataset: every answer of the local model is one."""
+
+DIVERGING: dict[str, Any] = {"learning_rate": 0.1, "lr_scheduler_type": "constant"}
+"""Far too high a rate: the local model's loss jumps from ~1.8 to >100 at step 2."""
+
+LONG_RUN = 3000
+"""``max_steps`` of runs that must be stopped: the job is still training when the
+cancel arrives (it takes effect within one step), so a stopped run never
+takes long, and an unstopped one would be seen (status ``completed``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One request the client sent, and the status it got (None: no answer)."""
+
+    method: str
+    path: str
+    status: int | None
+
+
+class CountingTransport(AiohttpTransport):
+    """The real aiohttp transport, recording every plain request it sends."""
+
+    def __init__(self) -> None:
+        super().__init__(request_timeout=10.0)
+        self.sent: list[Sent] = []
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        total_timeout: float | None = None,
+    ) -> Response:
+        index = len(self.sent)
+        self.sent.append(Sent(method, URL(url).path, None))
+        response = await super().request(
+            method, url, params=params, headers=headers, json=json, total_timeout=total_timeout
+        )
+        self.sent[index] = Sent(method, URL(url).path, response.status)
+        return response
+
+    def cancels(self) -> list[Sent]:
+        """The ``POST /v1/jobs/{id}/cancel`` requests sent so far."""
+        return [s for s in self.sent if s.method == "POST" and s.path.endswith("/cancel")]
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """A running local backend and a client of it."""
+
+    server: LocalServer
+    client: ax.ArkorClient
+    transport: CountingTransport
+
+    def trainer(self, **kwargs: Any) -> ax.Trainer:
+        """A trainer of a small job on the built-in dataset (override any knob)."""
+        kwargs.setdefault("name", "e2e")
+        kwargs.setdefault("model", MODEL)
+        kwargs.setdefault("dataset", DEMO)
+        kwargs.setdefault("reconnect", ax.ReconnectPolicy.immediate(max_attempts=5))
+        return ax.create_trainer(client=self.client, **kwargs)
+
+    async def server_log(self, job_id: str) -> tuple[ax.TrainingJob, list[ax.TrainingEvent]]:
+        """The job and every event of it, as the server has stored them."""
+        return await self.client.get_job_with_events(job_id)
+
+
+@asynccontextmanager
+async def local_backend(config: ServerConfig | None = None) -> AsyncIterator[Backend]:
+    """Start a LocalServer on loopback (port 0) with a client that counts its requests."""
+    async with LocalServer(config or ServerConfig(step_delay=0.0)) as server:
+        transport = CountingTransport()
+        client = ax.ArkorClient(
+            server.url,
+            token=server.token,
+            org_slug="local",
+            project_slug="e2e",
+            transport=transport,
+        )
+        async with client:
+            yield Backend(server, client, transport)
+
+
+def tensorboard_smoothed(values: list[float], weight: float) -> list[float]:
+    """TensorBoard's debiased EMA, written from its definition, for comparison."""
+    out: list[float] = []
+    last, n = 0.0, 0
+    for y in values:
+        last = last * weight + (1.0 - weight) * y
+        n += 1
+        out.append(last / (1.0 - weight**n))
+    return out
