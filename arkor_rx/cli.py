@@ -42,7 +42,7 @@ from arkor_rx.dashboard import (
     LiveDashboard,
     RunFinished,
     RunStopped,
-    StreamStats,
+    StreamProgress,
 )
 from arkor_rx.errors import ArkorError
 
@@ -319,7 +319,7 @@ async def _demo(args: argparse.Namespace) -> int:
             view.dispatch(action)
             if trainer_box:
                 stats = trainer_box[0].stats
-                view.dispatch(StreamStats(stats.reconnects, duplicates=stats.duplicates))
+                view.dispatch(StreamProgress(stats.reconnects, duplicates=stats.duplicates))
 
         async def on_checkpoint(ctx: Any) -> None:
             show(ctx.event)
@@ -378,7 +378,7 @@ async def _follow_trainer(trainer: Any, view: LiveDashboard, console: Console) -
             view.dispatch(RunFinished("cancelled", error="interrupted by Ctrl-C"))
         else:
             stats = result.stats
-            view.dispatch(StreamStats(stats.reconnects, duplicates=stats.duplicates))
+            view.dispatch(StreamProgress(stats.reconnects, duplicates=stats.duplicates))
             if result.stop is not None:
                 view.dispatch(RunStopped(result.stop))
             view.dispatch(_finished(result.job, view.state))
@@ -418,7 +418,7 @@ async def _watch(args: argparse.Namespace) -> int:
                     async for event in stream:
                         view.dispatch(event)
                         stats = stream.stats
-                        view.dispatch(StreamStats(stats.reconnects, duplicates=stats.duplicates))
+                        view.dispatch(StreamProgress(stats.reconnects, duplicates=stats.duplicates))
                         if isinstance(event, TrainingCompleted | TrainingFailed):
                             break
                 final = await client.get_job(job.id)

@@ -15,7 +15,7 @@ is not, so piping ``arkor-rx demo`` into a file gives a readable log.
 
 Actions are the stream's :data:`~arkor_rx.events.TrainingEvent` objects plus
 a few dashboard-only facts that do not travel on the stream:
-:class:`JobSubmitted`, :class:`CheckpointAnswer`, :class:`StreamStats`,
+:class:`JobSubmitted`, :class:`CheckpointAnswer`, :class:`StreamProgress`,
 :class:`RunStopped` and :class:`RunFinished`.
 
 Example:
@@ -68,7 +68,7 @@ __all__ = [
     "LiveDashboard",
     "RunFinished",
     "RunStopped",
-    "StreamStats",
+    "StreamProgress",
     "describe",
     "eta_seconds",
     "reduce",
@@ -113,7 +113,7 @@ class CheckpointAnswer:
 
 
 @dataclass(frozen=True, slots=True)
-class StreamStats:
+class StreamProgress:
     """The event stream's counters so far (they only grow)."""
 
     reconnects: int
@@ -143,7 +143,7 @@ class RunFinished:
 
 
 DashboardAction: TypeAlias = (
-    TrainingEvent | JobSubmitted | CheckpointAnswer | StreamStats | RunStopped | RunFinished
+    TrainingEvent | JobSubmitted | CheckpointAnswer | StreamProgress | RunStopped | RunFinished
 )
 """Anything :func:`reduce` accepts."""
 
@@ -378,7 +378,7 @@ def reduce(
         else:
             views.append(CheckpointView(step=action.step, answer=action.text, error=action.error))
         return replace(state, checkpoints=tuple(views))
-    if isinstance(action, StreamStats):
+    if isinstance(action, StreamProgress):
         return replace(
             state,
             reconnects=max(state.reconnects, action.reconnects),
@@ -638,7 +638,7 @@ def describe(before: DashboardState, action: DashboardAction, after: DashboardSt
     if isinstance(action, CheckpointAnswer):
         label = "failed" if action.error else "answer"
         return f"checkpoint {action.step} {label}: {_shorten(action.text)}"
-    if isinstance(action, StreamStats):
+    if isinstance(action, StreamProgress):
         if after.reconnects > before.reconnects:
             return f"stream reconnected ({after.reconnects} so far)"
         return None

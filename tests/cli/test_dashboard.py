@@ -20,7 +20,7 @@ from arkor_rx.dashboard import (
     LiveDashboard,
     RunFinished,
     RunStopped,
-    StreamStats,
+    StreamProgress,
     describe,
     eta_seconds,
     reduce,
@@ -198,7 +198,7 @@ def test_user_cancel_is_cancelled_and_not_success() -> None:
 
 
 def test_stream_stats_reconnects_only_grow() -> None:
-    s = run(StreamStats(2), StreamStats(1))
+    s = run(StreamProgress(2), StreamProgress(1))
     assert s.reconnects == 2
 
 
@@ -247,7 +247,7 @@ def sample_state() -> DashboardState:
         log(10, 1.2345, 1.1111, eid=3),
         CheckpointSaved(step=10, event_id="4"),
         CheckpointAnswer(10, "Category: billing. Refund the duplicate charge."),
-        StreamStats(3),
+        StreamProgress(3),
         start=0.0,
     )
 
@@ -314,7 +314,7 @@ def test_describe_gives_plain_lines() -> None:
     assert describe(s1, dup, reduce(s1, dup)) == "repeated event id 1 ignored"
     gap = log(11, 1.0, eid=4)
     assert "2 event(s) lost" in (describe(s1, gap, reduce(s1, gap)) or "")
-    same = StreamStats(0)
+    same = StreamProgress(0)
     assert describe(s1, same, reduce(s1, same)) is None
 
 
@@ -338,7 +338,7 @@ def feed(view: LiveDashboard) -> None:
             log(2, 1.5, 1.4, eid=2),
             CheckpointSaved(step=2, event_id="3"),
             CheckpointAnswer(2, "Route to billing."),
-            StreamStats(1),
+            StreamProgress(1),
             log(4, 1.0, 0.9, eid=4),
             TrainingCompleted(metrics={"accuracy": 0.75}, event_id="5"),
         ]

@@ -118,9 +118,8 @@ async def local_backend(config: ServerConfig | None = None) -> AsyncIterator[Bac
 def tensorboard_smoothed(values: list[float], weight: float) -> list[float]:
     """TensorBoard's debiased EMA, written from its definition, for comparison."""
     out: list[float] = []
-    last, n = 0.0, 0
-    for y in values:
+    last = 0.0
+    for n, y in enumerate(values, start=1):
         last = last * weight + (1.0 - weight) * y
-        n += 1
         out.append(last / (1.0 - weight**n))
     return out

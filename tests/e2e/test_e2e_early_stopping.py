@@ -8,6 +8,7 @@ several rules fire on the same event; a healthy run is left alone.
 from __future__ import annotations
 
 import asyncio
+
 import pytest
 import reactivex
 
@@ -59,7 +60,8 @@ async def test_a_diverging_run_is_stopped_by_divergence_and_cancelled_once(
     stop = result.stop
     assert stop is not None
     assert (stop.rule, stop.monitor, stop.step, stop.best_step) == ("divergence", "loss", 2, 1)
-    assert stop.value is not None and stop.value > 10.0
+    assert stop.value is not None
+    assert stop.value > 10.0
     assert stop.best == pytest.approx(1.7808, abs=1e-3)  # the untrained model's first loss
     assert result.status == "cancelled"
     assert result.artifacts == []
@@ -77,7 +79,9 @@ async def test_several_rules_firing_on_the_same_event_cancel_once(backend: Backe
         aop.divergence("loss", factor=5.0),
         aop.step_budget(2),
     ]
-    trainer = backend.trainer(max_steps=LONG_RUN, logging_steps=1, **DIVERGING, early_stopping=rules)
+    trainer = backend.trainer(
+        max_steps=LONG_RUN, logging_steps=1, **DIVERGING, early_stopping=rules
+    )
 
     result = await wait(trainer)
 
@@ -122,7 +126,8 @@ async def test_a_healthy_run_with_the_same_rules_completes_untouched(backend: Ba
     assert backend.transport.cancels() == []
     _, events = await backend.server_log(result.job.id)
     losses = [e.loss for e in events if isinstance(e, ax.TrainingLog) and e.loss is not None]
-    assert len(losses) == 40 and max(losses) < 10.0
+    assert len(losses) == 40
+    assert max(losses) < 10.0
 
 
 # --- checkpoint evaluation -------------------------------------------------------
@@ -201,8 +206,8 @@ async def test_checkpoint_eval_score_feeds_patience_with_a_real_model(backend: B
 
     stop = result.stop
     assert stop is not None
-    assert stop.rule == "probe_accuracy" and stop.monitor == "probe_accuracy"
-    scores = [score for _, score in seen]
+    assert stop.rule == "probe_accuracy"
+    assert stop.monitor == "probe_accuracy"
     # The run is deterministic (seed 42): the adapter gets 3, 4, then 3 probes
     # of 4 right, so the rule stops at step 30 with the best at step 20.
     assert seen == [(10, 0.75), (20, 1.0), (30, 0.75)]
