@@ -35,10 +35,10 @@ types: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-test: lint types unit
+test: lint types unit docs
 
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 bench: $(STAMP)
 	$(MAKE) -C bench PYTHON=$(abspath $(BIN)/python)

@@ -82,7 +82,7 @@ def api_error(status: int, headers: Mapping[str, str], body: bytes) -> CloudApiE
     The message comes from :func:`arkor_rx.protocol.error_message`; ``retry_after``
     from the ``Retry-After`` header; ``body`` is the decoded JSON object, if any.
 
-    Example:
+    Examples:
         >>> err = api_error(429, {"Retry-After": "3"}, b'{"error": "slow down"}')
         >>> (type(err).__name__, err.status, err.message, err.retry_after)
         ('CloudApiError', 429, 'slow down', 3.0)
@@ -146,7 +146,7 @@ class ArkorClient:
     One client holds one HTTP session; close it with ``aclose()`` or use it
     as an async context manager.
 
-    Example:
+    Examples:
         >>> async def main() -> None:  # doctest: +SKIP
         ...     async with ArkorClient("http://127.0.0.1:8765", token="t",
         ...                            org_slug="local", project_slug="demo") as client:
@@ -221,7 +221,7 @@ class ArkorClient:
         ``ARKOR_PROJECT_SLUG`` override the files. The full order is in
         :mod:`arkor_rx.credentials`.
 
-        Example:
+        Examples:
             >>> client = ArkorClient.from_env(env={  # doctest: +SKIP
             ...     "ARKOR_TOKEN": "t", "ARKOR_ORG_SLUG": "o", "ARKOR_PROJECT_SLUG": "p"})
 
@@ -229,7 +229,9 @@ class ArkorClient:
             env: the environment to read (default ``os.environ``).
             home: the home folder (default ``Path.home()``).
             cwd: the project folder (default ``Path.cwd()``).
-            client_name, transport, request_timeout: as for the constructor.
+            client_name: the ``X-Arkor-Client`` value, as for the constructor.
+            transport: the HTTP transport, as for the constructor.
+            request_timeout: seconds for one request, as for the constructor.
 
         Raises:
             ConfigError: a file is missing or malformed (the message names the
@@ -496,7 +498,7 @@ class ArkorClient:
         ``stream``, which is always sent (the protocol's default is true; this
         method's is false).
 
-        Example:
+        Examples:
             >>> async def ask(client: ArkorClient) -> str:  # doctest: +SKIP
             ...     from arkor_rx.inference import final_adapter
             ...     r = await client.infer([{"role": "user", "content": "Hi"}],
@@ -508,9 +510,14 @@ class ArkorClient:
             adapter: ``checkpoint_adapter(job_id, step)`` or ``final_adapter(job_id)``.
             base_model: a base model to use without an adapter.
             stream: True for a server-sent stream of content deltas.
-            max_tokens, temperature, top_p: sampling (``maxTokens``, ``temperature``, ``topP``).
-            tools, tool_choice: OpenAI-style tool definitions and choice.
-            response_format, structured_outputs: output constraints, passed through.
+            max_tokens: the most tokens to generate (``maxTokens``).
+            temperature: sampling temperature.
+            top_p: nucleus sampling (``topP``).
+            tools: OpenAI-style tool definitions.
+            tool_choice: which tool the model must or may call (``toolChoice``).
+            response_format: an OpenAI-style response format (``responseFormat``).
+            structured_outputs: output constraints such as ``{"choice": [...]}``
+                (``structuredOutputs``).
             request_timeout: seconds for a non-streamed answer (default: the
                 client's ``request_timeout``); a stream's headers always get the
                 client's ``request_timeout``, its body has no limit.

@@ -353,7 +353,7 @@ def reduce(
     Returns:
         The new state.
 
-    Example:
+    Examples:
         >>> from arkor_rx.events import TrainingLog
         >>> s = reduce(DashboardState(), TrainingLog(step=1, loss=1.0, event_id="1"))
         >>> s = reduce(s, TrainingLog(step=1, loss=1.0, event_id="1"))  # replayed
@@ -424,7 +424,7 @@ def sparkline(values: Iterable[float], width: int = 40) -> str:
     are equal every point is ``▄``. Non-finite values (a diverged loss) are
     drawn as ``×``. An empty input gives ``""``.
 
-    Example:
+    Examples:
         >>> sparkline([1, 2, 3, 4, 5, 6, 7, 8])
         '▁▂▃▄▅▆▇█'
         >>> sparkline([3.0, float("nan"), 3.0])

@@ -87,7 +87,7 @@ class InferClient(Protocol):
 class CheckpointAdapter:
     """The adapter saved at one checkpoint of a job.
 
-    Example:
+    Examples:
         >>> CheckpointAdapter(job_id="j1", step=50).to_wire()
         {'kind': 'checkpoint', 'jobId': 'j1', 'step': 50}
     """
@@ -162,7 +162,7 @@ class LogContext(_Context[TrainingLog]):
 class CheckpointContext(_Context[CheckpointSaved]):
     """What ``on_checkpoint`` receives: ``step``, ``adapter``, ``artifacts``, ``infer``, ``job``.
 
-    Example:
+    Examples:
         >>> async def on_checkpoint(ctx: CheckpointContext) -> None:  # doctest: +SKIP
         ...     answer = await ctx.infer(messages=[{"role": "user", "content": "Hi"}])
         ...     print(ctx.step, await answer.text())
@@ -269,7 +269,7 @@ class TrainerCallbacks:
     ``Trainer.wait()`` with that exception at once (no reconnect, no skipped
     event). A plain dict with the same keys is accepted wherever this is.
 
-    Example:
+    Examples:
         >>> async def on_log(ctx: LogContext) -> None:
         ...     print(ctx.step, ctx.loss)
         >>> callbacks = TrainerCallbacks(on_log=on_log)
@@ -327,7 +327,7 @@ class Dispatcher:
     returns the awaitable an async callback gave (await it before dispatching
     the next event), or None.
 
-    Example:
+    Examples:
         >>> seen = []
         >>> d = Dispatcher({"on_log": lambda ctx: seen.append(ctx.step)}, TrainingJob(id="j1"))
         >>> d.dispatch(TrainingLog(step=3)) is None, seen
@@ -461,7 +461,7 @@ def concat_map_async(
         fn:        [=a=][=b=][=c=]
         result:  -------A----B----C|
 
-    Example:
+    Examples:
         >>> async def double(x: int) -> int:
         ...     await asyncio.sleep(0)
         ...     return 2 * x

@@ -233,7 +233,7 @@ def parse_event(sse: ServerSentEvent) -> TrainingEvent | None:
     An object with a ``type`` this version does not know becomes an
     :class:`UnknownEvent`. The frame's SSE ``id`` is kept as ``event_id``.
 
-    Example:
+    Examples:
         >>> from arkor_rx.sse import ServerSentEvent
         >>> ev = parse_event(ServerSentEvent(
         ...     event="training.log", id="7",

@@ -35,7 +35,7 @@ _DONE = "[DONE]"
 def checkpoint_adapter(job_id: str, step: int) -> dict[str, Any]:
     """The adapter saved at ``step`` of a job, for ``ArkorClient.infer(adapter=...)``.
 
-    Example:
+    Examples:
         >>> checkpoint_adapter("j1", 50)
         {'kind': 'checkpoint', 'jobId': 'j1', 'step': 50}
 
@@ -51,7 +51,7 @@ def checkpoint_adapter(job_id: str, step: int) -> dict[str, Any]:
 def final_adapter(job_id: str) -> dict[str, Any]:
     """The final adapter of a completed job, for ``ArkorClient.infer(adapter=...)``.
 
-    Example:
+    Examples:
         >>> final_adapter("j1")
         {'kind': 'final', 'jobId': 'j1'}
 
@@ -143,7 +143,7 @@ class _Assembler:
 class InferenceResponse:
     """The answer of ``ArkorClient.infer``: JSON, text, or content deltas as they stream.
 
-    Example:
+    Examples:
         >>> async def demo(client):  # doctest: +SKIP
         ...     msgs = [{"role": "user", "content": "Hello"}]
         ...     print(await (await client.infer(msgs)).text())

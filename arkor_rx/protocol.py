@@ -205,7 +205,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         A non-negative number of seconds, or None when the value is absent,
         negative or unparseable.
 
-    Example:
+    Examples:
         >>> parse_retry_after("120")
         120.0
         >>> parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT",
@@ -256,7 +256,7 @@ def error_message(status: int, body: bytes) -> tuple[str, object]:
         ``(message, decoded)``, where ``decoded`` is the parsed JSON value, or
         None when the body is not JSON.
 
-    Example:
+    Examples:
         >>> error_message(409, b'{"error": "job already finished"}')
         ('job already finished', {'error': 'job already finished'})
         >>> error_message(502, b"Bad Gateway")

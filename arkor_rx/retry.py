@@ -79,7 +79,7 @@ class ReconnectPolicy:
     unlimited attempts) plus what it lacks: an idle watchdog, ``retry:`` and
     ``Retry-After`` support and replay de-duplication.
 
-    Example:
+    Examples:
         >>> ReconnectPolicy(initial_delay=0.5, max_attempts=5).max_attempts
         5
         >>> ReconnectPolicy(initial_delay=-1)
@@ -146,7 +146,7 @@ class ReconnectPolicy:
 
         Server ``retry:``/``Retry-After`` hints are ignored too, so nothing waits.
 
-        Example:
+        Examples:
             >>> p = ReconnectPolicy.immediate(max_attempts=2)
             >>> (p.initial_delay, p.max_delay, p.max_attempts, p.honor_server_retry)
             (0.0, 0.0, 2, False)
@@ -172,7 +172,7 @@ def is_transient(exc: BaseException) -> bool:
     the same event would come back on every resume), and any error that is not
     about the stream (a bug, a bad argument).
 
-    Example:
+    Examples:
         >>> from arkor_rx.errors import CloudApiError
         >>> is_transient(CloudApiError(503, "busy")), is_transient(CloudApiError(403, "no"))
         (True, False)
@@ -217,7 +217,7 @@ class ReconnectState:
     connection ended (:meth:`on_clean_close` or :meth:`on_failure`); each of
     the latter answers :class:`Retry` or :class:`GiveUp`.
 
-    Example:
+    Examples:
         >>> state = ReconnectState(ReconnectPolicy(jitter=0), random=lambda: 0.5)
         >>> from arkor_rx.errors import TransportError
         >>> [state.on_failure(TransportError("down")).delay for _ in range(3)]

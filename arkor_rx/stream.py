@@ -97,7 +97,7 @@ class StreamStats:
 class EventStream:
     """A job's events, in order, each once, across reconnects: an async iterator.
 
-    Example:
+    Examples:
         >>> async def follow(client, job_id):  # doctest: +SKIP
         ...     stream = EventStream(client, job_id, ReconnectPolicy(max_attempts=10))
         ...     async with contextlib.aclosing(stream):
@@ -292,7 +292,7 @@ def observe_async(
     ``on_error`` when it raises (or when the observer's ``on_next`` raises).
     Disposing cancels the task, which closes the iterator (and its connection).
 
-    Example:
+    Examples:
         >>> async def numbers():
         ...     for i in range(3):
         ...         yield i

@@ -98,7 +98,7 @@ class TrainingResult:
 class Trainer:
     """One training job: start it, follow it, cancel it. Build it with :func:`create_trainer`.
 
-    Example:
+    Examples:
         >>> async def main(client):  # doctest: +SKIP
         ...     trainer = create_trainer(name="demo", model="m",
         ...                              dataset={"type": "huggingface", "name": "a/b"},
@@ -230,7 +230,7 @@ class Trainer:
         Subscribe inside the running asyncio loop (or pass an ``AsyncIOScheduler``).
         Callbacks and stop rules are not involved: they belong to :meth:`wait`.
 
-        Example:
+        Examples:
             >>> from arkor_rx import operators as aop  # doctest: +SKIP
             >>> trainer.events().pipe(aop.metric("loss")).subscribe(print)  # doctest: +SKIP
         """
@@ -431,7 +431,7 @@ def create_trainer(
     Only the knobs you set are sent, in camelCase (``max_steps`` goes out as
     ``maxSteps``); the server's defaults apply to the rest.
 
-    Example:
+    Examples:
         >>> trainer = create_trainer(  # doctest: +SKIP
         ...     name="support-bot-v1", model="unsloth/gemma-4-E4B-it",
         ...     dataset={"type": "huggingface", "name": "arkorlab/triage-demo"},
@@ -443,9 +443,28 @@ def create_trainer(
         model: the base model, e.g. ``unsloth/gemma-4-E4B-it``.
         dataset: ``{"type": "huggingface", "name", "split"?, "subset"?}`` or
             ``{"type": "blob", "url", "token"?}`` (or the model classes).
-        max_steps ... seed: the job config knobs (see :class:`~arkor_rx.jobs.JobConfig`).
+        max_steps: stop after this many optimizer steps (``maxSteps``).
+        num_train_epochs: passes over the data, when ``max_steps`` is not set.
+        learning_rate: peak learning rate (``learningRate``).
+        batch_size: examples per step.
+        optim: optimizer name, e.g. ``adamw``.
+        lr_scheduler_type: ``linear``, ``cosine`` or ``constant``.
+        weight_decay: decoupled weight decay.
+        warmup_steps: steps of linear warm-up.
+        logging_steps: send a ``training.log`` every this many steps.
+        save_steps: save a checkpoint every this many steps.
+        eval_steps: evaluate on held-out data every this many steps.
         lora: ``{"r": int, "alpha": number}``, sent as ``loraR``/``loraAlpha``
             (or pass ``lora_r``/``lora_alpha``).
+        lora_r: adapter rank, the same as ``lora={'r': ...}``.
+        lora_alpha: adapter scale, the same as ``lora={'alpha': ...}``.
+        max_length: longest tokenized example.
+        load_in_4bit: load the base model in 4 bit (``loadIn4bit``).
+        train_on_responses_only: compute the loss on assistant turns only.
+        dataset_format: the dataset's format, when the server cannot guess it.
+        dataset_split: which split to train on.
+        dry_run: validate everything but train nothing.
+        seed: random seed.
         callbacks: a :class:`~arkor_rx.dispatch.TrainerCallbacks` or a dict of them.
         client: the client to use; by default ``ArkorClient.from_env()``, which
             the trainer then closes in ``aclose()``.

@@ -182,7 +182,7 @@ class AiohttpStreamResponse:
 class AiohttpTransport:
     """The real transport: one aiohttp session, hand-followed redirects, translated errors.
 
-    Example:
+    Examples:
         >>> async def main() -> None:  # doctest: +SKIP
         ...     transport = AiohttpTransport()
         ...     try:

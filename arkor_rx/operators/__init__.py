@@ -125,7 +125,7 @@ def logs() -> Callable[[Observable[object]], Observable[TrainingLog]]:
         [     logs()      ]
         -----L1-----L2----|
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from reactivex import operators as ops
         >>> from arkor_rx.events import CheckpointSaved, TrainingLog
@@ -151,7 +151,7 @@ def checkpoints() -> Callable[[Observable[object]], Observable[CheckpointSaved]]
         [ checkpoints() ]
         -----C1-----C2--|
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from reactivex import operators as ops
         >>> from arkor_rx.events import CheckpointSaved, TrainingLog
@@ -177,7 +177,7 @@ def terminal() -> Callable[[Observable[object]], Observable[TrainingCompleted | 
         [ terminal() ]
         -----------F-|
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from arkor_rx.events import TrainingFailed, TrainingLog
         >>> run = [TrainingLog(step=1), TrainingFailed(error="CUDA OOM", step=3)]
@@ -206,7 +206,7 @@ def metric(
         [              metric("loss")             ]
         --(10, 2.0)-------------------(30, nan)---|
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from reactivex import operators as ops
         >>> from arkor_rx.events import TrainingLog
@@ -248,7 +248,7 @@ def rolling_mean(n: int) -> PointOperator:
         [rolling_mean(2)]
         --1--2--4--6--|
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from reactivex import operators as ops
         >>> points = [MetricPoint(1, 1.0), MetricPoint(2, 3.0), MetricPoint(3, 5.0)]
@@ -276,7 +276,7 @@ def rolling_min(n: int) -> PointOperator:
         [rolling_min(2)]
         --3--1--1--4--|
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from reactivex import operators as ops
         >>> points = [MetricPoint(s, v) for s, v in enumerate([3.0, 1.0, 4.0, 5.0])]
@@ -304,7 +304,7 @@ def rolling_max(n: int) -> PointOperator:
         [rolling_max(2)]
         --3--3--4--4--|
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from reactivex import operators as ops
         >>> points = [MetricPoint(s, v) for s, v in enumerate([3.0, 1.0, 4.0, 1.0])]
@@ -337,7 +337,7 @@ def window_by_steps(n: int) -> Callable[[Observable[_S]], Observable[list[_S]]]:
         [    window_by_steps(10)   ]
         ----------[0,5]------[10,12]-[30]|
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from reactivex import operators as ops
         >>> points = [MetricPoint(s, 0.0) for s in (0, 5, 10, 12, 30)]
@@ -370,7 +370,7 @@ def window_by_time(
         [ window_by_time(5) ]
         ----[a,b]----[c]--[]|     (one list every 5 s)
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from reactivex.testing import TestScheduler
         >>> s = TestScheduler()
@@ -409,7 +409,7 @@ def ema(alpha: float) -> PointOperator:
         [ ema(0.5) ]
         --4--2--1--|
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from reactivex import operators as ops
         >>> points = [MetricPoint(s, v) for s, v in enumerate([4.0, 0.0, 0.0])]
@@ -441,7 +441,7 @@ def tensorboard_smooth(weight: float) -> PointOperator:
         [ tb_smooth(0.5) ]
         --1--2.33--nan--2.71--|
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from reactivex import operators as ops
         >>> points = [MetricPoint(s, v) for s, v in enumerate([1.0, 3.0, float("nan"), 3.0])]
@@ -477,7 +477,7 @@ def time_weighted_ema(half_life_steps: float) -> PointOperator:
         [  time_weighted_ema(10)    ]
         --(0, 4)--(10, 1.33)--(10, 0.8)--|
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from reactivex import operators as ops
         >>> points = [MetricPoint(0, 4.0), MetricPoint(10, 0.0)]
@@ -518,7 +518,7 @@ def steps_per_second(
         [        steps_per_second()          ]
         -------------(10, 2.0)---(30, 5.0)---|
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from reactivex import operators as ops
         >>> from arkor_rx.events import TrainingLog
@@ -549,7 +549,7 @@ def samples_per_second() -> Callable[[Observable[object]], Observable[MetricPoin
         [          samples_per_second()          ]
         --41.2-----------------------40.8--------|
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from reactivex import operators as ops
         >>> from arkor_rx.events import TrainingLog
@@ -579,7 +579,7 @@ def eta(
         [        eta(200)         ]
         -------------Eta(50, 200, 5.0, 30.0)--|
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from arkor_rx.events import TrainingLog
         >>> run = [TrainingLog(step=0, timestamp="2026-01-01T00:00:00Z"),
@@ -631,7 +631,7 @@ def patience(
         [         patience("loss", 2)               ]
         -------------------------------------D|      D: best 0.9 at step 2
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from arkor_rx.events import TrainingLog
         >>> run = [TrainingLog(step=s, eval_loss=v) for s, v in
@@ -694,7 +694,7 @@ def divergence(
         [        divergence(factor=2)             ]
         --------------------------------------D|   D: 1.2 > 2 * 0.5
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from arkor_rx.events import TrainingLog
         >>> run = [TrainingLog(step=s, loss=v) for s, v in
@@ -752,7 +752,7 @@ def threshold(
         [threshold("loss", 0.5)]
         -----------D|
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from arkor_rx.events import TrainingLog
         >>> run = [TrainingLog(step=1, eval_loss=0.9), TrainingLog(step=2, eval_loss=0.4)]
@@ -794,7 +794,7 @@ def non_finite(monitor: str = "loss") -> NonFinite:
         [   non_finite()      ]
         -----------D|
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from arkor_rx.events import TrainingLog
         >>> run = [TrainingLog(step=1, loss=0.9), TrainingLog(step=2, loss=float("inf"))]
@@ -834,7 +834,7 @@ def plateau(
         [  plateau("loss", 3, 0.01)      ]
         -------------------D|
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from arkor_rx.events import TrainingLog
         >>> run = [TrainingLog(step=s, loss=v) for s, v in
@@ -874,7 +874,7 @@ def step_budget(max_steps: int) -> StepBudget:
         [   step_budget(100)     ]
         ---------D|
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from arkor_rx.events import CheckpointSaved, TrainingLog
         >>> run = [TrainingLog(step=90), CheckpointSaved(step=100), TrainingLog(step=110)]
@@ -903,7 +903,7 @@ def time_budget(seconds: float, scheduler: abc.SchedulerBase | None = None) -> T
         [ time_budget(60) ]
         ------------D|              (t=60)
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from reactivex.testing import TestScheduler
         >>> s = TestScheduler()
@@ -942,7 +942,7 @@ def cost_budget(
         [cost_budget(2.4, 0.2)]
         -------D|           (t = 300 s)
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from reactivex.testing import TestScheduler
         >>> s = TestScheduler()
@@ -976,7 +976,7 @@ def predicate(fn: Callable[[Any], object], name: str = "predicate") -> Predicate
         [ predicate(lr == 0)   ]
         -------------D|
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from arkor_rx.events import TrainingLog
         >>> run = [TrainingLog(step=1, learning_rate=2e-4), TrainingLog(step=2, learning_rate=0.0)]
@@ -1023,7 +1023,7 @@ def checkpoint_eval(
         [ checkpoint_eval(scorer, 1) ]
         --0.5-----0.7-----0.6→D|     (scores; D: best 0.7 at 200)
 
-    Example:
+    Examples:
         >>> import asyncio, reactivex
         >>> from arkor_rx.events import CheckpointSaved
         >>> scores = {100: 0.5, 200: 0.7, 300: 0.6}
@@ -1076,7 +1076,7 @@ def any_of(*rules: StopRule | Sequence[StopRule]) -> AnyOf:
         [ any_of(A, B) ]
         --------b|          (B fired first)
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from arkor_rx.events import TrainingLog
         >>> run = [TrainingLog(step=s, loss=1.0) for s in range(1, 10)]
@@ -1109,7 +1109,7 @@ def all_of(*rules: StopRule | Sequence[StopRule]) -> AllOf:
         [  all_of(A, B)  ]
         -----------ab|      (A fired earlier, B fires now)
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from arkor_rx.events import TrainingLog
         >>> run = [TrainingLog(step=s, loss=0.5) for s in range(1, 10)]
@@ -1146,7 +1146,7 @@ def early_stopping(
         [ early_stopping(patience(...), divergence(...)) ]
         -----------D|
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from arkor_rx.events import TrainingLog
         >>> stop = early_stopping(
@@ -1192,7 +1192,7 @@ def stop_when(
         [ stop_when(R)    ]
         --L1--L2--L3D|      (R fired at L3)
 
-    Example:
+    Examples:
         >>> import reactivex
         >>> from reactivex import operators as ops
         >>> from arkor_rx.events import TrainingLog
@@ -1233,7 +1233,7 @@ def concat_map_async(
         fn:        [=a=][=b=][=c=]
         result:  -------A----B----C|
 
-    Example:
+    Examples:
         >>> import asyncio, reactivex
         >>> async def double(x: int) -> int:
         ...     return 2 * x

@@ -24,7 +24,7 @@ def generate_token() -> str:
 class ServerConfig:
     """Settings of the local backend. Frozen; compare by value; the token is masked in the repr.
 
-    Example:
+    Examples:
         >>> config = ServerConfig(token="s3cret", step_delay=0.05)
         >>> "s3cret" in repr(config), config.host
         (False, '127.0.0.1')

@@ -114,7 +114,7 @@ def resolve_path(source: HuggingFaceDataset | BlobDataset) -> tuple[Path, bool]:
 def load_dataset(source: HuggingFaceDataset | BlobDataset) -> ChatDataset:
     """Read and validate the dataset a source names.
 
-    Example:
+    Examples:
         >>> ds = load_dataset(HuggingFaceDataset(name="arkorlab/triage-demo"))
         >>> len(ds), ds.synthetic, sorted(set(ds.labels))[:2]
         (360, True, ['account access', 'billing'])
@@ -150,7 +150,7 @@ def load_dataset(source: HuggingFaceDataset | BlobDataset) -> ChatDataset:
 def parse_chat_jsonl(raw: bytes, *, name: str = "<data>", synthetic: bool = False) -> ChatDataset:
     """Validate chat JSONL bytes into a :class:`ChatDataset`.
 
-    Example:
+    Examples:
         >>> line = b'{"messages": [{"role": "user", "content": "hi"},'
         >>> line += b' {"role": "assistant", "content": "greeting"}]}'
         >>> parse_chat_jsonl(line).labels

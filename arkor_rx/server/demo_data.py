@@ -141,7 +141,7 @@ def generate(seed: int = DEFAULT_SEED, count: int = DEFAULT_COUNT) -> list[dict[
     a too-high learning rate keeps paying for the mislabeled records). The
     records are finally shuffled by the seeded generator.
 
-    Example:
+    Examples:
         >>> rows = generate(count=3)
         >>> [m["role"] for m in rows[0]["messages"]]
         ['system', 'user', 'assistant']

@@ -26,7 +26,7 @@ __all__ = ["FaultConfig", "garbage_frame"]
 class FaultConfig:
     """What to break in the event stream.
 
-    Example:
+    Examples:
         >>> faults = FaultConfig(drop_after_events=3, fail_first_opens=2, fail_status=503)
         >>> faults.active, FaultConfig().active
         (True, False)

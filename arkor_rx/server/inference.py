@@ -108,7 +108,7 @@ def parse_chat_request(body: object) -> ChatRequest:
 def truncate(answer: str, max_tokens: int | None) -> tuple[str, str]:
     """Cut ``answer`` to ``max_tokens`` words; return it and the finish reason.
 
-    Example:
+    Examples:
         >>> truncate("account access", 1)
         ('account', 'length')
         >>> truncate("billing", 5)
@@ -145,7 +145,7 @@ def stream_chunks(answer: str, finish_reason: str, model: str) -> list[str]:
     Every chunk has ``choices[0].delta.content``; the last one also carries
     the ``finish_reason``. The caller sends ``data: [DONE]`` after them.
 
-    Example:
+    Examples:
         >>> [json.loads(c)["choices"][0]["delta"]["content"]
         ...  for c in stream_chunks("account access", "stop", "m")]
         ['account', ' access']

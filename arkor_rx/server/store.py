@@ -104,7 +104,7 @@ _COLUMNS = (
 class JobStore:
     """Jobs and event logs, kept in memory (``path=None``) or in a SQLite file.
 
-    Example:
+    Examples:
         >>> store = JobStore()
         >>> job = store.create(JobRecord(id="job_1", name="demo", config={}))
         >>> store.append("job_1", "training.started", '{"type":"training.started"}')

@@ -221,7 +221,7 @@ def learning_rate_at(step: int, *, base: float, warmup: int, total: int, kind: s
     cosine towards 0, ``constant`` stays at ``base``. The rate never reaches
     exactly 0 within the run.
 
-    Example:
+    Examples:
         >>> [round(learning_rate_at(s, base=1.0, warmup=2, total=6, kind="linear"), 2)
         ...  for s in range(1, 7)]
         [0.5, 1.0, 1.0, 0.75, 0.5, 0.25]
@@ -247,7 +247,7 @@ def _bucket(key: str) -> tuple[int, float]:
 def featurize(texts: tuple[str, ...] | list[str], max_length: int | None = None) -> FloatArray:
     """Hashed word, word-bigram and character-trigram features, one row per text.
 
-    Example:
+    Examples:
         >>> x = featurize(["Refund please"])
         >>> x.shape, bool((x != 0).any())
         ((1, 4096), True)

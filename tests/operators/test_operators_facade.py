@@ -30,7 +30,7 @@ def test_every_public_function_has_a_marble_an_example_and_returns() -> None:
             continue
         doc = obj.__doc__ or ""
         assert "::" in doc, name
-        assert "Example:" in doc, name
+        assert "Examples:" in doc, name
         assert "Returns:" in doc, name
 
 
