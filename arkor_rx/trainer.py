@@ -73,7 +73,11 @@ class TrainingResult:
     artifacts: list[Any] = field(default_factory=list)
     """The artifacts of ``training.completed`` (empty for failed or stopped runs)."""
     stop: StopDecision | None = None
-    """The decision of the rule that stopped the run early, else None."""
+    """The decision of the rule that stopped the run early, else None.
+
+    When the job ended on its own at the same moment (the cancel answered
+    409), it is still set; :attr:`status`, :attr:`terminal_event` and
+    :attr:`artifacts` then describe the job's own ending."""
     terminal_event: TrainingCompleted | TrainingFailed | None = None
     """The event that ended the run, when the stream delivered one."""
     stats: StreamStats = field(default_factory=StreamStats)
@@ -86,7 +90,8 @@ class TrainingResult:
 
     @property
     def early_stopped(self) -> bool:
-        """True when a stop rule ended the run."""
+        """True when a stop rule fired (and the job was cancelled for it, unless it
+        ended on its own at that same moment: see :attr:`status`)."""
         return self.stop is not None
 
     @property
@@ -203,12 +208,16 @@ class Trainer:
             CloudApiError: any other non-2xx answer.
             TransportError: the request could not be sent (a later call retries).
         """
+        await self._cancel()
+
+    async def _cancel(self) -> bool:
+        """Cancel once; True when this call's request cancelled a running job."""
         job = self._job
         if job is None:
-            return
+            return False
         async with self._cancel_lock:
             if self._cancel_sent:
-                return
+                return False
             self._cancel_sent = True
             try:
                 await self._client.cancel_job(job.id)
@@ -216,9 +225,11 @@ class Trainer:
                 if exc.status != _ALREADY_TERMINAL:
                     raise
                 logger.debug("job %s had already ended when cancelled", job.id)
+                return False
             except BaseException:
                 self._cancel_sent = False  # never reached the server, or unknown: may retry
                 raise
+            return True
 
     def events(self) -> reactivex.Observable[TrainingEvent]:
         """The job's events as a cold Observable.
@@ -332,8 +343,18 @@ class Trainer:
             raise rule_error
         if decision is not None:
             logger.info("job %s stopped early by %s: %s", job_id, decision.rule, decision.reason)
-            await self.cancel()
-        self._job = await self._refresh(dispatcher.job)
+            if not await self._cancel():
+                # The job ended on its own at the same moment (the cancel
+                # answered 409): the result still names the rule that fired,
+                # and the job's status says how the backend ended it.
+                logger.info("job %s had already ended when rule %s fired", job_id, decision.rule)
+        if terminal is None and decision is not None:
+            # The stream was left before its terminal event: if the job ended
+            # on its own meanwhile, its terminal event and artifacts are on
+            # the server.
+            self._job, terminal = await self._refresh_with_terminal(dispatcher.job)
+        else:
+            self._job = await self._refresh(dispatcher.job)
         artifacts = list(terminal.artifacts) if isinstance(terminal, TrainingCompleted) else []
         return TrainingResult(
             job=self._job,
@@ -350,6 +371,20 @@ class Trainer:
         except ArkorError as exc:
             logger.warning("could not refresh job %s: %s", known.id, exc)
             return known
+
+    async def _refresh_with_terminal(
+        self, known: TrainingJob
+    ) -> tuple[TrainingJob, TrainingCompleted | TrainingFailed | None]:
+        """The job now and the terminal event among its stored events, if any."""
+        try:
+            job, events = await self._client.get_job_with_events(known.id)
+        except ArkorError as exc:
+            logger.warning("could not refresh job %s: %s", known.id, exc)
+            return known, None
+        for event in reversed(events):
+            if isinstance(event, TrainingCompleted | TrainingFailed):
+                return job, event
+        return job, None
 
     async def aclose(self) -> None:
         """Close the client if the trainer created it (``create_trainer`` without ``client=``)."""

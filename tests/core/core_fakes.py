@@ -114,6 +114,8 @@ class FakeBackend:
         self.cancel_requests = 0
         self.cancel_status = 200
         self.job_status = "completed"
+        self.stored_events: list[dict[str, Any]] = []
+        """What ``GET /v1/jobs/{id}`` lists as the job's past events."""
         self.get_requests = 0
         self.inference_bodies: list[dict[str, Any]] = []
         self.connected = asyncio.Event()
@@ -157,7 +159,10 @@ class FakeBackend:
 
     async def _get(self, request: web.Request) -> web.Response:
         self.get_requests += 1
-        return web.json_response({"job": self._job(self.job_status)})
+        body: dict[str, Any] = {"job": self._job(self.job_status)}
+        if self.stored_events:
+            body["events"] = self.stored_events
+        return web.json_response(body)
 
     async def _cancel(self, request: web.Request) -> web.Response:
         self.cancel_requests += 1

@@ -26,6 +26,7 @@ from arkor_rx.operators import StopDecision
 from arkor_rx.retry import ReconnectPolicy
 from arkor_rx.trainer import Trainer, create_trainer
 from tests.core.core_fakes import (
+    JOB_ID,
     ORG,
     PROJECT,
     TOKEN,
@@ -471,6 +472,31 @@ async def test_a_rule_firing_on_the_terminal_event_still_cancels_once(
     assert result.stop is not None
     assert backend.cancel_requests == 1
     assert result.status == "completed"
+
+
+async def test_a_late_decision_still_reports_the_jobs_own_ending(
+    backend: FakeBackend, client: ArkorClient
+) -> None:
+    # The rule fires on step 1 while the job has in fact already completed on
+    # the backend: the cancel answers 409, and the result keeps the decision
+    # but takes the terminal event and artifacts from the server.
+    backend.add(run_of(log("1", 1), log("2", 2)))
+    backend.cancel_status = 409
+    backend.stored_events = [
+        {"type": "training.log", "jobId": JOB_ID, "step": 1},
+        {"type": "training.completed", "jobId": JOB_ID, "artifacts": [{"path": "final"}]},
+    ]
+
+    def on_first(events: reactivex.Observable[TrainingEvent]) -> reactivex.Observable[StopDecision]:
+        return events.pipe(ops.take(1), ops.map(lambda e: StopDecision(rule="r", reason="late")))
+
+    result = await make(client, early_stopping=on_first).wait()
+    assert result.stop is not None
+    assert result.stop.rule == "r"
+    assert backend.cancel_requests == 1
+    assert result.status == "completed"
+    assert isinstance(result.terminal_event, TrainingCompleted)
+    assert result.artifacts == [{"path": "final"}]
 
 
 # --- events() ----------------------------------------------------------------
