@@ -164,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="train on this chat JSONL file instead of the built-in triage set",
     )
+    demo.add_argument(
+        "--fail-at-step",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="make the local backend fail the run at step N, to see the failure path",
+    )
     demo.add_argument("--no-live", action="store_true", help="plain log lines, no live view")
 
     watch = sub.add_parser(
@@ -301,7 +308,8 @@ async def _demo(args: argparse.Namespace) -> int:
     from arkor_rx.server.demo_data import SYSTEM_PROMPT
     from arkor_rx.trainer import create_trainer
 
-    faults = FaultConfig(**DEMO_CHAOS) if args.chaos else FaultConfig()
+    chaos: dict[str, Any] = dict(DEMO_CHAOS) if args.chaos else {}
+    faults = FaultConfig(**chaos, fail_at_step=args.fail_at_step)
     step_delay = DEMO_STEP_DELAY if args.step_delay is None else args.step_delay
     dataset: dict[str, Any] = dict(DEMO_DATASET)
     if args.dataset is not None:

@@ -270,6 +270,7 @@ async def create_job(request: web.Request) -> web.Response:
         checkpoint_dir=state.checkpoint_dir(job_id),
         notify=lambda: state.notify_threadsafe(job_id),
         step_delay=state.config.step_delay,
+        fail_at_step=state.config.faults.fail_at_step,
     )
     future = state.loop.run_in_executor(state.executor, run.run)
     state.active[job_id] = (run, future)

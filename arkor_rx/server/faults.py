@@ -1,7 +1,9 @@
-"""Fault injection for the event stream: for tests, demos and chaos drills.
+"""Fault injection for the event stream and the runs: for tests, demos and chaos drills.
 
 Every fault is off by default. They act only on
 ``GET /v1/jobs/{id}/events/stream``; the JSON routes are never disturbed.
+The one exception is ``fail_at_step``, which breaks the training run itself:
+the job fails at that step exactly as a real failure would.
 
 Rule 1: faults never lose or reorder events. A dropped connection resumes
 after ``Last-Event-ID`` like any other; garbage frames carry no ``id`` and
@@ -19,7 +21,7 @@ from typing import Final
 from arkor_rx.errors import ConfigError
 from arkor_rx.sse import encode, encode_comment
 
-__all__ = ["FaultConfig", "garbage_frame"]
+__all__ = ["FaultConfig", "garbage_frame", "injected_failure"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +32,12 @@ class FaultConfig:
         >>> faults = FaultConfig(drop_after_events=3, fail_first_opens=2, fail_status=503)
         >>> faults.active, FaultConfig().active
         (True, False)
+        >>> FaultConfig(fail_at_step=5).fail_at_step  # every job fails at its step 5
+        5
 
     Raises:
-        ConfigError (a ValueError): a negative count or delay, or a ``fail_status`` that is not
-            an HTTP error status (400-599).
+        ConfigError (a ValueError): a negative count or delay, a ``fail_status`` that is not
+            an HTTP error status (400-599), or a ``fail_at_step`` below 1.
     """
 
     drop_after_events: int | None = None
@@ -47,6 +51,12 @@ class FaultConfig:
     """The status of the failed opens (503, 429, 500, 404 ...)."""
     frame_delay: float = 0.0
     """Seconds to wait before writing each event frame."""
+    fail_at_step: int | None = None
+    """Make every job fail at this training step, like a real failure: steps
+    before it run (their logs and checkpoints stay), step N never completes,
+    and the job ends with status ``failed`` and a ``training.failed`` event
+    whose ``step`` is N and whose ``error`` says it is an injected fault at
+    step N. A run shorter than N steps (or a dry run) completes normally."""
 
     def __post_init__(self) -> None:
         if self.drop_after_events is not None and self.drop_after_events < 1:
@@ -59,6 +69,8 @@ class FaultConfig:
             raise ConfigError(f"fail_status must be a status 400-599, got {self.fail_status}")
         if not self.frame_delay >= 0:
             raise ConfigError(f"frame_delay must be at least 0, got {self.frame_delay}")
+        if self.fail_at_step is not None and self.fail_at_step < 1:
+            raise ConfigError(f"fail_at_step must be at least 1, got {self.fail_at_step}")
 
     @property
     def active(self) -> bool:
@@ -68,6 +80,7 @@ class FaultConfig:
             or self.garbage_every
             or self.fail_first_opens
             or self.frame_delay
+            or self.fail_at_step
         )
 
 
@@ -78,6 +91,16 @@ _GARBAGE: Final[tuple[bytes, ...]] = (
     encode('{"type": "training.log", "step": "not a number"}', event="training.log"),
     b"data: \xff\xfe not utf-8\n\n",
 )
+
+
+def injected_failure(step: int) -> str:
+    """The ``error`` of a job failed by ``fail_at_step`` at ``step``.
+
+    Examples:
+        >>> injected_failure(3)
+        'injected fault at step 3'
+    """
+    return f"injected fault at step {step}"
 
 
 def garbage_frame(n: int) -> bytes:

@@ -8,6 +8,10 @@ with the job's final status (:meth:`JobStore.finish`): ``training.completed``
 (status ``completed``), or ``training.failed`` with status ``failed`` (an
 error, or the server stopping) or ``cancelled`` (error ``"cancelled by
 user"``: the protocol has no ``training.cancelled`` type).
+
+Rule 3: an injected failure (``FaultConfig.fail_at_step``) takes the same path
+as a real one: the run stops as step N begins, everything emitted before
+stays, and it ends with status ``failed`` and ``training.failed`` at step N.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from arkor_rx.events import (
 )
 from arkor_rx.jobs import JobConfig
 from arkor_rx.server.datasets import load_dataset
+from arkor_rx.server.faults import injected_failure
 from arkor_rx.server.store import INTERRUPTED_ERROR, JobStore, utc_now
 from arkor_rx.server.training import TrainingHooks, TrainingPlan, TrainingStopped, train
 
@@ -53,6 +58,8 @@ class JobRun:
         checkpoint_dir: where its ``.npz`` files go.
         notify: called (from the thread) after every append; must be thread-safe.
         step_delay: seconds to pause after each step.
+        fail_at_step: make the run fail as this step begins (``FaultConfig.fail_at_step``);
+            None: never.
     """
 
     def __init__(
@@ -65,6 +72,7 @@ class JobRun:
         checkpoint_dir: Path,
         notify: Callable[[], None],
         step_delay: float = 0.0,
+        fail_at_step: int | None = None,
     ) -> None:
         self.job_id = job_id
         self._store = store
@@ -73,6 +81,9 @@ class JobRun:
         self._dir = checkpoint_dir
         self._notify = notify
         self._step_delay = step_delay
+        self._fail_at_step = fail_at_step
+        self._steps_begun = 0  # train() asks should_stop once before every step
+        self._fault_fired = False
         self._stop = threading.Event()
         self._reason: str | None = None
         self._lock = threading.Lock()
@@ -109,6 +120,17 @@ class JobRun:
 
     def _should_stop(self) -> str | None:
         return self._reason if self._stop.is_set() else None
+
+    def _before_step(self) -> str | None:
+        """``should_stop`` for :func:`train`: a stop request, else the injected fault."""
+        reason = self._should_stop()
+        if reason is not None:
+            return reason
+        self._steps_begun += 1
+        if self._steps_begun == self._fail_at_step:
+            self._fault_fired = True
+            return injected_failure(self._steps_begun)
+        return None
 
     def _emit(self, kind: str, json_text: str) -> None:
         self._store.append(self.job_id, kind, json_text)
@@ -173,7 +195,7 @@ class JobRun:
                     on_start=on_start,
                     on_log=on_log,
                     on_checkpoint=on_checkpoint,
-                    should_stop=self._should_stop,
+                    should_stop=self._before_step,
                     pause=self._pause,
                     step_delay=self._step_delay,
                 )
@@ -182,6 +204,10 @@ class JobRun:
             else:
                 reason = self._should_stop()
         except TrainingStopped as exc:
+            if self._fault_fired:
+                # the failing step never completed, but it is where the job failed
+                self._fail(exc.reason, exc.step + 1, status="failed")
+                return
             reason, step = exc.reason, exc.step
         except DatasetError as exc:
             self._fail(str(exc), None, status="failed")

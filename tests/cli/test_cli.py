@@ -54,6 +54,7 @@ def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
         (["demo", "--steps", "0"], "must be positive"),
         (["demo", "--steps", "ten"], "not a whole number"),
         (["demo", "--learning-rate", "-1"], "must be a positive number"),
+        (["demo", "--fail-at-step", "0"], "must be positive"),
         (["demo", "--bogus"], "unrecognized arguments"),
         (["watch"], "JOB_ID"),
     ],
@@ -185,6 +186,23 @@ def test_demo_chaos_reconnects_without_losing_or_repeating(
     assert reconnects is not None
     assert int(reconnects.group(1)) >= 2
     assert re.search(r"events: \d+, lost: 0, repeated: 0", out)
+
+
+def test_demo_fail_at_step_shows_the_failure_and_exits_non_zero(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["demo", "--no-live", "--steps", "20", "--step-delay", "0", "--fail-at-step", "5"]
+    status = main(argv)
+    captured = capsys.readouterr()
+    out = captured.out
+    assert status == EXIT_ERROR, out
+    assert "training failed: injected fault at step 5" in out
+    summary = out[out.index("run summary") :]
+    assert re.search(r"status\s+│\s+failed", summary)
+    assert re.search(r"error\s+│\s+injected fault at step 5", summary)
+    assert "training completed" not in out
+    assert re.search(r"events: \d+, lost: 0, repeated: 0", out)
+    assert "Traceback" not in captured.err
 
 
 def test_demo_with_a_bad_dataset_is_one_line(
