@@ -214,7 +214,6 @@ event_adapter: TypeAdapter[TrainingEvent] = TypeAdapter(TrainingEvent)
 """The module-level adapter: ``event_adapter.validate_json(b'{...}')``."""
 
 _validate_json = event_adapter.validate_json
-_set = object.__setattr__
 # Fast path: the SSE ``event:`` name usually equals the JSON ``type``, and one
 # class's validator is about twice as fast as the discriminated union (which
 # calls back into Python for the tag). Anything it does not accept exactly,
@@ -241,12 +240,12 @@ def parse_event(sse: ServerSentEvent) -> TrainingEvent | None:
         >>> (type(ev).__name__, ev.step, ev.loss, ev.event_id)
         ('TrainingLog', 70, 1.23, '7')
     """
-    name = sse.event
     data = sse.data
-    if name in (KEEPALIVE_EVENT, TERMINAL_STREAM_EVENT) or not data:
+    if not data:
         return None
+    name = sse.event
     event: TrainingEvent | None = None
-    fast = _BY_EVENT_NAME.get(name)
+    fast = _BY_EVENT_NAME.get(name)  # never ``ping`` nor ``end``
     if fast is not None:
         try:
             event = fast(data)
@@ -255,6 +254,8 @@ def parse_event(sse: ServerSentEvent) -> TrainingEvent | None:
         else:
             if "type" not in event.__pydantic_fields_set__:
                 event = None  # the union decides what a type-less object is
+    elif name in (KEEPALIVE_EVENT, TERMINAL_STREAM_EVENT):
+        return None
     if event is None:
         try:
             event = _validate_json(data)
@@ -262,6 +263,7 @@ def parse_event(sse: ServerSentEvent) -> TrainingEvent | None:
             return None
     if sse.id is not None:
         # The models are frozen for users; the id is attached once, right here,
-        # without the cost of a model_copy on the hot path.
-        _set(event, "event_id", sse.id)
+        # into the instance dict (where object.__setattr__ would put it), without
+        # the cost of a model_copy or of a generic setattr on the hot path.
+        event.__dict__["event_id"] = sse.id
     return event
