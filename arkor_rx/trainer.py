@@ -143,6 +143,7 @@ class Trainer:
         self._cancel_lock = asyncio.Lock()
         self._cancel_sent = False
         self._stream: EventStream | None = None
+        self._result: TrainingResult | None = None
 
     @property
     def name(self) -> str:
@@ -258,6 +259,12 @@ class Trainer:
         A stop rule that decides while an async callback is running (say, once
         an evaluation finished) cancels that callback: the run is stopping.
 
+        Once a run has ended, calling ``wait()`` again returns the same result.
+        After a ``wait()`` that was cancelled or raised (a callback error, a
+        permanent error), a new ``wait()`` resumes after the last event that
+        was handled, so the callbacks see every event exactly once, the failed
+        one included; stop rules start afresh from there.
+
         Returns:
             A :class:`TrainingResult` for a completed, failed or early-stopped run.
 
@@ -268,10 +275,18 @@ class Trainer:
             asyncio.CancelledError: the waiting task was cancelled (the backend
                 job keeps running; call :meth:`cancel` to stop it).
         """
+        if self._result is not None:
+            return self._result
         job_id = await self.start()
         assert self._job is not None
         loop = asyncio.get_running_loop()
-        stream = EventStream(self._client, job_id, self._policy, sleep=self._sleep)
+        # A wait() that was cancelled (or failed) left off after the last
+        # event it handled: a new wait() resumes there instead of replaying
+        # the run through the callbacks again.
+        resume = None if self._stream is None else self._stream.last_event_id
+        stream = EventStream(
+            self._client, job_id, self._policy, last_event_id=resume, sleep=self._sleep
+        )
         self._stream = stream
         dispatcher = Dispatcher(self._callbacks, self._job, self._client)
         decision: StopDecision | None = None
@@ -356,13 +371,14 @@ class Trainer:
         else:
             self._job = await self._refresh(dispatcher.job)
         artifacts = list(terminal.artifacts) if isinstance(terminal, TrainingCompleted) else []
-        return TrainingResult(
+        self._result = TrainingResult(
             job=self._job,
             artifacts=artifacts,
             stop=decision,
             terminal_event=terminal,
             stats=stream.stats,
         )
+        return self._result
 
     async def _refresh(self, known: TrainingJob) -> TrainingJob:
         """The job as the server has it now; the best local knowledge if that fails."""
