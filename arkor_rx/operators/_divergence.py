@@ -17,7 +17,7 @@ from arkor_rx.operators._common import (
     check_monitor,
 )
 from arkor_rx.operators._decision import StopDecision
-from arkor_rx.operators._rule import Checker, Rule, check_gate, fmt, improved, monitored
+from arkor_rx.operators._rule import Checker, Rule, check_gate, fmt, improved, watch
 
 __all__ = ["Divergence"]
 
@@ -108,11 +108,4 @@ class Divergence(Rule):
 
             return check
 
-        return monitored(
-            source,
-            self.monitor,
-            warmup_steps=self.warmup_steps,
-            interval=self.interval,
-            smoothing=self.smoothing,
-            make_checker=make,
-        )
+        return watch(self, source, make)

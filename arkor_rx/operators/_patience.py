@@ -16,7 +16,7 @@ from arkor_rx.operators._common import (
     check_positive,
 )
 from arkor_rx.operators._decision import StopDecision
-from arkor_rx.operators._rule import Checker, Rule, check_gate, fmt, improved, monitored
+from arkor_rx.operators._rule import Checker, Rule, check_gate, fmt, improved, watch
 
 __all__ = ["Patience", "PatienceTracker"]
 
@@ -111,11 +111,4 @@ class Patience(Rule):
 
             return check
 
-        return monitored(
-            source,
-            self.monitor,
-            warmup_steps=self.warmup_steps,
-            interval=self.interval,
-            smoothing=self.smoothing,
-            make_checker=make,
-        )
+        return watch(self, source, make)

@@ -10,7 +10,7 @@ from reactivex import Observable
 
 from arkor_rx.operators._common import MetricPoint, check_int, check_monitor, check_positive
 from arkor_rx.operators._decision import StopDecision
-from arkor_rx.operators._rule import Checker, Rule, check_gate, fmt, monitored
+from arkor_rx.operators._rule import Checker, Rule, check_gate, fmt, watch
 
 __all__ = ["Plateau"]
 
@@ -65,11 +65,4 @@ class Plateau(Rule):
 
             return check
 
-        return monitored(
-            source,
-            self.monitor,
-            warmup_steps=self.warmup_steps,
-            interval=self.interval,
-            smoothing=self.smoothing,
-            make_checker=make,
-        )
+        return watch(self, source, make)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Protocol
 
 from reactivex import Observable
 from reactivex import operators as ops
@@ -29,7 +30,17 @@ from arkor_rx.operators._decision import StopDecision
 from arkor_rx.operators._metric import metric
 from arkor_rx.operators._tensorboard_smooth import tensorboard_smooth
 
-__all__ = ["Checker", "Rule", "check_gate", "fmt", "improved", "monitored", "one_decision"]
+__all__ = [
+    "Checker",
+    "Monitored",
+    "Rule",
+    "check_gate",
+    "fmt",
+    "improved",
+    "monitored",
+    "one_decision",
+    "watch",
+]
 
 
 class Rule:
@@ -101,6 +112,33 @@ def monitored(
     if smoothing is not None:
         points = points.pipe(tensorboard_smooth(smoothing))
     return points.pipe(_gate(warmup_steps, interval), stateful(make_checker), one_decision())
+
+
+class Monitored(Protocol):
+    """The settings every monitored rule has (see Rule 2)."""
+
+    @property
+    def monitor(self) -> str: ...
+    @property
+    def warmup_steps(self) -> int: ...
+    @property
+    def interval(self) -> int: ...
+    @property
+    def smoothing(self) -> float | None: ...
+
+
+def watch(
+    rule: Monitored, source: Observable[object], make_checker: Callable[[], Checker]
+) -> Observable[StopDecision]:
+    """:func:`monitored` with the rule's own settings."""
+    return monitored(
+        source,
+        rule.monitor,
+        warmup_steps=rule.warmup_steps,
+        interval=rule.interval,
+        smoothing=rule.smoothing,
+        make_checker=make_checker,
+    )
 
 
 def improved(value: float, best: float | None, mode: str, min_delta: float) -> bool:

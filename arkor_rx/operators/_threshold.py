@@ -9,7 +9,7 @@ from reactivex import Observable
 
 from arkor_rx.operators._common import MetricPoint, Mode, check_finite, check_mode, check_monitor
 from arkor_rx.operators._decision import StopDecision
-from arkor_rx.operators._rule import Checker, Rule, check_gate, fmt, monitored
+from arkor_rx.operators._rule import Checker, Rule, check_gate, fmt, watch
 
 __all__ = ["Threshold"]
 
@@ -58,11 +58,4 @@ class Threshold(Rule):
 
             return check
 
-        return monitored(
-            source,
-            self.monitor,
-            warmup_steps=self.warmup_steps,
-            interval=self.interval,
-            smoothing=self.smoothing,
-            make_checker=make,
-        )
+        return watch(self, source, make)
