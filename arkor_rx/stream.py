@@ -222,6 +222,11 @@ class EventStream:
                 )
                 self._connections += 1
                 prev_id: str | None = None
+                # The decoder's last event ID as the resume id last reflected
+                # it: an id-only block (or an empty ``id:``) moves the decoder's
+                # value without dispatching anything, and is caught up with at
+                # the end of the chunk, once every event before it was handled.
+                synced = ""
                 retry: int | None = None
                 while chunk := await self._read(response):
                     frames = decoder.feed(chunk)
@@ -231,28 +236,34 @@ class EventStream:
                     for sse in frames:
                         if sse.event == TERMINAL_STREAM_EVENT:
                             return
+                        frame_id = sse.id
+                        synced = frame_id or ""
                         # An id equal to the previous frame's was carried over
                         # by SSE from that frame: this frame has no id of its own.
-                        own_id = sse.id if sse.id != prev_id else None
-                        prev_id = sse.id
+                        own_id = frame_id if frame_id != prev_id else None
+                        prev_id = frame_id
                         event = parse_event(sse)
                         if event is None:
-                            if own_id is not None:
-                                self._last_id = own_id  # nothing to handle: skipped is done
+                            self._last_id = frame_id  # nothing to handle: skipped is done
                             continue
                         if own_id is not None and dedupe and own_id in seen:
+                            # Already handled: the resume id stays where it is.
                             self._duplicates += 1
                             continue
                         state.record_data()
                         yield event
                         # The consumer is back: the event was handled (Rule 2).
+                        # WHATWG: the last event ID becomes the frame's id
+                        # buffer, None (no header) after an empty ``id:``.
                         self._events += 1
-                        if own_id is not None:
-                            self._last_id = own_id
-                            if dedupe:
-                                self._remember(own_id)
+                        self._last_id = frame_id
+                        if own_id is not None and dedupe:
+                            self._remember(own_id)
                         if event.terminal:
                             return
+                    if decoder.last_event_id != synced:
+                        synced = decoder.last_event_id
+                        self._last_id = synced or None
                 decoder.close()
                 decision = state.on_clean_close()
             except Exception as exc:

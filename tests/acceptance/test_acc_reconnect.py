@@ -135,11 +135,6 @@ async def test_resume_sends_last_event_id(backend: FakeBackend, client: ax.Arkor
     assert steps == [1, 2, 3]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library resumes from the last dispatched event's id, not the SSE last event ID "
-    "buffer: WHATWG dispatch step 1 sets the last event ID string before the empty-data return",
-)
 async def test_id_only_frame_moves_resume_point(
     backend: FakeBackend, client: ax.ArkorClient
 ) -> None:
@@ -184,11 +179,6 @@ async def test_garbage_data_is_skipped_stream_goes_on(
     assert len(backend.stream_opens) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="same root cause: an empty id: field resets the WHATWG last event ID, but the "
-    "library keeps resuming from the previous non-empty id",
-)
 async def test_empty_id_resets_resume_point(backend: FakeBackend, client: ax.ArkorClient) -> None:
     # WHATWG: "id" with an empty value resets the last event ID buffer; with an empty
     # last event ID string the reconnect carries no Last-Event-ID header.
