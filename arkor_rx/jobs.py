@@ -116,10 +116,13 @@ DatasetSource: TypeAlias = Annotated[HuggingFaceDataset | BlobDataset, Field(dis
 
 _dataset_adapter: TypeAdapter[HuggingFaceDataset | BlobDataset] = TypeAdapter(DatasetSource)
 
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
-PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# Strict: a number sent as a string ("10") or a boolean is a mistake to report,
+# not to coerce; an int is still a fine float.
+PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+NonNegativeInt = Annotated[int, Field(ge=0, strict=True)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
+StrictBool = Annotated[bool, Field(strict=True)]
 
 
 class JobConfig(_Input):
@@ -151,13 +154,13 @@ class JobConfig(_Input):
     lora_r: PositiveInt | None = None
     lora_alpha: PositiveFloat | None = None
     max_length: PositiveInt | None = None
-    load_in_4bit: bool | None = Field(default=None, alias="loadIn4bit")
+    load_in_4bit: StrictBool | None = Field(default=None, alias="loadIn4bit")
     """Load the base model in 4-bit (the wire spells it ``loadIn4bit``)."""
-    train_on_responses_only: bool | None = None
+    train_on_responses_only: StrictBool | None = None
     dataset_format: str | None = None
     dataset_split: str | None = None
-    dry_run: bool | None = None
-    seed: int | None = None
+    dry_run: StrictBool | None = None
+    seed: Annotated[int, Field(strict=True)] | None = None
     """Random seed (understood by the local backend; others may ignore it)."""
 
     def to_wire(self) -> dict[str, Any]:

@@ -31,6 +31,11 @@ def test_only_the_fields_set_are_sent_in_camel_case() -> None:
     }
 
 
+def test_an_int_is_a_fine_float() -> None:
+    cfg = JobConfig.build(model="m", dataset_source=HF, lora_alpha=16, num_train_epochs=2)
+    assert cfg.to_wire()["loraAlpha"] == 16
+
+
 def test_camel_case_input_is_accepted() -> None:
     cfg = JobConfig.build(model="m", datasetSource=HF, maxSteps=3, lrSchedulerType="cosine")
     assert cfg.max_steps == 3
@@ -43,6 +48,10 @@ def test_camel_case_input_is_accepted() -> None:
         ({"learning_rate": -1.0}, "learning_rate"),
         ({"learning_rate": float("nan")}, "learning_rate"),
         ({"max_steps": "abc"}, "max_steps"),
+        ({"max_steps": "10"}, "max_steps"),
+        ({"max_steps": True}, "max_steps"),
+        ({"learning_rate": "0.1"}, "learning_rate"),
+        ({"dry_run": "yes"}, "dry_run"),
         ({"max_steps": 0}, "max_steps"),
         ({"batch_size": -2}, "batch_size"),
         ({"warmup_steps": -1}, "warmup_steps"),

@@ -49,6 +49,8 @@ from arkor_rx.server.config import ServerConfig
 from arkor_rx.server.datasets import load_dataset
 from arkor_rx.server.faults import garbage_frame
 from arkor_rx.server.inference import (
+    ChatRequest,
+    base_model_answer,
     completion_body,
     parse_chat_request,
     stream_chunks,
@@ -375,7 +377,13 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
 async def chat(request: web.Request) -> web.StreamResponse:
     """``POST /v1/inference/chat``: answer with a checkpoint or the final adapter."""
     state = request.app[STATE_KEY]
-    chat_request = parse_chat_request(await _json_object(request))
+    body = await _json_object(request)
+    chat_request = parse_chat_request(body)
+    if chat_request.job_id is None:
+        # No adapter: the (untrained) base model answers, in the same shapes.
+        answer, finish = truncate(base_model_answer(chat_request.choices), chat_request.max_tokens)
+        base = body.get("baseModel") if isinstance(body, dict) else None
+        return await _answer(request, chat_request, answer, finish, str(base or "base"))
     job = _job_or_404(state, chat_request.job_id)
     if isinstance(job, web.Response):
         return job
@@ -391,6 +399,13 @@ async def chat(request: web.Request) -> web.StreamResponse:
     label = await asyncio.to_thread(adapter.predict, chat_request.text, chat_request.choices)
     answer, finish = truncate(label, chat_request.max_tokens)
     model = f"{job.id}" + ("" if chat_request.step is None else f"@step-{chat_request.step}")
+    return await _answer(request, chat_request, answer, finish, model)
+
+
+async def _answer(
+    request: web.Request, chat_request: ChatRequest, answer: str, finish: str, model: str
+) -> web.StreamResponse:
+    """Send ``answer`` as one JSON body or as SSE deltas ending in ``[DONE]``."""
     if not chat_request.stream:
         return web.json_response(completion_body(answer, finish, model))
     response = web.StreamResponse(

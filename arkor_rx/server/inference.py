@@ -25,7 +25,15 @@ from typing import Any
 from arkor_rx.errors import ConfigError
 from arkor_rx.server.datasets import last_user_message
 
-__all__ = ["ChatRequest", "completion_body", "parse_chat_request", "stream_chunks", "truncate"]
+__all__ = [
+    "BASE_MODEL_ANSWER",
+    "ChatRequest",
+    "base_model_answer",
+    "completion_body",
+    "parse_chat_request",
+    "stream_chunks",
+    "truncate",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +41,7 @@ class ChatRequest:
     """A validated inference request.
 
     Attributes:
-        job_id: the adapter's job.
+        job_id: the adapter's job, or None when no adapter was given (the base model).
         step: the checkpoint step, or None for the final adapter.
         text: the last user message.
         max_tokens: the word limit of the answer, or None.
@@ -41,7 +49,7 @@ class ChatRequest:
         stream: answer as SSE deltas (True) or one JSON body (False).
     """
 
-    job_id: str
+    job_id: str | None
     step: int | None
     text: str
     max_tokens: int | None
@@ -63,17 +71,19 @@ def parse_chat_request(body: object) -> ChatRequest:
     if text is None:
         raise ConfigError("messages: needs at least one user message with text content")
     adapter = body.get("adapter")
-    if not isinstance(adapter, dict):
+    if adapter is not None and not isinstance(adapter, dict):
         raise ConfigError(
-            "adapter: the local backend answers only with a trained adapter: "
-            '{"kind": "checkpoint", "jobId", "step"} or {"kind": "final", "jobId"}'
+            'adapter: must be {"kind": "checkpoint", "jobId", "step"} or {"kind": "final", "jobId"}'
         )
+    adapter = adapter or {"kind": None}
     kind = adapter.get("kind")
     job_id = adapter.get("jobId")
-    if not isinstance(job_id, str) or not job_id:
+    if kind is not None and (not isinstance(job_id, str) or not job_id):
         raise ConfigError("adapter.jobId: must be a non-empty string")
     step: int | None = None
-    if kind == "checkpoint":
+    if kind is None:
+        job_id = None  # no adapter: the base model answers
+    elif kind == "checkpoint":
         raw_step = adapter.get("step")
         if not isinstance(raw_step, int) or isinstance(raw_step, bool) or raw_step < 0:
             raise ConfigError("adapter.step: must be a non-negative integer")
@@ -103,6 +113,18 @@ def parse_chat_request(body: object) -> ChatRequest:
                 raise ConfigError("structuredOutputs.choice: must be a non-empty list of strings")
             choices = list(raw_choices)
     return ChatRequest(job_id, step, text, max_tokens, choices, stream)
+
+
+BASE_MODEL_ANSWER = (
+    "I am the local backend's untrained base model: pass an adapter "
+    "(a checkpoint or a final one) to ask a fine-tuned model."
+)
+"""What the base model says when no adapter is given. It has no chat ability of its own."""
+
+
+def base_model_answer(choices: list[str] | None) -> str:
+    """The base model's answer: the first allowed choice, else :data:`BASE_MODEL_ANSWER`."""
+    return choices[0] if choices else BASE_MODEL_ANSWER
 
 
 def truncate(answer: str, max_tokens: int | None) -> tuple[str, str]:
