@@ -237,7 +237,6 @@ class EventStream:
                         if sse.event == TERMINAL_STREAM_EVENT:
                             return
                         frame_id = sse.id
-                        synced = frame_id or ""
                         # An id equal to the previous frame's was carried over
                         # by SSE from that frame: this frame has no id of its own.
                         own_id = frame_id if frame_id != prev_id else None
@@ -261,6 +260,8 @@ class EventStream:
                             self._remember(own_id)
                         if event.terminal:
                             return
+                    if frames:
+                        synced = frames[-1].id or ""  # every frame of the chunk is done
                     if decoder.last_event_id != synced:
                         synced = decoder.last_event_id
                         self._last_id = synced or None

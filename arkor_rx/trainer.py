@@ -363,13 +363,12 @@ class Trainer:
                 # answered 409): the result still names the rule that fired,
                 # and the job's status says how the backend ended it.
                 logger.info("job %s had already ended when rule %s fired", job_id, decision.rule)
-        if terminal is None and decision is not None:
-            # The stream was left before its terminal event: if the job ended
-            # on its own meanwhile, its terminal event and artifacts are on
-            # the server.
-            self._job, terminal = await self._refresh_with_terminal(dispatcher.job)
-        else:
-            self._job = await self._refresh(dispatcher.job)
+        # One GET gives the final job and its stored events: when the stream
+        # was left before its terminal event (a stop rule met a job ending on
+        # its own), that event and its artifacts come from the server.
+        self._job, stored_terminal = await self._refresh(dispatcher.job)
+        if terminal is None:
+            terminal = stored_terminal
         artifacts = list(terminal.artifacts) if isinstance(terminal, TrainingCompleted) else []
         self._result = TrainingResult(
             job=self._job,
@@ -380,18 +379,13 @@ class Trainer:
         )
         return self._result
 
-    async def _refresh(self, known: TrainingJob) -> TrainingJob:
-        """The job as the server has it now; the best local knowledge if that fails."""
-        try:
-            return await self._client.get_job(known.id)
-        except ArkorError as exc:
-            logger.warning("could not refresh job %s: %s", known.id, exc)
-            return known
-
-    async def _refresh_with_terminal(
+    async def _refresh(
         self, known: TrainingJob
     ) -> tuple[TrainingJob, TrainingCompleted | TrainingFailed | None]:
-        """The job now and the terminal event among its stored events, if any."""
+        """The job as the server has it now and its stored terminal event, if any.
+
+        The best local knowledge (and no event) if the request fails.
+        """
         try:
             job, events = await self._client.get_job_with_events(known.id)
         except ArkorError as exc:
