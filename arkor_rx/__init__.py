@@ -49,10 +49,12 @@ from arkor_rx.events import (
 )
 from arkor_rx.inference import InferenceResponse, checkpoint_adapter, final_adapter
 from arkor_rx.jobs import BlobDataset, HuggingFaceDataset, JobConfig, TrainingJob
-from arkor_rx.operators import StopDecision, StopRule
 from arkor_rx.protocol import __version__
 from arkor_rx.retry import ReconnectPolicy
+from arkor_rx.runs import PruneDecision, Run, RunEvent
+from arkor_rx.samples import CheckpointSamples, Sample, SamplesAnswered
 from arkor_rx.sse import ServerSentEvent, SSEDecoder
+from arkor_rx.stopping import StopDecision, StopRule
 from arkor_rx.stream import EventStream, StreamStats
 from arkor_rx.trainer import Trainer, TrainingResult, create_trainer
 
@@ -62,6 +64,7 @@ __all__ = [
     "BlobDataset",
     "CheckpointAdapter",
     "CheckpointContext",
+    "CheckpointSamples",
     "CheckpointSaved",
     "CloudApiError",
     "CompletedContext",
@@ -73,11 +76,16 @@ __all__ = [
     "InferenceResponse",
     "JobConfig",
     "LogContext",
+    "PruneDecision",
     "ReconnectExhaustedError",
     "ReconnectPolicy",
+    "Run",
+    "RunEvent",
     "SSEDecoder",
     "SSEError",
     "SSELimitError",
+    "Sample",
+    "SamplesAnswered",
     "ServerSentEvent",
     "StartedContext",
     "StopDecision",

@@ -54,7 +54,7 @@ from arkor_rx.events import (
     TrainingStarted,
     UnknownEvent,
 )
-from arkor_rx.operators._decision import StopDecision
+from arkor_rx.stopping import StopDecision
 
 __all__ = [
     "DEFAULT_SMOOTHING",

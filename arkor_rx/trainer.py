@@ -48,8 +48,8 @@ from arkor_rx.jobs import (
     TrainingJob,
     parse_dataset,
 )
-from arkor_rx.operators._decision import StopDecision, StopRule
 from arkor_rx.retry import ReconnectPolicy
+from arkor_rx.stopping import StopDecision, StopRule
 from arkor_rx.stream import EventStream, Sleep, StreamStats, observe_async
 
 __all__ = ["Trainer", "TrainingResult", "create_trainer"]

@@ -47,8 +47,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from reactivex import Observable, abc
 
 from arkor_rx.operators._common import Clock, HasStep, MetricPoint, Mode
-from arkor_rx.operators._decision import StopDecision, StopRule
 from arkor_rx.operators._eta import Eta
+from arkor_rx.stopping import StopDecision, StopRule
 
 if TYPE_CHECKING:
     from arkor_rx.events import CheckpointSaved, TrainingCompleted, TrainingFailed, TrainingLog

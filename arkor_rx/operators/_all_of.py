@@ -9,8 +9,8 @@ from reactivex import operators as ops
 
 from arkor_rx.events import TrainingEvent
 from arkor_rx.operators._any_of import check_rules, merge_now
-from arkor_rx.operators._decision import StopDecision, StopRule
 from arkor_rx.operators._rule import Rule
+from arkor_rx.stopping import StopDecision, StopRule
 
 __all__ = ["AllOf"]
 

@@ -13,8 +13,8 @@ from reactivex.scheduler import ImmediateScheduler
 
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import TrainingEvent
-from arkor_rx.operators._decision import StopDecision, StopRule
 from arkor_rx.operators._rule import Rule
+from arkor_rx.stopping import StopDecision, StopRule
 
 __all__ = ["AnyOf", "check_rules", "flatten", "merge_now"]
 

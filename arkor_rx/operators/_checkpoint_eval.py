@@ -23,9 +23,9 @@ from arkor_rx.operators._common import (
     check_positive,
     stateful,
 )
-from arkor_rx.operators._decision import StopDecision
 from arkor_rx.operators._patience import PatienceTracker
 from arkor_rx.operators._rule import Rule, one_decision
+from arkor_rx.stopping import StopDecision
 
 __all__ = ["CheckpointEval", "Scorer"]
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from reactivex import Observable, abc
 
 from arkor_rx.operators._common import check_positive
-from arkor_rx.operators._decision import StopDecision
 from arkor_rx.operators._rule import Rule, fmt
 from arkor_rx.operators._timed import timed_rule
+from arkor_rx.stopping import StopDecision
 
 __all__ = ["CostBudget"]
 

@@ -1,43 +1,5 @@
-"""The value a stop rule emits when it fires."""
+"""Kept for old imports: the stop types now live in :mod:`arkor_rx.stopping`."""
 
-from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeAlias
-
-import reactivex
-
-from arkor_rx.events import TrainingEvent
+from arkor_rx.stopping import StopDecision, StopRule
 
 __all__ = ["StopDecision", "StopRule"]
-
-
-@dataclass(frozen=True, slots=True)
-class StopDecision:
-    """Why a run should stop early. A value, not an exception.
-
-    Emitted by the early-stopping operators; the Trainer acts on it by
-    closing the stream and cancelling the job on the backend exactly once.
-    """
-
-    rule: str
-    """Which rule fired, e.g. ``"patience"``, ``"divergence"``, ``"budget.steps"``."""
-    reason: str
-    """A sentence for humans: what was seen and which limit it crossed."""
-    step: int | None = None
-    """The step of the event that made the rule fire."""
-    value: float | None = None
-    """The monitored value at that step (may be ``nan``)."""
-    best: float | None = None
-    """The best monitored value seen so far, when the rule tracks one."""
-    best_step: int | None = None
-    """The step the best value was seen at."""
-    monitor: str | None = None
-    """The monitored metric (``"loss"``, ``"eval_loss"``, a scorer name ...)."""
-
-
-StopRule: TypeAlias = Callable[
-    [reactivex.Observable[TrainingEvent]], reactivex.Observable[StopDecision]
-]
-"""A stop rule: turns a stream of events into (at most one) decision, then completes."""

@@ -8,7 +8,7 @@ from typing import Literal
 from arkor_rx.errors import ConfigError
 from arkor_rx.operators._all_of import AllOf
 from arkor_rx.operators._any_of import AnyOf, flatten
-from arkor_rx.operators._decision import StopRule
+from arkor_rx.stopping import StopRule
 
 __all__ = ["early_stopping"]
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from reactivex import Observable
 
 from arkor_rx.operators._common import MetricPoint, check_monitor
-from arkor_rx.operators._decision import StopDecision
 from arkor_rx.operators._rule import Checker, Rule, monitored
+from arkor_rx.stopping import StopDecision
 
 __all__ = ["NonFinite"]
 

@@ -15,8 +15,8 @@ from arkor_rx.operators._common import (
     check_monitor,
     check_positive,
 )
-from arkor_rx.operators._decision import StopDecision
 from arkor_rx.operators._rule import Checker, Rule, check_gate, fmt, improved, watch
+from arkor_rx.stopping import StopDecision
 
 __all__ = ["Patience", "PatienceTracker"]
 

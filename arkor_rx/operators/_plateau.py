@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from reactivex import Observable
 
 from arkor_rx.operators._common import MetricPoint, check_int, check_monitor, check_positive
-from arkor_rx.operators._decision import StopDecision
 from arkor_rx.operators._rule import Checker, Rule, check_gate, fmt, watch
+from arkor_rx.stopping import StopDecision
 
 __all__ = ["Plateau"]
 

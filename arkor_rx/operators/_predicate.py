@@ -10,8 +10,8 @@ from reactivex import Observable
 
 from arkor_rx.errors import ConfigError
 from arkor_rx.operators._common import stateful
-from arkor_rx.operators._decision import StopDecision
 from arkor_rx.operators._rule import Rule, one_decision
+from arkor_rx.stopping import StopDecision
 
 __all__ = ["Predicate"]
 

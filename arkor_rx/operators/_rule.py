@@ -26,9 +26,9 @@ from reactivex import operators as ops
 
 from arkor_rx.events import TrainingEvent
 from arkor_rx.operators._common import MetricPoint, check_fraction, check_int, stateful
-from arkor_rx.operators._decision import StopDecision
 from arkor_rx.operators._metric import metric
 from arkor_rx.operators._tensorboard_smooth import tensorboard_smooth
+from arkor_rx.stopping import StopDecision
 
 __all__ = [
     "Checker",

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from reactivex import Observable
 
 from arkor_rx.operators._common import check_int, stateful
-from arkor_rx.operators._decision import StopDecision
 from arkor_rx.operators._rule import Rule, one_decision
+from arkor_rx.stopping import StopDecision
 
 __all__ = ["StepBudget"]
 

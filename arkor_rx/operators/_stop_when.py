@@ -10,8 +10,8 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, SingleAssignmentDisposable
 from reactivex.subject import Subject
 
-from arkor_rx.operators._decision import StopDecision, StopRule
 from arkor_rx.operators._early_stopping import early_stopping
+from arkor_rx.stopping import StopDecision, StopRule
 
 __all__ = ["stop_when"]
 

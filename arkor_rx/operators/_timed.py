@@ -10,7 +10,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, SingleAssignmentDisposable
 
 from arkor_rx.operators._common import resolve_scheduler, scheduler_seconds
-from arkor_rx.operators._decision import StopDecision
+from arkor_rx.stopping import StopDecision
 
 __all__ = ["timed_rule"]
 

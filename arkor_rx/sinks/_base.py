@@ -1,0 +1,105 @@
+"""The sink contract: what a sink is given, and what the runner promises it.
+
+Rule 1: a sink decides nothing. It writes what it is given: ``open(job)``
+once per run, ``write(batch)`` with that run's items in stream order, and
+``close(outcome)`` once per run with how it ended. Buffering, batching,
+overflow and error policy live once, in the runner, not in each sink.
+
+Rule 2: one sink instance may serve many runs (a sweep, or several trainers).
+Calls for different runs interleave; every item carries its ``job_id``, and
+``open`` gives the job's name, so a sink keys its state by job id.
+
+Rule 3: a sink sets its policy as plain attributes, read by the runner with
+these defaults when absent: ``overflow`` (``"drop"`` or ``"block"``),
+``fail_on_error`` (False) and ``buffer_size`` (1024 items).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, TypeAlias, runtime_checkable
+
+from arkor_rx.events import TrainingEvent
+from arkor_rx.jobs import TrainingJob
+from arkor_rx.samples import SamplesAnswered
+from arkor_rx.stopping import StopDecision
+
+__all__ = [
+    "DEFAULT_BUFFER_SIZE",
+    "Outcome",
+    "OutcomeKind",
+    "Overflow",
+    "Sink",
+    "SinkItem",
+    "SinkStats",
+]
+
+Overflow: TypeAlias = Literal["drop", "block"]
+"""What the runner does when a sink's buffer is full: drop (and count) or wait."""
+
+OutcomeKind: TypeAlias = Literal["completed", "failed", "stopped", "cancelled", "error"]
+"""How a run ended, as a sink is told in ``close``."""
+
+SinkItem: TypeAlias = TrainingEvent | SamplesAnswered
+"""What a batch holds: the typed events, and the checkpoint samples' answers."""
+
+DEFAULT_BUFFER_SIZE = 1024
+"""Items a sink's buffer holds before its overflow policy applies."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a run ended, handed to every sink's ``close``."""
+
+    kind: OutcomeKind
+    """``completed``, ``failed``, ``stopped`` (a stop rule or pruner), ``cancelled``
+    (``trainer.cancel()``, or a cancel from elsewhere) or ``error`` (following the
+    run failed here: a callback raised, reconnects ran out, ...)."""
+    job_id: str | None = None
+    """The job that ended (None when it was never submitted)."""
+    job: TrainingJob | None = None
+    """The job as last fetched, when known."""
+    stop: StopDecision | None = None
+    """The decision that stopped the run, for ``stopped``."""
+    error: str | None = None
+    """The failure message, for ``failed`` and ``error`` (never holds the token)."""
+
+
+@dataclass(slots=True)
+class SinkStats:
+    """Counters the runner keeps for one sink (``sink.stats``). Drops are never silent."""
+
+    written: int = 0
+    """Items handed to ``write``."""
+    batches: int = 0
+    """Calls of ``write``."""
+    dropped: int = 0
+    """Items dropped because the buffer was full (overflow ``"drop"``)."""
+    errors: int = 0
+    """Calls of ``open``/``write``/``close`` that raised."""
+    last_error: str | None = None
+    """The message of the most recent error."""
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """What a user implements to send runs somewhere (PostHog, Datadog, a database...).
+
+    Examples:
+        >>> class Printer:
+        ...     async def open(self, job): print("open", job.id)
+        ...     async def write(self, events): print(len(events), "items")
+        ...     async def close(self, outcome): print("closed", outcome.kind)
+        >>> isinstance(Printer(), Sink)
+        True
+    """
+
+    async def open(self, job: TrainingJob) -> None:
+        """A run begins (called once per run, before its first ``write``)."""
+
+    async def write(self, events: Sequence[SinkItem]) -> None:
+        """A batch of one run's items, in stream order."""
+
+    async def close(self, outcome: Outcome) -> None:
+        """The run ended; flush. Called once per run, always, even after errors."""
