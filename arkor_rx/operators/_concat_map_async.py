@@ -12,7 +12,7 @@ import reactivex
 from reactivex import abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
-from arkor_rx.stream import loop_of
+from arkor_rx._loop import loop_of
 
 __all__ = ["concat_map_async"]
 
