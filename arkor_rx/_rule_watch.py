@@ -7,15 +7,18 @@ the first decision or rule error settles a
 on its own (:meth:`RuleWatch.end`), is moot.
 
 Rule 2: a rule that decides while no event is being fed (say, once an async
-evaluation finished) must stop a loop that may be waiting on the network: the
-latch then cancels the task bound with :meth:`RuleWatch.interrupts`. A rule
-that decides while an event is fed is seen by the feeder right away.
+evaluation finished) must stop a loop that may be waiting on the network: it
+then cancels the loop :meth:`RuleWatch.run` runs, and ``run()`` returns
+quietly. A rule that decides while an event is fed is seen by the feeder
+right away (``feed()`` returns True). Cancelling the task that awaits
+``run()`` still raises ``CancelledError``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from reactivex import abc
 from reactivex.scheduler.eventloop import AsyncIOScheduler
@@ -50,9 +53,21 @@ class RuleWatch:
                     rule(self._subject).subscribe(self._decide, self._fail, scheduler=scheduler)
                 )
 
-    def interrupts(self, runner: asyncio.Task[object]) -> None:
-        """Cancel ``runner`` when a rule settles the latch from outside it."""
-        self._runner = runner
+    async def run(self, loop: Callable[[], Coroutine[Any, Any, object]]) -> None:
+        """Run ``loop()`` as a task the rules can interrupt (Rule 2), then :meth:`end`.
+
+        Not even started when a rule decided on subscribe.
+        """
+        if not self.latch.done:
+            runner = asyncio.get_running_loop().create_task(loop())
+            self._runner = runner
+            try:
+                await runner
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not self.latch.done or (task is not None and task.cancelling()):
+                    raise  # our caller was cancelled, not the loop by a rule
+        self.end()  # decisions after the run ended on its own are moot
 
     def feed(self, event: TrainingEvent) -> bool:
         """Show ``event`` to the rules; True once the latch is settled (stop now)."""

@@ -36,6 +36,7 @@ __all__ = [
     "JobStatus",
     "TrainingJob",
     "format_validation_error",
+    "lora_knobs",
     "parse_dataset",
 ]
 
@@ -128,6 +129,8 @@ StrictBool = Annotated[bool, Field(strict=True)]
 class JobConfig(_Input):
     """The training config of a job: model, data and the optional knobs.
 
+    The one source of the job settings: ``create_trainer`` takes each knob as
+    a keyword of the same name, and its docs are the descriptions here.
     Every knob is optional; only those set are sent. Values are checked here,
     so a typo or a negative learning rate fails before any request is made::
 
@@ -136,32 +139,105 @@ class JobConfig(_Input):
         {'model': 'm', 'datasetSource': {'type': 'huggingface', 'name': 'a/b'}, 'maxSteps': 10}
     """
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     model: Annotated[str, Field(min_length=1)]
     """The base model to fine-tune, e.g. ``unsloth/gemma-4-E4B-it``."""
     dataset_source: DatasetSource
     """The training data."""
     max_steps: PositiveInt | None = None
+    """Stop after this many optimizer steps (``maxSteps``)."""
     num_train_epochs: PositiveFloat | None = None
+    """Passes over the data, when ``max_steps`` is not set."""
     learning_rate: PositiveFloat | None = None
+    """Peak learning rate (``learningRate``)."""
     batch_size: PositiveInt | None = None
+    """Examples per step."""
     optim: str | None = None
+    """Optimizer name, e.g. ``adamw``."""
     lr_scheduler_type: str | None = None
+    """``linear``, ``cosine`` or ``constant``."""
     weight_decay: NonNegativeFloat | None = None
+    """Decoupled weight decay."""
     warmup_steps: NonNegativeInt | None = None
+    """Steps of linear warm-up."""
     logging_steps: PositiveInt | None = None
+    """Send a ``training.log`` every this many steps."""
     save_steps: PositiveInt | None = None
+    """Save a checkpoint every this many steps."""
     eval_steps: PositiveInt | None = None
+    """Evaluate on held-out data every this many steps."""
     lora_r: PositiveInt | None = None
+    """Adapter rank (``loraR``; or ``lora={'r': ...}``)."""
     lora_alpha: PositiveFloat | None = None
+    """Adapter scale (``loraAlpha``; or ``lora={'alpha': ...}``)."""
     max_length: PositiveInt | None = None
+    """Longest tokenized example."""
     load_in_4bit: StrictBool | None = Field(default=None, alias="loadIn4bit")
-    """Load the base model in 4-bit (the wire spells it ``loadIn4bit``)."""
+    """Load the base model in 4 bit (the wire spells it ``loadIn4bit``)."""
     train_on_responses_only: StrictBool | None = None
+    """Compute the loss on assistant turns only."""
     dataset_format: str | None = None
+    """The dataset's format, when the server cannot guess it."""
     dataset_split: str | None = None
+    """Which split to train on."""
     dry_run: StrictBool | None = None
+    """Validate everything but train nothing."""
     seed: Annotated[int, Field(strict=True)] | None = None
     """Random seed (understood by the local backend; others may ignore it)."""
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        model: str,
+        dataset: Mapping[str, Any] | HuggingFaceDataset | BlobDataset,
+        lora: Mapping[str, Any] | None = None,
+        **knobs: Any,
+    ) -> JobConfig:
+        """The config of ``create_trainer``'s arguments: knobs that are None stay unset.
+
+        ``lora={"r": ..., "alpha": ...}`` is the same as ``lora_r=``/``lora_alpha=``.
+
+        Examples:
+            >>> JobConfig.of(model="m", dataset={"type": "huggingface", "name": "a/b"},
+            ...              lora={"r": 8}, max_steps=None).to_wire()["loraR"]
+            8
+
+        Raises:
+            ConfigError: a bad value (naming the field), a bad dataset, or a
+                LoRA setting given twice with two values.
+        """
+        for key, value in lora_knobs(lora).items():
+            if knobs.get(key) is not None and knobs[key] != value:
+                raise ConfigError(f"{key} is given twice (as {key}= and in lora=) with two values")
+            knobs[key] = value
+        return cls.build(
+            model=model,
+            dataset_source=parse_dataset(dataset),
+            **{k: v for k, v in knobs.items() if v is not None},
+        )
+
+    @classmethod
+    def knobs(cls) -> tuple[str, ...]:
+        """The optional knobs: every field but ``model`` and ``dataset_source``, in order.
+
+        Examples:
+            >>> JobConfig.knobs()[:3]
+            ('max_steps', 'num_train_epochs', 'learning_rate')
+        """
+        return tuple(name for name in cls.model_fields if name not in _REQUIRED)
+
+    @classmethod
+    def knob_docs(cls) -> str:
+        """One ``name: description`` line per knob, for generated docs.
+
+        Examples:
+            >>> JobConfig.knob_docs().splitlines()[0]
+            'max_steps: Stop after this many optimizer steps (``maxSteps``).'
+        """
+        fields = cls.model_fields
+        return "\n".join(f"{name}: {fields[name].description}" for name in cls.knobs())
 
     def to_wire(self) -> dict[str, Any]:
         """The camelCase JSON object sent to the server, with only the fields set."""
@@ -174,6 +250,30 @@ class JobConfig(_Input):
             return cls.model_validate(values)
         except ValidationError as exc:
             raise ConfigError(format_validation_error(exc, "job config")) from None
+
+
+_REQUIRED = ("model", "dataset_source")
+
+
+def lora_knobs(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``lora={"r": ..., "alpha": ...}`` as the knobs ``lora_r``/``lora_alpha``.
+
+    Examples:
+        >>> lora_knobs({"r": 16, "alpha": 32})
+        {'lora_r': 16, 'lora_alpha': 32}
+
+    Raises:
+        ConfigError: not a mapping, or a key other than ``r`` and ``alpha``.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"lora must be a dict such as {{'r': 16, 'alpha': 16}}, got {value!r}")
+    unknown = sorted(str(k) for k in value if k not in ("r", "alpha"))
+    if unknown:
+        raise ConfigError(f"lora: unknown key {', '.join(unknown)}; expected 'r' and/or 'alpha'")
+    names = {"r": "lora_r", "alpha": "lora_alpha"}
+    return {names[key]: value[key] for key in ("r", "alpha") if key in value}
 
 
 def parse_dataset(

@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import reactivex
@@ -45,10 +44,10 @@ from arkor_rx.jobs import (
     HuggingFaceDataset,
     JobConfig,
     TrainingJob,
-    parse_dataset,
 )
+from arkor_rx.results import TrainingResult
 from arkor_rx.retry import ReconnectPolicy
-from arkor_rx.stopping import StopDecision, StopRule
+from arkor_rx.stopping import StopDecision, StopRule, flatten_rules
 from arkor_rx.stream import EventStream, Sleep, StreamStats, observe_async
 
 __all__ = ["Trainer", "TrainingResult", "create_trainer"]
@@ -57,46 +56,6 @@ logger = logging.getLogger(__name__)
 
 _ALREADY_TERMINAL = 409
 """The status the cancel route answers for a job that already ended."""
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingResult:
-    """How a run ended: the final job, its artifacts, and the stop decision if one was taken.
-
-    Returned for completed, failed and early-stopped runs alike; look at
-    :attr:`status` (or ``job.status``) and :attr:`early_stopped`.
-    """
-
-    job: TrainingJob
-    """The job as fetched from the server once the stream ended."""
-    artifacts: list[Any] = field(default_factory=list)
-    """The artifacts of ``training.completed`` (empty for failed or stopped runs)."""
-    stop: StopDecision | None = None
-    """The decision of the rule that stopped the run early, else None.
-
-    When the job ended on its own at the same moment (the cancel answered
-    409), it is still set; :attr:`status`, :attr:`terminal_event` and
-    :attr:`artifacts` then describe the job's own ending."""
-    terminal_event: TrainingCompleted | TrainingFailed | None = None
-    """The event that ended the run, when the stream delivered one."""
-    stats: StreamStats = field(default_factory=StreamStats)
-    """Counters of the event stream (reconnects, duplicates skipped, ...)."""
-
-    @property
-    def status(self) -> str:
-        """The job's final status: ``completed``, ``failed``, ``cancelled`` (or still running)."""
-        return self.job.status
-
-    @property
-    def early_stopped(self) -> bool:
-        """True when a stop rule fired (and the job was cancelled for it, unless it
-        ended on its own at that same moment: see :attr:`status`)."""
-        return self.stop is not None
-
-    @property
-    def reconnects(self) -> int:
-        """How many times the event stream was reopened."""
-        return self.stats.reconnects
 
 
 class Trainer:
@@ -146,38 +105,21 @@ class Trainer:
         self._result: TrainingResult | None = None
 
     @classmethod
-    def _of_job(
-        cls,
-        job_id: str,
-        *,
-        client: ArkorClient,
-        owns_client: bool = False,
-        callbacks: TrainerCallbacks | Mapping[str, Any] | None = None,
-        reconnect: ReconnectPolicy | None = None,
-        early_stopping: Sequence[StopRule] = (),
-        sleep: Sleep = asyncio.sleep,
-    ) -> Trainer:
+    def _of_job(cls, job_id: str, *, client: ArkorClient, **options: Any) -> Trainer:
         """A Trainer following the existing job ``job_id`` (the path under ``attach``).
 
-        Nothing is sent here: :meth:`start` fetches the job (``GET``) instead of
-        submitting one, once, so an unknown id is a ``CloudApiError(404)`` from
-        ``start()``/``wait()``; the name and config then come from the job.
+        ``options`` are the constructor's (callbacks, reconnect, early_stopping
+        ...). Nothing is sent here: :meth:`start` fetches the job (``GET``)
+        instead of submitting one, once, so an unknown id is a
+        ``CloudApiError(404)`` from ``start()``/``wait()``; the name and config
+        then come from the job.
         """
-        trainer = cls(
-            name="",
-            config=None,  # type: ignore[arg-type]  # known once the job is fetched
-            client=client,
-            owns_client=owns_client,
-            callbacks=callbacks,
-            reconnect=reconnect,
-            early_stopping=early_stopping,
-            sleep=sleep,
-        )
+        trainer = cls(name="", config=None, client=client, **options)  # type: ignore[arg-type]
 
         async def fetch() -> TrainingJob:
             job = await client.get_job(job_id)
             trainer._name = job.name
-            with contextlib.suppress(ValidationError):
+            with contextlib.suppress(ValidationError):  # a config from another server
                 trainer._config = JobConfig.model_validate(job.config)
             return job
 
@@ -333,7 +275,8 @@ class Trainer:
             return self._result  # ended: the same result again
         job_id = await self.start()
         stream = self._resume(job_id)
-        dispatcher = Dispatcher(self._callbacks, self._known_job(), self._client)
+        assert self._job is not None  # start() sets it
+        dispatcher = Dispatcher(self._callbacks, self._job, self._client)
         watch = RuleWatch(self._rules, asyncio.get_running_loop())
         try:
             terminal = await self._dispatch(stream, dispatcher, watch)
@@ -358,10 +301,6 @@ class Trainer:
         )
         return self._result
 
-    def _known_job(self) -> TrainingJob:
-        assert self._job is not None, "start() sets the job"
-        return self._job
-
     def _resume(self, job_id: str) -> EventStream:
         """The stream of this wait(): it resumes after the last event a previous one handled."""
         # A wait() that was cancelled (or failed) left off after the last event
@@ -379,7 +318,7 @@ class Trainer:
         """Each event's callback in turn, then the rules; until the end or the first decision.
 
         Returns the terminal event the stream delivered, if any. A rule that
-        decides (or fails) while the loop waits cancels the loop, not this call.
+        decides (or fails) while the loop waits ends the loop, not this call.
         """
         terminal: TrainingCompleted | TrainingFailed | None = None
 
@@ -389,20 +328,11 @@ class Trainer:
                 terminal = event
             return watch.feed(event)  # True: a rule decided, leave the loop
 
-        async def run() -> int:
+        async def follow() -> None:
             async with contextlib.aclosing(stream):
-                return await drain(stream, dispatcher.dispatch, handled)
+                await drain(stream, dispatcher.dispatch, handled)
 
-        if not watch.latch.done:  # a rule may decide on subscribe
-            runner = asyncio.get_running_loop().create_task(run())
-            watch.interrupts(runner)
-            try:
-                await runner
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if not watch.latch.done or (task is not None and task.cancelling()):
-                    raise  # this wait() was cancelled, not the loop by a rule
-        watch.end()  # decisions after the run ended on its own are moot
+        await watch.run(follow)
         return terminal
 
     async def _stop_once(self, job_id: str, decision: StopDecision) -> None:
@@ -443,38 +373,6 @@ class Trainer:
         await self.aclose()
 
 
-def _rules(value: StopRule | Sequence[StopRule] | None) -> tuple[StopRule, ...]:
-    if value is None:
-        return ()
-    items: list[Any] = [value] if callable(value) else list(value)
-    flat: list[StopRule] = []
-    for item in items:
-        if isinstance(item, list | tuple):
-            flat.extend(item)
-        else:
-            flat.append(item)
-    for rule in flat:
-        if not callable(rule):
-            raise ConfigError(f"early_stopping: a stop rule must be callable, got {rule!r}")
-    return tuple(flat)
-
-
-def _lora(value: Mapping[str, Any] | None) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"lora must be a dict such as {{'r': 16, 'alpha': 16}}, got {value!r}")
-    unknown = sorted(str(k) for k in value if k not in ("r", "alpha"))
-    if unknown:
-        raise ConfigError(f"lora: unknown key {', '.join(unknown)}; expected 'r' and/or 'alpha'")
-    out: dict[str, Any] = {}
-    if "r" in value:
-        out["lora_r"] = value["r"]
-    if "alpha" in value:
-        out["lora_alpha"] = value["alpha"]
-    return out
-
-
 def create_trainer(
     *,
     name: str,
@@ -508,8 +406,12 @@ def create_trainer(
 ) -> Trainer:
     """Build a :class:`Trainer` for one fine-tuning job. Nothing is sent until ``start()``.
 
-    Only the knobs you set are sent, in camelCase (``max_steps`` goes out as
-    ``maxSteps``); the server's defaults apply to the rest.
+    The training knobs (``max_steps``, ``learning_rate``, ``lora_r``, ``seed``
+    ...) are the optional fields of [`JobConfig`][arkor_rx.jobs.JobConfig],
+    taken here as keywords of the same name and described there (and under
+    "Knobs" below, in ``help(create_trainer)``). Only the knobs you set are
+    sent, in camelCase (``max_steps`` goes out as ``maxSteps``); the server's
+    defaults apply to the rest.
 
     Examples:
         >>> trainer = create_trainer(  # doctest: +SKIP
@@ -523,28 +425,8 @@ def create_trainer(
         model: the base model, e.g. ``unsloth/gemma-4-E4B-it``.
         dataset: ``{"type": "huggingface", "name", "split"?, "subset"?}`` or
             ``{"type": "blob", "url", "token"?}`` (or the model classes).
-        max_steps: stop after this many optimizer steps (``maxSteps``).
-        num_train_epochs: passes over the data, when ``max_steps`` is not set.
-        learning_rate: peak learning rate (``learningRate``).
-        batch_size: examples per step.
-        optim: optimizer name, e.g. ``adamw``.
-        lr_scheduler_type: ``linear``, ``cosine`` or ``constant``.
-        weight_decay: decoupled weight decay.
-        warmup_steps: steps of linear warm-up.
-        logging_steps: send a ``training.log`` every this many steps.
-        save_steps: save a checkpoint every this many steps.
-        eval_steps: evaluate on held-out data every this many steps.
         lora: ``{"r": int, "alpha": number}``, sent as ``loraR``/``loraAlpha``
             (or pass ``lora_r``/``lora_alpha``).
-        lora_r: adapter rank, the same as ``lora={'r': ...}``.
-        lora_alpha: adapter scale, the same as ``lora={'alpha': ...}``.
-        max_length: longest tokenized example.
-        load_in_4bit: load the base model in 4 bit (``loadIn4bit``).
-        train_on_responses_only: compute the loss on assistant turns only.
-        dataset_format: the dataset's format, when the server cannot guess it.
-        dataset_split: which split to train on.
-        dry_run: validate everything but train nothing.
-        seed: random seed.
         callbacks: a :class:`~arkor_rx.callbacks.TrainerCallbacks` or a dict of them.
         client: the client to use; by default ``ArkorClient.from_env()``, which
             the trainer then closes in ``aclose()``.
@@ -556,43 +438,15 @@ def create_trainer(
         ConfigError: a bad config value or dataset (the message names the field),
             bad callbacks or rules, or no client configuration in the environment.
     """
-    knobs: dict[str, Any] = {
-        "max_steps": max_steps,
-        "num_train_epochs": num_train_epochs,
-        "learning_rate": learning_rate,
-        "batch_size": batch_size,
-        "optim": optim,
-        "lr_scheduler_type": lr_scheduler_type,
-        "weight_decay": weight_decay,
-        "warmup_steps": warmup_steps,
-        "logging_steps": logging_steps,
-        "save_steps": save_steps,
-        "eval_steps": eval_steps,
-        "lora_r": lora_r,
-        "lora_alpha": lora_alpha,
-        "max_length": max_length,
-        "load_in_4bit": load_in_4bit,
-        "train_on_responses_only": train_on_responses_only,
-        "dataset_format": dataset_format,
-        "dataset_split": dataset_split,
-        "dry_run": dry_run,
-        "seed": seed,
-    }
-    for key, value in _lora(lora).items():
-        if knobs[key] is not None and knobs[key] != value:
-            raise ConfigError(f"{key} is given twice (as {key}= and in lora=) with two values")
-        knobs[key] = value
-    config = JobConfig.build(
-        model=model,
-        dataset_source=parse_dataset(dataset),
-        **{k: v for k, v in knobs.items() if v is not None},
-    )
+    given = locals()  # the knobs are the parameters named after JobConfig's fields
+    knobs = {knob: given[knob] for knob in JobConfig.knobs()}
+    config = JobConfig.of(model=model, dataset=dataset, lora=lora, **knobs)
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"name must be a non-empty string, got {name!r}")
     if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
         raise ConfigError(f"reconnect must be a ReconnectPolicy, got {reconnect!r}")
     callbacks_ = TrainerCallbacks.coerce(callbacks)
-    rules = _rules(early_stopping)
+    rules = flatten_rules(early_stopping, where="early_stopping")
     owns = client is None
     return Trainer(
         name=name.strip(),
@@ -603,3 +457,11 @@ def create_trainer(
         reconnect=reconnect,
         early_stopping=rules,
     )
+
+
+# help(create_trainer) lists the knobs with their descriptions on JobConfig.
+create_trainer.__doc__ = (
+    (create_trainer.__doc__ or "")
+    + "\n    Knobs:\n"
+    + "".join(f"        {line}\n" for line in JobConfig.knob_docs().splitlines())
+)

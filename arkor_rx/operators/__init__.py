@@ -1090,9 +1090,10 @@ def any_of(*rules: StopRule | Sequence[StopRule]) -> AnyOf:
     Returns:
         A :data:`StopRule`.
     """
-    from arkor_rx.operators._any_of import AnyOf, flatten
+    from arkor_rx.operators._any_of import AnyOf
+    from arkor_rx.stopping import flatten_rules
 
-    return AnyOf(flatten(rules))
+    return AnyOf(flatten_rules(rules))
 
 
 def all_of(*rules: StopRule | Sequence[StopRule]) -> AllOf:
@@ -1125,9 +1126,9 @@ def all_of(*rules: StopRule | Sequence[StopRule]) -> AllOf:
         A :data:`StopRule`.
     """
     from arkor_rx.operators._all_of import AllOf
-    from arkor_rx.operators._any_of import flatten
+    from arkor_rx.stopping import flatten_rules
 
-    return AllOf(flatten(rules))
+    return AllOf(flatten_rules(rules))
 
 
 def early_stopping(

@@ -14,24 +14,11 @@ from reactivex.scheduler import ImmediateScheduler
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import TrainingEvent
 from arkor_rx.operators._rule import Rule
-from arkor_rx.stopping import StopDecision, StopRule
+from arkor_rx.stopping import StopDecision, StopRule, flatten_rules
 
-__all__ = ["AnyOf", "check_rules", "flatten", "merge_now"]
+__all__ = ["AnyOf", "check_rules", "merge_now"]
 
 _T = TypeVar("_T")
-
-
-def flatten(
-    rules: Sequence[StopRule | Sequence[StopRule]],
-) -> tuple[StopRule, ...]:
-    """Flatten one level of sequences (lists, tuples) of rules."""
-    flat: list[StopRule] = []
-    for rule in rules:
-        if isinstance(rule, Sequence):
-            flat.extend(rule)
-        else:
-            flat.append(rule)
-    return tuple(flat)
 
 
 def merge_now(sources: Sequence[Observable[_T]]) -> Observable[_T]:
@@ -47,14 +34,11 @@ def merge_now(sources: Sequence[Observable[_T]]) -> Observable[_T]:
 
 
 def check_rules(rules: Sequence[StopRule]) -> tuple[StopRule, ...]:
-    """Flatten one level of lists/tuples and check each rule is callable."""
-    flat = flatten(rules)
+    """Flatten one level of lists/tuples and check each rule is callable; at least one."""
+    flat = flatten_rules(rules)
     if not flat:
         raise ConfigError("give at least one stop rule")
-    for rule in flat:
-        if not callable(rule):
-            raise ConfigError(f"a stop rule must be callable, got {rule!r}")
-    return tuple(flat)
+    return flat
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,8 @@ from typing import Literal
 
 from arkor_rx.errors import ConfigError
 from arkor_rx.operators._all_of import AllOf
-from arkor_rx.operators._any_of import AnyOf, flatten
-from arkor_rx.stopping import StopRule
+from arkor_rx.operators._any_of import AnyOf
+from arkor_rx.stopping import StopRule, flatten_rules
 
 __all__ = ["early_stopping"]
 
@@ -19,7 +19,7 @@ def early_stopping(
 ) -> AnyOf | AllOf:
     """Combine rules into one StopRule: ``"any"`` fires first, ``"all"`` waits for every rule."""
     if combine == "any":
-        return AnyOf(flatten(rules))
+        return AnyOf(flatten_rules(rules))
     if combine == "all":
-        return AllOf(flatten(rules))
+        return AllOf(flatten_rules(rules))
     raise ConfigError(f"combine must be 'any' or 'all', got {combine!r}")
