@@ -137,7 +137,7 @@ def logs() -> Callable[[Observable[object]], Observable[TrainingLog]]:
         An operator from any event stream to a stream of
         :class:`~arkor_rx.events.TrainingLog`.
     """
-    from arkor_rx.operators._logs import logs as impl
+    from arkor_rx.operators._of_type import logs as impl
 
     return impl()
 
@@ -163,7 +163,7 @@ def checkpoints() -> Callable[[Observable[object]], Observable[CheckpointSaved]]
         An operator from any event stream to a stream of
         :class:`~arkor_rx.events.CheckpointSaved`.
     """
-    from arkor_rx.operators._checkpoints import checkpoints as impl
+    from arkor_rx.operators._of_type import checkpoints as impl
 
     return impl()
 
@@ -187,7 +187,7 @@ def terminal() -> Callable[[Observable[object]], Observable[TrainingCompleted | 
     Returns:
         An operator from any event stream to a stream of terminal events.
     """
-    from arkor_rx.operators._terminal import terminal as impl
+    from arkor_rx.operators._of_type import terminal as impl
 
     return impl()
 
@@ -262,7 +262,7 @@ def rolling_mean(n: int) -> PointOperator:
     Returns:
         An operator on :class:`MetricPoint` streams.
     """
-    from arkor_rx.operators._rolling_mean import rolling_mean as impl
+    from arkor_rx.operators._rolling import rolling_mean as impl
 
     return impl(n)
 
@@ -290,7 +290,7 @@ def rolling_min(n: int) -> PointOperator:
     Returns:
         An operator on :class:`MetricPoint` streams.
     """
-    from arkor_rx.operators._rolling_min import rolling_min as impl
+    from arkor_rx.operators._rolling import rolling_min as impl
 
     return impl(n)
 
@@ -318,7 +318,7 @@ def rolling_max(n: int) -> PointOperator:
     Returns:
         An operator on :class:`MetricPoint` streams.
     """
-    from arkor_rx.operators._rolling_max import rolling_max as impl
+    from arkor_rx.operators._rolling import rolling_max as impl
 
     return impl(n)
 

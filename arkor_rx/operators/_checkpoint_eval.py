@@ -13,7 +13,6 @@ from reactivex import operators as ops
 
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import CheckpointSaved
-from arkor_rx.operators._checkpoints import checkpoints
 from arkor_rx.operators._common import (
     MetricPoint,
     Mode,
@@ -23,6 +22,7 @@ from arkor_rx.operators._common import (
     check_positive,
     stateful,
 )
+from arkor_rx.operators._of_type import checkpoints
 from arkor_rx.operators._patience import PatienceTracker
 from arkor_rx.operators._rule import Rule, one_decision
 from arkor_rx.stopping import StopDecision
@@ -94,16 +94,8 @@ class CheckpointEval(Rule):
             )
 
             def check(point: MetricPoint) -> StopDecision | None:
-                if not tracker.update(point.step, point.value):
-                    return None
-                return StopDecision(
-                    rule=self.name,
-                    reason=tracker.reason(f"{self.name} score"),
-                    step=point.step,
-                    value=point.value,
-                    best=tracker.best,
-                    best_step=tracker.best_step,
-                    monitor=self.name,
+                return tracker.check(
+                    point, rule=self.name, monitor=self.name, what=f"{self.name} score"
                 )
 
             return check

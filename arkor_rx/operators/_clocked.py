@@ -13,7 +13,9 @@ from arkor_rx.operators._common import (
     event_seconds,
     resolve_scheduler,
     scheduler_seconds,
+    stateful,
 )
+from arkor_rx.operators._of_type import logs
 
 __all__ = ["clocked"]
 
@@ -36,23 +38,20 @@ def clocked(
         def subscribe(
             observer: abc.ObserverBase[_Out], at_subscribe: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            step = make()
+            # Hand-written only to learn the scheduler given at subscribe time.
             timer = resolve_scheduler(scheduler, at_subscribe)
 
-            def on_next(event: object) -> None:
-                if not isinstance(event, TrainingLog):
-                    return
-                try:
-                    seconds = event_seconds(event) if clock == "event" else scheduler_seconds(timer)
-                    result = None if seconds is None else step(event, seconds)
-                except Exception as exc:
-                    observer.on_error(exc)
-                    return
-                if result is not None:
-                    observer.on_next(result)
+            def make_timed() -> Callable[[TrainingLog], _Out | None]:
+                step = make()
 
-            return source.subscribe(
-                on_next, observer.on_error, observer.on_completed, scheduler=at_subscribe
+                def timed(event: TrainingLog) -> _Out | None:
+                    seconds = event_seconds(event) if clock == "event" else scheduler_seconds(timer)
+                    return None if seconds is None else step(event, seconds)
+
+                return timed
+
+            return source.pipe(logs(), stateful(make_timed)).subscribe(
+                observer, scheduler=at_subscribe
             )
 
         return Observable(subscribe)

@@ -16,14 +16,14 @@ from arkor_rx.operators._common import (
     check_mode,
     check_monitor,
 )
-from arkor_rx.operators._rule import Checker, Rule, check_gate, fmt, improved, watch
+from arkor_rx.operators._rule import Checker, Gated, fmt, improved, monitored
 from arkor_rx.stopping import StopDecision
 
 __all__ = ["Divergence"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Divergence(Rule):
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class Divergence(Gated):
     """Stop when ``monitor`` goes the wrong way by too much, ``patience`` checks in a row.
 
     A check diverges (``mode="min"``; mirror everything for ``"max"``) when
@@ -43,11 +43,8 @@ class Divergence(Rule):
     mode: Mode = "min"
     patience: int = 1
     check_finite: bool = True
-    warmup_steps: int = 0
-    interval: int = 1
-    smoothing: float | None = None
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         check_monitor(self.monitor)
         if self.threshold is None and self.factor is None:
             raise ConfigError("divergence needs a threshold, a factor, or both")
@@ -57,7 +54,6 @@ class Divergence(Rule):
             raise ConfigError(f"factor must be > 1, got {self.factor!r}")
         check_mode(self.mode)
         check_int("patience", self.patience, 1)
-        check_gate(self.warmup_steps, self.interval, self.smoothing)
 
     def _why(self, value: float, best: float | None) -> str | None:
         worse = "above" if self.mode == "min" else "below"
@@ -108,4 +104,4 @@ class Divergence(Rule):
 
             return check
 
-        return watch(self, source, make)
+        return monitored(source, self.monitor, make, self)

@@ -42,6 +42,4 @@ class NonFinite(Rule):
 
             return check
 
-        return monitored(
-            source, self.monitor, warmup_steps=0, interval=1, smoothing=None, make_checker=make
-        )
+        return monitored(source, self.monitor, make)

@@ -15,7 +15,7 @@ from arkor_rx.operators._common import (
     check_monitor,
     check_positive,
 )
-from arkor_rx.operators._rule import Checker, Rule, check_gate, fmt, improved, watch
+from arkor_rx.operators._rule import Checker, Gated, fmt, improved, monitored
 from arkor_rx.stopping import StopDecision
 
 __all__ = ["Patience", "PatienceTracker"]
@@ -46,6 +46,22 @@ class PatienceTracker:
         self.wait += 1
         return self.wait >= self.patience
 
+    def check(
+        self, point: MetricPoint, *, rule: str, monitor: str, what: str
+    ) -> StopDecision | None:
+        """Record ``point``; the decision (``rule``, about ``what``) once patience runs out."""
+        if not self.update(point.step, point.value):
+            return None
+        return StopDecision(
+            rule=rule,
+            reason=self.reason(what),
+            step=point.step,
+            value=point.value,
+            best=self.best,
+            best_step=self.best_step,
+            monitor=monitor,
+        )
+
     def reason(self, monitor: str) -> str:
         """Why patience ran out, for a human."""
         if self.best_step is None and self.baseline is not None:
@@ -59,8 +75,8 @@ class PatienceTracker:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Patience(Rule):
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class Patience(Gated):
     """Stop when ``monitor`` has not improved for ``patience`` checks in a row.
 
     A check improves when its value beats the best so far by more than
@@ -74,18 +90,14 @@ class Patience(Rule):
     min_delta: float = 0.0
     mode: Mode = "min"
     baseline: float | None = None
-    warmup_steps: int = 0
-    interval: int = 1
-    smoothing: float | None = None
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         check_monitor(self.monitor)
         check_int("patience", self.patience, 0)
         check_positive("min_delta", self.min_delta, allow_zero=True)
         check_mode(self.mode)
         if self.baseline is not None:
             check_finite("baseline", self.baseline)
-        check_gate(self.warmup_steps, self.interval, self.smoothing)
 
     def __call__(self, source: Observable[object]) -> Observable[StopDecision]:
         def make() -> Checker:
@@ -97,18 +109,10 @@ class Patience(Rule):
             )
 
             def check(point: MetricPoint) -> StopDecision | None:
-                if not tracker.update(point.step, point.value):
-                    return None
-                return StopDecision(
-                    rule="patience",
-                    reason=tracker.reason(self.monitor),
-                    step=point.step,
-                    value=point.value,
-                    best=tracker.best,
-                    best_step=tracker.best_step,
-                    monitor=self.monitor,
+                return tracker.check(
+                    point, rule="patience", monitor=self.monitor, what=self.monitor
                 )
 
             return check
 
-        return watch(self, source, make)
+        return monitored(source, self.monitor, make, self)

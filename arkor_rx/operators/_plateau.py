@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from reactivex import Observable
 
 from arkor_rx.operators._common import MetricPoint, check_int, check_monitor, check_positive
-from arkor_rx.operators._rule import Checker, Rule, check_gate, fmt, watch
+from arkor_rx.operators._rule import Checker, Gated, fmt, monitored
 from arkor_rx.stopping import StopDecision
 
 __all__ = ["Plateau"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Plateau(Rule):
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class Plateau(Gated):
     """Stop when the last ``window`` checked values all lie within a narrow band.
 
     The band test is ``max(w) - min(w) <= rel_delta * |mean(w)|`` over the last
@@ -28,15 +28,11 @@ class Plateau(Rule):
     monitor: str = "loss"
     window: int = 10
     rel_delta: float = 1e-3
-    warmup_steps: int = 0
-    interval: int = 1
-    smoothing: float | None = None
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         check_monitor(self.monitor)
         check_int("window", self.window, 2)
         check_positive("rel_delta", self.rel_delta, allow_zero=True)
-        check_gate(self.warmup_steps, self.interval, self.smoothing)
 
     def __call__(self, source: Observable[object]) -> Observable[StopDecision]:
         size, rel = self.window, self.rel_delta
@@ -65,4 +61,4 @@ class Plateau(Rule):
 
             return check
 
-        return watch(self, source, make)
+        return monitored(source, self.monitor, make, self)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass, fields
 
 from reactivex import Observable
 from reactivex import operators as ops
@@ -32,14 +32,13 @@ from arkor_rx.stopping import StopDecision
 
 __all__ = [
     "Checker",
-    "Monitored",
+    "Gated",
     "Rule",
     "check_gate",
     "fmt",
     "improved",
     "monitored",
     "one_decision",
-    "watch",
 ]
 
 
@@ -73,6 +72,39 @@ def check_gate(warmup_steps: int, interval: int, smoothing: float | None) -> Non
         check_fraction("smoothing", smoothing, low_open=False, high_open=True)
 
 
+_GATE = ("warmup_steps", "interval", "smoothing")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Gated(Rule):
+    """The gate of a monitored rule (Rule 2), declared once for all of them.
+
+    A monitored rule subclasses it (as a frozen, slotted, keyword-only
+    dataclass with ``repr=False``, so that its repr lists its own settings
+    first and the gate last), validates its own settings in ``_check()``, and
+    builds its decision with ``monitored(source, self.monitor, make, self)``.
+    """
+
+    warmup_steps: int = 0
+    """Values logged before this step are ignored."""
+    interval: int = 1
+    """Check a value only when its step is at least this many past the last checked one."""
+    smoothing: float | None = None
+    """TensorBoard smoothing weight in ``[0, 1)`` applied before the checks; None: raw values."""
+
+    def __post_init__(self) -> None:
+        self._check()
+        check_gate(self.warmup_steps, self.interval, self.smoothing)
+
+    def _check(self) -> None:
+        """Validate the rule's own settings (the gate is checked after them)."""
+
+    def __repr__(self) -> str:
+        names = [f.name for f in fields(self) if f.name not in _GATE] + list(_GATE)
+        settings = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+        return f"{type(self).__name__}({settings})"
+
+
 def _gate(
     warmup_steps: int, interval: int
 ) -> Callable[[Observable[MetricPoint]], Observable[MetricPoint]]:
@@ -101,44 +133,19 @@ def one_decision() -> Callable[[Observable[StopDecision]], Observable[StopDecisi
 def monitored(
     source: Observable[object],
     monitor: str,
-    *,
-    warmup_steps: int,
-    interval: int,
-    smoothing: float | None,
     make_checker: Callable[[], Checker],
+    gate: Gated | None = None,
 ) -> Observable[StopDecision]:
-    """The pipeline of a monitored rule (see Rule 2)."""
+    """The pipeline of a monitored rule (Rule 2): metric, smoothing and gate, check, one decision.
+
+    Without a ``gate`` every value of ``monitor`` is checked, raw.
+    """
     points = source.pipe(metric(monitor))
-    if smoothing is not None:
-        points = points.pipe(tensorboard_smooth(smoothing))
-    return points.pipe(_gate(warmup_steps, interval), stateful(make_checker), one_decision())
-
-
-class Monitored(Protocol):
-    """The settings every monitored rule has (see Rule 2)."""
-
-    @property
-    def monitor(self) -> str: ...
-    @property
-    def warmup_steps(self) -> int: ...
-    @property
-    def interval(self) -> int: ...
-    @property
-    def smoothing(self) -> float | None: ...
-
-
-def watch(
-    rule: Monitored, source: Observable[object], make_checker: Callable[[], Checker]
-) -> Observable[StopDecision]:
-    """:func:`monitored` with the rule's own settings."""
-    return monitored(
-        source,
-        rule.monitor,
-        warmup_steps=rule.warmup_steps,
-        interval=rule.interval,
-        smoothing=rule.smoothing,
-        make_checker=make_checker,
-    )
+    if gate is not None:
+        if gate.smoothing is not None:
+            points = points.pipe(tensorboard_smooth(gate.smoothing))
+        points = points.pipe(_gate(gate.warmup_steps, gate.interval))
+    return points.pipe(stateful(make_checker), one_decision())
 
 
 def improved(value: float, best: float | None, mode: str, min_delta: float) -> bool:

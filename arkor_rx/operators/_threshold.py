@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from reactivex import Observable
 
 from arkor_rx.operators._common import MetricPoint, Mode, check_finite, check_mode, check_monitor
-from arkor_rx.operators._rule import Checker, Rule, check_gate, fmt, watch
+from arkor_rx.operators._rule import Checker, Gated, fmt, monitored
 from arkor_rx.stopping import StopDecision
 
 __all__ = ["Threshold"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Threshold(Rule):
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class Threshold(Gated):
     """Stop when ``monitor`` reaches ``value``: ``<=`` with ``mode="min"``, ``>=`` with ``"max"``.
 
     NaN and infinities never count as reaching it.
@@ -24,15 +24,11 @@ class Threshold(Rule):
     monitor: str
     value: float
     mode: Mode = "min"
-    warmup_steps: int = 0
-    interval: int = 1
-    smoothing: float | None = None
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         check_monitor(self.monitor)
         check_finite("value", self.value)
         check_mode(self.mode)
-        check_gate(self.warmup_steps, self.interval, self.smoothing)
 
     def __call__(self, source: Observable[object]) -> Observable[StopDecision]:
         target = self.value
@@ -58,4 +54,4 @@ class Threshold(Rule):
 
             return check
 
-        return watch(self, source, make)
+        return monitored(source, self.monitor, make, self)
