@@ -12,40 +12,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from arkor_rx.callbacks import (
-    CallbackResult,
-    CheckpointAdapter,
-    CheckpointContext,
-    CompletedContext,
-    Dispatcher,
-    DispatchFn,
-    FailedContext,
-    InferClient,
-    LogContext,
-    StartedContext,
-    TrainerCallbacks,
-    drain,
-)
+from arkor_rx import callbacks as _callbacks
+from arkor_rx.callbacks import *  # noqa: F403  (every name the old module had)
+from arkor_rx.callbacks import CallbackResult, Dispatcher, TrainerCallbacks, drain
 from arkor_rx.events import TrainingEvent
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.operators._concat_map_async import concat_map_async
 
-__all__ = [
-    "CallbackResult",
-    "CheckpointAdapter",
-    "CheckpointContext",
-    "CompletedContext",
-    "DispatchFn",
-    "Dispatcher",
-    "FailedContext",
-    "InferClient",
-    "LogContext",
-    "StartedContext",
-    "TrainerCallbacks",
-    "bench_dispatch",
-    "concat_map_async",
-    "drain",
-]
+__all__ = [*_callbacks.__all__, "bench_dispatch", "concat_map_async"]
 
 
 async def _iterate(items: Sequence[TrainingEvent]) -> AsyncIterator[TrainingEvent]:

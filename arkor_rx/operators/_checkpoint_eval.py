@@ -86,12 +86,7 @@ class CheckpointEval(Rule):
         warmup = self.warmup_steps
 
         def make() -> Callable[[MetricPoint], StopDecision | None]:
-            tracker = PatienceTracker(
-                mode=self.mode,
-                patience=self.patience,
-                min_delta=self.min_delta,
-                baseline=self.baseline,
-            )
+            tracker = PatienceTracker.of(self)
 
             def check(point: MetricPoint) -> StopDecision | None:
                 return tracker.check(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from reactivex import Observable
 
@@ -19,6 +20,17 @@ from arkor_rx.operators._rule import Checker, Gated, fmt, improved, monitored
 from arkor_rx.stopping import StopDecision
 
 __all__ = ["Patience", "PatienceTracker"]
+
+
+class _PatienceSettings(Protocol):
+    @property
+    def mode(self) -> Mode: ...
+    @property
+    def patience(self) -> int: ...
+    @property
+    def min_delta(self) -> float: ...
+    @property
+    def baseline(self) -> float | None: ...
 
 
 class PatienceTracker:
@@ -45,6 +57,13 @@ class PatienceTracker:
             return False
         self.wait += 1
         return self.wait >= self.patience
+
+    @classmethod
+    def of(cls, rule: _PatienceSettings) -> PatienceTracker:
+        """A fresh tracker with ``rule``'s settings (one per subscription)."""
+        return cls(
+            mode=rule.mode, patience=rule.patience, min_delta=rule.min_delta, baseline=rule.baseline
+        )
 
     def check(
         self, point: MetricPoint, *, rule: str, monitor: str, what: str
@@ -101,12 +120,7 @@ class Patience(Gated):
 
     def __call__(self, source: Observable[object]) -> Observable[StopDecision]:
         def make() -> Checker:
-            tracker = PatienceTracker(
-                mode=self.mode,
-                patience=self.patience,
-                min_delta=self.min_delta,
-                baseline=self.baseline,
-            )
+            tracker = PatienceTracker.of(self)
 
             def check(point: MetricPoint) -> StopDecision | None:
                 return tracker.check(

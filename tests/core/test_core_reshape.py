@@ -163,6 +163,7 @@ OLD_DISPATCH_NAMES = [
     "concat_map_async",
     "drain",
 ]
+"""The ``__all__`` of ``arkor_rx.dispatch`` before the split."""
 
 
 @pytest.mark.parametrize("name", OLD_DISPATCH_NAMES)
