@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
+from tests.fake_backend import FakeBackend, backend_fixture
 
 
 @pytest.fixture(autouse=True)
@@ -15,3 +18,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[FakeBackend]:
+    """The shared scripted fake backend on 127.0.0.1, port 0 (``tests/fake_backend.py``)."""
+    async for value in backend_fixture():
+        yield value

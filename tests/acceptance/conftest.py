@@ -1,27 +1,14 @@
-"""Fixtures of the acceptance tests: a scriptable fake backend and a client bound to it."""
+"""Fixtures of the acceptance tests: a client bound to the shared fake backend."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestServer
 
 import arkor_rx as ax
 
 from ._acc_fake import TOKEN, FakeBackend
-
-
-@pytest.fixture
-async def backend() -> AsyncIterator[FakeBackend]:
-    fake = FakeBackend()
-    server = TestServer(fake.app(), host="127.0.0.1")
-    await server.start_server()
-    fake.server = server
-    try:
-        yield fake
-    finally:
-        await server.close()
 
 
 @pytest.fixture

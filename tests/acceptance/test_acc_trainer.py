@@ -183,7 +183,7 @@ async def test_raising_callback_fails_wait_without_reconnect(
 async def test_wait_returns_result_for_failed_run(
     backend: FakeBackend, client: ax.ArkorClient
 ) -> None:
-    backend.final_status = "failed"
+    backend.job_status = "failed"
     backend.opens = [frames(log("1", 1), ev("training.failed", "2", error="oom", step=1))]
     errors: list[str] = []
 

@@ -31,6 +31,7 @@ from arkor_rx.jobs import JobConfig
 from arkor_rx.protocol import USER_AGENT
 from arkor_rx.transport import Response, StreamResponse
 from tests.client.client_helpers import BASE, JOB, ORG, PROJECT, TOKEN, MockedApi, make_client
+from tests.fake_transport import RecordingTransport
 
 
 def url(path: str) -> URL:
@@ -498,45 +499,8 @@ def test_constructor_defaults_to_production_and_exposes_its_config() -> None:
 # --- lifetime ----------------------------------------------------------------------
 
 
-class _RecordingTransport:
-    """A fake transport that answers 200 {"job": JOB} and records what it was asked."""
-
-    def __init__(self) -> None:
-        self.closed = 0
-        self.calls: list[dict[str, Any]] = []
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        json: Any = None,
-        total_timeout: float | None = None,
-    ) -> Response:
-        self.calls.append(
-            {"method": method, "url": url, "params": params, "timeout": total_timeout}
-        )
-        return Response(200, {}, b'{"job": {"id": "j1"}}')
-
-    async def open_stream(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        json: Any = None,
-    ) -> StreamResponse:
-        raise AssertionError("not used")
-
-    async def aclose(self) -> None:
-        self.closed += 1
-
-
 async def test_a_fake_transport_plugs_in_and_is_closed_by_the_client() -> None:
-    transport = _RecordingTransport()
+    transport = RecordingTransport(answer=Response(200, {}, b'{"job": {"id": "j1"}}'))
     async with make_client(transport=transport, request_timeout=3.0) as client:
         assert client.transport is transport
         job = await client.get_job("j1")

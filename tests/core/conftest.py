@@ -1,4 +1,4 @@
-"""Fixtures of the reactive core's tests: a scripted backend and a client of it."""
+"""Fixtures of the reactive core's tests: a client of the shared scripted backend."""
 
 from __future__ import annotations
 
@@ -7,18 +7,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from arkor_rx.client import ArkorClient
-from tests.core.core_fakes import FakeBackend, backend_fixture
-
-
-@pytest.fixture
-async def backend() -> AsyncIterator[FakeBackend]:
-    """A fresh scripted backend on 127.0.0.1, port 0."""
-    async for value in backend_fixture():
-        yield value
+from tests.core.core_fakes import ORG, PROJECT, TOKEN, FakeBackend
 
 
 @pytest.fixture
 async def client(backend: FakeBackend) -> AsyncIterator[ArkorClient]:
     """A real ArkorClient pointed at the backend."""
-    async with backend.client() as value:
+    async with ArkorClient(backend.url, TOKEN, ORG, PROJECT) as value:
         yield value

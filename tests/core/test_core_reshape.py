@@ -212,7 +212,7 @@ async def test_a_trainer_of_an_existing_job_sends_nothing_until_wait(
     assert steps == [1]
     assert result.status == "completed"
     assert trainer.job_id == "j1"
-    assert trainer.name == "t"
+    assert trainer.name == "n"
 
 
 async def test_a_trainer_of_an_unknown_job_fails_wait_with_404(

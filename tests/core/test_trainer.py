@@ -116,6 +116,7 @@ async def test_wait_runs_each_callback_with_its_context_and_returns_the_result(
     backend: FakeBackend, client: ArkorClient
 ) -> None:
     backend.add(run_of(log("1", 10, 0.5), checkpoint("2", 10)))
+    backend.infer_content = "hi"
     seen: list[Any] = []
 
     def on_started(ctx: StartedContext) -> None:

@@ -10,7 +10,7 @@ from tests.e2e.e2e_helpers import Backend, local_backend
 
 
 @pytest.fixture
-async def backend() -> AsyncIterator[Backend]:
+async def live() -> AsyncIterator[Backend]:
     """A LocalServer on 127.0.0.1 (port 0, full speed, in memory) and a counting client."""
     async with local_backend() as value:
         yield value

@@ -1,22 +1,22 @@
 """Helpers of the end-to-end tests: a real LocalServer, a real client, and a wire-level tally.
 
-Nothing here is faked. :class:`CountingTransport` is the real aiohttp
-transport; it only records what it sends, so a test can count the cancel
-requests that actually reached the server.
+Nothing here is faked. The client's transport is the real aiohttp one
+behind a ``RecordingTransport`` (``tests/fake_transport.py``) that only
+records what it sends, so a test can count the cancel requests that actually
+reached the server.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from yarl import URL
-
 import arkor_rx as ax
 from arkor_rx.server import LocalServer, ServerConfig
-from arkor_rx.transport import AiohttpTransport, Response
+from arkor_rx.transport import AiohttpTransport
+from tests.fake_transport import RecordingTransport
 
 MODEL = "arkor/triage-tiny"
 DEMO = {"type": "huggingface", "name": "arkorlab/triage-demo"}
@@ -40,51 +40,12 @@ takes long, and an unstopped one would be seen (status ``completed``)."""
 
 
 @dataclass(frozen=True, slots=True)
-class Sent:
-    """One request the client sent, and the status it got (None: no answer)."""
-
-    method: str
-    path: str
-    status: int | None
-
-
-class CountingTransport(AiohttpTransport):
-    """The real aiohttp transport, recording every plain request it sends."""
-
-    def __init__(self) -> None:
-        super().__init__(request_timeout=10.0)
-        self.sent: list[Sent] = []
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        json: Any = None,
-        total_timeout: float | None = None,
-    ) -> Response:
-        index = len(self.sent)
-        self.sent.append(Sent(method, URL(url).path, None))
-        response = await super().request(
-            method, url, params=params, headers=headers, json=json, total_timeout=total_timeout
-        )
-        self.sent[index] = Sent(method, URL(url).path, response.status)
-        return response
-
-    def cancels(self) -> list[Sent]:
-        """The ``POST /v1/jobs/{id}/cancel`` requests sent so far."""
-        return [s for s in self.sent if s.method == "POST" and s.path.endswith("/cancel")]
-
-
-@dataclass(frozen=True, slots=True)
 class Backend:
     """A running local backend and a client of it."""
 
     server: LocalServer
     client: ax.ArkorClient
-    transport: CountingTransport
+    transport: RecordingTransport
 
     def trainer(self, **kwargs: Any) -> ax.Trainer:
         """A trainer of a small job on the built-in dataset (override any knob)."""
@@ -103,7 +64,7 @@ class Backend:
 async def local_backend(config: ServerConfig | None = None) -> AsyncIterator[Backend]:
     """Start a LocalServer on loopback (port 0) with a client that counts its requests."""
     async with LocalServer(config or ServerConfig(step_delay=0.0)) as server:
-        transport = CountingTransport()
+        transport = RecordingTransport(AiohttpTransport(request_timeout=10.0))
         client = ax.ArkorClient(
             server.url,
             token=server.token,

@@ -26,13 +26,13 @@ async def wait(trainer: ax.Trainer) -> ax.TrainingResult:
         return await trainer.wait()
 
 
-async def assert_cancelled_once(backend: Backend, result: ax.TrainingResult) -> None:
+async def assert_cancelled_once(live: Backend, result: ax.TrainingResult) -> None:
     """One cancel on the wire, answered 200; the backend ended the job ``cancelled``, once."""
     job_id = result.job.id
-    assert [(s.path, s.status) for s in backend.transport.cancels()] == [
+    assert [(s.path, s.status) for s in live.transport.cancels()] == [
         (f"/v1/jobs/{job_id}/cancel", 200)
     ]
-    job, events = await backend.server_log(job_id)
+    job, events = await live.server_log(job_id)
     assert job.status == "cancelled"
     terminals = [e for e in events if isinstance(e, ax.TrainingCompleted | ax.TrainingFailed)]
     assert len(terminals) == 1
@@ -40,14 +40,14 @@ async def assert_cancelled_once(backend: Backend, result: ax.TrainingResult) -> 
     assert terminals[0].error == CANCELLED_ERROR
     # The server agrees the job is over: another cancel is refused with 409.
     with pytest.raises(ax.CloudApiError) as caught:
-        await backend.client.cancel_job(job_id)
+        await live.client.cancel_job(job_id)
     assert caught.value.status == 409
 
 
 async def test_a_diverging_run_is_stopped_by_divergence_and_cancelled_once(
-    backend: Backend,
+    live: Backend,
 ) -> None:
-    trainer = backend.trainer(
+    trainer = live.trainer(
         max_steps=LONG_RUN,
         logging_steps=1,
         **DIVERGING,
@@ -65,23 +65,21 @@ async def test_a_diverging_run_is_stopped_by_divergence_and_cancelled_once(
     assert stop.best == pytest.approx(1.7808, abs=1e-3)  # the untrained model's first loss
     assert result.status == "cancelled"
     assert result.artifacts == []
-    await assert_cancelled_once(backend, result)
+    await assert_cancelled_once(live, result)
     # The trainer itself never sends a second cancel either.
     await trainer.cancel()
-    assert len(backend.transport.cancels()) == 2  # ours above (409), not the trainer's
-    assert backend.transport.cancels()[1].status == 409
+    assert len(live.transport.cancels()) == 2  # ours above (409), not the trainer's
+    assert live.transport.cancels()[1].status == 409
 
 
-async def test_several_rules_firing_on_the_same_event_cancel_once(backend: Backend) -> None:
+async def test_several_rules_firing_on_the_same_event_cancel_once(live: Backend) -> None:
     rules: list[ax.StopRule] = [
         aop.divergence("loss", threshold=10.0),
         aop.non_finite("loss"),
         aop.divergence("loss", factor=5.0),
         aop.step_budget(2),
     ]
-    trainer = backend.trainer(
-        max_steps=LONG_RUN, logging_steps=1, **DIVERGING, early_stopping=rules
-    )
+    trainer = live.trainer(max_steps=LONG_RUN, logging_steps=1, **DIVERGING, early_stopping=rules)
 
     result = await wait(trainer)
 
@@ -89,10 +87,10 @@ async def test_several_rules_firing_on_the_same_event_cancel_once(backend: Backe
     assert result.stop.step == 2
     assert result.stop.rule in {"divergence", "budget.steps"}
     assert result.status == "cancelled"
-    await assert_cancelled_once(backend, result)
+    await assert_cancelled_once(live, result)
     # Replayed offline on the events the server stored, three of the four
     # rules decide on the very same event (the log of step 2).
-    _, events = await backend.server_log(result.job.id)
+    _, events = await live.server_log(result.job.id)
     offline = [_decision(rule, events) for rule in rules]
     assert [None if d is None else d.step for d in offline] == [2, None, 2, 2]
 
@@ -104,8 +102,8 @@ def _decision(rule: ax.StopRule, events: list[ax.TrainingEvent]) -> ax.StopDecis
     return decisions[0] if decisions else None
 
 
-async def test_a_healthy_run_with_the_same_rules_completes_untouched(backend: Backend) -> None:
-    trainer = backend.trainer(
+async def test_a_healthy_run_with_the_same_rules_completes_untouched(live: Backend) -> None:
+    trainer = live.trainer(
         max_steps=40,
         logging_steps=1,
         learning_rate=2e-4,
@@ -123,8 +121,8 @@ async def test_a_healthy_run_with_the_same_rules_completes_untouched(backend: Ba
     assert result.status == "completed"
     assert isinstance(result.terminal_event, ax.TrainingCompleted)
     assert [a["kind"] for a in result.artifacts] == ["final"]
-    assert backend.transport.cancels() == []
-    _, events = await backend.server_log(result.job.id)
+    assert live.transport.cancels() == []
+    _, events = await live.server_log(result.job.id)
     losses = [e.loss for e in events if isinstance(e, ax.TrainingLog) and e.loss is not None]
     assert len(losses) == 40
     assert max(losses) < 10.0
@@ -165,12 +163,12 @@ class Judge:
 
 
 async def test_checkpoint_eval_scores_checkpoints_with_inference_and_stops_the_run(
-    backend: Backend,
+    live: Backend,
 ) -> None:
-    judge = Judge(backend.client)
+    judge = Judge(live.client)
     # A baseline no accuracy can beat: two checkpoints without beating it stop the run.
     rule = aop.checkpoint_eval(judge, patience=2, baseline=1.5)
-    trainer = backend.trainer(
+    trainer = live.trainer(
         max_steps=LONG_RUN, logging_steps=5, save_steps=10, learning_rate=2e-4, early_stopping=rule
     )
 
@@ -184,11 +182,11 @@ async def test_checkpoint_eval_scores_checkpoints_with_inference_and_stops_the_r
         assert len(answers) == len(PROBES)
         assert set(answers) <= set(LABELS)  # real answers of the real adapter
     assert result.status == "cancelled"
-    await assert_cancelled_once(backend, result)
+    await assert_cancelled_once(live, result)
 
 
-async def test_checkpoint_eval_score_feeds_patience_with_a_real_model(backend: Backend) -> None:
-    judge = Judge(backend.client)
+async def test_checkpoint_eval_score_feeds_patience_with_a_real_model(live: Backend) -> None:
+    judge = Judge(live.client)
     seen: list[tuple[int, float]] = []
 
     async def scorer(ev: ax.CheckpointSaved) -> float:
@@ -198,7 +196,7 @@ async def test_checkpoint_eval_score_feeds_patience_with_a_real_model(backend: B
 
     # patience 0: the first checkpoint that does not beat the best stops the run.
     rule = aop.checkpoint_eval(scorer, patience=0, baseline=0.0, name="probe_accuracy")
-    trainer = backend.trainer(
+    trainer = live.trainer(
         max_steps=LONG_RUN, logging_steps=10, save_steps=10, learning_rate=2e-4, early_stopping=rule
     )
 
@@ -213,4 +211,4 @@ async def test_checkpoint_eval_score_feeds_patience_with_a_real_model(backend: B
     assert seen == [(10, 0.75), (20, 1.0), (30, 0.75)]
     assert (stop.step, stop.value, stop.best, stop.best_step) == (30, 0.75, 1.0, 20)
     assert result.status == "cancelled"
-    await assert_cancelled_once(backend, result)
+    await assert_cancelled_once(live, result)

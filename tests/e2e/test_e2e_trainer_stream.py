@@ -31,7 +31,7 @@ def kinds(events: list[ax.TrainingEvent]) -> list[tuple[str, int | None]]:
 
 @pytest.mark.parametrize("style", ["sync", "async"])
 async def test_callbacks_receive_every_event_type_in_stream_order(
-    backend: Backend, style: str
+    live: Backend, style: str
 ) -> None:
     seen: list[tuple[str, int | None]] = []
     answers: dict[int, str] = {}
@@ -70,13 +70,13 @@ async def test_callbacks_receive_every_event_type_in_stream_order(
         on_completed=make("training.completed"),
         on_failed=make("training.failed"),
     )
-    trainer = backend.trainer(max_steps=20, logging_steps=5, save_steps=10, callbacks=callbacks)
+    trainer = live.trainer(max_steps=20, logging_steps=5, save_steps=10, callbacks=callbacks)
 
     async with asyncio.timeout(SAFETY):
         result = await trainer.wait()
 
     assert result.status == "completed"
-    _, stored = await backend.server_log(result.job.id)
+    _, stored = await live.server_log(result.job.id)
     assert seen == kinds(stored)  # every event, in the order the server stored them
     assert seen == [
         ("training.started", None),
@@ -124,8 +124,8 @@ async def test_faults_lose_nothing_and_repeat_nothing() -> None:
     assert stats.last_event_id == str(len(stored))
 
 
-async def test_events_through_metric_and_tensorboard_smooth(backend: Backend) -> None:
-    trainer = backend.trainer(max_steps=30, logging_steps=1, eval_steps=10)
+async def test_events_through_metric_and_tensorboard_smooth(live: Backend) -> None:
+    trainer = live.trainer(max_steps=30, logging_steps=1, eval_steps=10)
 
     async with asyncio.timeout(SAFETY):
         points: list[MetricPoint] = await trainer.events().pipe(
@@ -135,7 +135,7 @@ async def test_events_through_metric_and_tensorboard_smooth(backend: Backend) ->
         )
 
     assert trainer.job_id is not None
-    job, stored = await backend.server_log(trainer.job_id)
+    job, stored = await live.server_log(trainer.job_id)
     assert job.status == "completed"
     raw = [(e.step, e.loss) for e in stored if isinstance(e, ax.TrainingLog) and e.loss is not None]
     assert [p.step for p in points] == [step for step, _ in raw] == list(range(1, 31))
