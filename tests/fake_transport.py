@@ -3,13 +3,14 @@
 ``RecordingTransport(inner)`` passes every call on to a real transport
 (``AiohttpTransport``) and records what was sent and the status it got;
 ``RecordingTransport(answer=Response(...))`` sends nothing and answers every
-plain request with ``answer``. It takes the Protocol's keyword arguments as
+plain request with ``answer``. ``refuse`` fails chosen requests before they
+are sent, as a network that is down would. It takes the Protocol's keyword arguments as
 they come instead of declaring them again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,6 +30,7 @@ class Sent:
     params: Mapping[str, str] | None
     timeout: float | None
     status: int | None = None
+    headers: Mapping[str, str] | None = None
 
     @property
     def path(self) -> str:
@@ -49,10 +51,15 @@ class RecordingTransport:
         """The stream requests, in order."""
         self.closed = 0
         """How many times ``aclose()`` was called."""
+        self.refuse: Callable[[str, str], Exception | None] | None = None
+        """``refuse(method, url)``: an error to raise instead of sending (None: send)."""
 
     async def request(self, method: str, url: str, **options: Any) -> Response:
         index = len(self.sent)
         self.sent.append(Sent(method, url, options.get("params"), options.get("total_timeout")))
+        refused = None if self.refuse is None else self.refuse(method, url)
+        if refused is not None:
+            raise refused
         if self._inner is None:
             assert self._answer is not None
             response = self._answer
@@ -62,7 +69,9 @@ class RecordingTransport:
         return response
 
     async def open_stream(self, method: str, url: str, **options: Any) -> StreamResponse:
-        self.streams.append(Sent(method, url, options.get("params"), None))
+        self.streams.append(
+            Sent(method, url, options.get("params"), None, headers=options.get("headers"))
+        )
         if self._inner is None:
             raise AssertionError(f"no stream is scripted for {method} {url}")
         return await self._inner.open_stream(method, url, **options)

@@ -215,12 +215,22 @@ async def test_cancelling_wait_during_backoff_is_prompt_and_sends_no_cancel(
     backend: FakeBackend, client: ax.ArkorClient
 ) -> None:
     backend.opens = [status(503, {"error": "down"})]
-    t = trainer(client, reconnect=policy(initial=100.0))
+    in_backoff = asyncio.Event()
+
+    async def sleep(delay: float) -> None:  # the real sleep, and a sign that it began
+        in_backoff.set()
+        await asyncio.sleep(delay)
+
+    t = ax.Trainer(
+        name="n",
+        config=ax.JobConfig.build(model="m", dataset_source=DATASET),
+        client=client,
+        reconnect=policy(initial=100.0),
+        sleep=sleep,
+    )
     await t.start()
     task = asyncio.create_task(t.wait())
-    await asyncio.wait_for(backend.opened.wait(), 5)
-    for _ in range(20):
-        await asyncio.sleep(0)  # let the client read the 503 and enter its backoff
+    await asyncio.wait_for(in_backoff.wait(), 5)  # the client read the 503 and backs off
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 2)
