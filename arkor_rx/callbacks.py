@@ -190,18 +190,9 @@ class CheckpointContext(_Context[CheckpointSaved]):
         """
         if self._client is None:
             raise RuntimeError("this checkpoint context has no client to run inference with")
-        request = InferenceRequest.build(
-            messages,
-            adapter=self.adapter,
-            stream=stream,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            tools=tools,
-            tool_choice=tool_choice,
-            response_format=response_format,
-            structured_outputs=structured_outputs,
-        )
+        given = locals()  # the arguments are the fields of InferenceRequest, by name
+        options = {name: given[name] for name in InferenceRequest.model_fields if name in given}
+        request = InferenceRequest.build(**{**options, "adapter": self.adapter})
         return await self._client.send_inference(request)
 
 

@@ -534,19 +534,10 @@ class ArkorClient:
             CloudApiError: a non-2xx answer.
             TransportError: no answer could be had.
         """
-        request = InferenceRequest.build(
-            messages,
-            adapter=adapter,
-            base_model=base_model,
-            stream=bool(stream),
-            max_tokens=max_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            tools=tools,
-            tool_choice=tool_choice,
-            response_format=response_format,
-            structured_outputs=structured_outputs,
-        )
+        given = locals()  # the arguments are the fields of InferenceRequest, by name
+        options = {name: given[name] for name in InferenceRequest.model_fields if name in given}
+        options["stream"] = bool(stream)
+        request = InferenceRequest.build(**options)
         return await self.send_inference(request, request_timeout=request_timeout)
 
     async def send_inference(
