@@ -10,28 +10,7 @@ from aiohttp import web
 
 import arkor_rx as ax
 
-from ._acc_fake import FakeBackend, Opener, completed, ev, frames, log
-
-
-def policy(max_attempts: int | None = None) -> ax.ReconnectPolicy:
-    return ax.ReconnectPolicy(
-        initial_delay=0, max_delay=0, max_attempts=max_attempts, idle_timeout=None
-    )
-
-
-def trainer(client: ax.ArkorClient, steps: list[int], **kwargs: Any) -> ax.Trainer:
-    def on_log(ctx: Any) -> None:
-        steps.append(ctx.step)
-
-    kwargs.setdefault("reconnect", policy())
-    kwargs.setdefault("callbacks", {"on_log": on_log})
-    return ax.create_trainer(
-        name="n",
-        model="m",
-        dataset={"type": "huggingface", "name": "d"},
-        client=client,
-        **kwargs,
-    )
+from ._acc_fake import FakeBackend, Opener, completed, ev, frames, log, policy, trainer
 
 
 class Holder:

@@ -4,35 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
 
 import pytest
 from aiohttp import web
 
 import arkor_rx as ax
 
-from ._acc_fake import TOKEN, FakeBackend, Opener, completed, frames, log, status
-
-
-def policy(max_attempts: int | None = None) -> ax.ReconnectPolicy:
-    return ax.ReconnectPolicy(
-        initial_delay=0, max_delay=0, max_attempts=max_attempts, idle_timeout=None
-    )
-
-
-def trainer(client: ax.ArkorClient, steps: list[int], **kwargs: Any) -> ax.Trainer:
-    def on_log(ctx: Any) -> None:
-        steps.append(ctx.step)
-
-    kwargs.setdefault("reconnect", policy())
-    return ax.create_trainer(
-        name="n",
-        model="m",
-        dataset={"type": "huggingface", "name": "d"},
-        callbacks={"on_log": on_log},
-        client=client,
-        **kwargs,
-    )
+from ._acc_fake import TOKEN, FakeBackend, Opener, completed, frames, log, policy, status, trainer
 
 
 def abort() -> Opener:

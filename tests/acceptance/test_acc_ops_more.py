@@ -9,21 +9,11 @@ from typing import Any
 
 import pytest
 import reactivex
-from reactivex import operators as ops
 from reactivex.testing import ReactiveTest, TestScheduler
 
 import arkor_rx as ax
 from arkor_rx import operators as aop
-
-
-def run_list(source: Sequence[Any], *pipes: Any) -> list[Any]:
-    obs: Any = reactivex.from_iterable(source)
-    result: list[Any] = obs.pipe(*pipes, ops.to_list()).run()
-    return result
-
-
-def msgs(messages: Any) -> list[Any]:
-    return list(messages)
+from tests.acceptance._acc_fake import msgs, run_list
 
 
 def losses(pairs: Sequence[tuple[int, float]]) -> list[ax.TrainingLog]:

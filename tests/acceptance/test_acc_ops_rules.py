@@ -13,6 +13,8 @@ from reactivex.testing import ReactiveTest, TestScheduler
 
 import arkor_rx as ax
 from arkor_rx import operators as aop
+from tests.acceptance._acc_fake import msgs, run_list
+from tests.operators.ops_helpers import reference_tensorboard as ref_tb
 
 
 def logs(values: Sequence[float | None], start: int = 1, key: str = "loss") -> list[ax.TrainingLog]:
@@ -26,30 +28,8 @@ def logs(values: Sequence[float | None], start: int = 1, key: str = "loss") -> l
     return out
 
 
-def run_list(source: Sequence[Any], *pipes: Any) -> list[Any]:
-    obs: Any = reactivex.from_iterable(source)
-    result: list[Any] = obs.pipe(*pipes, ops.to_list()).run()
-    return result
-
-
-def msgs(messages: Any) -> list[Any]:
-    return list(messages)
-
-
 def pts(values: Sequence[float]) -> list[aop.MetricPoint]:
     return [aop.MetricPoint(i, v) for i, v in enumerate(values)]
-
-
-def ref_tb(values: Sequence[float], w: float) -> list[float]:
-    last, n, out = 0.0, 0, []
-    for y in values:
-        if not math.isfinite(y):
-            out.append(y)
-            continue
-        last = last * w + (1 - w) * y
-        n += 1
-        out.append(last / (1 - w**n))
-    return out
 
 
 # ------------------------------------------------------------ metric / smoothing

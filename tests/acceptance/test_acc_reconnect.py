@@ -2,33 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 import arkor_rx as ax
 
-from ._acc_fake import PING, FakeBackend, completed, ev, frames, log, status
-
-
-def policy(max_attempts: int | None = None) -> ax.ReconnectPolicy:
-    return ax.ReconnectPolicy(
-        initial_delay=0, max_delay=0, max_attempts=max_attempts, idle_timeout=None
-    )
-
-
-def make(client: ax.ArkorClient, steps: list[int], max_attempts: int | None = None) -> ax.Trainer:
-    def on_log(ctx: Any) -> None:
-        steps.append(ctx.step)
-
-    return ax.create_trainer(
-        name="n",
-        model="m",
-        dataset={"type": "huggingface", "name": "d"},
-        callbacks={"on_log": on_log},
-        client=client,
-        reconnect=policy(max_attempts),
-    )
+from ._acc_fake import PING, FakeBackend, completed, ev, frames, log, policy, status, trainer
 
 
 async def test_clean_close_after_data_is_not_a_failure(
@@ -42,7 +20,7 @@ async def test_clean_close_after_data_is_not_a_failure(
         frames(completed("5")),
     ]
     steps: list[int] = []
-    result = await make(client, steps, max_attempts=1).wait()
+    result = await trainer(client, steps, reconnect=policy(max_attempts=1)).wait()
     assert result.status == "completed"
     assert steps == [1, 2, 3, 4]
     assert len(backend.stream_opens) == 5
@@ -51,7 +29,7 @@ async def test_clean_close_after_data_is_not_a_failure(
 async def test_only_pings_is_a_failure(backend: FakeBackend, client: ax.ArkorClient) -> None:
     backend.opens = [frames(PING, PING, b"data: garbage\n\n")]
     with pytest.raises(ax.ReconnectExhaustedError) as info:
-        await make(client, [], max_attempts=2).wait()
+        await trainer(client, [], reconnect=policy(max_attempts=2)).wait()
     assert info.value.__cause__ is not None
     assert 2 <= len(backend.stream_opens) <= 4
 
@@ -68,7 +46,7 @@ async def test_failure_counter_resets_on_data(backend: FakeBackend, client: ax.A
         frames(completed("4")),
     ]
     steps: list[int] = []
-    result = await make(client, steps, max_attempts=1).wait()
+    result = await trainer(client, steps, reconnect=policy(max_attempts=1)).wait()
     assert result.status == "completed"
     assert steps == [1, 2, 3]
 
@@ -79,7 +57,7 @@ async def test_permanent_status_fails_at_once(
 ) -> None:
     backend.opens = [status(code, {"error": f"nope {code}"}), frames(completed("1"))]
     with pytest.raises(ax.CloudApiError) as info:
-        await make(client, []).wait()
+        await trainer(client, []).wait()
     assert info.value.status == code
     if code == 426:
         assert isinstance(info.value, ax.UpgradeRequiredError)
@@ -92,7 +70,7 @@ async def test_transient_status_is_retried(
 ) -> None:
     backend.opens = [status(code, {"error": "later"}), frames(log("1", 1), completed("2"))]
     steps: list[int] = []
-    result = await make(client, steps).wait()
+    result = await trainer(client, steps).wait()
     assert result.status == "completed"
     assert steps == [1]
     assert len(backend.stream_opens) == 2
@@ -103,7 +81,7 @@ async def test_max_attempts_exceeded_has_cause(
 ) -> None:
     backend.opens = [status(503, {"error": "down"})]
     with pytest.raises(ax.ReconnectExhaustedError) as info:
-        await make(client, [], max_attempts=3).wait()
+        await trainer(client, [], reconnect=policy(max_attempts=3)).wait()
     cause = info.value.__cause__
     assert isinstance(cause, ax.CloudApiError)
     assert cause.status == 503
@@ -113,7 +91,7 @@ async def test_max_attempts_exceeded_has_cause(
 async def test_end_frame_means_no_reconnect(backend: FakeBackend, client: ax.ArkorClient) -> None:
     backend.opens = [frames(log("1", 1), b"event: end\ndata: {}\n\n"), frames(log("2", 2))]
     steps: list[int] = []
-    await make(client, steps).wait()
+    await trainer(client, steps).wait()
     assert steps == [1]
     assert len(backend.stream_opens) == 1
 
@@ -125,7 +103,7 @@ async def test_resume_sends_last_event_id(backend: FakeBackend, client: ax.Arkor
         frames(completed("d-4")),
     ]
     steps: list[int] = []
-    await make(client, steps).wait()
+    await trainer(client, steps).wait()
     opens = backend.stream_opens
     assert "Last-Event-ID" not in opens[0].headers
     assert opens[1].headers["Last-Event-ID"] == "b-2"
@@ -140,7 +118,7 @@ async def test_id_only_frame_moves_resume_point(
 ) -> None:
     # WHATWG: an id: line sets the last event ID buffer even when nothing is dispatched.
     backend.opens = [frames(log("1", 1), b"id: 5\n\n"), frames(completed("6"))]
-    await make(client, []).wait()
+    await trainer(client, []).wait()
     assert backend.stream_opens[1].headers["Last-Event-ID"] == "5"
 
 
@@ -154,7 +132,7 @@ async def test_replayed_events_are_not_delivered_twice(
         frames(log("1", 1), log("2", 2), log("3", 3), log("4", 4), completed("5")),
     ]
     steps: list[int] = []
-    result = await make(client, steps).wait()
+    result = await trainer(client, steps).wait()
     assert steps == [1, 2, 3, 4]
     assert result.status == "completed"
 
@@ -173,7 +151,7 @@ async def test_garbage_data_is_skipped_stream_goes_on(
         )
     ]
     steps: list[int] = []
-    result = await make(client, steps).wait()
+    result = await trainer(client, steps).wait()
     assert steps == [1, 4]
     assert result.status == "completed"
     assert len(backend.stream_opens) == 1
@@ -185,6 +163,6 @@ async def test_empty_id_resets_resume_point(backend: FakeBackend, client: ax.Ark
     no_id_log = b"id\n" + log("x", 2).split(b"\n", 1)[1]
     backend.opens = [frames(log("1", 1), no_id_log), frames(completed("6"))]
     steps: list[int] = []
-    await make(client, steps).wait()
+    await trainer(client, steps).wait()
     assert steps == [1, 2]
     assert backend.stream_opens[1].headers.get("Last-Event-ID", "") == ""

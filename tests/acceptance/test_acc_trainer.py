@@ -9,20 +9,18 @@ import pytest
 
 import arkor_rx as ax
 
-from ._acc_fake import JOB_ID, FakeBackend, completed, ev, frames, log, status
-
-DATASET = {"type": "huggingface", "name": "d"}
-
-
-def policy(initial: float = 0, max_attempts: int | None = None) -> ax.ReconnectPolicy:
-    return ax.ReconnectPolicy(
-        initial_delay=initial, max_delay=initial, max_attempts=max_attempts, idle_timeout=None
-    )
-
-
-def trainer(client: ax.ArkorClient, **kwargs: Any) -> ax.Trainer:
-    kwargs.setdefault("reconnect", policy())
-    return ax.create_trainer(name="n", model="m", dataset=DATASET, client=client, **kwargs)
+from ._acc_fake import (
+    DATASET,
+    JOB_ID,
+    FakeBackend,
+    completed,
+    ev,
+    frames,
+    log,
+    policy,
+    status,
+    trainer,
+)
 
 
 async def test_start_is_idempotent(backend: FakeBackend, client: ax.ArkorClient) -> None:

@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from aiohttp import web
 from reactivex import operators as ops
 
 import arkor_rx as ax
 
-from ._acc_fake import JOB_ID, TOKEN, FakeBackend, Opener, completed, frames, log
-
-
-def policy() -> ax.ReconnectPolicy:
-    return ax.ReconnectPolicy(initial_delay=0, max_delay=0, idle_timeout=None)
-
-
-def trainer(client: ax.ArkorClient, steps: list[int]) -> ax.Trainer:
-    def on_log(ctx: Any) -> None:
-        steps.append(ctx.step)
-
-    return ax.create_trainer(
-        name="n",
-        model="m",
-        dataset={"type": "huggingface", "name": "d"},
-        callbacks={"on_log": on_log},
-        client=client,
-        reconnect=policy(),
-    )
+from ._acc_fake import JOB_ID, TOKEN, FakeBackend, Opener, completed, frames, log, trainer
 
 
 def bytewise(*parts: bytes) -> Opener:

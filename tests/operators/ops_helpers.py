@@ -92,3 +92,16 @@ def on_error(time: float, error: Exception) -> Recorded[Any]:
 
 def subscribed(start: float, end: float) -> Any:
     return ReactiveTest.subscribe(start, end)  # type: ignore[arg-type]
+
+
+def reference_tensorboard(values: Sequence[float], w: float) -> list[float]:
+    """TensorBoard's scalar smoothing, as the issue states it (non-finite values pass through)."""
+    last, n, out = 0.0, 0, []
+    for y in values:
+        if not math.isfinite(y):
+            out.append(y)
+            continue
+        last = last * w + (1 - w) * y
+        n += 1
+        out.append(last / (1 - w**n))
+    return out

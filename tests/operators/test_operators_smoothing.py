@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from arkor_rx import operators as aop
 from arkor_rx.errors import ConfigError
 from arkor_rx.operators import MetricPoint
-from tests.operators.ops_helpers import points, run_points, same
+from tests.operators.ops_helpers import points, reference_tensorboard, run_points, same
 
 values_st = st.lists(
     st.one_of(
@@ -20,19 +20,6 @@ values_st = st.lists(
     ),
     max_size=40,
 )
-
-
-def reference_tensorboard(values: list[float], w: float) -> list[float]:
-    """TensorBoard's scalar smoothing, as the issue states it."""
-    last, n, out = 0.0, 0, []
-    for y in values:
-        if not math.isfinite(y):
-            out.append(y)
-            continue
-        last = last * w + (1 - w) * y
-        n += 1
-        out.append(last / (1 - w**n))
-    return out
 
 
 def reference_ema(values: list[float], a: float) -> list[float]:
