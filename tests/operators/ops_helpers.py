@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import reactivex
 from reactivex import Observable
@@ -15,6 +16,8 @@ from reactivex.testing.recorded import Recorded
 
 from arkor_rx.events import TrainingLog
 from arkor_rx.operators import MetricPoint
+
+_R = TypeVar("_R")
 
 
 def logs_of(metric: str, values: Iterable[tuple[int, float | None]]) -> list[TrainingLog]:
@@ -105,3 +108,21 @@ def reference_tensorboard(values: Sequence[float], w: float) -> list[float]:
         n += 1
         out.append(last / (1 - w**n))
     return out
+
+
+class Blocker:
+    """Work that never ends by itself: ``started`` once it runs, ``cancelled`` if cancelled."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.cancelled = asyncio.Event()
+
+    async def run(self, result: _R) -> _R:
+        """Wait forever (until cancelled); typed as if it returned ``result``."""
+        self.started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        return result

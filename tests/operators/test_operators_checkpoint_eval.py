@@ -15,6 +15,7 @@ from arkor_rx import operators as aop
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import CheckpointSaved, TrainingEvent, TrainingLog
 from arkor_rx.operators import StopDecision
+from tests.operators.ops_helpers import Blocker
 
 
 async def first_decision(rule: aop.StopRule, events: list[TrainingEvent]) -> StopDecision | None:
@@ -108,17 +109,12 @@ async def test_nan_score_is_not_an_improvement_and_warmup_skips_checkpoints() ->
 
 
 async def test_a_pending_scorer_is_cancelled_when_another_rule_stops_first() -> None:
-    started = asyncio.Event()
-    cancelled = asyncio.Event()
+    blocker = Blocker()
 
     async def scorer(_: CheckpointSaved) -> float:
-        started.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        return 0.0
+        return await blocker.run(0.0)
+
+    started, cancelled = blocker.started, blocker.cancelled
 
     subject: Subject[TrainingEvent] = Subject()
     decisions: list[StopDecision] = []
