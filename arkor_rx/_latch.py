@@ -43,24 +43,19 @@ class FirstOutcome(Generic[_T]):
 
     def set_value(self, value: _T) -> bool:
         """Settle with ``value``; True when this call won."""
-        with self._lock:
-            if self.done:
-                return False
-            self.done, self.value = True, value
-            return True
+        return self._settle(value, None)
 
     def set_error(self, error: Exception) -> bool:
         """Settle with ``error``; True when this call won."""
-        with self._lock:
-            if self.done:
-                return False
-            self.done, self.error = True, error
-            return True
+        return self._settle(None, error)
 
     def end(self) -> bool:
         """Settle with nothing (what came later is moot); True when this call won."""
+        return self._settle(None, None)
+
+    def _settle(self, value: _T | None, error: Exception | None) -> bool:
         with self._lock:
             if self.done:
                 return False
-            self.done = True
+            self.done, self.value, self.error = True, value, error
             return True

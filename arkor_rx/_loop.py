@@ -12,11 +12,12 @@ future reactivex renames it, the running loop is used instead.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from reactivex import abc
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-__all__ = ["loop_of"]
+__all__ = ["loop_of", "loop_or_error"]
 
 
 def loop_of(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop | None:
@@ -29,3 +30,13 @@ def loop_of(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop | 
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
+
+
+def loop_or_error(
+    scheduler: abc.SchedulerBase | None, observer: abc.ObserverBase[Any], message: str
+) -> asyncio.AbstractEventLoop | None:
+    """:func:`loop_of`; when there is none, ``RuntimeError(message)`` goes to ``observer``."""
+    loop = loop_of(scheduler)
+    if loop is None:
+        observer.on_error(RuntimeError(message))
+    return loop

@@ -43,7 +43,8 @@ import reactivex
 from reactivex import abc
 from reactivex.disposable import Disposable
 
-from arkor_rx._loop import loop_of
+from arkor_rx._loop import loop_of as loop_of  # its old home: kept importable from here
+from arkor_rx._loop import loop_or_error
 from arkor_rx.errors import StreamIdleTimeout
 from arkor_rx.events import TERMINAL_STREAM_EVENT, TrainingEvent, parse_event
 from arkor_rx.retry import GiveUp, ReconnectPolicy, ReconnectState
@@ -319,14 +320,11 @@ def observe_async(
     def subscribe(
         observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        loop = loop_of(scheduler)
+        message = (
+            "subscribe inside a running asyncio loop, or pass scheduler=AsyncIOScheduler(loop)"
+        )
+        loop = loop_or_error(scheduler, observer, message)
         if loop is None:
-            observer.on_error(
-                RuntimeError(
-                    "subscribe inside a running asyncio loop, or pass "
-                    "scheduler=AsyncIOScheduler(loop)"
-                )
-            )
             return Disposable()
         disposed = False
 

@@ -12,7 +12,7 @@ import reactivex
 from reactivex import abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
-from arkor_rx._loop import loop_of
+from arkor_rx._loop import loop_or_error
 
 __all__ = ["concat_map_async"]
 
@@ -66,13 +66,9 @@ def concat_map_async(
         def subscribe(
             observer: abc.ObserverBase[_R], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            loop = loop_of(scheduler)
+            message = "concat_map_async needs a running asyncio loop or an AsyncIOScheduler"
+            loop = loop_or_error(scheduler, observer, message)
             if loop is None:
-                observer.on_error(
-                    RuntimeError(
-                        "concat_map_async needs a running asyncio loop or an AsyncIOScheduler"
-                    )
-                )
                 return Disposable()
             buffer: deque[_T] = deque()
             task: asyncio.Task[None] | None = None
