@@ -192,7 +192,9 @@ class CheckpointContext(_Context[CheckpointSaved]):
             raise RuntimeError("this checkpoint context has no client to run inference with")
         given = locals()  # the arguments are the fields of InferenceRequest, by name
         options = {name: given[name] for name in InferenceRequest.model_fields if name in given}
-        request = InferenceRequest.build(**{**options, "adapter": self.adapter})
+        request = InferenceRequest.build(
+            **{**options, "adapter": self.adapter, "stream": bool(stream)}
+        )
         return await self._client.send_inference(request)
 
 
