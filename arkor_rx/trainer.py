@@ -267,10 +267,12 @@ class Trainer:
             asyncio.CancelledError: the waiting task was cancelled (the backend
                 job keeps running; call :meth:`cancel` to stop it).
         """
-        # Hook points (for extensions such as sinks): every event handled in
-        # order passes `handled` in _dispatch (after its callback); a step that
-        # must be serialized like a callback wraps `dispatcher.dispatch`; every
-        # ending (a result, or an exception) leaves through this method.
+        # Hook points for extensions (sinks, checkpoint samples):
+        # - every handled event, in order, right after its callback: `handled` in _dispatch;
+        # - work serialized like a callback (asking samples at a checkpoint): wrap
+        #   `dispatcher.dispatch`, whose awaitable drain() awaits before the next event;
+        # - the outcome: `self._result` below (completed/failed/cancelled; `stop` set when
+        #   a rule stopped the run), or the exception that leaves this method (error).
         if self._result is not None:
             return self._result  # ended: the same result again
         job_id = await self.start()
