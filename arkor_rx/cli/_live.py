@@ -11,6 +11,7 @@ summary printed).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from typing import Any
@@ -27,7 +28,12 @@ from arkor_rx.dashboard import (
     StreamProgress,
 )
 
-__all__ = ["console", "exit_status", "finished", "follow_trainer", "view"]
+__all__ = ["add_view_flags", "console", "exit_status", "finished", "follow_trainer", "view"]
+
+
+def add_view_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of every command that shows a run (``--no-live``); read by :func:`view`."""
+    parser.add_argument("--no-live", action="store_true", help="plain log lines, no live view")
 
 
 def console() -> Console:

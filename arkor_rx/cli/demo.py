@@ -60,7 +60,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         metavar="N",
         help="make the local backend fail the run at step N, to see the failure path",
     )
-    parser.add_argument("--no-live", action="store_true", help="plain log lines, no live view")
+    _live.add_view_flags(parser)
     return parser
 
 

@@ -30,7 +30,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "ARKOR_PROJECT_SLUG or the official CLI's files.",
     )
     parser.add_argument("job_id", metavar="JOB_ID", help="the job to follow")
-    parser.add_argument("--no-live", action="store_true", help="plain log lines, no live view")
+    _live.add_view_flags(parser)
     return parser
 
 
