@@ -5,10 +5,14 @@ above it (``client``, the reactive core) speaks to the two small protocols
 below, :class:`Transport` and :class:`StreamResponse`, so a test can plug in
 a fake without a socket.
 
-Rule 2: foreign errors stop here. aiohttp's ``ClientError``, ``OSError`` and
-``TimeoutError`` become :class:`~arkor_rx.errors.TransportError` with
-``raise ... from exc``; nothing else from aiohttp escapes. A non-2xx status is
-*not* an error at this level: it is returned, and the client decides.
+Rule 2: foreign errors stop here, at one boundary: every call into aiohttp
+runs inside :func:`network_errors`, which turns aiohttp's ``ClientError``,
+``OSError`` and ``TimeoutError`` into :class:`~arkor_rx.errors.TransportError`
+with ``raise ... from exc`` (as httpx's ``map_httpcore_exceptions`` does for
+httpcore); nothing else from aiohttp escapes. A refused connection says that
+no server is listening and, for a loopback URL, how to start the local one.
+A non-2xx status is *not* an error at this level: it is returned, and the
+client decides.
 
 Rule 3: one ``aiohttp.ClientSession`` per transport, created lazily inside the
 running event loop (a session belongs to the loop it was made in) and closed
@@ -25,8 +29,11 @@ name the method and the URL only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import ipaddress
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import aiohttp
@@ -42,12 +49,47 @@ __all__ = [
     "Response",
     "StreamResponse",
     "Transport",
+    "network_errors",
 ]
 
 logger = logging.getLogger(__name__)
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
+
+
+@contextlib.contextmanager
+def network_errors(method: str, url: str | URL, *, timeout: float | None = None) -> Iterator[None]:
+    """The one boundary where network errors become :class:`~arkor_rx.errors.TransportError`.
+
+    Wrap every call into aiohttp in it. aiohttp's ``ClientError``, ``OSError``
+    and ``TimeoutError`` leave it as a ``TransportError`` naming the method and
+    the URL (never a header), with the original as ``__cause__``. Anything
+    else (our own errors, a cancellation) passes through untouched.
+
+    Examples:
+        >>> with network_errors("GET", "http://127.0.0.1:9/v1/jobs"):
+        ...     raise ConnectionResetError("reset")
+        Traceback (most recent call last):
+          ...
+        arkor_rx.errors.TransportError: GET http://127.0.0.1:9/v1/jobs: ConnectionResetError: reset
+
+    Args:
+        method: the request's method, for the message.
+        url: the request's URL, for the message (user info and query are left out).
+        timeout: the deadline in seconds that the block runs under, if any: a
+            ``TimeoutError`` then reads "no answer within <timeout> s" rather
+            than "timed out".
+
+    Raises:
+        TransportError: a network error happened inside the block.
+    """
+    try:
+        yield
+    except _NETWORK_ERRORS as exc:
+        target = URL(url) if isinstance(url, str) else url
+        reason = _describe(exc, target, timeout)
+        raise TransportError(f"{method} {_display(target)}: {reason}") from exc
 
 
 class Response(NamedTuple):
@@ -160,10 +202,8 @@ class AiohttpStreamResponse:
         """
         if self._closed:
             return b""
-        try:
+        with network_errors(self._response.method, self._response.url):
             return await self._response.content.readany()
-        except _NETWORK_ERRORS as exc:
-            raise TransportError(f"{self._description}: {_describe(exc)}") from exc
 
     async def aclose(self) -> None:
         """Close the connection (a body not read to the end cannot be reused). Idempotent."""
@@ -288,14 +328,12 @@ class AiohttpTransport:
             client_timeout = aiohttp.ClientTimeout(
                 total=total_timeout, sock_connect=self.request_timeout_config.sock_connect
             )
-        description = f"{method} {_display(url)}"
         response = await self._send(
             method, url, params=params, headers=headers, json=json, client_timeout=client_timeout
         )
         try:
-            body = await response.read()
-        except _NETWORK_ERRORS as exc:
-            raise TransportError(f"{description}: {_describe(exc)}") from exc
+            with network_errors(response.method, response.url):
+                body = await response.read()
         finally:
             response.release()
         return Response(response.status, CIMultiDictProxy(CIMultiDict(response.headers)), body)
@@ -318,7 +356,9 @@ class AiohttpTransport:
         Raises:
             TransportError: connecting failed, no headers in time, or too many redirects.
         """
-        try:
+        # The hops inside _send translate their own errors; this boundary
+        # catches the deadline for the status line and headers.
+        with network_errors(method, url, timeout=self._request_timeout):
             async with asyncio.timeout(self._request_timeout):
                 response = await self._send(
                     method,
@@ -328,10 +368,6 @@ class AiohttpTransport:
                     json=json,
                     client_timeout=self.stream_timeout_config,
                 )
-        except TimeoutError as exc:
-            raise TransportError(
-                f"{method} {_display(url)}: no answer within {self._request_timeout:g} s"
-            ) from exc
         return AiohttpStreamResponse(response, description=f"{method} {_display(url)}")
 
     async def _send(
@@ -351,7 +387,7 @@ class AiohttpTransport:
         sent = CIMultiDict(headers or {})
         for _hop in range(self._max_redirects + 1):
             description = f"{method} {_display(target)}"
-            try:
+            with network_errors(method, target):
                 response = await session.request(
                     method,
                     target,
@@ -360,8 +396,6 @@ class AiohttpTransport:
                     timeout=client_timeout,
                     allow_redirects=False,
                 )
-            except _NETWORK_ERRORS as exc:
-                raise TransportError(f"{description}: {_describe(exc)}") from exc
             location = response.headers.get("Location")
             if response.status not in _REDIRECT_STATUSES or not location:
                 return response
@@ -415,9 +449,39 @@ def _display(url: str | URL) -> str:
         return str(parsed.with_query(None))
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, target: URL, timeout: float | None) -> str:
+    """What went wrong, for a person: a refusal says what to do about it."""
     if isinstance(exc, TimeoutError):
-        return "timed out"
+        return "timed out" if timeout is None else f"no answer within {timeout:g} s"
+    if _refused(exc):
+        origin = _display(target.origin()) if target.absolute else str(target)
+        if _is_loopback(target.host):
+            return (
+                f"connection refused: no server is running at {origin}; "
+                "start the local backend with `arkor-rx serve` (or check the port)"
+            )
+        return (
+            f"connection refused: no server is listening at {origin}; "
+            f"check the URL (ARKOR_CLOUD_API_URL) and that the server is up"
+        )
     text = str(exc)
     name = type(exc).__name__
     return f"{name}: {text}" if text else name
+
+
+def _refused(exc: BaseException) -> bool:
+    os_error = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
+    return isinstance(os_error, ConnectionRefusedError) or (
+        isinstance(os_error, OSError) and os_error.errno == errno.ECONNREFUSED
+    )
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
