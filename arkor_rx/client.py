@@ -353,7 +353,8 @@ class ArkorClient:
         except ValidationError as exc:
             # The reason quotes input values: the token must not be among them.
             reason = self._redactor.text(format_validation_error(exc, "job"))
-            raise CloudApiError(status, f"unexpected answer to {what}: {reason}") from None
+        # Raised out here, so that not even __context__ keeps the unredacted input.
+        raise CloudApiError(status, f"unexpected answer to {what}: {reason}")
 
     # --- jobs -----------------------------------------------------------------
 
