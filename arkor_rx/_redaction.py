@@ -17,9 +17,11 @@ well: in an error message, ``***`` in place of a word is the lesser harm.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Any, Final, TypeVar, cast
 
 __all__ = ["MASK", "Redactor"]
+
+_V = TypeVar("_V")
 
 MASK: Final = "***"
 """What a redacted secret reads as."""
@@ -85,17 +87,18 @@ class Redactor:
         """``value`` with every spelling of the secret replaced by ``***``."""
         return self._pattern.sub(MASK, value)
 
-    def value(self, obj: object) -> object:
+    def value(self, obj: _V) -> _V:
         """A copy of a decoded JSON value with the secret masked in every string and key."""
+        masked: Any = obj
         if isinstance(obj, str):
-            return self.text(obj)
-        if isinstance(obj, dict):
-            return {
+            masked = self.text(obj)
+        elif isinstance(obj, dict):
+            masked = {
                 (self.text(k) if isinstance(k, str) else k): self.value(v) for k, v in obj.items()
             }
-        if isinstance(obj, list):
-            return [self.value(v) for v in obj]
-        return obj
+        elif isinstance(obj, list):
+            masked = [self.value(v) for v in obj]
+        return cast("_V", masked)
 
     def __repr__(self) -> str:
         return f"Redactor({MASK})"
