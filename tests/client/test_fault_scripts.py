@@ -18,7 +18,6 @@ failures in a row, no idle watchdog.
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,6 +39,7 @@ from arkor_rx.events import TrainingEvent
 from arkor_rx.retry import ReconnectPolicy
 from arkor_rx.sse import DEFAULT_MAX_EVENT_SIZE, DEFAULT_MAX_LINE_SIZE, encode
 from arkor_rx.stream import EventStream, StreamStats
+from tests.client.client_helpers import closed_port
 from tests.client.faults import (
     Fault,
     FaultBackend,
@@ -486,13 +486,6 @@ async def backends() -> AsyncIterator[tuple[FaultBackend, FaultBackend]]:
         await second.close()
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 async def play(case: Case, first: FaultBackend, second: FaultBackend) -> Result:
     first.plan.extend(
         Redirect(step.status, second.stream_url())
@@ -501,7 +494,7 @@ async def play(case: Case, first: FaultBackend, second: FaultBackend) -> Result:
         for step in case.plan
     )
     second.plan.extend(case.then)
-    url = f"http://127.0.0.1:{_closed_port()}" if case.refused else first.url
+    url = f"http://127.0.0.1:{closed_port()}" if case.refused else first.url
     options: dict[str, Any] = {
         "initial_delay": 1.0,
         "max_delay": 60.0,

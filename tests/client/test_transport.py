@@ -13,7 +13,7 @@ from aiohttp import web
 from arkor_rx.errors import CloudApiError, TransportError
 from arkor_rx.protocol import USER_AGENT
 from arkor_rx.transport import AiohttpTransport, StreamResponse, Transport, network_errors
-from tests.client.client_helpers import ORG, PROJECT, TOKEN, Serve, make_client
+from tests.client.client_helpers import ORG, PROJECT, TOKEN, Serve, closed_port, make_client
 
 FRAME_1 = b'id: 1\nevent: training.log\ndata: {"type":"training.log","jobId":"j1","step":1}\n\n'
 FRAME_2 = b'id: 2\nevent: training.log\ndata: {"type":"training.log","jobId":"j1","step":2}\n\n'
@@ -398,9 +398,7 @@ async def test_transport_session_is_lazy_and_closed_once(serve: Serve) -> None:
 
 
 async def test_connection_refused_says_no_server_runs_and_how_to_start_one() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = closed_port()
     async with make_client(f"http://127.0.0.1:{port}") as client:
         with pytest.raises(TransportError) as plain:
             await client.get_job("j1")

@@ -39,6 +39,15 @@ def delays(state: ReconnectState, n: int, exc: BaseException = DOWN) -> list[flo
     return out
 
 
+def exhausted(state: ReconnectState, last: BaseException) -> ReconnectExhaustedError:
+    """The error ``state`` gives up with on ``last``; its cause must be ``last``."""
+    decision = state.on_failure(last)
+    assert isinstance(decision, GiveUp)
+    assert isinstance(decision.error, ReconnectExhaustedError)
+    assert decision.error.__cause__ is last
+    return decision.error
+
+
 def test_defaults_match_the_official_sdk() -> None:
     policy = ReconnectPolicy()
     assert (policy.initial_delay, policy.max_delay, policy.max_attempts) == (1.0, 60.0, None)
@@ -180,12 +189,7 @@ def test_errors_that_are_not_about_the_stream_are_permanent() -> None:
 def test_max_attempts_gives_up_with_the_last_error_as_cause() -> None:
     state = ReconnectState(ReconnectPolicy(max_attempts=2, jitter=0))
     assert delays(state, 2) == [1, 2]
-    last = TransportError("third")
-    decision = state.on_failure(last)
-    assert isinstance(decision, GiveUp)
-    assert isinstance(decision.error, ReconnectExhaustedError)
-    assert decision.error.attempts == 3
-    assert decision.error.__cause__ is last
+    assert exhausted(state, TransportError("third")).attempts == 3
 
 
 def test_max_attempts_counts_consecutive_failures_only() -> None:
@@ -215,7 +219,8 @@ def test_the_state_keeps_no_derived_schedule() -> None:
 def test_delay_is_a_pure_function_of_the_attempt() -> None:
     policy = ReconnectPolicy(initial_delay=1, max_delay=60, jitter=0.25)
     assert [policy.delay(n) for n in range(1, 9)] == [1, 2, 4, 8, 16, 32, 60, 60]
-    assert policy.delay(3, draw=0.0) == 3.0 and policy.delay(3, draw=1.0) == 5.0
+    assert policy.delay(3, draw=0.0) == 3.0
+    assert policy.delay(3, draw=1.0) == 5.0
     assert policy.delay(3, base=0.5) == 2.0
     assert policy.delay(3) == policy.delay(3)  # no state moved
     with pytest.raises(ValueError, match="attempt"):
@@ -249,12 +254,7 @@ def test_zero_initial_delay_exhausts_with_reconnect_exhausted_not_overflow() -> 
     # Issue: initial_delay=0 died with OverflowError after 1,024 failures.
     state = ReconnectState(ReconnectPolicy(initial_delay=0, max_attempts=3000, jitter=0.25))
     assert delays(state, 3000) == [0.0] * 3000
-    last = TransportError("again")
-    decision = state.on_failure(last)
-    assert isinstance(decision, GiveUp)
-    assert isinstance(decision.error, ReconnectExhaustedError)
-    assert decision.error.attempts == 3001
-    assert decision.error.__cause__ is last
+    assert exhausted(state, TransportError("again")).attempts == 3001
 
 
 def test_server_retry_zero_is_raised_to_the_documented_floor() -> None:
