@@ -1,12 +1,13 @@
 """The one I/O seam of the client: HTTP over aiohttp.
 
-Rule 1: this is the only client-side module that imports aiohttp. Everything
+Rule 1: this is the only client-side module that imports aiohttp (with its
+error boundary, ``arkor_rx._network_errors``). Everything
 above it (``client``, the reactive core) speaks to the two small protocols
 below, :class:`Transport` and :class:`StreamResponse`, so a test can plug in
 a fake without a socket.
 
 Rule 2: foreign errors stop here, at one boundary: every call into aiohttp
-runs inside :func:`network_errors`, which turns aiohttp's ``ClientError``,
+runs inside :func:`~arkor_rx._network_errors.network_errors`, which turns aiohttp's ``ClientError``,
 ``OSError`` and ``TimeoutError`` into :class:`~arkor_rx.errors.TransportError`
 with ``raise ... from exc`` (as httpx's ``map_httpcore_exceptions`` does for
 httpcore); nothing else from aiohttp escapes. A refused connection says that
@@ -29,17 +30,16 @@ name the method and the URL only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
-import ipaddress
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from arkor_rx._network_errors import display_url as _display
+from arkor_rx._network_errors import network_errors
 from arkor_rx.errors import ConfigError, TransportError
 from arkor_rx.protocol import AUTHORIZATION_HEADER
 
@@ -55,41 +55,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
-
-
-@contextlib.contextmanager
-def network_errors(method: str, url: str | URL, *, timeout: float | None = None) -> Iterator[None]:
-    """The one boundary where network errors become :class:`~arkor_rx.errors.TransportError`.
-
-    Wrap every call into aiohttp in it. aiohttp's ``ClientError``, ``OSError``
-    and ``TimeoutError`` leave it as a ``TransportError`` naming the method and
-    the URL (never a header), with the original as ``__cause__``. Anything
-    else (our own errors, a cancellation) passes through untouched.
-
-    Examples:
-        >>> with network_errors("GET", "http://127.0.0.1:9/v1/jobs"):
-        ...     raise ConnectionResetError("reset")
-        Traceback (most recent call last):
-          ...
-        arkor_rx.errors.TransportError: GET http://127.0.0.1:9/v1/jobs: ConnectionResetError: reset
-
-    Args:
-        method: the request's method, for the message.
-        url: the request's URL, for the message (user info and query are left out).
-        timeout: the deadline in seconds that the block runs under, if any: a
-            ``TimeoutError`` then reads "no answer within <timeout> s" rather
-            than "timed out".
-
-    Raises:
-        TransportError: a network error happened inside the block.
-    """
-    try:
-        yield
-    except _NETWORK_ERRORS as exc:
-        target = URL(url) if isinstance(url, str) else url
-        reason = _describe(exc, target, timeout)
-        raise TransportError(f"{method} {_display(target)}: {reason}") from exc
 
 
 class Response(NamedTuple):
@@ -438,50 +403,3 @@ class AiohttpTransport:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<AiohttpTransport {state} request_timeout={self._request_timeout:g}>"
-
-
-def _display(url: str | URL) -> str:
-    """The URL without user info or query: safe and short for messages."""
-    parsed = URL(url) if isinstance(url, str) else url
-    try:
-        return str(parsed.with_user(None).with_query(None).with_fragment(None))
-    except ValueError:  # a relative URL has no user to drop
-        return str(parsed.with_query(None))
-
-
-def _describe(exc: BaseException, target: URL, timeout: float | None) -> str:
-    """What went wrong, for a person: a refusal says what to do about it."""
-    if isinstance(exc, TimeoutError):
-        return "timed out" if timeout is None else f"no answer within {timeout:g} s"
-    if _refused(exc):
-        origin = _display(target.origin()) if target.absolute else str(target)
-        if _is_loopback(target.host):
-            return (
-                f"connection refused: no server is running at {origin}; "
-                "start the local backend with `arkor-rx serve` (or check the port)"
-            )
-        return (
-            f"connection refused: no server is listening at {origin}; "
-            f"check the URL (ARKOR_CLOUD_API_URL) and that the server is up"
-        )
-    text = str(exc)
-    name = type(exc).__name__
-    return f"{name}: {text}" if text else name
-
-
-def _refused(exc: BaseException) -> bool:
-    os_error = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
-    return isinstance(os_error, ConnectionRefusedError) or (
-        isinstance(os_error, OSError) and os_error.errno == errno.ECONNREFUSED
-    )
-
-
-def _is_loopback(host: str | None) -> bool:
-    if host is None:
-        return False
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
