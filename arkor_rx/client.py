@@ -16,7 +16,7 @@ Rule 3: the token is a ``SecretStr`` from the constructor on. It is revealed
 only to build the ``Authorization`` header; it is masked in the repr, never
 logged, and cut out of any error the server echoes it in: out of the decoded
 message and body, in whatever JSON escapes the server spelt it (see
-:mod:`arkor_rx._redaction`). Successful answers are never rewritten.
+``arkor_rx._redaction``). Successful answers are never rewritten.
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ class CloudApiError(ArkorError):
     def is_permanent(self) -> bool:
         """True when retrying cannot fix the status (401, 403, 410, 426, the other 4xx).
 
-        The rule itself is :func:`arkor_rx.protocol.is_transient_status`, its one home.
+        The rule itself is ``arkor_rx.protocol.is_transient_status``, its one home.
         """
         # Imported here: arkor_rx.protocol imports this module (for ConfigError).
         from arkor_rx.protocol import is_transient_status

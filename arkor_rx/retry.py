@@ -11,13 +11,14 @@ one, else ``initial_delay``), without jitter.
 
 Rule 2: a failure is a connect error, a dropped or silent connection, an
 undecodable stream, a transient HTTP status (the one rule is
-:func:`arkor_rx.protocol.is_transient_status`: 404, 408, 429, 5xx) or a clean
+``arkor_rx.protocol.is_transient_status``: 404, 408, 429, 5xx) or a clean
 close that brought no new data frame (pings and garbage only). The ``n``-th
 consecutive failure waits ``min(base * 2**(n-1), max_delay)`` (the ``n``-th
 value of ``backoff.expo``), then ±``jitter``, clamped at ``max_delay``. A
 ``Retry-After`` header is a floor for that one delay. The schedule is a pure
-function of ``n`` (:meth:`ReconnectPolicy.delay`): it never overflows, for any
-number of failures.
+function of ``n``
+([`ReconnectPolicy.delay`][arkor_rx.retry.ReconnectPolicy.delay]): it never
+overflows, for any number of failures.
 
 Rule 3: every new, parseable data frame resets the consecutive-failure count.
 
@@ -27,9 +28,9 @@ once with that very error. More consecutive failures than ``max_attempts``
 give up with :class:`~arkor_rx.errors.ReconnectExhaustedError`, whose
 ``__cause__`` is the last failure.
 
-Rule 5: a server's ``retry:`` is never taken below :data:`SERVER_RETRY_FLOOR`
-(0.1 s), so ``retry: 0`` cannot turn into a reconnect storm; nor above
-``max_delay``.
+Rule 5: a server's ``retry:`` is never taken below
+[`SERVER_RETRY_FLOOR`][arkor_rx.retry.SERVER_RETRY_FLOOR] (0.1 s), so
+``retry: 0`` cannot turn into a reconnect storm; nor above ``max_delay``.
 """
 
 from __future__ import annotations
@@ -246,8 +247,8 @@ def is_transient(exc: BaseException) -> bool:
     Transient: :class:`~arkor_rx.errors.TransportError` (including the idle
     watchdog's :class:`~arkor_rx.errors.StreamIdleTimeout`), an undecodable
     stream (:class:`~arkor_rx.errors.SSEError`), and a
-    :class:`~arkor_rx.errors.CloudApiError` whose status is transient by the
-    protocol's one rule, :func:`arkor_rx.protocol.is_transient_status`.
+    [`CloudApiError`][arkor_rx.errors.CloudApiError] whose status is transient by the
+    protocol's one rule, ``arkor_rx.protocol.is_transient_status``.
     Everything else is permanent: the other statuses, a line or event over the
     decoder's size limit (:class:`~arkor_rx.errors.SSELimitError`: the same
     event would come back on every resume), and any error that is not about
@@ -319,7 +320,7 @@ class ReconnectState:
     total_failures: int = 0
     """Failures since the start, never reset."""
     server_retry: float | None = None
-    """The server's last ``retry:`` value, in seconds (never under :data:`SERVER_RETRY_FLOOR`)."""
+    """The server's last ``retry:`` value, in seconds (never under ``SERVER_RETRY_FLOOR``)."""
     _saw_data: bool = False
 
     @property
@@ -337,7 +338,8 @@ class ReconnectState:
     def record_server_retry(self, milliseconds: int | None) -> None:
         """The server sent ``retry: <milliseconds>`` (None: nothing new).
 
-        Kept in seconds, raised to :data:`SERVER_RETRY_FLOOR` when lower.
+        Kept in seconds, raised to
+        [`SERVER_RETRY_FLOOR`][arkor_rx.retry.SERVER_RETRY_FLOOR] when lower.
         """
         if milliseconds is not None and milliseconds >= 0:
             seconds = min(milliseconds, _MAX_SERVER_RETRY_MS) / 1000.0
