@@ -10,16 +10,35 @@ without a socket and without waiting: the delays are recorded, never slept.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import pytest
 
+from arkor_rx.client import ArkorClient
 from arkor_rx.errors import ReconnectExhaustedError, TransportError
 from arkor_rx.retry import SERVER_RETRY_FLOOR, ReconnectPolicy
 from arkor_rx.stream import EventStream
+from arkor_rx.trainer import create_trainer
 from arkor_rx.transport import StreamResponse
 from tests.client.faults import drain
-from tests.core.core_fakes import SleepSpy, completed
+from tests.core.core_fakes import (
+    ORG,
+    PROJECT,
+    TOKEN,
+    FakeBackend,
+    SleepSpy,
+    backend_fixture,
+    completed,
+)
+
+DATASET = {"type": "huggingface", "name": "arkorlab/triage-demo"}
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[FakeBackend]:
+    """The shared fake backend, for the job routes."""
+    async for value in backend_fixture():
+        yield value
 
 
 class _Body:
@@ -108,3 +127,37 @@ async def test_zero_initial_delay_exhausts_with_the_last_error_as_cause(attempts
     assert "connection refused" in str(info.value)
     assert spy.delays == [0.0] * attempts
     assert source.opened == attempts + 1
+
+
+class _StormClient(ArkorClient):
+    """A real client of the fake backend whose event stream says ``retry: 0`` and nothing else."""
+
+    def __init__(self, backend: FakeBackend) -> None:
+        super().__init__(backend.url, TOKEN, ORG, PROJECT)
+        self.opened = 0
+
+    async def open_event_stream(
+        self, job_id: str, *, last_event_id: str | None = None
+    ) -> StreamResponse:
+        self.opened += 1
+        await asyncio.sleep(0)
+        return _Body(b"retry: 0\n\n")
+
+
+async def test_wait_raises_reconnect_exhausted_not_overflow_error(backend: FakeBackend) -> None:
+    # The issue's symptom, through the public API: past 1,024 failures with a
+    # zero first delay, wait() died with OverflowError. Zero delays (the
+    # server's retry: is not honoured here), so nothing waits.
+    policy = ReconnectPolicy(
+        initial_delay=0, max_delay=60, max_attempts=1100, honor_server_retry=False
+    )
+    client = _StormClient(backend)
+    async with client:
+        trainer = create_trainer(
+            name="t", model="m", dataset=DATASET, client=client, reconnect=policy
+        )
+        with pytest.raises(ReconnectExhaustedError) as info:
+            await trainer.wait()
+    assert info.value.attempts == 1101
+    assert isinstance(info.value.__cause__, TransportError)
+    assert client.opened == 1101
