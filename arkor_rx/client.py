@@ -14,7 +14,9 @@ A failed connection is a :class:`~arkor_rx.errors.TransportError`.
 
 Rule 3: the token is a ``SecretStr`` from the constructor on. It is revealed
 only to build the ``Authorization`` header; it is masked in the repr, never
-logged, and cut out of any error body the server echoes it in.
+logged, and cut out of any error the server echoes it in: out of the decoded
+message and body, in whatever JSON escapes the server spelt it (see
+``arkor_rx._redaction``). Successful answers are never rewritten.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr, ValidationError
 
+from arkor_rx._redaction import Redactor
 from arkor_rx.credentials import resolve_settings
 from arkor_rx.errors import CloudApiError, ConfigError, TransportError, UpgradeRequiredError
 from arkor_rx.events import TrainingEvent, event_adapter
@@ -76,20 +79,34 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return next((v for k, v in headers.items() if k.lower() == lowered), None)
 
 
-def api_error(status: int, headers: Mapping[str, str], body: bytes) -> CloudApiError:
+def api_error(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    redactor: Redactor | None = None,
+) -> CloudApiError:
     """The :class:`CloudApiError` for a non-2xx answer (``UpgradeRequiredError`` for 426).
 
     The message comes from :func:`arkor_rx.protocol.error_message`; ``retry_after``
     from the ``Retry-After`` header; ``body`` is the decoded JSON object, if any.
+    With a ``redactor``, the secret is masked in the decoded message and body
+    (however the JSON escaped it) before the error is built.
 
     Examples:
         >>> err = api_error(429, {"Retry-After": "3"}, b'{"error": "slow down"}')
         >>> (type(err).__name__, err.status, err.message, err.retry_after)
         ('CloudApiError', 429, 'slow down', 3.0)
+        >>> api_error(401, {}, rb'{"error": "bad tok\\/SECRET"}', redactor=Redactor("tok/SECRET"))
+        CloudApiError('bad *** (HTTP 401)')
     """
-    message, decoded = error_message(status, body)
+    message, decoded = error_message(
+        status, body, redact=None if redactor is None else redactor.text
+    )
     retry_after = parse_retry_after(_header(headers, RETRY_AFTER_HEADER))
     body_obj = decoded if isinstance(decoded, dict) else None
+    if redactor is not None and body_obj is not None:
+        body_obj = redactor.value(body_obj)
     if status == 426:
         return UpgradeRequiredError(
             status, f"{message}; {UPGRADE_HINT}", body=body_obj, retry_after=retry_after
@@ -183,6 +200,7 @@ class ArkorClient:
     ) -> None:
         self._base_url = _base_url(base_url)
         self._token = _secret(token)
+        self._redactor = Redactor(self._token.get_secret_value())
         self._org_slug = _slug(org_slug, "org_slug")
         self._project_slug = _slug(project_slug, "project_slug")
         name = USER_AGENT if client_name is None else _slug(client_name, "client_name")
@@ -297,14 +315,11 @@ class ArkorClient:
             ACCEPT_HEADER: accept,
         }
 
-    def _redact(self, body: bytes) -> bytes:
-        # A server (or proxy) that echoes the request headers into its error
-        # page must not put the token into our exception.
-        secret = self._token.get_secret_value().encode()
-        return body.replace(secret, b"***") if secret in body else body
-
     def _error(self, status: int, headers: Mapping[str, str], body: bytes) -> CloudApiError:
-        return api_error(status, headers, self._redact(body))
+        # A server (or proxy) that echoes the request headers into its error
+        # page must not put the token into our exception: the decoded message
+        # and body are redacted, however the JSON spelt the token.
+        return api_error(status, headers, body, redactor=self._redactor)
 
     async def _call(
         self, method: str, path: str, *, json_body: Any = None, total: float | None = None
@@ -324,7 +339,7 @@ class ArkorClient:
 
     def _object(self, status: int, body: bytes, what: str) -> dict[str, Any]:
         try:
-            data = json.loads(self._redact(body))
+            data = json.loads(body)  # a successful answer: never rewritten
         except ValueError:
             data = None
         if not isinstance(data, dict):
@@ -336,8 +351,10 @@ class ArkorClient:
         try:
             return TrainingJob.model_validate(raw)
         except ValidationError as exc:
-            reason = format_validation_error(exc, "job")
-            raise CloudApiError(status, f"unexpected answer to {what}: {reason}") from None
+            # The reason quotes input values: the token must not be among them.
+            reason = self._redactor.text(format_validation_error(exc, "job"))
+        # Raised out here, so that not even __context__ keeps the unredacted input.
+        raise CloudApiError(status, f"unexpected answer to {what}: {reason}")
 
     # --- jobs -----------------------------------------------------------------
 

@@ -9,7 +9,8 @@ Where each value comes from, first match wins:
 value                   sources, in order
 ======================  ==========================================================
 base URL                ``ARKOR_CLOUD_API_URL``; credentials' ``arkorCloudApiUrl``;
-                        :data:`~arkor_rx.protocol.DEFAULT_BASE_URL`
+                        :data:`~arkor_rx.protocol.DEFAULT_BASE_URL` (but not for a
+                        token from ``ARKOR_TOKEN``: see below)
 token                   ``ARKOR_TOKEN`` (arkor_rx extension); credentials' ``token``
                         (``mode: "anon"``) or ``accessToken`` (``mode: "oauth"``)
 organisation slug       ``ARKOR_ORG_SLUG`` (extension); ``.arkor/state.json``'s
@@ -21,6 +22,11 @@ project slug            ``ARKOR_PROJECT_SLUG`` (extension); ``.arkor/state.json`
 The credentials live in ``~/.arkor/credentials.json``, the project scope in
 ``.arkor/state.json`` under the current folder. An empty environment variable
 counts as unset.
+
+A token set in ``ARKOR_TOKEN`` with no URL from ``ARKOR_CLOUD_API_URL`` or the
+credentials file is an error naming ``ARKOR_CLOUD_API_URL``: such a token was
+most likely printed by a local ``arkor-rx serve``, and sending it to the
+production API would only end in a puzzling 401.
 
 Rule 1: no I/O beyond reading those two files; no network.
 
@@ -230,8 +236,9 @@ def resolve_settings(
         The resolved :class:`Settings`.
 
     Raises:
-        ConfigError: a needed file is missing or malformed, or no source gives
-            a token, an organisation or a project.
+        ConfigError: a needed file is missing or malformed, no source gives
+            a token, an organisation or a project, or ``ARKOR_TOKEN`` is set
+            with no URL.
     """
     environ: Mapping[str, str] = os.environ if env is None else env
 
@@ -280,5 +287,13 @@ def resolve_settings(
         raise ConfigError(
             f"no project slug: {state_file} has no 'projectSlug'; set {ENV_PROJECT_SLUG}"
         )
-    base_url = env_url or (creds.api_url if creds else None) or DEFAULT_BASE_URL
+    base_url = env_url or (creds.api_url if creds else None)
+    if base_url is None:
+        if env_token is not None:
+            raise ConfigError(
+                f"{ENV_TOKEN} is set but no API URL is: set {ENV_API_URL} to the server "
+                f"the token belongs to (the URL `arkor-rx serve` prints, or "
+                f"{DEFAULT_BASE_URL} for the Arkor cloud)"
+            )
+        base_url = DEFAULT_BASE_URL
     return Settings(base_url=base_url, token=token, org_slug=org, project_slug=project)

@@ -97,8 +97,14 @@ class CloudApiError(ArkorError):
 
     @property
     def is_permanent(self) -> bool:
-        """True for statuses that retrying cannot fix (401, 403, 410, 426, other 4xx)."""
-        return not (self.status in (404, 408, 429) or self.status >= 500)
+        """True when retrying cannot fix the status (401, 403, 410, 426, the other 4xx).
+
+        The rule itself is ``arkor_rx.protocol.is_transient_status``, its one home.
+        """
+        # Imported here: arkor_rx.protocol imports this module (for ConfigError).
+        from arkor_rx.protocol import is_transient_status
+
+        return not is_transient_status(self.status)
 
 
 class UpgradeRequiredError(CloudApiError):

@@ -9,15 +9,18 @@ Rule 2: routes are built by the functions below and nowhere else. Path
 segments taken from callers (job ids) are percent-encoded, so an id can never
 escape its route.
 
-Rule 3: the status rules match the official SDK's reconnect behaviour
-(``/work/shared/PROTOCOL.md``): 401, 403, 410 and 426 are permanent; 404,
-408, 429 and every 5xx are transient; every other non-2xx is permanent too.
+Rule 3: the status rule lives here and nowhere else (:func:`is_transient_status`;
+``CloudApiError.is_permanent`` and ``arkor_rx.retry.is_transient`` ask it). It
+matches the official SDK's reconnect behaviour (``/work/shared/PROTOCOL.md``):
+401, 403, 410 and 426 are permanent; 404, 408, 429 and every 5xx are
+transient; every other non-2xx is permanent too.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -240,7 +243,9 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 _MAX_MESSAGE_CHARS = 1000
 
 
-def error_message(status: int, body: bytes) -> tuple[str, object]:
+def error_message(
+    status: int, body: bytes, *, redact: Callable[[str], str] | None = None
+) -> tuple[str, object]:
     """The message and decoded body of a non-2xx answer.
 
     The message is the body's ``error`` field when the body is a JSON object
@@ -251,6 +256,9 @@ def error_message(status: int, body: bytes) -> tuple[str, object]:
     Args:
         status: the HTTP status.
         body: the raw answer bytes.
+        redact: applied to the message before it is cut, so that a secret
+            is never left half-shown at the cut. The decoded body is
+            returned as it is: redact it separately.
 
     Returns:
         ``(message, decoded)``, where ``decoded`` is the parsed JSON value, or
@@ -271,15 +279,20 @@ def error_message(status: int, body: bytes) -> tuple[str, object]:
             decoded = json.loads(text)
         except ValueError:
             decoded = None
+    shown = redact if redact is not None else _same
     if isinstance(decoded, dict):
         err = decoded.get("error")
         if isinstance(err, dict):
             err = err.get("message")
         if isinstance(err, str) and err.strip():
-            return _clip(err.strip()), decoded
+            return _clip(shown(err.strip())), decoded
     if text:
-        return _clip(text), decoded
+        return _clip(shown(text)), decoded
     return f"cloud-api {status}", decoded
+
+
+def _same(text: str) -> str:
+    return text
 
 
 def _clip(text: str) -> str:

@@ -10,27 +10,36 @@ failure: reconnect after the base delay (the server's ``retry:`` when it sent
 one, else ``initial_delay``), without jitter.
 
 Rule 2: a failure is a connect error, a dropped or silent connection, an
-undecodable stream, a transient HTTP status (404, 408, 429, 5xx) or a clean
+undecodable stream, a transient HTTP status (the one rule is
+``arkor_rx.protocol.is_transient_status``: 404, 408, 429, 5xx) or a clean
 close that brought no new data frame (pings and garbage only). The ``n``-th
-consecutive failure waits ``base * 2**(n-1)``, then ±``jitter``, clamped at
-``max_delay``; the schedule comes from ``backoff.expo``. A ``Retry-After``
-header is a floor for that one delay.
+consecutive failure waits ``min(base * 2**(n-1), max_delay)`` (the ``n``-th
+value of ``backoff.expo``), then ±``jitter``, clamped at ``max_delay``. A
+``Retry-After`` header is a floor for that one delay. The schedule is a pure
+function of ``n``
+([`ReconnectPolicy.delay`][arkor_rx.retry.ReconnectPolicy.delay]): it never
+overflows, for any number of failures.
 
 Rule 3: every new, parseable data frame resets the consecutive-failure count.
 
-Rule 4: a permanent error (401, 403, 410, 426 and any other 4xx but 404, 408
-and 429; or an error that is not about the network at all) gives up at once
-with that very error. More consecutive failures than ``max_attempts`` give up
-with :class:`~arkor_rx.errors.ReconnectExhaustedError`, whose ``__cause__`` is
-the last failure.
+Rule 4: a permanent error (a status that is not transient, such as 401, 403,
+410 or 426; or an error that is not about the network at all) gives up at
+once with that very error. More consecutive failures than ``max_attempts``
+give up with :class:`~arkor_rx.errors.ReconnectExhaustedError`, whose
+``__cause__`` is the last failure.
+
+Rule 5: a server's ``retry:`` is never taken below
+[`SERVER_RETRY_FLOOR`][arkor_rx.retry.SERVER_RETRY_FLOOR] (0.1 s), so
+``retry: 0`` cannot turn into a reconnect storm; nor above ``max_delay``.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import random as _random
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final, TypeAlias
 
 import backoff
@@ -45,6 +54,7 @@ from arkor_rx.errors import (
 )
 
 __all__ = [
+    "SERVER_RETRY_FLOOR",
     "GiveUp",
     "ReconnectPolicy",
     "ReconnectState",
@@ -52,6 +62,21 @@ __all__ = [
     "RetryDecision",
     "is_transient",
 ]
+
+
+SERVER_RETRY_FLOOR: Final = 0.1
+"""Seconds: the shortest base delay a server's ``retry:`` field can set.
+
+``retry: 0`` (or any value under 100 ms) counts as 100 ms. A clean close after
+new data then waits at least this long, and failures double from it, so a
+server cannot make the client reconnect in a tight loop."""
+
+_MAX_SERVER_RETRY_MS: Final = 10**12
+"""``retry:`` values past this many milliseconds (about 31 years) count as this: any
+longer is clamped at ``max_delay`` anyway, and a 400-digit value must not overflow."""
+
+_MAX_WALK: Final = 1000
+"""Most values of ``backoff.expo`` walked for one delay: ``2**1000`` fits in a float."""
 
 
 def _number(name: str, value: object, *, minimum: float, allow_equal: bool = True) -> float:
@@ -138,6 +163,37 @@ class ReconnectPolicy:
         object.__setattr__(self, "jitter", jitter)
         object.__setattr__(self, "idle_timeout", idle)
 
+    def delay(self, attempt: int, *, base: float | None = None, draw: float = 0.5) -> float:
+        """The delay before reconnecting after the ``attempt``-th failure in a row.
+
+        ``min(base * 2**(attempt - 1), max_delay)``, spread by ``jitter`` with
+        ``draw`` and clamped at ``max_delay``. Pure: the same arguments always
+        give the same delay, and it is finite for any attempt count.
+
+        Examples:
+            >>> policy = ReconnectPolicy(initial_delay=1, max_delay=10)
+            >>> [policy.delay(n) for n in (1, 2, 3, 4, 5, 10**100)]
+            [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+            >>> policy.delay(2, draw=1.0), policy.delay(2, draw=0.0)  # jitter ±25 %
+            (2.5, 1.5)
+            >>> ReconnectPolicy(initial_delay=0).delay(5000)
+            0.0
+
+        Args:
+            attempt: the number of consecutive failures so far, from 1.
+            base: the first delay of the schedule (default ``initial_delay``).
+            draw: a number in ``[0, 1]`` placing the delay in its jitter band:
+                0 is ``-jitter``, 0.5 the middle (no spread), 1 is ``+jitter``.
+
+        Returns:
+            Seconds, between 0 and ``max_delay``.
+        """
+        ceiling = self.max_delay
+        value = _expo(attempt, self.initial_delay if base is None else base, ceiling)
+        if self.jitter:
+            value *= 1.0 + self.jitter * (2.0 * draw - 1.0)
+        return max(0.0, min(value, ceiling))
+
     @classmethod
     def immediate(
         cls, *, max_attempts: int | None = None, idle_timeout: float | None = None
@@ -161,16 +217,42 @@ class ReconnectPolicy:
         )
 
 
+def _expo(attempt: int, base: float, ceiling: float) -> float:
+    """The ``attempt``-th (1-based) value of ``backoff.expo(2, base, max_value=ceiling)``.
+
+    The generator is made afresh and walked only as far as it changes: it yields
+    ``min(base * 2**i, ceiling)`` for ``i = 0, 1, ...``, so a zero base stays
+    zero and, once it reaches the ceiling, it stays there. That is a handful of
+    steps for any real policy, and never a power of two too large for a float.
+    """
+    if attempt < 1:
+        raise ValueError(f"attempt must be >= 1, got {attempt!r}")
+    if not 0 < base < ceiling:
+        steps = 0  # zero stays zero; a base at or over the ceiling is the ceiling
+    else:
+        # +1: log2's rounding must not stop the walk one step short of the ceiling.
+        saturated = math.ceil(math.log2(ceiling) - math.log2(base)) + 1
+        steps = min(attempt - 1, saturated)
+    # Only a base under 2**-1000 of the ceiling needs more than 1000 doublings:
+    # start that walk further on, so that every value stays a finite float.
+    skip = max(0, steps - _MAX_WALK)
+    schedule = backoff.expo(base=2, factor=math.ldexp(base, skip), max_value=ceiling)
+    next(schedule)  # backoff's generators are primed with one next()
+    return float(next(itertools.islice(schedule, steps - skip, None)))
+
+
 def is_transient(exc: BaseException) -> bool:
     """True when reconnecting may fix ``exc``.
 
     Transient: :class:`~arkor_rx.errors.TransportError` (including the idle
     watchdog's :class:`~arkor_rx.errors.StreamIdleTimeout`), an undecodable
-    stream (:class:`~arkor_rx.errors.SSEError`), and HTTP 404, 408, 429 and 5xx.
-    Everything else is permanent: 401, 403, 410, 426, the other 4xx, a line or
-    event over the decoder's size limit (:class:`~arkor_rx.errors.SSELimitError`:
-    the same event would come back on every resume), and any error that is not
-    about the stream (a bug, a bad argument).
+    stream (:class:`~arkor_rx.errors.SSEError`), and a
+    [`CloudApiError`][arkor_rx.errors.CloudApiError] whose status is transient by the
+    protocol's one rule, ``arkor_rx.protocol.is_transient_status``.
+    Everything else is permanent: the other statuses, a line or event over the
+    decoder's size limit (:class:`~arkor_rx.errors.SSELimitError`: the same
+    event would come back on every resume), and any error that is not about
+    the stream (a bug, a bad argument).
 
     Examples:
         >>> from arkor_rx.errors import CloudApiError
@@ -238,11 +320,8 @@ class ReconnectState:
     total_failures: int = 0
     """Failures since the start, never reset."""
     server_retry: float | None = None
-    """The server's last ``retry:`` value, in seconds."""
+    """The server's last ``retry:`` value, in seconds (never under ``SERVER_RETRY_FLOOR``)."""
     _saw_data: bool = False
-    _schedule: Iterator[float] | None = field(default=None, repr=False)
-    _schedule_base: float = -1.0
-    _schedule_pos: int = 0
 
     @property
     def base_delay(self) -> float:
@@ -257,9 +336,14 @@ class ReconnectState:
         self.failures = 0
 
     def record_server_retry(self, milliseconds: int | None) -> None:
-        """The server sent ``retry: <milliseconds>`` (None: nothing new)."""
+        """The server sent ``retry: <milliseconds>`` (None: nothing new).
+
+        Kept in seconds, raised to
+        [`SERVER_RETRY_FLOOR`][arkor_rx.retry.SERVER_RETRY_FLOOR] when lower.
+        """
         if milliseconds is not None and milliseconds >= 0:
-            self.server_retry = milliseconds / 1000.0
+            seconds = min(milliseconds, _MAX_SERVER_RETRY_MS) / 1000.0
+            self.server_retry = max(SERVER_RETRY_FLOOR, seconds)
 
     def on_clean_close(self) -> RetryDecision:
         """The server ended the body normally (no ``end`` frame, no terminal event).
@@ -295,7 +379,8 @@ class ReconnectState:
             )
             error.__cause__ = exc
             return GiveUp(error)
-        delay = self._backoff(self.failures)
+        draw = self.random() if self.policy.jitter else 0.5
+        delay = self.policy.delay(self.failures, base=self.base_delay, draw=draw)
         retry_after = getattr(exc, "retry_after", None)
         if (
             self.policy.honor_server_retry
@@ -304,21 +389,3 @@ class ReconnectState:
         ):
             delay = max(delay, float(retry_after))
         return Retry(delay, failure=True)
-
-    def _backoff(self, n: int) -> float:
-        """The ``n``-th (1-based) delay of the schedule, jittered and clamped."""
-        base = self.base_delay
-        ceiling = self.policy.max_delay  # a server retry: over max_delay is clamped too
-        if self._schedule is None or base != self._schedule_base or n <= self._schedule_pos:
-            self._schedule = backoff.expo(base=2, factor=base, max_value=ceiling)
-            next(self._schedule)  # backoff's generators are primed with one next()
-            self._schedule_base = base
-            self._schedule_pos = 0
-        value = 0.0
-        while self._schedule_pos < n:
-            value = float(next(self._schedule))
-            self._schedule_pos += 1
-        jitter = self.policy.jitter
-        if jitter:
-            value *= 1.0 + jitter * (2.0 * self.random() - 1.0)
-        return max(0.0, min(value, ceiling))

@@ -1,14 +1,19 @@
 """The one I/O seam of the client: HTTP over aiohttp.
 
-Rule 1: this is the only client-side module that imports aiohttp. Everything
+Rule 1: this is the only client-side module that imports aiohttp (with its
+error boundary, ``arkor_rx._network_errors``). Everything
 above it (``client``, the reactive core) speaks to the two small protocols
 below, :class:`Transport` and :class:`StreamResponse`, so a test can plug in
 a fake without a socket.
 
-Rule 2: foreign errors stop here. aiohttp's ``ClientError``, ``OSError`` and
-``TimeoutError`` become :class:`~arkor_rx.errors.TransportError` with
-``raise ... from exc``; nothing else from aiohttp escapes. A non-2xx status is
-*not* an error at this level: it is returned, and the client decides.
+Rule 2: foreign errors stop here, at one boundary: every call into aiohttp
+runs inside :func:`~arkor_rx._network_errors.network_errors`, which turns aiohttp's ``ClientError``,
+``OSError`` and ``TimeoutError`` into :class:`~arkor_rx.errors.TransportError`
+with ``raise ... from exc`` (as httpx's ``map_httpcore_exceptions`` does for
+httpcore); nothing else from aiohttp escapes. A refused connection says that
+no server is listening and, for a loopback URL, how to start the local one.
+A non-2xx status is *not* an error at this level: it is returned, and the
+client decides.
 
 Rule 3: one ``aiohttp.ClientSession`` per transport, created lazily inside the
 running event loop (a session belongs to the loop it was made in) and closed
@@ -33,6 +38,8 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from arkor_rx._network_errors import display_url as _display
+from arkor_rx._network_errors import network_errors
 from arkor_rx.errors import ConfigError, TransportError
 from arkor_rx.protocol import AUTHORIZATION_HEADER
 
@@ -42,12 +49,12 @@ __all__ = [
     "Response",
     "StreamResponse",
     "Transport",
+    "network_errors",
 ]
 
 logger = logging.getLogger(__name__)
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
 
 
 class Response(NamedTuple):
@@ -160,10 +167,8 @@ class AiohttpStreamResponse:
         """
         if self._closed:
             return b""
-        try:
+        with network_errors(self._response.method, self._response.url):
             return await self._response.content.readany()
-        except _NETWORK_ERRORS as exc:
-            raise TransportError(f"{self._description}: {_describe(exc)}") from exc
 
     async def aclose(self) -> None:
         """Close the connection (a body not read to the end cannot be reused). Idempotent."""
@@ -288,14 +293,12 @@ class AiohttpTransport:
             client_timeout = aiohttp.ClientTimeout(
                 total=total_timeout, sock_connect=self.request_timeout_config.sock_connect
             )
-        description = f"{method} {_display(url)}"
         response = await self._send(
             method, url, params=params, headers=headers, json=json, client_timeout=client_timeout
         )
         try:
-            body = await response.read()
-        except _NETWORK_ERRORS as exc:
-            raise TransportError(f"{description}: {_describe(exc)}") from exc
+            with network_errors(response.method, response.url):
+                body = await response.read()
         finally:
             response.release()
         return Response(response.status, CIMultiDictProxy(CIMultiDict(response.headers)), body)
@@ -318,7 +321,9 @@ class AiohttpTransport:
         Raises:
             TransportError: connecting failed, no headers in time, or too many redirects.
         """
-        try:
+        # The hops inside _send translate their own errors; this boundary
+        # catches the deadline for the status line and headers.
+        with network_errors(method, url, timeout=self._request_timeout):
             async with asyncio.timeout(self._request_timeout):
                 response = await self._send(
                     method,
@@ -328,10 +333,6 @@ class AiohttpTransport:
                     json=json,
                     client_timeout=self.stream_timeout_config,
                 )
-        except TimeoutError as exc:
-            raise TransportError(
-                f"{method} {_display(url)}: no answer within {self._request_timeout:g} s"
-            ) from exc
         return AiohttpStreamResponse(response, description=f"{method} {_display(url)}")
 
     async def _send(
@@ -351,7 +352,7 @@ class AiohttpTransport:
         sent = CIMultiDict(headers or {})
         for _hop in range(self._max_redirects + 1):
             description = f"{method} {_display(target)}"
-            try:
+            with network_errors(method, target):
                 response = await session.request(
                     method,
                     target,
@@ -360,8 +361,6 @@ class AiohttpTransport:
                     timeout=client_timeout,
                     allow_redirects=False,
                 )
-            except _NETWORK_ERRORS as exc:
-                raise TransportError(f"{description}: {_describe(exc)}") from exc
             location = response.headers.get("Location")
             if response.status not in _REDIRECT_STATUSES or not location:
                 return response
@@ -404,20 +403,3 @@ class AiohttpTransport:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<AiohttpTransport {state} request_timeout={self._request_timeout:g}>"
-
-
-def _display(url: str | URL) -> str:
-    """The URL without user info or query: safe and short for messages."""
-    parsed = URL(url) if isinstance(url, str) else url
-    try:
-        return str(parsed.with_user(None).with_query(None).with_fragment(None))
-    except ValueError:  # a relative URL has no user to drop
-        return str(parsed.with_query(None))
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    text = str(exc)
-    name = type(exc).__name__
-    return f"{name}: {text}" if text else name

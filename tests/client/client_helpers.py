@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
@@ -38,6 +39,14 @@ JOB = {
     "completedAt": None,
 }
 """A TrainingJob as PROTOCOL.md shows it."""
+
+
+def closed_port() -> int:
+    """A loopback port that nothing listens on (it was bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
 
 
 def make_client(base_url: str = BASE, **kwargs: Any) -> ArkorClient:

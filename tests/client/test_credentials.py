@@ -276,3 +276,31 @@ def test_resolve_settings_keeps_the_token_secret(home: Path, project: Path) -> N
     settings = resolve_settings()
     assert settings.token.get_secret_value() == ANON_TOKEN
     assert ANON_TOKEN not in repr(settings)
+
+
+# --- a token with no URL ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_oauth_file", [False, True])
+def test_an_env_token_without_any_url_names_arkor_cloud_api_url(
+    home: Path, project: Path, with_oauth_file: bool
+) -> None:
+    # A token printed by `arkor-rx serve`, without its URL, must not go to production.
+    if with_oauth_file:
+        write_credentials(home, OAUTH)  # a file without arkorCloudApiUrl gives no URL either
+    env = {"ARKOR_TOKEN": "local-SECRET-1", "ARKOR_ORG_SLUG": "o", "ARKOR_PROJECT_SLUG": "p"}
+    with pytest.raises(ConfigError) as info:
+        ArkorClient.from_env(env=env)
+    message = str(info.value)
+    assert "ARKOR_CLOUD_API_URL" in message
+    assert "ARKOR_TOKEN" in message
+    assert "arkor-rx serve" in message
+    assert "local-SECRET-1" not in message
+
+
+def test_an_env_token_with_the_url_in_the_credentials_file_is_fine(
+    home: Path, project: Path
+) -> None:
+    write_credentials(home, ANON)
+    env = {"ARKOR_TOKEN": "t", "ARKOR_ORG_SLUG": "o", "ARKOR_PROJECT_SLUG": "p"}
+    assert resolve_settings(env=env).base_url == "http://cloud.test"
