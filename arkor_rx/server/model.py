@@ -193,7 +193,9 @@ class Adapter:
             xa = x @ self.a
         return self._logits(x, xa)
 
-    def loss_and_grads(self, x: FloatArray, y: npt.NDArray[np.intp]) -> tuple[float, list[FloatArray]]:
+    def loss_and_grads(
+        self, x: FloatArray, y: npt.NDArray[np.intp]
+    ) -> tuple[float, list[FloatArray]]:
         """Mean softmax cross-entropy on ``(x, y)`` and its gradients for :attr:`parameters`."""
         with np.errstate(all="ignore"):
             xa = x @ self.a
@@ -287,7 +289,15 @@ def load_adapter(path: Path) -> Adapter:
         raise
     except (FileNotFoundError, PermissionError, IsADirectoryError):
         raise
-    except (zipfile.BadZipFile, EOFError, KeyError, ValueError, TypeError, AttributeError, OSError) as exc:
+    except (
+        zipfile.BadZipFile,
+        EOFError,
+        KeyError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        OSError,
+    ) as exc:
         raise DamagedArtifactError(path.name, type(exc).__name__) from exc
     rank, classes = adapter.a.shape[-1], len(adapter.labels)
     if (
