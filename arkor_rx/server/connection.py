@@ -10,28 +10,46 @@ the protocol's JSON shape instead.
 
 Rule 1: the message says what was wrong in aiohttp's words, but never echoes
 the request's bytes (the parser's message quotes them, and they may hold the
-bearer token): only its first line, before any quoted excerpt.
+bearer token): only its first line, up to the first colon. For the same
+reason a refused request is logged at DEBUG with that safe message only,
+never with the parser's exception.
 
 Rule 2: slow clients are cut. A connection must send a complete request line
 and headers within ``header_timeout`` seconds of opening or of its previous
 response ending (aiohttp's keep-alive timer, which it arms when the
 connection opens, closes a connection still waiting for a whole request at
 that time). A body must arrive within ``body_timeout`` seconds
-(:func:`~arkor_rx.server.http_errors.read_json_object`, 408).
+(:func:`~arkor_rx.server.http_errors.read_json_object`, 408, then the
+connection closes after at most :data:`LINGERING_TIME` more seconds).
+
+Two cases cannot be shaped: a header timeout closes the connection without an
+answer (aiohttp's timer closes it; there is no request to answer yet, as with
+nginx's ``client_header_timeout``), and broken chunk framing *after* the body
+began to be read is not handed to the reading handler by aiohttp's parser, so
+it ends as the body timeout's 408 (framing broken in the first packet gets
+the 400).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_log import AccessLogger
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 __all__ = ["JsonErrorHandler", "JsonErrorRunner", "JsonErrorServer", "parser_message"]
+
+_log = logging.getLogger("arkor_rx.server")
+
+LINGERING_TIME = 2.0
+"""Seconds the rest of an unread body is still read (and dropped) after an early answer
+(a 408, 413 or 401), so that the client sees the answer before the connection closes."""
 
 
 def parser_message(status: int, message: str | None, exc: BaseException | None) -> str:
@@ -40,11 +58,15 @@ def parser_message(status: int, message: str | None, exc: BaseException | None) 
     Examples:
         >>> parser_message(400, "Invalid header value char:\\n\\n  b'Authorization: x'", None)
         'malformed HTTP request: Invalid header value char'
+        >>> parser_message(400, "Got more than 8190 bytes when reading: b'aaa'", LineTooLong(""))
+        'malformed HTTP request: the request line or a header is over 8190 bytes'
     """
     if status >= 500:
         return "internal server error"
+    if isinstance(exc, LineTooLong):
+        return "malformed HTTP request: the request line or a header is over 8190 bytes"
     first = (message or (str(exc) if exc is not None else "") or "").split("\n", 1)[0]
-    first = first.strip().rstrip(":").strip()
+    first = first.split(":", 1)[0].strip()
     return f"malformed HTTP request: {first or 'cannot be parsed'}"
 
 
@@ -59,10 +81,14 @@ class JsonErrorHandler(RequestHandler):
         message: str | None = None,
     ) -> web.StreamResponse:
         """The JSON error answer for a request aiohttp refused; it closes the connection."""
-        # The base class logs and raises ConnectionError when a response was already
-        # started; its text/plain body is discarded.
-        super().handle_error(request, status, exc, message)
-        body = json.dumps({"error": parser_message(status, message, exc)})
+        if request.writer.output_size > 0:  # as the base class: too late for an answer
+            raise ConnectionError("the response was already started; cannot send an error")
+        safe = parser_message(status, message, exc)
+        if status >= 500:
+            self.log_exception("error handling a request", exc_info=exc)
+        else:
+            _log.debug("refused a request from %s: %s", request.remote, safe)
+        body = json.dumps({"error": safe})
         response = web.Response(status=status, text=body, content_type="application/json")
         response.force_close()
         return response
@@ -96,6 +122,7 @@ class JsonErrorRunner(web.AppRunner):
 
     def __init__(self, app: web.Application, *, header_timeout: float, **kwargs: Any) -> None:
         kwargs["keepalive_timeout"] = header_timeout
+        kwargs.setdefault("lingering_time", LINGERING_TIME)
         self._handler_kwargs = {"access_log_class": AccessLogger}
         self._handler_kwargs.update(
             (k, v) for k, v in kwargs.items() if k not in ("handle_signals", "shutdown_timeout")

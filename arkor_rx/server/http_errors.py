@@ -81,7 +81,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.message, **exc.extra)
+        response = error_response(exc.status, exc.message, **exc.extra)
+        if exc.status == 408:
+            response.force_close()  # the rest of the body may still be on its way
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -139,7 +142,6 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     try:
         raw = await asyncio.wait_for(request.read(), timeout)
     except TimeoutError:
-        request.protocol.force_close()
         raise ApiError(
             408, f"request body not received within {timeout:g} s (the body timeout)"
         ) from None
