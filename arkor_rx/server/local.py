@@ -154,6 +154,7 @@ async def serve(
     config: ServerConfig | None = None,
     *,
     ready: Callable[[LocalServer], None] | None = None,
+    **options: Any,
 ) -> None:
     """Run the local backend until cancelled (Ctrl-C in the CLI).
 
@@ -170,10 +171,17 @@ async def serve(
 
         asyncio.run(serve(ServerConfig(port=8765), ready=show))
 
+    Args:
+        config: the settings, as for :class:`LocalServer`.
+        ready: called once the server listens.
+        **options: keyword options of :class:`LocalServer` (``dataset_roots``,
+            ``max_concurrent_jobs``, ``header_timeout``, ``body_timeout`` ...); None
+            keeps the config's value.
+
     Raises:
         OSError: the address or port cannot be bound.
     """
-    async with LocalServer(config) as server:
+    async with LocalServer(config, **options) as server:
         if ready is not None:
             ready(server)
         await asyncio.Event().wait()
