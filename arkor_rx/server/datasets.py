@@ -199,6 +199,7 @@ def load_dataset(
     *,
     roots: Sequence[Path] = (),
     max_bytes: int = MAX_DATASET_BYTES,
+    max_records: int | None = None,
 ) -> ChatDataset:
     """Read and validate the dataset a source names.
 
@@ -211,6 +212,7 @@ def load_dataset(
         source: a built-in dataset or a ``file://`` blob.
         roots: the folders a blob must lie under (none: every blob is refused).
         max_bytes: the largest file read.
+        max_records: the most records accepted (None: any number).
 
     Raises:
         DatasetError: the source is unknown, outside the roots, missing,
@@ -220,7 +222,14 @@ def load_dataset(
     path, builtin = resolve_path(source, roots)
     name = source.name if isinstance(source, HuggingFaceDataset) else str(path)
     raw = read_capped(path, max_bytes, name=name)
-    return parse_chat_jsonl(raw, name=name, synthetic=builtin)
+    data = parse_chat_jsonl(raw, name=name, synthetic=builtin)
+    if max_records is not None and len(data) > max_records:
+        raise DatasetError(
+            f"datasetSource: {name} has {len(data)} records; the local backend trains on at "
+            f"most {max_records}",
+            path=name,
+        )
+    return data
 
 
 def parse_chat_jsonl(raw: bytes, *, name: str = "<data>", synthetic: bool = False) -> ChatDataset:

@@ -69,7 +69,7 @@ def shown(value: str, limit: int = 80) -> str:
 
     Examples:
         >>> shown("job_1"), shown("x" * 200, 10)
-        ("'job_1'", "'xxxxxxx…")
+        ("'job_1'", "'xxxxxxxx…")
     """
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -72,6 +72,8 @@ class ServerLimits:
     """``training.log`` events one run may emit (one per ``loggingSteps``, plus evaluations)."""
     max_checkpoints: int = 200
     """Checkpoint files one run may write (``total steps / saveSteps``)."""
+    max_records: int = 10_000
+    """Records of a dataset (each becomes a dense row of 4096 features: 320 MiB at the limit)."""
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

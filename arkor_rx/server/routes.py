@@ -95,10 +95,14 @@ async def create_job(request: web.Request) -> web.Response:
     if not isinstance(name, str):
         raise ConfigError("name: must be a string")
     config, plan = _validate_config(body.get("config"), state)
+    limits = state.config.limits
     data = await asyncio.to_thread(
-        load_dataset, config.dataset_source, roots=state.dataset_roots
+        load_dataset,
+        config.dataset_source,
+        roots=state.dataset_roots,
+        max_records=limits.max_records,
     )  # 400 naming the line
-    state.config.limits.check_run(plan, len(split(len(data), plan.seed)[0]))
+    limits.check_run(plan, len(split(len(data), plan.seed)[0]))
     job_id = f"job_{secrets.token_hex(8)}"
     record = JobRecord(
         id=job_id,
@@ -119,6 +123,7 @@ async def create_job(request: web.Request) -> web.Response:
             step_delay=state.config.step_delay,
             fail_at_step=state.config.faults.fail_at_step,
             dataset_roots=state.dataset_roots,
+            max_records=limits.max_records,
         )
     )
     return web.json_response({"job": record.to_wire()})

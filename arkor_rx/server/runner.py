@@ -62,6 +62,7 @@ class JobRun:
             None: never.
         dataset_roots: the folders a ``file://`` dataset must lie under (it is read
             again when the run starts).
+        max_records: the most records the dataset may have when it is read again.
     """
 
     def __init__(
@@ -76,6 +77,7 @@ class JobRun:
         step_delay: float = 0.0,
         fail_at_step: int | None = None,
         dataset_roots: Sequence[Path] = (),
+        max_records: int | None = None,
     ) -> None:
         self.job_id = job_id
         self._store = store
@@ -86,6 +88,7 @@ class JobRun:
         self._step_delay = step_delay
         self._fail_at_step = fail_at_step
         self._roots = tuple(dataset_roots)
+        self._max_records = max_records
         self._steps_begun = 0  # train() asks should_stop once before every step
         self._fault_fired = False
         self._stop = threading.Event()
@@ -159,7 +162,9 @@ class JobRun:
         try:
             if self._should_stop() is None:
                 self._store.update(job_id, status="running", started_at=utc_now())
-                data = load_dataset(self._config.dataset_source, roots=self._roots)
+                data = load_dataset(
+                    self._config.dataset_source, roots=self._roots, max_records=self._max_records
+                )
 
                 def on_start(meta: dict[str, Any]) -> None:
                     event = TrainingStarted(job_id=job_id, timestamp=utc_now(), metadata=meta)

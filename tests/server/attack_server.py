@@ -152,6 +152,7 @@ def _layout(base: Path) -> tuple[Path, Path, Path]:
         fh.truncate((64 << 20) + 1)  # over the 64 MiB cap, without writing it
     (root / "not-utf8.jsonl").write_bytes(b"\xff\xfe\x00garbage\n")
     (root / "empty.jsonl").write_text("")
+    (root / "too-many.jsonl").write_text(good * 10_001)
     return root, outside, data_dir
 
 

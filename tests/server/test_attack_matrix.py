@@ -406,6 +406,7 @@ def test_outside_error_does_not_tell_whether_the_file_exists(attack: AttackServe
         ("sparse-huge.jsonl", ("limit of 67108864 bytes",)),
         ("not-utf8.jsonl", ("not UTF-8",)),
         ("empty.jsonl", ("no records",)),
+        ("too-many.jsonl", ("10001 records", "at most 10000")),
         ("absent.jsonl", ("no such file",)),
         ("folder/../../outside/secret.jsonl", ("dataset roots",)),
     ],
