@@ -16,10 +16,11 @@ never with the parser's exception.
 
 Rule 2: slow clients are cut. A connection must send a complete request line
 and headers within ``header_timeout`` seconds of opening or of its previous
-response ending (aiohttp's keep-alive timer, which it arms when the
-connection opens, closes a connection still waiting for a whole request at
-that time). A body must arrive within ``body_timeout`` seconds
-(:func:`~arkor_rx.server.http_errors.read_json_object`, 408, then the
+response ending: :class:`JsonErrorHandler` closes a connection whose first
+request has not arrived by then, and aiohttp's keep-alive timer (set to the
+same time) closes one still waiting for its next request after a response.
+A body must arrive within ``body_timeout`` seconds
+(:func:`~arkor_rx.server.http_errors.read_json_object`: 408, then the
 connection closes after at most :data:`LINGERING_TIME` more seconds).
 
 Two cases cannot be shaped: a header timeout closes the connection without an
@@ -71,7 +72,37 @@ def parser_message(status: int, message: str | None, exc: BaseException | None) 
 
 
 class JsonErrorHandler(RequestHandler):
-    """aiohttp's request handler, answering parser errors as protocol JSON."""
+    """aiohttp's request handler, answering parser errors as protocol JSON.
+
+    It also closes a connection whose first request has not arrived
+    ``header_timeout`` seconds after it opened. Recent aiohttp releases arm
+    their keep-alive timer for that too; older ones only after a first
+    response, so the first request is guarded here whatever the version.
+    """
+
+    def __init__(self, manager: web.Server, *, header_timeout: float, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._header_timeout = header_timeout
+        self._first_deadline: asyncio.TimerHandle | None = None
+        self.request_seen = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Start serving the connection, and the clock of its first request."""
+        super().connection_made(transport)
+        loop = asyncio.get_running_loop()
+        self._first_deadline = loop.call_later(self._header_timeout, self._first_request_late)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        """Stop the clock; then aiohttp's own clean-up."""
+        if self._first_deadline is not None:
+            self._first_deadline.cancel()
+            self._first_deadline = None
+        super().connection_lost(exc)
+
+    def _first_request_late(self) -> None:
+        self._first_deadline = None
+        if not self.request_seen:
+            self.force_close()
 
     def handle_error(
         self,
@@ -97,18 +128,33 @@ class JsonErrorHandler(RequestHandler):
 class JsonErrorServer(web.Server):
     """A low-level ``web.Server`` whose connections use :class:`JsonErrorHandler`."""
 
-    def __init__(self, base: web.Server, handler_kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self, base: web.Server, handler_kwargs: dict[str, Any], *, header_timeout: float
+    ) -> None:
+        make_request = base.request_factory
+
+        def request_factory(message: Any, payload: Any, protocol: Any, *args: Any) -> Any:
+            if isinstance(protocol, JsonErrorHandler):
+                protocol.request_seen = True  # a whole request head arrived (or failed to parse)
+            return make_request(message, payload, protocol, *args)
+
         super().__init__(
             base.request_handler,
-            request_factory=base.request_factory,
+            request_factory=request_factory,
             handler_cancellation=base.handler_cancellation,
             loop=asyncio.get_running_loop(),
             **handler_kwargs,
         )
         self._handler_kwargs = handler_kwargs
+        self._header_timeout = header_timeout
 
     def __call__(self) -> RequestHandler:
-        return JsonErrorHandler(self, loop=asyncio.get_running_loop(), **self._handler_kwargs)
+        return JsonErrorHandler(
+            self,
+            loop=asyncio.get_running_loop(),
+            header_timeout=self._header_timeout,
+            **self._handler_kwargs,
+        )
 
 
 class JsonErrorRunner(web.AppRunner):
@@ -123,6 +169,7 @@ class JsonErrorRunner(web.AppRunner):
     def __init__(self, app: web.Application, *, header_timeout: float, **kwargs: Any) -> None:
         kwargs["keepalive_timeout"] = header_timeout
         kwargs.setdefault("lingering_time", LINGERING_TIME)
+        self._header_timeout = header_timeout
         self._handler_kwargs = {"access_log_class": AccessLogger}
         self._handler_kwargs.update(
             (k, v) for k, v in kwargs.items() if k not in ("handle_signals", "shutdown_timeout")
@@ -131,4 +178,4 @@ class JsonErrorRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         base = await super()._make_server()  # runs the app's startup
-        return JsonErrorServer(base, self._handler_kwargs)
+        return JsonErrorServer(base, self._handler_kwargs, header_timeout=self._header_timeout)
