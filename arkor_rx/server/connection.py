@@ -101,6 +101,11 @@ class JsonErrorHandler(RequestHandler):
 
     def _first_request_late(self) -> None:
         self._first_deadline = None
+        # Look once more after the callbacks already queued: bytes read in this same loop
+        # iteration have woken the handler task, which marks the request before it yields.
+        asyncio.get_running_loop().call_soon(self._close_if_no_request)
+
+    def _close_if_no_request(self) -> None:
         if not self.request_seen:
             self.force_close()
 

@@ -22,8 +22,8 @@ from typing import Any
 TOKEN = "attack-matrix-token-7f3a9c"
 MODEL = "arkor/tiny"
 DEMO = {"type": "huggingface", "name": "arkorlab/triage-demo"}
-HEADER_TIMEOUT = 1.0
-BODY_TIMEOUT = 1.0
+HEADER_TIMEOUT = 2.0
+BODY_TIMEOUT = 2.0
 GOOD_RECORD = {
     "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "greeting"}]
 }
