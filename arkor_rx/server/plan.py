@@ -120,23 +120,25 @@ class TrainingPlan:
         return max(1, math.ceil(self.num_train_epochs * per_epoch))
 
 
+def _unknown(field: str, what: str, given: str | None, expected: str) -> ConfigError:
+    shown = repr(given)
+    if len(shown) > 80:  # a megabyte of model name is not echoed back whole
+        shown = shown[:79] + "…"
+    return ConfigError(f"invalid job config: {field}: unknown {what} {shown}; {expected}")
+
+
 def _model(model: str) -> str:
     if model not in SUPPORTED_MODELS:
         known = ", ".join(SUPPORTED_MODELS)
-        raise ConfigError(
-            f"invalid job config: model: unknown model {model!r}; "
-            f"the local backend accepts: {known}"
-        )
+        raise _unknown("model", "model", model, f"the local backend accepts: {known}")
     return model
 
 
 def _scheduler(given: str | None) -> str:
     scheduler = (given or "linear").lower()
     if scheduler not in SCHEDULERS:
-        raise ConfigError(
-            f"invalid job config: lrSchedulerType: unknown scheduler "
-            f"{given!r}; expected one of {', '.join(SCHEDULERS)}"
-        )
+        expected = f"expected one of {', '.join(SCHEDULERS)}"
+        raise _unknown("lrSchedulerType", "scheduler", given, expected)
     return scheduler
 
 
@@ -145,10 +147,8 @@ def _optimizer(given: str | None) -> str:
     if optim.startswith("adam"):
         return "adamw"  # adamw_8bit, adamw_torch, adam ...: all the same here
     if optim != "sgd":
-        raise ConfigError(
-            f"invalid job config: optim: unknown optimizer {given!r}; "
-            f"expected an AdamW variant (e.g. adamw_8bit) or sgd"
-        )
+        expected = "expected an AdamW variant (e.g. adamw_8bit) or sgd"
+        raise _unknown("optim", "optimizer", given, expected)
     return optim
 
 

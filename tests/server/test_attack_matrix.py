@@ -135,6 +135,28 @@ def test_bad_job_bodies_name_the_field(
 CHAT_OK = {"messages": [{"role": "user", "content": "hi"}]}
 
 
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "words"),
+    [
+        ("/v1/jobs", {"config": config(datasetSource=_nested(900))}, ("datasetSource",)),
+        ("/v1/jobs", {"config": config(model=_nested(900))}, ("model",)),
+        ("/v1/inference/chat", {"messages": _nested(900)}, ("messages",)),
+    ],
+    ids=["config-datasetSource", "config-model", "chat-messages"],
+)
+def test_deep_but_parseable_values_are_400(
+    attack: AttackServer, path: str, payload: dict[str, Any], words: tuple[str, ...]
+) -> None:
+    assert_json_error(attack.call("POST", path, payload), 400, *words)
+
+
 @pytest.mark.parametrize(
     ("payload", "words"),
     [
