@@ -37,6 +37,7 @@ from arkor_rx.server.http_errors import (
     auth_middleware,
     errors_middleware,
 )
+from arkor_rx.server.model import limit_blas_threads
 from arkor_rx.server.state import STATE_KEY, ServerState
 from arkor_rx.server.store import JobStore
 from arkor_rx.server.streaming import stream_events
@@ -53,8 +54,9 @@ def create_app(config: ServerConfig) -> web.Application:
     The app owns its resources through a cleanup context: at startup it opens
     the store (SQLite under ``config.data_dir``, else memory plus a temporary
     checkpoint directory), fails the jobs a previous server left running,
-    fixes its dataset roots (relative to the current folder) and starts a
-    thread pool of ``max_concurrent_jobs`` workers for training. At shutdown
+    fixes its dataset roots (relative to the current folder), limits BLAS to
+    ``blas_threads`` and starts a thread pool of ``max_concurrent_jobs``
+    workers for training. At shutdown
     it ends every open stream, stops every queued or running job
     (``training.failed``, status ``failed``), waits for the threads and closes
     the store.
@@ -113,6 +115,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     executor = ThreadPoolExecutor(
         max_workers=config.max_concurrent_jobs, thread_name_prefix="arkor-rx-train"
     )
+    restore_blas = limit_blas_threads(config.blas_threads)
     state = ServerState(
         config=config,
         store=store,
@@ -132,6 +135,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             await asyncio.gather(*pending, return_exceptions=True)
         await asyncio.to_thread(executor.shutdown, wait=True)
         store.close()
+        restore_blas()
         if temp_dir is not None:
             await asyncio.to_thread(shutil.rmtree, temp_dir, ignore_errors=True)
 

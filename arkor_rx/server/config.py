@@ -83,6 +83,11 @@ class ServerConfig:
     """Seconds to receive a request's headers (see :data:`DEFAULT_HEADER_TIMEOUT`)."""
     body_timeout: float = DEFAULT_BODY_TIMEOUT
     """Seconds to receive a request's body; slower gets 408."""
+    blas_threads: int | None = 1
+    """Threads numpy's BLAS may use while the server runs (process-wide, restored at
+    stop). The local model's matrices are far too small to gain from more, and with
+    more each training step waits on thread hand-offs: on a loaded 2-core machine a
+    step took 50 times longer. None leaves BLAS as it is."""
     faults: FaultConfig = field(default_factory=FaultConfig)
     """Fault injection on the event stream (all off by default)."""
     access_log: bool = False
@@ -105,6 +110,8 @@ class ServerConfig:
             )
         if not self.header_timeout > 0:
             raise ConfigError(f"header_timeout must be positive, got {self.header_timeout}")
+        if self.blas_threads is not None and self.blas_threads < 1:
+            raise ConfigError(f"blas_threads must be at least 1, got {self.blas_threads}")
         if not self.body_timeout > 0:
             raise ConfigError(f"body_timeout must be positive, got {self.body_timeout}")
         if self.data_dir is not None and not isinstance(self.data_dir, Path):
@@ -130,6 +137,7 @@ class ServerConfig:
             f"max_body_size={self.max_body_size}, max_concurrent_jobs={self.max_concurrent_jobs}, "
             f"dataset_roots={self.dataset_roots!r}, limits={self.limits!r}, "
             f"header_timeout={self.header_timeout}, body_timeout={self.body_timeout}, "
+            f"blas_threads={self.blas_threads}, "
             f"faults={self.faults!r}, access_log={self.access_log})"
         )
 

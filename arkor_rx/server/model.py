@@ -31,6 +31,7 @@ import threading
 import zipfile
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -48,6 +49,7 @@ __all__ = [
     "FloatArray",
     "dataset_features",
     "featurize",
+    "limit_blas_threads",
     "load_adapter",
 ]
 
@@ -74,6 +76,25 @@ class DamagedArtifactError(ValueError):
     def __init__(self, artifact: str, why: str) -> None:
         super().__init__(f"{artifact} is damaged or not an arkor_rx adapter ({why})")
         self.artifact = artifact
+
+
+def limit_blas_threads(threads: int | None) -> Callable[[], None]:
+    """Let numpy's BLAS use at most ``threads`` threads in this process; return the undo.
+
+    Uses ``threadpoolctl`` (the limit is process-wide: BLAS libraries keep one
+    setting). The results do not change: the model's products are the same
+    sums, in the same order, whatever the thread count. Without
+    ``threadpoolctl``, or with ``threads=None``, nothing is changed.
+    """
+    if threads is None:
+        return lambda: None
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a dependency, but an old install may lack it
+        return lambda: None
+    limiter = threadpool_limits(limits=threads, user_api="blas")
+    restore: Callable[[], None] = limiter.restore_original_limits
+    return restore
 
 
 # --- features -----------------------------------------------------------------

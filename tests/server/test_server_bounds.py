@@ -129,3 +129,17 @@ def test_an_in_memory_store_pages_too() -> None:
     assert [e.id for e in store.events_after("j", 3)] == [4, 5]
     assert store.event_count("j") == 5
     assert store.event_count("nope") == 0
+
+
+async def test_blas_is_single_threaded_while_a_server_runs() -> None:
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    before = blas_threads()
+    async with LocalServer(ServerConfig(token=TOKEN)):
+        assert blas_threads() == {1}
+    assert blas_threads() == before
+    with pytest.raises(ConfigError, match="blas_threads"):
+        ServerConfig(blas_threads=0)
