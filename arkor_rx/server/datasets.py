@@ -200,6 +200,7 @@ def load_dataset(
     roots: Sequence[Path] = (),
     max_bytes: int = MAX_DATASET_BYTES,
     max_records: int | None = None,
+    max_labels: int | None = None,
 ) -> ChatDataset:
     """Read and validate the dataset a source names.
 
@@ -213,6 +214,7 @@ def load_dataset(
         roots: the folders a blob must lie under (none: every blob is refused).
         max_bytes: the largest file read.
         max_records: the most records accepted (None: any number).
+        max_labels: the most distinct assistant replies (classes) accepted (None: any).
 
     Raises:
         DatasetError: the source is unknown, outside the roots, missing,
@@ -227,6 +229,13 @@ def load_dataset(
         raise DatasetError(
             f"datasetSource: {name} has {len(data)} records; the local backend trains on at "
             f"most {max_records}",
+            path=name,
+        )
+    labels = len(set(data.labels))
+    if max_labels is not None and labels > max_labels:
+        raise DatasetError(
+            f"datasetSource: {name} has {labels} distinct assistant replies; the local "
+            f"backend learns at most {max_labels} (each reply is one class of its model)",
             path=name,
         )
     return data

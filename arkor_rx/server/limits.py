@@ -74,6 +74,9 @@ class ServerLimits:
     """Checkpoint files one run may write (``total steps / saveSteps``)."""
     max_records: int = 10_000
     """Records of a dataset (each becomes a dense row of 4096 features: 320 MiB at the limit)."""
+    max_labels: int = 1_000
+    """Distinct assistant replies of a dataset: the model's classes (the frozen base matrix
+    is ``4096 × labels``: 32 MiB at the limit)."""
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

@@ -22,6 +22,7 @@ through :func:`load_adapter`, which turns every kind of damage into
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -157,9 +158,13 @@ def dataset_features(data: ChatDataset, max_length: int | None) -> FloatArray:
     return features
 
 
+@functools.lru_cache(maxsize=8)
 def _base_matrix(model: str, classes: int) -> FloatArray:
+    """The frozen base weights: shared (read-only) by every adapter of that shape."""
     rng = np.random.default_rng(zlib.crc32(model.encode("utf-8")))
-    return rng.normal(0.0, _BASE_SCALE, size=(FEATURE_DIM, classes))
+    base = rng.normal(0.0, _BASE_SCALE, size=(FEATURE_DIM, classes))
+    base.flags.writeable = False
+    return base
 
 
 def log_softmax(z: FloatArray) -> FloatArray:

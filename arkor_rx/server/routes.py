@@ -62,7 +62,7 @@ __all__ = ["MAX_JOB_EVENTS", "cancel_job", "chat", "create_job", "get_job", "lis
 MAX_JOB_EVENTS: Final = 1000
 """The most events ``GET /v1/jobs/{id}`` carries (the latest ones)."""
 _CANCEL_WAIT: Final = 30.0
-_ADAPTER_CACHE: Final = 32
+_ADAPTER_CACHE: Final = 16
 
 
 def _validate_config(raw: object, state: ServerState) -> tuple[JobConfig, TrainingPlan]:
@@ -101,6 +101,7 @@ async def create_job(request: web.Request) -> web.Response:
         config.dataset_source,
         roots=state.dataset_roots,
         max_records=limits.max_records,
+        max_labels=limits.max_labels,
     )  # 400 naming the line
     limits.check_run(plan, len(split(len(data), plan.seed)[0]))
     job_id = f"job_{secrets.token_hex(8)}"
@@ -124,6 +125,7 @@ async def create_job(request: web.Request) -> web.Response:
             fail_at_step=state.config.faults.fail_at_step,
             dataset_roots=state.dataset_roots,
             max_records=limits.max_records,
+            max_labels=limits.max_labels,
         )
     )
     return web.json_response({"job": record.to_wire()})

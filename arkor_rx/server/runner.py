@@ -63,6 +63,7 @@ class JobRun:
         dataset_roots: the folders a ``file://`` dataset must lie under (it is read
             again when the run starts).
         max_records: the most records the dataset may have when it is read again.
+        max_labels: the most distinct replies it may have then.
     """
 
     def __init__(
@@ -78,6 +79,7 @@ class JobRun:
         fail_at_step: int | None = None,
         dataset_roots: Sequence[Path] = (),
         max_records: int | None = None,
+        max_labels: int | None = None,
     ) -> None:
         self.job_id = job_id
         self._store = store
@@ -89,6 +91,7 @@ class JobRun:
         self._fail_at_step = fail_at_step
         self._roots = tuple(dataset_roots)
         self._max_records = max_records
+        self._max_labels = max_labels
         self._steps_begun = 0  # train() asks should_stop once before every step
         self._fault_fired = False
         self._stop = threading.Event()
@@ -163,7 +166,10 @@ class JobRun:
             if self._should_stop() is None:
                 self._store.update(job_id, status="running", started_at=utc_now())
                 data = load_dataset(
-                    self._config.dataset_source, roots=self._roots, max_records=self._max_records
+                    self._config.dataset_source,
+                    roots=self._roots,
+                    max_records=self._max_records,
+                    max_labels=self._max_labels,
                 )
 
                 def on_start(meta: dict[str, Any]) -> None:

@@ -153,6 +153,20 @@ def _layout(base: Path) -> tuple[Path, Path, Path]:
     (root / "not-utf8.jsonl").write_bytes(b"\xff\xfe\x00garbage\n")
     (root / "empty.jsonl").write_text("")
     (root / "too-many.jsonl").write_text(good * 10_001)
+    (root / "many-labels.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "user", "content": "q"},
+                        {"role": "assistant", "content": f"r{i}"},
+                    ]
+                }
+            )
+            + "\n"
+            for i in range(1001)
+        )
+    )
     return root, outside, data_dir
 
 

@@ -429,6 +429,7 @@ def test_outside_error_does_not_tell_whether_the_file_exists(attack: AttackServe
         ("not-utf8.jsonl", ("not UTF-8",)),
         ("empty.jsonl", ("no records",)),
         ("too-many.jsonl", ("10001 records", "at most 10000")),
+        ("many-labels.jsonl", ("1001 distinct assistant replies", "at most 1000")),
         ("absent.jsonl", ("no such file",)),
         ("folder/../../outside/secret.jsonl", ("dataset roots",)),
     ],

@@ -132,7 +132,8 @@ def test_an_in_memory_store_pages_too() -> None:
 
 
 async def test_blas_is_single_threaded_while_a_server_runs() -> None:
-    from threadpoolctl import threadpool_info
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    threadpool_info = threadpoolctl.threadpool_info
 
     def blas_threads() -> set[int]:
         return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
