@@ -28,6 +28,7 @@ from typing import Final
 
 from arkor_rx.errors import ConfigError
 from arkor_rx.jobs import JobConfig
+from arkor_rx.server.model import FEATURE_DIM
 from arkor_rx.server.plan import TrainingPlan
 
 __all__ = ["DEFAULT_LIMITS", "ServerLimits"]
@@ -70,8 +71,11 @@ class ServerLimits:
     seed: int = 2**32 - 1
     max_log_events: int = 20_000
     """``training.log`` events one run may emit (one per ``loggingSteps``, plus evaluations)."""
-    max_checkpoints: int = 200
+    max_checkpoints: int = 1_000
     """Checkpoint files one run may write (``total steps / saveSteps``)."""
+    max_checkpoint_bytes: int = 1 << 30
+    """Bytes of checkpoints one run may write: files × the adapter's size, which is
+    ``8 × (4096 × loraR + loraR × labels + labels)`` bytes (512 KiB at loraR 16)."""
     max_records: int = 10_000
     """Records of a dataset (each becomes a dense row of 4096 features: 320 MiB at the limit)."""
     max_labels: int = 1_000
@@ -109,10 +113,11 @@ class ServerLimits:
         if config.seed is not None and config.seed < 0:
             raise ConfigError(f"{_PREFIX}: seed: must be at least 0 (got {config.seed})")
 
-    def check_run(self, plan: TrainingPlan, train_size: int) -> None:
+    def check_run(self, plan: TrainingPlan, train_size: int, labels: int = 1) -> None:
         """Refuse a run that would take too many steps or emit too many events or files.
 
-        ``train_size`` is the number of training records (the dataset less its held-out part).
+        ``train_size`` is the number of training records (the dataset less its held-out
+        part), ``labels`` the number of distinct replies (the model's classes).
 
         Raises:
             ConfigError: naming the fields that set the total and the limit passed.
@@ -135,11 +140,16 @@ class ServerLimits:
                 f"(evalSteps {plan.eval_steps}) is about {logs} training.log events; the local "
                 f"backend keeps at most {self.max_log_events} per job (log less often)"
             )
-        if plan.save_steps is not None and total // plan.save_steps > self.max_checkpoints:
+        if plan.save_steps is None:
+            return
+        files = total // plan.save_steps
+        size = 8 * (FEATURE_DIM * plan.lora_r + plan.lora_r * labels + labels)
+        if files > self.max_checkpoints or files * size > self.max_checkpoint_bytes:
             raise ConfigError(
                 f"{_PREFIX}: saveSteps: {total} steps saved every {plan.save_steps} is "
-                f"{total // plan.save_steps} checkpoints; the local backend writes at most "
-                f"{self.max_checkpoints} per job (save less often)"
+                f"{files} checkpoints of {size} bytes; the local backend writes at most "
+                f"{self.max_checkpoints} checkpoints and {self.max_checkpoint_bytes} bytes "
+                f"per job (save less often)"
             )
 
 

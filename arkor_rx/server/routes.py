@@ -103,7 +103,7 @@ async def create_job(request: web.Request) -> web.Response:
         max_records=limits.max_records,
         max_labels=limits.max_labels,
     )  # 400 naming the line
-    limits.check_run(plan, len(split(len(data), plan.seed)[0]))
+    limits.check_run(plan, len(split(len(data), plan.seed)[0]), len(set(data.labels)))
     job_id = f"job_{secrets.token_hex(8)}"
     record = JobRecord(
         id=job_id,

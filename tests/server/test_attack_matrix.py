@@ -261,9 +261,10 @@ def test_infinity_is_refused(attack: AttackServer) -> None:
         ({"maxSteps": None, "numTrainEpochs": 1000.0, "batchSize": 1}, "numTrainEpochs", "100000"),
         ({"maxSteps": 100_000, "loggingSteps": 1}, "loggingSteps", "20000"),
         ({"maxSteps": 50_000, "loggingSteps": 10, "evalSteps": 2}, "loggingSteps", "20000"),
-        ({"maxSteps": 10_000, "saveSteps": 1}, "saveSteps", "200"),
+        ({"maxSteps": 10_000, "saveSteps": 1}, "saveSteps", "at most 1000 checkpoints"),
+        ({"maxSteps": 2000, "saveSteps": 10, "loraR": 256}, "saveSteps", "1073741824 bytes"),
     ],
-    ids=["epochs-to-steps", "log-events", "eval-events", "checkpoints"],
+    ids=["epochs-to-steps", "log-events", "eval-events", "checkpoints", "checkpoint-bytes"],
 )
 def test_what_a_run_would_produce_is_bounded_at_submission(
     attack: AttackServer, knobs: dict[str, Any], field: str, limit: str

@@ -29,6 +29,7 @@ def test_the_limits_table_is_the_code() -> None:
         key = name.strip("`")
         key = {"training.log` events per job": "max_log_events"}.get(key, key)
         key = {"checkpoints per job": "max_checkpoints"}.get(key, key)
+        key = {"checkpoint bytes per job": "max_checkpoint_bytes"}.get(key, key)
         key = {"dataset records": "max_records"}.get(key, key)
         key = {"distinct assistant replies": "max_labels"}.get(key, key)
         documented[key] = float(re.match(r"\d+", bound).group())  # type: ignore[union-attr]
