@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from arkor_rx.cli import _live
 from arkor_rx.cli._common import file_uri, non_negative_float, positive_float, positive_int
@@ -88,13 +91,18 @@ async def run(args: argparse.Namespace) -> int:
     faults = FaultConfig(**chaos, fail_at_step=args.fail_at_step)
     step_delay = DEMO_STEP_DELAY if args.step_delay is None else args.step_delay
     dataset: dict[str, Any] = dict(DEMO_DATASET)
+    roots = None  # the server's default: the current folder
     if args.dataset is not None:
         dataset = {"type": "blob", "url": args.dataset}
+        # The user named this file: let the demo's server read it wherever it is.
+        roots = [Path.cwd(), Path(url2pathname(urlsplit(args.dataset).path)).parent]
     console = _live.console()
     view = _live.view(console, args.no_live)
 
     async with (
-        LocalServer(ServerConfig(step_delay=step_delay, faults=faults)) as server,
+        LocalServer(
+            ServerConfig(step_delay=step_delay, faults=faults), dataset_roots=roots
+        ) as server,
         ArkorClient(server.url, server.token, "local", "demo") as client,
     ):
         trainer_box: list[Any] = []

@@ -11,7 +11,7 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from arkor_rx.cli._common import EXIT_OK, non_negative_float, port
+from arkor_rx.cli._common import EXIT_OK, non_negative_float, port, positive_float, positive_int
 
 if TYPE_CHECKING:
     from arkor_rx.cli._common import Subparsers
@@ -38,6 +38,35 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         default=None,
         help="seconds to wait between training steps (to make runs watchable)",
     )
+    parser.add_argument(
+        "--dataset-root",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="a folder file:// datasets may be read from (repeatable; default: the "
+        "current folder and the data dir)",
+    )
+    parser.add_argument(
+        "--max-concurrent-jobs",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="jobs training at once; more wait as queued (default: the number of CPUs)",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="close a connection that has not sent a whole request head by then (default 20)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="answer 408 to a request body not received by then (default 30)",
+    )
     return parser
 
 
@@ -52,6 +81,12 @@ async def run(args: argparse.Namespace) -> int:
         token=args.token,
         step_delay=args.step_delay if args.step_delay is not None else 0.0,
     )
+    server_options = {
+        "dataset_roots": args.dataset_root,
+        "max_concurrent_jobs": args.max_concurrent_jobs,
+        "header_timeout": args.header_timeout,
+        "body_timeout": args.body_timeout,
+    }
 
     def ready(server: LocalServer) -> None:
         print(f"listening on {server.url}", flush=True)
@@ -60,7 +95,7 @@ async def run(args: argparse.Namespace) -> int:
         print("press Ctrl-C to stop", flush=True)
 
     try:
-        await serve(config, ready=ready)
+        await serve(config, ready=ready, **server_options)
     except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels this task
         print("stopped", flush=True)
         return EXIT_OK

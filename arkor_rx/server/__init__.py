@@ -14,7 +14,15 @@ Rule 1 (layering): this package imports only the wire modules of arkor_rx
 Rule 2 (what trains): every accepted model name (:data:`SUPPORTED_MODELS`)
 trains the same tiny numpy classifier with a low-rank adapter over the
 dataset's assistant replies (:mod:`arkor_rx.server.training`). The knobs of
-the job config act on it for real.
+the job config act on it for real, within :class:`ServerLimits`.
+
+Layout: ``app`` wires the aiohttp application; ``routes`` (jobs, inference)
+and ``streaming`` (the event stream) are its handlers, over ``state`` (what
+they share, the job queue); ``http_errors`` and ``connection`` shape every
+error as JSON and cut slow clients; ``limits`` bounds a job; ``runner`` runs
+one job in a worker thread over ``store``; ``training`` is the loop, over
+``plan`` (the resolved config), ``model`` (features and the adapter) and
+``optim`` (AdamW, SGD); ``datasets`` reads data under the dataset roots.
 
 Rule 3 (cancel): the protocol has no ``training.cancelled`` event. A
 cancelled job ends with ``training.failed`` whose ``error`` is
@@ -27,6 +35,7 @@ from arkor_rx.server.app import STATE_KEY, ServerState, create_app
 from arkor_rx.server.config import ServerConfig, generate_token
 from arkor_rx.server.datasets import BUILTIN_DATASETS
 from arkor_rx.server.faults import FaultConfig
+from arkor_rx.server.limits import ServerLimits
 from arkor_rx.server.local import LocalServer, serve
 from arkor_rx.server.runner import CANCELLED_ERROR, SERVER_STOPPED_ERROR
 from arkor_rx.server.training import SUPPORTED_MODELS
@@ -40,6 +49,7 @@ __all__ = [
     "FaultConfig",
     "LocalServer",
     "ServerConfig",
+    "ServerLimits",
     "ServerState",
     "create_app",
     "generate_token",

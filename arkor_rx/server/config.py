@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from arkor_rx.errors import ConfigError
 from arkor_rx.server.faults import FaultConfig
+from arkor_rx.server.limits import DEFAULT_LIMITS, ServerLimits
 
-__all__ = ["DEFAULT_MAX_BODY_SIZE", "ServerConfig", "generate_token"]
+__all__ = [
+    "DEFAULT_BODY_TIMEOUT",
+    "DEFAULT_HEADER_TIMEOUT",
+    "DEFAULT_MAX_BODY_SIZE",
+    "ServerConfig",
+    "default_concurrency",
+    "generate_token",
+]
 
 DEFAULT_MAX_BODY_SIZE = 1 << 20
 """Request bodies above 1 MiB are refused with 413."""
+
+DEFAULT_HEADER_TIMEOUT = 20.0
+"""Seconds a connection may take to send a complete request line and headers,
+counted from when it opens or its previous response ended (an idle keep-alive
+connection is closed after the same time)."""
+
+DEFAULT_BODY_TIMEOUT = 30.0
+"""Seconds a client may take to send a request body once its headers arrived (408 after)."""
+
+
+def default_concurrency() -> int:
+    """The default ``max_concurrent_jobs``: the number of CPUs (at least 1)."""
+    return os.cpu_count() or 1
 
 
 def generate_token() -> str:
@@ -48,8 +71,23 @@ class ServerConfig:
     """Seconds of silence after which a stream sends an ``event: ping`` frame."""
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     """Largest accepted request body in bytes; bigger ones get 413."""
-    max_concurrent_jobs: int = 4
-    """Jobs training at the same time; more wait as ``queued``."""
+    max_concurrent_jobs: int = field(default_factory=default_concurrency)
+    """Jobs training at the same time (default: the number of CPUs); more wait as
+    ``queued`` and start in submission order."""
+    dataset_roots: tuple[Path, ...] | None = None
+    """Folders a ``file://`` dataset must lie under. None: the folder the server is
+    started in, plus :attr:`data_dir`."""
+    limits: ServerLimits = DEFAULT_LIMITS
+    """Upper bounds on a job's config, checked at submission (400 naming the field)."""
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    """Seconds to receive a request's headers (see :data:`DEFAULT_HEADER_TIMEOUT`)."""
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    """Seconds to receive a request's body; slower gets 408."""
+    blas_threads: int | None = 1
+    """Threads numpy's BLAS may use while the server runs (process-wide, restored at
+    stop). The local model's matrices are far too small to gain from more, and with
+    more each training step waits on thread hand-offs: on a loaded 2-core machine a
+    step took 50 times longer. None leaves BLAS as it is."""
     faults: FaultConfig = field(default_factory=FaultConfig)
     """Fault injection on the event stream (all off by default)."""
     access_log: bool = False
@@ -70,8 +108,26 @@ class ServerConfig:
             raise ConfigError(
                 f"max_concurrent_jobs must be at least 1, got {self.max_concurrent_jobs}"
             )
+        if not self.header_timeout > 0:
+            raise ConfigError(f"header_timeout must be positive, got {self.header_timeout}")
+        if self.blas_threads is not None and self.blas_threads < 1:
+            raise ConfigError(f"blas_threads must be at least 1, got {self.blas_threads}")
+        if not self.body_timeout > 0:
+            raise ConfigError(f"body_timeout must be positive, got {self.body_timeout}")
         if self.data_dir is not None and not isinstance(self.data_dir, Path):
             object.__setattr__(self, "data_dir", Path(self.data_dir))
+        if self.dataset_roots is not None:
+            roots: Sequence[str | Path] = self.dataset_roots
+            object.__setattr__(self, "dataset_roots", tuple(Path(r) for r in roots))
+
+    def resolved_dataset_roots(self) -> tuple[Path, ...]:
+        """The dataset roots in force, made absolute (the defaults filled in, from the cwd)."""
+        if self.dataset_roots is not None:
+            return tuple(r.expanduser().resolve() for r in self.dataset_roots)
+        roots = [Path.cwd().resolve()]
+        if self.data_dir is not None:
+            roots.append(self.data_dir.expanduser().resolve())
+        return tuple(roots)
 
     def __repr__(self) -> str:
         token = "None" if self.token is None else "'***'"
@@ -79,6 +135,9 @@ class ServerConfig:
             f"ServerConfig(host={self.host!r}, port={self.port}, data_dir={self.data_dir!r}, "
             f"token={token}, step_delay={self.step_delay}, ping_interval={self.ping_interval}, "
             f"max_body_size={self.max_body_size}, max_concurrent_jobs={self.max_concurrent_jobs}, "
+            f"dataset_roots={self.dataset_roots!r}, limits={self.limits!r}, "
+            f"header_timeout={self.header_timeout}, body_timeout={self.body_timeout}, "
+            f"blas_threads={self.blas_threads}, "
             f"faults={self.faults!r}, access_log={self.access_log})"
         )
 

@@ -15,6 +15,15 @@ its 1-based line number.
 Rule 3: ``file://`` URLs are the only blob URLs the local backend reads; it
 never makes a network request for data.
 
+Rule 4: a blob is read only when it resolves (symbolic links followed) to a
+*regular file* under one of the server's dataset roots (``--dataset-root``;
+by default the folder the server was started in, plus its data dir). Any
+other path gets one and the same error, whether or not it exists, so the
+server never tells what lies outside its roots. FIFOs, devices and
+directories are refused without being read (a FIFO is never opened in
+blocking mode, so no thread waits on it), and the size cap is enforced while
+reading, not trusted from ``stat`` (device files report 0).
+
 Built-in datasets (``{"type": "huggingface", "name": ...}``):
 
 - ``arkorlab/triage-demo``: 360 synthetic support tickets with their triage
@@ -25,6 +34,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -42,6 +54,7 @@ __all__ = [
     "last_user_message",
     "load_dataset",
     "parse_chat_jsonl",
+    "read_capped",
     "resolve_path",
 ]
 
@@ -76,12 +89,18 @@ class ChatDataset:
         return len(self.texts)
 
 
-def resolve_path(source: HuggingFaceDataset | BlobDataset) -> tuple[Path, bool]:
+def resolve_path(
+    source: HuggingFaceDataset | BlobDataset, roots: Sequence[Path] = ()
+) -> tuple[Path, bool]:
     """The file a dataset source names, and whether it is built-in.
+
+    A blob's path is resolved (``..`` and symbolic links) and must lie under
+    one of ``roots``.
 
     Raises:
         DatasetError: an unknown built-in name, a split the built-in data does
-            not have, or a URL that is not ``file://``.
+            not have, a URL that is not ``file://``, or a path outside ``roots``
+            (one message, whether or not the path exists).
     """
     if isinstance(source, HuggingFaceDataset):
         filename = BUILTIN_DATASETS.get(source.name)
@@ -108,10 +127,81 @@ def resolve_path(source: HuggingFaceDataset | BlobDataset) -> tuple[Path, bool]:
             f"(got scheme {parts.scheme or '(none)'!r})",
             path=source.url,
         )
-    return Path(url2pathname(unquote(parts.path))), False
+    outside = DatasetError(
+        f"datasetSource.url: {source.url} is not a file under the local backend's dataset "
+        f"roots; it reads only files under the folders given with --dataset-root "
+        f"(by default the folder it was started in, and its data dir)",
+        path=source.url,
+    )
+    try:
+        resolved = Path(os.path.realpath(url2pathname(unquote(parts.path))))
+        for root in roots:
+            if resolved.is_relative_to(os.path.realpath(root)):
+                return resolved, False
+    except (OSError, ValueError):  # an embedded NUL, a symlink loop, a name too long
+        raise outside from None
+    raise outside
 
 
-def load_dataset(source: HuggingFaceDataset | BlobDataset) -> ChatDataset:
+def read_capped(path: Path, limit: int, *, name: str) -> bytes:
+    """The bytes of the regular file ``path``, refused past ``limit`` bytes.
+
+    The file is checked with ``stat`` before it is opened (a FIFO or device is
+    refused unopened), opened non-blocking without following a last symbolic
+    link, checked again on the open descriptor, and read in chunks that stop
+    one byte past the limit.
+
+    Raises:
+        DatasetError: missing, a directory, not a regular file, unreadable or too big.
+    """
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise _not_regular(path, name)
+        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    except DatasetError:
+        raise
+    except FileNotFoundError:
+        raise DatasetError(f"datasetSource.url: no such file: {name}", path=name) from None
+    except OSError as exc:
+        raise DatasetError(
+            f"datasetSource.url: cannot read {name}: {exc.strerror or exc}", path=name
+        ) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _not_regular(path, name)  # swapped between the stat and the open
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, min(1 << 20, limit + 1 - size)):
+            size += len(chunk)
+            if size > limit:
+                raise DatasetError(
+                    f"datasetSource: {name} is over the local backend's limit of {limit} bytes",
+                    path=name,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise DatasetError(
+            f"datasetSource.url: cannot read {name}: {exc.strerror or exc}", path=name
+        ) from None
+    finally:
+        os.close(fd)
+
+
+def _not_regular(path: Path, name: str) -> DatasetError:
+    what = "a directory" if path.is_dir() else "not a regular file (a FIFO, socket or device)"
+    return DatasetError(f"datasetSource.url: {name} is {what}", path=name)
+
+
+def load_dataset(
+    source: HuggingFaceDataset | BlobDataset,
+    *,
+    roots: Sequence[Path] = (),
+    max_bytes: int = MAX_DATASET_BYTES,
+    max_records: int | None = None,
+    max_labels: int | None = None,
+) -> ChatDataset:
     """Read and validate the dataset a source names.
 
     Examples:
@@ -119,32 +209,36 @@ def load_dataset(source: HuggingFaceDataset | BlobDataset) -> ChatDataset:
         >>> len(ds), ds.synthetic, sorted(set(ds.labels))[:2]
         (360, True, ['account access', 'billing'])
 
+    Args:
+        source: a built-in dataset or a ``file://`` blob.
+        roots: the folders a blob must lie under (none: every blob is refused).
+        max_bytes: the largest file read.
+        max_records: the most records accepted (None: any number).
+        max_labels: the most distinct assistant replies (classes) accepted (None: any).
+
     Raises:
-        DatasetError: the source is unknown, the file is missing, unreadable,
-            too big or empty, or a line is not a chat record (with its number).
+        DatasetError: the source is unknown, outside the roots, missing,
+            unreadable, not a regular file, too big or empty, or a line is not a
+            chat record (with its number).
     """
-    path, builtin = resolve_path(source)
+    path, builtin = resolve_path(source, roots)
     name = source.name if isinstance(source, HuggingFaceDataset) else str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_DATASET_BYTES:
-            raise DatasetError(
-                f"datasetSource: {name} is {size} bytes, over the local backend's limit "
-                f"of {MAX_DATASET_BYTES} bytes",
-                path=name,
-            )
-        raw = path.read_bytes()
-    except DatasetError:
-        raise
-    except FileNotFoundError:
-        raise DatasetError(f"datasetSource.url: no such file: {name}", path=name) from None
-    except IsADirectoryError:
-        raise DatasetError(f"datasetSource.url: {name} is a directory", path=name) from None
-    except OSError as exc:
+    raw = read_capped(path, max_bytes, name=name)
+    data = parse_chat_jsonl(raw, name=name, synthetic=builtin)
+    if max_records is not None and len(data) > max_records:
         raise DatasetError(
-            f"datasetSource.url: cannot read {name}: {exc.strerror or exc}", path=name
-        ) from None
-    return parse_chat_jsonl(raw, name=name, synthetic=builtin)
+            f"datasetSource: {name} has {len(data)} records; the local backend trains on at "
+            f"most {max_records}",
+            path=name,
+        )
+    labels = len(set(data.labels))
+    if max_labels is not None and labels > max_labels:
+        raise DatasetError(
+            f"datasetSource: {name} has {labels} distinct assistant replies; the local "
+            f"backend learns at most {max_labels} (each reply is one class of its model)",
+            path=name,
+        )
+    return data
 
 
 def parse_chat_jsonl(raw: bytes, *, name: str = "<data>", synthetic: bool = False) -> ChatDataset:

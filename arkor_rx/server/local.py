@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from aiohttp import web
 from aiohttp.log import access_logger
 
 from arkor_rx.server.app import create_app
 from arkor_rx.server.config import ServerConfig
+from arkor_rx.server.connection import JsonErrorRunner
 
 __all__ = ["LocalServer", "serve"]
 
@@ -23,9 +27,19 @@ class LocalServer:
         async with LocalServer(ServerConfig(step_delay=0.02)) as server:
             client = ArkorClient(base_url=server.url, token=server.token, ...)
 
+        async with LocalServer(dataset_roots=["./data"], max_concurrent_jobs=2) as server:
+            ...
+
     Args:
         config: the settings (default: loopback, a free port, in memory, a
             generated token).
+        dataset_roots: folders ``file://`` datasets must lie under (``--dataset-root``);
+            default: the current folder and the data dir.
+        max_concurrent_jobs: jobs training at once (``--max-concurrent-jobs``); default:
+            the number of CPUs.
+        header_timeout: seconds to receive a request's headers (``--header-timeout``).
+        body_timeout: seconds to receive a request's body (``--body-timeout``).
+        **options: any other :class:`ServerConfig` field, over ``config``.
 
     Attributes:
         config: the config in use, with its token set.
@@ -33,8 +47,26 @@ class LocalServer:
             the user; never echo a token they gave).
     """
 
-    def __init__(self, config: ServerConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig | None = None,
+        *,
+        dataset_roots: Sequence[str | Path] | None = None,
+        max_concurrent_jobs: int | None = None,
+        header_timeout: float | None = None,
+        body_timeout: float | None = None,
+        **options: Any,
+    ) -> None:
         given = config if config is not None else ServerConfig()
+        named = {
+            "dataset_roots": None if dataset_roots is None else tuple(map(Path, dataset_roots)),
+            "max_concurrent_jobs": max_concurrent_jobs,
+            "header_timeout": header_timeout,
+            "body_timeout": body_timeout,
+        }
+        options.update((k, v) for k, v in named.items() if v is not None)
+        if options:
+            given = dataclasses.replace(given, **options)
         self.token_generated = given.token is None
         self.config = given.with_token()
         self._runner: web.AppRunner | None = None
@@ -76,8 +108,9 @@ class LocalServer:
         if self._runner is not None:
             raise RuntimeError("LocalServer is already started")
         # access_log=None: the CLI prints what it wants; the server itself is silent.
-        runner = web.AppRunner(
+        runner = JsonErrorRunner(
             create_app(self.config),
+            header_timeout=self.config.header_timeout,
             access_log=access_logger if self.config.access_log else None,
             handle_signals=False,
             shutdown_timeout=5.0,
@@ -121,6 +154,7 @@ async def serve(
     config: ServerConfig | None = None,
     *,
     ready: Callable[[LocalServer], None] | None = None,
+    **options: Any,
 ) -> None:
     """Run the local backend until cancelled (Ctrl-C in the CLI).
 
@@ -137,10 +171,17 @@ async def serve(
 
         asyncio.run(serve(ServerConfig(port=8765), ready=show))
 
+    Args:
+        config: the settings, as for :class:`LocalServer`.
+        ready: called once the server listens.
+        **options: keyword options of :class:`LocalServer` (``dataset_roots``,
+            ``max_concurrent_jobs``, ``header_timeout``, ``body_timeout`` ...); None
+            keeps the config's value.
+
     Raises:
         OSError: the address or port cannot be bound.
     """
-    async with LocalServer(config) as server:
+    async with LocalServer(config, **options) as server:
         if ready is not None:
             ready(server)
         await asyncio.Event().wait()

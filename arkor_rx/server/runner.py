@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -60,6 +60,10 @@ class JobRun:
         step_delay: seconds to pause after each step.
         fail_at_step: make the run fail as this step begins (``FaultConfig.fail_at_step``);
             None: never.
+        dataset_roots: the folders a ``file://`` dataset must lie under (it is read
+            again when the run starts).
+        max_records: the most records the dataset may have when it is read again.
+        max_labels: the most distinct replies it may have then.
     """
 
     def __init__(
@@ -73,6 +77,9 @@ class JobRun:
         notify: Callable[[], None],
         step_delay: float = 0.0,
         fail_at_step: int | None = None,
+        dataset_roots: Sequence[Path] = (),
+        max_records: int | None = None,
+        max_labels: int | None = None,
     ) -> None:
         self.job_id = job_id
         self._store = store
@@ -82,6 +89,9 @@ class JobRun:
         self._notify = notify
         self._step_delay = step_delay
         self._fail_at_step = fail_at_step
+        self._roots = tuple(dataset_roots)
+        self._max_records = max_records
+        self._max_labels = max_labels
         self._steps_begun = 0  # train() asks should_stop once before every step
         self._fault_fired = False
         self._stop = threading.Event()
@@ -155,7 +165,12 @@ class JobRun:
         try:
             if self._should_stop() is None:
                 self._store.update(job_id, status="running", started_at=utc_now())
-                data = load_dataset(self._config.dataset_source)
+                data = load_dataset(
+                    self._config.dataset_source,
+                    roots=self._roots,
+                    max_records=self._max_records,
+                    max_labels=self._max_labels,
+                )
 
                 def on_start(meta: dict[str, Any]) -> None:
                     event = TrainingStarted(job_id=job_id, timestamp=utc_now(), metadata=meta)

@@ -7,7 +7,11 @@ Rule 2: the store is thread-safe (one lock): training threads append events
 and update jobs while the event loop reads them. Every call is short.
 
 Rule 3: with a data dir, everything is in ``<data_dir>/arkor-rx.sqlite3``
-(standard-library ``sqlite3``, WAL mode) and survives a restart.
+(standard-library ``sqlite3``, WAL mode) and survives a restart. Event logs
+then live only in the database: readers page through them
+(:meth:`JobStore.events_after` with a ``limit``), so a long run costs no
+memory. In memory (no data dir), a log is bounded by what a job may emit
+(:class:`~arkor_rx.server.limits.ServerLimits`).
 :meth:`JobStore.recover_interrupted` marks the jobs that were queued or
 running when the last server stopped as failed, with a ``training.failed``
 event, so none is ever lost or left "running" forever.
@@ -117,7 +121,8 @@ class JobStore:
     def __init__(self, path: Path | None = None) -> None:
         self._lock = threading.Lock()
         self._jobs: dict[str, JobRecord] = {}
-        self._events: dict[str, list[StoredEvent]] = {}
+        self._events: dict[str, list[StoredEvent]] = {}  # in memory only
+        self._counts: dict[str, int] = {}  # events per job
         self._db: sqlite3.Connection | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,7 +131,7 @@ class JobStore:
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
             self._db = db
-            for row in db.execute(f"SELECT {_COLUMNS} FROM jobs ORDER BY created_at"):
+            for row in db.execute(f"SELECT {_COLUMNS} FROM jobs ORDER BY rowid"):
                 job = JobRecord(
                     id=row[0],
                     name=row[1],
@@ -140,11 +145,9 @@ class JobStore:
                     completed_at=row[9],
                 )
                 self._jobs[job.id] = job
-                self._events[job.id] = []
-            for job_id, seq, kind, data in db.execute(
-                "SELECT job_id, seq, type, data FROM events ORDER BY job_id, seq"
-            ):
-                self._events.setdefault(job_id, []).append(StoredEvent(seq, kind, data))
+                self._counts[job.id] = 0
+            for job_id, count in db.execute("SELECT job_id, max(seq) FROM events GROUP BY job_id"):
+                self._counts[job_id] = count
 
     @property
     def persistent(self) -> bool:
@@ -164,7 +167,9 @@ class JobStore:
             if job.id in self._jobs:
                 raise KeyError(f"job {job.id} already exists")
             self._jobs[job.id] = job
-            self._events[job.id] = []
+            self._counts[job.id] = 0
+            if self._db is None:
+                self._events[job.id] = []
             self._write_job(job, insert=True)
         return job
 
@@ -174,9 +179,14 @@ class JobStore:
             return self._jobs.get(job_id)
 
     def jobs(self) -> list[JobRecord]:
-        """Every job, oldest first."""
+        """Every job, oldest first (in submission order)."""
         with self._lock:
             return list(self._jobs.values())
+
+    def event_count(self, job_id: str) -> int:
+        """How many events the job's log holds (its last event id); 0 for an unknown job."""
+        with self._lock:
+            return self._counts.get(job_id, 0)
 
     def update(self, job_id: str, **changes: Any) -> JobRecord:
         """Change fields of a job (``status``, ``error``, ``started_at`` ...)."""
@@ -189,14 +199,15 @@ class JobStore:
     def append(self, job_id: str, kind: str, data: str) -> int:
         """Append an event of type ``kind`` with JSON text ``data``; return its id."""
         with self._lock:
-            log = self._events[job_id]
-            seq = len(log) + 1
+            seq = self._counts[job_id] + 1
             if self._db is not None:
                 self._db.execute(
                     "INSERT INTO events (job_id, seq, type, data) VALUES (?, ?, ?, ?)",
                     (job_id, seq, kind, data),
                 )
-            log.append(StoredEvent(seq, kind, data))
+            else:
+                self._events[job_id].append(StoredEvent(seq, kind, data))
+            self._counts[job_id] = seq
             return seq
 
     def finish(self, job_id: str, kind: str, data: str, **changes: Any) -> JobRecord:
@@ -206,8 +217,7 @@ class JobStore:
         """
         with self._lock:
             job = replace(self._jobs[job_id], **changes)
-            log = self._events[job_id]
-            seq = len(log) + 1
+            seq = self._counts[job_id] + 1
             if self._db is not None:
                 self._db.execute("BEGIN")
                 try:
@@ -220,15 +230,25 @@ class JobStore:
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
-            log.append(StoredEvent(seq, kind, data))
+            else:
+                self._events[job_id].append(StoredEvent(seq, kind, data))
+            self._counts[job_id] = seq
             self._jobs[job_id] = job
             return job
 
-    def events_after(self, job_id: str, after: int) -> list[StoredEvent]:
-        """The events of a job whose id is greater than ``after``, in order."""
+    def events_after(self, job_id: str, after: int, limit: int | None = None) -> list[StoredEvent]:
+        """The events of a job whose id is greater than ``after``, in order; at most ``limit``."""
+        start = max(after, 0)
         with self._lock:
-            log = self._events.get(job_id, [])
-            return log[max(after, 0) :]
+            if self._db is None:
+                log = self._events.get(job_id, [])
+                return log[start : None if limit is None else start + limit]
+            rows = self._db.execute(
+                "SELECT seq, type, data FROM events WHERE job_id = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (job_id, start, -1 if limit is None else limit),
+            )
+            return [StoredEvent(seq, kind, data) for seq, kind, data in rows]
 
     def recover_interrupted(self) -> list[str]:
         """Fail every job left queued or running by a previous server; return their ids."""

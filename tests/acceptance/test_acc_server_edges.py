@@ -46,9 +46,9 @@ class Api:
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[Api]:
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
     async with (
-        LocalServer(ServerConfig(step_delay=0.0)) as server,
+        LocalServer(ServerConfig(step_delay=0.0, dataset_roots=(tmp_path,))) as server,
         aiohttp.ClientSession() as session,
     ):
         yield Api(server, session)

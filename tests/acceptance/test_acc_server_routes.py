@@ -84,9 +84,9 @@ async def _frames(r: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
 
 
 @pytest.fixture
-async def srv() -> AsyncIterator[Srv]:
+async def srv(tmp_path: Path) -> AsyncIterator[Srv]:
     async with (
-        LocalServer(ServerConfig(step_delay=0.0)) as server,
+        LocalServer(ServerConfig(step_delay=0.0, dataset_roots=(tmp_path,))) as server,
         aiohttp.ClientSession() as session,
     ):
         yield Srv(server, session)

@@ -89,7 +89,7 @@ async def test_bad_config_is_400_naming_the_field(cfg: dict[str, object], field:
 
 async def test_missing_dataset_file_is_400(tmp_path: Path) -> None:
     url = (tmp_path / "absent.jsonl").as_uri()
-    async with running() as (_, session):
+    async with running(ServerConfig(token=TOKEN, dataset_roots=(tmp_path,))) as (_, session):
         status, message = await post_error(
             session, "/v1/jobs", {"config": config(datasetSource={"type": "blob", "url": url})}
         )
@@ -103,7 +103,7 @@ async def test_bad_jsonl_line_is_400_with_its_line_number(tmp_path: Path) -> Non
     path = tmp_path / "data.jsonl"
     path.write_text(json.dumps(good) + "\n" + json.dumps(good) + "\n{not json\n")
     url = path.as_uri()
-    async with running() as (_, session):
+    async with running(ServerConfig(token=TOKEN, dataset_roots=(tmp_path,))) as (_, session):
         status, message = await post_error(
             session, "/v1/jobs", {"config": config(datasetSource={"type": "blob", "url": url})}
         )
@@ -141,7 +141,7 @@ async def test_user_file_trains(tmp_path: Path) -> None:
     path = tmp_path / "mine.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     source = {"type": "blob", "url": path.as_uri(), "token": "dataset-secret"}
-    async with running() as (_, session):
+    async with running(ServerConfig(token=TOKEN, dataset_roots=(tmp_path,))) as (_, session):
         job = await create(session, config(datasetSource=source, maxSteps=5))
         assert "dataset-secret" not in json.dumps(job)
         _, frames = await read_stream(session, job["id"])
@@ -242,7 +242,7 @@ async def test_cancel_stops_within_a_step_and_second_cancel_is_409() -> None:
 
 
 async def test_two_jobs_train_at_once() -> None:
-    cfg = ServerConfig(token=TOKEN, step_delay=0.01)
+    cfg = ServerConfig(token=TOKEN, step_delay=0.01, max_concurrent_jobs=2)
     async with running(cfg) as (_, session):
         a = await create(session, config(maxSteps=15, seed=1))
         b = await create(session, config(maxSteps=15, seed=2))

@@ -255,7 +255,7 @@ def test_unreadable_dataset_at_run_time_fails_the_job(tmp_path: Path) -> None:
     path = tmp_path / "d.jsonl"
     path.write_text(json.dumps(good) + "\n")
     cfg = JobConfig.build(model="arkor/tiny", datasetSource={"type": "blob", "url": path.as_uri()})
-    load_dataset(BlobDataset(url=path.as_uri()))  # valid when the job was created
+    load_dataset(BlobDataset(url=path.as_uri()), roots=[tmp_path])  # valid when created
     path.write_text("garbage\n")  # ... and broken by the time it runs
     store = JobStore()
     store.create(JobRecord(id="job_1", name="x", config={}))
@@ -266,6 +266,7 @@ def test_unreadable_dataset_at_run_time_fails_the_job(tmp_path: Path) -> None:
         plan=TrainingPlan.from_config(cfg),
         checkpoint_dir=tmp_path / "ck",
         notify=lambda: None,
+        dataset_roots=[tmp_path],
     )
     run.run()
     job = store.get("job_1")
@@ -275,7 +276,7 @@ def test_unreadable_dataset_at_run_time_fails_the_job(tmp_path: Path) -> None:
     [event] = store.events_after("job_1", 0)
     assert event.type == "training.failed"
     with pytest.raises(DatasetError):
-        load_dataset(BlobDataset(url=path.as_uri()))
+        load_dataset(BlobDataset(url=path.as_uri()), roots=[tmp_path])
 
 
 def test_checkpoint_round_trip(tmp_path: Path) -> None:

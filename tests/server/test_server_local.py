@@ -48,7 +48,21 @@ async def test_local_server_lifecycle() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["config", "datasets", "demo_data", "faults", "inference", "store", "training"],
+    [
+        "config",
+        "connection",
+        "datasets",
+        "demo_data",
+        "faults",
+        "http_errors",
+        "inference",
+        "limits",
+        "model",
+        "optim",
+        "plan",
+        "store",
+        "training",
+    ],
 )
 def test_docstring_examples(module: str) -> None:
     mod = importlib.import_module(f"arkor_rx.server.{module}")
