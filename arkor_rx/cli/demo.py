@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from arkor_rx.cli import _live
 from arkor_rx.cli._common import file_uri, non_negative_float, positive_float, positive_int
-from arkor_rx.dashboard import CheckpointAnswer, DashboardAction, StreamProgress
+from arkor_rx.dashboard import CheckpointAnswer, DashboardAction, DashboardState, StreamProgress
 from arkor_rx.errors import ArkorError
 
 if TYPE_CHECKING:
@@ -64,13 +64,18 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+DEMO_SMOOTHING = 0.8
+"""The divergence rule's smoothing, and the view's: the "smoothed" column shows
+the very value the rule judges, so a stop message never cites a third loss."""
+
+
 def demo_rules() -> list[Any]:
     """The demo's early-stopping rules."""
     from arkor_rx.operators import divergence, patience
 
     return [
         # Per-step losses of small batches are noisy: judge the smoothed curve.
-        divergence("loss", factor=3.0, threshold=20.0, smoothing=0.8, warmup_steps=10),
+        divergence("loss", factor=3.0, threshold=20.0, smoothing=DEMO_SMOOTHING, warmup_steps=10),
         patience("eval_loss", 3, min_delta=1e-3),
     ]
 
@@ -91,7 +96,7 @@ async def run(args: argparse.Namespace) -> int:
     if args.dataset is not None:
         dataset = {"type": "blob", "url": args.dataset}
     console = _live.console()
-    view = _live.view(console, args.no_live)
+    view = _live.view(console, args.no_live, DashboardState(smoothing=DEMO_SMOOTHING))
 
     async with (
         LocalServer(ServerConfig(step_delay=step_delay, faults=faults)) as server,
@@ -115,9 +120,10 @@ async def run(args: argparse.Namespace) -> int:
                     ],
                     max_tokens=40,
                 )
-                view.dispatch(CheckpointAnswer(ctx.step, await response.text()))
+                answer = await response.text()
+                view.dispatch(CheckpointAnswer(ctx.step, answer, prompt=DEMO_TICKET))
             except ArkorError as exc:  # a failed sample is shown, not fatal
-                view.dispatch(CheckpointAnswer(ctx.step, str(exc), error=True))
+                view.dispatch(CheckpointAnswer(ctx.step, str(exc), error=True, prompt=DEMO_TICKET))
 
         def on_event(ctx: Any) -> None:
             show(ctx.event)

@@ -75,8 +75,8 @@ def describe(before: DashboardState, action: DashboardAction, after: DashboardSt
         return f"checkpoint saved at step {action.step}{lost}"
     if isinstance(action, CheckpointAnswer):
         label = "failed" if action.error else "answer"
-        asked = f" (asked {shorten(action.prompt, 60)!r})" if action.prompt else ""
-        return f"checkpoint {action.step} {label}{asked}: {shorten(action.text)}"
+        asked = f"  (asked {shorten(action.prompt, 60)!r})" if action.prompt else ""
+        return f"checkpoint {action.step} {label}: {shorten(action.text)}{asked}"
     if isinstance(action, SamplesAnswered):
         return _samples_line(action)
     if isinstance(action, StreamProgress):

@@ -348,6 +348,7 @@ def _apply_fact(
             status=status if not state.finished else state.status,
             max_steps=state.max_steps or _positive_int(job.config.get("maxSteps")),
             started_at=started if started is not None else state.started_at,
+            finished_at=_timestamp(job.completed_at) if status.finished else state.finished_at,
         )
     if isinstance(action, CheckpointAnswer):
         old = next((c for c in state.checkpoints if c.step == action.step), None)
