@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING, Any
 
 from arkor_rx.cli import _live
-from arkor_rx.cli._common import file_uri, non_negative_float, positive_float, positive_int
+from arkor_rx.cli._common import (
+    EXIT_USAGE,
+    PROG,
+    file_uri,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
 from arkor_rx.dashboard import CheckpointAnswer, DashboardAction, DashboardState, StreamProgress
 from arkor_rx.errors import ArkorError
 
@@ -89,6 +97,14 @@ async def run(args: argparse.Namespace) -> int:
     from arkor_rx.server.demo_data import SYSTEM_PROMPT
     from arkor_rx.trainer import create_trainer
 
+    if args.fail_at_step is not None and args.fail_at_step > args.steps:
+        print(
+            f"{PROG} demo: error: --fail-at-step {args.fail_at_step} is beyond the last step "
+            f"(--steps {args.steps}); the run would never fail",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_USAGE
     chaos: dict[str, Any] = dict(DEMO_CHAOS) if args.chaos else {}
     faults = FaultConfig(**chaos, fail_at_step=args.fail_at_step)
     step_delay = DEMO_STEP_DELAY if args.step_delay is None else args.step_delay
