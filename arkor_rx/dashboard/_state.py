@@ -1,11 +1,12 @@
 """The state of one run as the live views show it, and the pure reducer that builds it.
 
-Rule 1: :func:`reduce` is a pure function from ``(DashboardState, action,
-now)`` to a new :class:`DashboardState`. It does no I/O, reads no clock (the
-caller passes ``now``) and never mutates its input.
+Rule 1: [`reduce`][arkor_rx.dashboard.reduce] is a pure function from
+``(DashboardState, action, now)`` to a new
+[`DashboardState`][arkor_rx.dashboard.DashboardState]. It does no I/O, reads
+no clock (the caller passes ``now``) and never mutates its input.
 
 Rule 2: the smoothed loss is the ``tensorboard_smooth`` operator's own
-arithmetic ([`TensorBoardEMA`][arkor_rx.operators._tensorboard_smooth.TensorBoardEMA]),
+arithmetic (``TensorBoardEMA``),
 kept as a value in the state.
 """
 
