@@ -253,7 +253,7 @@ def _samples(run: DashboardState) -> str:
 
 def _one(run: DashboardState, now: float, svg: str) -> list[str]:
     parts = [
-        f'<div class="arkor-head"><b>{_e(run.name or "run")}</b> '
+        f'<div class="arkor-head">{f"<b>{_e(run.name)}</b> " if run.name else ""}'
         f"<code>{_e(run.job_id or '?')}</code> {_status(run.status)}</div>",
         _progress(run, now),
     ]
