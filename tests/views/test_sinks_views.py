@@ -240,3 +240,44 @@ def test_importing_the_views_imports_no_plotting_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_both_views_follow_a_real_run_through_to_sink() -> None:
+    from reactivex import operators as ops
+
+    import arkor_rx as ax
+    from arkor_rx import operators as aop
+    from arkor_rx.server import LocalServer, ServerConfig
+
+    console, buf = plain_console()
+    terminal = LiveDashboard(console)
+    frames = Frames()
+    notebook = LiveView(display=frames, every=0.05)
+    async with (
+        LocalServer(ServerConfig(step_delay=0.0)) as server,
+        ax.ArkorClient(server.url, server.token, "local", "demo") as client,
+    ):
+        trainer = ax.create_trainer(
+            name="e2e",
+            model="arkor/triage-tiny",
+            dataset={"type": "huggingface", "name": "arkorlab/triage-demo"},
+            max_steps=12,
+            logging_steps=1,
+            eval_steps=4,
+            client=client,
+        )
+        seen = await trainer.events().pipe(
+            aop.stop_when(aop.step_budget(8)), aop.to_sink(terminal, notebook), ops.to_list()
+        )
+        await trainer.cancel()
+    decision = seen[-1]
+    assert isinstance(decision, StopDecision)
+    logs = [e for e in seen if getattr(e, "loss", None) is not None]
+    for state in (terminal.state, notebook.state):
+        assert state.status is RunStatus.EARLY_STOPPED
+        assert state.stop == decision
+        assert len(state.curve) == len(logs)
+        assert [r.step for r in state.evals] == [4, 8]
+    assert points(frames.html[-1], "arkor-loss-raw") == len(logs)
+    assert "stopped by budget.steps at step 8 (step 8.0000): step 8 reached" in frames.html[-1]
+    assert "stopped by" in buf.getvalue()
