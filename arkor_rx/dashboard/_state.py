@@ -36,7 +36,6 @@ from arkor_rx.events import (
     TrainingFailed,
     TrainingLog,
     TrainingStarted,
-    UnknownEvent,
 )
 from arkor_rx.operators._tensorboard_smooth import TensorBoardEMA
 from arkor_rx.samples import SamplesAnswered
@@ -249,7 +248,7 @@ def _thin(points: tuple[Any, ...], limit: int) -> tuple[Any, ...]:
     return (*points[:-1:2], points[-1])
 
 
-def _apply_log(state: DashboardState, event: TrainingLog) -> DashboardState:
+def _apply_log(state: DashboardState, event: TrainingLog) -> dict[str, Any]:
     changes: dict[str, Any] = {"step": max(state.step, event.step)}
     if not state.finished:
         changes["status"] = RunStatus.RUNNING
@@ -275,33 +274,38 @@ def _apply_log(state: DashboardState, event: TrainingLog) -> DashboardState:
         changes["learning_rate"] = event.learning_rate
     if event.epoch is not None:
         changes["epoch"] = event.epoch
-    return replace(state, **changes)
+    return changes
 
 
-def _apply_event(state: DashboardState, event: TrainingEvent, now: float | None) -> DashboardState:
-    if isinstance(event, TrainingStarted):
-        return replace(
-            state,
-            job_id=state.job_id or event.job_id or None,
-            status=RunStatus.RUNNING if not state.finished else state.status,
-            max_steps=state.max_steps or _max_steps_from(event.metadata),
-        )
+def _ending(state: DashboardState, now: float | None, **changes: Any) -> dict[str, Any]:
+    if state.finished_at is None and now is not None:
+        changes.setdefault("finished_at", now)
+    return changes
+
+
+def _apply_event(state: DashboardState, event: TrainingEvent, now: float | None) -> dict[str, Any]:
+    """The changes a stream event makes (one ``replace`` per event: this is the view's hot path)."""
     if isinstance(event, TrainingLog):
         return _apply_log(state, event)
+    if isinstance(event, TrainingStarted):
+        return {
+            "job_id": state.job_id or event.job_id or None,
+            "status": RunStatus.RUNNING if not state.finished else state.status,
+            "max_steps": state.max_steps or _max_steps_from(event.metadata),
+        }
     if isinstance(event, CheckpointSaved):
         if any(c.step == event.step for c in state.checkpoints):
-            return state
-        return replace(
-            state,
-            checkpoints=(*state.checkpoints, CheckpointView(step=event.step)),
-            step=max(state.step, event.step),
-        )
+            return {}
+        return {
+            "checkpoints": (*state.checkpoints, CheckpointView(step=event.step)),
+            "step": max(state.step, event.step),
+        }
     if isinstance(event, TrainingCompleted):
         metrics = dict(event.metrics or {})
         status = state.status if state.status.finished else RunStatus.COMPLETED
         if status is RunStatus.FAILED:
             status = RunStatus.COMPLETED
-        return _finish(
+        return _ending(
             state,
             now,
             status=status,
@@ -309,16 +313,11 @@ def _apply_event(state: DashboardState, event: TrainingEvent, now: float | None)
             accuracy=_accuracy(metrics),
         )
     if isinstance(event, TrainingFailed):
+        step = max(state.step, event.step or 0)
         if state.status.stopped or state.status is RunStatus.CANCELLED:
-            return replace(state, step=max(state.step, event.step or 0))  # the cancel we asked for
-        return _finish(
-            state,
-            now,
-            status=RunStatus.FAILED,
-            error=event.error,
-            step=max(state.step, event.step or 0),
-        )
-    return state  # UnknownEvent: counted, never a crash
+            return {"step": step}  # the echo of the cancel we asked for
+        return _ending(state, now, status=RunStatus.FAILED, error=event.error, step=step)
+    return {}  # UnknownEvent: counted, never a crash
 
 
 def _answers(state: DashboardState, step: int, views: list[CheckpointView]) -> DashboardState:
@@ -433,16 +432,16 @@ def reduce(
         return _apply_fact(state, action, now)
 
     # A stream event: check its id first.
+    changes: dict[str, Any] = {}
     number = _numeric_id(action.event_id)
     if number is not None and state.last_event_id is not None:
         if number <= state.last_event_id:
             return replace(state, repeated=state.repeated + 1)
         gap = number - state.last_event_id - 1
         if gap:
-            state = replace(state, lost=state.lost + gap)
+            changes["lost"] = state.lost + gap
     if number is not None:
-        state = replace(state, last_event_id=number)
-    state = replace(state, events_seen=state.events_seen + 1)
-    if isinstance(action, UnknownEvent):
-        return state
-    return _apply_event(state, action, now)
+        changes["last_event_id"] = number
+    changes["events_seen"] = state.events_seen + 1
+    changes.update(_apply_event(state, action, now))
+    return replace(state, **changes)
