@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import math
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -39,6 +41,7 @@ from arkor_rx.dashboard import (
     reduce_view,
 )
 from arkor_rx.dashboard._html import NOTEBOOK_EXTRA, render_html, render_text, require_matplotlib
+from arkor_rx.errors import ConfigError
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.sinks._base import Outcome, SinkItem
 
@@ -48,6 +51,8 @@ Display: TypeAlias = Callable[[str, str], None]
 """Shows one frame: ``(html, text)``; each call replaces the previous frame."""
 
 Sleep: TypeAlias = Callable[[float], Awaitable[None]]
+
+log = logging.getLogger(__name__)
 
 
 def in_notebook() -> bool:
@@ -109,6 +114,7 @@ class LiveView:
     Raises:
         ImportError: in a notebook without matplotlib or IPython (one line
             naming ``pip install 'arkor_rx[notebook]'``).
+        ConfigError: ``every`` is negative or not a number.
     """
 
     overflow = "block"
@@ -128,6 +134,12 @@ class LiveView:
         threaded: bool = True,
         fallback: LiveDashboard | None = None,
     ) -> None:
+        if isinstance(every, bool) or not isinstance(every, int | float) or not every >= 0:
+            raise ConfigError(
+                f"LiveView(every=...) must be a number of seconds >= 0, not {every!r}"
+            )
+        if math.isinf(every):
+            raise ConfigError("LiveView(every=...) must be finite")
         template = state if state is not None else DashboardState()
         if smoothing is not None and state is None:
             template = DashboardState(smoothing=smoothing)
@@ -140,6 +152,8 @@ class LiveView:
         """Batches that arrived while a frame was pending: merged into the next frame."""
         self.html = ""
         """The last frame drawn."""
+        self.errors = 0
+        """Frames that failed to draw between batches (logged; ``close`` raises its own)."""
         self._clock = clock
         self._sleep = sleep
         self._threaded = threaded
@@ -229,7 +243,11 @@ class LiveView:
             if wait > 0:
                 await self._sleep(wait)
             self._dirty = False
-            await self._draw()
+            try:
+                await self._draw()
+            except Exception:  # a frame that fails must not kill the painter, nor go unseen
+                self.errors += 1
+                log.exception("LiveView: drawing a frame failed")
 
     async def _draw(self) -> None:
         snapshot, now = self.view, self._clock()

@@ -243,10 +243,14 @@ def test_importing_the_views_imports_no_plotting_library() -> None:
 
 
 async def test_both_views_follow_a_real_run_through_to_sink() -> None:
+    from collections.abc import Callable
+
+    from reactivex import Observable
     from reactivex import operators as ops
 
     import arkor_rx as ax
     from arkor_rx import operators as aop
+    from arkor_rx.events import TrainingEvent
     from arkor_rx.server import LocalServer, ServerConfig
 
     console, buf = plain_console()
@@ -266,9 +270,13 @@ async def test_both_views_follow_a_real_run_through_to_sink() -> None:
             eval_steps=4,
             client=client,
         )
-        seen = await trainer.events().pipe(
-            aop.stop_when(aop.step_budget(8)), aop.to_sink(terminal, notebook), ops.to_list()
+        stop: Callable[[Observable[TrainingEvent]], Observable[TrainingEvent | StopDecision]]
+        stop = aop.stop_when(aop.step_budget(8))
+        stopped = trainer.events().pipe(stop)
+        sunk: Observable[TrainingEvent | StopDecision] = stopped.pipe(
+            aop.to_sink(terminal, notebook)
         )
+        seen: list[TrainingEvent | StopDecision] = await sunk.pipe(ops.to_list())
         await trainer.cancel()
     decision = seen[-1]
     assert isinstance(decision, StopDecision)
@@ -281,3 +289,34 @@ async def test_both_views_follow_a_real_run_through_to_sink() -> None:
     assert points(frames.html[-1], "arkor-loss-raw") == len(logs)
     assert "stopped by budget.steps at step 8 (step 8.0000): step 8 reached" in frames.html[-1]
     assert "stopped by" in buf.getvalue()
+
+
+@pytest.mark.parametrize("every", [-1.0, float("nan"), float("inf"), "0.5", True])
+def test_liveview_refuses_a_bad_every(every: object) -> None:
+    from arkor_rx.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="every"):
+        LiveView(every=every, display=lambda h, t: None)  # type: ignore[arg-type]
+
+
+async def test_a_frame_that_fails_is_counted_and_the_next_one_drawn(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[str] = []
+
+    def flaky(html: str, text: str) -> None:
+        calls.append(html)
+        if len(calls) == 1:
+            raise RuntimeError("frontend went away")
+
+    clock = FixedClock()
+    view = LiveView(display=flaky, clock=clock, sleep=FakeSleep(clock), threaded=False, plot=False)
+    await view.open(job())
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert view.errors == 1
+    assert "drawing a frame failed" in caplog.text
+    await view.write([log(1, 1.0)])
+    await view.close(Outcome("completed", "j1"))
+    assert len(calls) >= 2
+    assert "step 1/40" in calls[-1]
