@@ -26,8 +26,8 @@ demo: $(STAMP_RUN)
 	$(BIN)/arkor-rx demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check arkor_rx tests bench
-	$(BIN)/ruff format --check arkor_rx tests bench
+	$(BIN)/ruff check arkor_rx tests bench tools
+	$(BIN)/ruff format --check arkor_rx tests bench tools
 
 types: $(STAMP)
 	$(BIN)/mypy

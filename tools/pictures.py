@@ -19,9 +19,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from reactivex import Observable
 from reactivex import operators as ops
 from rich.console import Console
 
@@ -38,9 +40,11 @@ from arkor_rx.dashboard import (
     RunStopped,
     render,
 )
+from arkor_rx.events import TrainingEvent
 from arkor_rx.notebook import LiveView
 from arkor_rx.server import LocalServer, ServerConfig
 from arkor_rx.server.demo_data import SYSTEM_PROMPT
+from arkor_rx.stopping import StopDecision
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
 CHROMIUM_FLAGS = [
@@ -123,7 +127,10 @@ async def notebook_frame(client: ax.ArkorClient) -> str:
         seed=7,
         client=client,
     )
-    await trainer.events().pipe(aop.stop_when(*rules), aop.to_sink(view), ops.to_list())
+    stop: Callable[[Observable[TrainingEvent]], Observable[TrainingEvent | StopDecision]]
+    stop = aop.stop_when(*rules)
+    stopped: Observable[TrainingEvent | StopDecision] = trainer.events().pipe(stop)
+    await stopped.pipe(aop.to_sink(view), ops.to_list())
     await trainer.cancel()
     return view.html
 

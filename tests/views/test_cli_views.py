@@ -88,3 +88,15 @@ def test_serve_never_echoes_a_token_the_user_chose() -> None:
         text = "\n".join(lines)
     assert "my-secret-tok" not in text
     assert "ARKOR_TOKEN=<the --token you gave>" in text
+
+
+def test_the_licence_is_an_spdx_string_with_a_setuptools_that_reads_it() -> None:
+    # A licence table makes setuptools >= 77 print a deprecation warning at every build
+    # (`make demo` showed it); the SPDX string needs setuptools >= 77.
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert project["project"]["license"] == "MIT"
+    assert "setuptools>=77" in project["build-system"]["requires"]
+    assert not any("License ::" in c for c in project["project"].get("classifiers", []))
