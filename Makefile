@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 STAMP_RUN := $(VENV)/.installed
 
-.PHONY: demo test lint types unit docs bench clean install dev
+.PHONY: demo test lint types unit docs bench clean install dev pictures
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,8 @@ demo: $(STAMP_RUN)
 	$(BIN)/arkor-rx demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check arkor_rx tests bench
-	$(BIN)/ruff format --check arkor_rx tests bench
+	$(BIN)/ruff check arkor_rx tests bench tools
+	$(BIN)/ruff format --check arkor_rx tests bench tools
 
 types: $(STAMP)
 	$(BIN)/mypy
@@ -39,6 +39,10 @@ test: lint types unit docs
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# The README's and the docs' pictures, from real runs (needs chromium; not part of CI).
+pictures: $(STAMP)
+	$(BIN)/python tools/pictures.py
 
 bench: $(STAMP)
 	$(MAKE) -C bench PYTHON=$(abspath $(BIN)/python)

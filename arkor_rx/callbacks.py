@@ -384,7 +384,7 @@ async def drain(
         How many events were dispatched.
 
     Raises:
-        Whatever a callback, ``after`` or the iterator raises, unchanged.
+        Exception: whatever a callback, ``after`` or the iterator raises, unchanged.
     """
     count = 0
     async for event in events:

@@ -261,6 +261,8 @@ def parse_event(sse: ServerSentEvent) -> TrainingEvent | None:
             event = _validate_json(data)
         except ValidationError:
             return None
+        if name != event.type:  # off the fast path: kept for recordings (sinks.JSONL)
+            event.__dict__["sse_event"] = name
     if sse.id is not None:
         # The models are frozen for users; the id is attached once, right here,
         # into the instance dict (where object.__setattr__ would put it), without

@@ -11,6 +11,7 @@ camelCase.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeAlias
 
@@ -304,5 +305,11 @@ def format_validation_error(exc: ValidationError, what: str) -> str:
         if err["type"] in ("missing", "extra_forbidden"):
             shown = ""
         msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        if err["type"] == "union_tag_invalid":  # a mistyped `type`: suggest, don't quote pydantic
+            tag, tags = str(err["ctx"]["tag"]), str(err["ctx"]["expected_tags"])
+            near = difflib.get_close_matches(tag, [t.strip(" '") for t in tags.split(",")], 1)
+            loc, shown = (f"{loc}.type" if err["loc"] else "type"), ""
+            msg = f"unknown type {tag!r}" + (f", did you mean {near[0]!r}?" if near else "")
+            msg += f" (expected one of {tags})"
         parts.append(f"{loc}: {msg}{shown}")
     return f"invalid {what}: " + "; ".join(parts)

@@ -186,8 +186,10 @@ TRANSIENT_STATUSES: frozenset[int] = frozenset({404, 408, 429, *range(500, 600)}
 def is_transient_status(status: int) -> bool:
     """True when retrying the same request later may succeed (404, 408, 429, 5xx).
 
-    >>> [s for s in (200, 400, 401, 404, 408, 409, 426, 429, 500, 503) if is_transient_status(s)]
-    [404, 408, 429, 500, 503]
+    Examples:
+        >>> codes = (200, 400, 401, 404, 408, 409, 426, 429, 500, 503)
+        >>> [s for s in codes if is_transient_status(s)]
+        [404, 408, 429, 500, 503]
     """
     return status in TRANSIENT_STATUSES
 

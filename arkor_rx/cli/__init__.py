@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Follow Arkor fine-tuning runs live; run the local backend and its demo.",
     )
+    from arkor_rx.protocol import __version__
+
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.add_parser(sub).set_defaults(run=command.run)
@@ -98,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except UsageError as exc:
-        print(f"{exc} (see {PROG} --help)", file=sys.stderr, flush=True)
+        prog = str(exc).split(": error:", 1)[0]  # "arkor-rx demo": point at its own help
+        print(f"{exc} (see {prog} --help)", file=sys.stderr, flush=True)
         return EXIT_USAGE
     except SystemExit as exc:  # --help and --version exit 0 by design
         return exc.code if isinstance(exc.code, int) else EXIT_OK

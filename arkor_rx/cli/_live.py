@@ -24,6 +24,7 @@ from arkor_rx.dashboard import (
     JobSubmitted,
     LiveDashboard,
     RunFinished,
+    RunStatus,
     RunStopped,
     StreamProgress,
 )
@@ -42,9 +43,9 @@ def console() -> Console:
     return Console(file=sys.stdout, highlight=False)
 
 
-def view(console: Console, no_live: bool) -> LiveDashboard:
-    """The live view on ``console``; plain lines when ``no_live``."""
-    return LiveDashboard(console, live=False if no_live else None)
+def view(console: Console, no_live: bool, state: DashboardState | None = None) -> LiveDashboard:
+    """The live view on ``console``; plain lines when ``no_live``; each run starts as ``state``."""
+    return LiveDashboard(console, live=False if no_live else None, state=state)
 
 
 def exit_status(state: DashboardState) -> int:
@@ -52,13 +53,17 @@ def exit_status(state: DashboardState) -> int:
     return EXIT_OK if state.succeeded else EXIT_ERROR
 
 
+_JOB_ENDS = {s.value: s for s in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)}
+
+
 def finished(job: Any, state: DashboardState) -> RunFinished:
     """The view's last action for ``job`` as fetched once its stream ended."""
-    status = job.status if job.status in ("completed", "failed", "cancelled") else state.status
-    if status not in ("completed", "failed", "cancelled", "early-stopped"):
-        status = "failed"  # the stream ended without the run ending: not a success
-        return RunFinished(status, error=f"the stream ended while the job was {job.status}")
-    return RunFinished(status, error=job.error if status == "failed" else None)
+    status = _JOB_ENDS.get(job.status, state.status)
+    if not status.finished:  # the stream ended without the run ending: not a success
+        return RunFinished(
+            RunStatus.FAILED, error=f"the stream ended while the job was {job.status}"
+        )
+    return RunFinished(status, error=job.error if status is RunStatus.FAILED else None)
 
 
 async def follow_trainer(trainer: Any, view: LiveDashboard, console: Console) -> int:
@@ -72,7 +77,7 @@ async def follow_trainer(trainer: Any, view: LiveDashboard, console: Console) ->
         except asyncio.CancelledError:
             interrupted = True
             await trainer.cancel()
-            view.dispatch(RunFinished("cancelled", error="interrupted by Ctrl-C"))
+            view.dispatch(RunFinished(RunStatus.CANCELLED, error="interrupted by Ctrl-C"))
         else:
             stats = result.stats
             view.dispatch(StreamProgress(stats.reconnects, duplicates=stats.duplicates))

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from arkor_rx.cli import _live
-from arkor_rx.cli._common import file_uri, non_negative_float, positive_float, positive_int
-from arkor_rx.dashboard import CheckpointAnswer, DashboardAction, StreamProgress
+from arkor_rx.cli._common import (
+    EXIT_USAGE,
+    PROG,
+    file_uri,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
+from arkor_rx.dashboard import CheckpointAnswer, DashboardAction, DashboardState, StreamProgress
 from arkor_rx.errors import ArkorError
 
 if TYPE_CHECKING:
@@ -67,13 +75,18 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+DEMO_SMOOTHING = 0.8
+"""The divergence rule's smoothing, and the view's: the "smoothed" column shows
+the very value the rule judges, so a stop message never cites a third loss."""
+
+
 def demo_rules() -> list[Any]:
     """The demo's early-stopping rules."""
     from arkor_rx.operators import divergence, patience
 
     return [
         # Per-step losses of small batches are noisy: judge the smoothed curve.
-        divergence("loss", factor=3.0, threshold=20.0, smoothing=0.8, warmup_steps=10),
+        divergence("loss", factor=3.0, threshold=20.0, smoothing=DEMO_SMOOTHING, warmup_steps=10),
         patience("eval_loss", 3, min_delta=1e-3),
     ]
 
@@ -87,6 +100,14 @@ async def run(args: argparse.Namespace) -> int:
     from arkor_rx.server.demo_data import SYSTEM_PROMPT
     from arkor_rx.trainer import create_trainer
 
+    if args.fail_at_step is not None and args.fail_at_step > args.steps:
+        print(
+            f"{PROG} demo: error: --fail-at-step {args.fail_at_step} is beyond the last step "
+            f"(--steps {args.steps}); the run would never fail",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_USAGE
     chaos: dict[str, Any] = dict(DEMO_CHAOS) if args.chaos else {}
     faults = FaultConfig(**chaos, fail_at_step=args.fail_at_step)
     step_delay = DEMO_STEP_DELAY if args.step_delay is None else args.step_delay
@@ -97,7 +118,7 @@ async def run(args: argparse.Namespace) -> int:
         # The user named this file: let the demo's server read it wherever it is.
         roots = [Path.cwd(), Path(url2pathname(urlsplit(args.dataset).path)).parent]
     console = _live.console()
-    view = _live.view(console, args.no_live)
+    view = _live.view(console, args.no_live, DashboardState(smoothing=DEMO_SMOOTHING))
 
     async with (
         LocalServer(
@@ -123,9 +144,10 @@ async def run(args: argparse.Namespace) -> int:
                     ],
                     max_tokens=40,
                 )
-                view.dispatch(CheckpointAnswer(ctx.step, await response.text()))
+                answer = await response.text()
+                view.dispatch(CheckpointAnswer(ctx.step, answer, prompt=DEMO_TICKET))
             except ArkorError as exc:  # a failed sample is shown, not fatal
-                view.dispatch(CheckpointAnswer(ctx.step, str(exc), error=True))
+                view.dispatch(CheckpointAnswer(ctx.step, str(exc), error=True, prompt=DEMO_TICKET))
 
         def on_event(ctx: Any) -> None:
             show(ctx.event)

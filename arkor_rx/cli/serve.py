@@ -16,7 +16,48 @@ from arkor_rx.cli._common import EXIT_OK, non_negative_float, port, positive_flo
 if TYPE_CHECKING:
     from arkor_rx.cli._common import Subparsers
 
-__all__ = ["add_parser", "run"]
+__all__ = ["ORG_SLUG", "PROJECT_SLUG", "add_parser", "connect_text", "run"]
+
+ORG_SLUG = "local"
+"""The org slug the connection hint suggests (the local backend records, not enforces, it)."""
+PROJECT_SLUG = "demo"
+"""The project slug the connection hint suggests."""
+
+
+def connect_text(url: str, token: str | None) -> str:
+    """What ``serve`` prints once listening: everything a user needs to connect.
+
+    Args:
+        url: the server's base URL.
+        token: the generated token, or None when the user chose it with
+            ``--token`` (never echoed back; a placeholder is shown instead).
+
+    Examples:
+        >>> print(connect_text("http://127.0.0.1:8765", "t0k"))  # doctest: +NORMALIZE_WHITESPACE
+        listening on http://127.0.0.1:8765
+        token: t0k
+        connect from a shell (then `arkor-rx watch JOB_ID` follows a job):
+          export ARKOR_CLOUD_API_URL=http://127.0.0.1:8765 ARKOR_TOKEN=t0k
+                 ARKOR_ORG_SLUG=local ARKOR_PROJECT_SLUG=demo
+        or from Python (then ax.ArkorClient.from_env() works too):
+          ax.ArkorClient("http://127.0.0.1:8765", token="t0k", org_slug="local",
+                         project_slug="demo")
+        press Ctrl-C to stop
+    """
+    shown = token if token is not None else "<the --token you gave>"
+    lines = [f"listening on {url}"]
+    if token is not None:
+        lines.append(f"token: {token}")
+    lines += [
+        "connect from a shell (then `arkor-rx watch JOB_ID` follows a job):",
+        f"  export ARKOR_CLOUD_API_URL={url} ARKOR_TOKEN={shown}",
+        f"         ARKOR_ORG_SLUG={ORG_SLUG} ARKOR_PROJECT_SLUG={PROJECT_SLUG}",
+        "or from Python (then ax.ArkorClient.from_env() works too):",
+        f'  ax.ArkorClient("{url}", token="{shown}", org_slug="{ORG_SLUG}",',
+        f'                 project_slug="{PROJECT_SLUG}")',
+        "press Ctrl-C to stop",
+    ]
+    return "\n".join(lines)
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
@@ -89,10 +130,9 @@ async def run(args: argparse.Namespace) -> int:
     }
 
     def ready(server: LocalServer) -> None:
-        print(f"listening on {server.url}", flush=True)
-        if server.token_generated:
-            print(f"token: {server.token}", flush=True)
-        print("press Ctrl-C to stop", flush=True)
+        print(
+            connect_text(server.url, server.token if server.token_generated else None), flush=True
+        )
 
     try:
         await serve(config, ready=ready, **server_options)

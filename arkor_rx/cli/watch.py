@@ -1,6 +1,10 @@
 """``arkor-rx watch JOB_ID``: attach the live view to a job on any backend.
 
 Rule 1: Ctrl-C stops watching; the job goes on (exit 130).
+
+Rule 2: the view follows a job this process did not submit: it shows the
+job's own status and counts the elapsed time from the job's ``startedAt``.
+Checkpoints show that no sample was asked (watching asks the model nothing).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from arkor_rx.cli import _live
 from arkor_rx.cli._common import EXIT_INTERRUPTED
-from arkor_rx.dashboard import JobSubmitted, StreamProgress
+from arkor_rx.dashboard import DashboardState, RunOpened, StreamProgress
 
 if TYPE_CHECKING:
     from arkor_rx.cli._common import Subparsers
@@ -45,15 +49,11 @@ async def run(args: argparse.Namespace) -> int:
     async with client:
         job = await client.get_job(args.job_id)  # fails fast: unreachable, wrong token, unknown job
         console = _live.console()
-        view = _live.view(console, args.no_live)
+        view = _live.view(console, args.no_live, DashboardState(asks_samples=False))
         stream = EventStream(client, job.id, ReconnectPolicy())
         interrupted = False
         with view:
-            view.dispatch(
-                JobSubmitted(
-                    job.id, name=job.name, max_steps=_int_or_none(job.config.get("maxSteps"))
-                )
-            )
+            view.dispatch(RunOpened(job))  # its own status and start, not "submitted"
             try:
                 async with contextlib.aclosing(stream):
                     async for event in stream:
@@ -68,7 +68,3 @@ async def run(args: argparse.Namespace) -> int:
                 interrupted = True
         view.print_summary()
     return EXIT_INTERRUPTED if interrupted else _live.exit_status(view.state)
-
-
-def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from arkor_rx.operators._step_budget import StepBudget
     from arkor_rx.operators._threshold import Threshold
     from arkor_rx.operators._time_budget import TimeBudget
+    from arkor_rx.sinks import Sink
 
 __all__ = [
     "Clock",
@@ -101,6 +102,7 @@ __all__ = [
     "threshold",
     "time_budget",
     "time_weighted_ema",
+    "to_sink",
     "window_by_steps",
     "window_by_time",
 ]
@@ -1253,3 +1255,62 @@ def concat_map_async(
     from arkor_rx.operators._concat_map_async import concat_map_async as impl
 
     return impl(fn)
+
+
+def to_sink(
+    sink: Sink, *more: Sink, name: str | None = None
+) -> Callable[[Observable[_T]], Observable[_T]]:
+    """Pass every item through and send the events to sinks, each from its own buffer and task.
+
+    Works on any Observable of events: a live ``trainer.events()``, a
+    :func:`~arkor_rx.replay.replay`, a sweep's merged stream of
+    :class:`~arkor_rx.runs.RunEvent` (unwrapped for the sinks and labelled
+    by run). Each sink's ``open(job)`` happens at the first event of a job
+    id; its ``close(outcome)`` at the job's terminal event (``completed``,
+    ``failed``), at a ``StopDecision`` passing through (every open job,
+    ``stopped``) or a ``PruneDecision`` (that run, ``stopped``); jobs still
+    open when the source completes close as ``cancelled`` (it ended first),
+    on a source error as ``error``, on dispose as ``cancelled``. The output
+    completes (or fails) only once every sink has closed, so awaiting it
+    means the sinks flushed; a ``fail_on_error=True`` sink that failed turns
+    the completion into its error.
+
+    The source cannot be made to wait: an ``overflow="block"`` sink keeps
+    every item here (its buffer grows past its bound, with a warning); the
+    Trainer's ``sinks=`` waits for room instead. Subscribe on the asyncio
+    loop (the sinks' tasks run there).
+
+    ::
+
+        --S--L1--L2--C|
+        [ to_sink(K)  ]           K: open(job) at S, write([S, L1, L2, C]), close(completed)
+        --S--L1--L2--C--|         (completes once K closed)
+
+    Examples:
+        >>> import asyncio, reactivex
+        >>> from arkor_rx.events import TrainingCompleted, TrainingLog
+        >>> class Count:
+        ...     seen = 0
+        ...     async def open(self, job): print("open", job.id)
+        ...     async def write(self, events): self.seen += len(events)
+        ...     async def close(self, outcome): print("close", outcome.kind, self.seen)
+        >>> run = [TrainingLog(job_id="j1", step=1, loss=2.0), TrainingCompleted(job_id="j1")]
+        >>> async def main():
+        ...     return await reactivex.from_iterable(run).pipe(to_sink(Count()))
+        >>> type(asyncio.run(main())).__name__
+        open j1
+        close completed 2
+        'TrainingCompleted'
+
+    Args:
+        sink: a :class:`~arkor_rx.sinks.Sink` (its ``overflow``, ``fail_on_error``
+            and ``buffer_size`` attributes apply).
+        more: further sinks.
+        name: the run name given to ``open`` for events that carry no run.
+
+    Returns:
+        An operator that passes its source through unchanged.
+    """
+    from arkor_rx.operators._to_sink import to_sink as impl
+
+    return impl(sink, *more, name=name)

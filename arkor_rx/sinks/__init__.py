@@ -15,6 +15,7 @@ from arkor_rx.sinks._base import (
     SinkItem,
     SinkStats,
 )
+from arkor_rx.sinks._runner import SinkHub
 
 __all__ = [
     "DEFAULT_BUFFER_SIZE",
@@ -22,6 +23,7 @@ __all__ = [
     "OutcomeKind",
     "Overflow",
     "Sink",
+    "SinkHub",
     "SinkItem",
     "SinkStats",
 ]

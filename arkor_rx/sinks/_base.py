@@ -80,6 +80,8 @@ class SinkStats:
     """Calls of ``open``/``write``/``close`` that raised."""
     last_error: str | None = None
     """The message of the most recent error."""
+    high_water: int = 0
+    """The most items the buffer held when the sink's task took a batch (its peak)."""
 
 
 @runtime_checkable

@@ -1,0 +1,197 @@
+"""``to_sink(sink, ...)``: pass events through and run the sinks on them, off the hot path.
+
+Rule 1: ``open(job)`` happens at the first item of a job id; ``close`` at that
+job's terminal event (``completed`` / ``failed``), at a ``StopDecision``
+(every open job, ``stopped``) or a ``PruneDecision`` (its run, ``stopped``),
+else when the source ends: completion closes the jobs still open as
+``cancelled`` (the stream ended before the run did: a ``take``, a truncated
+recording), an error as ``error``, a dispose as ``cancelled``.
+
+Rule 2: ``RunEvent`` values (a sweep's merged stream) are unwrapped for the
+sinks and labelled by their run (job id, name, config); the output still
+carries the ``RunEvent``.
+
+Rule 3: the output's ``on_completed`` / ``on_error`` wait until every sink
+has closed the run, so awaiting the output means the sinks have flushed. A
+sink with ``fail_on_error=True`` that failed turns a completion into that
+error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+
+from arkor_rx._loop import loop_of
+from arkor_rx.events import (
+    CheckpointSaved,
+    TrainingCompleted,
+    TrainingFailed,
+    TrainingLog,
+    TrainingStarted,
+    UnknownEvent,
+)
+from arkor_rx.jobs import TrainingJob
+from arkor_rx.runs import PruneDecision, RunEvent
+from arkor_rx.samples import SamplesAnswered
+from arkor_rx.sinks._base import Outcome, OutcomeKind, Sink, SinkItem
+from arkor_rx.sinks._runner import SinkHub
+from arkor_rx.stopping import StopDecision
+
+__all__ = ["to_sink"]
+
+_T = TypeVar("_T")
+
+_PLAIN: frozenset[type[Any]] = frozenset(
+    {
+        TrainingStarted,
+        TrainingLog,
+        CheckpointSaved,
+        TrainingCompleted,
+        TrainingFailed,
+        UnknownEvent,
+        SamplesAnswered,
+    }
+)
+_KEEP: set[asyncio.Task[None]] = set()  # finishing tasks of disposed subscriptions
+
+
+def to_sink(
+    sink: Sink, *more: Sink, name: str | None = None
+) -> Callable[[Observable[_T]], Observable[_T]]:
+    """Pass every item through and run the sinks on the events (see the module rules)."""
+    sinks = (sink, *more)
+
+    def operator(source: Observable[_T]) -> Observable[_T]:
+        def subscribe(
+            observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            loop = loop_of(scheduler)
+            if loop is None:
+                observer.on_error(
+                    RuntimeError("to_sink runs its sinks on asyncio: subscribe in a running loop")
+                )
+                return Disposable()
+            try:
+                hub = SinkHub(sinks, loop)
+            except Exception as exc:
+                observer.on_error(exc)
+                return Disposable()
+            jobs: dict[str, TrainingJob] = {}
+            current = None  # the job id of the last item (the common case: one run)
+            put = hub.put
+            ended = False
+
+            def begin(job_id: str, run: Any) -> None:
+                nonlocal current
+                if job_id not in jobs:
+                    if run is not None:
+                        job = TrainingJob(
+                            id=job_id, name=run.name, config=dict(run.config), status="running"
+                        )
+                    else:
+                        job = TrainingJob(id=job_id, name=name or "", status="running")
+                    jobs[job_id] = job
+                    hub.open(job)
+                current = job_id
+
+            def end(job_id: str, kind: OutcomeKind, **extra: Any) -> None:
+                nonlocal current
+                job = jobs.pop(job_id, None)
+                if job is None:
+                    return
+                if current == job_id:
+                    current = None
+                status = {"completed": "completed", "failed": "failed"}.get(kind, "cancelled")
+                job = job.model_copy(update={"status": status})
+                hub.close(Outcome(kind, job_id=job_id, job=job, **extra))
+
+            def feed(item: SinkItem, run: Any) -> None:
+                job_id = item.job_id or (run.job_id if run is not None else "") or ""
+                if job_id != current:
+                    begin(job_id, run)
+                put(item)
+                if type(item) is TrainingCompleted:
+                    end(job_id, "completed")
+                elif type(item) is TrainingFailed:
+                    end(job_id, "failed", error=item.error)
+
+            def on_next(item: _T) -> None:
+                if ended:
+                    return
+                if type(item) in _PLAIN:
+                    feed(item, None)  # type: ignore[arg-type]
+                elif isinstance(item, RunEvent):
+                    feed(item.event, item.run)
+                elif isinstance(item, PruneDecision):
+                    if item.run.job_id is not None:
+                        end(item.run.job_id, "stopped", stop=item.decision)
+                elif isinstance(item, StopDecision):
+                    for job_id in list(jobs):
+                        end(job_id, "stopped", stop=item)
+                observer.on_next(item)
+
+            def end_all(kind: OutcomeKind, error: str | None = None) -> None:
+                for job_id in list(jobs):
+                    end(job_id, kind, error=error)
+
+            def after_flush(then: Callable[[BaseException | None], None]) -> None:
+                async def run() -> None:
+                    error: BaseException | None = None
+                    try:
+                        await hub.finish()
+                    except Exception as exc:
+                        error = exc
+                    try:
+                        then(error)
+                    except Exception as unhandled:  # an observer without on_error re-raises
+                        loop.call_exception_handler(
+                            {"message": "unhandled error after to_sink", "exception": unhandled}
+                        )
+
+                task = loop.create_task(run())
+                _KEEP.add(task)
+                task.add_done_callback(_KEEP.discard)
+
+            def on_completed() -> None:
+                nonlocal ended
+                if ended:
+                    return
+                ended = True
+                end_all("cancelled")
+
+                def then(exc: BaseException | None) -> None:
+                    if exc is None:
+                        observer.on_completed()
+                    else:
+                        observer.on_error(exc)  # type: ignore[arg-type]
+
+                after_flush(then)
+
+            def on_error(error: Exception) -> None:
+                nonlocal ended
+                if ended:
+                    return
+                ended = True
+                end_all("error", f"{type(error).__name__}: {error}")
+                after_flush(lambda _exc: observer.on_error(error))
+
+            upstream = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+
+            def dispose() -> None:
+                nonlocal ended
+                upstream.dispose()
+                if not ended:
+                    ended = True
+                    end_all("cancelled")
+                    after_flush(lambda _exc: None)
+
+            return Disposable(dispose)
+
+        return Observable(subscribe)
+
+    return operator

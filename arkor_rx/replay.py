@@ -1,0 +1,241 @@
+"""Replay a recording (the format :class:`~arkor_rx.sinks.JSONL` writes) as typed events.
+
+Rule 1: :func:`replay` is cold: each subscription reads the file again, line
+by line, as it emits (a large recording is never held in memory).
+
+Rule 2: timing. ``speed=None`` emits the events back to back, in chunks, so
+an asyncio loop still runs other tasks (the sinks) between chunks.
+Otherwise the first event is emitted at subscription and event *i* at
+``(receivedAt_i - receivedAt_0) / speed`` seconds after it, on the scheduler
+(``scheduler=``, else the one given to ``subscribe``, else the running
+asyncio loop, else reactivex's current-thread scheduler), so a
+``TestScheduler`` drives it in virtual time.
+
+Rule 3: a line that is not a record (not JSON, not the four keys, a ``data``
+that is not a valid event) ends the replay: the events before it are
+emitted, then ``on_error(ReplayError)`` naming the file and the 1-based line.
+A last line without its newline that does not parse (a writer killed in
+mid-line) is skipped with a logged warning, and the replay completes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+from collections.abc import Generator
+from datetime import datetime, timedelta
+from typing import Any
+
+import reactivex
+from reactivex import abc
+from reactivex.disposable import Disposable, MultipleAssignmentDisposable
+from reactivex.scheduler import CurrentThreadScheduler
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+
+from arkor_rx.errors import ConfigError
+from arkor_rx.events import TrainingEvent, event_adapter
+
+__all__ = ["RECORD_KEYS", "ReplayError", "replay"]
+
+logger = logging.getLogger(__name__)
+
+RECORD_KEYS = frozenset({"id", "event", "data", "receivedAt"})
+"""The four keys of every line of a recording."""
+
+_CHUNK = 256
+"""Events emitted per scheduler action at full speed: a loop turn for others in between."""
+
+
+class ReplayError(ConfigError):
+    """A recording that cannot be replayed: names the file and the 1-based line."""
+
+    def __init__(self, message: str, *, path: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        """The recording's path."""
+        self.line = line
+        """The 1-based line number of the bad line (None when the file could not be read)."""
+
+
+def _record(text: str, where: str) -> tuple[TrainingEvent, str]:
+    try:
+        record = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{where}: not JSON ({exc})") from None
+    if not isinstance(record, dict) or set(record) != RECORD_KEYS:
+        raise ValueError(f"{where}: expected an object with the keys id, event, data, receivedAt")
+    data, sse_id, received = record["data"], record["id"], record["receivedAt"]
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: data is not a JSON object")
+    if not (sse_id is None or isinstance(sse_id, str)) or not isinstance(record["event"], str):
+        raise ValueError(f"{where}: id must be a string or null and event a string")
+    if not isinstance(received, str):
+        raise ValueError(f"{where}: receivedAt is not an ISO-8601 string")
+    try:
+        event = event_adapter.validate_python(data)
+    except ValueError as exc:
+        first = str(exc).splitlines()
+        raise ValueError(f"{where}: data is not a valid event ({' '.join(first[:3])})") from None
+    if sse_id is not None:
+        event.__dict__["event_id"] = sse_id  # as parse_event attaches it
+    return event, received
+
+
+def _seconds(received: str, where: str) -> float:
+    try:
+        return datetime.fromisoformat(received).timestamp()
+    except ValueError:
+        raise ValueError(f"{where}: receivedAt {received!r} is not an ISO-8601 time") from None
+
+
+def _read(path: str, timed: bool) -> Generator[tuple[TrainingEvent, float], None, None]:
+    """The events of the file with their receive time (0.0 when not ``timed``)."""
+    try:
+        handle = open(path, encoding="utf-8")  # noqa: SIM115 (closed by the generator)
+    except OSError as exc:
+        raise ReplayError(f"cannot read recording {path}: {exc.strerror}", path=path) from None
+    with handle:
+        number = 0
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            where = f"{path}, line {number}"
+            try:
+                event, received = _record(text, where)
+                at = _seconds(received, where) if timed else 0.0
+            except ValueError as exc:
+                if not text.endswith("\n") and not handle.read(1):
+                    logger.warning(
+                        "%s: truncated last line skipped (a writer killed mid-line)", where
+                    )
+                    return
+                raise ReplayError(str(exc), path=path, line=number) from None
+            yield event, at
+
+
+def _default_scheduler() -> abc.SchedulerBase:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return CurrentThreadScheduler.singleton()
+    return AsyncIOScheduler(loop)  # never block a running loop with the trampoline's sleep
+
+
+def replay(
+    path: str | os.PathLike[str],
+    *,
+    speed: float | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+) -> reactivex.Observable[TrainingEvent]:
+    """The typed events of a recording, as a cold Observable.
+
+    Every operator, sink and view works on it, as on a live ``trainer.events()``.
+
+    ::
+
+        file:    L1 (t=0s)   L2 (t=2s)   C (t=3s)
+        speed=None:  L1 L2 C|                 (back to back, at subscription)
+        speed=2.0:   L1 --- L2 - C|           (at 0, 1 and 1.5 s)
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> from reactivex import operators as ops
+        >>> line = ('{"id": "1", "event": "training.log", "receivedAt": "2026-01-01T00:00:00Z",'
+        ...         ' "data": {"type": "training.log", "jobId": "j1", "step": 1, "loss": 2.5}}')
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.jsonl"
+        >>> _ = path.write_text(line + "\\n")
+        >>> [(e.step, e.loss, e.event_id) for e in replay(path).pipe(ops.to_list()).run()]
+        [(1, 2.5, '1')]
+
+    Args:
+        path: the recording (one JSON object per line: ``id``, ``event``,
+            ``data``, ``receivedAt``).
+        speed: None for as fast as possible, ``1.0`` for the recorded timing,
+            ``10.0`` for ten times faster.
+        scheduler: where the events are scheduled; default: the scheduler
+            given to ``subscribe``, else the running asyncio loop's, else the
+            current-thread scheduler (which sleeps between timed events).
+
+    Returns:
+        The events; ``on_error`` gets a [`ReplayError`][arkor_rx.replay.ReplayError]
+        for a missing file or a bad line (after the events before it).
+
+    Raises:
+        ConfigError: ``speed`` is not a positive number.
+    """
+    if speed is not None and (
+        isinstance(speed, bool)
+        or not isinstance(speed, int | float)
+        or not math.isfinite(speed)
+        or speed <= 0
+    ):
+        raise ConfigError(f"replay speed must be a positive number or None, not {speed!r}")
+    name = os.fspath(path)
+
+    def subscribe(
+        observer: abc.ObserverBase[TrainingEvent], sub_scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        sched = scheduler or sub_scheduler or _default_scheduler()
+        records = _read(name, speed is not None)
+        pending: list[tuple[TrainingEvent, float]] = []
+        serial = MultipleAssignmentDisposable()
+        disposed = False
+        start: datetime | None = None
+        first_at = 0.0
+
+        def advance() -> tuple[TrainingEvent, float] | None:
+            if pending:
+                return pending.pop()
+            return next(records, None)
+
+        def fast(_s: abc.SchedulerBase, _state: Any = None) -> None:
+            for _ in range(_CHUNK):
+                if disposed:
+                    return
+                try:
+                    item = advance()
+                except ReplayError as exc:
+                    observer.on_error(exc)
+                    return
+                if item is None:
+                    observer.on_completed()
+                    return
+                observer.on_next(item[0])
+            serial.disposable = sched.schedule(fast)
+
+        def timed(_s: abc.SchedulerBase, _state: Any = None) -> None:
+            nonlocal start, first_at
+            assert speed is not None
+            while not disposed:
+                try:
+                    item = advance()
+                except ReplayError as exc:
+                    observer.on_error(exc)
+                    return
+                if item is None:
+                    observer.on_completed()
+                    return
+                event, at = item
+                if start is None:
+                    start, first_at = sched.now, at
+                due = start + timedelta(seconds=max(0.0, at - first_at) / speed)
+                if due > sched.now:
+                    pending.append(item)
+                    serial.disposable = sched.schedule_absolute(due, timed)
+                    return
+                observer.on_next(event)
+
+        serial.disposable = sched.schedule(fast if speed is None else timed)
+
+        def dispose() -> None:
+            nonlocal disposed
+            disposed = True
+            serial.dispose()
+            records.close()
+
+        return Disposable(dispose)
+
+    return reactivex.create(subscribe)

@@ -1,0 +1,403 @@
+"""Run sinks off the hot path: one bounded buffer and one asyncio task per sink.
+
+Rule 1: the producer's cost per item is an append to a deque and, when the
+sink's task is asleep, one wake-up (an ``asyncio.Event.set``). No Task, no
+coroutine and no await per item.
+
+Rule 2: one :class:`SinkRunner` per sink instance and event loop, shared by
+every owner (Trainers, ``to_sink`` subscriptions) while any of them holds it.
+So many runs can share one sink, and its calls never overlap: the runner's
+task calls ``open``, ``write`` and ``close`` one at a time, in buffer order.
+A batch holds consecutive items of one run.
+
+Rule 3: overflow. ``"drop"`` (the default): an item that finds the buffer
+full is dropped and counted in ``sink.stats.dropped``; a warning is logged
+at the first drop of a run and a summary when it closes. Terminal events are
+never dropped. ``"block"``: the item is kept anyway and :meth:`SinkRunner.put`
+returns an awaitable that resolves when the buffer has room again. A producer
+that can wait (the Trainer's pull loop) awaits it before it reads the next
+frame, so the stream waits, the callbacks' order stays intact, and the other
+sinks keep draining their own buffers. A push source that cannot wait (an
+Observable behind ``to_sink``) does not await it: nothing is lost and the
+buffer grows past its bound (a warning is logged once).
+
+Rule 4: ``open`` and ``close`` markers are never dropped, so a run's close is
+always delivered, even after errors.
+
+Rule 5: an error from ``open``/``write``/``close`` is logged (the first one of
+a run as a warning), counted in ``sink.stats``, and the sink keeps receiving
+the run. With ``fail_on_error=True`` the run's close future resolves to that
+error, and the owner raises it once every sink has closed the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import Any
+
+from arkor_rx.jobs import TrainingJob
+from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Sink, SinkItem, SinkStats
+
+__all__ = ["SinkHub", "SinkRunner", "runner_for", "sink_name"]
+
+logger = logging.getLogger("arkor_rx.sinks")
+
+
+class _Open:
+    __slots__ = ("job",)
+
+    def __init__(self, job: TrainingJob) -> None:
+        self.job = job
+
+
+class _Close:
+    __slots__ = ("future", "outcome")
+
+    def __init__(self, outcome: Outcome, future: asyncio.Future[BaseException | None]) -> None:
+        self.outcome = outcome
+        self.future = future
+
+
+def sink_name(sink: object) -> str:
+    """The name used for a sink in log lines: its ``name`` attribute or its class name."""
+    name = getattr(sink, "name", None)
+    return name if isinstance(name, str) and name else type(sink).__name__
+
+
+def _policy(sink: object) -> tuple[str, bool, int]:
+    overflow = getattr(sink, "overflow", "drop")
+    if overflow not in ("drop", "block"):
+        from arkor_rx.errors import ConfigError
+
+        raise ConfigError(f"{sink_name(sink)}.overflow must be 'drop' or 'block', not {overflow!r}")
+    size = getattr(sink, "buffer_size", DEFAULT_BUFFER_SIZE)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        from arkor_rx.errors import ConfigError
+
+        raise ConfigError(f"{sink_name(sink)}.buffer_size must be a positive int, not {size!r}")
+    return overflow, bool(getattr(sink, "fail_on_error", False)), size
+
+
+class SinkRunner:
+    """Drive one sink from its own bounded buffer in its own task.
+
+    Get one with :func:`runner_for` (shared per sink and loop) rather than
+    building it: two runners on one sink would call it concurrently.
+
+    Args:
+        sink: the sink; its ``overflow``, ``fail_on_error`` and ``buffer_size``
+            attributes are read here, with the defaults ``"drop"``, False, 1024.
+        loop: the loop its task runs on.
+    """
+
+    def __init__(self, sink: Sink, loop: asyncio.AbstractEventLoop) -> None:
+        self.sink = sink
+        self.name = sink_name(sink)
+        self.overflow, self.fail_on_error, self.buffer_size = _policy(sink)
+        stats = getattr(sink, "stats", None)
+        if not isinstance(stats, SinkStats):
+            stats = SinkStats()
+            # A sink without room for it keeps no counters: they stay on the runner.
+            with contextlib.suppress(AttributeError, TypeError):
+                sink.stats = stats  # type: ignore[attr-defined]
+        self.stats: SinkStats = stats
+        self._loop = loop
+        self._buf: collections.deque[SinkItem | _Open | _Close] = collections.deque()
+        self._wake = asyncio.Event()
+        self._idle = True
+        self._room: asyncio.Future[None] | None = None
+        self._refs = 0
+        self._errors: dict[str, BaseException] = {}
+        self._drops: dict[str, int] = {}
+        self._grew = False
+        self._task: asyncio.Task[None] | None = None
+        self._done = False
+
+    @property
+    def done(self) -> bool:
+        """True once the task has drained everything and ended."""
+        return self._done
+
+    def acquire(self) -> None:
+        """An owner starts using the runner (starts the task if needed)."""
+        self._refs += 1
+        if self._task is None:
+            self._task = self._loop.create_task(self._run(), name=f"arkor-sink-{self.name}")
+
+    def release(self) -> None:
+        """An owner is done; the task ends once nobody holds it and the buffer is empty."""
+        self._refs -= 1
+        if self._refs <= 0:
+            self._wakeup()
+
+    def _wakeup(self) -> None:
+        if self._idle:
+            self._idle = False
+            self._wake.set()
+
+    def open(self, job: TrainingJob) -> None:
+        """Queue ``open(job)``: never dropped."""
+        self._buf.append(_Open(job))
+        self._wakeup()
+
+    def put(self, item: SinkItem) -> Awaitable[None] | None:
+        """Queue one item. The hot path: an append and at most a wake-up.
+
+        Returns:
+            None, or (overflow ``"block"`` with a full buffer) an awaitable
+            that resolves when there is room; the item is kept either way.
+        """
+        buf = self._buf
+        if len(buf) < self.buffer_size:
+            buf.append(item)
+            if self._idle:
+                self._idle = False
+                self._wake.set()
+            return None
+        return self._full(item)
+
+    def _full(self, item: SinkItem) -> Awaitable[None] | None:
+        if self.overflow == "block" or getattr(item, "terminal", False):
+            self._buf.append(item)
+            self._wakeup()
+            if self.overflow == "drop":
+                return None
+            if self._room is None:
+                self._room = self._loop.create_future()
+            return self._room
+        self.stats.dropped += 1
+        job_id = item.job_id
+        count = self._drops.get(job_id, 0)
+        if count == 0:
+            logger.warning(
+                "sink %s is behind: its buffer of %d items is full, dropping items of job %s",
+                self.name,
+                self.buffer_size,
+                job_id,
+            )
+        self._drops[job_id] = count + 1
+        return None
+
+    def close(self, outcome: Outcome) -> asyncio.Future[BaseException | None]:
+        """Queue ``close(outcome)``: never dropped.
+
+        Returns:
+            A future resolved once the sink's ``close`` returned, with the
+            run's first error when the sink has ``fail_on_error`` (else None).
+        """
+        future: asyncio.Future[BaseException | None] = self._loop.create_future()
+        self._buf.append(_Close(outcome, future))
+        self._wakeup()
+        return future
+
+    async def _run(self) -> None:
+        buf = self._buf
+        try:
+            while True:
+                if not buf:
+                    self._free_room()
+                    if self._refs <= 0:
+                        return
+                    self._idle = True
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                head = buf[0]
+                if isinstance(head, _Open):
+                    buf.popleft()
+                    await self._call("open", head.job.id, self.sink.open, head.job)
+                elif isinstance(head, _Close):
+                    buf.popleft()
+                    await self._closed(head)
+                else:
+                    await self._write(buf)
+        finally:
+            self._done = True
+            self._free_room()
+            _RUNNERS.pop((id(self.sink), self._loop), None)
+            for entry in buf:  # cancelled with work left: owners must not hang
+                if isinstance(entry, _Close) and not entry.future.done():
+                    entry.future.set_result(None)
+
+    async def _write(self, buf: collections.deque[SinkItem | _Open | _Close]) -> None:
+        stats = self.stats
+        stats.high_water = max(stats.high_water, len(buf))
+        first = buf.popleft()
+        assert not isinstance(first, _Open | _Close)
+        job_id = first.job_id
+        batch: list[SinkItem] = [first]
+        limit = self.buffer_size
+        while buf and len(batch) < limit:
+            entry = buf[0]
+            if isinstance(entry, _Open | _Close) or entry.job_id != job_id:
+                break
+            batch.append(entry)
+            buf.popleft()
+        if len(buf) > self.buffer_size and not self._grew:
+            self._grew = True
+            logger.warning(
+                "sink %s (overflow 'block') holds %d items, past its bound of %d: "
+                "the source cannot wait, so the buffer grows rather than lose items",
+                self.name,
+                len(buf),
+                self.buffer_size,
+            )
+        if len(buf) < self.buffer_size:
+            self._free_room()
+        stats.batches += 1
+        stats.written += len(batch)
+        await self._call("write", job_id, self.sink.write, batch)
+
+    async def _closed(self, entry: _Close) -> None:
+        outcome = entry.outcome
+        job_id = outcome.job_id or ""
+        await self._call("close", job_id, self.sink.close, outcome)
+        dropped = self._drops.pop(job_id, 0)
+        if dropped:
+            logger.warning(
+                "sink %s dropped %d items of job %s (buffer %d full; overflow 'drop')",
+                self.name,
+                dropped,
+                job_id,
+                self.buffer_size,
+            )
+        error = self._errors.pop(job_id, None)
+        if not entry.future.done():
+            entry.future.set_result(error if self.fail_on_error else None)
+
+    async def _call(self, what: str, job_id: str, fn: Any, arg: Any) -> None:
+        try:
+            await fn(arg)
+        except Exception as exc:
+            stats = self.stats
+            stats.errors += 1
+            stats.last_error = f"{type(exc).__name__}: {exc}"
+            if job_id not in self._errors:
+                self._errors[job_id] = exc
+                logger.warning(
+                    "sink %s: %s for job %s failed: %s", self.name, what, job_id, stats.last_error
+                )
+            else:
+                logger.debug(
+                    "sink %s: %s for job %s failed again: %s", self.name, what, job_id, exc
+                )
+
+    def _free_room(self) -> None:
+        room = self._room
+        if room is not None:
+            self._room = None
+            if not room.done():
+                room.set_result(None)
+
+
+_RUNNERS: dict[tuple[int, asyncio.AbstractEventLoop], SinkRunner] = {}
+# Keyed by id(sink): a live runner holds a reference to its sink, so the id
+# cannot be reused while the entry exists; the task removes it when it ends.
+
+
+def runner_for(sink: Sink, loop: asyncio.AbstractEventLoop | None = None) -> SinkRunner:
+    """The runner of ``sink`` on ``loop`` (the running one by default), created on first use.
+
+    Raises:
+        ConfigError: the sink's policy attributes are invalid.
+        RuntimeError: no loop was given and none is running.
+    """
+    loop = loop if loop is not None else asyncio.get_running_loop()
+    key = (id(sink), loop)
+    runner = _RUNNERS.get(key)
+    if runner is None or runner.done:
+        runner = SinkRunner(sink, loop)
+        _RUNNERS[key] = runner
+    return runner
+
+
+class SinkHub:
+    """One owner's handle on several sinks: fan items out, close runs, wait for the flush.
+
+    A Trainer holds one for its run; ``to_sink`` holds one per subscription
+    (which may open many runs). ``put`` is the hot path.
+
+    Examples:
+        >>> async def main(sinks, job, events, outcome):  # doctest: +SKIP
+        ...     hub = SinkHub(sinks)
+        ...     hub.open(job)
+        ...     for event in events:
+        ...         if (wait := hub.put(event)) is not None:
+        ...             await wait                  # a "block" sink is full
+        ...     hub.close(outcome)
+        ...     await hub.finish()                  # every sink closed the run
+    """
+
+    def __init__(self, sinks: Iterable[Sink], loop: asyncio.AbstractEventLoop | None = None):
+        runners: list[SinkRunner] = []
+        for sink in sinks:
+            runner = runner_for(sink, loop)
+            if runner not in runners:
+                runners.append(runner)
+        for runner in runners:
+            runner.acquire()
+        self._runners = tuple(runners)
+        self._puts = tuple(r.put for r in runners)
+        self._pending: list[asyncio.Future[BaseException | None]] = []
+        self._finished = False
+
+    @property
+    def runners(self) -> Sequence[SinkRunner]:
+        """The runners, one per distinct sink."""
+        return self._runners
+
+    def __bool__(self) -> bool:
+        return bool(self._runners)
+
+    def open(self, job: TrainingJob) -> None:
+        """Every sink opens ``job``."""
+        for runner in self._runners:
+            runner.open(job)
+
+    def put(self, item: SinkItem) -> Awaitable[None] | None:
+        """Hand one item to every sink; an awaitable when a ``block`` sink is full."""
+        waits: Awaitable[None] | None = None
+        for put in self._puts:
+            wait = put(item)
+            if wait is not None:
+                waits = wait if waits is None else _both(waits, wait)
+        return waits
+
+    def close(self, outcome: Outcome) -> None:
+        """Every sink closes the run (queued behind its items)."""
+        for runner in self._runners:
+            self._pending.append(runner.close(outcome))
+
+    async def flush(self) -> None:
+        """Wait until every close queued so far was delivered; raise a ``fail_on_error`` error.
+
+        Raises:
+            Exception: the first error of a sink with ``fail_on_error=True``,
+                once every sink has closed (the others are not cut short).
+        """
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        results = await asyncio.gather(*pending)
+        for error in results:
+            if error is not None:
+                raise error
+
+    async def finish(self) -> None:
+        """:meth:`flush`, then release the runners (idempotent)."""
+        try:
+            await self.flush()
+        finally:
+            if not self._finished:
+                self._finished = True
+                for runner in self._runners:
+                    runner.release()
+
+
+async def _both(first: Awaitable[None], second: Awaitable[None]) -> None:
+    await first
+    await second
