@@ -41,14 +41,14 @@ from typing import TYPE_CHECKING, Any
 from reactivex import Observable, abc
 from reactivex.subject import ReplaySubject
 
+from arkor_rx._sweep_parts import Mode, Slot, check_knobs
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import TrainingEvent, TrainingLog
 from arkor_rx.runs import Run
 from arkor_rx.stopping import StopDecision, StopRule
-from arkor_rx.sweep import Mode, Slot, check_knobs
 
 if TYPE_CHECKING:
-    from arkor_rx.sweep import Sweep
+    from arkor_rx._sweep_core import Sweep
 
 __all__ = [
     "JOB_ID_ATTR",
