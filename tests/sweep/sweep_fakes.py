@@ -80,6 +80,7 @@ class Job:
     status: str = "running"
     events: list[dict[str, Any]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    on_change: Callable[[], None] = lambda: None
     cancels: int = 0
     task: asyncio.Task[None] | None = None
 
@@ -93,11 +94,10 @@ class Job:
         }
 
     def emit(self, payload: dict[str, Any]) -> None:
-        self.events.append(
-            {"jobId": self.id, "timestamp": "2026-01-01T00:00:00Z", **payload}
-        )
+        self.events.append({"jobId": self.id, "timestamp": "2026-01-01T00:00:00Z", **payload})
         self.changed.set()
         self.changed = asyncio.Event()
+        self.on_change()
 
     @property
     def terminal(self) -> bool:
@@ -118,6 +118,7 @@ class FakeJobs:
         """Return a status to refuse a creation with it (None: accept)."""
         self.running_peak = 0
         self.server: TestServer | None = None
+        self._tick = asyncio.Event()
 
     # --- what the tests read ------------------------------------------------
 
@@ -129,10 +130,22 @@ class FakeJobs:
         (job,) = [j for j in self.jobs.values() if fragment in j.name]
         return job
 
+    def _changed(self) -> None:
+        self._tick.set()
+        self._tick = asyncio.Event()
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        """Wait until ``condition()`` holds; it is checked after every job creation or event."""
+        while not condition():
+            await self._tick.wait()
+
     async def created(self, n: int) -> None:
         """Wait until ``n`` jobs exist."""
-        while len(self.jobs) < n:
-            await asyncio.sleep(0.001)
+        await self.until(lambda: len(self.jobs) >= n)
+
+    async def emitted(self, n: int) -> None:
+        """Wait until the jobs have emitted ``n`` events in all."""
+        await self.until(lambda: sum(len(j.events) for j in self.jobs.values()) >= n)
 
     @property
     def url(self) -> str:
@@ -164,9 +177,13 @@ class FakeJobs:
         if refused is not None:
             return web.json_response({"error": "refused"}, status=refused)
         job_id = f"j{len(self.jobs)}"
-        job = Job(job_id, name, config, self.plan(name, config), f"2026-01-01T00:00:{len(self.jobs):02d}Z")
+        job = Job(
+            job_id, name, config, self.plan(name, config), f"2026-01-01T00:00:{len(self.jobs):02d}Z"
+        )
+        job.on_change = self._changed
         self.jobs[job_id] = job
         self.order.append(job_id)
+        self._changed()
         job.task = asyncio.get_running_loop().create_task(self._play(job))
         self.running_peak = max(self.running_peak, self._running())
         return web.json_response({"job": job.wire()})

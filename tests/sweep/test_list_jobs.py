@@ -71,7 +71,8 @@ async def test_an_error_status_is_a_cloud_api_error_without_the_token(mocked: ai
         with pytest.raises(CloudApiError) as info:
             await client.list_jobs()
     assert info.value.status == 403
-    assert TOKEN not in str(info.value) and TOKEN not in repr(info.value)
+    assert TOKEN not in str(info.value)
+    assert TOKEN not in repr(info.value)
 
 
 async def test_list_jobs_against_a_backend_lists_newest_first(

@@ -1,4 +1,4 @@
-"""Following a sweep: the merged events, cancel(), cancelling wait(), per-run rules and callbacks."""
+"""Following a sweep: merged events, cancel(), cancelling wait(), per-run rules, callbacks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from reactivex import operators as ops
 
 import arkor_rx as ax
 from arkor_rx import operators as aop
@@ -26,17 +25,23 @@ async def test_events_merges_every_run_keyed_by_run(jobs: FakeJobs, client: ax.A
     jobs.plan = lambda name, config: losses([config["seed"] + 0.5, config["seed"] + 0.25])
     s = sweep(client, runs=[{"seed": i} for i in range(3)], max_concurrent=2)
     items = await collect(s.events())
-    assert jobs.running_peak <= 2 and len(jobs.jobs) == 3
+    assert jobs.running_peak <= 2
+    assert len(jobs.jobs) == 3
     for index in range(3):
         mine = [i for i in items if i.run.index == index]
         assert [i.event.type for i in mine] == [
-            "training.started", "training.log", "training.log", "training.completed"
+            "training.started",
+            "training.log",
+            "training.log",
+            "training.completed",
         ]
         assert [i.event.loss for i in mine if isinstance(i.event, TrainingLog)] == [
-            index + 0.5, index + 0.25
+            index + 0.5,
+            index + 0.25,
         ]
         (job_id,) = {i.run.job_id for i in mine}
-        assert job_id is not None and jobs.jobs[job_id].config["seed"] == index
+        assert job_id is not None
+        assert jobs.jobs[job_id].config["seed"] == index
         assert {i.event.job_id for i in mine} == {job_id}
     assert [r.job_id is not None for r in s.runs] == [True] * 3
 
@@ -70,14 +75,18 @@ async def test_cancel_cancels_every_unfinished_run_once(
     s = sweep(client, runs=[{"seed": i} for i in range(4)], max_concurrent=2)
     task = asyncio.create_task(s.wait())
     await jobs.created(2)
-    while sum(len(j.events) for j in jobs.jobs.values()) < 2:
-        await asyncio.sleep(0.001)
+    await jobs.emitted(2)
     await s.cancel()
     await s.cancel()  # a second call sends nothing
     result = await task
     assert jobs.cancels() == {"j0": 1, "j1": 1}
     assert len(jobs.jobs) == 2  # the two runs not yet started never start
-    assert [r.outcome for r in result.runs] == ["cancelled", "cancelled", "not started", "not started"]
+    assert [r.outcome for r in result.runs] == [
+        "cancelled",
+        "cancelled",
+        "not started",
+        "not started",
+    ]
     assert all(r.stop is None for r in result.runs)
 
 
@@ -91,8 +100,7 @@ async def test_cancel_skips_runs_a_pruner_already_stopped(
     )
     s = sweep(client, runs=[{"seed": 0}, {"seed": 1}], pruner=threshold_pruner(2.0, 2))
     task = asyncio.create_task(s.wait())
-    while s.snapshot().runs[0].result is None:
-        await asyncio.sleep(0.001)
+    await jobs.until(lambda: "j0" in jobs.jobs and jobs.jobs["j0"].terminal)  # pruned
     await s.cancel()
     result = await task
     assert jobs.cancels() == {"j0": 1, "j1": 1}
@@ -103,17 +111,19 @@ async def test_cancelling_wait_stops_following_and_cancels_nothing(
     jobs: FakeJobs, client: ax.ArkorClient
 ) -> None:
     gate = asyncio.Event()
-    jobs.plan = lambda name, config: Script([log(1, loss=1.0), gate, log(2, loss=0.5), {"type": "training.completed"}])
+    jobs.plan = lambda name, config: Script(
+        [log(1, loss=1.0), gate, log(2, loss=0.5), {"type": "training.completed"}]
+    )
     s = sweep(client, runs=[{}, {}, {}], max_concurrent=2)
     task = asyncio.create_task(s.wait())
     await jobs.created(2)
-    while sum(len(j.events) for j in jobs.jobs.values()) < 2:
-        await asyncio.sleep(0.001)
+    await jobs.emitted(2)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert jobs.cancels() == {}
-    assert all(not j.terminal for j in jobs.jobs.values()) and len(jobs.jobs) == 2
+    assert all(not j.terminal for j in jobs.jobs.values())
+    assert len(jobs.jobs) == 2
     gate.set()
     result = await s.wait()  # a new wait() resumes the two runs and starts the third
     assert [r.outcome for r in result.runs] == ["completed"] * 3
@@ -140,7 +150,11 @@ async def test_per_run_rules_and_callbacks_apply_to_every_run(
 ) -> None:
     nan = float("nan")
     jobs.plan = lambda name, config: Script(
-        [log(1, loss=1.0), log(2, loss=nan if config["seed"] == 1 else 0.5), HOLD if config["seed"] == 1 else {"type": "training.completed"}]
+        [
+            log(1, loss=1.0),
+            log(2, loss=nan if config["seed"] == 1 else 0.5),
+            HOLD if config["seed"] == 1 else {"type": "training.completed"},
+        ]
     )
     seen: list[tuple[str, int]] = []
 
@@ -157,7 +171,8 @@ async def test_per_run_rules_and_callbacks_apply_to_every_run(
     result = await s.wait()
     assert [r.outcome for r in result.runs] == ["completed", "stopped"]
     stop = result.runs[1].stop
-    assert stop is not None and stop.rule == "non_finite"
+    assert stop is not None
+    assert stop.rule == "non_finite"
     assert jobs.cancels() == {"j1": 1}
     assert seen == [("j0", 1), ("j0", 2), ("j1", 1), ("j1", 2)]
     assert isinstance(result.runs[0].result.terminal_event, TrainingCompleted)  # type: ignore[union-attr]
@@ -169,11 +184,15 @@ async def test_the_client_is_closed_only_when_the_sweep_made_it(
     from tests.sweep.sweep_fakes import ORG, PROJECT, TOKEN
 
     for key, value in {
-        "ARKOR_CLOUD_API_URL": jobs.url, "ARKOR_TOKEN": TOKEN,
-        "ARKOR_ORG_SLUG": ORG, "ARKOR_PROJECT_SLUG": PROJECT,
+        "ARKOR_CLOUD_API_URL": jobs.url,
+        "ARKOR_TOKEN": TOKEN,
+        "ARKOR_ORG_SLUG": ORG,
+        "ARKOR_PROJECT_SLUG": PROJECT,
     }.items():
         monkeypatch.setenv(key, value)
     jobs.plan = lambda name, config: losses([1.0])
-    async with ax.create_sweep(name="s", model="m", dataset={"type": "huggingface", "name": "a/b"}, runs=[{}]) as s:
+    async with ax.create_sweep(
+        name="s", model="m", dataset={"type": "huggingface", "name": "a/b"}, runs=[{}]
+    ) as s:
         assert (await s.wait()).runs[0].outcome == "completed"
         assert s.client.base_url == jobs.url

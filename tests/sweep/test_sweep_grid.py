@@ -57,7 +57,9 @@ def threshold_pruner(limit: float, at_step: int) -> ax.sweep.Pruner:
     return pruner
 
 
-async def test_grid_is_the_cartesian_product_in_order(jobs: FakeJobs, client: ax.ArkorClient) -> None:
+async def test_grid_is_the_cartesian_product_in_order(
+    jobs: FakeJobs, client: ax.ArkorClient
+) -> None:
     s = sweep(client, max_steps=5, grid={"learning_rate": [0.1, 0.2, 0.3], "lora_r": [4, 8]})
     assert [r.config for r in s.runs] == [
         {"learning_rate": lr, "lora_r": r} for lr in (0.1, 0.2, 0.3) for r in (4, 8)
@@ -112,7 +114,8 @@ async def test_best_is_the_best_final_value_among_completed_runs(
     assert (result.best.best_value, result.best.best_step) == (0.5, 2)
     assert [r.outcome for r in result.runs] == ["completed", "completed", "failed", "completed"]
     rows = result.table()
-    assert isinstance(rows, list) and len(rows) == 4
+    assert isinstance(rows, list)
+    assert len(rows) == 4
     assert rows[1] == {
         "run": 1,
         "learning_rate": 0.2,
@@ -127,18 +130,30 @@ async def test_best_is_the_best_final_value_among_completed_runs(
     assert rows[2]["reason"] == "OOM"
     text = str(rows)
     assert text.splitlines()[0].split() == [
-        "run", "learning_rate", "job", "outcome", "best", "step", "loss", "best", "loss", "reason"
+        "run",
+        "learning_rate",
+        "job",
+        "outcome",
+        "best",
+        "step",
+        "loss",
+        "best",
+        "loss",
+        "reason",
     ]
-    assert "yes" in text.splitlines()[2] and "OOM" in text.splitlines()[3]
+    assert "yes" in text.splitlines()[2]
+    assert "OOM" in text.splitlines()[3]
 
 
 async def test_max_mode_and_no_monitor(jobs: FakeJobs, client: ax.ArkorClient) -> None:
     jobs.plan = by_lr({0.1: [0.3], 0.2: [0.7]})
     grid = {"learning_rate": [0.1, 0.2]}
     best = (await sweep(client, grid=grid, monitor="loss", mode="max").wait()).best
-    assert best is not None and best.config == {"learning_rate": 0.2}
+    assert best is not None
+    assert best.config == {"learning_rate": 0.2}
     plain = await sweep(client, grid=grid).wait()
-    assert plain.best is None and "loss" not in plain.table().columns
+    assert plain.best is None
+    assert "loss" not in plain.table().columns
 
 
 async def test_a_failing_run_does_not_stop_the_others(
@@ -149,7 +164,8 @@ async def test_a_failing_run_does_not_stop_the_others(
     result = await sweep(client, grid={"learning_rate": [0.1, 0.2, 0.3]}, max_concurrent=1).wait()
     assert [r.outcome for r in result.runs] == ["completed", "failed", "error"]
     error = result.runs[2].error
-    assert isinstance(error, CloudApiError) and error.status == 400
+    assert isinstance(error, CloudApiError)
+    assert error.status == 400
     assert result.runs[2].run.job_id is None
     assert "CloudApiError" in result.table()[2]["reason"]
 
@@ -157,16 +173,28 @@ async def test_a_failing_run_does_not_stop_the_others(
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"grid": {"learning_rat": [0.1]}}, "unknown knob 'learning_rat'; did you mean 'learning_rate'"),
+        (
+            {"grid": {"learning_rat": [0.1]}},
+            "unknown knob 'learning_rat'; did you mean 'learning_rate'",
+        ),
         ({"grid": {"learning_rate": []}}, "grid['learning_rate'] is an empty list"),
         ({"grid": {"learning_rate": 0.1}}, "grid['learning_rate'] must be a list"),
         ({"grid": {}}, "grid must be a non-empty dict"),
-        ({"grid": {"learning_rate": [0.1, -1.0]}}, "run 1 (learning_rate=-1.0): invalid job config: learning_rate"),
+        (
+            {"grid": {"learning_rate": [0.1, -1.0]}},
+            "run 1 (learning_rate=-1.0): invalid job config: learning_rate",
+        ),
         ({"grid": {"lora_r": [8, "16"]}}, "run 1 (lora_r=16): invalid job config: lora_r"),
-        ({"grid": {"max_steps": [5]}, "max_steps": 5}, "max_steps is also set in the shared config"),
+        (
+            {"grid": {"max_steps": [5]}, "max_steps": 5},
+            "max_steps is also set in the shared config",
+        ),
         ({"runs": []}, "runs must be a non-empty list"),
         ({"runs": [{"lr": 1}]}, "runs[0]: unknown knob 'lr'"),
-        ({"runs": [{}], "grid": {"seed": [1]}}, "exactly one of grid=, runs= or study= (got grid and runs)"),
+        (
+            {"runs": [{}], "grid": {"seed": [1]}},
+            "exactly one of grid=, runs= or study= (got grid and runs)",
+        ),
         ({}, "exactly one of grid=, runs= or study= (got none)"),
         ({"runs": [{}], "lr": 0.1}, "create_sweep: unknown knob 'lr'"),
         ({"runs": [{}], "max_concurrent": 0}, "max_concurrent must be >= 1"),
@@ -204,12 +232,14 @@ async def test_a_pruned_run_is_cancelled_once_and_its_stop_is_the_decision(
     assert s.monitor == "loss"
     result = await s.wait()
     pruned = result.runs[1]
-    assert pruned.outcome == "pruned" and pruned.result is not None
+    assert pruned.outcome == "pruned"
+    assert pruned.result is not None
     assert pruned.result.status == "cancelled"
     assert pruned.stop == ax.StopDecision("prune.fake", "loss 3.0 at step 2 is above 2.0", 2, 3.0)
     assert jobs.cancels() == {pruned.run.job_id: 1}
     assert [r.outcome for r in result.runs] == ["completed", "pruned", "completed"]
-    assert result.best is not None and result.best.run.index == 2
+    assert result.best is not None
+    assert result.best.run.index == 2
     assert result.table()[1]["reason"] == "prune.fake: loss 3.0 at step 2 is above 2.0"
 
 
@@ -241,7 +271,9 @@ async def test_a_pruner_may_stop_another_run_than_the_one_that_reported(
     # Run 0 must not log step 2 before run 1 reported: gate it on run 1's first event.
     gate = asyncio.Event()
     jobs.plan = (
-        lambda plan: lambda n, c: Script([gate, *plan(n, c).items]) if c["seed"] == 0 else plan(n, c)
+        lambda plan: (
+            lambda n, c: Script([gate, *plan(n, c).items]) if c["seed"] == 0 else plan(n, c)
+        )
     )(jobs.plan)
     s = sweep(client, runs=[{"seed": 0}, {"seed": 1}], pruner=pruner)
     task = asyncio.create_task(s.wait())
@@ -259,12 +291,15 @@ async def test_two_decisions_for_one_run_cancel_it_once(
     jobs.plan = lambda name, config: Script([log(1, loss=5.0), log(2, loss=5.0), HOLD])
 
     def pruner(source: Observable[ax.RunEvent]) -> Observable[ax.PruneDecision]:
-        return source.pipe(
-            ops.filter(lambda item: isinstance(item.event, TrainingLog)),
-            ops.flat_map(
-                lambda item: [ax.PruneDecision(item.run, ax.StopDecision("prune.fake", str(n))) for n in (1, 2)]
-            ),
-        )
+        def logs(item: ax.RunEvent) -> bool:
+            return isinstance(item.event, TrainingLog)
+
+        def twice(item: ax.RunEvent) -> list[ax.PruneDecision]:
+            return [
+                ax.PruneDecision(item.run, ax.StopDecision("prune.fake", str(n))) for n in (1, 2)
+            ]
+
+        return source.pipe(ops.filter(logs), ops.flat_map(twice))
 
     result = await sweep(client, runs=[{}], pruner=pruner).wait()
     assert result.runs[0].stop == ax.StopDecision("prune.fake", "1")
