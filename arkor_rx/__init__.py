@@ -15,6 +15,7 @@ The local backend lives in :mod:`arkor_rx.server` and is not imported here, so
 from __future__ import annotations
 
 from arkor_rx import operators
+from arkor_rx.attach import attach
 from arkor_rx.callbacks import (
     CheckpointAdapter,
     CheckpointContext,
@@ -116,6 +117,7 @@ __all__ = [
     "UnknownEvent",
     "UpgradeRequiredError",
     "__version__",
+    "attach",
     "checkpoint_adapter",
     "create_sweep",
     "create_trainer",

@@ -113,6 +113,7 @@ class FakeJobs:
         self.order: list[str] = []
         self.create_requests = 0
         self.list_requests = 0
+        self.get_requests = 0
         self.stream_requests = 0
         self.fail_create: Callable[[str, dict[str, Any]], int | None] = lambda n, c: None
         """Return a status to refuse a creation with it (None: accept)."""
@@ -215,6 +216,7 @@ class FakeJobs:
         return self.jobs.get(request.match_info["id"])
 
     async def _get(self, request: web.Request) -> web.Response:
+        self.get_requests += 1
         job = self._find(request)
         if job is None:
             return web.json_response({"error": "no such job"}, status=404)
