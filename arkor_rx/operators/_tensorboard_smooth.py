@@ -4,12 +4,41 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 from reactivex import Observable
 
 from arkor_rx.operators._common import MetricPoint, check_fraction, stateful
 
-__all__ = ["tensorboard_smooth"]
+__all__ = ["TensorBoardEMA", "tensorboard_smooth"]
+
+
+class TensorBoardEMA(NamedTuple):
+    """The smoother's state as a value: ``push`` returns the next state, nothing mutates.
+
+    The live views keep one in their (immutable) state, so the dashboard's
+    smoothed loss is this operator's arithmetic, not a copy of it.
+    """
+
+    weight: float
+    last: float = 0.0
+    n: int = 0
+    """How many finite values went in."""
+
+    def push(self, y: float) -> TensorBoardEMA:
+        """The state after ``y`` (a non-finite ``y`` leaves it unchanged)."""
+        if not math.isfinite(y):
+            return self
+        return TensorBoardEMA(
+            self.weight, self.last * self.weight + (1 - self.weight) * y, self.n + 1
+        )
+
+    @property
+    def value(self) -> float | None:
+        """The debiased smoothed value, or None before the first finite ``y``."""
+        if self.n == 0:
+            return None
+        return self.last / (1 - self.weight**self.n)
 
 
 def tensorboard_smooth(
@@ -24,17 +53,15 @@ def tensorboard_smooth(
     w = check_fraction("weight", weight, low_open=False, high_open=True)
 
     def make() -> Callable[[MetricPoint], MetricPoint]:
-        last = 0.0
-        count = 0
+        ema = TensorBoardEMA(w)
 
         def step(point: MetricPoint) -> MetricPoint:
-            nonlocal last, count
-            y = point.value
-            if not math.isfinite(y):
+            nonlocal ema
+            if not math.isfinite(point.value):
                 return point
-            last = last * w + (1 - w) * y
-            count += 1
-            return MetricPoint(point.step, last / (1 - w**count))
+            ema = ema.push(point.value)
+            assert ema.value is not None
+            return MetricPoint(point.step, ema.value)
 
         return step
 

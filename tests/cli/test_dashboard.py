@@ -282,7 +282,7 @@ def test_render_before_anything_happened() -> None:
 
 def test_render_shows_failure_and_early_stop() -> None:
     stopped = run(log(3, 1.0), RunStopped(StopDecision(rule="divergence", reason="loss is nan")))
-    assert "early stop: loss is nan" in text_of(render(stopped, now=9.0))
+    assert "stopped by divergence: loss is nan" in text_of(render(stopped, now=9.0))
     failed = run(TrainingFailed(error="CUDA exploded"))
     assert "error: CUDA exploded" in text_of(render(failed, now=1.0))
 
@@ -378,7 +378,7 @@ def test_live_view_on_a_terminal() -> None:
     assert "Route to billing." in out
     assert "completed" in out
     assert "submitted" not in out  # no plain log lines on a terminal
-    view.close()  # a second close is harmless
+    view.stop()  # a second stop is harmless
 
 
 def test_live_can_be_forced_off_on_a_terminal() -> None:

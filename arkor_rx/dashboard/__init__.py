@@ -1,0 +1,100 @@
+"""The live views' state and the terminal view: one reducer, two renderers.
+
+Rule 1: all the bookkeeping lives in [`reduce`][arkor_rx.dashboard.reduce]
+(one run) and [`reduce_view`][arkor_rx.dashboard.reduce_view] (many runs,
+keyed by job id): pure functions from a state, an action and the caller's
+``now`` to a new state. No I/O, no clock, no mutation.
+
+Rule 2: drawing is just as pure. The terminal renderer
+([`render`][arkor_rx.dashboard.render], [`render_runs`][arkor_rx.dashboard.render_runs],
+[`render_summary`][arkor_rx.dashboard.render_summary]) turns a state into a
+rich renderable, [`describe`][arkor_rx.dashboard.describe] into one plain
+log line, and the notebook renderer ([`arkor_rx.notebook`][arkor_rx.notebook])
+into HTML with an inline SVG plot.
+
+Rule 3: [`LiveDashboard`][arkor_rx.dashboard.LiveDashboard] is the terminal
+view's only part with side effects, and a [`Sink`][arkor_rx.sinks.Sink].
+
+Actions are the stream's events, the checkpoint samples'
+[`SamplesAnswered`][arkor_rx.samples.SamplesAnswered], a sweep's
+[`RunEvent`][arkor_rx.runs.RunEvent] and [`PruneDecision`][arkor_rx.runs.PruneDecision],
+plus a few facts that do not travel on the stream:
+[`JobSubmitted`][arkor_rx.dashboard.JobSubmitted], [`RunOpened`][arkor_rx.dashboard.RunOpened],
+[`CheckpointAnswer`][arkor_rx.dashboard.CheckpointAnswer],
+[`StreamProgress`][arkor_rx.dashboard.StreamProgress],
+[`RunStopped`][arkor_rx.dashboard.RunStopped] and [`RunFinished`][arkor_rx.dashboard.RunFinished].
+
+Example:
+    >>> from arkor_rx.events import TrainingLog
+    >>> state = DashboardState(max_steps=10)
+    >>> state = reduce(state, TrainingLog(step=1, loss=2.0, event_id="1"), now=0.0)
+    >>> state = reduce(state, TrainingLog(step=2, loss=1.0, event_id="2"), now=1.0)
+    >>> (state.step, state.loss, state.events_seen, state.lost, state.repeated)
+    (2, 1.0, 2, 0, 0)
+"""
+
+from __future__ import annotations
+
+from arkor_rx.dashboard._lines import describe
+from arkor_rx.dashboard._live import Clock, LiveDashboard, outcome_actions
+from arkor_rx.dashboard._runs import ViewAction, ViewState, reduce_view
+from arkor_rx.dashboard._state import (
+    CURVE_LIMIT,
+    DEFAULT_SMOOTHING,
+    HISTORY_LENGTH,
+    CheckpointAnswer,
+    CheckpointView,
+    DashboardAction,
+    DashboardState,
+    EvalRow,
+    JobSubmitted,
+    RunFinished,
+    RunOpened,
+    RunStatus,
+    RunStopped,
+    StreamProgress,
+    reduce,
+)
+from arkor_rx.dashboard._terminal import (
+    SPARK_BLOCKS,
+    eta_seconds,
+    render,
+    render_runs,
+    render_summary,
+    render_view,
+    sparkline,
+    stop_line,
+)
+
+__all__ = [
+    "CURVE_LIMIT",
+    "DEFAULT_SMOOTHING",
+    "HISTORY_LENGTH",
+    "SPARK_BLOCKS",
+    "CheckpointAnswer",
+    "CheckpointView",
+    "Clock",
+    "DashboardAction",
+    "DashboardState",
+    "EvalRow",
+    "JobSubmitted",
+    "LiveDashboard",
+    "RunFinished",
+    "RunOpened",
+    "RunStatus",
+    "RunStopped",
+    "StreamProgress",
+    "ViewAction",
+    "ViewState",
+    "describe",
+    "eta_seconds",
+    "outcome_actions",
+    "reduce",
+    "reduce_view",
+    "render",
+    "render_runs",
+    "render_summary",
+    "render_view",
+    "sparkline",
+    "stop_line",
+]
