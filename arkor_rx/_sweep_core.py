@@ -74,6 +74,7 @@ class Sweep:
         self._reconnect = reconnect
         self._source: RunSource = FixedSource([], max_concurrent)
         self._bus: Subject[RunEvent] | None = None
+        self._progress: Subject[RunEvent | PruneDecision] = Subject()
         self._decisions: Subject[PruneDecision] | None = None
         self._waiting = False
         self._cancel_requested = False
@@ -127,8 +128,10 @@ class Sweep:
 
                 def on_next(event: TrainingEvent) -> None:
                     slot.track.see(event, self._monitor, self._mode)
+                    item = RunEvent(self._run_of(slot), event)
+                    self._progress.on_next(item)
                     if bus is not None:
-                        bus.on_next(RunEvent(self._run_of(slot), event))
+                        bus.on_next(item)
 
                 seen = events.subscribe(on_next, scheduler=scheduler)
                 if decisions is None:
@@ -138,6 +141,7 @@ class Sweep:
                     return decision.run.index == slot.run.index
 
                 def verdict_of(decision: PruneDecision) -> StopDecision:
+                    self._progress.on_next(decision)
                     return decision.decision
 
                 verdict = decisions.pipe(
@@ -183,6 +187,20 @@ class Sweep:
 
     def __repr__(self) -> str:
         return f"Sweep(name={self._name!r}, runs={len(self._source.known())})"
+
+    def progress(self) -> Observable[RunEvent | PruneDecision]:
+        """What :meth:`wait` follows, as it happens: a hot Observable for live views.
+
+        Each run's :class:`~arkor_rx.runs.RunEvent` is emitted as its Trainer
+        handles it (after the run's callbacks), and each
+        :class:`~arkor_rx.runs.PruneDecision` that stops a run right after the
+        event that led to it. Nothing is replayed: subscribe before
+        :meth:`wait`. Unlike :meth:`events`, it opens no connection of its own.
+
+        Examples:
+            >>> sweep.progress().subscribe(view.dispatch)  # doctest: +SKIP
+        """
+        return self._progress
 
     def events(self) -> Observable[RunEvent]:
         """Every run's events, merged: a cold Observable of :class:`~arkor_rx.runs.RunEvent`.

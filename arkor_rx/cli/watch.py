@@ -1,6 +1,9 @@
 """``arkor-rx watch JOB_ID``: attach the live view to a job on any backend.
 
 Rule 1: Ctrl-C stops watching; the job goes on (exit 130).
+
+Rule 2: ``watch --all`` follows every unfinished job in one live table
+(:mod:`arkor_rx.cli._watch_all`); give a JOB_ID or ``--all``, not both.
 """
 
 from __future__ import annotations
@@ -8,10 +11,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import sys
 from typing import TYPE_CHECKING
 
 from arkor_rx.cli import _live
-from arkor_rx.cli._common import EXIT_INTERRUPTED
+from arkor_rx.cli._common import EXIT_INTERRUPTED, EXIT_USAGE, PROG
 from arkor_rx.dashboard import JobSubmitted, StreamProgress
 
 if TYPE_CHECKING:
@@ -29,13 +33,27 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "scope come from ARKOR_CLOUD_API_URL, ARKOR_TOKEN, ARKOR_ORG_SLUG, "
         "ARKOR_PROJECT_SLUG or the official CLI's files.",
     )
-    parser.add_argument("job_id", metavar="JOB_ID", help="the job to follow")
+    parser.add_argument("job_id", metavar="JOB_ID", nargs="?", help="the job to follow")
+    parser.add_argument(
+        "--all", action="store_true", help="follow every queued or running job, one row each"
+    )
     parser.add_argument("--no-live", action="store_true", help="plain log lines, no live view")
     return parser
 
 
 async def run(args: argparse.Namespace) -> int:
     """Follow the job's stream under the live view until it ends (or Ctrl-C)."""
+    if args.all == (args.job_id is not None):
+        print(
+            f"{PROG} watch: error: give a JOB_ID or --all, not both (see {PROG} --help)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_USAGE
+    if args.all:
+        from arkor_rx.cli import _watch_all
+
+        return await _watch_all.run(args)
     from arkor_rx.client import ArkorClient
     from arkor_rx.events import TrainingCompleted, TrainingFailed
     from arkor_rx.retry import ReconnectPolicy

@@ -15,8 +15,10 @@ connections), so a test can check what reached the wire.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -237,6 +239,7 @@ class FakeJobs:
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         self.stream_requests += 1
+        self._changed()
         job = self._find(request)
         if job is None:
             return web.json_response({"error": "no such job"}, status=404)
@@ -267,6 +270,32 @@ class FakeJobs:
                 job.task.cancel()
         if self.server is not None:
             await self.server.close()
+
+
+@contextlib.contextmanager
+def threaded_jobs() -> Iterator[tuple[FakeJobs, asyncio.AbstractEventLoop]]:
+    """A FakeJobs served from its own loop in a thread, for code that runs ``asyncio.run``."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    backend = FakeJobs()
+
+    def call(coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=30)
+
+    call(backend.start())
+    try:
+        yield backend, loop
+    finally:
+        call(backend.close())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
+def on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coro`` on ``loop`` (another thread's) and return its result."""
+    return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=30)
 
 
 async def fake_jobs() -> AsyncIterator[FakeJobs]:

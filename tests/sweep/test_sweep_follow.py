@@ -196,3 +196,36 @@ async def test_the_client_is_closed_only_when_the_sweep_made_it(
     ) as s:
         assert (await s.wait()).runs[0].outcome == "completed"
         assert s.client.base_url == jobs.url
+
+
+async def test_progress_shows_what_wait_follows_and_each_prune_after_its_event(
+    jobs: FakeJobs, client: ax.ArkorClient
+) -> None:
+    from tests.sweep.test_sweep_grid import threshold_pruner
+
+    jobs.plan = lambda name, config: Script(
+        [
+            log(1),
+            log(2, loss=3.0 if config["seed"] == 1 else 1.0),
+            HOLD if config["seed"] else {"type": "training.completed"},
+        ]
+    )
+    s = sweep(
+        client, runs=[{"seed": 0}, {"seed": 1}], max_concurrent=1, pruner=threshold_pruner(2.0, 2)
+    )
+    seen: list[ax.RunEvent | ax.PruneDecision] = []
+    s.progress().subscribe(seen.append)
+    await s.wait()
+    shown = [
+        (item.run.index, item.event.type if isinstance(item, ax.RunEvent) else item.decision.rule)
+        for item in seen
+    ]
+    assert shown == [
+        (0, "training.log"),
+        (0, "training.log"),
+        (0, "training.completed"),
+        (1, "training.log"),
+        (1, "training.log"),
+        (1, "prune.fake"),
+    ]
+    assert jobs.stream_requests == 2  # no stream of its own
