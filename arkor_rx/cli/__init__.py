@@ -4,6 +4,7 @@ Usage::
 
     arkor-rx serve [--host 127.0.0.1] [--port 8765] [--data-dir DIR] [--token T]
     arkor-rx demo [--chaos] [--steps N] [--learning-rate X] [--seed S] [--no-live]
+    arkor-rx demo --sweep [--max-concurrent N] [--steps N] [--seed S] [--no-live]
     arkor-rx watch JOB_ID | --all
     arkor-rx jobs [--limit N]
     arkor-rx cancel JOB_ID

@@ -29,6 +29,7 @@ __all__ = [
     "port",
     "positive_float",
     "positive_int",
+    "usage_error",
 ]
 
 PROG = "arkor-rx"
@@ -63,6 +64,15 @@ def fail(message: str) -> int:
     """Print ``arkor-rx: error: <message>`` on stderr; return :data:`EXIT_ERROR`."""
     print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
     return EXIT_ERROR
+
+
+def usage_error(message: str) -> int:
+    """Print ``arkor-rx <message> (see arkor-rx --help)`` on stderr; return :data:`EXIT_USAGE`.
+
+    For a usage mistake only a command can see (two flags that do not go together).
+    """
+    print(f"{PROG} {message} (see {PROG} --help)", file=sys.stderr, flush=True)
+    return EXIT_USAGE
 
 
 def port(text: str) -> int:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import sys
 from typing import TYPE_CHECKING
 
 from arkor_rx.cli import _live
-from arkor_rx.cli._common import EXIT_INTERRUPTED, EXIT_USAGE, PROG
+from arkor_rx.cli._common import EXIT_INTERRUPTED, usage_error
 from arkor_rx.dashboard import JobSubmitted, StreamProgress
 
 if TYPE_CHECKING:
@@ -44,12 +43,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 async def run(args: argparse.Namespace) -> int:
     """Follow the job's stream under the live view until it ends (or Ctrl-C)."""
     if args.all == (args.job_id is not None):
-        print(
-            f"{PROG} watch: error: give a JOB_ID or --all, not both (see {PROG} --help)",
-            file=sys.stderr,
-            flush=True,
-        )
-        return EXIT_USAGE
+        return usage_error("watch: error: give a JOB_ID or --all, not both")
     if args.all:
         from arkor_rx.cli import _watch_all
 
