@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from arkor_rx.client import ArkorClient
+from tests.e2e.e2e_helpers import Backend, local_backend
 from tests.sweep.sweep_fakes import FakeJobs, fake_jobs
 
 
@@ -21,4 +22,11 @@ async def jobs() -> AsyncIterator[FakeJobs]:
 async def client(jobs: FakeJobs) -> AsyncIterator[ArkorClient]:
     """A real ArkorClient pointed at the backend."""
     async with jobs.client() as value:
+        yield value
+
+
+@pytest.fixture
+async def local() -> AsyncIterator[Backend]:
+    """A real LocalServer on 127.0.0.1 and a client that counts its requests."""
+    async with local_backend() as value:
         yield value
