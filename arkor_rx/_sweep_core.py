@@ -129,7 +129,7 @@ class Sweep:
                 def on_next(event: TrainingEvent) -> None:
                     slot.track.see(event, self._monitor, self._mode)
                     item = RunEvent(self._run_of(slot), event)
-                    self._progress.on_next(item)
+                    self._show(item)
                     if bus is not None:
                         bus.on_next(item)
 
@@ -141,7 +141,7 @@ class Sweep:
                     return decision.run.index == slot.run.index
 
                 def verdict_of(decision: PruneDecision) -> StopDecision:
-                    self._progress.on_next(decision)
+                    self._show(decision)
                     return decision.decision
 
                 verdict = decisions.pipe(
@@ -152,6 +152,13 @@ class Sweep:
             return Observable(subscribe)
 
         return rule
+
+    def _show(self, item: RunEvent | PruneDecision) -> None:
+        # A live view that breaks must not stop the runs it shows: log it, go on.
+        try:
+            self._progress.on_next(item)
+        except Exception:
+            logger.exception("sweep %s: a progress() observer raised", self._name)
 
     def _run_of(self, slot: Slot) -> Run:
         if slot.run.job_id is None and slot.trainer is not None and slot.trainer.job_id:

@@ -42,7 +42,7 @@ async def test_a_grid_trains_every_run_and_a_per_run_rule_stops_one_once(
     cancels = backend.transport.cancels()
     assert [c.path for c in cancels] == [f"/v1/jobs/{stopped.run.job_id}/cancel"]
     for item in result.runs:
-        job, events = await backend.server_log(item.run.job_id or "")
+        job, _events = await backend.server_log(item.run.job_id or "")
         assert job.name == item.run.name
         assert job.config["learningRate"] == item.config["learning_rate"]
     best = result.best

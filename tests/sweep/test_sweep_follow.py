@@ -229,3 +229,18 @@ async def test_progress_shows_what_wait_follows_and_each_prune_after_its_event(
         (1, "prune.fake"),
     ]
     assert jobs.stream_requests == 2  # no stream of its own
+
+
+async def test_a_progress_observer_that_raises_does_not_stop_the_runs(
+    jobs: FakeJobs, client: ax.ArkorClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    jobs.plan = lambda name, config: losses([1.0, 0.5])
+
+    def broken(item: object) -> None:
+        raise RuntimeError("view bug")
+
+    s = sweep(client, runs=[{}])
+    s.progress().subscribe(broken)
+    result = await s.wait()
+    assert result.runs[0].outcome == "completed"
+    assert "a progress() observer raised" in caplog.text
