@@ -242,9 +242,11 @@ class Sweep:
 
             return reactivex.defer(factory)
 
-        return self._source.slots().pipe(
-            ops.map(follow), ops.merge(max_concurrent=self._source.merge_limit)
-        )
+        limit = self._source.merge_limit
+        # ops.merge(max_concurrent=None) would merge the outer stream with nothing:
+        # without a limit, merge_all() is the operator that flattens.
+        flatten = ops.merge_all() if limit is None else ops.merge(max_concurrent=limit)
+        return self._source.slots().pipe(ops.map(follow), flatten)
 
     async def wait(self) -> SweepResult:
         """Run the sweep, ``max_concurrent`` runs at a time; return its result.

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -128,7 +129,13 @@ def trial_rule(trial: Any, monitor: str) -> StopRule:
                 reported.add(event.step)
                 try:
                     trial.report(float(value), event.step)
-                    prune = trial.should_prune()
+                    with warnings.catch_warnings():
+                        # numpy's warning when Optuna's pruner meets a run whose values
+                        # are all NaN: expected (such a run is pruned), not a problem.
+                        warnings.filterwarnings(
+                            "ignore", "All-NaN slice encountered", RuntimeWarning
+                        )
+                        prune = trial.should_prune()
                 except Exception as exc:
                     stopped = True
                     observer.on_error(exc)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
 import subprocess
 import sys
 from typing import Any
@@ -13,7 +15,7 @@ from optuna.trial import TrialState
 import arkor_rx as ax
 from arkor_rx import optuna_bridge
 from arkor_rx.errors import ConfigError
-from tests.sweep.sweep_fakes import HOLD, FakeJobs, Script, losses
+from tests.sweep.sweep_fakes import HOLD, FakeJobs, Script, log, losses
 from tests.sweep.test_sweep_grid import sweep
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -204,3 +206,35 @@ def test_importing_arkor_rx_and_its_sweeps_does_not_import_optuna() -> None:
     code = "import sys, arkor_rx, arkor_rx.sweep; print('optuna' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+async def test_events_of_a_study_sweep_follow_the_trials_wait_asks_for(
+    jobs: FakeJobs, client: ax.ArkorClient
+) -> None:
+    jobs.plan = by_seed
+    s = sweep(client, study=study(), space=space, n_runs=2, monitor="loss", max_concurrent=1)
+    done = asyncio.Event()
+    seen: list[tuple[int, str]] = []
+    s.events().subscribe(
+        lambda item: seen.append((item.run.index, item.event.type)), on_completed=done.set
+    )
+    await s.wait()
+    await done.wait()
+    assert [kind for index, kind in seen if index == 0][-1] == "training.completed"
+    assert {index for index, _ in seen} == {0, 1}
+    assert jobs.create_requests == 2  # events() asked no trial of its own
+
+
+async def test_a_nan_value_is_reported_and_the_study_pruner_may_prune_it(
+    jobs: FakeJobs, client: ax.ArkorClient
+) -> None:
+    nan = float("nan")
+    jobs.plan = lambda n, c: Script([log(1, loss=nan), HOLD]) if c["seed"] == 1 else by_seed(n, c)
+    s = study(pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
+    result = await sweep(
+        client, study=s, space=space, n_runs=2, monitor="loss", max_concurrent=1
+    ).wait()
+    assert [t.state for t in s.trials] == [TrialState.COMPLETE, TrialState.PRUNED]
+    assert result.runs[1].stop is not None
+    assert result.runs[1].stop.step == 1  # its only value is NaN: Optuna prunes it
+    assert math.isnan(s.trials[1].intermediate_values[1])
