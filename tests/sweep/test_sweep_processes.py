@@ -13,7 +13,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from arkor_rx import optuna_bridge
-from arkor_rx.server.app import STATE_KEY
+from arkor_rx.server import STATE_KEY
 from tests.e2e.e2e_helpers import local_backend
 
 ROOT = Path(__file__).resolve().parents[2]
