@@ -342,14 +342,15 @@ class PercentilePruning(CrossRunPruner):
             return None
         if not (best < cut if self.direction == "max" else best > cut):
             return None
-        seen = (
-            f"at step {step}"
-            if trial.best_step == step
-            else f"(its best, at step {trial.best_step}, up to step {step})"
-        )
+        if trial.best_step == step:
+            seen = f"{self.monitor} {_fmt(best)} at step {step}"
+        else:
+            seen = (
+                f"the best {self.monitor} {_fmt(best)} (step {trial.best_step}) up to step {step}"
+            )
         reason = (
-            f"{self.monitor} {_fmt(best)} {seen} is worse than {_ordinal(q)} {_fmt(cut)} "
-            f"of {len(column)} completed run{'s' if len(column) != 1 else ''} at step {step}"
+            f"{seen} is worse than {_ordinal(q)} {_fmt(cut)} of {len(column)} "
+            f"completed run{'s' if len(column) != 1 else ''} at step {step}"
         )
         return self._decision(trial, step, reason)
 
