@@ -24,7 +24,7 @@ from arkor_rx import operators as aop
 from arkor_rx.runs import PruneDecision
 from tests.pruners.sweeps import Sweep, Verdicts, arkor_verdicts, optuna_verdicts, sweeps
 
-EXAMPLES = 200
+EXAMPLES = 300
 DIFFERENTIAL = settings(
     max_examples=EXAMPLES,
     derandomize=True,

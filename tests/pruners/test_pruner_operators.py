@@ -179,6 +179,15 @@ def test_none_is_no_report_and_nan_of_completed_runs_is_left_out() -> None:
     assert "the median 0.6 of 2 completed runs" in d.decision.reason
 
 
+def test_nan_of_completed_runs_counts_towards_n_min_runs() -> None:
+    # Optuna counts every completed trial that reported the step, NaN or not,
+    # then takes the percentile over the non-NaN values only.
+    events = [*completed_runs([math.nan, 0.5]), log(2, 40, 0.9)]
+    [d] = decisions(events, aop.median_pruner(n_startup_runs=2, n_min_runs=2))
+    assert "the median 0.5 of 1 completed run at step 40" in d.decision.reason
+    assert decisions(events, aop.median_pruner(n_startup_runs=2, n_min_runs=3)) == []
+
+
 def test_failed_runs_are_not_completed_runs() -> None:
     events = [log(0, 40, 0.1), failed(0), log(1, 40, 0.9)]
     assert decisions(events, aop.median_pruner(n_startup_runs=0)) == []
