@@ -213,3 +213,34 @@ def test_watch_all_exits_1_when_a_job_fails(
 
 async def _event() -> asyncio.Event:
     return asyncio.Event()
+
+
+def test_demo_sweep_names_the_pruned_runs_and_the_best(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    argv = ["demo", "--sweep", "--no-live", "--step-delay", "0", "--steps", "12"]
+    assert main([*argv, "--max-concurrent", "1"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "4 runs, 4 finished" in out
+    pruned = [line for line in out.splitlines() if line.startswith("pruned: ")]
+    assert [line.split(":")[1].strip() for line in pruned] == [
+        "lr-sweep-2 (learning_rate=0.004)",
+        "lr-sweep-3 (learning_rate=0.015)",
+    ]
+    assert all("is worse than the median" in line for line in pruned)
+    assert (
+        out.rstrip()
+        .splitlines()[-1]
+        .startswith("best run: lr-sweep-0 (learning_rate=0.0002) (eval_loss ")
+    )
+
+
+@pytest.mark.parametrize("flag", [["--learning-rate", "0.1"], ["--fail-at-step", "3"]])
+def test_demo_sweep_refuses_flags_the_grid_sets(
+    flag: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--sweep", *flag]) == EXIT_USAGE
+    assert one_line(capsys.readouterr().err) == (
+        f"arkor-rx demo: error: {flag[0]} does not go with --sweep (see arkor-rx --help)"
+    )

@@ -86,3 +86,35 @@ async def test_sweep_cancel_on_the_local_backend_cancels_each_unfinished_run_onc
     assert sorted(c.path for c in backend.transport.cancels()) == sorted(
         f"/v1/jobs/{job_id}/cancel" for job_id in started
     )
+
+
+async def test_a_median_pruner_stops_the_run_worse_than_the_completed_ones_once(
+    local: Backend,
+) -> None:
+    """One run at a time, seeded: which run is pruned, and where, does not depend on timing."""
+    s = sweep(
+        local,
+        name="e2e-median",
+        max_steps=10,
+        eval_steps=5,
+        seed=0,
+        grid={"learning_rate": [2e-4, 1e-3, 4e-3]},
+        max_concurrent=1,
+        pruner=aop.median_pruner("eval_loss", n_startup_runs=2),
+    )
+    assert s.monitor == "eval_loss"
+    result = await s.wait()
+    assert [r.outcome for r in result.runs] == ["completed", "completed", "pruned"]
+    pruned = result.runs[2]
+    assert pruned.stop is not None
+    assert pruned.stop.rule == "prune.median"
+    assert pruned.stop.step == 5
+    assert "median" in pruned.stop.reason
+    assert "2 completed runs at step 5" in pruned.stop.reason
+    cancels = local.transport.cancels()
+    assert [(c.path, c.status) for c in cancels] == [(f"/v1/jobs/{pruned.run.job_id}/cancel", 200)]
+    job, events = await local.server_log(pruned.run.job_id or "")
+    assert job.status == "cancelled"
+    assert max(getattr(e, "step", 0) or 0 for e in events) < 10  # stopped well before the end
+    assert result.best is not None
+    assert result.best.config == {"learning_rate": 2e-4}

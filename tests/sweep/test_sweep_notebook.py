@@ -48,7 +48,7 @@ async def test_the_notebook_shows_the_pruned_run_its_reason_and_the_best_run() -
     ]
     assert rows[0][4] == "yes"  # the best run is marked
 
-    said = text_of(cell_with(notebook, 'result.by_outcome("pruned")')).splitlines()
+    said = text_of(cell_with(notebook, 'print(f"pruned:')).splitlines()
     assert re.fullmatch(
         r"pruned: lr-sweep-2 \(learning_rate=0\.004\) at step 5: .*median.*", said[0]
     )
