@@ -49,7 +49,7 @@ async def test_every_run_of_a_sweep_writes_to_the_sinks(
     result = await sweep(
         client, runs=[{"seed": 0}, {"seed": 1}], sinks=[sink], pruner=threshold_pruner(2.0, 2)
     ).wait()
-    first, second = (r.run.job_id for r in result.runs)
+    first, second = (r.run.job_id or "" for r in result.runs)
     assert sorted(sink.opened) == sorted([first, second])
     assert sink.closed[first].kind == "completed"
     assert sink.closed[second].kind == "stopped"
