@@ -25,6 +25,11 @@ same moment; Optuna numbers a study's trials in one sequence) is told
 ``FAIL`` at once with the user attribute ``arkor_rx.surplus`` and never run.
 No trial is ever run twice: ``ask()`` hands each trial to one process.
 
+Optuna's calls are synchronous and run on the event loop, in order with the
+events (so a decision never depends on a thread's timing): with a remote RDB
+storage each reported value costs a round trip, so monitor a metric that is
+reported now and then (``eval_loss`` every ``eval_steps``), not every step.
+
 Rule 4: cancelling the task of ``wait()`` tells nothing: the runs' trials stay
 ``RUNNING`` while their jobs go on; a new ``wait()`` follows them again and
 tells them when they end. Each trial records its job in the user attribute
