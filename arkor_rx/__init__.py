@@ -15,6 +15,7 @@ The local backend lives in :mod:`arkor_rx.server` and is not imported here, so
 from __future__ import annotations
 
 from arkor_rx import operators
+from arkor_rx.attach import attach
 from arkor_rx.callbacks import (
     CheckpointAdapter,
     CheckpointContext,
@@ -56,11 +57,12 @@ from arkor_rx.inference import (
 from arkor_rx.jobs import BlobDataset, HuggingFaceDataset, JobConfig, TrainingJob
 from arkor_rx.protocol import __version__
 from arkor_rx.retry import ReconnectPolicy
-from arkor_rx.runs import PruneDecision, Run, RunEvent
+from arkor_rx.runs import PruneDecision, Run, RunEvent, RunResult, SweepResult, SweepTable
 from arkor_rx.samples import CheckpointSamples, Sample, SamplesAnswered
 from arkor_rx.sse import ServerSentEvent, SSEDecoder
 from arkor_rx.stopping import StopDecision, StopRule
 from arkor_rx.stream import EventStream, StreamStats
+from arkor_rx.sweep import Sweep, create_sweep
 from arkor_rx.trainer import Trainer, TrainingResult, create_trainer
 
 __all__ = [
@@ -87,6 +89,7 @@ __all__ = [
     "ReconnectPolicy",
     "Run",
     "RunEvent",
+    "RunResult",
     "SSEDecoder",
     "SSEError",
     "SSELimitError",
@@ -98,6 +101,9 @@ __all__ = [
     "StopRule",
     "StreamIdleTimeout",
     "StreamStats",
+    "Sweep",
+    "SweepResult",
+    "SweepTable",
     "Trainer",
     "TrainerCallbacks",
     "TrainingCompleted",
@@ -111,7 +117,9 @@ __all__ = [
     "UnknownEvent",
     "UpgradeRequiredError",
     "__version__",
+    "attach",
     "checkpoint_adapter",
+    "create_sweep",
     "create_trainer",
     "final_adapter",
     "operators",

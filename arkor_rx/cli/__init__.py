@@ -4,7 +4,10 @@ Usage::
 
     arkor-rx serve [--host 127.0.0.1] [--port 8765] [--data-dir DIR] [--token T]
     arkor-rx demo [--chaos] [--steps N] [--learning-rate X] [--seed S] [--no-live]
-    arkor-rx watch JOB_ID
+    arkor-rx demo --sweep [--max-concurrent N] [--steps N] [--seed S] [--no-live]
+    arkor-rx watch JOB_ID | --all
+    arkor-rx jobs [--limit N]
+    arkor-rx cancel JOB_ID
     arkor-rx version
 
 Rule 1: a user mistake (a bad flag, an unreachable server, a wrong token) is
@@ -32,7 +35,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from arkor_rx.cli import demo, serve, version, watch
+from arkor_rx.cli import cancel, demo, jobs, serve, version, watch
 from arkor_rx.cli._common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -69,7 +72,7 @@ class Command(Protocol):
     def run(self, args: argparse.Namespace) -> int | Coroutine[Any, Any, int]: ...
 
 
-COMMANDS: tuple[Command, ...] = (serve, demo, watch, version)
+COMMANDS: tuple[Command, ...] = (serve, demo, watch, jobs, cancel, version)
 """The subcommands, in the order ``--help`` lists them."""
 
 

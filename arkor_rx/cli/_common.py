@@ -29,6 +29,7 @@ __all__ = [
     "port",
     "positive_float",
     "positive_int",
+    "usage_error",
 ]
 
 PROG = "arkor-rx"
@@ -79,6 +80,15 @@ def _parse(text: str, kind: type[int] | type[float], noun: str) -> float:
         return kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
+
+
+def usage_error(message: str) -> int:
+    """Print ``arkor-rx <message> (see arkor-rx --help)`` on stderr; return :data:`EXIT_USAGE`.
+
+    For a usage mistake only a command can see (two flags that do not go together).
+    """
+    print(f"{PROG} {message} (see {PROG} --help)", file=sys.stderr, flush=True)
+    return EXIT_USAGE
 
 
 def port(text: str) -> int:

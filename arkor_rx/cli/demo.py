@@ -17,6 +17,7 @@ from arkor_rx.cli._common import (
     non_negative_float,
     positive_float,
     positive_int,
+    usage_error,
 )
 from arkor_rx.dashboard import CheckpointAnswer, DashboardAction, DashboardState, StreamProgress
 from arkor_rx.errors import ArkorError
@@ -72,6 +73,18 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         help="make the local backend fail the run at step N, to see the failure path",
     )
     _live.add_view_flags(parser)
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="run a small learning-rate grid with a median pruner, one live table",
+    )
+    parser.add_argument(
+        "--max-concurrent",
+        type=positive_int,
+        default=2,
+        metavar="N",
+        help="with --sweep: runs at a time (default 2)",
+    )
     return parser
 
 
@@ -93,6 +106,20 @@ def demo_rules() -> list[Any]:
 
 async def run(args: argparse.Namespace) -> int:
     """Run the demo job on a fresh local backend under the live view."""
+    if args.sweep:
+        clash = [
+            f
+            for f, v in (
+                ("--learning-rate", args.learning_rate),
+                ("--fail-at-step", args.fail_at_step),
+            )
+            if v is not None
+        ]
+        if clash:
+            return usage_error(f"demo: error: {clash[0]} does not go with --sweep")
+        from arkor_rx.cli import _sweep_demo
+
+        return await _sweep_demo.run(args)
     from arkor_rx.callbacks import TrainerCallbacks
     from arkor_rx.client import ArkorClient
     from arkor_rx.retry import ReconnectPolicy

@@ -5,6 +5,9 @@ Rule 1: Ctrl-C stops watching; the job goes on (exit 130).
 Rule 2: the view follows a job this process did not submit: it shows the
 job's own status and counts the elapsed time from the job's ``startedAt``.
 Checkpoints show that no sample was asked (watching asks the model nothing).
+
+Rule 3: ``watch --all`` follows every unfinished job in one live table
+(``arkor_rx.cli._watch_all``); give a JOB_ID or ``--all``, not both.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from arkor_rx.cli import _live
-from arkor_rx.cli._common import EXIT_INTERRUPTED
+from arkor_rx.cli._common import EXIT_INTERRUPTED, usage_error
 from arkor_rx.dashboard import DashboardState, RunOpened, StreamProgress
 
 if TYPE_CHECKING:
@@ -33,13 +36,22 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "scope come from ARKOR_CLOUD_API_URL, ARKOR_TOKEN, ARKOR_ORG_SLUG, "
         "ARKOR_PROJECT_SLUG or the official CLI's files.",
     )
-    parser.add_argument("job_id", metavar="JOB_ID", help="the job to follow")
+    parser.add_argument("job_id", metavar="JOB_ID", nargs="?", help="the job to follow")
+    parser.add_argument(
+        "--all", action="store_true", help="follow every queued or running job, one row each"
+    )
     _live.add_view_flags(parser)
     return parser
 
 
 async def run(args: argparse.Namespace) -> int:
     """Follow the job's stream under the live view until it ends (or Ctrl-C)."""
+    if args.all == (args.job_id is not None):
+        return usage_error("watch: error: give a JOB_ID or --all, not both")
+    if args.all:
+        from arkor_rx.cli import _watch_all
+
+        return await _watch_all.run(args)
     from arkor_rx.client import ArkorClient
     from arkor_rx.events import TrainingCompleted, TrainingFailed
     from arkor_rx.retry import ReconnectPolicy

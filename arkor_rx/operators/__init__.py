@@ -57,11 +57,14 @@ if TYPE_CHECKING:
     from arkor_rx.operators._checkpoint_eval import CheckpointEval, Scorer
     from arkor_rx.operators._cost_budget import CostBudget
     from arkor_rx.operators._divergence import Divergence
+    from arkor_rx.operators._median_pruner import MedianPruner
     from arkor_rx.operators._non_finite import NonFinite
     from arkor_rx.operators._patience import Patience
+    from arkor_rx.operators._percentile_pruner import PercentilePruner
     from arkor_rx.operators._plateau import Plateau
     from arkor_rx.operators._predicate import Predicate
     from arkor_rx.operators._step_budget import StepBudget
+    from arkor_rx.operators._successive_halving import SuccessiveHalving
     from arkor_rx.operators._threshold import Threshold
     from arkor_rx.operators._time_budget import TimeBudget
     from arkor_rx.sinks import Sink
@@ -85,9 +88,11 @@ __all__ = [
     "ema",
     "eta",
     "logs",
+    "median_pruner",
     "metric",
     "non_finite",
     "patience",
+    "percentile_pruner",
     "plateau",
     "predicate",
     "rolling_max",
@@ -97,6 +102,7 @@ __all__ = [
     "step_budget",
     "steps_per_second",
     "stop_when",
+    "successive_halving",
     "tensorboard_smooth",
     "terminal",
     "threshold",
@@ -1314,3 +1320,226 @@ def to_sink(
     from arkor_rx.operators._to_sink import to_sink as impl
 
     return impl(sink, *more, name=name)
+
+
+# --------------------------------------------------------------------------- cross-run pruning
+
+
+def median_pruner(
+    monitor: str = "eval_loss",
+    *,
+    mode: Mode = "min",
+    n_startup_runs: int = 5,
+    n_warmup_steps: int = 0,
+    interval_steps: int = 1,
+    n_min_runs: int = 1,
+) -> MedianPruner:
+    """Prune a sweep's run whose best value so far is worse than the completed runs' median.
+
+    A rule over a sweep's merged stream of [`RunEvent`][arkor_rx.runs.RunEvent]
+    values (``sweep.events()``, or ``create_sweep(..., pruner=...)``): every
+    monitored value a run logs is compared with the values the *completed*
+    runs logged at the same step, and a run whose best value so far is worse
+    than their median is named in a [`PruneDecision`][arkor_rx.runs.PruneDecision]
+    (rule ``"prune.median"``); the sweep cancels it. A run is pruned at most
+    once. The decisions are those of Optuna's ``MedianPruner`` given the same
+    values, checked by a differential test (see ``docs/pruners.md``):
+
+    - no run is pruned until ``n_startup_runs`` runs completed, nor at steps
+      before ``n_warmup_steps``;
+    - checks happen at the first value a run reports in each window of
+      ``interval_steps`` steps past the warm-up;
+    - the comparison is made at the run's latest step, and only when at least
+      ``n_min_runs`` completed runs reported that step;
+    - a run whose every value is NaN is pruned; NaN values of completed runs
+      are left out of the median; a None value (metric not logged) is no report.
+
+    ::
+
+        run 0:  --0.9--0.7--C                         (C: training.completed)
+        run 1:  --0.8--0.6--C
+        run 2:  ----------------1.2--1.1--
+        [ median_pruner("eval_loss", n_startup_runs=2) ]
+        result: ----------------P2---------           (P2: run 2 pruned at its first value)
+
+    Examples:
+        >>> import reactivex
+        >>> from arkor_rx.events import TrainingCompleted, TrainingLog
+        >>> from arkor_rx.runs import Run, RunEvent
+        >>> a, b, c = Run(0, "job-a"), Run(1, "job-b"), Run(2, "job-c")
+        >>> sweep = [
+        ...     RunEvent(a, TrainingLog(step=40, eval_loss=0.9)), RunEvent(a, TrainingCompleted()),
+        ...     RunEvent(b, TrainingLog(step=40, eval_loss=0.7)), RunEvent(b, TrainingCompleted()),
+        ...     RunEvent(c, TrainingLog(step=40, eval_loss=1.2)),
+        ... ]
+        >>> d = reactivex.from_iterable(sweep).pipe(median_pruner(n_startup_runs=2)).run()
+        >>> d.run.job_id, d.decision.rule
+        ('job-c', 'prune.median')
+        >>> d.decision.reason
+        'eval_loss 1.2 at step 40 is worse than the median 0.8 of 2 completed runs at step 40'
+
+    Args:
+        monitor: the metric to compare (a ``TrainingLog`` metric name).
+        mode: ``"min"`` (lower is better) or ``"max"``.
+        n_startup_runs: completed runs needed before any run is pruned, ``>= 0``.
+        n_warmup_steps: no run is pruned at a step below this, ``>= 0``.
+        interval_steps: steps between checks, offset by the warm-up, ``>= 1``.
+        n_min_runs: completed runs that must have reported the step, ``>= 1``.
+
+    Returns:
+        A pruner: a frozen, comparable config object that is a
+        ``Callable[[Observable[RunEvent]], Observable[PruneDecision]]``.
+
+    Raises:
+        ConfigError: an unknown metric, a bad ``mode`` or a count out of range.
+    """
+    from arkor_rx.operators._median_pruner import MedianPruner
+
+    return MedianPruner(
+        monitor=monitor,
+        mode=mode,
+        n_startup_runs=n_startup_runs,
+        n_warmup_steps=n_warmup_steps,
+        interval_steps=interval_steps,
+        n_min_runs=n_min_runs,
+    )
+
+
+def percentile_pruner(
+    percentile: float,
+    monitor: str = "eval_loss",
+    *,
+    mode: Mode = "min",
+    n_startup_runs: int = 5,
+    n_warmup_steps: int = 0,
+    interval_steps: int = 1,
+    n_min_runs: int = 1,
+) -> PercentilePruner:
+    """Prune a sweep's run whose best value is outside the completed runs' best ``percentile``.
+
+    As :func:`median_pruner` (same gates, same NaN rules, rule
+    ``"prune.percentile"``), with the median replaced by the
+    ``percentile``-th percentile of the completed runs' values at the run's
+    latest step (NumPy's linear interpolation), or the ``100 - percentile``-th
+    with ``mode="max"``: ``percentile=25`` keeps runs in the best quarter.
+    The decisions are those of Optuna's ``PercentilePruner``.
+
+    ::
+
+        run 0..3: --(values)--C                       (four completed runs)
+        run 4:    ---------------0.75--0.72--
+        [ percentile_pruner(25.0, n_startup_runs=4) ]
+        result:   ---------------P4---------          (P4: 0.75 is above the 25th percentile)
+
+    Examples:
+        >>> import reactivex
+        >>> from arkor_rx.events import TrainingCompleted, TrainingLog
+        >>> from arkor_rx.runs import Run, RunEvent
+        >>> done = [Run(i, f"job-{i}") for i in range(4)]
+        >>> sweep = [e for r, v in zip(done, [0.5, 0.6, 0.8, 0.9])
+        ...          for e in (RunEvent(r, TrainingLog(step=10, eval_loss=v)),
+        ...                    RunEvent(r, TrainingCompleted()))]
+        >>> sweep.append(RunEvent(Run(4, "job-4"), TrainingLog(step=10, eval_loss=0.75)))
+        >>> pruner = percentile_pruner(25.0, "eval_loss", n_startup_runs=4)
+        >>> d = reactivex.from_iterable(sweep).pipe(pruner).run()
+        >>> print(d.decision.reason)  # doctest: +NORMALIZE_WHITESPACE
+        eval_loss 0.75 at step 10 is worse than the 25th percentile 0.575
+        of 4 completed runs at step 10
+
+    Args:
+        percentile: the share of runs to keep, in ``[0, 100]``.
+        monitor: the metric to compare (a ``TrainingLog`` metric name).
+        mode: ``"min"`` (lower is better) or ``"max"``.
+        n_startup_runs: completed runs needed before any run is pruned, ``>= 0``.
+        n_warmup_steps: no run is pruned at a step below this, ``>= 0``.
+        interval_steps: steps between checks, offset by the warm-up, ``>= 1``.
+        n_min_runs: completed runs that must have reported the step, ``>= 1``.
+
+    Returns:
+        A pruner (a frozen, comparable config object).
+
+    Raises:
+        ConfigError: a percentile outside ``[0, 100]``, an unknown metric, a
+            bad ``mode`` or a count out of range.
+    """
+    from arkor_rx.operators._percentile_pruner import PercentilePruner
+
+    return PercentilePruner(
+        percentile=percentile,
+        monitor=monitor,
+        mode=mode,
+        n_startup_runs=n_startup_runs,
+        n_warmup_steps=n_warmup_steps,
+        interval_steps=interval_steps,
+        n_min_runs=n_min_runs,
+    )
+
+
+def successive_halving(
+    monitor: str = "eval_loss",
+    *,
+    mode: Mode = "min",
+    min_resource: int | Literal["auto"],
+    reduction_factor: int = 4,
+    min_early_stopping_rate: int = 0,
+) -> SuccessiveHalving:
+    """Asynchronous successive halving over a sweep: each rung keeps its top ``1/reduction_factor``.
+
+    Rung ``k`` sits at step ``min_resource * reduction_factor **
+    (min_early_stopping_rate + k)``. When a run's latest step reaches a rung,
+    its value there is recorded and compared with the values of every run
+    that reached the rung before it (running, completed or pruned): it goes
+    on when it is among the top ``n // reduction_factor`` of those ``n``
+    runs (itself included; the best one while ``n < reduction_factor``),
+    else it is named in a [`PruneDecision`][arkor_rx.runs.PruneDecision]
+    (rule ``"prune.successive_halving"``). A NaN value at a rung is pruned.
+    ``min_resource="auto"`` takes a hundredth of the longest completed run's
+    last step (at least 1), fixed at the first check after a run completed;
+    until then nothing is pruned. The decisions are those of Optuna's
+    ``SuccessiveHalvingPruner``.
+
+    ::
+
+        min_resource=10, reduction_factor=2: rungs at steps 10, 20, 40 ...
+        run 0:  --(10, 0.5)--(20, 0.4)--
+        run 1:  -----(10, 0.7)----------
+        [ successive_halving("eval_loss", min_resource=10, reduction_factor=2) ]
+        result: -----P1-----------------        (P1: 0.7 is not the best of 2 at rung 0)
+
+    Examples:
+        >>> import reactivex
+        >>> from arkor_rx.events import TrainingLog
+        >>> from arkor_rx.runs import Run, RunEvent
+        >>> a, b = Run(0, "job-a"), Run(1, "job-b")
+        >>> sweep = [RunEvent(a, TrainingLog(step=10, eval_loss=0.5)),
+        ...          RunEvent(b, TrainingLog(step=10, eval_loss=0.7))]
+        >>> pruner = successive_halving("eval_loss", min_resource=10, reduction_factor=2)
+        >>> d = reactivex.from_iterable(sweep).pipe(pruner).run()
+        >>> d.run.job_id
+        'job-b'
+        >>> print(d.decision.reason)  # doctest: +NORMALIZE_WHITESPACE
+        eval_loss 0.7 at step 10 is worse than 0.5, the cut-off for the best of 2 runs
+        at rung 0 (step 10)
+
+    Args:
+        monitor: the metric to compare (a ``TrainingLog`` metric name).
+        mode: ``"min"`` (lower is better) or ``"max"``.
+        min_resource: the step of the first rung, ``>= 1``, or ``"auto"``.
+        reduction_factor: the ``eta`` of successive halving, ``>= 2``.
+        min_early_stopping_rate: rungs to skip at the start, ``>= 0``.
+
+    Returns:
+        A pruner (a frozen, comparable config object).
+
+    Raises:
+        ConfigError: an unknown metric, a bad ``mode``, or a number out of range.
+    """
+    from arkor_rx.operators._successive_halving import SuccessiveHalving
+
+    return SuccessiveHalving(
+        monitor=monitor,
+        mode=mode,
+        min_resource=min_resource,
+        reduction_factor=reduction_factor,
+        min_early_stopping_rate=min_early_stopping_rate,
+    )

@@ -1,0 +1,113 @@
+"""Follow a job someone else started: :func:`attach` gives a full Trainer of an existing job.
+
+Rule 1: nothing is sent by :func:`attach`. The first ``wait()``, ``events()``
+or ``cancel()`` fetches the job once (``GET /v1/jobs/{id}``), so an unknown id
+is a :class:`~arkor_rx.errors.CloudApiError` with status 404 from that call,
+before any stream is opened (the stream would treat a 404 as transient and
+retry).
+
+Rule 2: the attached Trainer is the same Trainer: callbacks, early-stopping
+rules (whose first decision cancels the job once), sinks, ``wait()``,
+``events()`` and ``cancel()`` behave as for a job it submitted. Attaching to a
+finished job replays its stored events through the callbacks and returns its
+result.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from arkor_rx.callbacks import TrainerCallbacks
+from arkor_rx.client import ArkorClient
+from arkor_rx.errors import ConfigError
+from arkor_rx.protocol import job_path
+from arkor_rx.retry import ReconnectPolicy
+from arkor_rx.stopping import StopRule
+from arkor_rx.trainer import Trainer
+
+__all__ = ["attach"]
+
+
+class _AttachedTrainer(Trainer):
+    """A Trainer of an existing job: ``cancel()`` first fetches the job if it is not known."""
+
+    async def cancel(self) -> None:
+        """Cancel the job on the backend, once (fetching it first if needed).
+
+        Raises:
+            CloudApiError: an unknown job (404), or another non-2xx answer.
+            TransportError: the request could not be sent.
+        """
+        await self.start()
+        await super().cancel()
+
+
+def _rules(value: StopRule | Sequence[StopRule] | None) -> tuple[StopRule, ...]:
+    rules: list[Any] = [] if value is None else [value] if callable(value) else list(value)
+    for rule in rules:
+        if not callable(rule):
+            raise ConfigError(f"early_stopping: a stop rule must be callable, got {rule!r}")
+    return tuple(rules)
+
+
+def attach(
+    job_id: str,
+    *,
+    client: ArkorClient | None = None,
+    callbacks: TrainerCallbacks | Mapping[str, Any] | None = None,
+    early_stopping: StopRule | Sequence[StopRule] | None = None,
+    sinks: Sequence[Any] | None = None,
+    reconnect: ReconnectPolicy | None = None,
+) -> Trainer:
+    """A Trainer following the existing job ``job_id``; nothing is sent until it is used.
+
+    Examples:
+        >>> async def follow(client: ArkorClient, job_id: str) -> None:  # doctest: +SKIP
+        ...     trainer = attach(job_id, client=client,
+        ...                      callbacks={"on_log": lambda ctx: print(ctx.step, ctx.loss)},
+        ...                      early_stopping=[aop.non_finite("loss")])
+        ...     result = await trainer.wait()
+        ...     print(result.status, result.stop)
+
+    Args:
+        job_id: the id of a job of the client's project (``client.list_jobs()``).
+        client: the client to use; by default ``ArkorClient.from_env()``, which
+            the trainer then closes in ``aclose()``.
+        callbacks: a :class:`~arkor_rx.callbacks.TrainerCallbacks` or a dict of them.
+        early_stopping: one stop rule or several; the first decision cancels the job.
+        sinks: sinks the events are written to (when this version's Trainer takes sinks).
+        reconnect: the stream's :class:`~arkor_rx.retry.ReconnectPolicy`.
+
+    Returns:
+        A :class:`~arkor_rx.trainer.Trainer`; ``await trainer.wait()`` follows
+        the job (or replays a finished one) and returns its result.
+
+    Raises:
+        ConfigError: an empty or malformed id, bad callbacks, rules or reconnect
+            policy, or no client configuration in the environment.
+    """
+    if not isinstance(job_id, str) or not job_id.strip():
+        raise ConfigError(f"job_id must be a non-empty string, got {job_id!r}")
+    job_id = job_id.strip()
+    job_path(job_id)  # refuses "." and ".." (ConfigError), sends nothing
+    if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
+        raise ConfigError(f"reconnect must be a ReconnectPolicy, got {reconnect!r}")
+    extra: dict[str, Any] = {}
+    if sinks is not None:
+        if "sinks" not in inspect.signature(Trainer._of_job).parameters:
+            raise ConfigError("sinks= needs a Trainer that takes sinks, which this version lacks")
+        extra["sinks"] = list(sinks)
+    callbacks_ = TrainerCallbacks.coerce(callbacks)
+    rules = _rules(early_stopping)
+    owns = client is None
+    return _AttachedTrainer._of_job(
+        job_id,
+        client=ArkorClient.from_env() if client is None else client,
+        owns_client=owns,
+        callbacks=callbacks_,
+        reconnect=reconnect,
+        early_stopping=rules,
+        **extra,
+    )

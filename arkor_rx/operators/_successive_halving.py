@@ -1,0 +1,61 @@
+"""``successive_halving(...)``: asynchronous successive halving over a sweep's runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from reactivex import Observable
+
+from arkor_rx.errors import ConfigError
+from arkor_rx.operators._common import Mode, check_int, check_mode, check_monitor, stateful
+from arkor_rx.pruning import SuccessiveHalvingPruning
+from arkor_rx.runs import PruneDecision, RunEvent
+
+__all__ = ["SuccessiveHalving"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SuccessiveHalving:
+    """Keep the top ``1 / reduction_factor`` of the runs at each rung, prune the rest
+    (Optuna's ``SuccessiveHalvingPruner``; see :mod:`arkor_rx.pruning` for the
+    exact rules).
+
+    Called on a sweep's merged stream of :class:`~arkor_rx.runs.RunEvent`
+    values, it emits one :class:`~arkor_rx.runs.PruneDecision` per pruned run.
+    """
+
+    monitor: str = "eval_loss"
+    mode: Mode = "min"
+    min_resource: int | Literal["auto"]
+    reduction_factor: int = 4
+    min_early_stopping_rate: int = 0
+
+    def __post_init__(self) -> None:
+        check_monitor(self.monitor)
+        check_mode(self.mode)
+        if self.min_resource != "auto":
+            if isinstance(self.min_resource, str):
+                raise ConfigError(
+                    f"min_resource must be an int >= 1 or 'auto', got {self.min_resource!r}"
+                )
+            check_int("min_resource", self.min_resource, 1)
+        check_int("reduction_factor", self.reduction_factor, 2)
+        check_int("min_early_stopping_rate", self.min_early_stopping_rate, 0)
+
+    @property
+    def rule(self) -> str:
+        """The ``StopDecision.rule`` of the decisions."""
+        return "prune.successive_halving"
+
+    def __call__(self, source: Observable[RunEvent]) -> Observable[PruneDecision]:
+        def make() -> SuccessiveHalvingPruning:
+            return SuccessiveHalvingPruning(
+                self.monitor,
+                self.mode,
+                min_resource=None if self.min_resource == "auto" else self.min_resource,
+                reduction_factor=self.reduction_factor,
+                min_early_stopping_rate=self.min_early_stopping_rate,
+            )
+
+        return source.pipe(stateful(lambda: make().observe))
