@@ -51,11 +51,12 @@ from arkor_rx.inference import InferenceResponse, checkpoint_adapter, final_adap
 from arkor_rx.jobs import BlobDataset, HuggingFaceDataset, JobConfig, TrainingJob
 from arkor_rx.protocol import __version__
 from arkor_rx.retry import ReconnectPolicy
-from arkor_rx.runs import PruneDecision, Run, RunEvent
+from arkor_rx.runs import PruneDecision, Run, RunEvent, RunResult, SweepResult, SweepTable
 from arkor_rx.samples import CheckpointSamples, Sample, SamplesAnswered
 from arkor_rx.sse import ServerSentEvent, SSEDecoder
 from arkor_rx.stopping import StopDecision, StopRule
 from arkor_rx.stream import EventStream, StreamStats
+from arkor_rx.sweep import Sweep, create_sweep
 from arkor_rx.trainer import Trainer, TrainingResult, create_trainer
 
 __all__ = [
@@ -81,6 +82,7 @@ __all__ = [
     "ReconnectPolicy",
     "Run",
     "RunEvent",
+    "RunResult",
     "SSEDecoder",
     "SSEError",
     "SSELimitError",
@@ -92,6 +94,9 @@ __all__ = [
     "StopRule",
     "StreamIdleTimeout",
     "StreamStats",
+    "Sweep",
+    "SweepResult",
+    "SweepTable",
     "Trainer",
     "TrainerCallbacks",
     "TrainingCompleted",
@@ -106,6 +111,7 @@ __all__ = [
     "UpgradeRequiredError",
     "__version__",
     "checkpoint_adapter",
+    "create_sweep",
     "create_trainer",
     "final_adapter",
     "operators",

@@ -406,6 +406,36 @@ class ArkorClient:
                 continue
         return self._job(status, data, "get job"), events
 
+    async def list_jobs(self) -> list[TrainingJob]:
+        """The jobs of the project, newest first (``GET /v1/jobs``).
+
+        Examples:
+            >>> async def show(client: ArkorClient) -> None:  # doctest: +SKIP
+            ...     for job in await client.list_jobs():
+            ...         print(job.id, job.name, job.status)
+
+        Returns:
+            The jobs in the server's order (the protocol says newest first).
+
+        Raises:
+            CloudApiError: a non-2xx answer, or an answer without a ``jobs`` list
+                (or with an entry that is not a job).
+            TransportError: no answer could be had.
+        """
+        status, body = await self._call("GET", jobs_path())
+        data = self._object(status, body, "list jobs")
+        raw = data.get("jobs")
+        if not isinstance(raw, list):
+            raise CloudApiError(status, "unexpected answer to list jobs: no 'jobs' list")
+        jobs: list[TrainingJob] = []
+        for index, item in enumerate(raw):
+            if not isinstance(item, dict):
+                raise CloudApiError(
+                    status, f"unexpected answer to list jobs: jobs[{index}] is not an object"
+                )
+            jobs.append(self._job(status, item, f"list jobs (jobs[{index}])"))
+        return jobs
+
     async def cancel_job(self, job_id: str) -> None:
         """Ask the backend to cancel the job (``POST /v1/jobs/{id}/cancel``).
 
