@@ -175,7 +175,7 @@ class TrialRecord:
     def __init__(self, run: Run) -> None:
         self.run = run
         self.values: dict[int, float] = {}
-        """The first value reported at each step."""
+        """The first value reported at each step (emptied once the run finished)."""
         self.last_step: int | None = None
         """The largest step reported (Optuna's ``trial.last_step``)."""
         self.previous_step = -1
@@ -245,12 +245,15 @@ class CrossRunPruner:
             if stop is None:
                 return None
             trial.state = TrialState.PRUNED
+            trial.values = {}
             return PruneDecision(run, stop)
         if isinstance(event, TrainingCompleted):
             trial.state = TrialState.COMPLETE
             self.completed(trial)
+            trial.values = {}  # what the rules need of a finished run is kept by the rules
         elif isinstance(event, TrainingFailed):
             trial.state = TrialState.FAIL
+            trial.values = {}
         return None
 
     def check(self, trial: TrialRecord) -> StopDecision | None:

@@ -22,10 +22,18 @@ costs per event on the same stream.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import random
+import subprocess
+import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from reactivex import Observable, abc
+from reactivex import operators as ops
 from reactivex.disposable import Disposable
 from reactivex.subject import Subject
 
@@ -42,6 +50,8 @@ STEPS = 50
 """Reports per run."""
 PER_RUN_TARGET = 50_000
 """Events per timed run: small sweeps are pushed several times (a fresh pruner each)."""
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PrunerFactory = Callable[[], Callable[[Observable[RunEvent]], Observable[PruneDecision]]]
 
@@ -158,6 +168,101 @@ def group_sweep(quick: bool, repeats: int) -> list[Row]:
     return run_group(entries)
 
 
+async def follow(base_url: str, runs: int, frames: int, prune: bool) -> dict[str, Any]:
+    """Follow a sweep of ``runs`` scripted jobs through ``sweep.events()`` (optionally pruned).
+
+    The jobs come from the static bench server (``frames`` frames each, the
+    same ``loss`` curve for every run, so the median pruner checks every
+    report and prunes nothing: every value ties). Returns the figures.
+    """
+    import arkor_rx as ax
+    from bench.arkor import _consume, make_client
+    from bench.memory import peak_rss_mb
+
+    client = make_client(base_url)
+    rates = [1e-5 + i * 1e-7 for i in range(runs)]
+    sweep = ax.create_sweep(
+        name="bench-sweep",
+        model="bench",
+        dataset={"type": "huggingface", "name": "bench/bench"},
+        max_steps=frames,
+        grid={"learning_rate": rates},
+        max_concurrent=min(runs, 100),
+        client=client,
+    )
+    # Both runs share the merged stream between the counter and a second
+    # subscriber (the pruner, or a no-op), so their difference is the pruner.
+    source: Observable[Any] = sweep.events().pipe(ops.share())
+    decisions: list[PruneDecision] = []
+    if prune:
+        source.pipe(aop.median_pruner("loss", n_startup_runs=5)).subscribe(decisions.append)
+    else:
+        source.subscribe(lambda _: None)
+    start, cpu = time.perf_counter(), time.process_time()
+    try:
+        events = await _consume(source)
+    finally:
+        await client.aclose()
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {
+        "runs": runs,
+        "frames": runs * frames,
+        "events": events,
+        "decisions": len(decisions),
+        "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu, 3),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+def group_follow(runs: int = 1_000, frames: int = 200) -> list[dict[str, Any]]:
+    """1,000 scripted runs through ``sweep.events()``, without and with the median pruner.
+
+    Each measurement runs in a fresh child process (its peak RSS is its own)
+    against the static bench server in another one.
+    """
+    from bench.server import spawn
+
+    results: list[dict[str, Any]] = []
+    with spawn([frames]) as server:
+        for prune in (False, True):
+            cmd = [sys.executable, "-m", "bench.sweep", "follow", server.base_url]
+            cmd += [str(runs), str(frames)] + (["--prune"] if prune else [])
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+            if proc.returncode != 0:
+                tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+                results.append({"prune": prune, "error": tail})
+            else:
+                results.append({"prune": prune, **json.loads(proc.stdout.strip().splitlines()[-1])})
+            print(f"  [g] sweep.events(), prune={prune}: {results[-1]}", file=sys.stderr)
+    return results
+
+
+def follow_lines(results: list[dict[str, Any]]) -> list[str]:
+    """The follow measurements as report lines, with the pruner's cost per event."""
+    lines: list[str] = []
+    for r in results:
+        label = "with median_pruner('loss')" if r.get("prune") else "no pruner"
+        if "error" in r:
+            lines.append(f"- sweep.events(), {label}: failed: {r['error']}")
+            continue
+        rate = r["frames"] / r["seconds"] / 1e3
+        lines.append(
+            f"- sweep.events() over {r['runs']:,} scripted runs ({r['frames']:,} frames, "
+            f"{r['events']:,} events), {label}: {rate:,.0f} k frames/s "
+            f"({r['cpu_seconds']} s of client CPU in {r['seconds']} s), "
+            f"{r['decisions']} runs pruned, peak RSS {r['peak_rss_mb']} MB"
+        )
+    plain = [r for r in results if not r.get("prune") and "error" not in r]
+    pruned = [r for r in results if r.get("prune") and "error" not in r]
+    if plain and pruned:
+        extra = (pruned[0]["cpu_seconds"] - plain[0]["cpu_seconds"]) / pruned[0]["events"] * 1e6
+        lines.append(
+            f"- the pruner's cost per event (difference of the client CPU): {extra:.2f} µs"
+        )
+    return lines
+
+
 def _job(events: list[RunEvent], make: PrunerFactory | None, times: int) -> Callable[[], int]:
     def job() -> int:
         return sum(len(push(events, make)) for _ in range(times))
@@ -166,13 +271,26 @@ def _job(events: list[RunEvent], make: PrunerFactory | None, times: int) -> Call
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m bench.sweep [--quick] [--repeats N]``: group g alone."""
+    """``python -m bench.sweep [--quick] [--repeats N] [--follow]``: group g alone.
+
+    ``python -m bench.sweep follow BASE_URL RUNS FRAMES [--prune]`` is one
+    follow measurement (the child process of :func:`group_follow`); it prints
+    one JSON object.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["follow"]:
+        base_url, runs, frames = argv[1], int(argv[2]), int(argv[3])
+        print(json.dumps(asyncio.run(follow(base_url, runs, frames, "--prune" in argv))))
+        return
     parser = argparse.ArgumentParser(prog="python -m bench.sweep", description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--follow", action="store_true", help="also follow 1,000 runs")
     args = parser.parse_args(argv)
     rows = group_sweep(args.quick, args.repeats)
     print(render_text(table(rows)))
+    if args.follow:
+        print("\n".join(follow_lines(group_follow())))
 
 
 if __name__ == "__main__":
