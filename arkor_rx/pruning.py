@@ -346,8 +346,9 @@ class PercentilePruning(CrossRunPruner):
         warmup = self.warmup
         if step is None or step < warmup:
             return None
-        if not is_first_in_interval(step, trial.previous_step, warmup, self.interval):
-            return None
+        interval = self.interval
+        if interval > 1 and not is_first_in_interval(step, trial.previous_step, warmup, interval):
+            return None  # (with interval 1 every report is the first of its window)
         best = trial.best
         if trial.best_step is None:
             reason = f"{self.monitor} is NaN at every step reported up to step {step}"
