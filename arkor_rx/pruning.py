@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Literal, TypeAlias
 
+from pydantic.alias_generators import to_snake
 from reactivex import Observable
 
 from arkor_rx.events import TrainingCompleted, TrainingFailed, TrainingLog
@@ -154,6 +155,9 @@ class TrialState(Enum):
     PRUNED = "pruned"
 
 
+_RUNNING = TrialState.RUNNING
+
+
 class TrialRecord:
     """What a pruner keeps of one run: its reports, their extremes and its state."""
 
@@ -171,7 +175,7 @@ class TrialRecord:
     def __init__(self, run: Run) -> None:
         self.run = run
         self.values: dict[int, float] = {}
-        """The first value reported at each step."""
+        """The first value reported at each step (emptied once the run finished)."""
         self.last_step: int | None = None
         """The largest step reported (Optuna's ``trial.last_step``)."""
         self.previous_step = -1
@@ -183,20 +187,21 @@ class TrialRecord:
         self.rung = 0
         """Successive halving: the rung the run competes at next."""
 
-    def report(self, step: int, value: float, direction: Direction) -> None:
+    def report(self, step: int, value: float, lower_is_better: bool) -> None:
         """``trial.report(value, step)``: a repeated step keeps its first value."""
-        if step in self.values:
+        values = self.values
+        if step in values:
             return
-        self.values[step] = value
-        if self.last_step is None or step > self.last_step:
-            if self.last_step is not None:
-                self.previous_step = self.last_step
+        values[step] = value
+        last = self.last_step
+        if last is None or step > last:
+            if last is not None:
+                self.previous_step = last
             self.last_step = step
         elif step > self.previous_step:
             self.previous_step = step
         if value == value and (  # not NaN
-            self.best_step is None
-            or (value < self.best if direction == "min" else value > self.best)
+            self.best_step is None or (value < self.best if lower_is_better else value > self.best)
         ):
             self.best, self.best_step = value, step
 
@@ -216,32 +221,39 @@ class CrossRunPruner:
         self.direction: Direction = direction
         self.trials: dict[int, TrialRecord] = {}
         """Every run seen, by its index in the sweep."""
+        self._attr = to_snake(monitor)  # the TrainingLog field, read with getattr on the hot path
+        self._lower = direction == "min"
 
     def observe(self, item: object) -> PruneDecision | None:
         """Take one item of the merged stream; a decision when it prunes its run."""
         if not isinstance(item, RunEvent):
             return None
-        trial = self.trials.get(item.run.index)
+        run = item.run
+        trial = self.trials.get(run.index)
         if trial is None:
-            trial = self.trials[item.run.index] = TrialRecord(item.run)
-        if trial.state is not TrialState.RUNNING:
+            trial = self.trials[run.index] = TrialRecord(run)
+        elif trial.state is not _RUNNING:
             return None
         event = item.event
         if isinstance(event, TrainingLog):
-            value = event.metric(self.monitor)
-            if value is None or event.step < 0:
+            value: float | None = getattr(event, self._attr)
+            step = event.step
+            if value is None or step < 0:
                 return None
-            trial.report(event.step, float(value), self.direction)
+            trial.report(step, value, self._lower)
             stop = self.check(trial)
             if stop is None:
                 return None
             trial.state = TrialState.PRUNED
-            return PruneDecision(item.run, stop)
+            trial.values = {}
+            return PruneDecision(run, stop)
         if isinstance(event, TrainingCompleted):
             trial.state = TrialState.COMPLETE
             self.completed(trial)
+            trial.values = {}  # what the rules need of a finished run is kept by the rules
         elif isinstance(event, TrainingFailed):
             trial.state = TrialState.FAIL
+            trial.values = {}
         return None
 
     def check(self, trial: TrialRecord) -> StopDecision | None:
@@ -313,35 +325,43 @@ class PercentilePruning(CrossRunPruner):
         """Completed runs' non-NaN values at each step, ascending."""
         self.count_at: dict[int, int] = {}
         """How many completed runs reported each step (NaN included)."""
+        self._q = 100 - self.q if direction == "max" else self.q
+        self._cuts: dict[int, float] = {}
+        """The percentile at each step, computed once per change of the step's values."""
 
     def completed(self, trial: TrialRecord) -> None:
         self.n_completed += 1
+        cuts = self._cuts
         for step, value in trial.values.items():
             self.count_at[step] = self.count_at.get(step, 0) + 1
             if value == value:
                 insort(self.finite_at.setdefault(step, []), value)
+                cuts.pop(step, None)
 
     def check(self, trial: TrialRecord) -> StopDecision | None:
-        if self.n_completed == 0 or self.n_completed < self.n_startup:
+        completed = self.n_completed
+        if completed == 0 or completed < self.n_startup:
             return None
         step = trial.last_step
-        if step is None or step < self.warmup:
+        warmup = self.warmup
+        if step is None or step < warmup:
             return None
-        if not is_first_in_interval(step, trial.previous_step, self.warmup, self.interval):
-            return None
+        interval = self.interval
+        if interval > 1 and not is_first_in_interval(step, trial.previous_step, warmup, interval):
+            return None  # (with interval 1 every report is the first of its window)
         best = trial.best
         if trial.best_step is None:
             reason = f"{self.monitor} is NaN at every step reported up to step {step}"
             return self._decision(trial, step, reason)
         if self.count_at.get(step, 0) < self.n_min:
             return None
-        q = 100 - self.q if self.direction == "max" else self.q
-        column = self.finite_at.get(step, [])
-        cut = percentile(column, q)
-        if cut != cut:
+        cut = self._cuts.get(step)
+        if cut is None:
+            cut = self._cuts[step] = percentile(self.finite_at.get(step, ()), self._q)
+        if not (best > cut if self._lower else best < cut):  # False when cut is NaN
             return None
-        if not (best < cut if self.direction == "max" else best > cut):
-            return None
+        q = self._q
+        column = self.finite_at[step]
         if trial.best_step == step:
             seen = f"{self.monitor} {_fmt(best)} at step {step}"
         else:
@@ -386,6 +406,8 @@ class SuccessiveHalvingPruning(CrossRunPruner):
         self.max_completed_last_step: int | None = None
         self.rungs: dict[int, list[float]] = {}
         """The values recorded at each rung, by every run that reached it, ascending."""
+        self._rung_steps: list[int] = []
+        """The promotion step of each rung, once ``min_resource`` is known."""
 
     def completed(self, trial: TrialRecord) -> None:
         last = trial.last_step
@@ -405,7 +427,13 @@ class SuccessiveHalvingPruning(CrossRunPruner):
                 if self.min_resource is None:
                     return None
             rung = trial.rung
-            at = rung_promotion_step(self.min_resource, self.reduction_factor, self.rate, rung)
+            steps = self._rung_steps
+            while len(steps) <= rung:
+                k = len(steps)
+                steps.append(
+                    rung_promotion_step(self.min_resource, self.reduction_factor, self.rate, k)
+                )
+            at = steps[rung]
             if step < at:
                 return None
             if value != value:

@@ -678,7 +678,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a quick look")
     parser.add_argument("--output", type=Path, default=None, help="write the markdown report here")
     parser.add_argument(
-        "--only", default="abcdef", help="groups to run, e.g. 'ad' (default: all of abcdef)"
+        "--only", default="abcdefg", help="groups to run, e.g. 'ad' (default: all of abcdefg)"
     )
     args = parser.parse_args(argv)
     sizes = Sizes.quick() if args.quick else Sizes()
@@ -690,6 +690,10 @@ def main(argv: list[str] | None = None) -> None:
         rows += group_decode(sizes, repeats)
     if "d" in args.only:
         rows += group_dispatch(sizes, repeats)
+    if "g" in args.only:  # cross-run pruners (bench/sweep.py)
+        from bench.sweep import group_sweep
+
+        rows += group_sweep(args.quick, repeats)
     if {"c", "e", "f"} & set(args.only):
         warm = [sizes.e2e, sizes.e2e_slow, sizes.fan_small[1], sizes.fan_large[1], sizes.memory]
         with spawn(warm) as server:
