@@ -50,6 +50,7 @@ from arkor_rx.events import (
 from arkor_rx.inference import InferenceResponse, checkpoint_adapter, final_adapter
 from arkor_rx.jobs import BlobDataset, HuggingFaceDataset, JobConfig, TrainingJob
 from arkor_rx.protocol import __version__
+from arkor_rx.replay import ReplayError, replay
 from arkor_rx.retry import ReconnectPolicy
 from arkor_rx.runs import PruneDecision, Run, RunEvent
 from arkor_rx.samples import CheckpointSamples, Sample, SamplesAnswered
@@ -79,6 +80,7 @@ __all__ = [
     "PruneDecision",
     "ReconnectExhaustedError",
     "ReconnectPolicy",
+    "ReplayError",
     "Run",
     "RunEvent",
     "SSEDecoder",
@@ -110,4 +112,5 @@ __all__ = [
     "final_adapter",
     "operators",
     "parse_event",
+    "replay",
 ]

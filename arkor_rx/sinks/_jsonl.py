@@ -1,0 +1,122 @@
+"""``sinks.JSONL(path)``: the recording, one line per event, flushed per batch."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import IO
+
+from arkor_rx.events import UnknownEvent
+from arkor_rx.jobs import TrainingJob
+from arkor_rx.samples import SamplesAnswered
+from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
+from arkor_rx.sinks._common import BuiltinSink
+
+__all__ = ["JSONL", "record_line"]
+
+
+def record_line(event: SinkItem, received_at: str) -> str | None:
+    """One line of a recording (with its newline), or None for what is not a wire event.
+
+    ``data`` is the event's JSON as received: the fields the frame carried,
+    camelCase, re-serialized from the typed event (``exclude_unset``). An
+    :class:`~arkor_rx.events.UnknownEvent` is written from its ``raw`` object.
+    Fields a known event type does not declare were ignored when it was
+    parsed and are not in the recording.
+
+    Examples:
+        >>> from arkor_rx.events import TrainingLog
+        >>> ev = TrainingLog(type="training.log", job_id="j1", step=3, loss=0.5)
+        >>> print(record_line(ev, "2026-01-01T00:00:00.000000Z"), end="")
+        {"id": null, "event": "training.log", "data": {"type":"training.log","jobId":"j1","step":3,"loss":0.5}, "receivedAt": "2026-01-01T00:00:00.000000Z"}
+    """  # noqa: E501
+    if isinstance(event, SamplesAnswered):
+        return None
+    if isinstance(event, UnknownEvent):
+        data = json.dumps(event.raw, separators=(",", ":"))
+    else:
+        fields = event.__pydantic_fields_set__ | {"type"}
+        data = event.model_dump_json(by_alias=True, include=fields)
+    name = event.__dict__.get("sse_event") or event.type
+    return (
+        f'{{"id": {json.dumps(event.event_id)}, "event": {json.dumps(name)}, '
+        f'"data": {data}, "receivedAt": "{received_at}"}}\n'
+    )
+
+
+class JSONL(BuiltinSink):
+    """Record every event to a file, in the format :func:`arkor_rx.replay` reads.
+
+    Each line is ``{"id", "event", "data", "receivedAt"}``: the SSE id and
+    event name, the JSON object as received and when the recorder took the
+    event from its buffer (within milliseconds of its arrival on a live run;
+    one batch shares one time). Lines are written and flushed per batch, so
+    a killed process leaves a file readable up to its last full line.
+    Checkpoint samples are not wire events and are not recorded. Many runs
+    may share one recording: every line's ``data`` has its ``jobId``.
+
+    Examples:
+        >>> sink = JSONL("run.jsonl")
+        >>> (sink.overflow, sink.fail_on_error)
+        ('block', False)
+
+    Args:
+        path: the file; created (truncated) at the first run, unless ``append``.
+        append: add to an existing file instead of starting a new one.
+        overflow: ``"block"`` by default: a recording must not lose events.
+        fail_on_error: fail ``wait()`` when writing fails.
+        buffer_size: events buffered before the overflow policy applies.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        append: bool = False,
+        overflow: Overflow = "block",
+        fail_on_error: bool = False,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
+    ) -> None:
+        super().__init__(overflow=overflow, fail_on_error=fail_on_error, buffer_size=buffer_size)
+        self.path = os.fspath(path)
+        """Where the recording goes."""
+        self._append = append
+        self._file: IO[str] | None = None
+        self._runs = 0
+
+    def __repr__(self) -> str:
+        return f"JSONL({self.path!r})"
+
+    async def open(self, job: TrainingJob) -> None:
+        """Open the file at the first run (later runs append to it)."""
+        if self._file is None:
+            mode = "a" if self._append else "w"
+            self._file = open(self.path, mode, encoding="utf-8")  # noqa: SIM115, ASYNC230
+            self._append = True  # a later run of this sink adds to the same recording
+        self._runs += 1
+
+    async def write(self, events: Sequence[SinkItem]) -> None:
+        """Write one line per event and flush."""
+        handle = self._file
+        if handle is None:
+            return
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        lines = [line for event in events if (line := record_line(event, now)) is not None]
+        if lines:
+            # In a thread: a slow disk holds this sink's task, never the loop (and the stream).
+            await asyncio.to_thread(_emit, handle, "".join(lines))
+
+    async def close(self, outcome: Outcome) -> None:
+        """Close the file once no run is open."""
+        self._runs -= 1
+        if self._runs <= 0 and self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _emit(handle: IO[str], text: str) -> None:
+    handle.write(text)
+    handle.flush()

@@ -1,0 +1,151 @@
+"""``sinks.TensorBoard(logdir)``: event files written with tensorboardX, one folder per run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from arkor_rx.events import TrainingCompleted, TrainingLog
+from arkor_rx.jobs import TrainingJob
+from arkor_rx.samples import SamplesAnswered
+from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
+from arkor_rx.sinks._common import BuiltinSink, finite, flat_config, log_metrics, require, run_label
+
+__all__ = ["TB_TAGS", "TensorBoard"]
+
+TB_TAGS = {
+    "loss": "train/loss",
+    "eval_loss": "eval/loss",
+    "learning_rate": "train/learning_rate",
+    "epoch": "train/epoch",
+    "samples_per_second": "train/samples_per_second",
+}
+"""The scalar tag of each metric."""
+
+
+@dataclass(slots=True)
+class _Run:
+    writer: Any
+    job: TrainingJob
+    last: dict[str, float] = field(default_factory=dict)
+    final: dict[str, Any] = field(default_factory=dict)
+
+
+class TensorBoard(BuiltinSink):
+    """Write each run's metrics, samples and config as TensorBoard event files.
+
+    Every run gets its own folder ``<logdir>/<name>-<job id>`` (the run
+    selector in TensorBoard). Scalars ``train/loss``, ``eval/loss``,
+    ``train/learning_rate``, ``train/epoch`` and ``train/samples_per_second``
+    are written at the event's step; checkpoint samples as text
+    (``samples``, a markdown table per checkpoint step); when the run ends,
+    the job config as hyperparameters (plus ``outcome``) with the final
+    metrics (``final/loss``, ``final/eval_loss`` and the numeric
+    ``training.completed`` metrics), which the HParams tab compares across runs.
+
+    Examples:
+        >>> tb = TensorBoard("runs/support-bot")   # then: tensorboard --logdir runs
+        >>> tb.logdir
+        'runs/support-bot'
+
+    Args:
+        logdir: the parent folder of the run folders.
+        flush_secs: how often tensorboardX flushes while a run is live (closing always flushes).
+        overflow: ``"drop"`` by default.
+        fail_on_error: fail ``wait()`` when writing fails.
+        buffer_size: events buffered before the overflow policy applies.
+
+    Raises:
+        MissingExtraError: tensorboardX is not installed (``pip install arkor_rx[tensorboard]``).
+    """
+
+    def __init__(
+        self,
+        logdir: str | os.PathLike[str],
+        *,
+        flush_secs: int = 10,
+        overflow: Overflow = "drop",
+        fail_on_error: bool = False,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
+    ) -> None:
+        super().__init__(overflow=overflow, fail_on_error=fail_on_error, buffer_size=buffer_size)
+        self._tbx = require("tensorboardX", "tensorboard")
+        self.logdir = os.fspath(logdir)
+        """The parent folder: point ``tensorboard --logdir`` at it."""
+        self._flush_secs = flush_secs
+        self._runs: dict[str, _Run] = {}
+
+    def __repr__(self) -> str:
+        return f"TensorBoard({self.logdir!r})"
+
+    def run_dir(self, job: TrainingJob) -> str:
+        """The folder of ``job``'s event files."""
+        return os.path.join(self.logdir, run_label(job))
+
+    async def open(self, job: TrainingJob) -> None:
+        """Create the run's writer (its folder)."""
+        writer = await asyncio.to_thread(
+            self._tbx.SummaryWriter, self.run_dir(job), flush_secs=self._flush_secs
+        )
+        self._runs[job.id] = _Run(writer, job)
+
+    async def write(self, events: Sequence[SinkItem]) -> None:
+        """Scalars at their step, samples as text (in a thread: tensorboardX's queue may block)."""
+        await asyncio.to_thread(self._write, events)
+
+    def _write(self, events: Sequence[SinkItem]) -> None:
+        for event in events:
+            run = self._runs.get(event.job_id)
+            if run is None:
+                continue
+            if isinstance(event, TrainingLog):
+                for name, value in log_metrics(event):
+                    run.writer.add_scalar(TB_TAGS[name], value, event.step)
+                    run.last[name] = value
+            elif isinstance(event, SamplesAnswered):
+                run.writer.add_text("samples", _samples_markdown(event), event.step)
+            elif isinstance(event, TrainingCompleted) and event.metrics:
+                run.final = dict(event.metrics)
+
+    async def close(self, outcome: Outcome) -> None:
+        """Write the hyperparameters with the final metrics, flush and close the run."""
+        run = self._runs.pop(outcome.job_id or "", None)
+        if run is None:
+            return
+        job = outcome.job or run.job
+        hparams: dict[str, Any] = flat_config(job.config or run.job.config)
+        hparams["outcome"] = outcome.kind
+        if outcome.stop is not None:
+            hparams["stop_rule"] = outcome.stop.rule
+        metrics: dict[str, float] = {}
+        for name in ("loss", "eval_loss"):
+            if (value := finite(run.last.get(name))) is not None:
+                metrics[f"final/{name}"] = value
+        for key, raw in run.final.items():
+            if (value := finite(raw)) is not None:
+                metrics.setdefault(f"final/{key}", value)
+        await asyncio.to_thread(self._finish, run.writer, hparams, metrics)
+
+    def _finish(self, writer: Any, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
+        # The HParams summaries go into the run's own folder (tensorboardX's
+        # add_hparams would open a sub-run), next to the final metric scalars.
+        for summary in self._tbx.summary.hparams(hparams, metrics):
+            writer.file_writer.add_summary(summary)
+        for tag, value in metrics.items():
+            writer.add_scalar(tag, value)
+        writer.flush()
+        writer.close()
+
+
+def _samples_markdown(item: SamplesAnswered) -> str:
+    def cell(text: str | None) -> str:
+        return (text or "").replace("|", "\\|").replace("\n", " ")
+
+    rows = ["| prompt | answer |", "| --- | --- |"]
+    for sample in item.samples:
+        answer = sample.answer if sample.error is None else f"(error: {sample.error})"
+        rows.append(f"| {cell(sample.prompt)} | {cell(answer)} |")
+    return "\n".join(rows)
