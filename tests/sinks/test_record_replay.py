@@ -32,25 +32,25 @@ FRAMES = [
         "1",
         "training.started",
         '{"type":"training.started","jobId":"j1","timestamp":"2026-01-01T00:00:00Z","metadata":{"model":"m"}}',
-    ),  # noqa: E501
+    ),
     (
         "2",
         "training.log",
         '{"type":"training.log","jobId":"j1","timestamp":"2026-01-01T00:00:07Z","step":70,"loss":1.23,"evalLoss":null,"learningRate":0.0002,"epoch":0.5,"samplesPerSecond":41.2}',
-    ),  # noqa: E501
+    ),
     ("3", "training.log", '{"type":"training.log","jobId":"j1","step":80,"loss":1.1}'),
     (
         "4",
         "checkpoint.saved",
         '{"type":"checkpoint.saved","jobId":"j1","step":80,"artifacts":[{"path":"a"}]}',
-    ),  # noqa: E501
+    ),
     (None, "message", '{"type":"training.log","jobId":"j1","step":90,"loss":1.0}'),
     ("6", "training.brand_new", '{"type":"training.brand_new","jobId":"j1","extra":{"x":1}}'),
     (
         "7",
         "training.completed",
         '{"type":"training.completed","jobId":"j1","metrics":{"loss":0.9},"artifacts":[]}',
-    ),  # noqa: E501
+    ),
 ]
 
 
@@ -113,8 +113,16 @@ def _timed_file(path: Path, offsets: list[float]) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(1_700_000_000 + int(offset)))
         frac = f"{offset % 1:.6f}"[1:]
         data = {"type": "training.log", "jobId": "j1", "step": i, "loss": 1.0}
-        lines.append(json.dumps({"id": str(i), "event": "training.log", "data": data,
-                                 "receivedAt": f"{stamp}{frac}Z"}))  # fmt: skip
+        lines.append(
+            json.dumps(
+                {
+                    "id": str(i),
+                    "event": "training.log",
+                    "data": data,
+                    "receivedAt": f"{stamp}{frac}Z",
+                }
+            )
+        )
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -156,8 +164,9 @@ def test_a_bad_line_emits_the_events_before_then_names_file_and_line(tmp_path: P
     text = path.read_text().splitlines()
     text.insert(
         2,
-        '{"id": "x", "event": "training.log", "data": {"type": "training.log"}, "receivedAt": "2026-01-01T00:00:00Z"}',
-    )  # noqa: E501
+        '{"id": "x", "event": "training.log", "data": {"type": "training.log"}, '
+        '"receivedAt": "2026-01-01T00:00:00Z"}',
+    )
     path.write_text("\n".join(text) + "\n")
     seen: list[Any] = []
     errors: list[Exception] = []

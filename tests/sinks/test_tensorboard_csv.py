@@ -24,7 +24,7 @@ def a_run(job_id: str = "j1") -> list[Any]:
         TrainingStarted(job_id=job_id),
         TrainingLog(
             job_id=job_id, step=10, loss=2.0, learning_rate=2e-4, epoch=0.1, samples_per_second=40.0
-        ),  # fmt: skip
+        ),
         TrainingLog(job_id=job_id, step=20, loss=1.5, eval_loss=1.7, learning_rate=1e-4),
         SamplesAnswered(
             job_id=job_id,
@@ -33,7 +33,7 @@ def a_run(job_id: str = "j1") -> list[Any]:
                 Sample("My invoice | is wrong", "Billing team"),
                 Sample("Reset?", error="timeout"),
             ),
-        ),  # fmt: skip
+        ),
         TrainingCompleted(job_id=job_id, metrics={"loss": 1.5, "train_runtime": 12.0}),
     ]
 
@@ -81,8 +81,10 @@ async def test_tensorboard_scalars_text_and_hparams_read_back(tmp_path: Path) ->
 
 async def test_tensorboard_one_folder_per_sweep_run_with_config_as_hparams(tmp_path: Path) -> None:
     tb = sinks.TensorBoard(tmp_path / "runs")
-    runs = [Run(0, "ja", {"learning_rate": 1e-4, "lora": {"r": 8}}, "sweep-0"),
-            Run(1, "jb", {"learning_rate": 2e-4, "lora": {"r": 16}}, "sweep-1")]  # fmt: skip
+    runs = [
+        Run(0, "ja", {"learning_rate": 1e-4, "lora": {"r": 8}}, "sweep-0"),
+        Run(1, "jb", {"learning_rate": 2e-4, "lora": {"r": 16}}, "sweep-1"),
+    ]
     merged = [RunEvent(run, event) for run in runs for event in a_run(run.job_id or "")]
     await reactivex.from_iterable(merged).pipe(aop.to_sink(tb))
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["sweep-0-ja", "sweep-1-jb"]
