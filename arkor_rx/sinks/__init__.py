@@ -27,6 +27,8 @@ from arkor_rx.sinks._base import (
 from arkor_rx.sinks._common import MissingExtraError
 from arkor_rx.sinks._csv import CSV
 from arkor_rx.sinks._jsonl import JSONL
+from arkor_rx.sinks._mlflow import MLflow
+from arkor_rx.sinks._prometheus import Prometheus
 from arkor_rx.sinks._runner import SinkHub
 from arkor_rx.sinks._tensorboard import TensorBoard
 
@@ -34,10 +36,12 @@ __all__ = [
     "CSV",
     "DEFAULT_BUFFER_SIZE",
     "JSONL",
+    "MLflow",
     "MissingExtraError",
     "Outcome",
     "OutcomeKind",
     "Overflow",
+    "Prometheus",
     "Sink",
     "SinkHub",
     "SinkItem",

@@ -64,6 +64,8 @@ class Outcome:
     """The decision that stopped the run, for ``stopped``."""
     error: str | None = None
     """The failure message, for ``failed`` and ``error`` (never holds the token)."""
+    reconnects: int = 0
+    """How many times the run's event stream was reopened (set by the Trainer; 0 otherwise)."""
 
 
 @dataclass(slots=True)
