@@ -84,7 +84,7 @@ async def test_runs_params_metrics_status_tags_samples_and_a_nested_sweep(tmp_pa
     assert [v for _, v in by_key(client, run.info.run_id, "final_train_runtime")] == [12.5]
     assert len(by_key(client, run.info.run_id, "learning_rate")) == 1299
     table_path = client.download_artifacts(run.info.run_id, "samples.json", str(tmp_path))
-    table = json.loads(Path(table_path).read_text())
+    table = json.loads(Path(table_path).read_text())  # noqa: ASYNC240
     assert table == {
         "columns": ["step", "prompt", "answer", "error"],
         "data": [[500, "Invoice wrong", "Billing", None], [500, "Hi", None, "timeout"]],

@@ -90,5 +90,5 @@ async def test_into_your_own_registry_without_an_endpoint() -> None:
 
 
 def test_needs_a_port_or_a_registry() -> None:
-    with pytest.raises(ConfigError, match="needs port= .* or registry="):
+    with pytest.raises(ConfigError, match=r"needs port= .* or registry="):
         sinks.Prometheus()
