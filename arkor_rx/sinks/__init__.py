@@ -31,6 +31,8 @@ from arkor_rx.sinks._mlflow import MLflow
 from arkor_rx.sinks._prometheus import Prometheus
 from arkor_rx.sinks._runner import SinkHub
 from arkor_rx.sinks._tensorboard import TensorBoard
+from arkor_rx.sinks._wandb import WandB
+from arkor_rx.sinks._webhook import Notice, Webhook, WebhookError
 
 __all__ = [
     "CSV",
@@ -38,6 +40,7 @@ __all__ = [
     "JSONL",
     "MLflow",
     "MissingExtraError",
+    "Notice",
     "Outcome",
     "OutcomeKind",
     "Overflow",
@@ -47,4 +50,7 @@ __all__ = [
     "SinkItem",
     "SinkStats",
     "TensorBoard",
+    "WandB",
+    "Webhook",
+    "WebhookError",
 ]
