@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
+from arkor_rx._loop import loop_of
 from arkor_rx.events import (
     CheckpointSaved,
     TrainingCompleted,
@@ -40,7 +41,6 @@ from arkor_rx.samples import SamplesAnswered
 from arkor_rx.sinks._base import Outcome, OutcomeKind, Sink, SinkItem
 from arkor_rx.sinks._runner import SinkHub
 from arkor_rx.stopping import StopDecision
-from arkor_rx.stream import loop_of
 
 __all__ = ["to_sink"]
 

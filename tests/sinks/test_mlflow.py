@@ -57,7 +57,7 @@ async def test_runs_params_metrics_status_tags_samples_and_a_nested_sweep(tmp_pa
         samples=(Sample("Invoice wrong", "Billing"), Sample("Hi", error="timeout")),
     )
     for item in [TrainingStarted(job_id="j1"), *logs[:600], samples, *logs[600:]]:
-        hub.put(item)
+        hub.put(item)  # type: ignore[arg-type]
     hub.put(TrainingCompleted(job_id="j1", metrics={"train_runtime": 12.5, "note": "x"}))
     hub.close(Outcome("completed", job_id="j1", job=job))
     await hub.finish()

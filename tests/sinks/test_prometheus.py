@@ -55,7 +55,7 @@ async def test_scraped_over_loopback_with_labels_per_run_until_aclose() -> None:
             TrainingLog(job_id="jb", step=5, loss=math.nan),
             TrainingFailed(job_id="jb", error="diverged"),
         ]
-        merged: list[Any] = [RunEvent(ra, e) for e in a] + [RunEvent(rb, e) for e in b]
+        merged: list[Any] = [RunEvent(ra, e) for e in a] + [RunEvent(rb, e) for e in b]  # type: ignore[arg-type]
         await reactivex.from_iterable(merged).pipe(aop.to_sink(sink))
         got = await scrape(sink.url)
         la, lb = lab("ja", "sweep-0"), lab("jb", "sweep-1")

@@ -135,7 +135,7 @@ def test_recorded_timing_in_virtual_time(
     path = tmp_path / "timed.jsonl"
     _timed_file(path, [10.0, 12.0, 13.0, 17.5])
     scheduler = TestScheduler()
-    seen: list[tuple[float, int]] = []
+    seen: list[tuple[float, Any]] = []
     done: list[float] = []
     ax.replay(path, speed=speed, scheduler=scheduler).subscribe(
         lambda e: seen.append((scheduler.clock, e.step)),  # type: ignore[union-attr]

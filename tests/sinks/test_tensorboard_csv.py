@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import reactivex
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tensorboard.plugins.hparams import plugin_data_pb2
+from tensorboard.backend.event_processing.event_accumulator import (  # type: ignore[import-untyped]
+    EventAccumulator,
+)
+from tensorboard.plugins.hparams import plugin_data_pb2  # type: ignore[import-untyped]
 
 from arkor_rx import operators as aop
 from arkor_rx import sinks

@@ -59,7 +59,7 @@ def records(path: Path) -> list[Any]:
             pending = b""
     parsed = []
     for raw in out:
-        record = pb.Record()
+        record = pb.Record()  # type: ignore[attr-defined]
         record.ParseFromString(raw)
         parsed.append(record)
     return parsed
@@ -105,7 +105,8 @@ async def test_offline_runs_read_back_config_history_summary_samples(tmp_path: P
         TrainingLog(job_id="ja", step=30, loss=math.nan),
         TrainingCompleted(job_id="ja", metrics={"train_runtime": 3.5}),
     ]
-    await reactivex.from_iterable([RunEvent(ra, e) for e in events]).pipe(aop.to_sink(sink))
+    merged = [RunEvent(ra, e) for e in events]  # type: ignore[arg-type]
+    await reactivex.from_iterable(merged).pipe(aop.to_sink(sink))
     (folder,) = (tmp_path / "wandb").glob("offline-run-*")
     run = read_run(folder)
     assert (run["name"], run["project"]) == ("sweep-0-ja", "arkor")
