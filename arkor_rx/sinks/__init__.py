@@ -32,12 +32,13 @@ from arkor_rx.sinks._prometheus import Prometheus
 from arkor_rx.sinks._runner import SinkHub
 from arkor_rx.sinks._tensorboard import TensorBoard
 from arkor_rx.sinks._wandb import WandB
-from arkor_rx.sinks._webhook import Notice, Webhook, WebhookError
+from arkor_rx.sinks._webhook import NOTICES, Notice, Webhook, WebhookError
 
 __all__ = [
     "CSV",
     "DEFAULT_BUFFER_SIZE",
     "JSONL",
+    "NOTICES",
     "MLflow",
     "MissingExtraError",
     "Notice",
