@@ -4,7 +4,11 @@ Usage::
 
     arkor-rx serve [--host 127.0.0.1] [--port 8765] [--data-dir DIR] [--token T]
     arkor-rx demo [--chaos] [--steps N] [--learning-rate X] [--seed S] [--no-live]
+    (demo, watch and replay also take --tensorboard DIR --mlflow URI
+     --prometheus PORT --webhook URL --record FILE --csv FILE)
     arkor-rx watch JOB_ID
+    arkor-rx record JOB_ID FILE
+    arkor-rx replay FILE [--speed X]
     arkor-rx version
 
 Rule 1: a user mistake (a bad flag, an unreachable server, a wrong token) is
@@ -32,7 +36,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from arkor_rx.cli import demo, serve, version, watch
+from arkor_rx.cli import demo, record, replay, serve, version, watch
 from arkor_rx.cli._common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -69,7 +73,7 @@ class Command(Protocol):
     def run(self, args: argparse.Namespace) -> int | Coroutine[Any, Any, int]: ...
 
 
-COMMANDS: tuple[Command, ...] = (serve, demo, watch, version)
+COMMANDS: tuple[Command, ...] = (serve, demo, watch, record, replay, version)
 """The subcommands, in the order ``--help`` lists them."""
 
 

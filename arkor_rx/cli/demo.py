@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from arkor_rx.cli import _live
 from arkor_rx.cli._common import file_uri, non_negative_float, positive_float, positive_int
+from arkor_rx.cli._sinks import add_sink_flags, build_sinks, close_sinks
 from arkor_rx.dashboard import CheckpointAnswer, DashboardAction, StreamProgress
 from arkor_rx.errors import ArkorError
 
@@ -61,6 +62,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         help="make the local backend fail the run at step N, to see the failure path",
     )
     parser.add_argument("--no-live", action="store_true", help="plain log lines, no live view")
+    add_sink_flags(parser)
     return parser
 
 
@@ -77,12 +79,7 @@ def demo_rules() -> list[Any]:
 
 async def run(args: argparse.Namespace) -> int:
     """Run the demo job on a fresh local backend under the live view."""
-    from arkor_rx.callbacks import TrainerCallbacks
-    from arkor_rx.client import ArkorClient
-    from arkor_rx.retry import ReconnectPolicy
-    from arkor_rx.server import FaultConfig, LocalServer, ServerConfig
-    from arkor_rx.server.demo_data import SYSTEM_PROMPT
-    from arkor_rx.trainer import create_trainer
+    from arkor_rx.server import FaultConfig
 
     chaos: dict[str, Any] = dict(DEMO_CHAOS) if args.chaos else {}
     faults = FaultConfig(**chaos, fail_at_step=args.fail_at_step)
@@ -90,6 +87,23 @@ async def run(args: argparse.Namespace) -> int:
     dataset: dict[str, Any] = dict(DEMO_DATASET)
     if args.dataset is not None:
         dataset = {"type": "blob", "url": args.dataset}
+    sinks = build_sinks(args)
+    try:
+        return await _run(args, faults, step_delay, dataset, sinks)
+    finally:
+        await close_sinks(sinks)
+
+
+async def _run(
+    args: argparse.Namespace, faults: Any, step_delay: float, dataset: Any, sinks: list[Any]
+) -> int:
+    from arkor_rx.callbacks import TrainerCallbacks
+    from arkor_rx.client import ArkorClient
+    from arkor_rx.retry import ReconnectPolicy
+    from arkor_rx.server import LocalServer, ServerConfig
+    from arkor_rx.server.demo_data import SYSTEM_PROMPT
+    from arkor_rx.trainer import create_trainer
+
     console = _live.console()
     view = _live.view(console, args.no_live)
 
@@ -143,6 +157,7 @@ async def run(args: argparse.Namespace) -> int:
             # quick reconnects: the backend is on this machine
             reconnect=ReconnectPolicy(initial_delay=0.05, max_delay=0.5, max_attempts=20),
             early_stopping=demo_rules(),
+            sinks=sinks,
         )
         trainer_box.append(trainer)
         return await _live.follow_trainer(trainer, view, console)

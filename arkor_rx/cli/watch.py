@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from arkor_rx.cli import _live
 from arkor_rx.cli._common import EXIT_INTERRUPTED
+from arkor_rx.cli._sinks import JobSinks, add_sink_flags, build_sinks, close_sinks
 from arkor_rx.dashboard import JobSubmitted, StreamProgress
 
 if TYPE_CHECKING:
@@ -31,11 +32,20 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("job_id", metavar="JOB_ID", help="the job to follow")
     parser.add_argument("--no-live", action="store_true", help="plain log lines, no live view")
+    add_sink_flags(parser)
     return parser
 
 
 async def run(args: argparse.Namespace) -> int:
     """Follow the job's stream under the live view until it ends (or Ctrl-C)."""
+    sinks = build_sinks(args)
+    try:
+        return await _watch(args, sinks)
+    finally:
+        await close_sinks(sinks)
+
+
+async def _watch(args: argparse.Namespace, sinks: list[Any]) -> int:
     from arkor_rx.client import ArkorClient
     from arkor_rx.events import TrainingCompleted, TrainingFailed
     from arkor_rx.retry import ReconnectPolicy
@@ -47,6 +57,7 @@ async def run(args: argparse.Namespace) -> int:
         console = _live.console()
         view = _live.view(console, args.no_live)
         stream = EventStream(client, job.id, ReconnectPolicy())
+        feed = JobSinks(sinks)
         interrupted = False
         with view:
             view.dispatch(
@@ -58,14 +69,20 @@ async def run(args: argparse.Namespace) -> int:
                 async with contextlib.aclosing(stream):
                     async for event in stream:
                         view.dispatch(event)
+                        await feed.feed(event, job)
                         stats = stream.stats
                         view.dispatch(StreamProgress(stats.reconnects, duplicates=stats.duplicates))
                         if isinstance(event, TrainingCompleted | TrainingFailed):
                             break
                 final = await client.get_job(job.id)
                 view.dispatch(_live.finished(final, view.state))
+                await feed.finish(
+                    "cancelled" if final.status == "cancelled" else "error",
+                    error=f"the stream ended while the job was {final.status}",
+                )
             except asyncio.CancelledError:  # Ctrl-C: stop watching; the job goes on
                 interrupted = True
+                await feed.finish("cancelled", error="watching was interrupted")
         view.print_summary()
     return EXIT_INTERRUPTED if interrupted else _live.exit_status(view.state)
 

@@ -18,7 +18,7 @@ def _subcommands(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def test_every_command_module_registers_itself_and_runs() -> None:
-    assert _subcommands(build_parser()) == ["serve", "demo", "watch", "version"]
+    assert _subcommands(build_parser()) == ["serve", "demo", "watch", "record", "replay", "version"]
     for command in COMMANDS:
         assert callable(command.add_parser)
         assert callable(command.run)
