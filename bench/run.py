@@ -678,7 +678,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a quick look")
     parser.add_argument("--output", type=Path, default=None, help="write the markdown report here")
     parser.add_argument(
-        "--only", default="abcdef", help="groups to run, e.g. 'ad' (default: all of abcdef)"
+        "--only", default="abcdefg", help="groups to run, e.g. 'ad' (default: all of abcdefg)"
     )
     args = parser.parse_args(argv)
     sizes = Sizes.quick() if args.quick else Sizes()
@@ -690,7 +690,7 @@ def main(argv: list[str] | None = None) -> None:
         rows += group_decode(sizes, repeats)
     if "d" in args.only:
         rows += group_dispatch(sizes, repeats)
-    if {"c", "e", "f"} & set(args.only):
+    if {"c", "e", "f", "g"} & set(args.only):
         warm = [sizes.e2e, sizes.e2e_slow, sizes.fan_small[1], sizes.fan_large[1], sizes.memory]
         with spawn(warm) as server:
             if "c" in args.only:
@@ -699,6 +699,8 @@ def main(argv: list[str] | None = None) -> None:
                 rows += group_fan_in(server.base_url, server.pid, sizes, repeats)
             if "e" in args.only:
                 memory = group_memory(server.base_url, sizes)
+            if "g" in args.only:  # sinks attached (bench/sinks.py)
+                rows += __import__("bench.sinks").sinks.group(server.base_url, sizes.e2e, repeats)
     rows.sort(key=lambda r: r.group)
     elapsed = time.perf_counter() - started
     cells = table(rows)

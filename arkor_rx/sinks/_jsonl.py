@@ -21,11 +21,12 @@ __all__ = ["JSONL", "record_line"]
 def record_line(event: SinkItem, received_at: str) -> str | None:
     """One line of a recording (with its newline), or None for what is not a wire event.
 
-    ``data`` is the event's JSON as received: the fields the frame carried,
-    camelCase, re-serialized from the typed event (``exclude_unset``). An
-    :class:`~arkor_rx.events.UnknownEvent` is written from its ``raw`` object.
-    Fields a known event type does not declare were ignored when it was
-    parsed and are not in the recording.
+    ``data`` is the event's JSON exactly as received: the text of the frame's
+    ``data:`` line, which ``parse_event`` keeps on the event (unknown extra
+    fields included). An event built in Python has no frame: its fields are
+    serialized (camelCase, only those it was given, ``type`` always); an
+    :class:`~arkor_rx.events.UnknownEvent` without a frame is written from
+    its ``raw`` object.
 
     Examples:
         >>> from arkor_rx.events import TrainingLog
@@ -35,16 +36,39 @@ def record_line(event: SinkItem, received_at: str) -> str | None:
     """  # noqa: E501
     if isinstance(event, SamplesAnswered):
         return None
-    if isinstance(event, UnknownEvent):
-        data = json.dumps(event.raw, separators=(",", ":"))
-    else:
-        fields = event.__pydantic_fields_set__ | {"type"}
-        data = event.model_dump_json(by_alias=True, include=fields)
+    data: str | None = event.__dict__.get("sse_data")  # the frame's JSON text (parse_event)
+    if data is None:  # built in Python (or replayed): its fields, re-serialized
+        if isinstance(event, UnknownEvent):
+            data = json.dumps(event.raw, separators=(",", ":"))
+        else:
+            fields = event.__pydantic_fields_set__ | {"type"}
+            data = event.model_dump_json(by_alias=True, include=fields)
     name = event.__dict__.get("sse_event") or event.type
+    sse_id = event.event_id
+    if sse_id is None:
+        quoted_id = "null"
+    elif sse_id.isalnum() and sse_id.isascii():
+        quoted_id = f'"{sse_id}"'  # the common case (numbers): nothing to escape
+    else:
+        quoted_id = json.dumps(sse_id)
+    quoted_name = _NAMES.get(name) or json.dumps(name)
     return (
-        f'{{"id": {json.dumps(event.event_id)}, "event": {json.dumps(name)}, '
+        f'{{"id": {quoted_id}, "event": {quoted_name}, '
         f'"data": {data}, "receivedAt": "{received_at}"}}\n'
     )
+
+
+_NAMES = {
+    name: json.dumps(name)
+    for name in (
+        "training.started",
+        "training.log",
+        "checkpoint.saved",
+        "training.completed",
+        "training.failed",
+        "message",
+    )
+}
 
 
 class JSONL(BuiltinSink):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,7 +54,6 @@ class TensorBoard(BuiltinSink):
 
     Args:
         logdir: the parent folder of the run folders.
-        flush_secs: how often tensorboardX flushes while a run is live (closing always flushes).
         overflow: ``"drop"`` by default.
         fail_on_error: fail ``wait()`` when writing fails.
         buffer_size: events buffered before the overflow policy applies.
@@ -66,16 +66,17 @@ class TensorBoard(BuiltinSink):
         self,
         logdir: str | os.PathLike[str],
         *,
-        flush_secs: int = 10,
         overflow: Overflow = "drop",
         fail_on_error: bool = False,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
     ) -> None:
         super().__init__(overflow=overflow, fail_on_error=fail_on_error, buffer_size=buffer_size)
         self._tbx = require("tensorboardX", "tensorboard")
+        self._files = require("tensorboardX.event_file_writer", "tensorboard")
+        self._event: Any = require("tensorboardX.proto.event_pb2", "tensorboard").Event
+        self._summary: Any = require("tensorboardX.proto.summary_pb2", "tensorboard").Summary
         self.logdir = os.fspath(logdir)
         """The parent folder: point ``tensorboard --logdir`` at it."""
-        self._flush_secs = flush_secs
         self._runs: dict[str, _Run] = {}
 
     def __repr__(self) -> str:
@@ -86,29 +87,48 @@ class TensorBoard(BuiltinSink):
         return os.path.join(self.logdir, run_label(job))
 
     async def open(self, job: TrainingJob) -> None:
-        """Create the run's writer (its folder)."""
-        writer = await asyncio.to_thread(
-            self._tbx.SummaryWriter, self.run_dir(job), flush_secs=self._flush_secs
-        )
-        self._runs[job.id] = _Run(writer, job)
+        """Create the run's folder and event file."""
+        self._runs[job.id] = _Run(await asyncio.to_thread(self._create, self.run_dir(job)), job)
+
+    def _create(self, folder: str) -> Any:
+        # tensorboardX's own event file (TFRecord framing, crc32c), written
+        # synchronously in this sink's worker thread: no second writer thread
+        # and queue per run, whose hand-offs cost more than the writing.
+        os.makedirs(folder, exist_ok=True)
+        return self._files.EventsWriter(os.path.join(folder, "events"))
 
     async def write(self, events: Sequence[SinkItem]) -> None:
-        """Scalars at their step, samples as text (in a thread: tensorboardX's queue may block)."""
+        """Scalars at their step, samples as text; flushed (in a worker thread)."""
         await asyncio.to_thread(self._write, events)
 
     def _write(self, events: Sequence[SinkItem]) -> None:
+        summary = self._summary
+        summary_value = summary.Value
+        make_event = self._event
+        now = time.time()
         for event in events:
             run = self._runs.get(event.job_id)
             if run is None:
                 continue
             if isinstance(event, TrainingLog):
+                # One Summary of simple values per step: what add_scalar writes per
+                # tag, without its per-call numpy conversion (the sink's main cost).
+                values = []
                 for name, value in log_metrics(event):
-                    run.writer.add_scalar(TB_TAGS[name], value, event.step)
+                    values.append(summary_value(tag=TB_TAGS[name], simple_value=value))
                     run.last[name] = value
+                if values:
+                    run.writer.write_event(
+                        make_event(wall_time=now, step=event.step, summary=summary(value=values))
+                    )
             elif isinstance(event, SamplesAnswered):
-                run.writer.add_text("samples", _samples_markdown(event), event.step)
+                text = self._tbx.summary.text("samples", _samples_markdown(event))
+                run.writer.write_event(make_event(wall_time=now, step=event.step, summary=text))
             elif isinstance(event, TrainingCompleted) and event.metrics:
                 run.final = dict(event.metrics)
+        touched = self._runs.get(events[0].job_id) if events else None  # a batch is one run's
+        if touched is not None:
+            touched.writer.flush()
 
     async def close(self, outcome: Outcome) -> None:
         """Write the hyperparameters with the final metrics, flush and close the run."""
@@ -130,13 +150,15 @@ class TensorBoard(BuiltinSink):
         await asyncio.to_thread(self._finish, run.writer, hparams, metrics)
 
     def _finish(self, writer: Any, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
-        # The HParams summaries go into the run's own folder (tensorboardX's
+        # The HParams summaries go into the run's own event file (tensorboardX's
         # add_hparams would open a sub-run), next to the final metric scalars.
+        now = time.time()
         for summary in self._tbx.summary.hparams(hparams, metrics):
-            writer.file_writer.add_summary(summary)
-        for tag, value in metrics.items():
-            writer.add_scalar(tag, value)
-        writer.flush()
+            writer.write_event(self._event(wall_time=now, summary=summary))
+        values = [self._summary.Value(tag=tag, simple_value=v) for tag, v in metrics.items()]
+        if values:
+            summary = self._summary(value=values)
+            writer.write_event(self._event(wall_time=now, step=0, summary=summary))
         writer.close()
 
 

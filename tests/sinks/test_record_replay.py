@@ -38,7 +38,11 @@ FRAMES = [
         "training.log",
         '{"type":"training.log","jobId":"j1","timestamp":"2026-01-01T00:00:07Z","step":70,"loss":1.23,"evalLoss":null,"learningRate":0.0002,"epoch":0.5,"samplesPerSecond":41.2}',
     ),
-    ("3", "training.log", '{"type":"training.log","jobId":"j1","step":80,"loss":1.1}'),
+    (
+        "3",
+        "training.log",
+        '{"type":"training.log","jobId":"j1","step":80,"loss":1.1,"gradNorm":0.5}',
+    ),
     (
         "4",
         "checkpoint.saved",
@@ -77,7 +81,7 @@ async def test_every_line_has_exactly_four_keys_and_the_data_as_received(tmp_pat
         assert set(record_) == RECORD_KEYS
         assert record_["id"] == sse_id
         assert record_["event"] == name  # "message" for the frame without event:
-        assert record_["data"] == json.loads(data)  # keys and values as received
+        assert record_["data"] == json.loads(data)  # keys and values as received (gradNorm too)
         assert list(record_["data"]) == list(json.loads(data))  # in the same order
         assert record_["receivedAt"].endswith("Z")
 
