@@ -268,5 +268,4 @@ def parse_event(sse: ServerSentEvent) -> TrainingEvent | None:
         # into the instance dict (where object.__setattr__ would put it), without
         # the cost of a model_copy or of a generic setattr on the hot path.
         event.__dict__["event_id"] = sse.id
-    event.__dict__["sse_data"] = data  # the JSON as received, for recordings (sinks.JSONL)
     return event

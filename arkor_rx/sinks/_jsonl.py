@@ -21,12 +21,13 @@ __all__ = ["JSONL", "record_line"]
 def record_line(event: SinkItem, received_at: str) -> str | None:
     """One line of a recording (with its newline), or None for what is not a wire event.
 
-    ``data`` is the event's JSON exactly as received: the text of the frame's
-    ``data:`` line, which ``parse_event`` keeps on the event (unknown extra
-    fields included). An event built in Python has no frame: its fields are
-    serialized (camelCase, only those it was given, ``type`` always); an
-    :class:`~arkor_rx.events.UnknownEvent` without a frame is written from
-    its ``raw`` object.
+    ``data`` is the event's JSON as received: the fields the frame carried,
+    camelCase, in the same order, re-serialized from the typed event
+    (``exclude_unset``; an event built in Python gets its ``type`` too). An
+    :class:`~arkor_rx.events.UnknownEvent` is written from its ``raw`` object,
+    exactly. A field that a known event type does not declare was ignored
+    when the frame was parsed (events ignore extra fields), so it is not in
+    the recording.
 
     Examples:
         >>> from arkor_rx.events import TrainingLog
@@ -36,13 +37,14 @@ def record_line(event: SinkItem, received_at: str) -> str | None:
     """  # noqa: E501
     if isinstance(event, SamplesAnswered):
         return None
-    data: str | None = event.__dict__.get("sse_data")  # the frame's JSON text (parse_event)
-    if data is None:  # built in Python (or replayed): its fields, re-serialized
-        if isinstance(event, UnknownEvent):
-            data = json.dumps(event.raw, separators=(",", ":"))
-        else:
-            fields = event.__pydantic_fields_set__ | {"type"}
-            data = event.model_dump_json(by_alias=True, include=fields)
+    if isinstance(event, UnknownEvent):
+        data = json.dumps(event.raw, separators=(",", ":"))
+    elif "type" in event.__pydantic_fields_set__:  # every event decoded from the wire
+        data = event.model_dump_json(by_alias=True, exclude_unset=True)
+    else:  # built in Python: its type is what makes the line replayable
+        data = event.model_dump_json(
+            by_alias=True, include=event.__pydantic_fields_set__ | {"type"}
+        )
     name = event.__dict__.get("sse_event") or event.type
     sse_id = event.event_id
     if sse_id is None:

@@ -41,7 +41,7 @@ FRAMES = [
     (
         "3",
         "training.log",
-        '{"type":"training.log","jobId":"j1","step":80,"loss":1.1,"gradNorm":0.5}',
+        '{"type":"training.log","jobId":"j1","step":80,"loss":1.1}',
     ),
     (
         "4",
@@ -56,6 +56,16 @@ FRAMES = [
         '{"type":"training.completed","jobId":"j1","metrics":{"loss":0.9},"artifacts":[]}',
     ),
 ]
+
+
+def test_a_field_the_event_type_does_not_declare_is_not_recorded() -> None:
+    from arkor_rx.sinks._jsonl import record_line
+
+    data = '{"type":"training.log","jobId":"j1","step":1,"loss":1.0,"gradNorm":0.5}'
+    event = parse_event(ServerSentEvent(event="training.log", data=data, id="1"))
+    assert event is not None
+    line = json.loads(record_line(event, "2026-01-01T00:00:00Z") or "")
+    assert line["data"] == {"type": "training.log", "jobId": "j1", "step": 1, "loss": 1.0}
 
 
 def received() -> list[TrainingEvent]:
@@ -81,7 +91,7 @@ async def test_every_line_has_exactly_four_keys_and_the_data_as_received(tmp_pat
         assert set(record_) == RECORD_KEYS
         assert record_["id"] == sse_id
         assert record_["event"] == name  # "message" for the frame without event:
-        assert record_["data"] == json.loads(data)  # keys and values as received (gradNorm too)
+        assert record_["data"] == json.loads(data)  # keys and values as received
         assert list(record_["data"]) == list(json.loads(data))  # in the same order
         assert record_["receivedAt"].endswith("Z")
 

@@ -142,10 +142,11 @@ async def test_a_stalled_run_is_noticed_once_per_silence_with_an_injected_clock(
 ) -> None:
     now = [1000.0]
     hook = sinks.Webhook(receiver.url, on=("stalled",), stall_after=60.0, clock=lambda: now[0])
+    hook.batch_interval = 0.0  # type: ignore[attr-defined]  # write each put at once
     hub = SinkHub([hook])
     hub.open(TrainingJob(id="j1", name="bot"))
     hub.put(TrainingLog(job_id="j1", step=7, loss=1.0))
-    await asyncio.sleep(0.01)
+    await written(hook, 7)
     now[0] += 59
     assert await hook.check_stalls() == []
     now[0] += 2
@@ -154,13 +155,22 @@ async def test_a_stalled_run_is_noticed_once_per_silence_with_an_injected_clock(
     now[0] += 600
     assert await hook.check_stalls() == []  # once per silence
     hub.put(TrainingLog(job_id="j1", step=8, loss=1.0))
-    await asyncio.sleep(0.01)
+    await written(hook, 8)
     now[0] += 61
     assert len(await hook.check_stalls()) == 1  # a new silence after the run moved again
     hub.close(Outcome("completed", job_id="j1"))
     await hub.finish()
     assert [b["event"] for b in receiver.accepted] == ["stalled", "stalled"]
     assert json.dumps(receiver.accepted[0])
+
+
+async def written(hook: sinks.Webhook, step: int) -> None:
+    """Until the sink's task has written the event of ``step`` (a few loop turns)."""
+    for _ in range(1000):
+        if any(run.step == step for run in hook._runs.values()):
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"step {step} never written")
 
 
 @pytest.mark.parametrize(
