@@ -6,7 +6,8 @@ not run. The environment points ``ArkorClient.from_env()`` at an in-process
 :class:`~arkor_rx.server.LocalServer`, so the examples run exactly as a user
 would run them against the cloud.
 
-docs/operators.md and docs/cookbook.md are run by the operators' own tests.
+docs/operators.md and docs/cookbook.md are run by the operators' own tests,
+docs/metric-pipelines.md by tests/sinks/test_docs_sinks.py (in a scratch folder).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from arkor_rx.server import LocalServer, ServerConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-RUN_ELSEWHERE = {"operators.md", "cookbook.md"}
+RUN_ELSEWHERE = {"operators.md", "cookbook.md", "metric-pipelines.md"}  # sinks: its own test
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 

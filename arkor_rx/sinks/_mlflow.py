@@ -64,6 +64,8 @@ class MLflow(BuiltinSink):
             (None: MLflow's default, ``MLFLOW_TRACKING_URI``).
         experiment: the experiment name.
         parent_run: nest every run under a parent run of this name.
+        artifact_location: where a new experiment keeps its artifacts (MLflow's
+            default: ``./mlruns`` beside a sqlite store, or the server's choice).
         overflow: ``"drop"`` by default.
         fail_on_error: fail ``wait()`` when MLflow fails.
         buffer_size: events buffered before the overflow policy applies.
@@ -78,6 +80,7 @@ class MLflow(BuiltinSink):
         experiment: str = "arkor",
         *,
         parent_run: str | None = None,
+        artifact_location: str | None = None,
         overflow: Overflow = "drop",
         fail_on_error: bool = False,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
@@ -96,6 +99,8 @@ class MLflow(BuiltinSink):
         """The experiment name."""
         self.parent_run = parent_run
         """The parent run's name, for nested runs."""
+        self.artifact_location = artifact_location
+        """The artifact location given to a new experiment."""
         self.client: Any = tracking.MlflowClient(tracking_uri=tracking_uri)
         """The ``MlflowClient`` used (read runs back with it)."""
         self._experiment_id: str | None = None
@@ -153,7 +158,11 @@ class MLflow(BuiltinSink):
             if found is not None:
                 self._experiment_id = str(found.experiment_id)
             else:
-                self._experiment_id = str(self.client.create_experiment(self.experiment))
+                self._experiment_id = str(
+                    self.client.create_experiment(
+                        self.experiment, artifact_location=self.artifact_location
+                    )
+                )
         return self._experiment_id
 
     def _parent(self) -> str | None:

@@ -43,7 +43,10 @@ def by_key(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, float
 
 async def test_runs_params_metrics_status_tags_samples_and_a_nested_sweep(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
-    sink = sinks.MLflow(uri, experiment="arkor", buffer_size=4096)  # one batch > 1000 metrics
+    art = (tmp_path / "artifacts").as_uri()
+    sink = sinks.MLflow(
+        uri, experiment="arkor", buffer_size=4096, artifact_location=art
+    )  # one batch > 1000 metrics
     job = TrainingJob(id="j1", name="support-bot", config=CONFIG)
     hub = SinkHub([sink])
     hub.open(job)
@@ -92,7 +95,7 @@ async def test_runs_params_metrics_status_tags_samples_and_a_nested_sweep(tmp_pa
     assert json.loads(tags["mlflow.loggedArtifacts"]) == [{"path": "samples.json", "type": "table"}]
 
     # A sweep, nested under one parent run: one stopped by a pruner, one failed, one cancelled.
-    sweep = sinks.MLflow(uri, experiment="sweep", parent_run="lr-sweep")
+    sweep = sinks.MLflow(uri, experiment="sweep", parent_run="lr-sweep", artifact_location=art)
     runs = [
         Run(i, f"s{i}", {"learning_rate": lr}, f"lr-sweep-{i}")
         for i, lr in enumerate((1e-4, 2e-4, 5e-4))

@@ -41,7 +41,11 @@ async def test_the_token_is_in_no_sink_output(
         out.mkdir()
         every = [
             sinks.TensorBoard(out / "tb"),
-            sinks.MLflow(f"sqlite:///{out / 'mlruns.db'}", experiment="secrets"),
+            sinks.MLflow(
+                f"sqlite:///{out / 'mlruns.db'}",
+                experiment="secrets",
+                artifact_location=(out / "mlruns").as_uri(),
+            ),
             sinks.WandB(project="secrets", mode="offline", dir=out),
             prometheus,
             sinks.Webhook(str(receiver.make_url("/hook")), on=sinks.NOTICES, stall_after=None),
