@@ -74,6 +74,9 @@ class MLflow(BuiltinSink):
         MissingExtraError: mlflow-skinny is not installed (``pip install arkor_rx[mlflow]``).
     """
 
+    batch_interval = 0.25
+    """Seconds a batch gathers before it is written (one log_batch request per interval at most)."""
+
     def __init__(
         self,
         tracking_uri: str | None = None,

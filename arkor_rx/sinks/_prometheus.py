@@ -58,6 +58,9 @@ class Prometheus(BuiltinSink):
         ConfigError: neither ``port`` nor ``registry`` was given.
     """
 
+    batch_interval = 0.25
+    """Seconds a batch gathers before it is written (a gauge holds the latest value)."""
+
     def __init__(
         self,
         port: int | None = None,

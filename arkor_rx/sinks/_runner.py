@@ -4,8 +4,8 @@ Rule 1: the producer's cost per item is an append to a deque and, when the
 sink's task is asleep, one wake-up (an ``asyncio.Event.set``). No Task, no
 coroutine and no await per item. Before each batch the task lingers up to
 ``batch_interval`` seconds (default 0.05; a sink attribute) so that the batch
-gathers, unless something is urgent: a queued close, or a producer waiting
-for room in a full ``"block"`` buffer. So a fast stream is written in big batches (one thread hop
+gathers, unless something is urgent: a queued close, or a full ``"block"``
+buffer. So a fast stream is written in big batches (one thread hop
 or request per batch, not per event), a sink's share of the CPU stays
 bounded, and a live run with a few events per second is written within 50 ms.
 A ``"drop"`` sink thus takes at most ``buffer_size`` items per interval
@@ -179,6 +179,8 @@ class SinkRunner:
 
     def _full(self, item: SinkItem) -> Awaitable[None] | None:
         if self.overflow == "block" or getattr(item, "terminal", False):
+            if self.overflow == "block":
+                self._urgent.set()  # past its bound: drain without lingering
             self._buf.append(item)
             self._wakeup()
             if self.overflow == "drop":
@@ -264,7 +266,8 @@ class SinkRunner:
         limit = self.buffer_size
         while buf and len(batch) < limit:
             entry = buf[0]
-            if isinstance(entry, _Open | _Close) or entry.job_id != job_id:
+            kind = type(entry)
+            if kind is _Open or kind is _Close or entry.job_id != job_id:  # type: ignore[union-attr]
                 break
             batch.append(entry)
             buf.popleft()

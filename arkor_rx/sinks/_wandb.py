@@ -60,6 +60,9 @@ class WandB(BuiltinSink):
         MissingExtraError: wandb is not installed (``pip install arkor_rx[wandb]``).
     """
 
+    batch_interval = 0.25
+    """Seconds a batch gathers before it is written (W&B batches its own history too)."""
+
     def __init__(
         self,
         project: str,
