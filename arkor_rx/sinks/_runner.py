@@ -269,7 +269,7 @@ class SinkRunner:
             kind = type(entry)
             if kind is _Open or kind is _Close or entry.job_id != job_id:  # type: ignore[union-attr]
                 break
-            batch.append(entry)
+            batch.append(entry)  # type: ignore[arg-type]  # not a marker: checked above
             buf.popleft()
         if len(buf) > self.buffer_size and not self._grew:
             self._grew = True
