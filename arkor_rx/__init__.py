@@ -56,6 +56,7 @@ from arkor_rx.inference import (
 )
 from arkor_rx.jobs import BlobDataset, HuggingFaceDataset, JobConfig, TrainingJob
 from arkor_rx.protocol import __version__
+from arkor_rx.replay import ReplayError, replay
 from arkor_rx.retry import ReconnectPolicy
 from arkor_rx.runs import PruneDecision, Run, RunEvent, RunResult, SweepResult, SweepTable
 from arkor_rx.samples import CheckpointSamples, Sample, SamplesAnswered
@@ -87,6 +88,7 @@ __all__ = [
     "PruneDecision",
     "ReconnectExhaustedError",
     "ReconnectPolicy",
+    "ReplayError",
     "Run",
     "RunEvent",
     "RunResult",
@@ -124,4 +126,5 @@ __all__ = [
     "final_adapter",
     "operators",
     "parse_event",
+    "replay",
 ]

@@ -38,7 +38,7 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import TrainingEvent, event_adapter
 
-__all__ = ["RECORD_KEYS", "ReplayError", "replay"]
+__all__ = ["RECORD_KEYS", "ReplayError", "read_recording", "replay"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +91,18 @@ def _seconds(received: str, where: str) -> float:
         raise ValueError(f"{where}: receivedAt {received!r} is not an ISO-8601 time") from None
 
 
-def _read(path: str, timed: bool) -> Generator[tuple[TrainingEvent, float], None, None]:
-    """The events of the file with their receive time (0.0 when not ``timed``)."""
+def read_recording(
+    path: str | os.PathLike[str], *, timed: bool = False
+) -> Generator[tuple[TrainingEvent, float], None, None]:
+    """The events of a recording with their receive time (POSIX seconds; 0.0 when not ``timed``).
+
+    A plain generator for pull loops (the CLI's ``replay``); :func:`replay`
+    is the Observable over it. Close it to close the file.
+
+    Raises:
+        ReplayError: the file cannot be read, or a bad line (after the events before it).
+    """
+    path = os.fspath(path)
     try:
         handle = open(path, encoding="utf-8")  # noqa: SIM115 (closed by the generator)
     except OSError as exc:
@@ -179,7 +189,7 @@ def replay(
         observer: abc.ObserverBase[TrainingEvent], sub_scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         sched = scheduler or sub_scheduler or _default_scheduler()
-        records = _read(name, speed is not None)
+        records = read_recording(name, timed=speed is not None)
         pending: list[tuple[TrainingEvent, float]] = []
         serial = MultipleAssignmentDisposable()
         disposed = False

@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import reactivex
 from pydantic import ValidationError
@@ -47,8 +47,13 @@ from arkor_rx.jobs import (
 )
 from arkor_rx.results import TrainingResult
 from arkor_rx.retry import ReconnectPolicy
+from arkor_rx.samples import CheckpointSamples
+from arkor_rx.sinks._base import Outcome, Sink, check_sinks
 from arkor_rx.stopping import StopDecision, StopRule, flatten_rules
 from arkor_rx.stream import EventStream, Sleep, StreamStats, observe_async
+
+if TYPE_CHECKING:
+    from arkor_rx.sinks._feed import RunFeed
 
 __all__ = ["Trainer", "TrainingResult", "create_trainer"]
 
@@ -83,6 +88,8 @@ class Trainer:
         reconnect: ReconnectPolicy | None = None,
         early_stopping: Sequence[StopRule] = (),
         sleep: Sleep = asyncio.sleep,
+        sinks: Sequence[Sink] = (),
+        samples: CheckpointSamples | None = None,
     ) -> None:
         """Prefer :func:`create_trainer`, which validates its arguments.
 
@@ -96,6 +103,8 @@ class Trainer:
         self._policy = reconnect if reconnect is not None else ReconnectPolicy()
         self._rules = tuple(early_stopping)
         self._sleep = sleep
+        self._sinks = tuple(sinks)
+        self._samples = samples
         self._job: TrainingJob | None = None
         self._job_source: Callable[[], Awaitable[TrainingJob]] = self._submit
         self._start_lock = asyncio.Lock()
@@ -276,12 +285,41 @@ class Trainer:
         if self._result is not None:
             return self._result  # ended: the same result again
         job_id = await self.start()
+        if not self._sinks and self._samples is None:
+            return await self._follow(job_id, None)
+        from arkor_rx.sinks._feed import RunFeed, ending  # only a Trainer with sinks needs it
+
+        assert self._job is not None  # start() sets it
+        feed = RunFeed(self._sinks, self._samples, self._job, self._client)
+        try:
+            result = await self._follow(job_id, feed)
+        except asyncio.CancelledError:
+            why = "wait() was cancelled; the job goes on on the backend"
+            feed.abandon(Outcome("cancelled", job_id=job_id, job=self._job, error=why))
+            raise
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            with contextlib.suppress(Exception):  # the run's own error wins over a sink's
+                await feed.close(Outcome("error", job_id=job_id, job=self._job, error=error))
+            raise
+        await feed.close(  # every sink flushed (a fail_on_error sink's error raises here)
+            ending(
+                job=result.job,
+                terminal=result.terminal_event,
+                decision=result.stop,
+                reconnects=result.reconnects,
+            )
+        )
+        return result
+
+    async def _follow(self, job_id: str, feed: RunFeed | None) -> TrainingResult:
+        """Follow the stream with the callbacks, act on a decision, and build the result."""
         stream = self._resume(job_id)
         assert self._job is not None  # start() sets it
         dispatcher = Dispatcher(self._callbacks, self._job, self._client)
         watch = RuleWatch(self._rules, asyncio.get_running_loop())
         try:
-            terminal = await self._dispatch(stream, dispatcher, watch)
+            terminal = await self._dispatch(stream, dispatcher, watch, feed)
         finally:
             watch.close()
         if watch.latch.error is not None:
@@ -315,7 +353,7 @@ class Trainer:
         return self._stream
 
     async def _dispatch(
-        self, stream: EventStream, dispatcher: Dispatcher, watch: RuleWatch
+        self, stream: EventStream, dispatcher: Dispatcher, watch: RuleWatch, feed: RunFeed | None
     ) -> TrainingCompleted | TrainingFailed | None:
         """Each event's callback in turn, then the rules; until the end or the first decision.
 
@@ -328,11 +366,15 @@ class Trainer:
             nonlocal terminal
             if isinstance(event, TrainingCompleted | TrainingFailed):
                 terminal = event
+            if feed is not None:
+                feed.handled(event)  # to every sink, before the rules see it
             return watch.feed(event)  # True: a rule decided, leave the loop
+
+        dispatch = dispatcher.dispatch if feed is None else feed.wrap(dispatcher.dispatch)
 
         async def follow() -> None:
             async with contextlib.aclosing(stream):
-                await drain(stream, dispatcher.dispatch, handled)
+                await drain(stream, dispatch, handled)
 
         await watch.run(follow)
         return terminal
@@ -405,6 +447,8 @@ def create_trainer(
     client: ArkorClient | None = None,
     reconnect: ReconnectPolicy | None = None,
     early_stopping: StopRule | Sequence[StopRule] | None = None,
+    sinks: Sequence[Sink] | None = None,
+    samples: CheckpointSamples | None = None,
 ) -> Trainer:
     """Build a :class:`Trainer` for one fine-tuning job. Nothing is sent until ``start()``.
 
@@ -435,6 +479,13 @@ def create_trainer(
         reconnect: the stream's :class:`~arkor_rx.retry.ReconnectPolicy`.
         early_stopping: one stop rule or several (``arkor_rx.operators``); the
             first decision cancels the job.
+        sinks: where the run's events go besides the callbacks
+            ([`arkor_rx.sinks`][arkor_rx.sinks]: TensorBoard, MLflow, a recording
+            ...), each from its own buffer and task; ``wait()`` returns once
+            every sink has flushed. One sink may serve many trainers.
+        samples: prompts to ask the half-trained model at every checkpoint
+            ([`CheckpointSamples`][arkor_rx.samples.CheckpointSamples]); the
+            answers go to every sink.
 
     Raises:
         ConfigError: a bad config value or dataset (the message names the field),
@@ -449,6 +500,7 @@ def create_trainer(
         raise ConfigError(f"reconnect must be a ReconnectPolicy, got {reconnect!r}")
     callbacks_ = TrainerCallbacks.coerce(callbacks)
     rules = flatten_rules(early_stopping, where="early_stopping")
+    sinks_ = check_sinks(sinks, samples)
     owns = client is None
     return Trainer(
         name=name.strip(),
@@ -458,6 +510,8 @@ def create_trainer(
         callbacks=callbacks_,
         reconnect=reconnect,
         early_stopping=rules,
+        sinks=sinks_,
+        samples=samples,
     )
 
 

@@ -703,6 +703,8 @@ def main(argv: list[str] | None = None) -> None:
                 rows += group_fan_in(server.base_url, server.pid, sizes, repeats)
             if "e" in args.only:
                 memory = group_memory(server.base_url, sizes)
+            if "g" in args.only:  # sinks attached (bench/sinks.py)
+                rows += __import__("bench.sinks").sinks.group(server.base_url, sizes.e2e, repeats)
     rows.sort(key=lambda r: r.group)
     elapsed = time.perf_counter() - started
     cells = table(rows)

@@ -16,7 +16,8 @@ The docs' pages may use top-level ``await`` (they say so: a notebook, IPython,
 Rule 2: a block followed by ``<!-- expect: A | B -->`` must print each of
 ``A`` and ``B``: the example does what its text says, not only runs.
 
-docs/operators.md and docs/cookbook.md are run by the operators' own tests.
+docs/operators.md and docs/cookbook.md are run by the operators' own tests,
+docs/metric-pipelines.md by tests/sinks/test_docs_sinks.py (in a scratch folder).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from arkor_rx.server import LocalServer, ServerConfig
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
-RUN_ELSEWHERE = {"operators.md", "cookbook.md"}
+RUN_ELSEWHERE = {"operators.md", "cookbook.md", "metric-pipelines.md"}  # sinks: its own test
 BLOCK = re.compile(
     r"^```python\n(.*?)^```\n(?:<!-- expect: (.*?) -->\n)?", re.DOTALL | re.MULTILINE
 )

@@ -5,7 +5,11 @@ Usage::
     arkor-rx serve [--host 127.0.0.1] [--port 8765] [--data-dir DIR] [--token T]
     arkor-rx demo [--chaos] [--steps N] [--learning-rate X] [--seed S] [--no-live]
     arkor-rx demo --sweep [--max-concurrent N] [--steps N] [--seed S] [--no-live]
+    (demo, watch and replay also take --tensorboard DIR --mlflow URI
+     --prometheus PORT --webhook URL --record FILE --csv FILE)
     arkor-rx watch JOB_ID | --all
+    arkor-rx record JOB_ID FILE
+    arkor-rx replay FILE [--speed X]
     arkor-rx jobs [--limit N]
     arkor-rx cancel JOB_ID
     arkor-rx version
@@ -35,7 +39,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from arkor_rx.cli import cancel, demo, jobs, serve, version, watch
+from arkor_rx.cli import cancel, demo, jobs, record, replay, serve, version, watch
 from arkor_rx.cli._common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -72,7 +76,7 @@ class Command(Protocol):
     def run(self, args: argparse.Namespace) -> int | Coroutine[Any, Any, int]: ...
 
 
-COMMANDS: tuple[Command, ...] = (serve, demo, watch, jobs, cancel, version)
+COMMANDS: tuple[Command, ...] = (serve, demo, watch, record, replay, jobs, cancel, version)
 """The subcommands, in the order ``--help`` lists them."""
 
 

@@ -19,6 +19,7 @@ from arkor_rx.cli._common import (
     positive_int,
     usage_error,
 )
+from arkor_rx.cli._sinks import add_sink_flags, build_sinks, close_sinks
 from arkor_rx.dashboard import CheckpointAnswer, DashboardAction, DashboardState, StreamProgress
 from arkor_rx.errors import ArkorError
 
@@ -85,6 +86,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         metavar="N",
         help="with --sweep: runs at a time (default 2)",
     )
+    add_sink_flags(parser)
     return parser
 
 
@@ -120,12 +122,7 @@ async def run(args: argparse.Namespace) -> int:
         from arkor_rx.cli import _sweep_demo
 
         return await _sweep_demo.run(args)
-    from arkor_rx.callbacks import TrainerCallbacks
-    from arkor_rx.client import ArkorClient
-    from arkor_rx.retry import ReconnectPolicy
-    from arkor_rx.server import FaultConfig, LocalServer, ServerConfig
-    from arkor_rx.server.demo_data import SYSTEM_PROMPT
-    from arkor_rx.trainer import create_trainer
+    from arkor_rx.server import FaultConfig
 
     if args.fail_at_step is not None and args.fail_at_step > args.steps:
         print(
@@ -144,6 +141,28 @@ async def run(args: argparse.Namespace) -> int:
         dataset = {"type": "blob", "url": args.dataset}
         # The user named this file: let the demo's server read it wherever it is.
         roots = [Path.cwd(), Path(url2pathname(urlsplit(args.dataset).path)).parent]
+    sinks = build_sinks(args)
+    try:
+        return await _run(args, faults, step_delay, dataset, roots, sinks)
+    finally:
+        await close_sinks(sinks)
+
+
+async def _run(
+    args: argparse.Namespace,
+    faults: Any,
+    step_delay: float,
+    dataset: Any,
+    roots: list[Path] | None,
+    sinks: list[Any],
+) -> int:
+    from arkor_rx.callbacks import TrainerCallbacks
+    from arkor_rx.client import ArkorClient
+    from arkor_rx.retry import ReconnectPolicy
+    from arkor_rx.server import LocalServer, ServerConfig
+    from arkor_rx.server.demo_data import SYSTEM_PROMPT
+    from arkor_rx.trainer import create_trainer
+
     console = _live.console()
     view = _live.view(console, args.no_live, DashboardState(smoothing=DEMO_SMOOTHING))
 
@@ -200,6 +219,7 @@ async def run(args: argparse.Namespace) -> int:
             # quick reconnects: the backend is on this machine
             reconnect=ReconnectPolicy(initial_delay=0.05, max_delay=0.5, max_attempts=20),
             early_stopping=demo_rules(),
+            sinks=sinks,
         )
         trainer_box.append(trainer)
         return await _live.follow_trainer(trainer, view, console)

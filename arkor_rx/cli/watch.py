@@ -15,11 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from arkor_rx.cli import _live
 from arkor_rx.cli._common import EXIT_INTERRUPTED, usage_error
+from arkor_rx.cli._sinks import JobSinks, add_sink_flags, build_sinks, close_sinks
 from arkor_rx.dashboard import DashboardState, RunOpened, StreamProgress
+
+_SINK_FLAGS = ("tensorboard", "mlflow", "prometheus", "webhook", "record", "csv")
 
 if TYPE_CHECKING:
     from arkor_rx.cli._common import Subparsers
@@ -41,6 +44,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "--all", action="store_true", help="follow every queued or running job, one row each"
     )
     _live.add_view_flags(parser)
+    add_sink_flags(parser)
     return parser
 
 
@@ -51,7 +55,17 @@ async def run(args: argparse.Namespace) -> int:
     if args.all:
         from arkor_rx.cli import _watch_all
 
+        if any(getattr(args, flag, None) is not None for flag in _SINK_FLAGS):
+            return usage_error("watch: error: the sink flags go with one JOB_ID, not --all")
         return await _watch_all.run(args)
+    sinks = build_sinks(args)
+    try:
+        return await _watch(args, sinks)
+    finally:
+        await close_sinks(sinks)
+
+
+async def _watch(args: argparse.Namespace, sinks: list[Any]) -> int:
     from arkor_rx.client import ArkorClient
     from arkor_rx.events import TrainingCompleted, TrainingFailed
     from arkor_rx.retry import ReconnectPolicy
@@ -63,6 +77,7 @@ async def run(args: argparse.Namespace) -> int:
         console = _live.console()
         view = _live.view(console, args.no_live, DashboardState(asks_samples=False))
         stream = EventStream(client, job.id, ReconnectPolicy())
+        feed = JobSinks(sinks)
         interrupted = False
         with view:
             view.dispatch(RunOpened(job))  # its own status and start, not "submitted"
@@ -70,13 +85,19 @@ async def run(args: argparse.Namespace) -> int:
                 async with contextlib.aclosing(stream):
                     async for event in stream:
                         view.dispatch(event)
+                        await feed.feed(event, job)
                         stats = stream.stats
                         view.dispatch(StreamProgress(stats.reconnects, duplicates=stats.duplicates))
                         if isinstance(event, TrainingCompleted | TrainingFailed):
                             break
                 final = await client.get_job(job.id)
                 view.dispatch(_live.finished(final, view.state))
+                await feed.finish(
+                    "cancelled" if final.status == "cancelled" else "error",
+                    error=f"the stream ended while the job was {final.status}",
+                )
             except asyncio.CancelledError:  # Ctrl-C: stop watching; the job goes on
                 interrupted = True
+                await feed.finish("cancelled", error="watching was interrupted")
         view.print_summary()
     return EXIT_INTERRUPTED if interrupted else _live.exit_status(view.state)

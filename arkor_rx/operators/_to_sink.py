@@ -57,6 +57,7 @@ _PLAIN: frozenset[type[Any]] = frozenset(
         SamplesAnswered,
     }
 )
+_TERMINAL: frozenset[type[Any]] = frozenset({TrainingCompleted, TrainingFailed})
 _KEEP: set[asyncio.Task[None]] = set()  # finishing tasks of disposed subscriptions
 
 
@@ -123,8 +124,12 @@ def to_sink(
             def on_next(item: _T) -> None:
                 if ended:
                     return
-                if type(item) in _PLAIN:
-                    feed(item, None)  # type: ignore[arg-type]
+                kind = type(item)
+                if kind in _PLAIN:
+                    if item.job_id != current or kind in _TERMINAL:  # type: ignore[attr-defined]
+                        feed(item, None)  # type: ignore[arg-type]
+                    else:
+                        put(item)  # type: ignore[arg-type]  # the hot path: one append
                 elif isinstance(item, RunEvent):
                     feed(item.event, item.run)
                 elif isinstance(item, PruneDecision):

@@ -1,7 +1,16 @@
 """Sinks: take a run's events out of the process (TensorBoard, MLflow, W&B, Prometheus, ...).
 
+A sink is an object with ``async open(job)``, ``async write(batch)`` and
+``async close(outcome)`` (the :class:`Sink` protocol). The library runs each
+sink from its own bounded buffer in its own asyncio task (see
+:mod:`arkor_rx.sinks._runner`), so a slow or failing sink never holds up the
+stream, the callbacks or early stopping. Use sinks in
+``create_trainer(..., sinks=[...])``, with ``aop.to_sink(sink)`` on any
+Observable of events, or from the CLI (``--tensorboard DIR`` ...).
+
 The built-in sinks import their libraries only when constructed, so
-``import arkor_rx`` and ``import arkor_rx.sinks`` stay light.
+``import arkor_rx`` and ``import arkor_rx.sinks`` stay light; a missing
+library fails the constructor with one line naming the ``pip install``.
 """
 
 from __future__ import annotations
@@ -15,15 +24,34 @@ from arkor_rx.sinks._base import (
     SinkItem,
     SinkStats,
 )
+from arkor_rx.sinks._common import MissingExtraError
+from arkor_rx.sinks._csv import CSV
+from arkor_rx.sinks._jsonl import JSONL
+from arkor_rx.sinks._mlflow import MLflow
+from arkor_rx.sinks._prometheus import Prometheus
 from arkor_rx.sinks._runner import SinkHub
+from arkor_rx.sinks._tensorboard import TensorBoard
+from arkor_rx.sinks._wandb import WandB
+from arkor_rx.sinks._webhook import NOTICES, Notice, Webhook, WebhookError
 
 __all__ = [
+    "CSV",
     "DEFAULT_BUFFER_SIZE",
+    "JSONL",
+    "NOTICES",
+    "MLflow",
+    "MissingExtraError",
+    "Notice",
     "Outcome",
     "OutcomeKind",
     "Overflow",
+    "Prometheus",
     "Sink",
     "SinkHub",
     "SinkItem",
     "SinkStats",
+    "TensorBoard",
+    "WandB",
+    "Webhook",
+    "WebhookError",
 ]

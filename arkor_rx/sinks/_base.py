@@ -33,6 +33,7 @@ __all__ = [
     "Sink",
     "SinkItem",
     "SinkStats",
+    "check_sinks",
 ]
 
 Overflow: TypeAlias = Literal["drop", "block"]
@@ -64,6 +65,8 @@ class Outcome:
     """The decision that stopped the run, for ``stopped``."""
     error: str | None = None
     """The failure message, for ``failed`` and ``error`` (never holds the token)."""
+    reconnects: int = 0
+    """How many times the run's event stream was reopened (set by the Trainer; 0 otherwise)."""
 
 
 @dataclass(slots=True)
@@ -105,3 +108,34 @@ class Sink(Protocol):
 
     async def close(self, outcome: Outcome) -> None:
         """The run ended; flush. Called once per run, always, even after errors."""
+
+
+def check_sinks(sinks: object, samples: object = None) -> tuple[Sink, ...]:
+    """Validate ``create_trainer``'s ``sinks=`` (and ``samples=``); the sinks as a tuple.
+
+    Raises:
+        ConfigError: not a list of sinks, a sink without ``open``/``write``/``close``
+            or with a bad ``overflow``/``buffer_size``, or ``samples`` not a
+            :class:`~arkor_rx.samples.CheckpointSamples`.
+    """
+    from arkor_rx.errors import ConfigError
+    from arkor_rx.samples import CheckpointSamples
+
+    if samples is not None and not isinstance(samples, CheckpointSamples):
+        raise ConfigError(f"samples must be an ax.CheckpointSamples, got {samples!r}")
+    if sinks is None:
+        return ()
+    if isinstance(sinks, Sink) or not isinstance(sinks, list | tuple):
+        raise ConfigError(f"sinks must be a list of sinks, got {sinks!r}")
+    for sink in sinks:
+        if not isinstance(sink, Sink):
+            raise ConfigError(
+                f"sinks: {sink!r} is not a sink (it needs async open, write and close)"
+            )
+        overflow = getattr(sink, "overflow", "drop")
+        if overflow not in ("drop", "block"):
+            raise ConfigError(f"sinks: {sink!r} has overflow {overflow!r}; use 'drop' or 'block'")
+        size = getattr(sink, "buffer_size", DEFAULT_BUFFER_SIZE)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ConfigError(f"sinks: {sink!r} has buffer_size {size!r}; use a positive int")
+    return tuple(sinks)

@@ -2,7 +2,14 @@
 
 Rule 1: the producer's cost per item is an append to a deque and, when the
 sink's task is asleep, one wake-up (an ``asyncio.Event.set``). No Task, no
-coroutine and no await per item.
+coroutine and no await per item. Before each batch the task lingers up to
+``batch_interval`` seconds (default 0.05; a sink attribute) so that the batch
+gathers, unless something is urgent: a queued close, or a full ``"block"``
+buffer. So a fast stream is written in big batches (one thread hop
+or request per batch, not per event), a sink's share of the CPU stays
+bounded, and a live run with a few events per second is written within 50 ms.
+A ``"drop"`` sink thus takes at most ``buffer_size`` items per interval
+(about 20,000 per second by default) and drops, and counts, the rest.
 
 Rule 2: one :class:`SinkRunner` per sink instance and event loop, shared by
 every owner (Trainers, ``to_sink`` subscriptions) while any of them holds it.
@@ -36,7 +43,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Generator, Iterable, Sequence
 from typing import Any
 
 from arkor_rx.jobs import TrainingJob
@@ -82,6 +89,10 @@ def _policy(sink: object) -> tuple[str, bool, int]:
     return overflow, bool(getattr(sink, "fail_on_error", False)), size
 
 
+DEFAULT_BATCH_INTERVAL = 0.05
+"""Seconds a woken sink task waits for a batch to gather (``batch_interval``)."""
+
+
 class SinkRunner:
     """Drive one sink from its own bounded buffer in its own task.
 
@@ -108,8 +119,13 @@ class SinkRunner:
         self._loop = loop
         self._buf: collections.deque[SinkItem | _Open | _Close] = collections.deque()
         self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()  # a close or a full buffer: write without lingering
+        interval = getattr(sink, "batch_interval", DEFAULT_BATCH_INTERVAL)
+        self._linger = float(interval) if isinstance(interval, int | float) else 0.0
         self._idle = True
+        self._closes = 0  # close markers queued: flush them without lingering
         self._room: asyncio.Future[None] | None = None
+        self._room_waiter: _Room | None = None
         self._refs = 0
         self._errors: dict[str, BaseException] = {}
         self._drops: dict[str, int] = {}
@@ -132,6 +148,7 @@ class SinkRunner:
         """An owner is done; the task ends once nobody holds it and the buffer is empty."""
         self._refs -= 1
         if self._refs <= 0:
+            self._urgent.set()
             self._wakeup()
 
     def _wakeup(self) -> None:
@@ -162,13 +179,17 @@ class SinkRunner:
 
     def _full(self, item: SinkItem) -> Awaitable[None] | None:
         if self.overflow == "block" or getattr(item, "terminal", False):
+            if self.overflow == "block":
+                self._urgent.set()  # past its bound: drain without lingering
             self._buf.append(item)
             self._wakeup()
             if self.overflow == "drop":
                 return None
-            if self._room is None:
+            room = self._room_waiter
+            if room is None:
                 self._room = self._loop.create_future()
-            return self._room
+                room = self._room_waiter = _Room(self._room, self._urgent)
+            return room
         self.stats.dropped += 1
         job_id = item.job_id
         count = self._drops.get(job_id, 0)
@@ -191,6 +212,8 @@ class SinkRunner:
         """
         future: asyncio.Future[BaseException | None] = self._loop.create_future()
         self._buf.append(_Close(outcome, future))
+        self._closes += 1
+        self._urgent.set()
         self._wakeup()
         return future
 
@@ -212,8 +235,10 @@ class SinkRunner:
                     await self._call("open", head.job.id, self.sink.open, head.job)
                 elif isinstance(head, _Close):
                     buf.popleft()
+                    self._closes -= 1
                     await self._closed(head)
                 else:
+                    await self._gather()
                     await self._write(buf)
         finally:
             self._done = True
@@ -222,6 +247,14 @@ class SinkRunner:
             for entry in buf:  # cancelled with work left: owners must not hang
                 if isinstance(entry, _Close) and not entry.future.done():
                     entry.future.set_result(None)
+
+    async def _gather(self) -> None:
+        """Let a batch gather, up to the interval, unless something is urgent."""
+        if self._linger > 0 and not self._urgent.is_set() and not self._closes and self._refs > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._linger):
+                    await self._urgent.wait()
+        self._urgent.clear()
 
     async def _write(self, buf: collections.deque[SinkItem | _Open | _Close]) -> None:
         stats = self.stats
@@ -233,9 +266,10 @@ class SinkRunner:
         limit = self.buffer_size
         while buf and len(batch) < limit:
             entry = buf[0]
-            if isinstance(entry, _Open | _Close) or entry.job_id != job_id:
+            kind = type(entry)
+            if kind is _Open or kind is _Close or entry.job_id != job_id:  # type: ignore[union-attr]
                 break
-            batch.append(entry)
+            batch.append(entry)  # type: ignore[arg-type]  # not a marker: checked above
             buf.popleft()
         if len(buf) > self.buffer_size and not self._grew:
             self._grew = True
@@ -290,6 +324,7 @@ class SinkRunner:
         room = self._room
         if room is not None:
             self._room = None
+            self._room_waiter = None
             if not room.done():
                 room.set_result(None)
 
@@ -342,6 +377,8 @@ class SinkHub:
             runner.acquire()
         self._runners = tuple(runners)
         self._puts = tuple(r.put for r in runners)
+        if len(runners) == 1:
+            self.put = runners[0].put  # type: ignore[method-assign]  # one sink: no fan-out loop
         self._pending: list[asyncio.Future[BaseException | None]] = []
         self._finished = False
 
@@ -396,6 +433,20 @@ class SinkHub:
                 self._finished = True
                 for runner in self._runners:
                     runner.release()
+
+
+class _Room:
+    """The awaitable of a full ``block`` buffer: awaiting it makes the sink write at once."""
+
+    __slots__ = ("_future", "_urgent")
+
+    def __init__(self, future: asyncio.Future[None], urgent: asyncio.Event) -> None:
+        self._future = future
+        self._urgent = urgent
+
+    def __await__(self) -> Generator[Any, None, None]:
+        self._urgent.set()  # a producer waits: no lingering (a push source never awaits)
+        return self._future.__await__()
 
 
 async def _both(first: Awaitable[None], second: Awaitable[None]) -> None:

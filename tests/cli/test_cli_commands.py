@@ -25,7 +25,16 @@ def _subcommands(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def test_every_command_module_registers_itself_and_runs() -> None:
-    assert _subcommands(build_parser()) == ["serve", "demo", "watch", "jobs", "cancel", "version"]
+    assert _subcommands(build_parser()) == [
+        "serve",
+        "demo",
+        "watch",
+        "record",
+        "replay",
+        "jobs",
+        "cancel",
+        "version",
+    ]
     for command in COMMANDS:
         assert callable(command.add_parser)
         assert callable(command.run)

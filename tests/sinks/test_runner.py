@@ -218,3 +218,19 @@ async def test_bad_policy_attributes_are_a_config_error(
     setattr(sink, attr, value)
     with pytest.raises(ConfigError, match=match):
         SinkHub([sink])
+
+
+async def test_a_woken_task_lingers_for_a_batch_but_a_close_is_written_at_once() -> None:
+    sink = RecordingSink(batch_interval=30.0)  # far longer than the test may take
+    hub = SinkHub([sink])
+    hub.open(JOB)
+    events = run_events(steps=20)
+    for event in events[:10]:
+        hub.put(event)
+        await asyncio.sleep(0)  # the task runs between puts, but waits for more
+    for event in events[10:]:
+        hub.put(event)
+    hub.close(Outcome("completed", job_id="j1"))  # urgent: no waiting out the interval
+    await asyncio.wait_for(hub.finish(), 10)
+    assert sink.items == events
+    assert sink.kinds == ["open", "write", "close"]  # one batch, gathered while lingering

@@ -1,0 +1,109 @@
+"""The sink flags the run commands share, and the per-job sink feed of a pull loop.
+
+Rule 1: ``demo``, ``watch`` and ``replay`` take ``--tensorboard DIR --mlflow
+URI --prometheus PORT --webhook URL --record FILE --csv FILE``; a missing
+extra is the one-line error naming its ``pip install``.
+
+Rule 2: a pull loop (``watch``, ``record``, ``replay``) hands each event to
+the sinks and, when a ``block`` sink is full, waits before reading the next
+one. ``replay`` builds every sink with ``overflow="block"``: a backfill
+loses nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from arkor_rx.cli._common import port
+from arkor_rx.events import TrainingCompleted, TrainingEvent, TrainingFailed
+from arkor_rx.jobs import TrainingJob
+from arkor_rx.sinks import Outcome, OutcomeKind, Sink, SinkHub
+
+__all__ = ["JobSinks", "add_sink_flags", "build_sinks", "close_sinks"]
+
+
+def add_sink_flags(parser: argparse.ArgumentParser) -> None:
+    """Add the six sink flags to a command."""
+    group = parser.add_argument_group("sinks (where the run's events also go)")
+    group.add_argument("--tensorboard", metavar="DIR", help="TensorBoard event files under DIR")
+    group.add_argument("--mlflow", metavar="URI", help="MLflow tracking URI (sqlite:///m.db ...)")
+    group.add_argument(
+        "--prometheus", metavar="PORT", type=port, help="serve /metrics on 127.0.0.1:PORT"
+    )
+    group.add_argument("--webhook", metavar="URL", help="post JSON notifications to URL")
+    group.add_argument("--record", metavar="FILE", help="record the events to FILE (JSONL)")
+    group.add_argument("--csv", metavar="FILE", help="one row per log event in FILE")
+
+
+def build_sinks(args: argparse.Namespace, *, backfill: bool = False) -> list[Sink]:
+    """The sinks the flags ask for (``backfill``: every one with ``overflow="block"``).
+
+    Raises:
+        MissingExtraError: a sink's library is not installed.
+        ConfigError: a bad flag value (say, a webhook URL that is not http).
+    """
+    from arkor_rx import sinks
+
+    extra: dict[str, Any] = {"overflow": "block"} if backfill else {}
+    out: list[Sink] = []
+    if getattr(args, "tensorboard", None):
+        out.append(sinks.TensorBoard(args.tensorboard, **extra))
+    if getattr(args, "mlflow", None):
+        out.append(sinks.MLflow(args.mlflow, **extra))
+    if getattr(args, "prometheus", None) is not None:
+        out.append(sinks.Prometheus(port=args.prometheus, **extra))
+    if getattr(args, "webhook", None):
+        out.append(sinks.Webhook(args.webhook, **extra))
+    if getattr(args, "record", None):
+        out.append(sinks.JSONL(args.record))
+    if getattr(args, "csv", None):
+        out.append(sinks.CSV(args.csv, **extra))
+    return out
+
+
+async def close_sinks(sinks: list[Sink]) -> None:
+    """Release what sinks hold beyond a run (the Prometheus endpoint, HTTP sessions)."""
+    for sink in sinks:
+        aclose = getattr(sink, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+class JobSinks:
+    """The sinks of a pull loop: open a job at its first event, close it at its end."""
+
+    def __init__(self, sinks: list[Sink], *, name: str = "") -> None:
+        self._hub = SinkHub(sinks) if sinks else None
+        self._name = name
+        self._open: dict[str, TrainingJob] = {}
+
+    async def feed(self, event: TrainingEvent, job: TrainingJob | None = None) -> None:
+        """Hand ``event`` to the sinks (opening its job first); wait when a sink is full."""
+        hub = self._hub
+        if hub is None:
+            return
+        job_id = event.job_id or (job.id if job is not None else "")
+        if job_id not in self._open:
+            known = job or TrainingJob(id=job_id, name=self._name, status="running")
+            self._open[job_id] = known
+            hub.open(known)
+        wait = hub.put(event)
+        if wait is not None:
+            await wait
+        if isinstance(event, TrainingCompleted):
+            self._close(job_id, "completed")
+        elif isinstance(event, TrainingFailed):
+            self._close(job_id, "failed", error=event.error)
+
+    def _close(self, job_id: str, kind: OutcomeKind, **extra: Any) -> None:
+        job = self._open.pop(job_id, None)
+        if job is not None and self._hub is not None:
+            self._hub.close(Outcome(kind, job_id=job_id, job=job, **extra))
+
+    async def finish(self, kind: OutcomeKind = "cancelled", **extra: Any) -> None:
+        """Close the jobs still open as ``kind``, then wait until every sink flushed."""
+        for job_id in list(self._open):
+            self._close(job_id, kind, **extra)
+        if self._hub is not None:
+            await self._hub.finish()

@@ -1,0 +1,64 @@
+"""``arkor-rx record JOB_ID FILE``: record a job's events on any backend (the JSONL format).
+
+Rule 1: every event is written as it arrives (flushed per batch); Ctrl-C
+stops recording and keeps what was written (exit 130); the job goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, PROG
+from arkor_rx.cli._sinks import JobSinks
+
+if TYPE_CHECKING:
+    from arkor_rx.cli._common import Subparsers
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    """Add ``record`` and its arguments."""
+    parser = subparsers.add_parser(
+        "record",
+        help="record a job's events to a file (replay it with `replay`)",
+        description="Follow a job's event stream and write every event to FILE, one JSON "
+        "line each (id, event, data, receivedAt). The backend comes from the environment, "
+        "as for `watch`.",
+    )
+    parser.add_argument("job_id", metavar="JOB_ID", help="the job to record")
+    parser.add_argument("file", metavar="FILE", help="the recording to write (JSONL)")
+    return parser
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Record until the job ends (or Ctrl-C); print one line saying what was written."""
+    from arkor_rx.client import ArkorClient
+    from arkor_rx.events import TrainingCompleted, TrainingFailed
+    from arkor_rx.retry import ReconnectPolicy
+    from arkor_rx.sinks import JSONL
+    from arkor_rx.stream import EventStream
+
+    async with ArkorClient.from_env() as client:
+        job = await client.get_job(args.job_id)  # fails fast: unreachable, wrong token, unknown job
+        feed = JobSinks([JSONL(args.file)])
+        stream = EventStream(client, job.id, ReconnectPolicy())
+        count = 0
+        status = EXIT_OK
+        try:
+            async with contextlib.aclosing(stream):
+                async for event in stream:
+                    await feed.feed(event, job)
+                    count += 1
+                    if isinstance(event, TrainingFailed):
+                        status = EXIT_ERROR
+                    if isinstance(event, TrainingCompleted | TrainingFailed):
+                        break
+        except asyncio.CancelledError:
+            status = EXIT_INTERRUPTED
+        await feed.finish("cancelled")
+    print(f"{PROG}: recorded {count} events of job {job.id} to {args.file}", flush=True)
+    return status

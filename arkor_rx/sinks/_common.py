@@ -1,0 +1,146 @@
+"""What the built-in sinks share: policy attributes, the lazy import, run labels, flat configs.
+
+Rule 1: a built-in sink imports its library in its constructor, through
+:func:`require`, so a missing extra fails at once with one line naming the
+``pip install``, and ``import arkor_rx.sinks`` imports none of them.
+
+Rule 2: a run is labelled by its name and job id everywhere (:func:`run_label`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
+from pydantic.alias_generators import to_snake
+
+from arkor_rx.errors import ArkorError, ConfigError
+from arkor_rx.events import TrainingLog
+from arkor_rx.jobs import TrainingJob
+from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Overflow, SinkStats
+
+__all__ = [
+    "METRICS",
+    "BuiltinSink",
+    "MissingExtraError",
+    "flat_config",
+    "log_metrics",
+    "require",
+    "run_label",
+]
+
+METRICS = ("loss", "eval_loss", "learning_rate", "epoch", "samples_per_second")
+"""The metrics of a ``training.log`` event, snake_case, in a fixed order."""
+
+
+class MissingExtraError(ArkorError, ImportError):
+    """A sink's optional library is not installed; the message names the ``pip install``."""
+
+
+def require(module: str, extra: str) -> ModuleType:
+    """Import ``module`` or fail with one line naming ``pip install arkor_rx[extra]``.
+
+    Examples:
+        >>> require("json", "none").__name__
+        'json'
+        >>> require("no_such_module_here", "tensorboard")
+        Traceback (most recent call last):
+        ...
+        arkor_rx.sinks._common.MissingExtraError: no_such_module_here is not installed: pip install arkor_rx[tensorboard]
+    """  # noqa: E501
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtraError(
+            f"{module} is not installed: pip install arkor_rx[{extra}]"
+        ) from None
+
+
+class BuiltinSink:
+    """The policy attributes every built-in sink takes, validated, plus its counters."""
+
+    def __init__(
+        self,
+        *,
+        overflow: Overflow = "drop",
+        fail_on_error: bool = False,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
+    ) -> None:
+        name = type(self).__name__
+        if overflow not in ("drop", "block"):
+            raise ConfigError(f"{name}: overflow must be 'drop' or 'block', not {overflow!r}")
+        if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
+            raise ConfigError(f"{name}: buffer_size must be a positive int, not {buffer_size!r}")
+        self.overflow: Overflow = overflow
+        """What happens when the buffer is full (see :mod:`arkor_rx.sinks`)."""
+        self.fail_on_error = bool(fail_on_error)
+        """True: an error of this sink fails ``wait()`` (after the other sinks closed)."""
+        self.buffer_size = buffer_size
+        """Items buffered before the overflow policy applies."""
+        self.stats = SinkStats()
+        """Counters kept by the runner: written, batches, dropped, errors."""
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
+
+
+def run_label(job: TrainingJob) -> str:
+    """``<name>-<job id>`` (or the job id alone), safe as a folder or run name.
+
+    Examples:
+        >>> run_label(TrainingJob(id="j1", name="support bot/v1"))
+        'support_bot_v1-j1'
+        >>> run_label(TrainingJob(id="j1"))
+        'j1'
+    """
+    label = f"{job.name}-{job.id}" if job.name else job.id
+    return _UNSAFE.sub("_", label).strip("._") or "run"
+
+
+def flat_config(config: Mapping[str, Any]) -> dict[str, str | int | float | bool]:
+    """A job config flattened to scalar values with snake_case dotted keys.
+
+    Examples:
+        >>> flat_config({"maxSteps": 200, "lora": {"r": 16}, "dataset": {"name": "d"}, "x": None})
+        {'max_steps': 200, 'lora.r': 16, 'dataset.name': 'd'}
+    """
+    out: dict[str, str | int | float | bool] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for key, inner in value.items():
+                walk(f"{prefix}.{to_snake(str(key))}" if prefix else to_snake(str(key)), inner)
+        elif value is None:
+            return
+        elif isinstance(value, bool | int | float | str):
+            out[prefix] = value
+        else:
+            out[prefix] = json.dumps(value, default=str)
+
+    walk("", config)
+    return out
+
+
+def log_metrics(event: TrainingLog) -> list[tuple[str, float]]:
+    """The metrics present in a log event, as ``(snake name, value)`` pairs."""
+    values = (
+        event.loss,
+        event.eval_loss,
+        event.learning_rate,
+        event.epoch,
+        event.samples_per_second,
+    )
+    return [(name, value) for name, value in zip(METRICS, values, strict=True) if value is not None]
+
+
+def finite(value: Any) -> float | None:
+    """``value`` as a finite float, else None (for final metrics of any shape)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None

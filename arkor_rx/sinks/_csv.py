@@ -1,0 +1,102 @@
+"""``sinks.CSV(path)``: one row per ``training.log`` event."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from typing import IO, Any
+
+from arkor_rx.events import TrainingLog
+from arkor_rx.jobs import TrainingJob
+from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
+from arkor_rx.sinks._common import METRICS, BuiltinSink
+
+__all__ = ["CSV", "CSV_COLUMNS"]
+
+CSV_COLUMNS = ("job_id", "name", "step", "timestamp", *METRICS)
+"""The header row: who, when, then the five metrics (empty when not logged)."""
+
+
+class CSV(BuiltinSink):
+    """Write one row per log event (``job_id, name, step, timestamp`` and the metrics).
+
+    The header is written when the file is created; rows are flushed per
+    batch. Many runs may share one file (the ``job_id`` and ``name`` columns
+    tell them apart). A metric not logged at a step is an empty cell; a
+    non-finite loss is written as ``nan``/``inf``.
+
+    Examples:
+        >>> CSV("metrics.csv").path
+        'metrics.csv'
+
+    Args:
+        path: the file, created (truncated) at the first run unless ``append``.
+        append: add rows to an existing file (no second header).
+        overflow: ``"drop"`` by default.
+        fail_on_error: fail ``wait()`` when writing fails.
+        buffer_size: events buffered before the overflow policy applies.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        append: bool = False,
+        overflow: Overflow = "drop",
+        fail_on_error: bool = False,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
+    ) -> None:
+        super().__init__(overflow=overflow, fail_on_error=fail_on_error, buffer_size=buffer_size)
+        self.path = os.fspath(path)
+        """Where the rows go."""
+        self._append = append
+        self._file: IO[str] | None = None
+        self._writer: Any = None
+        self._names: dict[str, str] = {}
+        self._runs = 0
+
+    def __repr__(self) -> str:
+        return f"CSV({self.path!r})"
+
+    async def open(self, job: TrainingJob) -> None:
+        """Open the file at the first run; remember the run's name."""
+        if self._file is None:
+            fresh = not (self._append and os.path.exists(self.path))  # noqa: ASYNC240
+            self._file = open(self.path, "w" if fresh else "a", newline="", encoding="utf-8")  # noqa: SIM115, ASYNC230
+            self._writer = csv.writer(self._file)
+            if fresh:
+                self._writer.writerow(CSV_COLUMNS)
+            self._append = True
+        self._names[job.id] = job.name
+        self._runs += 1
+
+    async def write(self, events: Sequence[SinkItem]) -> None:
+        """One row per log event, then flush."""
+        if self._file is None:
+            return
+        rows = []
+        for event in events:
+            if isinstance(event, TrainingLog):
+                metrics = ["" if v is None else repr(v) for v in _values(event)]
+                name = self._names.get(event.job_id, "")
+                rows.append([event.job_id, name, event.step, event.timestamp or "", *metrics])
+        if rows:
+            self._emit(rows)  # on the loop: a short buffered write (see sinks.JSONL)
+
+    def _emit(self, rows: list[list[Any]]) -> None:
+        assert self._file is not None
+        self._writer.writerows(rows)
+        self._file.flush()
+
+    async def close(self, outcome: Outcome) -> None:
+        """Close the file once no run is open."""
+        self._names.pop(outcome.job_id or "", None)
+        self._runs -= 1
+        if self._runs <= 0 and self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _values(event: TrainingLog) -> tuple[float | None, ...]:
+    return (event.loss, event.eval_loss, event.learning_rate, event.epoch, event.samples_per_second)

@@ -1,0 +1,159 @@
+"""Sink workloads (g): ``trainer.events()`` with sinks attached, and a slow sink's memory.
+
+``python -m bench.sinks BASE_URL FRAMES`` (or the ``g`` group of ``make
+bench``) follows the same job stream twice: bare, and through
+``aop.to_sink(TensorBoard, Prometheus, JSONL)``; the rate with sinks includes
+the final flush (the output completes only once every sink closed).
+
+The memory row attaches a sink whose ``write`` takes ten times as long per
+event as the stream takes to deliver one (a ``sleep``), with overflow
+``"drop"``: its buffer must stay within its bound (``stats.high_water``),
+the drops are counted, and the resident set size stays flat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.arkor import _consume, _trainer, make_client
+
+__all__ = ["events_bare", "events_with_sinks", "slow_sink_memory"]
+
+
+async def events_bare(base_url: str, frames: int) -> int:
+    """``trainer.events()`` to the end, no sink: the reference row."""
+    async with make_client(base_url) as client:
+        return await _consume(_trainer(client, "bench", frames).events())
+
+
+async def events_with_sinks(base_url: str, frames: int, folder: str) -> int:
+    """``trainer.events()`` through TensorBoard, Prometheus and JSONL sinks, to the flush."""
+    from arkor_rx import operators as aop
+    from arkor_rx import sinks
+
+    folder_path = Path(folder)
+    tb = sinks.TensorBoard(folder_path / "tb")
+    prom = sinks.Prometheus(registry=_registry())
+    record = sinks.JSONL(folder_path / "run.jsonl")
+    async with make_client(base_url) as client:
+        source = _trainer(client, "bench", frames).events()
+        return await _consume(source.pipe(aop.to_sink(tb, prom, record)))
+
+
+def _registry() -> Any:
+    from prometheus_client import CollectorRegistry
+
+    return CollectorRegistry()
+
+
+class _SlowSink:
+    """Takes ``per_event`` seconds per event it writes (an await, like a slow network)."""
+
+    overflow = "drop"
+    buffer_size = 1024
+
+    def __init__(self, per_event: float) -> None:
+        self.per_event = per_event
+
+    async def open(self, job: Any) -> None:
+        return None
+
+    async def write(self, events: Sequence[Any]) -> None:
+        await asyncio.sleep(self.per_event * len(events))
+
+    async def close(self, outcome: Any) -> None:
+        return None
+
+
+async def slow_sink_memory(base_url: str, frames: int) -> dict[str, Any]:
+    """A sink 10x slower than the stream: its peak buffer, drops and the RSS before/after."""
+    from arkor_rx import operators as aop
+    from bench.memory import rss_mb
+
+    start = time.perf_counter()
+    delivered = await events_bare(base_url, frames)
+    per_event = (time.perf_counter() - start) / max(delivered, 1)
+    sink = _SlowSink(per_event * 10)
+    samples: list[float] = []
+    step = max(frames // 10, 1)
+    seen = 0
+
+    def on_event(_event: Any) -> None:
+        nonlocal seen
+        seen += 1
+        if seen % step == 0:
+            samples.append(rss_mb())
+
+    async with make_client(base_url) as client:
+        source = _trainer(client, "bench", frames).events().pipe(aop.to_sink(sink))
+        count = await _consume(source, on_event)
+    stats = sink.stats  # type: ignore[attr-defined]
+    return {
+        "mode": "slow sink",
+        "frames": frames,
+        "events": count,
+        "per_event_us": per_event * 1e6,
+        "buffer_size": sink.buffer_size,
+        "high_water": stats.high_water,
+        "written": stats.written,
+        "dropped": stats.dropped,
+        "rss_first_tenth_mb": samples[0] if samples else None,
+        "rss_end_mb": samples[-1] if samples else None,
+    }
+
+
+def group(base_url: str, frames: int, repeats: int) -> list[Any]:
+    """The rows of group g for ``bench.run`` (the same stream, with and without sinks)."""
+    from bench.run import Row, measure, run_group, typed_count
+
+    typed = typed_count(frames)
+    folder = tempfile.mkdtemp(prefix="arkor-bench-sinks-")
+    rows = run_group(
+        [
+            measure(
+                Row("g", "trainer.events(), no sink", frames, "k frames/s"),
+                lambda: events_bare(base_url, frames),
+                repeats,
+                typed,
+            ),
+            measure(
+                Row(
+                    "g",
+                    "trainer.events() + TensorBoard, Prometheus, JSONL",
+                    frames,
+                    "k frames/s",
+                    ref="trainer.events(), no sink",
+                ),
+                lambda: events_with_sinks(base_url, frames, folder),
+                repeats,
+                typed,
+            ),
+        ]
+    )
+    memory = asyncio.run(slow_sink_memory(base_url, frames))
+    print(f"  [g] {json.dumps(memory)}", file=sys.stderr, flush=True)
+    rows[-1].note = (
+        f"slow sink (10x the stream's {memory['per_event_us']:.1f} µs/event): peak buffer "
+        f"{memory['high_water']}/{memory['buffer_size']}, dropped {memory['dropped']:,}, "
+        f"RSS {memory['rss_first_tenth_mb']:.0f} -> {memory['rss_end_mb']:.0f} MB"
+    )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.sinks BASE_URL FRAMES``: print both rates and the memory row."""
+    args = sys.argv[1:] if argv is None else argv
+    base_url, frames = args[0], int(args[1])
+    for row in group(base_url, frames, repeats=5):
+        print(f"{row.name}: {row.median:,.1f} {row.unit} ({row.note})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""TensorBoard event files read back with TensorBoard's own reader; the CSV sink."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+import reactivex
+from tensorboard.backend.event_processing.event_accumulator import (  # type: ignore[import-untyped]
+    EventAccumulator,
+)
+from tensorboard.plugins.hparams import plugin_data_pb2  # type: ignore[import-untyped]
+
+from arkor_rx import operators as aop
+from arkor_rx import sinks
+from arkor_rx.events import TrainingCompleted, TrainingLog, TrainingStarted
+from arkor_rx.runs import Run, RunEvent
+from arkor_rx.samples import Sample, SamplesAnswered
+from arkor_rx.sinks._csv import CSV_COLUMNS
+
+
+def a_run(job_id: str = "j1") -> list[Any]:
+    return [
+        TrainingStarted(job_id=job_id),
+        TrainingLog(
+            job_id=job_id, step=10, loss=2.0, learning_rate=2e-4, epoch=0.1, samples_per_second=40.0
+        ),
+        TrainingLog(job_id=job_id, step=20, loss=1.5, eval_loss=1.7, learning_rate=1e-4),
+        SamplesAnswered(
+            job_id=job_id,
+            step=20,
+            samples=(
+                Sample("My invoice | is wrong", "Billing team"),
+                Sample("Reset?", error="timeout"),
+            ),
+        ),
+        TrainingCompleted(job_id=job_id, metrics={"loss": 1.5, "train_runtime": 12.0}),
+    ]
+
+
+def read(folder: Path) -> EventAccumulator:
+    acc = EventAccumulator(str(folder), size_guidance={"scalars": 0, "tensors": 0})
+    acc.Reload()
+    return acc
+
+
+def scalars(acc: EventAccumulator, tag: str) -> list[tuple[int, float]]:
+    return [(s.step, s.value) for s in acc.Scalars(tag)]
+
+
+async def test_tensorboard_scalars_text_and_hparams_read_back(tmp_path: Path) -> None:
+    tb = sinks.TensorBoard(tmp_path / "runs")
+    source = reactivex.from_iterable(a_run())
+    await source.pipe(aop.to_sink(tb, name="support-bot"))
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert folder.name == "support-bot-j1"
+    acc = read(folder)
+    assert scalars(acc, "train/loss") == [(10, 2.0), (20, 1.5)]
+    assert scalars(acc, "eval/loss") == [(20, pytest_approx(1.7))]
+    lr = scalars(acc, "train/learning_rate")
+    assert [s for s, _ in lr] == [10, 20]
+    assert [v for _, v in lr] == [pytest_approx(2e-4), pytest_approx(1e-4)]
+    assert scalars(acc, "train/epoch") == [(10, pytest_approx(0.1))]
+    assert scalars(acc, "train/samples_per_second") == [(10, 40.0)]
+    assert scalars(acc, "final/loss")[0][1] == 1.5
+    assert scalars(acc, "final/eval_loss")[0][1] == pytest_approx(1.7)
+    assert scalars(acc, "final/train_runtime")[0][1] == 12.0
+    (text,) = acc.Tensors("samples/text_summary")
+    assert text.step == 20
+    markdown = text.tensor_proto.string_val[0].decode()
+    assert "My invoice \\| is wrong | Billing team" in markdown
+    assert "(error: timeout)" in markdown
+    content = acc.PluginTagToContent("hparams")
+    session = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    hparams = dict(session.session_start_info.hparams)
+    assert hparams["outcome"].string_value == "completed"
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
+    metric_tags = {m.name.tag for m in experiment.experiment.metric_infos}
+    assert {"final/loss", "final/eval_loss"} <= metric_tags
+
+
+async def test_tensorboard_one_folder_per_sweep_run_with_config_as_hparams(tmp_path: Path) -> None:
+    tb = sinks.TensorBoard(tmp_path / "runs")
+    runs = [
+        Run(0, "ja", {"learning_rate": 1e-4, "lora": {"r": 8}}, "sweep-0"),
+        Run(1, "jb", {"learning_rate": 2e-4, "lora": {"r": 16}}, "sweep-1"),
+    ]
+    merged = [RunEvent(run, event) for run in runs for event in a_run(run.job_id or "")]
+    await reactivex.from_iterable(merged).pipe(aop.to_sink(tb))
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["sweep-0-ja", "sweep-1-jb"]
+    acc = read(tmp_path / "runs" / "sweep-1-jb")
+    content = acc.PluginTagToContent("hparams")
+    session = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    hparams = dict(session.session_start_info.hparams)
+    assert hparams["lora.r"].number_value == 16
+    assert hparams["learning_rate"].number_value == pytest_approx(2e-4)
+
+
+async def test_csv_one_row_per_log_event(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    diverged = TrainingLog(job_id="j1", step=30, loss=math.inf)
+    await reactivex.from_iterable([*a_run()[:3], diverged, a_run()[-1]]).pipe(
+        aop.to_sink(sinks.CSV(path), name="bot")
+    )
+    with path.open() as handle:
+        rows = list(csv.reader(handle))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert [r[2] for r in rows[1:]] == ["10", "20", "30"]
+    by_step = {r[2]: dict(zip(CSV_COLUMNS, r, strict=True)) for r in rows[1:]}
+    assert by_step["20"]["eval_loss"] == "1.7"
+    assert by_step["20"]["epoch"] == ""
+    assert by_step["30"]["loss"] == "inf"
+    assert by_step["10"]["name"] == "bot"
+
+
+def pytest_approx(value: float) -> Any:
+    import pytest
+
+    return pytest.approx(value, rel=1e-6)
