@@ -67,7 +67,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import compress, repeat
 from typing import Final
 
@@ -76,6 +76,7 @@ from arkor_rx.errors import ConfigError, SSEError, SSELimitError
 __all__ = [
     "DEFAULT_MAX_EVENT_SIZE",
     "DEFAULT_MAX_LINE_SIZE",
+    "Frames",
     "SSEDecoder",
     "ServerSentEvent",
     "encode",
@@ -117,6 +118,61 @@ class ServerSentEvent:
     this very block (the last one if several); ``None`` when the block had none.
     Unlike :attr:`SSEDecoder.retry`, it does not carry over to later events."""
 
+    id_carried: bool = field(default=False, compare=False, repr=False)
+    """True when the block had no ``id`` field of its own, so that :attr:`id` is
+    the one carried over from an earlier block (WHATWG: the last event ID
+    persists); False when the block set it itself (an empty ``id`` included).
+    A frame that repeats the previous frame's id *itself* is a repeat, one that
+    carries it over is not: this flag tells the two apart. It takes no part in
+    comparison, hashing or the repr, so events built by hand still compare
+    equal to decoded ones."""
+
+
+@dataclass(frozen=True, slots=True)
+class Frames:
+    """The frames of one :meth:`SSEDecoder.feed_frames` call, as columns (no object per frame).
+
+    Frame ``i`` is ``(type[i], data[i], id[i])``, with the same values a
+    :class:`ServerSentEvent` would hold. Only the rare fields are sparse:
+    ``carried`` lists the indexes of the frames whose id was carried over
+    (:attr:`ServerSentEvent.id_carried`), and ``retry`` maps an index to the
+    frame's ``retry`` field when it had one.
+
+    Examples:
+        >>> frames = SSEDecoder().feed_frames(b"id: 1\\ndata: a\\n\\ndata: b\\n\\n")
+        >>> frames.type, frames.data, frames.id, frames.carried, len(frames)
+        (['message', 'message'], ['a', 'b'], ['1', '1'], [1], 2)
+    """
+
+    type: list[str]
+    """Each frame's event type (``"message"`` when the block had none)."""
+    data: list[str]
+    """Each frame's data."""
+    id: list[str | None]
+    """Each frame's id (set by the block or carried over; None when empty)."""
+    carried: list[int]
+    """Indexes of the frames whose id was carried over, in order."""
+    retry: dict[int, int]
+    """Index to ``retry`` value, for the frames that had a valid ``retry`` field."""
+
+    def __len__(self) -> int:
+        return len(self.type)
+
+    def events(self) -> list[ServerSentEvent]:
+        """The same frames as :class:`ServerSentEvent` objects."""
+        n = len(self.type)
+        events = list(map(_new_event, repeat(ServerSentEvent, n)))
+        _consume(map(_set_event, events, self.type))
+        _consume(map(_set_data, events, self.data))
+        _consume(map(_set_id, events, self.id))
+        _consume(map(_set_retry, events, repeat(None, n)))
+        _consume(map(_set_carried, events, repeat(False, n)))
+        for i, value in self.retry.items():
+            _set_retry(events[i], value)
+        for i in self.carried:
+            _set_carried(events[i], True)
+        return events
+
 
 # Building a frozen dataclass through its __init__ goes through object.__setattr__
 # once per field, which costs more than the rest of a frame's decoding. On the hot
@@ -132,6 +188,9 @@ _set_id: Final[Callable[[ServerSentEvent, str | None], None]] = vars(ServerSentE
 _set_retry: Final[Callable[[ServerSentEvent, int | None], None]] = vars(ServerSentEvent)[
     "retry"
 ].__set__
+_set_carried: Final[Callable[[ServerSentEvent, bool], None]] = vars(ServerSentEvent)[
+    "id_carried"
+].__set__
 
 _BOM: Final = "\ufeff"
 
@@ -144,6 +203,10 @@ _BOM: Final = "\ufeff"
 _FRAME: Final = re.compile(r"^id: ([^\n\0]+)\nevent: (.+)\ndata: (.*)\n\n", re.MULTILINE)
 
 _consume: Final[Callable[[Iterable[object]], None]] = deque[object](maxlen=0).extend
+
+_NO_FRAMES: Final = Frames([], [], [], [], {})
+"""What :meth:`SSEDecoder.feed_frames` returns for a chunk that completes no frame.
+Shared, so never mutate a :class:`Frames` you were given."""
 
 
 class SSEDecoder:
@@ -180,6 +243,7 @@ class SSEDecoder:
     """
 
     __slots__ = (
+        "_block_own",
         "_block_retry",
         "_bom_pending",
         "_closed",
@@ -218,6 +282,7 @@ class SSEDecoder:
         self._id_buffer = ""
         self._last_event_id = ""
         self._block_retry: int | None = None
+        self._block_own = False  # the pending block has an id field of its own
         self._retry: int | None = None
         self._closed = False
 
@@ -261,13 +326,27 @@ class SSEDecoder:
                 further: drop the decoder (and the connection).
             SSEError: the decoder was already closed.
         """
+        frames = self._feed(chunk)
+        return [] if frames is None else frames.events()
+
+    def feed_frames(self, chunk: bytes) -> Frames:
+        """Like :meth:`feed`, but the frames come as :class:`Frames` columns.
+
+        The same frames, in the same order, with the same values and the same
+        errors as :meth:`feed`, without building one object per frame: for a
+        consumer that handles a chunk's frames together (the event stream).
+        """
+        frames = self._feed(chunk)
+        return _NO_FRAMES if frames is None else frames
+
+    def _feed(self, chunk: bytes) -> Frames | None:
         if self._closed:
             raise SSEError("SSEDecoder.feed() called after close()")
         text = self._decode(chunk)
         if not text:
             # Nothing decoded yet (for instance half a multi-byte character):
             # the codec keeps those bytes, and the BOM and CR flags stay as they are.
-            return []
+            return None
         if self._bom_pending:
             self._bom_pending = False
             if text[0] == _BOM:
@@ -291,7 +370,7 @@ class SSEDecoder:
                     raise self._line_too_long(size, pending=True)
                 self._partial.append(text)
                 self._partial_size = size
-            return []
+            return None
         if self._partial:
             self._partial.append(text)
             text = "".join(self._partial)
@@ -333,77 +412,89 @@ class SSEDecoder:
             self._data = []
             self._event_type = ""
             self._block_retry = None
+            self._block_own = False
             self._id_buffer = self._last_event_id
         return []
 
-    def _process(self, text: str) -> list[ServerSentEvent]:
+    def _process(self, text: str) -> Frames:
         """Interpret complete lines (Rules 4 to 6). ``text`` has LF line ends and ends with one.
 
         The hot path: common frames (see :data:`_FRAME`) are cut out by one
-        ``re.split`` and their events built in bulk, with C-level loops; the
+        ``re.split`` and taken as whole columns (slices of the split); the
         text between them, if any, goes through :meth:`_lines`, one line at a
         time, and a frame that continues a block those lines began is merged
-        into that block. Both ways give the same events.
+        into that block. Both ways give the same frames.
         """
+        out = Frames([], [], [], [], {})
         parts = _FRAME.split(text)
         if len(parts) == 1:
-            return self._lines(text)
+            self._lines(text, out)
+            return out
         ids = parts[1::4]
+        types = parts[2::4]
         datas = parts[3::4]
         if len(text) > self._max_event_size:
             # Only a text longer than the limit can hold a frame's data over it.
             longest = max(map(len, datas))
             if longest > self._max_event_size:
                 raise self._event_too_big(longest)
-        events = list(map(_new_event, repeat(ServerSentEvent, len(ids))))
-        _consume(map(_set_event, events, parts[2::4]))
-        _consume(map(_set_data, events, datas))
-        _consume(map(_set_id, events, ids))
-        _consume(map(_set_retry, events, repeat(None)))
-
+        out_type, out_data, out_id = out.type, out.data, out.id
         # parts[4 * j] is the text before frame j; parts[-1] the text after the last.
-        out = self._lines(parts[0]) if parts[0] else []
+        if parts[0]:
+            self._lines(parts[0], out)
         if self._data or self._event_type or self._block_retry is not None:
-            events[0] = self._merge(ids[0], parts[2], datas[0])
+            datas[0] = self._merge(ids[0], datas[0], out)
         start = 0
         for j in compress(range(1, len(ids) + 1), parts[4::4]):
-            out += events[start:j]
+            out_type += types[start:j]
+            out_data += datas[start:j]
+            out_id += ids[start:j]
             start = j
             self._id_buffer = self._last_event_id = ids[j - 1]
-            out += self._lines(parts[4 * j])
+            self._block_own = False
+            self._lines(parts[4 * j], out)
             if j < len(ids) and (self._data or self._event_type or self._block_retry is not None):
-                events[j] = self._merge(ids[j], parts[4 * j + 2], datas[j])
-        out += events[start:]
+                datas[j] = self._merge(ids[j], datas[j], out)
         if start < len(ids):
+            out_type += types[start:]
+            out_data += datas[start:]
+            out_id += ids[start:]
             self._id_buffer = self._last_event_id = ids[-1]
+            self._block_own = False
         return out
 
-    def _merge(self, frame_id: str, event: str, data: str) -> ServerSentEvent:
-        """Finish the pending block with the lines of a :data:`_FRAME` match."""
+    def _merge(self, frame_id: str, data: str, out: Frames) -> str:
+        """Finish the pending block with the lines of a :data:`_FRAME` match; its data.
+
+        The frame will be the next one appended to ``out``: its ``retry`` is recorded
+        at that index.
+        """
         self._data.append(data)
         value = "\n".join(self._data)
         if len(value) > self._max_event_size:
             raise self._event_too_big(len(value))
-        sse = ServerSentEvent(event, value, frame_id, self._block_retry)
+        if self._block_retry is not None:
+            out.retry[len(out.type)] = self._block_retry
         self._id_buffer = self._last_event_id = frame_id
         self._data = []
         self._event_type = ""
         self._block_retry = None
-        return sse
+        self._block_own = False
+        return value
 
-    def _lines(self, text: str) -> list[ServerSentEvent]:
-        """Interpret complete lines one at a time, by the book (Rules 4 to 6).
+    def _lines(self, text: str, out: Frames) -> None:
+        """Interpret complete lines one at a time, by the book (Rules 4 to 6), into ``out``.
 
         ``text`` has LF line ends and ends with one.
         """
         lines = text.split("\n")
         lines.pop()
-        out: list[ServerSentEvent] = []
         data = self._data
         event_type = self._event_type
         id_buffer = self._id_buffer
         last_event_id = self._last_event_id
         block_retry = self._block_retry
+        block_own = self._block_own
         max_event = self._max_event_size
         for line in lines:
             if not line:
@@ -413,13 +504,17 @@ class SSEDecoder:
                     data = []
                     if len(value) > max_event:
                         raise self._event_too_big(len(value))
-                    out.append(
-                        ServerSentEvent(
-                            event_type or "message", value, id_buffer or None, block_retry
-                        )
-                    )
+                    index = len(out.type)
+                    out.type.append(event_type or "message")
+                    out.data.append(value)
+                    out.id.append(id_buffer or None)
+                    if not block_own:
+                        out.carried.append(index)
+                    if block_retry is not None:
+                        out.retry[index] = block_retry
                 event_type = ""
                 block_retry = None
+                block_own = False
                 continue
             # Most lines are "name: value": one partition finds both. A name that
             # holds a colon means that the first colon had no space after it.
@@ -435,6 +530,7 @@ class SSEDecoder:
             elif name == "id":
                 if "\0" not in value:
                     id_buffer = value
+                    block_own = True
             elif name == "retry" and value.isdigit() and value.isascii():
                 # Past Python's int-from-str digit limit, int() raises: no real
                 # reconnection time has thousands of digits, so the field is ignored.
@@ -450,7 +546,8 @@ class SSEDecoder:
         self._id_buffer = id_buffer
         self._last_event_id = last_event_id
         self._block_retry = block_retry
-        return out
+        self._block_own = block_own
+
 
     def _line_too_long(self, size: int, *, pending: bool) -> SSELimitError:
         what = "a pending line (no line end yet) has reached" if pending else "a line has"
