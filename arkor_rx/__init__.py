@@ -15,8 +15,7 @@ The local backend lives in :mod:`arkor_rx.server` and is not imported here, so
 from __future__ import annotations
 
 from arkor_rx import operators
-from arkor_rx.client import ArkorClient
-from arkor_rx.dispatch import (
+from arkor_rx.callbacks import (
     CheckpointAdapter,
     CheckpointContext,
     CompletedContext,
@@ -25,6 +24,7 @@ from arkor_rx.dispatch import (
     StartedContext,
     TrainerCallbacks,
 )
+from arkor_rx.client import ArkorClient
 from arkor_rx.errors import (
     ArkorError,
     CloudApiError,
@@ -47,7 +47,12 @@ from arkor_rx.events import (
     UnknownEvent,
     parse_event,
 )
-from arkor_rx.inference import InferenceResponse, checkpoint_adapter, final_adapter
+from arkor_rx.inference import (
+    InferenceRequest,
+    InferenceResponse,
+    checkpoint_adapter,
+    final_adapter,
+)
 from arkor_rx.jobs import BlobDataset, HuggingFaceDataset, JobConfig, TrainingJob
 from arkor_rx.protocol import __version__
 from arkor_rx.retry import ReconnectPolicy
@@ -73,6 +78,7 @@ __all__ = [
     "EventStream",
     "FailedContext",
     "HuggingFaceDataset",
+    "InferenceRequest",
     "InferenceResponse",
     "JobConfig",
     "LogContext",

@@ -33,7 +33,7 @@ from pydantic import SecretStr, ValidationError
 from arkor_rx.credentials import resolve_settings
 from arkor_rx.errors import CloudApiError, ConfigError, TransportError, UpgradeRequiredError
 from arkor_rx.events import TrainingEvent, event_adapter
-from arkor_rx.inference import InferenceResponse
+from arkor_rx.inference import InferenceRequest, InferenceResponse
 from arkor_rx.jobs import JobConfig, TrainingJob, format_validation_error
 from arkor_rx.protocol import (
     ACCEPT_HEADER,
@@ -494,9 +494,11 @@ class ArkorClient:
     ) -> InferenceResponse:
         """Chat with a base model or a trained adapter (``POST /v1/inference/chat``).
 
-        The body is camelCase and holds only the arguments given, plus
-        ``stream``, which is always sent (the protocol's default is true; this
-        method's is false).
+        The arguments are the fields of
+        [`InferenceRequest`][arkor_rx.inference.InferenceRequest]; the body is
+        camelCase and holds only the arguments given, plus ``stream``, which is
+        always sent (the protocol's default is true; this method's is false).
+        No ``maxTokens`` is sent unless given: the server decides.
 
         Examples:
             >>> async def ask(client: ArkorClient) -> str:  # doctest: +SKIP
@@ -527,31 +529,40 @@ class ArkorClient:
             one with ``aclose()`` or ``async with`` if it is not read to the end.
 
         Raises:
-            ConfigError: no messages, or a message that is not a mapping.
+            ConfigError: no messages, a message that is not a mapping, or an
+                argument of the wrong type.
             CloudApiError: a non-2xx answer.
             TransportError: no answer could be had.
         """
-        if isinstance(messages, str | bytes) or not isinstance(messages, Sequence) or not messages:
-            raise ConfigError("messages must be a non-empty list of chat messages")
-        if not all(isinstance(m, Mapping) for m in messages):
-            raise ConfigError(
-                "every message must be a mapping such as {'role': 'user', 'content': ...}"
-            )
-        body: dict[str, Any] = {"messages": [dict(m) for m in messages], "stream": bool(stream)}
-        optional: dict[str, Any] = {
-            "adapter": None if adapter is None else dict(adapter),
-            "baseModel": base_model,
-            "maxTokens": max_tokens,
-            "temperature": temperature,
-            "topP": top_p,
-            "tools": None if tools is None else [dict(t) for t in tools],
-            "toolChoice": tool_choice
-            if not isinstance(tool_choice, Mapping)
-            else dict(tool_choice),
-            "responseFormat": None if response_format is None else dict(response_format),
-            "structuredOutputs": None if structured_outputs is None else dict(structured_outputs),
-        }
-        body.update((k, v) for k, v in optional.items() if v is not None)
+        request = InferenceRequest.build(
+            messages,
+            adapter=adapter,
+            base_model=base_model,
+            stream=bool(stream),
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            tools=tools,
+            tool_choice=tool_choice,
+            response_format=response_format,
+            structured_outputs=structured_outputs,
+        )
+        return await self.send_inference(request, request_timeout=request_timeout)
+
+    async def send_inference(
+        self, request: InferenceRequest, *, request_timeout: float | None = None
+    ) -> InferenceResponse:
+        """Send a built [`InferenceRequest`][arkor_rx.inference.InferenceRequest].
+
+        What :meth:`infer` does once it has validated its arguments; ``request_timeout``
+        as there.
+
+        Raises:
+            CloudApiError: a non-2xx answer.
+            TransportError: no answer could be had.
+        """
+        body = request.to_wire()
+        stream = request.stream
         if not stream:
             status, raw = await self._call(
                 "POST", INFERENCE_PATH, json_body=body, total=request_timeout

@@ -1,4 +1,10 @@
-"""Chat inference answers, streamed or whole, and the adapter references they use.
+"""Chat inference: the request, the adapter references it uses, and the answer.
+
+Rule 0: one frozen request model,
+[`InferenceRequest`][arkor_rx.inference.InferenceRequest], lists the
+arguments of a chat request and builds its camelCase body; one adapter type,
+[`CheckpointAdapter`][arkor_rx.inference.CheckpointAdapter], names a
+checkpoint (``checkpoint_adapter()`` is its wire dict).
 
 Rule 1: one :class:`InferenceResponse` type for both modes. ``await
 r.json()`` and ``await r.text()`` work the same whether the server streamed
@@ -21,19 +27,61 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError
+from pydantic.alias_generators import to_camel
 
 from arkor_rx.errors import CloudApiError, ConfigError, TransportError
+from arkor_rx.jobs import format_validation_error
 from arkor_rx.sse import ServerSentEvent, SSEDecoder
 from arkor_rx.transport import StreamResponse
 
-__all__ = ["InferenceResponse", "checkpoint_adapter", "final_adapter"]
+__all__ = [
+    "CheckpointAdapter",
+    "InferenceRequest",
+    "InferenceResponse",
+    "checkpoint_adapter",
+    "final_adapter",
+]
 
 _DONE = "[DONE]"
 
 
+class _Request(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, alias_generator=to_camel, populate_by_name=True, extra="forbid"
+    )
+
+
+class CheckpointAdapter(_Request):
+    """The adapter saved at one checkpoint of a job: the one type for it.
+
+    ``ctx.adapter`` of a checkpoint callback is one; :func:`checkpoint_adapter`
+    gives its wire shape as a dict.
+
+    Examples:
+        >>> CheckpointAdapter(job_id="j1", step=50).to_wire()
+        {'kind': 'checkpoint', 'jobId': 'j1', 'step': 50}
+    """
+
+    kind: Literal["checkpoint"] = "checkpoint"
+    """Always ``"checkpoint"``."""
+    job_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+    """The job the checkpoint belongs to."""
+    step: Annotated[StrictInt, Field(ge=0)]
+    """The step it was saved at."""
+
+    def to_wire(self) -> dict[str, Any]:
+        """The ``adapter`` object of an inference request."""
+        return self.model_dump(by_alias=True)
+
+
 def checkpoint_adapter(job_id: str, step: int) -> dict[str, Any]:
     """The adapter saved at ``step`` of a job, for ``ArkorClient.infer(adapter=...)``.
+
+    The wire shape of a [`CheckpointAdapter`][arkor_rx.inference.CheckpointAdapter].
 
     Examples:
         >>> checkpoint_adapter("j1", 50)
@@ -43,9 +91,10 @@ def checkpoint_adapter(job_id: str, step: int) -> dict[str, Any]:
         ConfigError: an empty job id, or a step that is not a non-negative int.
     """
     _check_job_id(job_id)
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise ConfigError(f"adapter step must be a non-negative int, got {step!r}")
-    return {"kind": "checkpoint", "jobId": job_id, "step": step}
+    try:
+        return CheckpointAdapter(job_id=job_id, step=step).to_wire()
+    except ValidationError:
+        raise ConfigError(f"adapter step must be a non-negative int, got {step!r}") from None
 
 
 def final_adapter(job_id: str) -> dict[str, Any]:
@@ -65,6 +114,80 @@ def final_adapter(job_id: str) -> dict[str, Any]:
 def _check_job_id(job_id: str) -> None:
     if not isinstance(job_id, str) or not job_id.strip():
         raise ConfigError(f"adapter jobId must be a non-empty string, got {job_id!r}")
+
+
+class InferenceRequest(_Request):
+    """One chat request (``POST /v1/inference/chat``): the one list of the infer arguments.
+
+    ``ArkorClient.infer`` and ``CheckpointContext.infer`` take these fields as
+    keywords and build one of these; the body is :meth:`to_wire`, camelCase
+    like the rest of the protocol, with only the fields that are set, plus
+    ``stream``, which is always sent (the protocol's default is true; this
+    model's is false).
+
+    Examples:
+        >>> InferenceRequest.build([{"role": "user", "content": "Hi"}], max_tokens=8).to_wire()
+        {'messages': [{'role': 'user', 'content': 'Hi'}], 'stream': False, 'maxTokens': 8}
+    """
+
+    messages: list[dict[str, Any]]
+    """OpenAI-shaped chat messages (``role``, ``content``, ...)."""
+    adapter: dict[str, Any] | None = None
+    """``checkpoint_adapter(job_id, step)`` or ``final_adapter(job_id)``."""
+    base_model: str | None = None
+    """A base model to use without an adapter (``baseModel``)."""
+    stream: bool = False
+    """True for a server-sent stream of content deltas."""
+    max_tokens: int | None = None
+    """The most tokens to generate (``maxTokens``); unset: the server decides."""
+    temperature: float | None = None
+    """Sampling temperature."""
+    top_p: float | None = None
+    """Nucleus sampling (``topP``)."""
+    tools: list[dict[str, Any]] | None = None
+    """OpenAI-style tool definitions."""
+    tool_choice: str | dict[str, Any] | None = None
+    """Which tool the model must or may call (``toolChoice``)."""
+    response_format: dict[str, Any] | None = None
+    """An OpenAI-style response format (``responseFormat``)."""
+    structured_outputs: dict[str, Any] | None = None
+    """Output constraints such as ``{"choice": [...]}`` (``structuredOutputs``)."""
+
+    @classmethod
+    def build(
+        cls,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        adapter: Mapping[str, Any] | CheckpointAdapter | None = None,
+        **options: Any,
+    ) -> InferenceRequest:
+        """Check ``messages``, then validate the request.
+
+        Args:
+            messages: a non-empty sequence of mappings.
+            adapter: a wire-shaped adapter dict or a
+                [`CheckpointAdapter`][arkor_rx.inference.CheckpointAdapter].
+            options: the other fields, by their snake_case names (None: unset).
+
+        Raises:
+            ConfigError: no messages, a message that is not a mapping, or a bad field.
+        """
+        if isinstance(messages, str | bytes) or not isinstance(messages, Sequence) or not messages:
+            raise ConfigError("messages must be a non-empty list of chat messages")
+        if not all(isinstance(m, Mapping) for m in messages):
+            raise ConfigError(
+                "every message must be a mapping such as {'role': 'user', 'content': ...}"
+            )
+        if isinstance(adapter, CheckpointAdapter):
+            adapter = adapter.to_wire()
+        try:
+            return cls(messages=list(messages), adapter=adapter, **options)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, "inference request")) from None
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON body: camelCase, only the fields that are set, ``stream`` always."""
+        return self.model_dump(by_alias=True, exclude_none=True)
 
 
 class _Assembler:

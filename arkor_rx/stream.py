@@ -42,8 +42,8 @@ from typing import Protocol, TypeVar
 import reactivex
 from reactivex import abc
 from reactivex.disposable import Disposable
-from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from arkor_rx._loop import loop_of
 from arkor_rx.errors import StreamIdleTimeout
 from arkor_rx.events import TERMINAL_STREAM_EVENT, TrainingEvent, parse_event
 from arkor_rx.retry import GiveUp, ReconnectPolicy, ReconnectState
@@ -279,17 +279,6 @@ class EventStream:
                 "event stream of job %s: reconnecting in %.3f s", self._job_id, decision.delay
             )
             await self._sleep(decision.delay)
-
-
-def loop_of(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop | None:
-    """The loop of an ``AsyncIOScheduler``, else the running loop, else None."""
-    if isinstance(scheduler, AsyncIOScheduler):
-        loop: asyncio.AbstractEventLoop = scheduler._loop
-        return loop
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def observe_async(

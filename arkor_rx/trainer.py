@@ -5,7 +5,7 @@ the one ``POST /v1/jobs`` and return the same id.
 
 Rule 2: ``wait()`` follows the event stream (:class:`~arkor_rx.stream.EventStream`)
 and runs the callbacks one at a time, in order, each awaited before the next
-event (:mod:`arkor_rx.dispatch`). A callback that raises fails ``wait()`` with
+event (:mod:`arkor_rx.callbacks`). A callback that raises fails ``wait()`` with
 that same exception at once: no reconnect, and the resume id stays on the
 event before it.
 
@@ -28,17 +28,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import reactivex
-from reactivex import abc
-from reactivex.scheduler.eventloop import AsyncIOScheduler
-from reactivex.subject import Subject
+from pydantic import ValidationError
 
+from arkor_rx._rule_watch import RuleWatch
+from arkor_rx.callbacks import Dispatcher, TrainerCallbacks, drain
 from arkor_rx.client import ArkorClient
-from arkor_rx.dispatch import Dispatcher, TrainerCallbacks, drain
 from arkor_rx.errors import ArkorError, CloudApiError, ConfigError
 from arkor_rx.events import TrainingCompleted, TrainingEvent, TrainingFailed
 from arkor_rx.jobs import (
@@ -131,7 +130,7 @@ class Trainer:
         ``sleep`` is how backoff delays are waited (a test seam).
         """
         self._name = name
-        self._config = config
+        self._config: JobConfig | None = config
         self._client = client
         self._owns_client = owns_client
         self._callbacks = TrainerCallbacks.coerce(callbacks)
@@ -139,11 +138,55 @@ class Trainer:
         self._rules = tuple(early_stopping)
         self._sleep = sleep
         self._job: TrainingJob | None = None
+        self._job_source: Callable[[], Awaitable[TrainingJob]] = self._submit
         self._start_lock = asyncio.Lock()
         self._cancel_lock = asyncio.Lock()
         self._cancel_sent = False
         self._stream: EventStream | None = None
         self._result: TrainingResult | None = None
+
+    @classmethod
+    def _of_job(
+        cls,
+        job_id: str,
+        *,
+        client: ArkorClient,
+        owns_client: bool = False,
+        callbacks: TrainerCallbacks | Mapping[str, Any] | None = None,
+        reconnect: ReconnectPolicy | None = None,
+        early_stopping: Sequence[StopRule] = (),
+        sleep: Sleep = asyncio.sleep,
+    ) -> Trainer:
+        """A Trainer following the existing job ``job_id`` (the path under ``attach``).
+
+        Nothing is sent here: :meth:`start` fetches the job (``GET``) instead of
+        submitting one, once, so an unknown id is a ``CloudApiError(404)`` from
+        ``start()``/``wait()``; the name and config then come from the job.
+        """
+        trainer = cls(
+            name="",
+            config=None,  # type: ignore[arg-type]  # known once the job is fetched
+            client=client,
+            owns_client=owns_client,
+            callbacks=callbacks,
+            reconnect=reconnect,
+            early_stopping=early_stopping,
+            sleep=sleep,
+        )
+
+        async def fetch() -> TrainingJob:
+            job = await client.get_job(job_id)
+            trainer._name = job.name
+            with contextlib.suppress(ValidationError):
+                trainer._config = JobConfig.model_validate(job.config)
+            return job
+
+        trainer._job_source = fetch
+        return trainer
+
+    async def _submit(self) -> TrainingJob:
+        assert self._config is not None
+        return await self._client.create_job(self._name, self._config)
 
     @property
     def name(self) -> str:
@@ -152,7 +195,14 @@ class Trainer:
 
     @property
     def config(self) -> JobConfig:
-        """The validated job config (``config.to_wire()`` is what is sent)."""
+        """The validated job config (``config.to_wire()`` is what is sent).
+
+        Raises:
+            RuntimeError: a trainer attached to an existing job whose config is
+                not known yet (before ``start()``) or is not a valid ``JobConfig``.
+        """
+        if self._config is None:
+            raise RuntimeError("the job's config is not known (attached job not fetched yet)")
         return self._config
 
     @property
@@ -193,8 +243,8 @@ class Trainer:
             return self._job.id
         async with self._start_lock:
             if self._job is None:
-                self._job = await self._client.create_job(self._name, self._config)
-                logger.debug("job %s created", self._job.id)
+                self._job = await self._job_source()
+                logger.debug("job %s started", self._job.id)
         return self._job.id
 
     async def cancel(self) -> None:
@@ -275,109 +325,94 @@ class Trainer:
             asyncio.CancelledError: the waiting task was cancelled (the backend
                 job keeps running; call :meth:`cancel` to stop it).
         """
+        # Hook points (for extensions such as sinks): every event handled in
+        # order passes `handled` in _dispatch (after its callback); a step that
+        # must be serialized like a callback wraps `dispatcher.dispatch`; every
+        # ending (a result, or an exception) leaves through this method.
         if self._result is not None:
-            return self._result
+            return self._result  # ended: the same result again
         job_id = await self.start()
-        assert self._job is not None
-        loop = asyncio.get_running_loop()
-        # A wait() that was cancelled (or failed) left off after the last
-        # event it handled: a new wait() resumes there instead of replaying
-        # the run through the callbacks again.
-        resume = None if self._stream is None else self._stream.last_event_id
-        stream = EventStream(
-            self._client, job_id, self._policy, last_event_id=resume, sleep=self._sleep
-        )
-        self._stream = stream
-        dispatcher = Dispatcher(self._callbacks, self._job, self._client)
-        decision: StopDecision | None = None
-        rule_error: Exception | None = None
-        terminal: TrainingCompleted | TrainingFailed | None = None
-        runner: asyncio.Task[int] | None = None
-        finished = False  # decisions after the run ended on its own are moot
-
-        def interrupt() -> None:
-            # A rule that decides asynchronously (say after an evaluation) must
-            # stop a stream that may be waiting on the network: cancel the loop.
-            # A rule that decides inside after() is seen by it right away.
-            if runner is not None and asyncio.current_task() is not runner:
-                runner.cancel()
-
-        def on_decision(value: StopDecision) -> None:
-            nonlocal decision
-            if decision is None and rule_error is None and not finished:
-                decision = value
-                interrupt()
-
-        def on_rule_error(exc: Exception) -> None:
-            nonlocal rule_error
-            if decision is None and rule_error is None and not finished:
-                rule_error = exc
-                interrupt()
-
-        subject: Subject[TrainingEvent] | None = None
-        subscriptions: list[abc.DisposableBase] = []
-        if self._rules:
-            subject = Subject()
-            scheduler = AsyncIOScheduler(loop)
-            for rule in self._rules:
-                subscriptions.append(
-                    rule(subject).subscribe(on_decision, on_rule_error, scheduler=scheduler)
-                )
-        on_event = subject.on_next if subject is not None else None
-
-        def after(event: TrainingEvent) -> bool:
-            nonlocal terminal
-            if isinstance(event, TrainingCompleted | TrainingFailed):
-                terminal = event
-            if on_event is not None:
-                on_event(event)
-            return decision is not None or rule_error is not None
-
-        async def run() -> int:
-            async with contextlib.aclosing(stream):
-                return await drain(stream, dispatcher.dispatch, after)
-
+        stream = self._resume(job_id)
+        dispatcher = Dispatcher(self._callbacks, self._known_job(), self._client)
+        watch = RuleWatch(self._rules, asyncio.get_running_loop())
         try:
-            if decision is None and rule_error is None:  # a rule may decide on subscribe
-                runner = loop.create_task(run())
-                try:
-                    await runner
-                except asyncio.CancelledError:
-                    task = asyncio.current_task()
-                    if (decision is None and rule_error is None) or (
-                        task is not None and task.cancelling()
-                    ):
-                        raise
-            finished = True
-            if subject is not None and decision is None and rule_error is None:
-                subject.on_completed()
+            terminal = await self._dispatch(stream, dispatcher, watch)
         finally:
-            for subscription in subscriptions:
-                subscription.dispose()
-        if rule_error is not None:
-            raise rule_error
+            watch.close()
+        if watch.latch.error is not None:
+            raise watch.latch.error
+        decision = watch.latch.value
         if decision is not None:
-            logger.info("job %s stopped early by %s: %s", job_id, decision.rule, decision.reason)
-            if not await self._cancel():
-                # The job ended on its own at the same moment (the cancel
-                # answered 409): the result still names the rule that fired,
-                # and the job's status says how the backend ended it.
-                logger.info("job %s had already ended when rule %s fired", job_id, decision.rule)
+            await self._stop_once(job_id, decision)
         # One GET gives the final job and its stored events: when the stream
         # was left before its terminal event (a stop rule met a job ending on
         # its own), that event and its artifacts come from the server.
         self._job, stored_terminal = await self._refresh(dispatcher.job)
-        if terminal is None:
-            terminal = stored_terminal
-        artifacts = list(terminal.artifacts) if isinstance(terminal, TrainingCompleted) else []
+        terminal = terminal if terminal is not None else stored_terminal
         self._result = TrainingResult(
             job=self._job,
-            artifacts=artifacts,
+            artifacts=list(terminal.artifacts) if isinstance(terminal, TrainingCompleted) else [],
             stop=decision,
             terminal_event=terminal,
             stats=stream.stats,
         )
         return self._result
+
+    def _known_job(self) -> TrainingJob:
+        assert self._job is not None, "start() sets the job"
+        return self._job
+
+    def _resume(self, job_id: str) -> EventStream:
+        """The stream of this wait(): it resumes after the last event a previous one handled."""
+        # A wait() that was cancelled (or failed) left off after the last event
+        # it handled: a new wait() resumes there instead of replaying the run
+        # through the callbacks again.
+        resume = None if self._stream is None else self._stream.last_event_id
+        self._stream = EventStream(
+            self._client, job_id, self._policy, last_event_id=resume, sleep=self._sleep
+        )
+        return self._stream
+
+    async def _dispatch(
+        self, stream: EventStream, dispatcher: Dispatcher, watch: RuleWatch
+    ) -> TrainingCompleted | TrainingFailed | None:
+        """Each event's callback in turn, then the rules; until the end or the first decision.
+
+        Returns the terminal event the stream delivered, if any. A rule that
+        decides (or fails) while the loop waits cancels the loop, not this call.
+        """
+        terminal: TrainingCompleted | TrainingFailed | None = None
+
+        def handled(event: TrainingEvent) -> bool:
+            nonlocal terminal
+            if isinstance(event, TrainingCompleted | TrainingFailed):
+                terminal = event
+            return watch.feed(event)  # True: a rule decided, leave the loop
+
+        async def run() -> int:
+            async with contextlib.aclosing(stream):
+                return await drain(stream, dispatcher.dispatch, handled)
+
+        if not watch.latch.done:  # a rule may decide on subscribe
+            runner = asyncio.get_running_loop().create_task(run())
+            watch.interrupts(runner)
+            try:
+                await runner
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not watch.latch.done or (task is not None and task.cancelling()):
+                    raise  # this wait() was cancelled, not the loop by a rule
+        watch.end()  # decisions after the run ended on its own are moot
+        return terminal
+
+    async def _stop_once(self, job_id: str, decision: StopDecision) -> None:
+        """Act on the first decision: cancel the job on the backend, once."""
+        logger.info("job %s stopped early by %s: %s", job_id, decision.rule, decision.reason)
+        if not await self._cancel():
+            # The job ended on its own at the same moment (the cancel answered
+            # 409): the result still names the rule that fired, and the job's
+            # status says how the backend ended it.
+            logger.info("job %s had already ended when rule %s fired", job_id, decision.rule)
 
     async def _refresh(
         self, known: TrainingJob
@@ -510,7 +545,7 @@ def create_trainer(
         dataset_split: which split to train on.
         dry_run: validate everything but train nothing.
         seed: random seed.
-        callbacks: a :class:`~arkor_rx.dispatch.TrainerCallbacks` or a dict of them.
+        callbacks: a :class:`~arkor_rx.callbacks.TrainerCallbacks` or a dict of them.
         client: the client to use; by default ``ArkorClient.from_env()``, which
             the trainer then closes in ``aclose()``.
         reconnect: the stream's :class:`~arkor_rx.retry.ReconnectPolicy`.

@@ -1249,6 +1249,6 @@ def concat_map_async(
     Returns:
         An operator emitting ``fn``'s results in source order.
     """
-    from arkor_rx.dispatch import concat_map_async as impl
+    from arkor_rx.operators._concat_map_async import concat_map_async as impl
 
     return impl(fn)

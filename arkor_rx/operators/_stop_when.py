@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, cast
 
@@ -10,6 +9,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, SingleAssignmentDisposable
 from reactivex.subject import Subject
 
+from arkor_rx._latch import FirstOutcome
 from arkor_rx.operators._early_stopping import early_stopping
 from arkor_rx.stopping import StopDecision, StopRule
 
@@ -37,31 +37,22 @@ def stop_when(
             observer: abc.ObserverBase[_T | StopDecision],
             scheduler: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
-            lock = threading.RLock()
+            latch: FirstOutcome[StopDecision] = FirstOutcome()
             feed: Subject[_T] = Subject()
             upstream = SingleAssignmentDisposable()
             watcher = SingleAssignmentDisposable()
-            stopped = False
             source_done = False
             rules_done = False
 
-            def finish() -> bool:
-                nonlocal stopped
-                with lock:
-                    if stopped:
-                        return False
-                    stopped = True
-                    return True
-
             def on_decision(decision: StopDecision) -> None:
-                if finish():
+                if latch.set_value(decision):
                     observer.on_next(decision)
                     observer.on_completed()
                     upstream.dispose()
                     watcher.dispose()
 
             def on_error(exc: Exception) -> None:
-                if finish():
+                if latch.set_error(exc):
                     observer.on_error(exc)
                     upstream.dispose()
                     watcher.dispose()
@@ -69,11 +60,11 @@ def stop_when(
             def on_rules_completed() -> None:
                 nonlocal rules_done
                 rules_done = True
-                if source_done and finish():
+                if source_done and latch.end():
                     observer.on_completed()
 
             def on_next(event: _T) -> None:
-                if stopped:
+                if latch.done:
                     return
                 observer.on_next(event)
                 feed.on_next(event)
@@ -82,7 +73,7 @@ def stop_when(
                 nonlocal source_done
                 source_done = True
                 feed.on_completed()
-                if rules_done and finish():
+                if rules_done and latch.end():
                     observer.on_completed()
 
             watcher.disposable = rule(cast(Observable[Any], feed)).subscribe(

@@ -117,6 +117,8 @@ class FakeBackend:
         self.stored_events: list[dict[str, Any]] = []
         """What ``GET /v1/jobs/{id}`` lists as the job's past events."""
         self.get_requests = 0
+        self.get_status = 200
+        """Answer ``GET /v1/jobs/{id}`` with this status (404: an unknown job)."""
         self.inference_bodies: list[dict[str, Any]] = []
         self.connected = asyncio.Event()
         self._release = asyncio.Event()
@@ -159,6 +161,8 @@ class FakeBackend:
 
     async def _get(self, request: web.Request) -> web.Response:
         self.get_requests += 1
+        if self.get_status != 200:
+            return web.json_response({"error": "no such job"}, status=self.get_status)
         body: dict[str, Any] = {"job": self._job(self.job_status)}
         if self.stored_events:
             body["events"] = self.stored_events

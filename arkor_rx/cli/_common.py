@@ -1,0 +1,114 @@
+"""What every ``arkor-rx`` command shares: exit codes, the parser, argument types, errors.
+
+Rule 1: a usage error raises :class:`UsageError` (argparse would print usage
+and exit); :func:`arkor_rx.cli.main` turns it into one line and exit status 2.
+
+Rule 2: the argument types (``port``, ``positive_int`` ...) raise
+``argparse.ArgumentTypeError`` with a message that says what was wrong, so
+the one line names the flag and the value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, TypeAlias
+
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "PROG",
+    "Parser",
+    "UsageError",
+    "fail",
+    "file_uri",
+    "non_negative_float",
+    "port",
+    "positive_float",
+    "positive_int",
+]
+
+PROG = "arkor-rx"
+
+EXIT_OK = 0
+"""A completed or early-stopped run; a server stopped on request."""
+EXIT_ERROR = 1
+"""A failed or cancelled run, or an error (server unreachable, wrong token ...)."""
+EXIT_USAGE = 2
+"""A bad command line."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C (128 + SIGINT), after the job was cancelled and the summary printed."""
+
+
+class UsageError(Exception):
+    """A bad command line: argparse's message, shown as one line."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error raises instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: error: {message}")
+
+
+if TYPE_CHECKING:
+    Subparsers: TypeAlias = argparse._SubParsersAction[Parser]
+    """What ``add_subparsers()`` returns: each command's ``add_parser`` adds itself to it."""
+
+
+def fail(message: str) -> int:
+    """Print ``arkor-rx: error: <message>`` on stderr; return :data:`EXIT_ERROR`."""
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    return EXIT_ERROR
+
+
+def port(text: str) -> int:
+    """A TCP port number, 0 to 65535 (0: any free one)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range 0-65535: {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number above zero."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number: {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number, zero or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be zero or more: {text}")
+    return value
+
+
+def file_uri(text: str) -> str:
+    """A local path as an absolute ``file://`` URI."""
+    return Path(text).expanduser().resolve().as_uri()

@@ -1,0 +1,77 @@
+"""The live view the run commands share: the console, the dashboard, the end of a run.
+
+Rule 1: the view is [`LiveDashboard`][arkor_rx.dashboard.LiveDashboard]: a
+live rich view on a terminal, plain log lines when stdout is not one (or
+``--no-live``).
+
+Rule 2: a run that ends completed or early-stopped exits 0; failed or
+cancelled, 1; interrupted by Ctrl-C, 130 (after the job was cancelled and the
+summary printed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
+from arkor_rx.dashboard import (
+    DashboardState,
+    JobSubmitted,
+    LiveDashboard,
+    RunFinished,
+    RunStopped,
+    StreamProgress,
+)
+
+__all__ = ["console", "exit_status", "finished", "follow_trainer", "view"]
+
+
+def console() -> Console:
+    """A console on ``sys.stdout`` as it is now."""
+    # Built per command so that a redirected sys.stdout (tests, pipes) is honoured.
+    return Console(file=sys.stdout, highlight=False)
+
+
+def view(console: Console, no_live: bool) -> LiveDashboard:
+    """The live view on ``console``; plain lines when ``no_live``."""
+    return LiveDashboard(console, live=False if no_live else None)
+
+
+def exit_status(state: DashboardState) -> int:
+    """0 for a completed or early-stopped run, 1 for a failed or cancelled one."""
+    return EXIT_OK if state.succeeded else EXIT_ERROR
+
+
+def finished(job: Any, state: DashboardState) -> RunFinished:
+    """The view's last action for ``job`` as fetched once its stream ended."""
+    status = job.status if job.status in ("completed", "failed", "cancelled") else state.status
+    if status not in ("completed", "failed", "cancelled", "early-stopped"):
+        status = "failed"  # the stream ended without the run ending: not a success
+        return RunFinished(status, error=f"the stream ended while the job was {job.status}")
+    return RunFinished(status, error=job.error if status == "failed" else None)
+
+
+async def follow_trainer(trainer: Any, view: LiveDashboard, console: Console) -> int:
+    """Run ``trainer`` under ``view``; on Ctrl-C cancel the job. Print the summary."""
+    interrupted = False
+    with view:
+        job_id = await trainer.start()
+        view.dispatch(JobSubmitted(job_id, name=trainer.name, max_steps=trainer.config.max_steps))
+        try:
+            result = await trainer.wait()
+        except asyncio.CancelledError:
+            interrupted = True
+            await trainer.cancel()
+            view.dispatch(RunFinished("cancelled", error="interrupted by Ctrl-C"))
+        else:
+            stats = result.stats
+            view.dispatch(StreamProgress(stats.reconnects, duplicates=stats.duplicates))
+            if result.stop is not None:
+                view.dispatch(RunStopped(result.stop))
+            view.dispatch(finished(result.job, view.state))
+    view.print_summary()
+    return EXIT_INTERRUPTED if interrupted else exit_status(view.state)

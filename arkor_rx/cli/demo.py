@@ -1,0 +1,148 @@
+"""``arkor-rx demo``: train a small triage model on a local backend, with a live view."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from arkor_rx.cli import _live
+from arkor_rx.cli._common import file_uri, non_negative_float, positive_float, positive_int
+from arkor_rx.dashboard import CheckpointAnswer, DashboardAction, StreamProgress
+from arkor_rx.errors import ArkorError
+
+if TYPE_CHECKING:
+    from arkor_rx.cli._common import Subparsers
+
+__all__ = ["DEMO_CHAOS", "DEMO_DATASET", "DEMO_MODEL", "DEMO_TICKET", "add_parser", "run"]
+
+DEMO_MODEL = "unsloth/gemma-4-E4B-it"
+DEMO_DATASET = {"type": "huggingface", "name": "arkorlab/triage-demo"}
+DEMO_TICKET = "Hello, can you explain the extra fee on my latest invoice? My bill is higher."
+"""The support ticket each checkpoint is asked to triage in the demo."""
+
+DEMO_STEP_DELAY = 0.15
+"""Default seconds between steps in the demo: 60 steps take about 10 s to watch."""
+
+DEMO_CHAOS = {"drop_after_events": 7, "garbage_every": 3, "fail_first_opens": 1}
+"""What ``demo --chaos`` breaks: drop every connection after 7 events, a garbage
+frame before every third event, and the first stream open answered 503."""
+
+
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    """Add ``demo`` and its flags."""
+    parser = subparsers.add_parser(
+        "demo",
+        help="train a small triage model on a local backend, with a live view",
+        description="Start the local backend on a free port, submit a triage job and "
+        "show it live; an early-stopping rule watches the run.",
+    )
+    parser.add_argument("--chaos", action="store_true", help="drop connections, send garbage")
+    parser.add_argument("--steps", type=positive_int, default=60, help="max steps (default 60)")
+    parser.add_argument("--learning-rate", type=positive_float, default=None, help="learning rate")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--step-delay",
+        type=non_negative_float,
+        default=None,
+        help="seconds between steps (default: a pace that is pleasant to watch)",
+    )
+    parser.add_argument(
+        "--dataset",
+        type=file_uri,
+        default=None,
+        metavar="PATH",
+        help="train on this chat JSONL file instead of the built-in triage set",
+    )
+    parser.add_argument(
+        "--fail-at-step",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="make the local backend fail the run at step N, to see the failure path",
+    )
+    parser.add_argument("--no-live", action="store_true", help="plain log lines, no live view")
+    return parser
+
+
+def demo_rules() -> list[Any]:
+    """The demo's early-stopping rules."""
+    from arkor_rx.operators import divergence, patience
+
+    return [
+        # Per-step losses of small batches are noisy: judge the smoothed curve.
+        divergence("loss", factor=3.0, threshold=20.0, smoothing=0.8, warmup_steps=10),
+        patience("eval_loss", 3, min_delta=1e-3),
+    ]
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Run the demo job on a fresh local backend under the live view."""
+    from arkor_rx.callbacks import TrainerCallbacks
+    from arkor_rx.client import ArkorClient
+    from arkor_rx.retry import ReconnectPolicy
+    from arkor_rx.server import FaultConfig, LocalServer, ServerConfig
+    from arkor_rx.server.demo_data import SYSTEM_PROMPT
+    from arkor_rx.trainer import create_trainer
+
+    chaos: dict[str, Any] = dict(DEMO_CHAOS) if args.chaos else {}
+    faults = FaultConfig(**chaos, fail_at_step=args.fail_at_step)
+    step_delay = DEMO_STEP_DELAY if args.step_delay is None else args.step_delay
+    dataset: dict[str, Any] = dict(DEMO_DATASET)
+    if args.dataset is not None:
+        dataset = {"type": "blob", "url": args.dataset}
+    console = _live.console()
+    view = _live.view(console, args.no_live)
+
+    async with (
+        LocalServer(ServerConfig(step_delay=step_delay, faults=faults)) as server,
+        ArkorClient(server.url, server.token, "local", "demo") as client,
+    ):
+        trainer_box: list[Any] = []
+
+        def show(action: DashboardAction) -> None:
+            view.dispatch(action)
+            if trainer_box:
+                stats = trainer_box[0].stats
+                view.dispatch(StreamProgress(stats.reconnects, duplicates=stats.duplicates))
+
+        async def on_checkpoint(ctx: Any) -> None:
+            show(ctx.event)
+            try:
+                response = await ctx.infer(
+                    messages=[
+                        {"role": "system", "content": SYSTEM_PROMPT},
+                        {"role": "user", "content": DEMO_TICKET},
+                    ],
+                    max_tokens=40,
+                )
+                view.dispatch(CheckpointAnswer(ctx.step, await response.text()))
+            except ArkorError as exc:  # a failed sample is shown, not fatal
+                view.dispatch(CheckpointAnswer(ctx.step, str(exc), error=True))
+
+        def on_event(ctx: Any) -> None:
+            show(ctx.event)
+
+        trainer = create_trainer(
+            name="triage-demo",
+            model=DEMO_MODEL,
+            dataset=dataset,
+            max_steps=args.steps,
+            learning_rate=args.learning_rate,
+            logging_steps=2,
+            eval_steps=max(1, args.steps // 12),
+            save_steps=max(1, args.steps // 3),
+            seed=args.seed,
+            callbacks=TrainerCallbacks(
+                on_started=on_event,
+                on_log=on_event,
+                on_checkpoint=on_checkpoint,
+                on_completed=on_event,
+                on_failed=on_event,
+            ),
+            client=client,
+            # quick reconnects: the backend is on this machine
+            reconnect=ReconnectPolicy(initial_delay=0.05, max_delay=0.5, max_attempts=20),
+            early_stopping=demo_rules(),
+        )
+        trainer_box.append(trainer)
+        return await _live.follow_trainer(trainer, view, console)
