@@ -548,7 +548,6 @@ class SSEDecoder:
         self._block_retry = block_retry
         self._block_own = block_own
 
-
     def _line_too_long(self, size: int, *, pending: bool) -> SSELimitError:
         what = "a pending line (no line end yet) has reached" if pending else "a line has"
         return SSELimitError(
