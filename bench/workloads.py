@@ -30,7 +30,7 @@ from reactivex import operators as ops
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 from reactivex.subject import Subject
 
-from arkor_rx.events import TrainingEvent, TrainingLog, parse_event
+from arkor_rx.events import TrainingEvent, TrainingLog, parse_batch, parse_event
 from bench.streams import chunked, training_stream
 
 __all__ = [
@@ -39,7 +39,9 @@ __all__ = [
     "arkor_client_stream",
     "arkor_decode",
     "arkor_decode_parse",
+    "arkor_decode_parse_batch",
     "arkor_event_stream",
+    "arkor_event_stream_batches",
     "arkor_events_stream",
     "arkor_fan_in",
     "bare_queue_loop",
@@ -108,6 +110,22 @@ def arkor_decode_parse(chunks: list[bytes]) -> int:
     return count
 
 
+def arkor_decode_parse_batch(chunks: list[bytes]) -> int:
+    """``SSEDecoder.feed_frames`` + ``parse_batch``: a chunk's frames decoded and validated
+    together, as ``EventStream`` does; returns the frames seen."""
+    from arkor_rx.sse import SSEDecoder
+
+    decoder = SSEDecoder()
+    feed = decoder.feed_frames
+    count = 0
+    for chunk in chunks:
+        frames = feed(chunk)
+        parse_batch(frames)
+        count += len(frames)
+    decoder.close()
+    return count
+
+
 def httpx_sse_decode_json(chunks: list[bytes]) -> int:
     """httpx-sse's decoder plus ``json.loads`` of each data: untyped dicts, for reference."""
     import codecs
@@ -168,6 +186,13 @@ async def arkor_event_stream(base_url: str, frames: int) -> int:
     from bench.arkor import event_stream
 
     return await event_stream(base_url, frames)
+
+
+async def arkor_event_stream_batches(base_url: str, frames: int) -> int:
+    """``EventStream.batches()`` in a plain loop per chunk; returns typed events."""
+    from bench.arkor import event_stream_batches
+
+    return await event_stream_batches(base_url, frames)
 
 
 async def arkor_fan_in(base_url: str, streams: int, frames: int) -> int:
