@@ -1,7 +1,8 @@
 """Profile one arkor_rx workload with pyinstrument: where does the time go?
 
 ``bench/.venv/bin/python -m bench.profile {decode,parse,parse-batch,e2e,stream,
-stream-batches,client,dispatch-sync,dispatch-async,pipeline} [--frames N]`` prints pyinstrument's call tree of one
+stream-batches,client,dispatch-sync,dispatch-async,pipeline} [--frames N]``
+prints pyinstrument's call tree of one
 run (after a warm-up run). pyinstrument is in ``bench/requirements.txt``.
 """
 
