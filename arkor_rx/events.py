@@ -14,12 +14,12 @@ keepalive, an ``end`` frame or a frame that is not a JSON object of the right
 shape gives ``None``; the stream goes on.
 
 Rule 4: :func:`parse_frames` gives, for a whole chunk's frames at once, exactly
-what :func:`parse_event` gives for each: the frames of a known type are
-validated by a tagged union that pydantic-core resolves in Rust from the JSON
-``type``, mapped over the chunk with no Python frame per event; only a frame
-that union refuses (an unknown type, a bad shape, not JSON) takes the
-per-frame path of :func:`parse_event`, so unknown types still become
-:class:`UnknownEvent`.
+what :func:`parse_event` gives for each: every frame goes through the
+validator its SSE name picks (the class's own; for any other name a tagged
+union that pydantic-core resolves in Rust from the JSON ``type``), mapped over
+the chunk with no Python frame per event; only a frame its validator refuses
+(an unknown type, a bad shape, not JSON) takes the per-frame path of
+:func:`parse_event`, so unknown types still become :class:`UnknownEvent`.
 """
 
 from __future__ import annotations
@@ -297,7 +297,13 @@ _validate_tagged: Final[Callable[[str], TrainingEvent]] = TypeAdapter(
     _Tagged
 ).validator.validate_json
 _skip: Final[Callable[[str], None]] = dict[str, None]().get  # None for any data, in C
-_NOT_VALIDATED: Final = {KEEPALIVE_EVENT: _skip, TERMINAL_STREAM_EVENT: _skip}
+_BATCH_VALIDATORS: Final[dict[str, Callable[[str], TrainingEvent | None]]] = {
+    **_BY_EVENT_NAME,
+    KEEPALIVE_EVENT: _skip,
+    TERMINAL_STREAM_EVENT: _skip,
+}
+_fields_set_of: Final[Callable[[Any], set[str]]] = attrgetter("__pydantic_fields_set__")
+_has_type: Final = set.__contains__
 _dict_of: Final[Callable[[Any], dict[str, Any]]] = attrgetter("__dict__")
 _consume: Final[Callable[[Iterable[object]], None]] = deque[object](maxlen=0).extend
 
@@ -332,20 +338,55 @@ def parse_batch(frames: Frames) -> Parsed:
     """:func:`parse_frames`, with the events also picked out (for the event stream)."""
     types, datas = frames.type, frames.data
     aligned: list[TrainingEvent | None] = []
-    parsed = map(call, map(_NOT_VALIDATED.get, types, repeat(_validate_tagged)), datas)
+    # Each frame's validator by its SSE name (the class's own, as in parse_event;
+    # the tagged union for any other name; none for keepalives and ``end``),
+    # called from C over the whole chunk.
+    parsed = map(call, map(_BATCH_VALIDATORS.get, types, repeat(_validate_tagged)), datas)
     while True:
         try:
             aligned.extend(parsed)  # what was validated before an error stays in the list
             break
         except ValidationError:
-            i = len(aligned)  # the frame the tagged union refused
+            i = len(aligned)  # the frame its validator refused: the per-frame rules decide
             aligned.append(_parse(types[i], datas[i]))
     present = list(map(is_not, aligned, repeat(None)))
-    if all(present):
-        events: list[TrainingEvent] = aligned  # type: ignore[assignment]
-        ids = frames.id
-    else:
-        events = list(compress(aligned, present))  # type: ignore[arg-type]
-        ids = list(compress(frames.id, present))
+    events, ids = _pick(aligned, present, frames.id)
+    if not all(map(_has_type, map(_fields_set_of, events), repeat("type"))):
+        # A class validator took an object without ``type`` (the field has a
+        # default): as in parse_event, the union decides what such an object is.
+        for i, (name, data) in enumerate(zip(types, datas, strict=True)):
+            event = aligned[i]
+            if event is not None and "type" not in event.__pydantic_fields_set__:
+                aligned[i] = _parse(name, data)
+        return _finish(frames, aligned)
     _consume(map(setitem, map(_dict_of, events), repeat("event_id"), ids))
     return Parsed(aligned, present, events, ids)
+
+
+def _finish(frames: Frames, aligned: list[TrainingEvent | None]) -> Parsed:
+    """The tail of :func:`parse_batch` once ``aligned`` is final."""
+    present = list(map(is_not, aligned, repeat(None)))
+    events, ids = _pick(aligned, present, frames.id)
+    _consume(map(setitem, map(_dict_of, events), repeat("event_id"), ids))
+    return Parsed(aligned, present, events, ids)
+
+
+def _pick(
+    aligned: list[TrainingEvent | None], present: list[bool], frame_ids: list[str | None]
+) -> tuple[list[TrainingEvent], list[str | None]]:
+    """The events of ``aligned`` and their ids: copies with the few gaps (keepalives) cut out."""
+    gaps = len(present) - sum(present)
+    if not gaps:
+        return aligned, frame_ids  # type: ignore[return-value]
+    if gaps * 8 > len(present):
+        return list(compress(aligned, present)), list(compress(frame_ids, present))  # type: ignore[arg-type]
+    events, ids = aligned.copy(), frame_ids.copy()
+    where: list[int] = []
+    at = -1
+    for _ in range(gaps):
+        at = present.index(False, at + 1)
+        where.append(at)
+    for at in reversed(where):
+        del events[at]
+        del ids[at]
+    return events, ids  # type: ignore[return-value]

@@ -67,10 +67,11 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from contextlib import suppress
-from dataclasses import dataclass, field
-from itertools import compress, repeat
+from itertools import compress
 from typing import Final
 
+from arkor_rx._sse_encode import encode, encode_comment
+from arkor_rx._sse_frames import Frames, ServerSentEvent
 from arkor_rx.errors import ConfigError, SSEError, SSELimitError
 
 __all__ = [
@@ -89,108 +90,6 @@ DEFAULT_MAX_LINE_SIZE: Final = 1 << 20
 DEFAULT_MAX_EVENT_SIZE: Final = 16 << 20
 """Default :class:`SSEDecoder` limit on one event's data, in characters (16 MiB of ASCII)."""
 
-
-@dataclass(frozen=True, slots=True)
-class ServerSentEvent:
-    """One dispatched Server-Sent Event.
-
-    Events compare, hash and print by value. Build one by hand for tests::
-
-        >>> ServerSentEvent(data="hi")
-        ServerSentEvent(event='message', data='hi', id=None, retry=None)
-    """
-
-    event: str = "message"
-    """The event type: the block's last ``event:`` value, or ``"message"`` when the
-    block had no ``event`` field or an empty one."""
-
-    data: str = ""
-    """The block's ``data:`` values joined with LF (no trailing LF). May be ``''``,
-    for a block with a single empty ``data`` line (``data:`` or just ``data``)."""
-
-    id: str | None = None
-    """The last event ID at dispatch time: set by this block's ``id`` field or
-    carried over from an earlier block. ``None`` when the ID is empty (no ``id``
-    field yet, or the last one was empty, which resets it)."""
-
-    retry: int | None = None
-    """The reconnection time, in milliseconds, set by a valid ``retry`` field in
-    this very block (the last one if several); ``None`` when the block had none.
-    Unlike :attr:`SSEDecoder.retry`, it does not carry over to later events."""
-
-    id_carried: bool = field(default=False, compare=False, repr=False)
-    """True when the block had no ``id`` field of its own, so that :attr:`id` is
-    the one carried over from an earlier block (WHATWG: the last event ID
-    persists); False when the block set it itself (an empty ``id`` included).
-    A frame that repeats the previous frame's id *itself* is a repeat, one that
-    carries it over is not: this flag tells the two apart. It takes no part in
-    comparison, hashing or the repr, so events built by hand still compare
-    equal to decoded ones."""
-
-
-@dataclass(frozen=True, slots=True)
-class Frames:
-    """The frames of one :meth:`SSEDecoder.feed_frames` call, as columns (no object per frame).
-
-    Frame ``i`` is ``(type[i], data[i], id[i])``, with the same values a
-    :class:`ServerSentEvent` would hold. Only the rare fields are sparse:
-    ``carried`` lists the indexes of the frames whose id was carried over
-    (:attr:`ServerSentEvent.id_carried`), and ``retry`` maps an index to the
-    frame's ``retry`` field when it had one.
-
-    Examples:
-        >>> frames = SSEDecoder().feed_frames(b"id: 1\\ndata: a\\n\\ndata: b\\n\\n")
-        >>> frames.type, frames.data, frames.id, frames.carried, len(frames)
-        (['message', 'message'], ['a', 'b'], ['1', '1'], [1], 2)
-    """
-
-    type: list[str]
-    """Each frame's event type (``"message"`` when the block had none)."""
-    data: list[str]
-    """Each frame's data."""
-    id: list[str | None]
-    """Each frame's id (set by the block or carried over; None when empty)."""
-    carried: list[int]
-    """Indexes of the frames whose id was carried over, in order."""
-    retry: dict[int, int]
-    """Index to ``retry`` value, for the frames that had a valid ``retry`` field."""
-
-    def __len__(self) -> int:
-        return len(self.type)
-
-    def events(self) -> list[ServerSentEvent]:
-        """The same frames as :class:`ServerSentEvent` objects."""
-        n = len(self.type)
-        events = list(map(_new_event, repeat(ServerSentEvent, n)))
-        _consume(map(_set_event, events, self.type))
-        _consume(map(_set_data, events, self.data))
-        _consume(map(_set_id, events, self.id))
-        _consume(map(_set_retry, events, repeat(None, n)))
-        _consume(map(_set_carried, events, repeat(False, n)))
-        for i, value in self.retry.items():
-            _set_retry(events[i], value)
-        for i in self.carried:
-            _set_carried(events[i], True)
-        return events
-
-
-# Building a frozen dataclass through its __init__ goes through object.__setattr__
-# once per field, which costs more than the rest of a frame's decoding. On the hot
-# path the decoder makes the objects with object.__new__ and fills their slots
-# through the slot descriptors, mapped over whole lists of frames (C-level loops,
-# no Python frame per event): the same objects, equal to what __init__ builds, in a
-# fraction of the time. The descriptors write the slots directly, which is what
-# the frozen __init__ itself does through object.__setattr__.
-_new_event: Final = object.__new__
-_set_event: Final[Callable[[ServerSentEvent, str], None]] = vars(ServerSentEvent)["event"].__set__
-_set_data: Final[Callable[[ServerSentEvent, str], None]] = vars(ServerSentEvent)["data"].__set__
-_set_id: Final[Callable[[ServerSentEvent, str | None], None]] = vars(ServerSentEvent)["id"].__set__
-_set_retry: Final[Callable[[ServerSentEvent, int | None], None]] = vars(ServerSentEvent)[
-    "retry"
-].__set__
-_set_carried: Final[Callable[[ServerSentEvent, bool], None]] = vars(ServerSentEvent)[
-    "id_carried"
-].__set__
 
 _BOM: Final = "\ufeff"
 
@@ -562,79 +461,3 @@ class SSEDecoder:
             f"max_event_size of {self._max_event_size} characters "
             f"(configurable: SSEDecoder(max_event_size=...))"
         )
-
-
-def _check_field(name: str, value: str) -> None:
-    for ch in ("\r", "\n", "\0"):
-        if ch in value:
-            raise ValueError(f"SSE {name} must not contain {ch!r}: {value!r}")
-
-
-def encode(
-    data: str,
-    *,
-    event: str | None = None,
-    id: str | None = None,
-    retry: int | None = None,
-) -> bytes:
-    """Encode one event as a complete frame, UTF-8, ending with its empty line.
-
-    Fields come in the order ``id``, ``event``, ``retry``, ``data``. Data with
-    line ends (LF, CRLF or lone CR) becomes several ``data:`` lines, which the
-    decoder joins back with LF: ``encode("a\\r\\nb")`` decodes as ``"a\\nb"``.
-    Empty data is sent as one ``data:`` line, so the event is still dispatched
-    (with ``data == ""``). A leading space in a value survives: a space always
-    follows the colon, and the decoder strips only that one.
-
-    ``event=None`` (or ``"message"``) decodes as ``"message"``; ``event=""``
-    also decodes as ``"message"``, so it is written as nothing. ``id=""`` is
-    written, and resets the decoder's last event ID. A leading U+FEFF in the
-    data is harmless: it never starts the stream.
-
-    Example::
-
-        >>> encode("hi", event="ping", id="7")
-        b'id: 7\\nevent: ping\\ndata: hi\\n\\n'
-
-    Raises:
-        ValueError: ``event`` or ``id`` contains CR, LF or NUL (they would break
-            the frame, and the decoder ignores an ``id`` with NUL), or ``retry``
-            is negative.
-    """
-    parts: list[str] = []
-    if id is not None:
-        _check_field("id", id)
-        parts.append(f"id: {id}\n")
-    if event:
-        _check_field("event", event)
-        parts.append(f"event: {event}\n")
-    if retry is not None:
-        if retry < 0:
-            raise ValueError(f"SSE retry must be a non-negative number of ms, got {retry}")
-        parts.append(f"retry: {retry}\n")
-    if "\r" in data:
-        data = data.replace("\r\n", "\n").replace("\r", "\n")
-    parts.append("data: ")
-    parts.append(data.replace("\n", "\ndata: "))
-    parts.append("\n\n")
-    return "".join(parts).encode("utf-8")
-
-
-def encode_comment(text: str = "") -> bytes:
-    """Encode a comment frame, such as a keepalive: ``b": text\\n\\n"``.
-
-    The decoder ignores it entirely (it dispatches nothing and changes no
-    state), but the bytes keep an idle connection from timing out. Text with
-    line ends becomes several comment lines. ``encode_comment()`` gives
-    ``b":\\n\\n"``.
-
-    Example::
-
-        >>> encode_comment("keepalive")
-        b': keepalive\\n\\n'
-    """
-    if not text:
-        return b":\n\n"
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return (": " + text.replace("\n", "\n: ") + "\n\n").encode("utf-8")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import atheris  # type: ignore[import-not-found, unused-ignore]
+import atheris  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
 with atheris.instrument_imports():
     from arkor_rx.errors import SSELimitError
