@@ -26,6 +26,8 @@ from bench.streams import training_stream
 __all__ = [
     "BATCH_PARSE",
     "CLIENT_STREAM",
+    "DECODE_FEED",
+    "DECODE_FRAMES",
     "GROUPS",
     "HTTPX_FLOOR",
     "PIPE_REF",
@@ -40,6 +42,8 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parent.parent
 
+DECODE_FEED = "arkor_rx.sse SSEDecoder"
+DECODE_FRAMES = "arkor_rx.sse SSEDecoder.feed_frames (columns, as the stream reads)"
 BATCH_PARSE = "arkor_rx.sse feed_frames + parse_batch (typed, per chunk)"
 TYPED_PEER_MEM = "httpx-sse decoder + pydantic validate_json (typed)"
 CLIENT_STREAM = "arkor_rx client stream + feed_frames + parse_batch"
@@ -77,12 +81,20 @@ def group_decode(ctx: Context) -> list[Row]:
     chunks = workloads.stream_chunks(n)
     rows = [
         measure(
-            Row("a", "arkor_rx.sse SSEDecoder", n, "k frames/s"),
+            Row("a", DECODE_FEED, n, "k frames/s"),
             lambda: workloads.arkor_decode(chunks),
             repeats,
             n,
         )
     ]
+    rows.append(
+        measure(
+            Row("a", DECODE_FRAMES, n, "k frames/s"),
+            lambda: workloads.arkor_decode_frames(chunks),
+            repeats,
+            n,
+        )
+    )
     if peers.available("httpx_sse"):
         rows.append(
             measure(

@@ -13,6 +13,8 @@ from typing import Any
 from bench.groups import (
     BATCH_PARSE,
     CLIENT_STREAM,
+    DECODE_FEED,
+    DECODE_FRAMES,
     PIPE_REF,
     STREAM_BATCHES,
     STREAM_ITER,
@@ -61,7 +63,10 @@ def _ratio(row: Row, ref: Row | None) -> str:
 
 
 def _find(rows: list[Row], group: str, prefix: str) -> Row | None:
-    return next((r for r in rows if r.group == group and r.name.startswith(prefix) and r.ok), None)
+    """The row named ``prefix`` exactly, else the first whose name starts with it."""
+    ok = [r for r in rows if r.group == group and r.ok]
+    exact = next((r for r in ok if r.name == prefix), None)
+    return exact or next((r for r in ok if r.name.startswith(prefix)), None)
 
 
 def targets(rows: list[Row], memory: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
@@ -84,7 +89,7 @@ def targets(rows: list[Row], memory: list[dict[str, Any]]) -> list[tuple[str, st
 
     speed(
         "in-memory decode >= 3x httpx-sse's decoder",
-        _find(rows, "a", "arkor_rx"),
+        _find(rows, "a", DECODE_FEED),
         _find(rows, "a", "httpx-sse"),
         3.0,
     )
@@ -322,7 +327,7 @@ def layers(rows: list[Row]) -> list[list[str]]:
         return None if a is None or b is None else a - b
 
     # arkor_rx: in memory (a, b), then on the socket (c)
-    decode = us("a", "arkor_rx.sse")
+    decode = us("a", DECODE_FRAMES)
     typed = us("b", BATCH_PARSE)
     client = us("c", CLIENT_STREAM)
     stream = us("c", STREAM_BATCHES)
@@ -357,7 +362,7 @@ def layers(rows: list[Row]) -> list[list[str]]:
     ]
     what = [
         "client stream minus in-memory decode+validate | untyped peer minus httpx-sse decoder",
-        "`SSEDecoder` in memory (a) | httpx-sse's decoder in memory (a)",
+        "`SSEDecoder.feed_frames` in memory (a) | httpx-sse's decoder in memory (a)",
         "`feed_frames` + `parse_batch` minus decode (b) | typed peer minus untyped peer (c)",
         "`EventStream.batches()` minus the client stream row (c) | none",
         "`trainer.events()` minus `EventStream.batches()` (c) | none",

@@ -38,6 +38,7 @@ __all__ = [
     "aiohttp_raw_bytes",
     "arkor_client_stream",
     "arkor_decode",
+    "arkor_decode_frames",
     "arkor_decode_parse",
     "arkor_decode_parse_batch",
     "arkor_event_stream",
@@ -87,6 +88,19 @@ def arkor_decode(chunks: list[bytes]) -> int:
 
     decoder = SSEDecoder()
     feed = decoder.feed
+    count = 0
+    for chunk in chunks:
+        count += len(feed(chunk))
+    decoder.close()
+    return count
+
+
+def arkor_decode_frames(chunks: list[bytes]) -> int:
+    """``SSEDecoder.feed_frames`` over the chunks (columns, no object per frame)."""
+    from arkor_rx.sse import SSEDecoder
+
+    decoder = SSEDecoder()
+    feed = decoder.feed_frames
     count = 0
     for chunk in chunks:
         count += len(feed(chunk))

@@ -102,3 +102,27 @@ async def test_events_delivers_a_chunk_in_order_and_disposing_mid_chunk_stops_it
     await asyncio.wait_for(done.wait(), 5)
     await asyncio.wait_for(backend.connections_closed(1), 5)
     assert got == ["0", "1", "2"]
+
+
+async def test_a_big_read_is_taken_in_pieces_with_every_rule_intact(
+    backend: FakeBackend, client: ArkorClient
+) -> None:
+    # About 100 KiB in one write: more than one piece of _PIECE bytes.
+    backend.add(one_chunk(*range(1, 1001)), Serve([log("700", 700) + completed("99")]))
+    seen: list[int] = []
+
+    def on_log(ctx: LogContext) -> None:
+        if ctx.step == 700 and not seen.count(700):
+            seen.append(700)
+            raise RuntimeError("boom")
+        seen.append(ctx.step)
+
+    trainer = make(client, callbacks={"on_log": on_log})
+    with pytest.raises(RuntimeError, match="boom"):
+        await trainer.wait()
+    assert trainer.stats.last_event_id == "699"
+    assert trainer.stats.events == 700  # started and logs 1 to 699
+    result = await trainer.wait()
+    assert backend.connections[1].last_event_id == "699"
+    assert seen == [*range(1, 701), 700]
+    assert result.status == "completed"
