@@ -30,6 +30,9 @@ __all__ = [
     "DECODE_FRAMES",
     "GROUPS",
     "HTTPX_FLOOR",
+    "LAYER_DECODE",
+    "LAYER_PEER_DECODE",
+    "LAYER_TYPED",
     "PIPE_REF",
     "STREAM_BATCHES",
     "STREAM_ITER",
@@ -44,6 +47,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 DECODE_FEED = "arkor_rx.sse SSEDecoder"
 DECODE_FRAMES = "arkor_rx.sse SSEDecoder.feed_frames (columns, as the stream reads)"
+LAYER_DECODE = "in memory, for the layers: arkor_rx feed_frames"
+LAYER_TYPED = "in memory, for the layers: arkor_rx feed_frames + parse_batch"
+LAYER_PEER_DECODE = "in memory, for the layers: httpx-sse decoder"
 BATCH_PARSE = "arkor_rx.sse feed_frames + parse_batch (typed, per chunk)"
 TYPED_PEER_MEM = "httpx-sse decoder + pydantic validate_json (typed)"
 CLIENT_STREAM = "arkor_rx client stream + feed_frames + parse_batch"
@@ -156,7 +162,33 @@ def group_e2e(ctx: Context) -> list[Row]:
     slow_url = f"{base_url}/v1/jobs/e2e-n{slow}/events/stream"
     nbytes = len(training_stream(n))
     typed = typed_count(n)
+    chunks = workloads.stream_chunks(n)
+    # In-memory rows, interleaved with the end-to-end ones so that the layer
+    # table (bench.report.layers) takes every difference within this one group.
     rows = [
+        measure(
+            Row("c", LAYER_DECODE, n, "k frames/s", ref=LAYER_DECODE),
+            lambda: workloads.arkor_decode_frames(chunks),
+            repeats,
+            n,
+        ),
+        measure(
+            Row("c", LAYER_TYPED, n, "k frames/s", ref=LAYER_TYPED),
+            lambda: workloads.arkor_decode_parse_batch(chunks),
+            repeats,
+            n,
+        ),
+    ]
+    if peers.available("httpx_sse"):
+        rows.append(
+            measure(
+                Row("c", LAYER_PEER_DECODE, n, "k frames/s", ref=LAYER_PEER_DECODE),
+                lambda: peers.httpx_sse_decode(chunks),
+                repeats,
+                n,
+            )
+        )
+    rows += [
         measure(
             Row("c", "aiohttp raw bytes (floor)", n, "k frames/s"),
             lambda: workloads.aiohttp_raw_bytes(url, nbytes),

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.groups import (
-    BATCH_PARSE,
     CLIENT_STREAM,
     DECODE_FEED,
-    DECODE_FRAMES,
+    LAYER_DECODE,
+    LAYER_PEER_DECODE,
+    LAYER_TYPED,
     PIPE_REF,
     STREAM_BATCHES,
     STREAM_ITER,
@@ -326,14 +327,14 @@ def layers(rows: list[Row]) -> list[list[str]]:
     def diff(a: float | None, b: float | None) -> float | None:
         return None if a is None or b is None else a - b
 
-    # arkor_rx: in memory (a, b), then on the socket (c)
-    decode = us("a", DECODE_FRAMES)
-    typed = us("b", BATCH_PARSE)
+    # arkor_rx: in memory, then on the socket; all from group c (interleaved)
+    decode = us("c", LAYER_DECODE)
+    typed = us("c", LAYER_TYPED)
     client = us("c", CLIENT_STREAM)
     stream = us("c", STREAM_BATCHES)
     trainer = us("c", "arkor_rx trainer")
     # the typed peer: httpx-sse's decoder in memory, then httpx on the socket
-    peer_decode = us("a", "httpx-sse decoder")
+    peer_decode = us("c", LAYER_PEER_DECODE)
     peer_untyped = us("c", UNTYPED_PEER)
     peer_typed = us("c", TYPED_PEER)
     ours = [
@@ -362,11 +363,11 @@ def layers(rows: list[Row]) -> list[list[str]]:
     ]
     what = [
         "client stream minus in-memory decode+validate | untyped peer minus httpx-sse decoder",
-        "`SSEDecoder.feed_frames` in memory (a) | httpx-sse's decoder in memory (a)",
-        "`feed_frames` + `parse_batch` minus decode (b) | typed peer minus untyped peer (c)",
-        "`EventStream.batches()` minus the client stream row (c) | none",
-        "`trainer.events()` minus `EventStream.batches()` (c) | none",
-        "`trainer.events()` (c) | the typed peer (c)",
+        "`SSEDecoder.feed_frames` in memory | httpx-sse's decoder in memory",
+        "`feed_frames` + `parse_batch` minus decode, in memory | typed peer minus untyped peer",
+        "`EventStream.batches()` minus the client stream row | none",
+        "`trainer.events()` minus `EventStream.batches()` | none",
+        "`trainer.events()` | the typed peer",
     ]
 
     def fmt(v: float | None) -> str:
