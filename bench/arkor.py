@@ -21,6 +21,7 @@ from reactivex.subject import Subject
 from arkor_rx.client import ArkorClient
 from arkor_rx.events import TrainingEvent, parse_batch
 from arkor_rx.sse import SSEDecoder
+from arkor_rx.stream import _pieces
 
 __all__ = [
     "client_stream",
@@ -127,7 +128,8 @@ async def client_stream(base_url: str, frames: int, *, name: str = "bench") -> i
         count = 0
         try:
             while chunk := await stream.read_chunk():
-                count += len(parse_batch(decoder.feed_frames(chunk)).events)
+                for piece in _pieces(chunk):  # as EventStream takes a big read
+                    count += len(parse_batch(decoder.feed_frames(piece)).events)
         finally:
             await stream.aclose()
         decoder.close()
