@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 STAMP_RUN := $(VENV)/.installed
 
-.PHONY: demo test lint types unit docs bench clean install dev pictures
+.PHONY: demo test lint types unit docs bench fuzz clean install dev pictures
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,18 @@ pictures: $(STAMP)
 
 bench: $(STAMP)
 	$(MAKE) -C bench PYTHON=$(abspath $(BIN)/python)
+
+# Outside CI: a longer chaos soak of the event stream, then an atheris
+# (libFuzzer) run of the SSE decoder and the batch parse (atheris from PyPI,
+# installed here on demand: it is not a dev dependency).
+FUZZ_RUNS ?= 200000
+SOAK_EVENTS ?= 3000
+SOAK_SEEDS ?= 11,12,13,14,15,16
+fuzz: $(STAMP)
+	ARKOR_SOAK_EVENTS=$(SOAK_EVENTS) ARKOR_SOAK_SEEDS=$(SOAK_SEEDS) \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/core/test_soak.py
+	$(BIN)/python -m pip install -q atheris
+	$(BIN)/python tests/fuzz/fuzz_decoder.py -atheris_runs=$(FUZZ_RUNS) -max_len=4096
 
 clean:
 	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache

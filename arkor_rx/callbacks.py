@@ -25,6 +25,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, fields
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
+from arkor_rx._observe import Batched
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import (
     CheckpointSaved,
@@ -387,6 +388,18 @@ async def drain(
         Exception: whatever a callback, ``after`` or the iterator raises, unchanged.
     """
     count = 0
+    if isinstance(events, Batched):
+        # A chunk at a time (an EventStream): one await per network read, and
+        # an await per event only for a callback that returns an awaitable.
+        async for batch in events.batches():
+            for event in batch:
+                pending = dispatch(event)
+                if pending is not None:
+                    await pending
+                count += 1
+                if after is not None and after(event):
+                    return count
+        return count
     async for event in events:
         pending = dispatch(event)
         if pending is not None:

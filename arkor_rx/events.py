@@ -12,12 +12,24 @@ class from the ``type`` field, and any type we do not know becomes an
 Rule 3: :func:`parse_event` never raises for bad input from the wire: a
 keepalive, an ``end`` frame or a frame that is not a JSON object of the right
 shape gives ``None``; the stream goes on.
+
+Rule 4: :func:`parse_frames` gives, for a whole chunk's frames at once, exactly
+what :func:`parse_event` gives for each: every frame goes through the
+validator its SSE name picks (the class's own; for any other name a tagged
+union that pydantic-core resolves in Rust from the JSON ``type``), mapped over
+the chunk with no Python frame per event; only a frame its validator refuses
+(an unknown type, a bad shape, not JSON) takes the per-frame path of
+:func:`parse_event`, so unknown types still become :class:`UnknownEvent`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, ClassVar, Literal, TypeAlias
+from collections import deque
+from collections.abc import Callable, Iterable
+from itertools import compress, repeat
+from operator import attrgetter, call, is_not, setitem
+from typing import Annotated, Any, ClassVar, Final, Literal, NamedTuple, TypeAlias
 
 from pydantic import (
     BaseModel,
@@ -31,7 +43,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from arkor_rx.sse import ServerSentEvent
+from arkor_rx.sse import Frames, ServerSentEvent
 
 __all__ = [
     "KEEPALIVE_EVENT",
@@ -45,6 +57,7 @@ __all__ = [
     "UnknownEvent",
     "event_adapter",
     "parse_event",
+    "parse_frames",
 ]
 
 KEEPALIVE_EVENT = "ping"
@@ -240,10 +253,19 @@ def parse_event(sse: ServerSentEvent) -> TrainingEvent | None:
         >>> (type(ev).__name__, ev.step, ev.loss, ev.event_id)
         ('TrainingLog', 70, 1.23, '7')
     """
-    data = sse.data
+    event = _parse(sse.event, sse.data)
+    if event is not None and sse.id is not None:
+        # The models are frozen for users; the id is attached once, right here,
+        # into the instance dict (where object.__setattr__ would put it), without
+        # the cost of a model_copy or of a generic setattr on the hot path.
+        event.__dict__["event_id"] = sse.id
+    return event
+
+
+def _parse(name: str, data: str) -> TrainingEvent | None:
+    """:func:`parse_event` of a frame's type and data, without the id."""
     if not data:
         return None
-    name = sse.event
     event: TrainingEvent | None = None
     fast = _BY_EVENT_NAME.get(name)  # never ``ping`` nor ``end``
     if fast is not None:
@@ -263,9 +285,125 @@ def parse_event(sse: ServerSentEvent) -> TrainingEvent | None:
             return None
         if name != event.type:  # off the fast path: kept for recordings (sinks.JSONL)
             event.__dict__["sse_event"] = name
-    if sse.id is not None:
-        # The models are frozen for users; the id is attached once, right here,
-        # into the instance dict (where object.__setattr__ would put it), without
-        # the cost of a model_copy or of a generic setattr on the hot path.
-        event.__dict__["event_id"] = sse.id
     return event
+
+
+# The known types as a union that pydantic-core resolves from the JSON ``type``
+# in Rust (no Python discriminator call): a missing or unknown ``type`` is a
+# validation error, and :func:`_parse` then decides (UnknownEvent or None).
+_Tagged: TypeAlias = Annotated[
+    TrainingStarted | TrainingLog | CheckpointSaved | TrainingCompleted | TrainingFailed,
+    Field(discriminator="type"),
+]
+_validate_tagged: Final[Callable[[str], TrainingEvent]] = TypeAdapter(
+    _Tagged
+).validator.validate_json
+_skip: Final[Callable[[str], None]] = dict[str, None]().get  # None for any data, in C
+_BATCH_VALIDATORS: Final[dict[str, Callable[[str], TrainingEvent | None]]] = {
+    **_BY_EVENT_NAME,
+    KEEPALIVE_EVENT: _skip,
+    TERMINAL_STREAM_EVENT: _skip,
+}
+_fields_set_of: Final[Callable[[Any], set[str]]] = attrgetter("__pydantic_fields_set__")
+_has_type: Final = set.__contains__
+_dict_of: Final[Callable[[Any], dict[str, Any]]] = attrgetter("__dict__")
+_consume: Final[Callable[[Iterable[object]], None]] = deque[object](maxlen=0).extend
+
+
+class Parsed(NamedTuple):
+    """The typed events of a chunk's frames (see :func:`parse_frames`)."""
+
+    aligned: list[TrainingEvent | None]
+    """One entry per frame: its event, or None (a keepalive, a bad frame)."""
+    present: list[bool]
+    """One flag per frame: True where ``aligned`` holds an event."""
+    events: list[TrainingEvent]
+    """The events alone, in order (``aligned`` without the Nones)."""
+    ids: list[str | None]
+    """The events' SSE ids, in the same order."""
+
+
+def parse_frames(frames: Frames) -> list[TrainingEvent | None]:
+    """:func:`parse_event` of every frame of a chunk, in one pass; one entry per frame.
+
+    Examples:
+        >>> from arkor_rx.sse import SSEDecoder
+        >>> chunk = (b'id: 1\\nevent: training.log\\ndata: {"type":"training.log","step":1}\\n\\n'
+        ...          b'event: ping\\ndata:\\n\\n')
+        >>> [type(e).__name__ for e in parse_frames(SSEDecoder().feed_frames(chunk))]
+        ['TrainingLog', 'NoneType']
+    """
+    return parse_batch(frames).aligned
+
+
+def parse_batch(frames: Frames) -> Parsed:
+    """:func:`parse_frames`, with the events also picked out (for the event stream)."""
+    types, datas = frames.type, frames.data
+    aligned: list[TrainingEvent | None] = []
+    # Each frame's validator by its SSE name (the class's own, as in parse_event;
+    # the tagged union for any other name; none for keepalives and ``end``),
+    # called from C over the whole chunk.
+    parsed = map(call, map(_BATCH_VALIDATORS.get, types, repeat(_validate_tagged)), datas)
+    while True:
+        try:
+            aligned.extend(parsed)  # what was validated before an error stays in the list
+            break
+        except ValidationError:
+            i = len(aligned)  # the frame its validator refused: the per-frame rules decide
+            aligned.append(_parse(types[i], datas[i]))
+    present = list(map(is_not, aligned, repeat(None)))
+    events, ids = _pick(aligned, present, frames.id)
+    if not all(map(_has_type, map(_fields_set_of, events), repeat("type"))):
+        # A class validator took an object without ``type`` (the field has a
+        # default): as in parse_event, the union decides what such an object is.
+        for i, (name, data) in enumerate(zip(types, datas, strict=True)):
+            event = aligned[i]
+            if event is not None and "type" not in event.__pydantic_fields_set__:
+                aligned[i] = _parse(name, data)
+        return _finish(frames, aligned)
+    _consume(map(setitem, map(_dict_of, events), repeat("event_id"), ids))
+    if not all(map(_BATCH_VALIDATORS.__contains__, types)):
+        _keep_sse_names(types, aligned)
+    return Parsed(aligned, present, events, ids)
+
+
+def _keep_sse_names(types: list[str], aligned: list[TrainingEvent | None]) -> None:
+    """Keep the SSE name of an event whose frame named another type (for sinks.JSONL).
+
+    Rare on a real stream (a frame without ``event:`` is ``"message"``), so this
+    runs only for a chunk that has such a frame, as :func:`_parse` does per frame.
+    """
+    for name, event in zip(types, aligned, strict=True):
+        if event is not None and name != event.type:
+            event.__dict__["sse_event"] = name
+
+
+def _finish(frames: Frames, aligned: list[TrainingEvent | None]) -> Parsed:
+    """The tail of :func:`parse_batch` once ``aligned`` is final."""
+    present = list(map(is_not, aligned, repeat(None)))
+    events, ids = _pick(aligned, present, frames.id)
+    _consume(map(setitem, map(_dict_of, events), repeat("event_id"), ids))
+    if not all(map(_BATCH_VALIDATORS.__contains__, frames.type)):
+        _keep_sse_names(frames.type, aligned)
+    return Parsed(aligned, present, events, ids)
+
+
+def _pick(
+    aligned: list[TrainingEvent | None], present: list[bool], frame_ids: list[str | None]
+) -> tuple[list[TrainingEvent], list[str | None]]:
+    """The events of ``aligned`` and their ids: copies with the few gaps (keepalives) cut out."""
+    gaps = len(present) - sum(present)
+    if not gaps:
+        return aligned, frame_ids  # type: ignore[return-value]
+    if gaps * 8 > len(present):
+        return list(compress(aligned, present)), list(compress(frame_ids, present))  # type: ignore[arg-type]
+    events, ids = aligned.copy(), frame_ids.copy()
+    where: list[int] = []
+    at = -1
+    for _ in range(gaps):
+        at = present.index(False, at + 1)
+        where.append(at)
+    for at in reversed(where):
+        del events[at]
+        del ids[at]
+    return events, ids  # type: ignore[return-value]

@@ -67,15 +67,17 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from contextlib import suppress
-from dataclasses import dataclass
-from itertools import compress, repeat
+from itertools import compress
 from typing import Final
 
+from arkor_rx._sse_encode import encode, encode_comment
+from arkor_rx._sse_frames import Frames, ServerSentEvent
 from arkor_rx.errors import ConfigError, SSEError, SSELimitError
 
 __all__ = [
     "DEFAULT_MAX_EVENT_SIZE",
     "DEFAULT_MAX_LINE_SIZE",
+    "Frames",
     "SSEDecoder",
     "ServerSentEvent",
     "encode",
@@ -89,50 +91,6 @@ DEFAULT_MAX_EVENT_SIZE: Final = 16 << 20
 """Default :class:`SSEDecoder` limit on one event's data, in characters (16 MiB of ASCII)."""
 
 
-@dataclass(frozen=True, slots=True)
-class ServerSentEvent:
-    """One dispatched Server-Sent Event.
-
-    Events compare, hash and print by value. Build one by hand for tests::
-
-        >>> ServerSentEvent(data="hi")
-        ServerSentEvent(event='message', data='hi', id=None, retry=None)
-    """
-
-    event: str = "message"
-    """The event type: the block's last ``event:`` value, or ``"message"`` when the
-    block had no ``event`` field or an empty one."""
-
-    data: str = ""
-    """The block's ``data:`` values joined with LF (no trailing LF). May be ``''``,
-    for a block with a single empty ``data`` line (``data:`` or just ``data``)."""
-
-    id: str | None = None
-    """The last event ID at dispatch time: set by this block's ``id`` field or
-    carried over from an earlier block. ``None`` when the ID is empty (no ``id``
-    field yet, or the last one was empty, which resets it)."""
-
-    retry: int | None = None
-    """The reconnection time, in milliseconds, set by a valid ``retry`` field in
-    this very block (the last one if several); ``None`` when the block had none.
-    Unlike :attr:`SSEDecoder.retry`, it does not carry over to later events."""
-
-
-# Building a frozen dataclass through its __init__ goes through object.__setattr__
-# once per field, which costs more than the rest of a frame's decoding. On the hot
-# path the decoder makes the objects with object.__new__ and fills their slots
-# through the slot descriptors, mapped over whole lists of frames (C-level loops,
-# no Python frame per event): the same objects, equal to what __init__ builds, in a
-# fraction of the time. The descriptors write the slots directly, which is what
-# the frozen __init__ itself does through object.__setattr__.
-_new_event: Final = object.__new__
-_set_event: Final[Callable[[ServerSentEvent, str], None]] = vars(ServerSentEvent)["event"].__set__
-_set_data: Final[Callable[[ServerSentEvent, str], None]] = vars(ServerSentEvent)["data"].__set__
-_set_id: Final[Callable[[ServerSentEvent, str | None], None]] = vars(ServerSentEvent)["id"].__set__
-_set_retry: Final[Callable[[ServerSentEvent, int | None], None]] = vars(ServerSentEvent)[
-    "retry"
-].__set__
-
 _BOM: Final = "\ufeff"
 
 # The common frame, the whole of it: a non-empty "id" without NUL, a non-empty
@@ -144,6 +102,10 @@ _BOM: Final = "\ufeff"
 _FRAME: Final = re.compile(r"^id: ([^\n\0]+)\nevent: (.+)\ndata: (.*)\n\n", re.MULTILINE)
 
 _consume: Final[Callable[[Iterable[object]], None]] = deque[object](maxlen=0).extend
+
+_NO_FRAMES: Final = Frames([], [], [], [], {})
+"""What :meth:`SSEDecoder.feed_frames` returns for a chunk that completes no frame.
+Shared, so never mutate a :class:`Frames` you were given."""
 
 
 class SSEDecoder:
@@ -180,6 +142,7 @@ class SSEDecoder:
     """
 
     __slots__ = (
+        "_block_own",
         "_block_retry",
         "_bom_pending",
         "_closed",
@@ -218,6 +181,7 @@ class SSEDecoder:
         self._id_buffer = ""
         self._last_event_id = ""
         self._block_retry: int | None = None
+        self._block_own = False  # the pending block has an id field of its own
         self._retry: int | None = None
         self._closed = False
 
@@ -261,13 +225,27 @@ class SSEDecoder:
                 further: drop the decoder (and the connection).
             SSEError: the decoder was already closed.
         """
+        frames = self._feed(chunk)
+        return [] if frames is None else frames.events()
+
+    def feed_frames(self, chunk: bytes) -> Frames:
+        """Like :meth:`feed`, but the frames come as :class:`Frames` columns.
+
+        The same frames, in the same order, with the same values and the same
+        errors as :meth:`feed`, without building one object per frame: for a
+        consumer that handles a chunk's frames together (the event stream).
+        """
+        frames = self._feed(chunk)
+        return _NO_FRAMES if frames is None else frames
+
+    def _feed(self, chunk: bytes) -> Frames | None:
         if self._closed:
             raise SSEError("SSEDecoder.feed() called after close()")
         text = self._decode(chunk)
         if not text:
             # Nothing decoded yet (for instance half a multi-byte character):
             # the codec keeps those bytes, and the BOM and CR flags stay as they are.
-            return []
+            return None
         if self._bom_pending:
             self._bom_pending = False
             if text[0] == _BOM:
@@ -291,7 +269,7 @@ class SSEDecoder:
                     raise self._line_too_long(size, pending=True)
                 self._partial.append(text)
                 self._partial_size = size
-            return []
+            return None
         if self._partial:
             self._partial.append(text)
             text = "".join(self._partial)
@@ -333,77 +311,89 @@ class SSEDecoder:
             self._data = []
             self._event_type = ""
             self._block_retry = None
+            self._block_own = False
             self._id_buffer = self._last_event_id
         return []
 
-    def _process(self, text: str) -> list[ServerSentEvent]:
+    def _process(self, text: str) -> Frames:
         """Interpret complete lines (Rules 4 to 6). ``text`` has LF line ends and ends with one.
 
         The hot path: common frames (see :data:`_FRAME`) are cut out by one
-        ``re.split`` and their events built in bulk, with C-level loops; the
+        ``re.split`` and taken as whole columns (slices of the split); the
         text between them, if any, goes through :meth:`_lines`, one line at a
         time, and a frame that continues a block those lines began is merged
-        into that block. Both ways give the same events.
+        into that block. Both ways give the same frames.
         """
+        out = Frames([], [], [], [], {})
         parts = _FRAME.split(text)
         if len(parts) == 1:
-            return self._lines(text)
+            self._lines(text, out)
+            return out
         ids = parts[1::4]
+        types = parts[2::4]
         datas = parts[3::4]
         if len(text) > self._max_event_size:
             # Only a text longer than the limit can hold a frame's data over it.
             longest = max(map(len, datas))
             if longest > self._max_event_size:
                 raise self._event_too_big(longest)
-        events = list(map(_new_event, repeat(ServerSentEvent, len(ids))))
-        _consume(map(_set_event, events, parts[2::4]))
-        _consume(map(_set_data, events, datas))
-        _consume(map(_set_id, events, ids))
-        _consume(map(_set_retry, events, repeat(None)))
-
+        out_type, out_data, out_id = out.type, out.data, out.id
         # parts[4 * j] is the text before frame j; parts[-1] the text after the last.
-        out = self._lines(parts[0]) if parts[0] else []
+        if parts[0]:
+            self._lines(parts[0], out)
         if self._data or self._event_type or self._block_retry is not None:
-            events[0] = self._merge(ids[0], parts[2], datas[0])
+            datas[0] = self._merge(ids[0], datas[0], out)
         start = 0
         for j in compress(range(1, len(ids) + 1), parts[4::4]):
-            out += events[start:j]
+            out_type += types[start:j]
+            out_data += datas[start:j]
+            out_id += ids[start:j]
             start = j
             self._id_buffer = self._last_event_id = ids[j - 1]
-            out += self._lines(parts[4 * j])
+            self._block_own = False
+            self._lines(parts[4 * j], out)
             if j < len(ids) and (self._data or self._event_type or self._block_retry is not None):
-                events[j] = self._merge(ids[j], parts[4 * j + 2], datas[j])
-        out += events[start:]
+                datas[j] = self._merge(ids[j], datas[j], out)
         if start < len(ids):
+            out_type += types[start:]
+            out_data += datas[start:]
+            out_id += ids[start:]
             self._id_buffer = self._last_event_id = ids[-1]
+            self._block_own = False
         return out
 
-    def _merge(self, frame_id: str, event: str, data: str) -> ServerSentEvent:
-        """Finish the pending block with the lines of a :data:`_FRAME` match."""
+    def _merge(self, frame_id: str, data: str, out: Frames) -> str:
+        """Finish the pending block with the lines of a :data:`_FRAME` match; its data.
+
+        The frame will be the next one appended to ``out``: its ``retry`` is recorded
+        at that index.
+        """
         self._data.append(data)
         value = "\n".join(self._data)
         if len(value) > self._max_event_size:
             raise self._event_too_big(len(value))
-        sse = ServerSentEvent(event, value, frame_id, self._block_retry)
+        if self._block_retry is not None:
+            out.retry[len(out.type)] = self._block_retry
         self._id_buffer = self._last_event_id = frame_id
         self._data = []
         self._event_type = ""
         self._block_retry = None
-        return sse
+        self._block_own = False
+        return value
 
-    def _lines(self, text: str) -> list[ServerSentEvent]:
-        """Interpret complete lines one at a time, by the book (Rules 4 to 6).
+    def _lines(self, text: str, out: Frames) -> None:
+        """Interpret complete lines one at a time, by the book (Rules 4 to 6), into ``out``.
 
         ``text`` has LF line ends and ends with one.
         """
         lines = text.split("\n")
         lines.pop()
-        out: list[ServerSentEvent] = []
         data = self._data
         event_type = self._event_type
         id_buffer = self._id_buffer
         last_event_id = self._last_event_id
         block_retry = self._block_retry
+        block_own = self._block_own
         max_event = self._max_event_size
         for line in lines:
             if not line:
@@ -413,13 +403,17 @@ class SSEDecoder:
                     data = []
                     if len(value) > max_event:
                         raise self._event_too_big(len(value))
-                    out.append(
-                        ServerSentEvent(
-                            event_type or "message", value, id_buffer or None, block_retry
-                        )
-                    )
+                    index = len(out.type)
+                    out.type.append(event_type or "message")
+                    out.data.append(value)
+                    out.id.append(id_buffer or None)
+                    if not block_own:
+                        out.carried.append(index)
+                    if block_retry is not None:
+                        out.retry[index] = block_retry
                 event_type = ""
                 block_retry = None
+                block_own = False
                 continue
             # Most lines are "name: value": one partition finds both. A name that
             # holds a colon means that the first colon had no space after it.
@@ -435,6 +429,7 @@ class SSEDecoder:
             elif name == "id":
                 if "\0" not in value:
                     id_buffer = value
+                    block_own = True
             elif name == "retry" and value.isdigit() and value.isascii():
                 # Past Python's int-from-str digit limit, int() raises: no real
                 # reconnection time has thousands of digits, so the field is ignored.
@@ -450,7 +445,7 @@ class SSEDecoder:
         self._id_buffer = id_buffer
         self._last_event_id = last_event_id
         self._block_retry = block_retry
-        return out
+        self._block_own = block_own
 
     def _line_too_long(self, size: int, *, pending: bool) -> SSELimitError:
         what = "a pending line (no line end yet) has reached" if pending else "a line has"
@@ -466,79 +461,3 @@ class SSEDecoder:
             f"max_event_size of {self._max_event_size} characters "
             f"(configurable: SSEDecoder(max_event_size=...))"
         )
-
-
-def _check_field(name: str, value: str) -> None:
-    for ch in ("\r", "\n", "\0"):
-        if ch in value:
-            raise ValueError(f"SSE {name} must not contain {ch!r}: {value!r}")
-
-
-def encode(
-    data: str,
-    *,
-    event: str | None = None,
-    id: str | None = None,
-    retry: int | None = None,
-) -> bytes:
-    """Encode one event as a complete frame, UTF-8, ending with its empty line.
-
-    Fields come in the order ``id``, ``event``, ``retry``, ``data``. Data with
-    line ends (LF, CRLF or lone CR) becomes several ``data:`` lines, which the
-    decoder joins back with LF: ``encode("a\\r\\nb")`` decodes as ``"a\\nb"``.
-    Empty data is sent as one ``data:`` line, so the event is still dispatched
-    (with ``data == ""``). A leading space in a value survives: a space always
-    follows the colon, and the decoder strips only that one.
-
-    ``event=None`` (or ``"message"``) decodes as ``"message"``; ``event=""``
-    also decodes as ``"message"``, so it is written as nothing. ``id=""`` is
-    written, and resets the decoder's last event ID. A leading U+FEFF in the
-    data is harmless: it never starts the stream.
-
-    Example::
-
-        >>> encode("hi", event="ping", id="7")
-        b'id: 7\\nevent: ping\\ndata: hi\\n\\n'
-
-    Raises:
-        ValueError: ``event`` or ``id`` contains CR, LF or NUL (they would break
-            the frame, and the decoder ignores an ``id`` with NUL), or ``retry``
-            is negative.
-    """
-    parts: list[str] = []
-    if id is not None:
-        _check_field("id", id)
-        parts.append(f"id: {id}\n")
-    if event:
-        _check_field("event", event)
-        parts.append(f"event: {event}\n")
-    if retry is not None:
-        if retry < 0:
-            raise ValueError(f"SSE retry must be a non-negative number of ms, got {retry}")
-        parts.append(f"retry: {retry}\n")
-    if "\r" in data:
-        data = data.replace("\r\n", "\n").replace("\r", "\n")
-    parts.append("data: ")
-    parts.append(data.replace("\n", "\ndata: "))
-    parts.append("\n\n")
-    return "".join(parts).encode("utf-8")
-
-
-def encode_comment(text: str = "") -> bytes:
-    """Encode a comment frame, such as a keepalive: ``b": text\\n\\n"``.
-
-    The decoder ignores it entirely (it dispatches nothing and changes no
-    state), but the bytes keep an idle connection from timing out. Text with
-    line ends becomes several comment lines. ``encode_comment()`` gives
-    ``b":\\n\\n"``.
-
-    Example::
-
-        >>> encode_comment("keepalive")
-        b': keepalive\\n\\n'
-    """
-    if not text:
-        return b":\n\n"
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return (": " + text.replace("\n", "\n: ") + "\n\n").encode("utf-8")

@@ -19,13 +19,15 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 from reactivex.subject import Subject
 
 from arkor_rx.client import ArkorClient
-from arkor_rx.events import TrainingEvent, parse_event
+from arkor_rx.events import TrainingEvent, parse_batch
 from arkor_rx.sse import SSEDecoder
+from arkor_rx.stream import _pieces
 
 __all__ = [
     "client_stream",
     "dispatch",
     "event_stream",
+    "event_stream_batches",
     "fan_in",
     "follow_events",
     "make_client",
@@ -110,10 +112,12 @@ async def follow_events(
 
 
 async def client_stream(base_url: str, frames: int, *, name: str = "bench") -> int:
-    """The layers under the trainer: client stream, ``SSEDecoder`` and ``parse_event``.
+    """The layers under the stream: client stream, ``feed_frames`` and ``parse_batch``.
 
-    One connection, no reconnect logic, no observable: what the reactive core
-    adds on top shows as the difference with :func:`follow_events`.
+    One connection, no reconnect logic, no de-duplication, no observable: the
+    same decoding and validation per chunk as ``EventStream``, so what the
+    stream and the trainer add on top shows as the differences with
+    :func:`event_stream_batches` and :func:`follow_events`.
     """
     async with make_client(base_url) as client:
         job = await client.create_job(
@@ -124,9 +128,8 @@ async def client_stream(base_url: str, frames: int, *, name: str = "bench") -> i
         count = 0
         try:
             while chunk := await stream.read_chunk():
-                for sse in decoder.feed(chunk):
-                    if parse_event(sse) is not None:
-                        count += 1
+                for piece in _pieces(chunk):  # as EventStream takes a big read
+                    count += len(parse_batch(decoder.feed_frames(piece)).events)
         finally:
             await stream.aclose()
         decoder.close()
@@ -183,6 +186,25 @@ async def event_stream(base_url: str, frames: int, *, name: str = "bench") -> in
         try:
             async for _event in stream:
                 count += 1
+        finally:
+            await stream.aclose()
+        return count
+
+
+async def event_stream_batches(base_url: str, frames: int, *, name: str = "bench") -> int:
+    """``EventStream.batches()``: a chunk's events in a plain loop, as ``trainer.events()`` does."""
+    from arkor_rx.stream import EventStream
+
+    async with make_client(base_url) as client:
+        job = await client.create_job(
+            name, {"model": "bench", "datasetSource": _DATASET, "maxSteps": frames}
+        )
+        stream = EventStream(client, job.id)
+        count = 0
+        try:
+            async for batch in stream.batches():
+                for _event in batch:
+                    count += 1
         finally:
             await stream.aclose()
         return count

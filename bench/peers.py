@@ -18,7 +18,10 @@ from typing import Any
 __all__ = [
     "aiohttp_sse_client_stream",
     "available",
+    "httpx_raw_bytes",
     "httpx_sse_decode",
+    "httpx_sse_pydantic_decode",
+    "httpx_sse_pydantic_stream",
     "httpx_sse_stream",
     "requests_sseclient_stream",
     "sseclient_decode",
@@ -123,3 +126,60 @@ def requests_sseclient_stream(url: str, expected: int) -> int:
 async def requests_sseclient_stream_async(url: str, expected: int) -> int:
     """The blocking requests client in a worker thread (so a server on this loop can run)."""
     return await asyncio.to_thread(requests_sseclient_stream, url, expected)
+
+
+# --- typed peers: httpx-sse + pydantic, validate_json per non-ping frame -----
+
+
+def httpx_sse_pydantic_decode(chunks: list[bytes]) -> int:
+    """httpx-sse's decoder plus one ``TypeAdapter.validate_json`` per non-ping frame."""
+    from bench.peer_models import adapter
+
+    decoders = _import("httpx_sse._decoders")
+    text_decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    lines = decoders.SSELineDecoder()
+    sse_decoder = decoders.SSEDecoder()
+    validate = adapter.validate_json
+    count = 0
+    for chunk in chunks:
+        for line in lines.decode(text_decoder.decode(chunk)):
+            sse = sse_decoder.decode(line.rstrip("\n"))
+            if sse is not None:
+                count += 1
+                if sse.event not in ("ping", "end"):
+                    validate(sse.data)
+    return count
+
+
+async def httpx_sse_pydantic_stream(url: str, expected: int) -> int:
+    """httpx + httpx-sse ``aiter_sse`` + ``TypeAdapter.validate_json`` per non-ping frame.
+
+    Returns the typed events built (pings and the ``end`` frame are not events).
+    """
+    from bench.peer_models import adapter
+
+    httpx = _import("httpx")
+    httpx_sse = _import("httpx_sse")
+    validate = adapter.validate_json
+    count = 0
+    async with (
+        httpx.AsyncClient(timeout=None) as client,
+        httpx_sse.aconnect_sse(client, "GET", url) as source,
+    ):
+        async for sse in source.aiter_sse():
+            if sse.event not in ("ping", "end"):
+                validate(sse.data)
+                count += 1
+    return count
+
+
+async def httpx_raw_bytes(url: str, expected_bytes: int) -> int:
+    """The typed peer's transport floor: httpx reading the body as it arrives. Returns bytes."""
+    httpx = _import("httpx")
+    total = 0
+    async with httpx.AsyncClient(timeout=None) as client, client.stream("GET", url) as response:
+        async for chunk in response.aiter_raw():
+            total += len(chunk)
+    if total != expected_bytes:
+        raise RuntimeError(f"read {total} bytes, expected {expected_bytes}")
+    return total

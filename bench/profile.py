@@ -1,7 +1,8 @@
 """Profile one arkor_rx workload with pyinstrument: where does the time go?
 
-``bench/.venv/bin/python -m bench.profile {decode,parse,e2e,stream,client,dispatch-sync,
-dispatch-async,pipeline} [--frames N]`` prints pyinstrument's call tree of one
+``bench/.venv/bin/python -m bench.profile {decode,parse,parse-batch,e2e,stream,
+stream-batches,client,dispatch-sync,dispatch-async,pipeline} [--frames N]``
+prints pyinstrument's call tree of one
 run (after a warm-up run). pyinstrument is in ``bench/requirements.txt``.
 """
 
@@ -34,6 +35,11 @@ def _job(name: str, frames: int, base_url: str) -> Callable[[], Any]:
     if name == "parse":
         chunks = workloads.stream_chunks(frames)
         return lambda: workloads.arkor_decode_parse(chunks)
+    if name == "parse-batch":
+        chunks = workloads.stream_chunks(frames)
+        return lambda: workloads.arkor_decode_parse_batch(chunks)
+    if name == "stream-batches":
+        return lambda: asyncio.run(workloads.arkor_event_stream_batches(base_url, frames))
     if name == "e2e":
         return lambda: asyncio.run(workloads.arkor_events_stream(base_url, frames))
     if name == "stream":

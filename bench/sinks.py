@@ -110,22 +110,22 @@ async def slow_sink_memory(base_url: str, frames: int) -> dict[str, Any]:
 
 
 def group(base_url: str, frames: int, repeats: int) -> list[Any]:
-    """The rows of group g for ``bench.run`` (the same stream, with and without sinks)."""
-    from bench.run import Row, measure, run_group, typed_count
+    """The rows of group s for ``bench.run`` (the same stream, with and without sinks)."""
+    from bench.harness import Row, measure, run_group, typed_count
 
     typed = typed_count(frames)
     folder = tempfile.mkdtemp(prefix="arkor-bench-sinks-")
     rows = run_group(
         [
             measure(
-                Row("g", "trainer.events(), no sink", frames, "k frames/s"),
+                Row("s", "trainer.events(), no sink", frames, "k frames/s"),
                 lambda: events_bare(base_url, frames),
                 repeats,
                 typed,
             ),
             measure(
                 Row(
-                    "g",
+                    "s",
                     "trainer.events() + TensorBoard, Prometheus, JSONL",
                     frames,
                     "k frames/s",
@@ -138,13 +138,27 @@ def group(base_url: str, frames: int, repeats: int) -> list[Any]:
         ]
     )
     memory = asyncio.run(slow_sink_memory(base_url, frames))
-    print(f"  [g] {json.dumps(memory)}", file=sys.stderr, flush=True)
+    print(f"  [s] {json.dumps(memory)}", file=sys.stderr, flush=True)
     rows[-1].note = (
         f"slow sink (10x the stream's {memory['per_event_us']:.1f} µs/event): peak buffer "
         f"{memory['high_water']}/{memory['buffer_size']}, dropped {memory['dropped']:,}, "
         f"RSS {memory['rss_first_tenth_mb']:.0f} -> {memory['rss_end_mb']:.0f} MB"
     )
     return rows
+
+
+def _group_of(ctx: Any) -> list[Any]:
+    return group(ctx.server_url, ctx.sizes.e2e, ctx.repeats)
+
+
+def _register() -> None:
+    from bench.groups import GROUPS, Group
+
+    if not any(g.letter == "s" for g in GROUPS):
+        GROUPS.append(Group("s", _group_of, needs_server=True))
+
+
+_register()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,7 +16,7 @@ subscription of the pruner (see :func:`push`); the cost is per event pushed
 costs per event on the same stream.
 
 ``python -m bench.sweep [--quick] [--repeats N]`` prints this group alone;
-``python -m bench --only g`` runs it inside the harness.
+``python -m bench --only p`` runs it inside the harness.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ from arkor_rx import operators as aop
 from arkor_rx.events import TrainingCompleted, TrainingLog
 from arkor_rx.runs import PruneDecision, Run, RunEvent
 from bench import workloads
-from bench.run import Row, measure, render_text, run_group, table
+from bench.harness import Row, measure, run_group
+from bench.report import render_text, table
 
 __all__ = ["DECODE_ROW", "group_sweep", "push", "scripted_sweep", "without_pruned"]
 
@@ -135,14 +136,14 @@ PRUNERS: dict[str, PrunerFactory] = {
 
 
 def group_sweep(quick: bool, repeats: int) -> list[Row]:
-    """The rows of group g."""
+    """The rows of group p (cross-run pruners)."""
     sizes = (10, 100) if quick else (10, 100, 1_000)
     target = PER_RUN_TARGET // 10 if quick else PER_RUN_TARGET
     frames = 20_000 if quick else 100_000
     chunks = workloads.stream_chunks(frames)
     entries = [
         measure(
-            Row("g", DECODE_ROW, frames, "µs/event", ref=DECODE_ROW),
+            Row("p", DECODE_ROW, frames, "µs/event", ref=DECODE_ROW),
             lambda: workloads.arkor_decode_parse(chunks),
             repeats,
             frames,
@@ -154,14 +155,14 @@ def group_sweep(quick: bool, repeats: int) -> list[Row]:
             times = max(target // len(events), 1)
             pruned = len(push(events, make))
             row = Row(
-                "g", f"{name}, {runs:,} runs", len(events) * times, "µs/event", ref=DECODE_ROW
+                "p", f"{name}, {runs:,} runs", len(events) * times, "µs/event", ref=DECODE_ROW
             )
             row.note = f"{pruned} of {runs} runs pruned"
             entries.append(measure(row, _job(events, make, times), repeats, pruned * times))
         events = scripted_sweep(runs)
         times = max(target // len(events), 1)
         row = Row(
-            "g", f"merged-stream delivery (Subject), {runs:,} runs", len(events) * times, "µs/event"
+            "p", f"merged-stream delivery (Subject), {runs:,} runs", len(events) * times, "µs/event"
         )
         row.ref = DECODE_ROW
         entries.append(measure(row, _job(events, None, times), repeats, 0))
@@ -270,8 +271,18 @@ def _job(events: list[RunEvent], make: PrunerFactory | None, times: int) -> Call
     return job
 
 
+def _register() -> None:
+    from bench.groups import GROUPS, Group
+
+    if not any(g.letter == "p" for g in GROUPS):
+        GROUPS.append(Group("p", lambda ctx: group_sweep(ctx.quick, ctx.repeats)))
+
+
+_register()
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``python -m bench.sweep [--quick] [--repeats N] [--follow]``: group g alone.
+    """``python -m bench.sweep [--quick] [--repeats N] [--follow]``: group p alone.
 
     ``python -m bench.sweep follow BASE_URL RUNS FRAMES [--prune]`` is one
     follow measurement (the child process of :func:`group_follow`); it prints

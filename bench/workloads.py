@@ -30,7 +30,7 @@ from reactivex import operators as ops
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 from reactivex.subject import Subject
 
-from arkor_rx.events import TrainingEvent, TrainingLog, parse_event
+from arkor_rx.events import TrainingEvent, TrainingLog, parse_batch, parse_event
 from bench.streams import chunked, training_stream
 
 __all__ = [
@@ -38,8 +38,11 @@ __all__ = [
     "aiohttp_raw_bytes",
     "arkor_client_stream",
     "arkor_decode",
+    "arkor_decode_frames",
     "arkor_decode_parse",
+    "arkor_decode_parse_batch",
     "arkor_event_stream",
+    "arkor_event_stream_batches",
     "arkor_events_stream",
     "arkor_fan_in",
     "bare_queue_loop",
@@ -92,6 +95,19 @@ def arkor_decode(chunks: list[bytes]) -> int:
     return count
 
 
+def arkor_decode_frames(chunks: list[bytes]) -> int:
+    """``SSEDecoder.feed_frames`` over the chunks (columns, no object per frame)."""
+    from arkor_rx.sse import SSEDecoder
+
+    decoder = SSEDecoder()
+    feed = decoder.feed_frames
+    count = 0
+    for chunk in chunks:
+        count += len(feed(chunk))
+    decoder.close()
+    return count
+
+
 def arkor_decode_parse(chunks: list[bytes]) -> int:
     """Decode and turn every frame into a typed event; returns the frames seen."""
     from arkor_rx.sse import SSEDecoder
@@ -104,6 +120,22 @@ def arkor_decode_parse(chunks: list[bytes]) -> int:
         for sse in feed(chunk):
             parse(sse)
             count += 1
+    decoder.close()
+    return count
+
+
+def arkor_decode_parse_batch(chunks: list[bytes]) -> int:
+    """``SSEDecoder.feed_frames`` + ``parse_batch``: a chunk's frames decoded and validated
+    together, as ``EventStream`` does; returns the frames seen."""
+    from arkor_rx.sse import SSEDecoder
+
+    decoder = SSEDecoder()
+    feed = decoder.feed_frames
+    count = 0
+    for chunk in chunks:
+        frames = feed(chunk)
+        parse_batch(frames)
+        count += len(frames)
     decoder.close()
     return count
 
@@ -168,6 +200,13 @@ async def arkor_event_stream(base_url: str, frames: int) -> int:
     from bench.arkor import event_stream
 
     return await event_stream(base_url, frames)
+
+
+async def arkor_event_stream_batches(base_url: str, frames: int) -> int:
+    """``EventStream.batches()`` in a plain loop per chunk; returns typed events."""
+    from bench.arkor import event_stream_batches
+
+    return await event_stream_batches(base_url, frames)
 
 
 async def arkor_fan_in(base_url: str, streams: int, frames: int) -> int:

@@ -256,12 +256,14 @@ async def test_ids_are_opaque_strings(backend: FakeBackend, client: ArkorClient)
 
 
 async def test_dedupe_memory_is_bounded(backend: FakeBackend, client: ArkorClient) -> None:
+    # Opaque ids: only the window remembers them, and it is bounded. (Increasing
+    # integer ids have a high-water mark instead: see test_stream_dedupe.py.)
     backend.add(
-        Serve([log("1", 1), log("2", 2), log("3", 3)]),
-        Serve([log("1", 1), log("3", 3), completed("4")]),
+        Serve([log("k1", 1), log("k2", 2), log("k3", 3)]),
+        Serve([log("k1", 1), log("k3", 3), completed("k4")]),
     )
-    policy = ReconnectPolicy(jitter=0.0, dedupe_window=2)  # "1" has been forgotten
-    assert ids(await collect(stream_of(client, policy))) == ["1", "2", "3", "1", "4"]
+    policy = ReconnectPolicy(jitter=0.0, dedupe_window=2)  # "k1" has been forgotten
+    assert ids(await collect(stream_of(client, policy))) == ["k1", "k2", "k3", "k1", "k4"]
 
 
 async def test_end_frame_stops_without_reconnect(backend: FakeBackend, client: ArkorClient) -> None:

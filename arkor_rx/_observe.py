@@ -1,0 +1,143 @@
+"""``observe_async``: a cold Observable that drains an async iterator, a chunk at a time.
+
+Rule 1: one task per subscription, on the asyncio loop, pushes the items to
+the observer; disposing cancels it, which closes the iterator.
+
+Rule 2: an iterator that offers ``batches()`` (an
+:class:`~arkor_rx.stream.EventStream`) is drained a batch at a time: one
+await per network read, and the batch's items go to the observer in a plain
+loop, with no await (and no async-generator step) per item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Protocol, TypeVar, runtime_checkable
+
+import reactivex
+from reactivex import abc
+from reactivex.disposable import Disposable
+
+from arkor_rx._loop import loop_or_error
+
+__all__ = ["Batched", "observe_async"]
+
+_T = TypeVar("_T")
+_T_co = TypeVar("_T_co", covariant=True)
+
+
+@runtime_checkable
+class Batched(Protocol[_T_co]):
+    """An async iterator that can also hand out its items a chunk at a time."""
+
+    def batches(self) -> AsyncIterator[Iterator[_T_co]]:
+        """The items, one plain iterator per chunk (see ``EventStream.batches``)."""
+        ...
+
+
+def observe_async(
+    open_iterator: Callable[[], Awaitable[AsyncIterator[_T]]],
+) -> reactivex.Observable[_T]:
+    """A cold Observable that drains a fresh async iterator for each subscription.
+
+    On subscribe, one task is started on the asyncio loop (the running one, or
+    the loop of an ``AsyncIOScheduler`` passed to ``subscribe``, which may be
+    called from another thread then). The task awaits ``open_iterator()`` and
+    pushes each item to the observer; ``on_completed`` when the iterator ends,
+    ``on_error`` when it raises (or when the observer's ``on_next`` raises).
+    Disposing cancels the task, which closes the iterator (and its connection).
+
+    Examples:
+        >>> async def numbers():
+        ...     for i in range(3):
+        ...         yield i
+        >>> async def demo():
+        ...     done = asyncio.Event()
+        ...     async def make():
+        ...         return numbers()
+        ...     observe_async(make).subscribe(print, on_completed=done.set)
+        ...     await done.wait()
+        >>> asyncio.run(demo())
+        0
+        1
+        2
+
+    Args:
+        open_iterator: called once per subscription, on the loop.
+
+    Returns:
+        The Observable. Subscribing with no running loop and no
+        ``AsyncIOScheduler`` sends a ``RuntimeError`` to ``on_error``.
+    """
+
+    def subscribe(
+        observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        message = (
+            "subscribe inside a running asyncio loop, or pass scheduler=AsyncIOScheduler(loop)"
+        )
+        loop = loop_or_error(scheduler, observer, message)
+        if loop is None:
+            return Disposable()
+        disposed = False
+
+        def fail(exc: Exception) -> None:
+            try:
+                observer.on_error(exc)
+            except Exception as unhandled:  # an observer without on_error re-raises
+                loop.call_exception_handler(
+                    {"message": "unhandled error in an arkor_rx observable", "exception": unhandled}
+                )
+
+        async def pump() -> None:
+            try:
+                iterator = await open_iterator()
+            except Exception as exc:
+                fail(exc)
+                return
+            try:
+                if isinstance(iterator, Batched):
+                    on_next = observer.on_next
+                    async for batch in iterator.batches():
+                        for item in batch:
+                            on_next(item)
+                            if disposed:
+                                return
+                else:
+                    async for item in iterator:
+                        observer.on_next(item)
+                        if disposed:
+                            return
+            except Exception as exc:
+                if not disposed:
+                    fail(exc)
+                return
+            finally:
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:
+                    with contextlib.suppress(Exception):
+                        await aclose()
+            if not disposed:
+                observer.on_completed()
+
+        handle: asyncio.Task[None] | concurrent.futures.Future[None]
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            handle = loop.create_task(pump())
+        else:
+            handle = asyncio.run_coroutine_threadsafe(pump(), loop)
+
+        def dispose() -> None:
+            nonlocal disposed
+            disposed = True
+            handle.cancel()
+
+        return Disposable(dispose)
+
+    return reactivex.create(subscribe)
