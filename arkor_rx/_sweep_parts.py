@@ -30,7 +30,6 @@ __all__ = [
     "Pruner",
     "RunSource",
     "Slot",
-    "accepts_sinks",
     "check_knobs",
     "explicit_runs",
     "grid_runs",
@@ -43,7 +42,9 @@ Pruner: TypeAlias = Callable[[Observable[RunEvent]], Observable[PruneDecision]]
 
 Mode: TypeAlias = Literal["min", "max"]
 
-_NOT_KNOBS = frozenset({"name", "callbacks", "client", "reconnect", "early_stopping", "sinks"})
+_NOT_KNOBS = frozenset(
+    {"name", "callbacks", "client", "reconnect", "early_stopping", "sinks", "samples"}
+)
 
 
 def knob_names() -> tuple[str, ...]:
@@ -54,10 +55,6 @@ def knob_names() -> tuple[str, ...]:
         (True, True, False)
     """
     return tuple(p for p in inspect.signature(create_trainer).parameters if p not in _NOT_KNOBS)
-
-
-def accepts_sinks() -> bool:
-    return "sinks" in inspect.signature(create_trainer).parameters
 
 
 @dataclass

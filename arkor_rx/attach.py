@@ -15,7 +15,6 @@ result.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -77,7 +76,7 @@ def attach(
             the trainer then closes in ``aclose()``.
         callbacks: a :class:`~arkor_rx.callbacks.TrainerCallbacks` or a dict of them.
         early_stopping: one stop rule or several; the first decision cancels the job.
-        sinks: sinks the events are written to (when this version's Trainer takes sinks).
+        sinks: sinks the events are written to, as with ``create_trainer(sinks=)``.
         reconnect: the stream's :class:`~arkor_rx.retry.ReconnectPolicy`.
 
     Returns:
@@ -96,8 +95,6 @@ def attach(
         raise ConfigError(f"reconnect must be a ReconnectPolicy, got {reconnect!r}")
     extra: dict[str, Any] = {}
     if sinks is not None:
-        if "sinks" not in inspect.signature(Trainer._of_job).parameters:
-            raise ConfigError("sinks= needs a Trainer that takes sinks, which this version lacks")
         extra["sinks"] = list(sinks)
     callbacks_ = TrainerCallbacks.coerce(callbacks)
     rules = _rules(early_stopping)

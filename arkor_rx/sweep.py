@@ -32,7 +32,6 @@ from arkor_rx._sweep_parts import (
     FixedSource,
     Mode,
     Pruner,
-    accepts_sinks,
     check_knobs,
     explicit_runs,
     grid_runs,
@@ -136,8 +135,6 @@ def create_sweep(
         mode = getattr(pruner, "mode", None)
     if monitor is not None:
         check_monitor(monitor)
-    if sinks is not None and not accepts_sinks():
-        raise ConfigError("sinks= needs create_trainer(sinks=), which this version lacks")
     if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
         raise ConfigError(f"reconnect must be a ReconnectPolicy, got {reconnect!r}")
     if callable(early_stopping):

@@ -1,15 +1,11 @@
-"""Sinks on sweeps and attached jobs (runs once ``create_trainer(sinks=)`` exists)."""
+"""Sinks on sweeps and attached jobs."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-import pytest
-
 import arkor_rx as ax
-from arkor_rx._sweep_parts import accepts_sinks
-from arkor_rx.errors import ConfigError
 from tests.sweep.sweep_fakes import HOLD, FakeJobs, Script, log, losses
 from tests.sweep.test_sweep_grid import sweep, threshold_pruner
 
@@ -33,12 +29,6 @@ class Recorder:
         self.closed[outcome.job_id] = outcome
 
 
-needs_sinks = pytest.mark.skipif(
-    not accepts_sinks(), reason="create_trainer(sinks=) is not in this tree yet"
-)
-
-
-@needs_sinks
 async def test_every_run_of_a_sweep_writes_to_the_sinks(
     jobs: FakeJobs, client: ax.ArkorClient
 ) -> None:
@@ -57,7 +47,6 @@ async def test_every_run_of_a_sweep_writes_to_the_sinks(
     assert [e.type for e in sink.written[first]][-1] == "training.completed"
 
 
-@needs_sinks
 async def test_an_attached_job_writes_to_the_sinks(jobs: FakeJobs, client: ax.ArkorClient) -> None:
     jobs.plan = lambda n, c: losses([1.0, 0.5])
     job_id = (
@@ -69,19 +58,3 @@ async def test_an_attached_job_writes_to_the_sinks(jobs: FakeJobs, client: ax.Ar
     await ax.attach(job_id, client=client, sinks=[sink]).wait()
     assert sink.opened == [job_id]
     assert sink.closed[job_id].kind == "completed"
-
-
-@pytest.mark.skipif(accepts_sinks(), reason="create_trainer(sinks=) exists")
-def test_sinks_without_trainer_support_are_a_config_error() -> None:
-    client = ax.ArkorClient("http://127.0.0.1:1", "t", "o", "p")
-    with pytest.raises(ConfigError, match="sinks="):
-        ax.create_sweep(
-            name="s",
-            model="m",
-            dataset={"type": "huggingface", "name": "a/b"},
-            runs=[{}],
-            sinks=[Recorder()],
-            client=client,
-        )
-    with pytest.raises(ConfigError, match="sinks="):
-        ax.attach("j1", client=client, sinks=[Recorder()])
