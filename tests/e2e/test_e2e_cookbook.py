@@ -18,7 +18,10 @@ from pathlib import Path
 import pytest
 
 import arkor_rx as ax
-from arkor_rx.server import LocalServer, ServerConfig
+from arkor_rx.server import FaultConfig, LocalServer, ServerConfig
+
+SAFETY = 120.0
+"""Seconds before a hung run fails the test (a safety net, not a synchronization)."""
 
 COOKBOOK = Path(__file__).resolve().parents[2] / "docs" / "cookbook.md"
 FENCE = re.compile(r"^```(python|py)\n(.*?)^```", re.DOTALL | re.MULTILINE)
@@ -43,7 +46,9 @@ async def test_cookbook_trainer_wiring_runs_against_the_local_backend(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     rules, wiring = cookbook_blocks()
-    async with LocalServer(ServerConfig()) as server:
+    # The wiring's run has 200 steps: held before its last one until cancelled, it
+    # cannot complete while the rules are still judging it, on a slow machine too.
+    async with LocalServer(ServerConfig(faults=FaultConfig(hold_at_step=200))) as server:
         monkeypatch.setenv("ARKOR_CLOUD_API_URL", server.url)
         monkeypatch.setenv("ARKOR_TOKEN", server.token)
         monkeypatch.setenv("ARKOR_ORG_SLUG", "local")
@@ -56,7 +61,7 @@ async def test_cookbook_trainer_wiring_runs_against_the_local_backend(
                 )
                 pending = eval(code, namespace)
                 if pending is not None:  # a coroutine: the block has a top-level await
-                    async with asyncio.timeout(10.0):
+                    async with asyncio.timeout(SAFETY):
                         await pending
         finally:
             trainer = namespace.get("trainer")

@@ -1,0 +1,75 @@
+"""``FaultConfig.hold_at_step``: a job waits before step N until it is cancelled.
+
+It is how a test makes "the stop ends ``cancelled``" hold on a loaded machine
+as on an idle one: the job cannot complete, however late the cancel comes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from arkor_rx.errors import ConfigError
+from arkor_rx.server import CANCELLED_ERROR, FaultConfig, ServerConfig
+from tests.server.server_helpers import (
+    TOKEN,
+    auth,
+    config,
+    create,
+    data_frames,
+    get_job,
+    read_stream,
+    running,
+)
+
+
+def holding(step: int) -> ServerConfig:
+    return ServerConfig(token=TOKEN, faults=FaultConfig(hold_at_step=step))
+
+
+def steps_of(events: list[dict[str, Any]], kind: str) -> list[int]:
+    return [e["step"] for e in events if e["type"] == kind]
+
+
+async def test_a_held_job_streams_the_steps_before_the_hold_and_ends_cancelled() -> None:
+    async with running(holding(4)) as (_, session):
+        job = await create(session, config(maxSteps=6, loggingSteps=1))
+        # training.started and the logs of steps 1-3: all the job sends before it holds
+        _, first = await read_stream(session, job["id"], limit=4)
+        held = await get_job(session, job["id"])
+        async with session.post(f"/v1/jobs/{job['id']}/cancel", headers=auth()) as resp:
+            assert resp.status == 200
+        _, frames = await read_stream(session, job["id"])
+        body = await get_job(session, job["id"])
+
+    assert steps_of(data_frames(first), "training.log") == [1, 2, 3]
+    assert held["job"]["status"] == "running"  # still waiting at step 4
+    events = data_frames(frames)
+    assert steps_of(events, "training.log") == [1, 2, 3]  # nothing from step 4 on
+    assert [e["type"] for e in events][-1] == "training.failed"
+    assert events[-1]["error"] == CANCELLED_ERROR
+    assert events[-1]["step"] == 3
+    assert body["job"]["status"] == "cancelled"
+
+
+async def test_a_run_shorter_than_the_hold_completes() -> None:
+    async with running(holding(10)) as (_, session):
+        job = await create(session, config(maxSteps=5, loggingSteps=1))
+        _, frames = await read_stream(session, job["id"])
+        body = await get_job(session, job["id"])
+    assert data_frames(frames)[-1]["type"] == "training.completed"
+    assert body["job"]["status"] == "completed"
+
+
+async def test_stopping_the_server_releases_a_held_job() -> None:
+    async with running(holding(2)) as (_, session):
+        job = await create(session, config(maxSteps=5, loggingSteps=1))
+        await read_stream(session, job["id"], limit=2)  # started, step 1: now it holds
+    # leaving `running` stopped the server: it did not wait forever for the held job
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_hold_at_step_below_1_is_a_config_error(bad: int) -> None:
+    with pytest.raises(ConfigError, match="hold_at_step must be at least 1"):
+        FaultConfig(hold_at_step=bad)
