@@ -623,7 +623,7 @@ class ArkorClient:
             finally:
                 await response.aclose()
             return InferenceResponse(body=self._object(response.status, raw, "inference"))
-        return InferenceResponse(stream=response)
+        return InferenceResponse(stream=response, redactor=self._redactor)
 
     # --- lifetime -------------------------------------------------------------
 
