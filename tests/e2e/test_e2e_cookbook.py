@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import arkor_rx as ax
-from arkor_rx.server import FaultConfig, LocalServer, ServerConfig
+from arkor_rx.server import LocalServer, ServerConfig
 
 SAFETY = 120.0
 """Seconds before a hung run fails the test (a safety net, not a synchronization)."""
@@ -46,9 +46,7 @@ async def test_cookbook_trainer_wiring_runs_against_the_local_backend(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     rules, wiring = cookbook_blocks()
-    # The wiring's run has 200 steps: held before its last one until cancelled, it
-    # cannot complete while the rules are still judging it, on a slow machine too.
-    async with LocalServer(ServerConfig(faults=FaultConfig(hold_at_step=200))) as server:
+    async with LocalServer(ServerConfig()) as server:
         monkeypatch.setenv("ARKOR_CLOUD_API_URL", server.url)
         monkeypatch.setenv("ARKOR_TOKEN", server.token)
         monkeypatch.setenv("ARKOR_ORG_SLUG", "local")
@@ -70,5 +68,7 @@ async def test_cookbook_trainer_wiring_runs_against_the_local_backend(
     assert isinstance(namespace.get("trainer"), ax.Trainer)
     result = namespace["result"]
     assert isinstance(result, ax.TrainingResult)
-    assert result.status in {"completed", "cancelled"}
-    assert (result.status == "cancelled") == result.early_stopped
+    # The local model's run is seeded (42) and the rules judge values, not time:
+    # on this healthy 200-step run none fires, so it completes, on any machine.
+    assert result.status == "completed"
+    assert not result.early_stopped

@@ -67,7 +67,7 @@ async def test_the_notebook_shows_the_pruned_run_its_reason_and_the_best_run() -
     )
     # The pruned run's job waits before step 11 until it is cancelled: always cancelled.
     assert text_of(cell_with(notebook, "get_job(pruned.run.job_id)")) == (
-        "pruned at step 5 by prune.median\n"
+        "pruned job status: cancelled\n"
     )
 
     live = cell_with(notebook, "LiveView(")
