@@ -8,7 +8,6 @@ the same error, and what the run emitted before the failure stays.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
@@ -23,15 +22,12 @@ from tests.server.server_helpers import (
     get_job,
     read_stream,
     running,
+    steps_of,
 )
 
 
 def failing(step: int) -> ServerConfig:
     return ServerConfig(token=TOKEN, faults=FaultConfig(fail_at_step=step))
-
-
-def steps_of(events: list[dict[str, Any]], kind: str) -> list[int]:
-    return [e["step"] for e in events if e["type"] == kind]
 
 
 async def test_job_fails_at_the_injected_step_and_the_stream_ends_with_training_failed() -> None:

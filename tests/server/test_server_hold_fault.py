@@ -6,8 +6,6 @@ as on an idle one: the job cannot complete, however late the cancel comes.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from arkor_rx.errors import ConfigError
@@ -21,15 +19,12 @@ from tests.server.server_helpers import (
     get_job,
     read_stream,
     running,
+    steps_of,
 )
 
 
 def holding(step: int) -> ServerConfig:
     return ServerConfig(token=TOKEN, faults=FaultConfig(hold_at_step=step))
-
-
-def steps_of(events: list[dict[str, Any]], kind: str) -> list[int]:
-    return [e["step"] for e in events if e["type"] == kind]
 
 
 async def test_a_held_job_streams_the_steps_before_the_hold_and_ends_cancelled() -> None:
