@@ -67,10 +67,12 @@ def api_error(
     *,
     redactor: Redactor | None = None,
 ) -> CloudApiError:
-    """The :class:`CloudApiError` for a non-2xx answer (``UpgradeRequiredError`` for 426).
+    """The [`CloudApiError`][arkor_rx.errors.CloudApiError] for a non-2xx answer
+    (``UpgradeRequiredError`` for 426).
 
-    The message comes from :func:`arkor_rx.protocol.error_message`; ``retry_after``
-    from the ``Retry-After`` header; ``body`` is the decoded JSON object, if any.
+    The message comes from [`error_message`][arkor_rx.protocol.error_message];
+    ``retry_after`` from the ``Retry-After`` header; ``body`` is the decoded JSON
+    object, if any.
     With a ``redactor``, the secret is masked in the decoded message and body
     (however the JSON escaped it) before the error is built.
 

@@ -94,7 +94,8 @@ async def test_every_job_fails_and_a_shorter_run_completes() -> None:
 
 async def test_cancel_before_the_fault_is_still_a_cancel() -> None:
     # a cancel wins over a fault that has not fired yet: status cancelled, not failed
-    cfg = ServerConfig(token=TOKEN, step_delay=0.01, faults=FaultConfig(fail_at_step=3000))
+    # (the job holds at the fault's step until the cancel comes, however late it is)
+    cfg = ServerConfig(token=TOKEN, faults=FaultConfig(fail_at_step=3000, hold_at_step=3000))
     async with running(cfg) as (_, session):
         job = await create(session, config(maxSteps=4000, loggingSteps=1))
         _, first = await read_stream(session, job["id"], limit=2)  # training has begun
