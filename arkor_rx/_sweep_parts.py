@@ -12,7 +12,7 @@ import difflib
 import inspect
 import itertools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeAlias
 
@@ -21,7 +21,8 @@ from reactivex import Observable
 
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import TrainingEvent, TrainingLog
-from arkor_rx.runs import PruneDecision, Run, RunEvent
+from arkor_rx.pruning import Pruner  # its one home; re-exported for the sweep modules
+from arkor_rx.runs import Run
 from arkor_rx.trainer import Trainer, TrainingResult, create_trainer
 
 __all__ = [
@@ -36,9 +37,6 @@ __all__ = [
     "knob_names",
     "knob_text",
 ]
-
-Pruner: TypeAlias = Callable[[Observable[RunEvent]], Observable[PruneDecision]]
-"""A cross-run pruner: the merged stream of a sweep in, the runs to stop out."""
 
 Mode: TypeAlias = Literal["min", "max"]
 

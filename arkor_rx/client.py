@@ -21,43 +21,41 @@ message and body, in whatever JSON escapes the server spelt it (see
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
+from arkor_rx._client_core import (
+    ClientCore,
+    api_error,
+    check_base_url,
+    check_header_value,
+    check_slug,
+    check_token,
+    header,
+)
 from arkor_rx._redaction import Redactor
 from arkor_rx.credentials import resolve_settings
-from arkor_rx.errors import CloudApiError, ConfigError, TransportError, UpgradeRequiredError
-from arkor_rx.events import TrainingEvent, event_adapter
+from arkor_rx.errors import ConfigError
+from arkor_rx.events import TrainingEvent
 from arkor_rx.inference import InferenceRequest, InferenceResponse
-from arkor_rx.jobs import JobConfig, TrainingJob, format_validation_error
+from arkor_rx.jobs import JobConfig, TrainingJob
 from arkor_rx.protocol import (
-    ACCEPT_HEADER,
-    AUTHORIZATION_HEADER,
     CACHE_CONTROL_HEADER,
-    CLIENT_HEADER,
     DEFAULT_BASE_URL,
     EVENT_STREAM_CONTENT_TYPE,
     INFERENCE_PATH,
     JSON_CONTENT_TYPE,
     LAST_EVENT_ID_HEADER,
-    RETRY_AFTER_HEADER,
-    UPGRADE_HINT,
     USER_AGENT,
-    USER_AGENT_HEADER,
     cancel_path,
-    error_message,
     events_path,
     job_path,
     jobs_path,
-    parse_retry_after,
     scope_params,
 )
 from arkor_rx.transport import AiohttpTransport, StreamResponse, Transport
@@ -66,98 +64,8 @@ __all__ = ["ArkorClient", "api_error"]
 
 logger = logging.getLogger(__name__)
 
-_MAX_ERROR_BODY = 64 * 1024
-"""How much of a failed stream's body is read for its error message."""
 
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    """A header value by case-insensitive name (works for plain dicts from fakes too)."""
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == lowered), None)
-
-
-def api_error(
-    status: int,
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    redactor: Redactor | None = None,
-) -> CloudApiError:
-    """The :class:`CloudApiError` for a non-2xx answer (``UpgradeRequiredError`` for 426).
-
-    The message comes from :func:`arkor_rx.protocol.error_message`; ``retry_after``
-    from the ``Retry-After`` header; ``body`` is the decoded JSON object, if any.
-    With a ``redactor``, the secret is masked in the decoded message and body
-    (however the JSON escaped it) before the error is built.
-
-    Examples:
-        >>> err = api_error(429, {"Retry-After": "3"}, b'{"error": "slow down"}')
-        >>> (type(err).__name__, err.status, err.message, err.retry_after)
-        ('CloudApiError', 429, 'slow down', 3.0)
-        >>> api_error(401, {}, rb'{"error": "bad tok\\/SECRET"}', redactor=Redactor("tok/SECRET"))
-        CloudApiError('bad *** (HTTP 401)')
-    """
-    message, decoded = error_message(
-        status, body, redact=None if redactor is None else redactor.text
-    )
-    retry_after = parse_retry_after(_header(headers, RETRY_AFTER_HEADER))
-    body_obj = decoded if isinstance(decoded, dict) else None
-    if redactor is not None and body_obj is not None:
-        body_obj = redactor.value(body_obj)
-    if status == 426:
-        return UpgradeRequiredError(
-            status, f"{message}; {UPGRADE_HINT}", body=body_obj, retry_after=retry_after
-        )
-    return CloudApiError(status, message, body=body_obj, retry_after=retry_after)
-
-
-def _base_url(value: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError("base_url must be a non-empty http(s) URL")
-    text = value.strip()
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018  (raises ValueError for a bad port)
-    except ValueError:
-        raise ConfigError("base_url is not a valid URL") from None
-    if parts.username is not None or parts.password is not None:
-        # Not echoed: the user info may be a secret.
-        raise ConfigError("base_url must not contain user info; pass the token as token=")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"base_url must be an http:// or https:// URL with a host, got {text!r}")
-    if parts.query or parts.fragment:
-        raise ConfigError(f"base_url must not have a query or fragment, got {text!r}")
-    return text.rstrip("/")
-
-
-def _slug(value: str, name: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(
-            f"{name} must be a non-empty string (or use ArkorClient.from_env()), got {value!r}"
-        )
-    return value.strip()
-
-
-def _secret(token: str | SecretStr) -> SecretStr:
-    raw = token.get_secret_value() if isinstance(token, SecretStr) else token
-    if not isinstance(raw, str) or not raw.strip():
-        raise ConfigError("token must be a non-empty string (or use ArkorClient.from_env())")
-    raw = raw.strip()
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in raw):
-        raise ConfigError("token must not contain whitespace or control characters")
-    return SecretStr(raw)
-
-
-def _header_value(value: str, name: str) -> str:
-    if any(ch in value for ch in "\r\n\0"):
-        raise ConfigError(f"{name} must not contain CR, LF or NUL")
-    return value
-
-
-class ArkorClient:
+class ArkorClient(ClientCore):
     """An asyncio client of the Arkor cloud API: jobs, their event stream, inference.
 
     One client holds one HTTP session; close it with ``aclose()`` or use it
@@ -198,13 +106,13 @@ class ArkorClient:
         transport: Transport | None = None,
         request_timeout: float = 30.0,
     ) -> None:
-        self._base_url = _base_url(base_url)
-        self._token = _secret(token)
+        self._base_url = check_base_url(base_url)
+        self._token = check_token(token)
         self._redactor = Redactor(self._token.get_secret_value())
-        self._org_slug = _slug(org_slug, "org_slug")
-        self._project_slug = _slug(project_slug, "project_slug")
-        name = USER_AGENT if client_name is None else _slug(client_name, "client_name")
-        self._client_name = _header_value(name, "client_name")
+        self._org_slug = check_slug(org_slug, "org_slug")
+        self._project_slug = check_slug(project_slug, "project_slug")
+        name = USER_AGENT if client_name is None else check_slug(client_name, "client_name")
+        self._client_name = check_header_value(name, "client_name")
         if (
             isinstance(request_timeout, bool)
             or not isinstance(request_timeout, int | float)
@@ -302,60 +210,6 @@ class ArkorClient:
             f"project_slug={self._project_slug!r}, token='***')"
         )
 
-    # --- plumbing -------------------------------------------------------------
-
-    def _url(self, path: str) -> str:
-        return self._base_url + path
-
-    def _headers(self, accept: str = JSON_CONTENT_TYPE) -> dict[str, str]:
-        return {
-            AUTHORIZATION_HEADER: f"Bearer {self._token.get_secret_value()}",
-            CLIENT_HEADER: self._client_name,
-            USER_AGENT_HEADER: self._client_name,
-            ACCEPT_HEADER: accept,
-        }
-
-    def _error(self, status: int, headers: Mapping[str, str], body: bytes) -> CloudApiError:
-        # A server (or proxy) that echoes the request headers into its error
-        # page must not put the token into our exception: the decoded message
-        # and body are redacted, however the JSON spelt the token.
-        return api_error(status, headers, body, redactor=self._redactor)
-
-    async def _call(
-        self, method: str, path: str, *, json_body: Any = None, total: float | None = None
-    ) -> tuple[int, bytes]:
-        status, headers, body = await self._transport.request(
-            method,
-            self._url(path),
-            params=self._params,
-            headers=self._headers(),
-            json=json_body,
-            total_timeout=self._request_timeout if total is None else total,
-        )
-        logger.debug("%s %s -> %d", method, path, status)
-        if not 200 <= status < 300:
-            raise self._error(status, headers, body)
-        return status, body
-
-    def _object(self, status: int, body: bytes, what: str) -> dict[str, Any]:
-        try:
-            data = json.loads(body)  # a successful answer: never rewritten
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise CloudApiError(status, f"unexpected answer to {what}: not a JSON object")
-        return data
-
-    def _job(self, status: int, data: Mapping[str, Any], what: str) -> TrainingJob:
-        raw = data.get("job", data)
-        try:
-            return TrainingJob.model_validate(raw)
-        except ValidationError as exc:
-            # The reason quotes input values: the token must not be among them.
-            reason = self._redactor.text(format_validation_error(exc, "job"))
-        # Raised out here, so that not even __context__ keeps the unredacted input.
-        raise CloudApiError(status, f"unexpected answer to {what}: {reason}")
-
     # --- jobs -----------------------------------------------------------------
 
     async def create_job(self, name: str, config: Mapping[str, Any] | JobConfig) -> TrainingJob:
@@ -375,7 +229,7 @@ class ArkorClient:
             CloudApiError: a non-2xx answer, or a 2xx without a job in it.
             TransportError: no answer could be had.
         """
-        name = _slug(name, "name")
+        name = check_slug(name, "name")
         if isinstance(config, JobConfig):
             wire = config.to_wire()
         elif isinstance(config, Mapping):
@@ -412,16 +266,7 @@ class ArkorClient:
         """
         status, body = await self._call("GET", job_path(job_id))
         data = self._object(status, body, "get job")
-        events: list[TrainingEvent] = []
-        raw_events = data.get("events")
-        for item in raw_events if isinstance(raw_events, list) else []:
-            if not isinstance(item, dict):
-                continue
-            try:
-                events.append(event_adapter.validate_python(item))
-            except ValidationError:
-                continue
-        return self._job(status, data, "get job"), events
+        return self._job(status, data, "get job"), self._events(data)
 
     async def list_jobs(self) -> list[TrainingJob]:
         """The jobs of the project, newest first (``GET /v1/jobs``).
@@ -441,17 +286,7 @@ class ArkorClient:
         """
         status, body = await self._call("GET", jobs_path())
         data = self._object(status, body, "list jobs")
-        raw = data.get("jobs")
-        if not isinstance(raw, list):
-            raise CloudApiError(status, "unexpected answer to list jobs: no 'jobs' list")
-        jobs: list[TrainingJob] = []
-        for index, item in enumerate(raw):
-            if not isinstance(item, dict):
-                raise CloudApiError(
-                    status, f"unexpected answer to list jobs: jobs[{index}] is not an object"
-                )
-            jobs.append(self._job(status, item, f"list jobs (jobs[{index}])"))
-        return jobs
+        return self._jobs(status, data)
 
     async def cancel_job(self, job_id: str) -> None:
         """Ask the backend to cancel the job (``POST /v1/jobs/{id}/cancel``).
@@ -486,7 +321,7 @@ class ArkorClient:
         headers = self._headers(accept=EVENT_STREAM_CONTENT_TYPE)
         headers[CACHE_CONTROL_HEADER] = "no-cache"
         if last_event_id:
-            headers[LAST_EVENT_ID_HEADER] = _header_value(last_event_id, "last_event_id")
+            headers[LAST_EVENT_ID_HEADER] = check_header_value(last_event_id, "last_event_id")
         path = events_path(job_id)
         stream = await self._transport.open_stream(
             "GET", self._url(path), params=self._params, headers=headers
@@ -494,32 +329,6 @@ class ArkorClient:
         logger.debug("GET %s -> %d (stream)", path, stream.status)
         await self._check_stream(stream)
         return stream
-
-    async def _check_stream(self, stream: StreamResponse) -> None:
-        """Raise the CloudApiError of a non-2xx stream, after reading its body and closing it."""
-        if 200 <= stream.status < 300:
-            return
-        try:
-            body = await self._read_some(stream)
-        finally:
-            await stream.aclose()
-        raise self._error(stream.status, stream.headers, body)
-
-    async def _read_some(self, stream: StreamResponse, limit: int = _MAX_ERROR_BODY) -> bytes:
-        """Up to ``limit`` bytes of the body; what arrived if it breaks or stalls."""
-        parts: list[bytes] = []
-        size = 0
-        try:
-            async with asyncio.timeout(self._request_timeout):
-                while size < limit:
-                    chunk = await stream.read_chunk()
-                    if not chunk:
-                        break
-                    parts.append(chunk)
-                    size += len(chunk)
-        except (TransportError, TimeoutError):
-            pass  # the status alone still makes the error
-        return b"".join(parts)[:limit]
 
     # --- inference ------------------------------------------------------------
 
@@ -615,7 +424,7 @@ class ArkorClient:
         )
         logger.debug("POST %s -> %d (stream)", INFERENCE_PATH, response.status)
         await self._check_stream(response)
-        content_type = _header(response.headers, "Content-Type") or ""
+        content_type = header(response.headers, "Content-Type") or ""
         if content_type.startswith(JSON_CONTENT_TYPE):
             # A server that ignores stream=true and answers one body: accepted as such.
             try:
@@ -623,7 +432,7 @@ class ArkorClient:
             finally:
                 await response.aclose()
             return InferenceResponse(body=self._object(response.status, raw, "inference"))
-        return InferenceResponse(stream=response)
+        return InferenceResponse(stream=response, redactor=self._redactor)
 
     # --- lifetime -------------------------------------------------------------
 

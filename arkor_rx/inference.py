@@ -33,6 +33,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
 
+from arkor_rx._redaction import Redactor
 from arkor_rx.errors import CloudApiError, ConfigError, TransportError
 from arkor_rx.jobs import format_validation_error
 from arkor_rx.sse import ServerSentEvent, SSEDecoder
@@ -286,8 +287,13 @@ class InferenceResponse:
         *,
         body: dict[str, Any] | None = None,
         stream: StreamResponse | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
-        """Wrap a whole JSON ``body`` or an open SSE ``stream`` (exactly one of them)."""
+        """Wrap a whole JSON ``body`` or an open SSE ``stream`` (exactly one of them).
+
+        ``redactor`` masks the client's token in the message and body of an
+        ``error`` frame the stream carries (the client passes its own).
+        """
         if (body is None) == (stream is None):
             raise ValueError("InferenceResponse needs exactly one of body= and stream=")
         self._body = body
@@ -297,6 +303,7 @@ class InferenceResponse:
         self._pending: deque[ServerSentEvent] = deque()
         self._finished = False
         self._failure: BaseException | None = None
+        self._redactor = redactor
 
     @property
     def streamed(self) -> bool:
@@ -390,7 +397,10 @@ class InferenceResponse:
         if error is not None:
             if isinstance(error, dict):
                 error = error.get("message", error)
-            raise CloudApiError(status, str(error), body=chunk)
+            message, body = str(error), chunk
+            if self._redactor is not None:  # a server may echo the token back
+                message, body = self._redactor.text(message), self._redactor.value(body)
+            raise CloudApiError(status, message, body=body)
         return self._assembler.add(chunk)
 
     async def aclose(self) -> None:

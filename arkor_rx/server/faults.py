@@ -34,10 +34,12 @@ class FaultConfig:
         (True, False)
         >>> FaultConfig(fail_at_step=5).fail_at_step  # every job fails at its step 5
         5
+        >>> FaultConfig(hold_at_step=100).active  # every job waits at step 100 for a cancel
+        True
 
     Raises:
         ConfigError (a ValueError): a negative count or delay, a ``fail_status`` that is not
-            an HTTP error status (400-599), or a ``fail_at_step`` below 1.
+            an HTTP error status (400-599), or a ``fail_at_step`` or ``hold_at_step`` below 1.
     """
 
     drop_after_events: int | None = None
@@ -57,6 +59,13 @@ class FaultConfig:
     and the job ends with status ``failed`` and a ``training.failed`` event
     whose ``step`` is N and whose ``error`` says it is an injected fault at
     step N. A run shorter than N steps (or a dry run) completes normally."""
+    hold_at_step: int | None = None
+    """Make every job wait before its training step N until it is cancelled (or the
+    server stops): steps before N run and are streamed, then the job holds, so it
+    can never complete before a client's cancel arrives, however slow the client
+    is. For tests of a stop that must end ``cancelled`` on a loaded machine as on
+    an idle one (give the runs that must be stopped N steps or more). A run
+    shorter than N steps completes normally."""
 
     def __post_init__(self) -> None:
         if self.drop_after_events is not None and self.drop_after_events < 1:
@@ -71,6 +80,8 @@ class FaultConfig:
             raise ConfigError(f"frame_delay must be at least 0, got {self.frame_delay}")
         if self.fail_at_step is not None and self.fail_at_step < 1:
             raise ConfigError(f"fail_at_step must be at least 1, got {self.fail_at_step}")
+        if self.hold_at_step is not None and self.hold_at_step < 1:
+            raise ConfigError(f"hold_at_step must be at least 1, got {self.hold_at_step}")
 
     @property
     def active(self) -> bool:
@@ -81,6 +92,7 @@ class FaultConfig:
             or self.fail_first_opens
             or self.frame_delay
             or self.fail_at_step
+            or self.hold_at_step
         )
 
 

@@ -123,6 +123,7 @@ async def create_job(request: web.Request) -> web.Response:
             notify=lambda: state.notify_threadsafe(job_id),
             step_delay=state.config.step_delay,
             fail_at_step=state.config.faults.fail_at_step,
+            hold_at_step=state.config.faults.hold_at_step,
             dataset_roots=state.dataset_roots,
             max_records=limits.max_records,
             max_labels=limits.max_labels,

@@ -60,6 +60,8 @@ class JobRun:
         step_delay: seconds to pause after each step.
         fail_at_step: make the run fail as this step begins (``FaultConfig.fail_at_step``);
             None: never.
+        hold_at_step: make the run wait before this step until a stop is requested
+            (``FaultConfig.hold_at_step``); None: never.
         dataset_roots: the folders a ``file://`` dataset must lie under (it is read
             again when the run starts).
         max_records: the most records the dataset may have when it is read again.
@@ -77,6 +79,7 @@ class JobRun:
         notify: Callable[[], None],
         step_delay: float = 0.0,
         fail_at_step: int | None = None,
+        hold_at_step: int | None = None,
         dataset_roots: Sequence[Path] = (),
         max_records: int | None = None,
         max_labels: int | None = None,
@@ -89,6 +92,7 @@ class JobRun:
         self._notify = notify
         self._step_delay = step_delay
         self._fail_at_step = fail_at_step
+        self._hold_at_step = hold_at_step
         self._roots = tuple(dataset_roots)
         self._max_records = max_records
         self._max_labels = max_labels
@@ -137,6 +141,9 @@ class JobRun:
         if reason is not None:
             return reason
         self._steps_begun += 1
+        if self._steps_begun == self._hold_at_step:
+            self._stop.wait()  # a cancel or the server's stop ends the wait
+            return self._should_stop()
         if self._steps_begun == self._fail_at_step:
             self._fault_fired = True
             return injected_failure(self._steps_begun)

@@ -246,7 +246,7 @@ async def test_timeout_during_backoff_is_prompt(
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.5):
             await t.wait()
-    assert loop.time() - begin < 2.0
+    assert loop.time() - begin < 20.0  # far below the 100 s backoff, on a slow machine too
     assert backend.of("POST", "/cancel") == []
 
 

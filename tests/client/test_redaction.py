@@ -16,14 +16,17 @@ import re
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 
 from arkor_rx._redaction import MASK, Redactor
 from arkor_rx.client import ArkorClient, api_error
 from arkor_rx.errors import CloudApiError, ReconnectExhaustedError, UpgradeRequiredError
 from arkor_rx.protocol import error_message
 from arkor_rx.retry import ReconnectPolicy
+from arkor_rx.sse import encode as sse_encode
 from arkor_rx.stream import EventStream
 from tests.client.client_helpers import BASE, JOB, MockedApi
+from tests.client.client_helpers import Serve as ServeApp
 from tests.client.faults import (
     FaultBackend,
     Raw,
@@ -252,3 +255,40 @@ async def test_a_completed_stream_after_echoes_delivers_everything(
         async with contextlib.aclosing(stream):
             events = [event.type async for event in stream]
     assert events == ["training.completed"]
+
+
+# --- an error frame inside a 200 inference stream ---------------------------------------
+
+
+@pytest.mark.parametrize(("name", "spelling"), SPELLINGS + WIDE_SPELLINGS)
+async def test_an_error_frame_in_an_inference_stream_is_redacted(
+    serve: ServeApp, name: str, spelling: str
+) -> None:
+    token = WIDE if (name, spelling) in WIDE_SPELLINGS else ODD
+    frame = (
+        f'{{"error": {{"message": "bad token {spelling}", "echo": ["Bearer {spelling}"]}}, '
+        f'"{spelling}": 1}}'
+    )
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(
+            sse_encode(json.dumps({"choices": [{"index": 0, "delta": {"content": "a"}}]}))
+        )
+        await resp.write(sse_encode(frame) + sse_encode("[DONE]"))
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/v1/inference/chat", chat)
+    server = await serve(app)
+    async with ArkorClient(str(server.make_url("")), token, ORG, PROJECT) as client:
+        response = await client.infer([{"role": "user", "content": "hi"}], stream=True)
+        with pytest.raises(CloudApiError) as caught:
+            async with response:
+                [delta async for delta in response]
+    error = caught.value
+    assert error.status == 200
+    assert error.message == f"bad token {MASK}"
+    assert_no_secret(token, *error_texts(error))

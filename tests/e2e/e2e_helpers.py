@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import arkor_rx as ax
-from arkor_rx.server import LocalServer, ServerConfig
+from arkor_rx.server import FaultConfig, LocalServer, ServerConfig
 from arkor_rx.transport import AiohttpTransport
 from tests.fake_transport import RecordingTransport
 
@@ -34,9 +34,11 @@ DIVERGING: dict[str, Any] = {"learning_rate": 0.1, "lr_scheduler_type": "constan
 """Far too high a rate: the local model's loss jumps from ~1.8 to >100 at step 2."""
 
 LONG_RUN = 3000
-"""``max_steps`` of runs that must be stopped: the job is still training when the
-cancel arrives (it takes effect within one step), so a stopped run never
-takes long, and an unstopped one would be seen (status ``completed``)."""
+"""``max_steps`` of runs that must be stopped. :func:`local_backend` holds every
+job before this step until it is cancelled, so such a job is still running
+when the cancel arrives on any machine (it takes effect within one step), and
+an unstopped one would hang until the test's safety timeout instead of
+passing as ``completed``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +64,14 @@ class Backend:
 
 @asynccontextmanager
 async def local_backend(config: ServerConfig | None = None) -> AsyncIterator[Backend]:
-    """Start a LocalServer on loopback (port 0) with a client that counts its requests."""
-    async with LocalServer(config or ServerConfig(step_delay=0.0)) as server:
+    """Start a LocalServer on loopback (port 0) with a client that counts its requests.
+
+    The default config holds every job before step :data:`LONG_RUN`
+    (``FaultConfig.hold_at_step``): a run that must be stopped can never
+    complete before its cancel arrives, however loaded the machine is.
+    """
+    default = ServerConfig(faults=FaultConfig(hold_at_step=LONG_RUN))
+    async with LocalServer(config or default) as server:
         transport = RecordingTransport(AiohttpTransport(request_timeout=10.0))
         client = ax.ArkorClient(
             server.url,

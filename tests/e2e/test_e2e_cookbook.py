@@ -20,6 +20,9 @@ import pytest
 import arkor_rx as ax
 from arkor_rx.server import LocalServer, ServerConfig
 
+SAFETY = 120.0
+"""Seconds before a hung run fails the test (a safety net, not a synchronization)."""
+
 COOKBOOK = Path(__file__).resolve().parents[2] / "docs" / "cookbook.md"
 FENCE = re.compile(r"^```(python|py)\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
@@ -56,7 +59,7 @@ async def test_cookbook_trainer_wiring_runs_against_the_local_backend(
                 )
                 pending = eval(code, namespace)
                 if pending is not None:  # a coroutine: the block has a top-level await
-                    async with asyncio.timeout(10.0):
+                    async with asyncio.timeout(SAFETY):
                         await pending
         finally:
             trainer = namespace.get("trainer")
@@ -65,5 +68,7 @@ async def test_cookbook_trainer_wiring_runs_against_the_local_backend(
     assert isinstance(namespace.get("trainer"), ax.Trainer)
     result = namespace["result"]
     assert isinstance(result, ax.TrainingResult)
-    assert result.status in {"completed", "cancelled"}
-    assert (result.status == "cancelled") == result.early_stopped
+    # The local model's run is seeded (42) and the rules judge values, not time:
+    # on this healthy 200-step run none fires, so it completes, on any machine.
+    assert result.status == "completed"
+    assert not result.early_stopped

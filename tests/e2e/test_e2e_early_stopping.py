@@ -17,7 +17,7 @@ from arkor_rx import operators as aop
 from arkor_rx.server import CANCELLED_ERROR
 from tests.e2e.e2e_helpers import DIVERGING, LABELS, LONG_RUN, Backend
 
-SAFETY = 10.0
+SAFETY = 120.0
 """Seconds before a hung run fails the test (a safety net, not a synchronization)."""
 
 

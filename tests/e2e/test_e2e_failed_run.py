@@ -15,7 +15,7 @@ from arkor_rx import operators as aop
 from arkor_rx.server import FaultConfig, ServerConfig
 from tests.e2e.e2e_helpers import local_backend
 
-SAFETY = 10.0
+SAFETY = 120.0
 """Seconds before a hung run fails the test (a safety net, not a synchronization)."""
 
 

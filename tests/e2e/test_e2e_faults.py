@@ -10,7 +10,7 @@ import arkor_rx as ax
 from arkor_rx.server import FaultConfig, ServerConfig
 from tests.e2e.e2e_helpers import local_backend
 
-SAFETY = 60.0
+SAFETY = 120.0
 """A bound on a hung test, not a timing goal."""
 
 DROP_AFTER = 3

@@ -21,7 +21,7 @@ from arkor_rx.operators import MetricPoint
 from arkor_rx.server import FaultConfig, ServerConfig
 from tests.e2e.e2e_helpers import LABELS, Backend, local_backend, tensorboard_smoothed
 
-SAFETY = 10.0
+SAFETY = 120.0
 """Seconds before a hung run fails the test (a safety net, not a synchronization)."""
 
 

@@ -37,12 +37,12 @@ async def test_a_new_wait_resumes_after_the_last_handled_event() -> None:
             callbacks={"on_log": on_log},
         )
         first = asyncio.create_task(trainer.wait())
-        await asyncio.wait_for(reached.wait(), 10)
+        await asyncio.wait_for(reached.wait(), 120)
         first.cancel()
         with pytest.raises(asyncio.CancelledError):
             await first
         hold = False
-        result = await asyncio.wait_for(trainer.wait(), 10)
+        result = await asyncio.wait_for(trainer.wait(), 120)
 
         # Step 3's callback was interrupted, so it is delivered again; nothing else is.
         assert steps == [1, 2, 3, 3, 4, 5, 6, 7, 8]

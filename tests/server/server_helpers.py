@@ -98,6 +98,11 @@ def data_frames(frames: list[ServerSentEvent]) -> list[dict[str, Any]]:
     return out
 
 
+def steps_of(events: list[dict[str, Any]], kind: str) -> list[int]:
+    """The ``step`` of every event of type ``kind``, in order."""
+    return [e["step"] for e in events if e["type"] == kind]
+
+
 async def get_job(session: aiohttp.ClientSession, job_id: str) -> dict[str, Any]:
     async with session.get(f"/v1/jobs/{job_id}", headers=auth()) as resp:
         assert resp.status == 200

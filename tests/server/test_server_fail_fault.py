@@ -8,7 +8,6 @@ the same error, and what the run emitted before the failure stays.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
@@ -23,15 +22,12 @@ from tests.server.server_helpers import (
     get_job,
     read_stream,
     running,
+    steps_of,
 )
 
 
 def failing(step: int) -> ServerConfig:
     return ServerConfig(token=TOKEN, faults=FaultConfig(fail_at_step=step))
-
-
-def steps_of(events: list[dict[str, Any]], kind: str) -> list[int]:
-    return [e["step"] for e in events if e["type"] == kind]
 
 
 async def test_job_fails_at_the_injected_step_and_the_stream_ends_with_training_failed() -> None:
@@ -98,7 +94,8 @@ async def test_every_job_fails_and_a_shorter_run_completes() -> None:
 
 async def test_cancel_before_the_fault_is_still_a_cancel() -> None:
     # a cancel wins over a fault that has not fired yet: status cancelled, not failed
-    cfg = ServerConfig(token=TOKEN, step_delay=0.01, faults=FaultConfig(fail_at_step=3000))
+    # (the job holds at the fault's step until the cancel comes, however late it is)
+    cfg = ServerConfig(token=TOKEN, faults=FaultConfig(fail_at_step=3000, hold_at_step=3000))
     async with running(cfg) as (_, session):
         job = await create(session, config(maxSteps=4000, loggingSteps=1))
         _, first = await read_stream(session, job["id"], limit=2)  # training has begun
@@ -106,7 +103,7 @@ async def test_cancel_before_the_fault_is_still_a_cancel() -> None:
             assert resp.status == 200
         _, frames = await read_stream(session, job["id"])
         body = await get_job(session, job["id"])
-    assert len(first) == 2
+    assert len(first) >= 2  # one read may carry more frames than the limit
     assert body["job"]["status"] == "cancelled"
     assert "injected" not in data_frames(frames)[-1]["error"]
 

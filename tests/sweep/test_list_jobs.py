@@ -1,4 +1,5 @@
-"""client.list_jobs(): GET /v1/jobs as PROTOCOL.md writes it (aioresponses) and against the fake."""
+"""client.list_jobs(): GET /v1/jobs as PROTOCOL.md writes it (aioresponses), against the fake,
+and against the local backend."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from yarl import URL
 
 import arkor_rx as ax
 from arkor_rx.errors import CloudApiError
+from arkor_rx.server import FaultConfig, ServerConfig
 from tests.client.client_helpers import BASE, JOB, ORG, PROJECT, TOKEN, MockedApi, make_client
+from tests.e2e.e2e_helpers import DEMO, LONG_RUN, MODEL, local_backend
 from tests.sweep.sweep_fakes import FakeJobs, losses
 
 ROUTE = re.compile(re.escape(BASE + "/v1/jobs") + r"(\?.*)?$")
@@ -86,3 +89,19 @@ async def test_list_jobs_against_a_backend_lists_newest_first(
     assert [j.id for j in listed] == [r.run.job_id for r in reversed(result.runs)]
     assert [j.status for j in listed] == ["completed"] * 3
     assert jobs.list_requests == 1
+
+
+async def test_list_jobs_on_the_local_backend_lists_newest_first_queued_ones_included() -> None:
+    # One worker, and every job held before step LONG_RUN: the first job keeps the
+    # worker, so the two after it are still queued when they are listed.
+    config = ServerConfig(max_concurrent_jobs=1, faults=FaultConfig(hold_at_step=LONG_RUN))
+    async with local_backend(config) as backend:
+        wire = {"model": MODEL, "datasetSource": DEMO, "maxSteps": LONG_RUN}
+        created = [await backend.client.create_job(f"listed-{i}", wire) for i in range(3)]
+        listed = await backend.client.list_jobs()
+        for job in created:
+            await backend.client.cancel_job(job.id)
+    assert [j.id for j in listed] == [j.id for j in reversed(created)]
+    assert [j.name for j in listed] == ["listed-2", "listed-1", "listed-0"]
+    assert [j.status for j in listed[:2]] == ["queued", "queued"]
+    assert listed[2].status in {"queued", "running"}  # the worker may not have begun it yet

@@ -39,22 +39,33 @@ async def test_the_notebook_shows_the_pruned_run_its_reason_and_the_best_run() -
     await client.async_execute()
 
     table = text_of(cell_with(notebook, "print(result.table())")).splitlines()
-    assert table[0].split()[:4] == ["run", "learning_rate", "job", "outcome"]
-    rows = [line.split() for line in table[1:]]
-    assert [(row[0], row[1], row[3]) for row in rows] == [
-        ("0", "0.0002", "completed"),
-        ("1", "0.001", "completed"),
-        ("2", "0.004", "pruned"),
+    header = table[0]
+    assert header.split()[:5] == ["run", "learning_rate", "max_steps", "job", "outcome"]
+
+    def column(line: str, name: str) -> str:
+        start = header.index(name)
+        return line[start:].split(" ", 1)[0] if line[start : start + 1] != " " else ""
+
+    rows = [
+        tuple(
+            column(line, name) for name in ("run", "learning_rate", "max_steps", "outcome", "best")
+        )
+        for line in table[1:]
     ]
-    assert rows[0][4] == "yes"  # the best run is marked
+    assert rows == [
+        ("0", "0.0002", "", "completed", "yes"),  # the best run is marked
+        ("1", "0.001", "", "completed", ""),
+        ("2", "0.004", "20", "pruned", ""),
+    ]
 
     said = text_of(cell_with(notebook, 'print(f"pruned:')).splitlines()
     assert re.fullmatch(
-        r"pruned: lr-sweep-2 \(learning_rate=0\.004\) at step 5: .*median.*", said[0]
+        r"pruned: lr-sweep-2 \(learning_rate=0\.004, max_steps=20\) at step 5: .*median.*", said[0]
     )
     assert re.fullmatch(
         r"best: lr-sweep-0 \(learning_rate=0\.0002\) with eval_loss \d\.\d{4}", said[1]
     )
+    # The pruned run's job waits before step 11 until it is cancelled: always cancelled.
     assert text_of(cell_with(notebook, "get_job(pruned.run.job_id)")) == (
         "pruned job status: cancelled\n"
     )

@@ -13,7 +13,6 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from arkor_rx import optuna_bridge
-from arkor_rx.server import STATE_KEY
 from tests.e2e.e2e_helpers import local_backend
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,9 +49,7 @@ async def test_two_processes_share_the_trials_and_run_none_twice(tmp_path: Path)
             return runs
 
         a, b = await asyncio.gather(worker("a"), worker("bb"))
-        # Every job the server holds (GET /v1/jobs lands with the server's queue work).
-        records = backend.server.app[STATE_KEY].store.jobs()
-        jobs = [await backend.client.get_job(r.id) for r in records]
+        jobs = await backend.client.list_jobs()  # every job the server holds
 
     assert a
     assert b
