@@ -271,11 +271,37 @@ def _job(events: list[RunEvent], make: PrunerFactory | None, times: int) -> Call
     return job
 
 
+def follow_rows(quick: bool) -> list[Row]:
+    """:func:`group_follow` as rows of the fan-in group (f): frames/s, pruner cost, peak RSS."""
+    runs = 100 if quick else 1_000
+    results = group_follow(runs=runs)
+    plain = next((r for r in results if not r.get("prune") and "error" not in r), None)
+    rows: list[Row] = []
+    for r in results:
+        label = "with median_pruner('loss')" if r.get("prune") else "no pruner"
+        row = Row("f", f"sweep.events(), {runs:,} runs x 200 frames, {label}", 0, "k frames/s")
+        if "error" in r:
+            row.error = str(r["error"])
+        else:
+            row.size = r["frames"]
+            row.seconds = [r["seconds"]]
+            row.note = (
+                f"client CPU {r['cpu_seconds']} s; {r['decisions']} runs pruned; "
+                f"peak RSS {r['peak_rss_mb']} MB"
+            )
+            if r.get("prune") and plain is not None:
+                cost = (r["cpu_seconds"] - plain["cpu_seconds"]) / r["events"] * 1e6
+                row.note += f"; the pruner costs {cost:.2f} µs/event (client CPU difference)"
+        rows.append(row)
+    return rows
+
+
 def _register() -> None:
     from bench.groups import GROUPS, Group
 
     if not any(g.letter == "p" for g in GROUPS):
         GROUPS.append(Group("p", lambda ctx: group_sweep(ctx.quick, ctx.repeats)))
+        GROUPS.append(Group("f", lambda ctx: follow_rows(ctx.quick)))
 
 
 _register()
