@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import pytest
@@ -26,7 +27,7 @@ from arkor_rx.events import CheckpointSaved, TrainingStarted
 from arkor_rx.runs import PruneDecision, Run, RunEvent
 from arkor_rx.samples import Sample, SamplesAnswered
 from arkor_rx.stopping import StopDecision
-from tests.views.views_helpers import FixedClock, Terminal, log, text_of
+from tests.views.views_helpers import FixedClock, Terminal, job, log, text_of
 
 
 def running(*more: object) -> DashboardState:
@@ -185,3 +186,40 @@ def test_started_event_before_the_submitted_fact_keeps_one_run() -> None:
     view = reduce_view(ViewState(), TrainingStarted(job_id="j1"))
     view = reduce_view(view, JobSubmitted("j1", name="bot"))
     assert view.order == ("j1",)
+
+
+def _plain_view(**options: object) -> tuple[LiveDashboard, io.StringIO]:
+    out = io.StringIO()
+    console = Console(file=out, width=200, force_terminal=False, color_system=None)
+    return LiveDashboard(console, live=False, **options), out  # type: ignore[arg-type]
+
+
+def test_plain_lines_name_a_sweeps_run_from_its_very_first_line() -> None:
+    # With one run at a time, the first run was alone in the view and its lines
+    # carried no name, while every later run's did.
+    view, out = _plain_view()
+    first = Run(0, "job-0", {"learning_rate": 1}, "sweep-0")
+    view.dispatch(RunEvent(first, TrainingStarted(job_id="job-0")))
+    view.dispatch(RunEvent(first, log(2, 1.5, job="job-0")))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith("[sweep-0] ") for line in lines), lines
+
+
+def test_a_view_of_many_jobs_names_the_first_jobs_lines_too() -> None:
+    view, out = _plain_view(many=True)
+    asyncio.run(view.open(job("j1", name="bot-a")))
+    asyncio.run(view.write([log(1, 2.0, job="j1")]))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith("[bot-a] ") for line in lines), lines
+
+
+def test_a_one_run_view_prints_bare_lines() -> None:
+    view, out = _plain_view()
+    view.dispatch(TrainingStarted(job_id="j1"))
+    view.dispatch(log(1, 2.0))
+    assert out.getvalue().splitlines() == [
+        "job j1 started",
+        "step 1/?  loss 2.0000  smoothed 2.0000",
+    ]
