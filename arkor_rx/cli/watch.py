@@ -50,8 +50,10 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 async def run(args: argparse.Namespace) -> int:
     """Follow the job's stream under the live view until it ends (or Ctrl-C)."""
-    if args.all == (args.job_id is not None):
+    if args.all and args.job_id is not None:
         return usage_error("watch: error: give a JOB_ID or --all, not both")
+    if not args.all and args.job_id is None:
+        return usage_error("watch: error: give the JOB_ID to follow, or --all")
     if args.all:
         from arkor_rx.cli import _watch_all
 
