@@ -23,7 +23,8 @@ from arkor_rx.client import ArkorClient
 from arkor_rx.errors import ConfigError
 from arkor_rx.protocol import job_path
 from arkor_rx.retry import ReconnectPolicy
-from arkor_rx.stopping import StopRule
+from arkor_rx.sinks._base import Sink, check_sinks
+from arkor_rx.stopping import StopRule, flatten_rules
 from arkor_rx.trainer import Trainer
 
 __all__ = ["attach"]
@@ -43,21 +44,13 @@ class _AttachedTrainer(Trainer):
         await super().cancel()
 
 
-def _rules(value: StopRule | Sequence[StopRule] | None) -> tuple[StopRule, ...]:
-    rules: list[Any] = [] if value is None else [value] if callable(value) else list(value)
-    for rule in rules:
-        if not callable(rule):
-            raise ConfigError(f"early_stopping: a stop rule must be callable, got {rule!r}")
-    return tuple(rules)
-
-
 def attach(
     job_id: str,
     *,
     client: ArkorClient | None = None,
     callbacks: TrainerCallbacks | Mapping[str, Any] | None = None,
     early_stopping: StopRule | Sequence[StopRule] | None = None,
-    sinks: Sequence[Any] | None = None,
+    sinks: Sequence[Sink] | None = None,
     reconnect: ReconnectPolicy | None = None,
 ) -> Trainer:
     """A Trainer following the existing job ``job_id``; nothing is sent until it is used.
@@ -84,8 +77,8 @@ def attach(
         the job (or replays a finished one) and returns its result.
 
     Raises:
-        ConfigError: an empty or malformed id, bad callbacks, rules or reconnect
-            policy, or no client configuration in the environment.
+        ConfigError: an empty or malformed id, bad callbacks, rules, sinks or
+            reconnect policy, or no client configuration in the environment.
     """
     if not isinstance(job_id, str) or not job_id.strip():
         raise ConfigError(f"job_id must be a non-empty string, got {job_id!r}")
@@ -93,11 +86,9 @@ def attach(
     job_path(job_id)  # refuses "." and ".." (ConfigError), sends nothing
     if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
         raise ConfigError(f"reconnect must be a ReconnectPolicy, got {reconnect!r}")
-    extra: dict[str, Any] = {}
-    if sinks is not None:
-        extra["sinks"] = list(sinks)
     callbacks_ = TrainerCallbacks.coerce(callbacks)
-    rules = _rules(early_stopping)
+    rules = flatten_rules(early_stopping, where="early_stopping")
+    sinks_ = check_sinks(sinks)
     owns = client is None
     return _AttachedTrainer._of_job(
         job_id,
@@ -106,5 +97,5 @@ def attach(
         callbacks=callbacks_,
         reconnect=reconnect,
         early_stopping=rules,
-        **extra,
+        sinks=sinks_,
     )
