@@ -15,12 +15,16 @@ result.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from pydantic import ValidationError
 
 from arkor_rx.callbacks import TrainerCallbacks
 from arkor_rx.client import ArkorClient
 from arkor_rx.errors import ConfigError
+from arkor_rx.jobs import JobConfig, TrainingJob
 from arkor_rx.protocol import job_path
 from arkor_rx.retry import ReconnectPolicy
 from arkor_rx.sinks._base import Sink, check_sinks
@@ -31,7 +35,30 @@ __all__ = ["attach"]
 
 
 class _AttachedTrainer(Trainer):
-    """A Trainer of an existing job: ``cancel()`` first fetches the job if it is not known."""
+    """A Trainer of an existing job: :meth:`start` fetches it (``GET``) instead of submitting one.
+
+    ``options`` are the constructor's (callbacks, reconnect, early_stopping
+    ...). Nothing is sent here; the first ``start()`` fetches the job, once, so
+    an unknown id is a ``CloudApiError(404)`` from ``start()``/``wait()``; the
+    name and config then come from the job.
+    """
+
+    def __init__(self, job_id: str, *, client: ArkorClient, **options: Any) -> None:
+        super().__init__(name="", config=None, client=client, **options)  # type: ignore[arg-type]
+        self._attached_id = job_id
+        self._job_source = self._fetch
+
+    @classmethod
+    def _of_job(cls, job_id: str, *, client: ArkorClient, **options: Any) -> _AttachedTrainer:
+        """The Trainer following ``job_id`` (what :func:`attach` builds, unchecked)."""
+        return cls(job_id, client=client, **options)
+
+    async def _fetch(self) -> TrainingJob:
+        job = await self._client.get_job(self._attached_id)
+        self._name = job.name
+        with contextlib.suppress(ValidationError):  # a config from another server
+            self._config = JobConfig.model_validate(job.config)
+        return job
 
     async def cancel(self) -> None:
         """Cancel the job on the backend, once (fetching it first if needed).
