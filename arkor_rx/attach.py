@@ -21,14 +21,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from arkor_rx._trainer_options import trainer_options
 from arkor_rx.callbacks import TrainerCallbacks
 from arkor_rx.client import ArkorClient
 from arkor_rx.errors import ConfigError
 from arkor_rx.jobs import JobConfig, TrainingJob
 from arkor_rx.protocol import job_path
 from arkor_rx.retry import ReconnectPolicy
-from arkor_rx.sinks._base import Sink, check_sinks
-from arkor_rx.stopping import StopRule, flatten_rules
+from arkor_rx.sinks._base import Sink
+from arkor_rx.stopping import StopRule
 from arkor_rx.trainer import Trainer
 
 __all__ = ["attach"]
@@ -111,18 +112,11 @@ def attach(
         raise ConfigError(f"job_id must be a non-empty string, got {job_id!r}")
     job_id = job_id.strip()
     job_path(job_id)  # refuses "." and ".." (ConfigError), sends nothing
-    if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
-        raise ConfigError(f"reconnect must be a ReconnectPolicy, got {reconnect!r}")
-    callbacks_ = TrainerCallbacks.coerce(callbacks)
-    rules = flatten_rules(early_stopping, where="early_stopping")
-    sinks_ = check_sinks(sinks)
-    owns = client is None
-    return _AttachedTrainer._of_job(
-        job_id,
-        client=ArkorClient.from_env() if client is None else client,
-        owns_client=owns,
-        callbacks=callbacks_,
+    options = trainer_options(
+        client=client,
+        callbacks=callbacks,
         reconnect=reconnect,
-        early_stopping=rules,
-        sinks=sinks_,
+        early_stopping=early_stopping,
+        sinks=sinks,
     )
+    return _AttachedTrainer._of_job(job_id, **options)

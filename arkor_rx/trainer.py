@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import reactivex
 
 from arkor_rx._rule_watch import RuleWatch
+from arkor_rx._trainer_options import trainer_options
 from arkor_rx.callbacks import Dispatcher, TrainerCallbacks, drain
 from arkor_rx.client import ArkorClient
 from arkor_rx.errors import ArkorError, CloudApiError, ConfigError
@@ -47,8 +48,8 @@ from arkor_rx.jobs import (
 from arkor_rx.results import TrainingResult
 from arkor_rx.retry import ReconnectPolicy
 from arkor_rx.samples import CheckpointSamples
-from arkor_rx.sinks._base import Sink, check_sinks
-from arkor_rx.stopping import StopDecision, StopRule, flatten_rules
+from arkor_rx.sinks._base import Sink
+from arkor_rx.stopping import StopDecision, StopRule
 from arkor_rx.stream import EventStream, Sleep, StreamStats, observe_async
 
 if TYPE_CHECKING:
@@ -455,23 +456,15 @@ def create_trainer(
     config = JobConfig.of(model=model, dataset=dataset, lora=lora, **knobs)
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"name must be a non-empty string, got {name!r}")
-    if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
-        raise ConfigError(f"reconnect must be a ReconnectPolicy, got {reconnect!r}")
-    callbacks_ = TrainerCallbacks.coerce(callbacks)
-    rules = flatten_rules(early_stopping, where="early_stopping")
-    sinks_ = check_sinks(sinks, samples)
-    owns = client is None
-    return Trainer(
-        name=name.strip(),
-        config=config,
-        client=ArkorClient.from_env() if client is None else client,
-        owns_client=owns,
-        callbacks=callbacks_,
+    options = trainer_options(
+        client=client,
+        callbacks=callbacks,
         reconnect=reconnect,
-        early_stopping=rules,
-        sinks=sinks_,
+        early_stopping=early_stopping,
+        sinks=sinks,
         samples=samples,
     )
+    return Trainer(name=name.strip(), config=config, **options)
 
 
 # help(create_trainer) lists the knobs with their descriptions on JobConfig.
