@@ -131,7 +131,8 @@ def test_attach_checks_sinks_and_flattens_rules_as_create_trainer_does() -> None
     with pytest.raises(ConfigError, match="sinks"):
         ax.attach("j1", client=client, sinks=sinks.CSV("x.csv"))  # type: ignore[arg-type]
     rule_a, rule_b = aop.non_finite("loss"), aop.patience("eval_loss", 3)
-    trainer = ax.attach("j1", client=client, early_stopping=[rule_a, [rule_b]])
+    nested = [rule_a, [rule_b]]  # a list of rules may hold lists of rules, as for create_trainer
+    trainer = ax.attach("j1", client=client, early_stopping=nested)  # type: ignore[arg-type]
     assert trainer._rules == (rule_a, rule_b)
 
 
