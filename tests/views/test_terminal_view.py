@@ -223,3 +223,28 @@ def test_a_one_run_view_prints_bare_lines() -> None:
         "job j1 started",
         "step 1/?  loss 2.0000  smoothed 2.0000",
     ]
+
+
+def test_the_runs_table_keeps_statuses_and_figures_whole_at_80_columns() -> None:
+    # With every column sized by ratio, 80 columns showed "compl…" and "0:00:…".
+    runs = [Run(i, f"job-{i}", {"learning_rate": i}, f"lr-sweep-{i} (lr={i})") for i in range(3)]
+    view = ViewState()
+    for run in runs:
+        event = log(12, 21.6035, 79.3676, job=run.job_id or "")
+        view = reduce_view(view, RunEvent(run, event), now=1.0)
+    view = reduce_view(view, JobSubmitted("job-0", name="lr-sweep-0 (lr=0)", max_steps=12))
+    view = reduce_view(view, RunFinished(RunStatus.COMPLETED), key="job-0", now=2.0)
+    decision = StopDecision("prune.median", "eval_loss 79.4 at step 12 is worse", step=12)
+    view = reduce_view(view, PruneDecision(runs[1], decision), now=2.0)
+    out = text_of(render_runs(view, now=3.0, width=78), width=80)
+    rows = {
+        run.index: next(line for line in out.splitlines() if f"lr-sweep-{run.index}" in line)
+        for run in runs
+    }
+    assert "completed" in rows[0]
+    assert "0:00:00" in rows[0]
+    assert "12/12" in rows[0]
+    assert "pruned" in rows[1]
+    assert "running" in rows[2]
+    assert all("21.6035" in row and "79.3676" in row for row in rows.values())
+    assert max(len(line) for line in out.splitlines()) <= 80
