@@ -101,5 +101,8 @@ async def _watch(args: argparse.Namespace, sinks: list[Any]) -> int:
             except asyncio.CancelledError:  # Ctrl-C: stop watching; the job goes on
                 interrupted = True
                 await feed.finish("cancelled", error="watching was interrupted")
+            except Exception as exc:  # the sinks still close the run (MLflow: not left RUNNING)
+                await feed.finish("error", error=str(exc))
+                raise
         view.print_summary()
     return EXIT_INTERRUPTED if interrupted else _live.exit_status(view.state)

@@ -291,3 +291,46 @@ def test_replay_of_a_missing_or_empty_file_is_one_line_and_draws_nothing(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert one_line(captured.err) == f"arkor-rx: error: {empty}: the recording holds no events"
+
+
+def test_watch_closes_its_sinks_when_following_the_job_fails(
+    backend: tuple[FakeJobs, asyncio.AbstractEventLoop],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A watch that ended in an error left its sinks' run open (MLflow: RUNNING for ever).
+    import arkor_rx.cli.watch as watch_module
+    import arkor_rx.stream as stream_module
+    from arkor_rx.errors import ReconnectExhaustedError
+    from arkor_rx.events import TrainingStarted
+    from tests.sinks.sink_helpers import RecordingSink
+
+    jobs, loop = backend
+    jobs.plan = lambda n, c: Script([HOLD])
+    (job_id,) = submit(jobs, loop, "bot")
+
+    class Breaks:
+        def __init__(self, *_: Any, **__: Any) -> None:
+            self.stats = stream_module.StreamStats()
+
+        def __aiter__(self) -> Breaks:
+            self.sent = False
+            return self
+
+        async def __anext__(self) -> TrainingStarted:
+            if self.sent:
+                raise ReconnectExhaustedError("gave up after 3 attempts", attempts=3)
+            self.sent = True
+            return TrainingStarted(job_id=job_id)
+
+        async def aclose(self) -> None:
+            return None
+
+    sink = RecordingSink()
+    monkeypatch.setattr(stream_module, "EventStream", Breaks)
+    monkeypatch.setattr(watch_module, "build_sinks", lambda args: [sink])
+    assert main(["watch", job_id, "--no-live"]) == EXIT_ERROR
+    assert "gave up after 3 attempts" in one_line(capsys.readouterr().err)
+    (outcome,) = sink.outcomes()
+    assert outcome.kind == "error"
+    assert "gave up" in (outcome.error or "")
