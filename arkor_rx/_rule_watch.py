@@ -10,8 +10,9 @@ Rule 2: a rule that decides while no event is being fed (say, once an async
 evaluation finished) must stop a loop that may be waiting on the network: it
 then cancels the loop :meth:`RuleWatch.run` runs, and ``run()`` returns
 quietly. A rule that decides while an event is fed is seen by the feeder
-right away (``feed()`` returns True). Cancelling the task that awaits
-``run()`` still raises ``CancelledError``.
+right away (``feed()`` returns True). A rule that decides on another thread
+interrupts the loop from the loop's own thread. Cancelling the task that
+awaits ``run()`` still raises ``CancelledError``.
 """
 
 from __future__ import annotations
@@ -95,5 +96,18 @@ class RuleWatch:
 
     def _interrupt(self) -> None:
         runner = self._runner
-        if runner is not None and asyncio.current_task() is not runner:
+        if runner is None:
+            return
+        loop = runner.get_loop()
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is not loop:  # a rule decided on another thread: cancel from the loop's own
+            loop.call_soon_threadsafe(self._cancel_runner, runner)
+        elif asyncio.current_task() is not runner:
+            runner.cancel()
+
+    def _cancel_runner(self, runner: asyncio.Task[object]) -> None:
+        if not runner.done():
             runner.cancel()

@@ -21,8 +21,8 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 from reactivex.subject import Subject
 
 from arkor_rx._sweep_parts import FixedSource, Mode, Pruner, RunSource, Slot, knob_text
+from arkor_rx.callbacks import TrainerCallbacks
 from arkor_rx.client import ArkorClient
-from arkor_rx.dispatch import TrainerCallbacks
 from arkor_rx.errors import ArkorError, ConfigError
 from arkor_rx.events import TrainingEvent
 from arkor_rx.retry import ReconnectPolicy

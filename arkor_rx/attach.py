@@ -15,14 +15,20 @@ result.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
+from arkor_rx._trainer_options import trainer_options
 from arkor_rx.callbacks import TrainerCallbacks
 from arkor_rx.client import ArkorClient
 from arkor_rx.errors import ConfigError
+from arkor_rx.jobs import JobConfig, TrainingJob
 from arkor_rx.protocol import job_path
 from arkor_rx.retry import ReconnectPolicy
+from arkor_rx.sinks._base import Sink
 from arkor_rx.stopping import StopRule
 from arkor_rx.trainer import Trainer
 
@@ -30,7 +36,30 @@ __all__ = ["attach"]
 
 
 class _AttachedTrainer(Trainer):
-    """A Trainer of an existing job: ``cancel()`` first fetches the job if it is not known."""
+    """A Trainer of an existing job: :meth:`start` fetches it (``GET``) instead of submitting one.
+
+    ``options`` are the constructor's (callbacks, reconnect, early_stopping
+    ...). Nothing is sent here; the first ``start()`` fetches the job, once, so
+    an unknown id is a ``CloudApiError(404)`` from ``start()``/``wait()``; the
+    name and config then come from the job.
+    """
+
+    def __init__(self, job_id: str, *, client: ArkorClient, **options: Any) -> None:
+        super().__init__(name="", config=None, client=client, **options)  # type: ignore[arg-type]
+        self._attached_id = job_id
+        self._job_source = self._fetch
+
+    @classmethod
+    def _of_job(cls, job_id: str, *, client: ArkorClient, **options: Any) -> _AttachedTrainer:
+        """The Trainer following ``job_id`` (what :func:`attach` builds, unchecked)."""
+        return cls(job_id, client=client, **options)
+
+    async def _fetch(self) -> TrainingJob:
+        job = await self._client.get_job(self._attached_id)
+        self._name = job.name
+        with contextlib.suppress(ValidationError):  # a config from another server
+            self._config = JobConfig.model_validate(job.config)
+        return job
 
     async def cancel(self) -> None:
         """Cancel the job on the backend, once (fetching it first if needed).
@@ -43,21 +72,13 @@ class _AttachedTrainer(Trainer):
         await super().cancel()
 
 
-def _rules(value: StopRule | Sequence[StopRule] | None) -> tuple[StopRule, ...]:
-    rules: list[Any] = [] if value is None else [value] if callable(value) else list(value)
-    for rule in rules:
-        if not callable(rule):
-            raise ConfigError(f"early_stopping: a stop rule must be callable, got {rule!r}")
-    return tuple(rules)
-
-
 def attach(
     job_id: str,
     *,
     client: ArkorClient | None = None,
     callbacks: TrainerCallbacks | Mapping[str, Any] | None = None,
     early_stopping: StopRule | Sequence[StopRule] | None = None,
-    sinks: Sequence[Any] | None = None,
+    sinks: Sequence[Sink] | None = None,
     reconnect: ReconnectPolicy | None = None,
 ) -> Trainer:
     """A Trainer following the existing job ``job_id``; nothing is sent until it is used.
@@ -84,27 +105,18 @@ def attach(
         the job (or replays a finished one) and returns its result.
 
     Raises:
-        ConfigError: an empty or malformed id, bad callbacks, rules or reconnect
-            policy, or no client configuration in the environment.
+        ConfigError: an empty or malformed id, bad callbacks, rules, sinks or
+            reconnect policy, or no client configuration in the environment.
     """
     if not isinstance(job_id, str) or not job_id.strip():
         raise ConfigError(f"job_id must be a non-empty string, got {job_id!r}")
     job_id = job_id.strip()
     job_path(job_id)  # refuses "." and ".." (ConfigError), sends nothing
-    if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
-        raise ConfigError(f"reconnect must be a ReconnectPolicy, got {reconnect!r}")
-    extra: dict[str, Any] = {}
-    if sinks is not None:
-        extra["sinks"] = list(sinks)
-    callbacks_ = TrainerCallbacks.coerce(callbacks)
-    rules = _rules(early_stopping)
-    owns = client is None
-    return _AttachedTrainer._of_job(
-        job_id,
-        client=ArkorClient.from_env() if client is None else client,
-        owns_client=owns,
-        callbacks=callbacks_,
+    options = trainer_options(
+        client=client,
+        callbacks=callbacks,
         reconnect=reconnect,
-        early_stopping=rules,
-        **extra,
+        early_stopping=early_stopping,
+        sinks=sinks,
     )
+    return _AttachedTrainer._of_job(job_id, **options)

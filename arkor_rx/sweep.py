@@ -37,8 +37,8 @@ from arkor_rx._sweep_parts import (
     grid_runs,
     knob_names,
 )
+from arkor_rx.callbacks import TrainerCallbacks
 from arkor_rx.client import ArkorClient
-from arkor_rx.dispatch import TrainerCallbacks
 from arkor_rx.errors import ConfigError
 from arkor_rx.operators._common import check_int, check_mode, check_monitor
 from arkor_rx.retry import ReconnectPolicy

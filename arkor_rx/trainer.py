@@ -32,9 +32,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import TYPE_CHECKING, Any
 
 import reactivex
-from pydantic import ValidationError
 
 from arkor_rx._rule_watch import RuleWatch
+from arkor_rx._trainer_options import trainer_options
 from arkor_rx.callbacks import Dispatcher, TrainerCallbacks, drain
 from arkor_rx.client import ArkorClient
 from arkor_rx.errors import ArkorError, CloudApiError, ConfigError
@@ -48,8 +48,8 @@ from arkor_rx.jobs import (
 from arkor_rx.results import TrainingResult
 from arkor_rx.retry import ReconnectPolicy
 from arkor_rx.samples import CheckpointSamples
-from arkor_rx.sinks._base import Outcome, Sink, check_sinks
-from arkor_rx.stopping import StopDecision, StopRule, flatten_rules
+from arkor_rx.sinks._base import Sink
+from arkor_rx.stopping import StopDecision, StopRule
 from arkor_rx.stream import EventStream, Sleep, StreamStats, observe_async
 
 if TYPE_CHECKING:
@@ -112,28 +112,6 @@ class Trainer:
         self._cancel_sent = False
         self._stream: EventStream | None = None
         self._result: TrainingResult | None = None
-
-    @classmethod
-    def _of_job(cls, job_id: str, *, client: ArkorClient, **options: Any) -> Trainer:
-        """A Trainer following the existing job ``job_id`` (the path under ``attach``).
-
-        ``options`` are the constructor's (callbacks, reconnect, early_stopping
-        ...). Nothing is sent here: :meth:`start` fetches the job (``GET``)
-        instead of submitting one, once, so an unknown id is a
-        ``CloudApiError(404)`` from ``start()``/``wait()``; the name and config
-        then come from the job.
-        """
-        trainer = cls(name="", config=None, client=client, **options)  # type: ignore[arg-type]
-
-        async def fetch() -> TrainingJob:
-            job = await client.get_job(job_id)
-            trainer._name = job.name
-            with contextlib.suppress(ValidationError):  # a config from another server
-                trainer._config = JobConfig.model_validate(job.config)
-            return job
-
-        trainer._job_source = fetch
-        return trainer
 
     async def _submit(self) -> TrainingJob:
         assert self._config is not None
@@ -276,41 +254,23 @@ class Trainer:
             asyncio.CancelledError: the waiting task was cancelled (the backend
                 job keeps running; call :meth:`cancel` to stop it).
         """
-        # Hook points for extensions (sinks, checkpoint samples):
-        # - every handled event, in order, right after its callback: `handled` in _dispatch;
-        # - work serialized like a callback (asking samples at a checkpoint): wrap
-        #   `dispatcher.dispatch`, whose awaitable drain() awaits before the next event;
-        # - the outcome: `self._result` below (completed/failed/cancelled; `stop` set when
-        #   a rule stopped the run), or the exception that leaves this method (error).
+        # Sinks and checkpoint samples hook in through follow_fed (arkor_rx.sinks._feed):
+        # `handled` in _dispatch, a wrapped dispatch, and the result or error of _follow.
         if self._result is not None:
             return self._result  # ended: the same result again
         job_id = await self.start()
         if not self._sinks and self._samples is None:
             return await self._follow(job_id, None)
-        from arkor_rx.sinks._feed import RunFeed, ending  # only a Trainer with sinks needs it
+        from arkor_rx.sinks._feed import follow_fed  # only a Trainer with sinks needs it
 
         assert self._job is not None  # start() sets it
-        feed = RunFeed(self._sinks, self._samples, self._job, self._client)
-        try:
-            result = await self._follow(job_id, feed)
-        except asyncio.CancelledError:
-            why = "wait() was cancelled; the job goes on on the backend"
-            feed.abandon(Outcome("cancelled", job_id=job_id, job=self._job, error=why))
-            raise
-        except BaseException as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            with contextlib.suppress(Exception):  # the run's own error wins over a sink's
-                await feed.close(Outcome("error", job_id=job_id, job=self._job, error=error))
-            raise
-        await feed.close(  # every sink flushed (a fail_on_error sink's error raises here)
-            ending(
-                job=result.job,
-                terminal=result.terminal_event,
-                decision=result.stop,
-                reconnects=result.reconnects,
-            )
+        return await follow_fed(
+            lambda feed: self._follow(job_id, feed),
+            sinks=self._sinks,
+            samples=self._samples,
+            job=self._job,
+            client=self._client,
         )
-        return result
 
     async def _follow(self, job_id: str, feed: RunFeed | None) -> TrainingResult:
         """Follow the stream with the callbacks, act on a decision, and build the result."""
@@ -496,23 +456,15 @@ def create_trainer(
     config = JobConfig.of(model=model, dataset=dataset, lora=lora, **knobs)
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"name must be a non-empty string, got {name!r}")
-    if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
-        raise ConfigError(f"reconnect must be a ReconnectPolicy, got {reconnect!r}")
-    callbacks_ = TrainerCallbacks.coerce(callbacks)
-    rules = flatten_rules(early_stopping, where="early_stopping")
-    sinks_ = check_sinks(sinks, samples)
-    owns = client is None
-    return Trainer(
-        name=name.strip(),
-        config=config,
-        client=ArkorClient.from_env() if client is None else client,
-        owns_client=owns,
-        callbacks=callbacks_,
+    options = trainer_options(
+        client=client,
+        callbacks=callbacks,
         reconnect=reconnect,
-        early_stopping=rules,
-        sinks=sinks_,
+        early_stopping=early_stopping,
+        sinks=sinks,
         samples=samples,
     )
+    return Trainer(name=name.strip(), config=config, **options)
 
 
 # help(create_trainer) lists the knobs with their descriptions on JobConfig.

@@ -165,7 +165,7 @@ async def dispatch(
     runs, fed from the very same ``asyncio.Queue`` source as the bare-loop
     reference, so the difference is exactly what the Trainer adds per event.
     """
-    from arkor_rx.dispatch import Dispatcher, TrainerCallbacks, drain
+    from arkor_rx.callbacks import Dispatcher, TrainerCallbacks, drain
     from arkor_rx.jobs import TrainingJob
     from bench.workloads import queued
 

@@ -65,3 +65,28 @@ def test_importing_arkor_rx_does_not_load_the_server() -> None:
     code = "import sys, arkor_rx; print('arkor_rx.server' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_importing_arkor_rx_and_its_sinks_loads_no_optional_library() -> None:
+    # The extras are imported when a sink, the notebook view or the Optuna bridge is
+    # used, never by `import arkor_rx` (nor by building the public namespaces).
+    import subprocess
+    import sys
+
+    heavy = (
+        "tensorboardX",
+        "tensorboard",
+        "mlflow",
+        "wandb",
+        "prometheus_client",
+        "optuna",
+        "matplotlib",
+        "IPython",
+    )
+    code = (
+        "import sys, arkor_rx, arkor_rx.sinks, arkor_rx.operators, arkor_rx.notebook, "
+        "arkor_rx.dashboard, arkor_rx.sweep, arkor_rx.cli; "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

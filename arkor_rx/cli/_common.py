@@ -83,11 +83,15 @@ def _parse(text: str, kind: type[int] | type[float], noun: str) -> float:
 
 
 def usage_error(message: str) -> int:
-    """Print ``arkor-rx <message> (see arkor-rx --help)`` on stderr; return :data:`EXIT_USAGE`.
+    """Print ``arkor-rx <message> (see arkor-rx <command> --help)``; return :data:`EXIT_USAGE`.
 
-    For a usage mistake only a command can see (two flags that do not go together).
+    For a usage mistake only a command can see (two flags that do not go
+    together). ``message`` starts with the command, ``"demo: error: ..."``,
+    and the hint points at that command's own help, as argparse's errors do.
     """
-    print(f"{PROG} {message} (see {PROG} --help)", file=sys.stderr, flush=True)
+    command = message.split(": error:", 1)[0] if ": error:" in message else ""
+    where = f"{PROG} {command}".rstrip()
+    print(f"{PROG} {message} (see {where} --help)", file=sys.stderr, flush=True)
     return EXIT_USAGE
 
 

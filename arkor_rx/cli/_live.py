@@ -43,9 +43,14 @@ def console() -> Console:
     return Console(file=sys.stdout, highlight=False)
 
 
-def view(console: Console, no_live: bool, state: DashboardState | None = None) -> LiveDashboard:
-    """The live view on ``console``; plain lines when ``no_live``; each run starts as ``state``."""
-    return LiveDashboard(console, live=False if no_live else None, state=state)
+def view(
+    console: Console, no_live: bool, state: DashboardState | None = None, *, many: bool = False
+) -> LiveDashboard:
+    """The live view on ``console``; plain lines when ``no_live``; each run starts as ``state``.
+
+    ``many``: several runs are followed, so every plain line names its run.
+    """
+    return LiveDashboard(console, live=False if no_live else None, state=state, many=many)
 
 
 def exit_status(state: DashboardState) -> int:

@@ -7,7 +7,10 @@ validation loss is worse than the median of the completed runs at the same
 step, and its job is cancelled once. The live table shows a row per run, the
 pruned ones marked with their reason; the end names the best run.
 
-Rule 2: Ctrl-C cancels every unfinished run (exit 130). Otherwise exit 0 when
+Rule 2: the sink flags (``--record FILE``, ``--tensorboard DIR`` ...) take
+every run, each labelled by its job id and run name.
+
+Rule 3: Ctrl-C cancels every unfinished run (exit 130). Otherwise exit 0 when
 a best run was found, 1 when no run completed.
 """
 
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from arkor_rx.cli import _live
 from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
+from arkor_rx.cli._sinks import build_sinks, close_sinks
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -52,18 +56,34 @@ def report(console: Console, result: SweepResult) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Run the sweep demo on a fresh local backend under one live table."""
-    from arkor_rx.cli.demo import DEMO_CHAOS, DEMO_DATASET, DEMO_MODEL, DEMO_STEP_DELAY
-    from arkor_rx.client import ArkorClient
-    from arkor_rx.operators import median_pruner
-    from arkor_rx.retry import ReconnectPolicy
-    from arkor_rx.server import FaultConfig, LocalServer, ServerConfig
-    from arkor_rx.sweep import create_sweep
+    from arkor_rx.cli.demo import DEMO_CHAOS, DEMO_DATASET, DEMO_STEP_DELAY
 
     chaos: dict[str, Any] = dict(DEMO_CHAOS) if args.chaos else {}
     step_delay = DEMO_STEP_DELAY / 3 if args.step_delay is None else args.step_delay
     dataset: dict[str, Any] = dict(DEMO_DATASET)
     if args.dataset is not None:
         dataset = {"type": "blob", "url": args.dataset}
+    sinks = build_sinks(args)
+    try:
+        return await _run(args, chaos, step_delay, dataset, sinks)
+    finally:
+        await close_sinks(sinks)
+
+
+async def _run(
+    args: argparse.Namespace,
+    chaos: dict[str, Any],
+    step_delay: float,
+    dataset: dict[str, Any],
+    sinks: list[Any],
+) -> int:
+    from arkor_rx.cli.demo import DEMO_MODEL
+    from arkor_rx.client import ArkorClient
+    from arkor_rx.operators import median_pruner
+    from arkor_rx.retry import ReconnectPolicy
+    from arkor_rx.server import FaultConfig, LocalServer, ServerConfig
+    from arkor_rx.sweep import create_sweep
+
     console = _live.console()
     view = _live.view(console, args.no_live)
     async with (
@@ -83,6 +103,7 @@ async def run(args: argparse.Namespace) -> int:
             pruner=median_pruner(**SWEEP_PRUNER),
             client=client,
             reconnect=ReconnectPolicy(initial_delay=0.05, max_delay=0.5, max_attempts=20),
+            sinks=sinks,
         )
 
         def show(item: RunEvent | PruneDecision) -> None:

@@ -69,7 +69,7 @@ async def run(args: argparse.Namespace) -> int:
         if not jobs:
             console.print("no running jobs")
             return EXIT_OK
-        view = _live.view(console, args.no_live)
+        view = _live.view(console, args.no_live, many=True)
         interrupted = False
         with view:
             try:

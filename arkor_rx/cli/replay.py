@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arkor_rx.cli import _live
-from arkor_rx.cli._common import EXIT_INTERRUPTED, positive_float
+from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, fail, positive_float
 from arkor_rx.cli._sinks import JobSinks, add_sink_flags, build_sinks, close_sinks
-from arkor_rx.dashboard import JobSubmitted, RunFinished
 
 if TYPE_CHECKING:
     from arkor_rx.cli._common import Subparsers
+    from arkor_rx.dashboard import LiveDashboard
+    from arkor_rx.events import TrainingEvent
 
 __all__ = ["add_parser", "run"]
 
@@ -63,21 +66,25 @@ async def run(args: argparse.Namespace) -> int:
 
 
 async def _replay(args: argparse.Namespace, sinks: list[Any]) -> int:
-    from arkor_rx.events import TrainingCompleted, TrainingFailed, TrainingStarted
     from arkor_rx.replay import ReplayError, read_recording
+    from arkor_rx.sinks import Outcome
 
+    speed = args.speed
+    records = read_recording(args.file, timed=speed is not None)
+    # An unreadable file or a bad first line fails here, as one line, before any view is drawn.
+    head = next(records, None)
+    if head is None:
+        return fail(f"{args.file}: the recording holds no events")
     console = _live.console()
     view = _live.view(console, args.no_live)
     feed = JobSinks(sinks, name="replay")
-    speed = args.speed
-    seen: set[str] = set()
     interrupted = False
     failure: ReplayError | None = None
     with view:
         start = time.monotonic()
         first: float | None = None
         try:
-            for count, (event, at) in enumerate(read_recording(args.file, timed=speed is not None)):
+            for count, (event, at) in enumerate(itertools.chain([head], records)):
                 if speed is not None:
                     first = at if first is None else first
                     delay = start + (at - first) / speed - time.monotonic()
@@ -85,23 +92,41 @@ async def _replay(args: argparse.Namespace, sinks: list[Any]) -> int:
                         await asyncio.sleep(delay)
                 elif count % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
-                if event.job_id not in seen:
-                    seen.add(event.job_id)
-                    max_steps = None
-                    if isinstance(event, TrainingStarted) and event.metadata:
-                        steps = event.metadata.get("maxSteps")
-                        max_steps = steps if isinstance(steps, int) else None
-                    view.dispatch(JobSubmitted(event.job_id, name=args.file, max_steps=max_steps))
-                view.dispatch(event)
+                await _show(view, event, Path(args.file).name)
                 await feed.feed(event)
-                if isinstance(event, TrainingCompleted | TrainingFailed):
-                    view.dispatch(RunFinished(event.type.split(".")[1]))
         except ReplayError as exc:
             failure = exc
         except asyncio.CancelledError:
             interrupted = True
-        await feed.finish("cancelled", error="the recording ended before the run did")
+        ended = "the recording ended before the run did"
+        for run in view.view.ordered:
+            if not run.finished and run.job_id is not None:
+                await view.close(Outcome("cancelled", run.job_id, error=ended))
+        await feed.finish("cancelled", error=ended)
     view.print_summary()
     if failure is not None:
         raise failure
-    return EXIT_INTERRUPTED if interrupted else _live.exit_status(view.state)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if all(run.succeeded for run in view.view.ordered) else EXIT_ERROR
+
+
+async def _show(view: LiveDashboard, event: TrainingEvent, name: str) -> None:
+    """One recorded event on the view's row of its job (a recording may hold many jobs)."""
+    from arkor_rx.events import TrainingCompleted, TrainingFailed, TrainingStarted
+    from arkor_rx.jobs import TrainingJob
+    from arkor_rx.sinks import Outcome
+
+    job_id = event.job_id
+    if job_id not in view.view.runs:
+        config: dict[str, Any] = {}
+        if isinstance(event, TrainingStarted) and event.metadata:
+            config["maxSteps"] = event.metadata.get("maxSteps")
+        count = len(view.view.order)
+        label = name if count == 0 else f"{name} #{count + 1}"  # the runs of a sweep's recording
+        await view.open(TrainingJob(id=job_id, name=label, status="running", config=config))
+    await view.write([event])
+    if isinstance(event, TrainingCompleted):
+        await view.close(Outcome("completed", job_id))
+    elif isinstance(event, TrainingFailed):
+        await view.close(Outcome("failed", job_id, error=event.error))

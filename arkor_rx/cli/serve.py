@@ -37,7 +37,7 @@ def connect_text(url: str, token: str | None) -> str:
         listening on http://127.0.0.1:8765
         token: t0k
         connect from a shell (then `arkor-rx watch JOB_ID` follows a job):
-          export ARKOR_CLOUD_API_URL=http://127.0.0.1:8765 ARKOR_TOKEN=t0k
+          export ARKOR_CLOUD_API_URL=http://127.0.0.1:8765 ARKOR_TOKEN=t0k \\
                  ARKOR_ORG_SLUG=local ARKOR_PROJECT_SLUG=demo
         or from Python (then ax.ArkorClient.from_env() works too):
           ax.ArkorClient("http://127.0.0.1:8765", token="t0k", org_slug="local",
@@ -50,7 +50,7 @@ def connect_text(url: str, token: str | None) -> str:
         lines.append(f"token: {token}")
     lines += [
         "connect from a shell (then `arkor-rx watch JOB_ID` follows a job):",
-        f"  export ARKOR_CLOUD_API_URL={url} ARKOR_TOKEN={shown}",
+        f"  export ARKOR_CLOUD_API_URL={url} ARKOR_TOKEN={shown} \\",
         f"         ARKOR_ORG_SLUG={ORG_SLUG} ARKOR_PROJECT_SLUG={PROJECT_SLUG}",
         "or from Python (then ax.ArkorClient.from_env() works too):",
         f'  ax.ArkorClient("{url}", token="{shown}", org_slug="{ORG_SLUG}",',

@@ -50,8 +50,10 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 async def run(args: argparse.Namespace) -> int:
     """Follow the job's stream under the live view until it ends (or Ctrl-C)."""
-    if args.all == (args.job_id is not None):
+    if args.all and args.job_id is not None:
         return usage_error("watch: error: give a JOB_ID or --all, not both")
+    if not args.all and args.job_id is None:
+        return usage_error("watch: error: give the JOB_ID to follow, or --all")
     if args.all:
         from arkor_rx.cli import _watch_all
 
@@ -99,5 +101,8 @@ async def _watch(args: argparse.Namespace, sinks: list[Any]) -> int:
             except asyncio.CancelledError:  # Ctrl-C: stop watching; the job goes on
                 interrupted = True
                 await feed.finish("cancelled", error="watching was interrupted")
+            except Exception as exc:  # the sinks still close the run (MLflow: not left RUNNING)
+                await feed.finish("error", error=str(exc))
+                raise
         view.print_summary()
     return EXIT_INTERRUPTED if interrupted else _live.exit_status(view.state)

@@ -86,6 +86,9 @@ class LiveDashboard:
             or ``asks_samples=False`` when no checkpoint samples are asked).
         clock: the time source for elapsed time and ETA (``time.time``).
         refresh_per_second: live redraws per second.
+        many: the view follows several runs (``watch --all``): every plain
+            line names its run from the first one. A sweep's ``RunEvent`` and
+            a second run do the same on their own.
     """
 
     overflow = "block"
@@ -100,6 +103,7 @@ class LiveDashboard:
         state: DashboardState | None = None,
         clock: Clock = time.time,
         refresh_per_second: float = 8.0,
+        many: bool = False,
     ) -> None:
         self.console = console if console is not None else Console()
         self.view = ViewState(template=state if state is not None else DashboardState())
@@ -109,6 +113,7 @@ class LiveDashboard:
         self._live: Live | None = None
         self._entered = False
         self._open_runs: set[str] = set()
+        self._many = many
 
     @property
     def state(self) -> DashboardState:
@@ -167,6 +172,8 @@ class LiveDashboard:
         self.view = reduce_view(before, action, now=self._clock(), key=key)
         if self._use_live:
             return  # the refresh thread draws the new state
+        if isinstance(action, RunEvent | PruneDecision):
+            self._many = True  # a sweep's run: name it on every line, the first one too
         inner = action.event if isinstance(action, RunEvent) else action
         if isinstance(inner, PruneDecision):
             inner = RunStopped(inner.decision)
@@ -178,7 +185,7 @@ class LiveDashboard:
         old = before.runs.get(changed, self.view.template)
         line = describe(old, inner, self.view.runs[changed])
         if line is not None:
-            if len(self.view.order) > 1:
+            if self._many or len(self.view.order) > 1:
                 line = f"[{self.view.runs[changed].label}] {line}"
             self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 

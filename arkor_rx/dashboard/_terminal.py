@@ -279,13 +279,15 @@ def render_runs(view: ViewState, now: float, *, width: int | None = None) -> Ren
         expand=True,
         width=width,
     )
-    table.add_column("run", no_wrap=True, ratio=3, overflow="ellipsis")
-    table.add_column("status", no_wrap=True, ratio=2)
-    table.add_column("step", justify="right", no_wrap=True, ratio=2)
-    table.add_column("loss", justify="right", no_wrap=True, ratio=2)
-    table.add_column("eval", justify="right", no_wrap=True, ratio=2)
-    table.add_column("ETA", justify="right", no_wrap=True, ratio=2)
-    table.add_column("note", ratio=5, overflow="fold")
+    # The figures keep their own width (at 80 columns a status read "compl…");
+    # the run's name and the note share what is left.
+    table.add_column("run", no_wrap=True, ratio=1, min_width=10, overflow="ellipsis")
+    table.add_column("status", no_wrap=True, min_width=9)
+    table.add_column("step", justify="right", no_wrap=True, min_width=5)
+    table.add_column("loss", justify="right", no_wrap=True, min_width=7)
+    table.add_column("eval", justify="right", no_wrap=True, min_width=7)
+    table.add_column("ETA", justify="right", no_wrap=True, min_width=7)
+    table.add_column("note", ratio=1, min_width=10, overflow="fold")
     for run in runs:
         steps = f"{run.step}/{run.max_steps}" if run.max_steps else str(run.step)
         note = ""

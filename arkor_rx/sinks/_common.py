@@ -102,19 +102,33 @@ def run_label(job: TrainingJob) -> str:
     return _UNSAFE.sub("_", label).strip("._") or "run"
 
 
+_SECRET_KEYS = frozenset(
+    {"token", "access_token", "api_key", "password", "secret", "authorization"}
+)
+"""Config keys whose values are credentials (a blob dataset's ``token`` ...): never written."""
+
+
 def flat_config(config: Mapping[str, Any]) -> dict[str, str | int | float | bool]:
     """A job config flattened to scalar values with snake_case dotted keys.
+
+    A credential (a key such as ``token`` or ``api_key``, at any depth, as a
+    server may echo a blob dataset's token) is left out: sinks never write it.
 
     Examples:
         >>> flat_config({"maxSteps": 200, "lora": {"r": 16}, "dataset": {"name": "d"}, "x": None})
         {'max_steps': 200, 'lora.r': 16, 'dataset.name': 'd'}
+        >>> flat_config({"datasetSource": {"type": "blob", "url": "u", "token": "s3cret"}})
+        {'dataset_source.type': 'blob', 'dataset_source.url': 'u'}
     """
     out: dict[str, str | int | float | bool] = {}
 
     def walk(prefix: str, value: Any) -> None:
         if isinstance(value, Mapping):
             for key, inner in value.items():
-                walk(f"{prefix}.{to_snake(str(key))}" if prefix else to_snake(str(key)), inner)
+                name = to_snake(str(key))
+                if name in _SECRET_KEYS:
+                    continue
+                walk(f"{prefix}.{name}" if prefix else name, inner)
         elif value is None:
             return
         elif isinstance(value, bool | int | float | str):

@@ -21,9 +21,10 @@ sinks flush in the background), so aborting stays prompt.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arkor_rx.callbacks import CheckpointContext
 from arkor_rx.events import CheckpointSaved, TrainingEvent
@@ -33,11 +34,14 @@ from arkor_rx.sinks._base import Outcome, OutcomeKind, Sink
 from arkor_rx.sinks._runner import SinkHub
 from arkor_rx.stopping import StopDecision
 
-__all__ = ["RunFeed", "ask_samples", "ending"]
+__all__ = ["RunFeed", "ask_samples", "ending", "follow_fed"]
 
 logger = logging.getLogger("arkor_rx.sinks")
 
 DispatchFn = Callable[[TrainingEvent], Awaitable[object] | None]
+
+if TYPE_CHECKING:
+    from arkor_rx.results import TrainingResult
 
 _BACKGROUND: set[asyncio.Task[None]] = set()
 
@@ -177,3 +181,45 @@ class RunFeed:
             await self._hub.finish()
         except Exception as exc:
             logger.warning("a sink failed while closing a cancelled run: %s", exc)
+
+
+async def follow_fed(
+    follow: Callable[[RunFeed], Awaitable[TrainingResult]],
+    *,
+    sinks: Sequence[Sink],
+    samples: CheckpointSamples | None,
+    job: TrainingJob,
+    client: Any,
+) -> TrainingResult:
+    """One ``wait()`` of a Trainer with sinks or samples: ``follow(feed)``, then close the run.
+
+    Every ending closes the run in every sink (Rule 4): the result's outcome
+    once all have flushed, ``cancelled`` without waiting when the waiting task
+    is cancelled, ``error`` when ``follow`` raised (the run's own error wins
+    over a sink's).
+
+    Raises:
+        Exception: what ``follow`` raised, or the first error of a
+            ``fail_on_error`` sink.
+    """
+    feed = RunFeed(sinks, samples, job, client)
+    try:
+        result = await follow(feed)
+    except asyncio.CancelledError:
+        why = "wait() was cancelled; the job goes on on the backend"
+        feed.abandon(Outcome("cancelled", job_id=job.id, job=job, error=why))
+        raise
+    except BaseException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        with contextlib.suppress(Exception):
+            await feed.close(Outcome("error", job_id=job.id, job=job, error=error))
+        raise
+    await feed.close(  # every sink flushed (a fail_on_error sink's error raises here)
+        ending(
+            job=result.job,
+            terminal=result.terminal_event,
+            decision=result.stop,
+            reconnects=result.reconnects,
+        )
+    )
+    return result

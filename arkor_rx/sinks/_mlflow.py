@@ -181,7 +181,7 @@ class MLflow(BuiltinSink):
 
     def _create(self, job: TrainingJob) -> str:
         config = job.config or {}
-        dataset = config.get("dataset")
+        dataset = config.get("datasetSource") or config.get("dataset")  # the wire's name first
         if isinstance(dataset, dict):
             dataset = dataset.get("name") or dataset.get("url") or json.dumps(dataset)
         tags = {"arkor.job_id": job.id, "arkor.name": job.name}

@@ -181,7 +181,9 @@ class Webhook(BuiltinSink):
     ) -> None:
         super().__init__(overflow=overflow, fail_on_error=fail_on_error, buffer_size=buffer_size)
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise ConfigError(f"Webhook url must be an http(s) URL, not {url!r}")
+            # Not the whole URL: a webhook URL often is the secret (Slack, Discord).
+            shown = url[:8] + "..." if isinstance(url, str) and len(url) > 8 else url
+            raise ConfigError(f"Webhook url must be an http(s) URL, not {shown!r}")
         if format not in ("json", "slack", "discord"):
             raise ConfigError(f"Webhook format must be json, slack or discord, not {format!r}")
         if isinstance(on, str):

@@ -20,12 +20,12 @@ import arkor_rx.dispatch as dispatch_module
 from arkor_rx import operators as aop
 from arkor_rx._latch import FirstOutcome
 from arkor_rx._loop import loop_of
+from arkor_rx.attach import _AttachedTrainer
 from arkor_rx.callbacks import CHECKPOINT_MAX_TOKENS, CheckpointContext
 from arkor_rx.client import ArkorClient
 from arkor_rx.errors import CloudApiError, ConfigError
 from arkor_rx.inference import CheckpointAdapter, InferenceRequest
 from arkor_rx.retry import ReconnectPolicy
-from arkor_rx.trainer import Trainer
 from tests.core.core_fakes import FakeBackend, Serve, completed, log, started
 
 # --- the latch ---------------------------------------------------------------------
@@ -197,11 +197,11 @@ async def test_a_trainer_of_an_existing_job_sends_nothing_until_wait(
     backend: FakeBackend, client: ArkorClient
 ) -> None:
     backend.add(Serve([started("0"), log("1", 1), completed("9")]))
-    trainer = Trainer._of_job("j1", client=client, reconnect=ReconnectPolicy.immediate())
+    trainer = _AttachedTrainer._of_job("j1", client=client, reconnect=ReconnectPolicy.immediate())
     await asyncio.sleep(0)
     assert (backend.get_requests, backend.created, backend.connections) == (0, [], [])
     steps: list[int] = []
-    trainer = Trainer._of_job(
+    trainer = _AttachedTrainer._of_job(
         "j1",
         client=client,
         callbacks={"on_log": lambda ctx: steps.append(ctx.step)},
@@ -219,7 +219,7 @@ async def test_a_trainer_of_an_unknown_job_fails_wait_with_404(
     backend: FakeBackend, client: ArkorClient
 ) -> None:
     backend.get_status = 404
-    trainer = Trainer._of_job("nope", client=client)
+    trainer = _AttachedTrainer._of_job("nope", client=client)
     with pytest.raises(CloudApiError) as info:
         await trainer.wait()
     assert info.value.status == 404

@@ -13,6 +13,7 @@ from arkor_rx.errors import ConfigError
 from arkor_rx.inference import InferenceRequest
 from arkor_rx.server import ServerConfig
 from arkor_rx.server.faults import FaultConfig
+from arkor_rx.sinks import _runner
 from tests.e2e.e2e_helpers import LABELS, Backend, local_backend
 from tests.sinks.sink_helpers import RecordingSink
 
@@ -175,7 +176,19 @@ async def test_many_trainers_share_one_sink(backend: Backend) -> None:
         assert dump([e for e in sink.items if e.job_id == result.job.id]) == dump(stored)
 
 
-async def test_a_full_block_sink_makes_the_stream_wait_and_loses_nothing(backend: Backend) -> None:
+async def test_a_full_block_sink_makes_the_stream_wait_and_loses_nothing(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Synchronised on the runner asking the stream to wait (its room awaitable is
+    # awaited), not on a sleep: from then on no callback may run until the sink moves.
+    waiting_for_room = asyncio.Event()
+    room_await = _runner._Room.__await__
+
+    def watched(room: Any) -> Any:
+        waiting_for_room.set()
+        return room_await(room)
+
+    monkeypatch.setattr(_runner._Room, "__await__", watched)
     slow = RecordingSink(overflow="block", buffer_size=2)
     slow.gate = asyncio.Event()
     steps: list[int] = []
@@ -186,13 +199,12 @@ async def test_a_full_block_sink_makes_the_stream_wait_and_loses_nothing(backend
         callbacks={"on_log": lambda c: steps.append(c.step)},
     )
     waiting = asyncio.create_task(trainer.wait())
-    for _ in range(200):
-        await asyncio.sleep(0.01)
-        if len(steps) >= 2:
-            break
+    await asyncio.wait_for(waiting_for_room.wait(), timeout=60)
     held = len(steps)
-    await asyncio.sleep(0.2)
-    assert len(steps) <= held + 2  # the stream waits for room
+    assert held < 30
+    for _ in range(100):  # give the stream every chance to run ahead: it must not
+        await asyncio.sleep(0)
+    assert len(steps) == held  # the stream waits for room
     slow.gate.set()
     await waiting
     assert steps == list(range(1, 31))

@@ -8,6 +8,7 @@ import pytest
 
 import arkor_rx as ax
 from arkor_rx import operators as aop
+from arkor_rx import sinks
 from arkor_rx.errors import CloudApiError, ConfigError
 from arkor_rx.events import TrainingCompleted
 from tests.e2e.e2e_helpers import DIVERGING, LONG_RUN, local_backend
@@ -119,6 +120,20 @@ def test_bad_rules_and_policy_are_config_errors() -> None:
         ax.attach("j1", client=client, early_stopping=[3])  # type: ignore[list-item]
     with pytest.raises(ConfigError, match="reconnect"):
         ax.attach("j1", client=client, reconnect=3)  # type: ignore[arg-type]
+
+
+def test_attach_checks_sinks_and_flattens_rules_as_create_trainer_does() -> None:
+    # attach had its own rule check (no nested lists) and took any object as a sink,
+    # which then failed inside wait() instead of at the call.
+    client = ax.ArkorClient("http://127.0.0.1:1", "t", "o", "p")
+    with pytest.raises(ConfigError, match="sinks"):
+        ax.attach("j1", client=client, sinks=[object()])  # type: ignore[list-item]
+    with pytest.raises(ConfigError, match="sinks"):
+        ax.attach("j1", client=client, sinks=sinks.CSV("x.csv"))  # type: ignore[arg-type]
+    rule_a, rule_b = aop.non_finite("loss"), aop.patience("eval_loss", 3)
+    nested = [rule_a, [rule_b]]  # a list of rules may hold lists of rules, as for create_trainer
+    trainer = ax.attach("j1", client=client, early_stopping=nested)  # type: ignore[arg-type]
+    assert trainer._rules == (rule_a, rule_b)
 
 
 async def test_attach_on_the_local_backend_stops_a_diverging_job_once() -> None:

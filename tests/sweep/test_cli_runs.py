@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -143,11 +145,19 @@ def test_cancel_a_finished_or_unknown_job_is_one_line(
     assert TOKEN not in line
 
 
-@pytest.mark.parametrize("argv", [["watch"], ["watch", "j1", "--all"]])
-def test_watch_needs_a_job_or_all(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["watch"], "give the JOB_ID to follow, or --all"),
+        (["watch", "j1", "--all"], "give a JOB_ID or --all, not both"),
+    ],
+)
+def test_watch_needs_a_job_or_all(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(argv) == EXIT_USAGE
     assert one_line(capsys.readouterr().err) == (
-        "arkor-rx watch: error: give a JOB_ID or --all, not both (see arkor-rx --help)"
+        f"arkor-rx watch: error: {said} (see arkor-rx watch --help)"
     )
 
 
@@ -242,5 +252,85 @@ def test_demo_sweep_refuses_flags_the_grid_sets(
 ) -> None:
     assert main(["demo", "--sweep", *flag]) == EXIT_USAGE
     assert one_line(capsys.readouterr().err) == (
-        f"arkor-rx demo: error: {flag[0]} does not go with --sweep (see arkor-rx --help)"
+        f"arkor-rx demo: error: {flag[0]} does not go with --sweep (see arkor-rx demo --help)"
     )
+
+
+def test_demo_sweep_records_every_run_and_replay_shows_a_row_for_each(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # demo --sweep took the sink flags and ignored them; replay put every job of a
+    # recording on the first job's row.
+    monkeypatch.setenv("COLUMNS", "200")
+    record = tmp_path / "sweep.jsonl"
+    argv = ["demo", "--sweep", "--no-live", "--step-delay", "0", "--steps", "12"]
+    assert main([*argv, "--max-concurrent", "1", "--record", str(record)]) == EXIT_OK
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    job_ids = list(dict.fromkeys(line["data"]["jobId"] for line in lines))
+    assert len(job_ids) == 4
+    capsys.readouterr()
+    main(["replay", str(record), "--no-live"])
+    out = capsys.readouterr().out
+    assert "4 runs, 4 finished" in out
+    for job_id in job_ids:
+        assert f"following job {job_id}: sweep.jsonl" in out
+    completed = [line for line in out.splitlines() if "training completed at step 12" in line]
+    assert len(completed) == 2  # the two runs the pruner let finish
+
+
+def test_replay_of_a_missing_or_empty_file_is_one_line_and_draws_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["replay", str(tmp_path / "missing.jsonl"), "--no-live"]) == EXIT_ERROR
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert one_line(captured.err).startswith("arkor-rx: error: cannot read recording ")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["replay", str(empty), "--no-live"]) == EXIT_ERROR
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert one_line(captured.err) == f"arkor-rx: error: {empty}: the recording holds no events"
+
+
+def test_watch_closes_its_sinks_when_following_the_job_fails(
+    backend: tuple[FakeJobs, asyncio.AbstractEventLoop],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A watch that ended in an error left its sinks' run open (MLflow: RUNNING for ever).
+    import arkor_rx.cli.watch as watch_module
+    import arkor_rx.stream as stream_module
+    from arkor_rx.errors import ReconnectExhaustedError
+    from arkor_rx.events import TrainingStarted
+    from tests.sinks.sink_helpers import RecordingSink
+
+    jobs, loop = backend
+    jobs.plan = lambda n, c: Script([HOLD])
+    (job_id,) = submit(jobs, loop, "bot")
+
+    class Breaks:
+        def __init__(self, *_: Any, **__: Any) -> None:
+            self.stats = stream_module.StreamStats()
+
+        def __aiter__(self) -> Breaks:
+            self.sent = False
+            return self
+
+        async def __anext__(self) -> TrainingStarted:
+            if self.sent:
+                raise ReconnectExhaustedError("gave up after 3 attempts", attempts=3)
+            self.sent = True
+            return TrainingStarted(job_id=job_id)
+
+        async def aclose(self) -> None:
+            return None
+
+    sink = RecordingSink()
+    monkeypatch.setattr(stream_module, "EventStream", Breaks)
+    monkeypatch.setattr(watch_module, "build_sinks", lambda args: [sink])
+    assert main(["watch", job_id, "--no-live"]) == EXIT_ERROR
+    assert "gave up after 3 attempts" in one_line(capsys.readouterr().err)
+    (outcome,) = sink.outcomes()
+    assert outcome.kind == "error"
+    assert "gave up" in (outcome.error or "")

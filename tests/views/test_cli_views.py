@@ -83,6 +83,25 @@ def test_serve_prints_everything_needed_to_connect() -> None:
     assert "arkor-rx watch JOB_ID" in text
 
 
+def test_the_shell_lines_serve_prints_export_all_four_variables_when_pasted() -> None:
+    import subprocess
+
+    from arkor_rx.cli.serve import connect_text
+
+    lines = connect_text("http://127.0.0.1:8765", "t0k").splitlines()
+    start = next(i for i, line in enumerate(lines) if "export " in line)
+    shell = "\n".join(lines[start : start + 2]) + "\nenv\n"
+    env = subprocess.run(
+        ["sh", "-c", shell], capture_output=True, text=True, check=True, env={}
+    ).stdout.splitlines()
+    assert {
+        "ARKOR_CLOUD_API_URL=http://127.0.0.1:8765",
+        "ARKOR_TOKEN=t0k",
+        "ARKOR_ORG_SLUG=local",
+        "ARKOR_PROJECT_SLUG=demo",
+    } <= set(env)
+
+
 def test_serve_never_echoes_a_token_the_user_chose() -> None:
     with serve_process("--token", "my-secret-tok") as (_url, _proc, lines):
         text = "\n".join(lines)

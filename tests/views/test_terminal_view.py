@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import pytest
@@ -26,7 +27,7 @@ from arkor_rx.events import CheckpointSaved, TrainingStarted
 from arkor_rx.runs import PruneDecision, Run, RunEvent
 from arkor_rx.samples import Sample, SamplesAnswered
 from arkor_rx.stopping import StopDecision
-from tests.views.views_helpers import FixedClock, Terminal, log, text_of
+from tests.views.views_helpers import FixedClock, Terminal, job, log, text_of
 
 
 def running(*more: object) -> DashboardState:
@@ -185,3 +186,65 @@ def test_started_event_before_the_submitted_fact_keeps_one_run() -> None:
     view = reduce_view(ViewState(), TrainingStarted(job_id="j1"))
     view = reduce_view(view, JobSubmitted("j1", name="bot"))
     assert view.order == ("j1",)
+
+
+def _plain_view(**options: object) -> tuple[LiveDashboard, io.StringIO]:
+    out = io.StringIO()
+    console = Console(file=out, width=200, force_terminal=False, color_system=None)
+    return LiveDashboard(console, live=False, **options), out  # type: ignore[arg-type]
+
+
+def test_plain_lines_name_a_sweeps_run_from_its_very_first_line() -> None:
+    # With one run at a time, the first run was alone in the view and its lines
+    # carried no name, while every later run's did.
+    view, out = _plain_view()
+    first = Run(0, "job-0", {"learning_rate": 1}, "sweep-0")
+    view.dispatch(RunEvent(first, TrainingStarted(job_id="job-0")))
+    view.dispatch(RunEvent(first, log(2, 1.5, job="job-0")))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith("[sweep-0] ") for line in lines), lines
+
+
+def test_a_view_of_many_jobs_names_the_first_jobs_lines_too() -> None:
+    view, out = _plain_view(many=True)
+    asyncio.run(view.open(job("j1", name="bot-a")))
+    asyncio.run(view.write([log(1, 2.0, job="j1")]))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith("[bot-a] ") for line in lines), lines
+
+
+def test_a_one_run_view_prints_bare_lines() -> None:
+    view, out = _plain_view()
+    view.dispatch(TrainingStarted(job_id="j1"))
+    view.dispatch(log(1, 2.0))
+    assert out.getvalue().splitlines() == [
+        "job j1 started",
+        "step 1/?  loss 2.0000  smoothed 2.0000",
+    ]
+
+
+def test_the_runs_table_keeps_statuses_and_figures_whole_at_80_columns() -> None:
+    # With every column sized by ratio, 80 columns showed "compl…" and "0:00:…".
+    runs = [Run(i, f"job-{i}", {"learning_rate": i}, f"lr-sweep-{i} (lr={i})") for i in range(3)]
+    view = ViewState()
+    for run in runs:
+        event = log(12, 21.6035, 79.3676, job=run.job_id or "")
+        view = reduce_view(view, RunEvent(run, event), now=1.0)
+    view = reduce_view(view, JobSubmitted("job-0", name="lr-sweep-0 (lr=0)", max_steps=12))
+    view = reduce_view(view, RunFinished(RunStatus.COMPLETED), key="job-0", now=2.0)
+    decision = StopDecision("prune.median", "eval_loss 79.4 at step 12 is worse", step=12)
+    view = reduce_view(view, PruneDecision(runs[1], decision), now=2.0)
+    out = text_of(render_runs(view, now=3.0, width=78), width=80)
+    rows = {
+        run.index: next(line for line in out.splitlines() if f"lr-sweep-{run.index}" in line)
+        for run in runs
+    }
+    assert "completed" in rows[0]
+    assert "0:00:00" in rows[0]
+    assert "12/12" in rows[0]
+    assert "pruned" in rows[1]
+    assert "running" in rows[2]
+    assert all("21.6035" in row and "79.3676" in row for row in rows.values())
+    assert max(len(line) for line in out.splitlines()) <= 80
