@@ -8,7 +8,7 @@ The names here are the public surface (see the docs' API reference)::
     trainer = ax.create_trainer(name=..., model=..., dataset=..., client=ax.ArkorClient.from_env())
     result = await trainer.wait()
 
-The local backend lives in :mod:`arkor_rx.server` and is not imported here, so
+The local backend lives in [`arkor_rx.server`][arkor_rx.server] and is not imported here, so
 ``import arkor_rx`` stays light.
 """
 

@@ -1,13 +1,14 @@
 """De-duplication and resume ids for one chunk of the event stream, sans-IO.
 
-The pure half of :class:`~arkor_rx.stream.EventStream`: given a chunk's frames
-and their typed events, :meth:`Planner.plan` decides which events to deliver,
+The pure half of [`EventStream`][arkor_rx.stream.EventStream]: given a chunk's frames
+and their typed events, [`Planner.plan`][arkor_rx._dedupe.Planner.plan] decides which events to
+deliver,
 and what the resume id is while each of them is being handled. No socket, no
 loop, no clock.
 
 Rule 1 (own ids). Only a frame that sent its ``id`` itself is checked and
 remembered; one whose id SSE carried over from an earlier block
-(:attr:`~arkor_rx.sse.ServerSentEvent.id_carried`) is neither. So the same
+([`id_carried`][arkor_rx.sse.ServerSentEvent.id_carried]) is neither. So the same
 frame sent twice in a row, each time with its own id, is delivered once.
 
 Rule 2 (the window). The ids of the last ``size`` delivered events are
@@ -61,7 +62,7 @@ def _integer(value: str) -> int | None:
 class Batch:
     """The events of one chunk to deliver, with what the stream reports while they are handled.
 
-    The consumer takes the events from :attr:`iterator` in a plain loop; how
+    The consumer takes the events from `iterator` in a plain loop; how
     far it got is read back from the iterator itself (its length hint), so
     delivering costs no bookkeeping per event. An event counts as handled once
     the consumer takes the next one, or asks for the next batch.

@@ -35,7 +35,8 @@ def loop_of(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop | 
 def loop_or_error(
     scheduler: abc.SchedulerBase | None, observer: abc.ObserverBase[Any], message: str
 ) -> asyncio.AbstractEventLoop | None:
-    """:func:`loop_of`; when there is none, ``RuntimeError(message)`` goes to ``observer``."""
+    """[`loop_of`][arkor_rx.stream.loop_of]; when there is none, ``RuntimeError(message)`` goes to
+    ``observer``."""
     loop = loop_of(scheduler)
     if loop is None:
         observer.on_error(RuntimeError(message))

@@ -1,7 +1,7 @@
 """The transport's one error boundary: network errors in, ``TransportError`` out.
 
-Every call :mod:`arkor_rx.transport` makes into aiohttp runs inside
-:func:`network_errors` (as httpx runs httpcore's inside
+Every call [`arkor_rx.transport`][arkor_rx.transport] makes into aiohttp runs inside
+[`network_errors`][arkor_rx.transport.network_errors] (as httpx runs httpcore's inside
 ``map_httpcore_exceptions``). Messages name the method and the URL without
 user info or query, never a header. A refused connection says that no server
 is listening there and, for a loopback URL, how to start the local backend.
@@ -26,7 +26,8 @@ _NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
 
 @contextlib.contextmanager
 def network_errors(method: str, url: str | URL, *, timeout: float | None = None) -> Iterator[None]:
-    """The one boundary where network errors become :class:`~arkor_rx.errors.TransportError`.
+    """The one boundary where network errors become
+    [`TransportError`][arkor_rx.errors.TransportError].
 
     Wrap every call into aiohttp in it. aiohttp's ``ClientError``, ``OSError``
     and ``TimeoutError`` leave it as a ``TransportError`` naming the method and

@@ -4,7 +4,7 @@ Rule 1: one task per subscription, on the asyncio loop, pushes the items to
 the observer; disposing cancels it, which closes the iterator.
 
 Rule 2: an iterator that offers ``batches()`` (an
-:class:`~arkor_rx.stream.EventStream`) is drained a batch at a time: one
+[`EventStream`][arkor_rx.stream.EventStream]) is drained a batch at a time: one
 await per network read, and the batch's items go to the observer in a plain
 loop, with no await (and no async-generator step) per item.
 """

@@ -4,11 +4,12 @@ Rule 1: every handled event is fed to the rules (after its callback ran);
 the first decision or rule error settles a
 [`FirstOutcome`][arkor_rx._latch.FirstOutcome], the same latch
 ``aop.stop_when`` uses. What comes later, and anything after the run ended
-on its own (:meth:`RuleWatch.end`), is moot.
+on its own ([`RuleWatch.end`][arkor_rx._rule_watch.RuleWatch.end]), is moot.
 
 Rule 2: a rule that decides while no event is being fed (say, once an async
 evaluation finished) must stop a loop that may be waiting on the network: it
-then cancels the loop :meth:`RuleWatch.run` runs, and ``run()`` returns
+then cancels the loop [`RuleWatch.run`][arkor_rx._rule_watch.RuleWatch.run] runs, and ``run()``
+returns
 quietly. A rule that decides while an event is fed is seen by the feeder
 right away (``feed()`` returns True). A rule that decides on another thread
 interrupts the loop from the loop's own thread. Cancelling the task that
@@ -33,10 +34,10 @@ __all__ = ["RuleWatch"]
 
 
 class RuleWatch:
-    """The rules watching one run: :meth:`feed` events, read the :attr:`latch`.
+    """The rules watching one run: `feed` events, read the `latch`.
 
     Subscribes the rules on construction (on ``loop``); a rule may decide at
-    once. :meth:`close` unsubscribes them.
+    once. `close` unsubscribes them.
     """
 
     __slots__ = ("_runner", "_subject", "_subscriptions", "latch")
@@ -55,7 +56,7 @@ class RuleWatch:
                 )
 
     async def run(self, loop: Callable[[], Coroutine[Any, Any, object]]) -> None:
-        """Run ``loop()`` as a task the rules can interrupt (Rule 2), then :meth:`end`.
+        """Run ``loop()`` as a task the rules can interrupt (Rule 2), then `end`.
 
         Not even started when a rule decided on subscribe.
         """

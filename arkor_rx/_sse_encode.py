@@ -1,6 +1,7 @@
-"""Writing Server-Sent Events: :func:`encode` and :func:`encode_comment`.
+"""Writing Server-Sent Events: [`encode`][arkor_rx.sse.encode] and
+[`encode_comment`][arkor_rx.sse.encode_comment].
 
-Part of :mod:`arkor_rx.sse` (import them from there). The frames they write
+Part of [`arkor_rx.sse`][arkor_rx.sse] (import them from there). The frames they write
 decode back unchanged; the local server uses them.
 """
 

@@ -1,6 +1,7 @@
-"""The decoder's output types: one :class:`ServerSentEvent`, or a chunk's :class:`Frames`.
+"""The decoder's output types: one [`ServerSentEvent`][arkor_rx.sse.ServerSentEvent], or a chunk's
+[`Frames`][arkor_rx.sse.Frames].
 
-Part of :mod:`arkor_rx.sse` (import them from there); kept apart so that the
+Part of [`arkor_rx.sse`][arkor_rx.sse] (import them from there); kept apart so that the
 decoder's module holds the decoder.
 """
 
@@ -41,10 +42,12 @@ class ServerSentEvent:
     retry: int | None = None
     """The reconnection time, in milliseconds, set by a valid ``retry`` field in
     this very block (the last one if several); ``None`` when the block had none.
-    Unlike :attr:`SSEDecoder.retry`, it does not carry over to later events."""
+    Unlike [`SSEDecoder.retry`][arkor_rx.sse.SSEDecoder.retry], it does not carry over to later
+    events."""
 
     id_carried: bool = field(default=False, compare=False, repr=False)
-    """True when the block had no ``id`` field of its own, so that :attr:`id` is
+    """True when the block had no ``id`` field of its own, so that
+    [`id`][arkor_rx.sse.ServerSentEvent.id] is
     the one carried over from an earlier block (WHATWG: the last event ID
     persists); False when the block set it itself (an empty ``id`` included).
     A frame that repeats the previous frame's id *itself* is a repeat, one that
@@ -55,12 +58,14 @@ class ServerSentEvent:
 
 @dataclass(frozen=True, slots=True)
 class Frames:
-    """The frames of one :meth:`SSEDecoder.feed_frames` call, as columns (no object per frame).
+    """The frames of one [`SSEDecoder.feed_frames`][arkor_rx.sse.SSEDecoder.feed_frames] call, as
+    columns (no object per frame).
 
     Frame ``i`` is ``(type[i], data[i], id[i])``, with the same values a
-    :class:`ServerSentEvent` would hold. Only the rare fields are sparse:
+    [`ServerSentEvent`][arkor_rx.sse.ServerSentEvent] would hold. Only the rare fields are sparse:
     ``carried`` lists the indexes of the frames whose id was carried over
-    (:attr:`ServerSentEvent.id_carried`), and ``retry`` maps an index to the
+    ([`ServerSentEvent.id_carried`][arkor_rx.sse.ServerSentEvent.id_carried]), and ``retry`` maps an
+    index to the
     frame's ``retry`` field when it had one.
 
     Examples:
@@ -85,7 +90,7 @@ class Frames:
         return len(self.type)
 
     def events(self) -> list[ServerSentEvent]:
-        """The same frames as :class:`ServerSentEvent` objects."""
+        """The same frames as [`ServerSentEvent`][arkor_rx.sse.ServerSentEvent] objects."""
         n = len(self.type)
         events = list(map(_new_event, repeat(ServerSentEvent, n)))
         _consume(map(_set_event, events, self.type))

@@ -1,7 +1,7 @@
-"""The :class:`Sweep`: many Trainers, one merged stream, a pruner over it.
+"""The [`Sweep`][arkor_rx.sweep.Sweep]: many Trainers, one merged stream, a pruner over it.
 
-See :mod:`arkor_rx.sweep` for the rules; build a sweep with
-:func:`arkor_rx.sweep.create_sweep`.
+See [`arkor_rx.sweep`][arkor_rx.sweep] for the rules; build a sweep with
+[`arkor_rx.sweep.create_sweep`][arkor_rx.sweep.create_sweep].
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ logger = logging.getLogger("arkor_rx.sweep")
 class Sweep:
     """Many runs of one config: follow them as one stream, prune across them, pick the best.
 
-    Build it with :func:`create_sweep`; nothing is sent before :meth:`wait` or
-    :meth:`events`. Use it as an async context manager to close a client it
+    Build it with [`create_sweep`][arkor_rx.sweep.create_sweep]; nothing is sent before
+    [`wait`][arkor_rx.sweep.Sweep.wait] or
+    [`events`][arkor_rx.sweep.Sweep.events]. Use it as an async context manager to close a client it
     created itself.
     """
 
@@ -59,7 +60,7 @@ class Sweep:
         sinks: Sequence[Any] | None,
         reconnect: ReconnectPolicy | None,
     ) -> None:
-        """Prefer :func:`create_sweep`, which validates its arguments."""
+        """Prefer [`create_sweep`][arkor_rx.sweep.create_sweep], which validates its arguments."""
         self._name = name
         self._shared = dict(shared)
         self._client = client
@@ -196,13 +197,15 @@ class Sweep:
         return f"Sweep(name={self._name!r}, runs={len(self._source.known())})"
 
     def progress(self) -> Observable[RunEvent | PruneDecision]:
-        """What :meth:`wait` follows, as it happens: a hot Observable for live views.
+        """What [`wait`][arkor_rx.sweep.Sweep.wait] follows, as it happens: a hot Observable for
+        live views.
 
-        Each run's :class:`~arkor_rx.runs.RunEvent` is emitted as its Trainer
+        Each run's [`RunEvent`][arkor_rx.runs.RunEvent] is emitted as its Trainer
         handles it (after the run's callbacks), and each
-        :class:`~arkor_rx.runs.PruneDecision` that stops a run right after the
+        [`PruneDecision`][arkor_rx.runs.PruneDecision] that stops a run right after the
         event that led to it. Nothing is replayed: subscribe before
-        :meth:`wait`. Unlike :meth:`events`, it opens no connection of its own.
+        [`wait`][arkor_rx.sweep.Sweep.wait]. Unlike [`events`][arkor_rx.sweep.Sweep.events], it
+        opens no connection of its own.
 
         Examples:
             >>> sweep.progress().subscribe(view.dispatch)  # doctest: +SKIP
@@ -210,18 +213,19 @@ class Sweep:
         return self._progress
 
     def events(self) -> Observable[RunEvent]:
-        """Every run's events, merged: a cold Observable of :class:`~arkor_rx.runs.RunEvent`.
+        """Every run's events, merged: a cold Observable of [`RunEvent`][arkor_rx.runs.RunEvent].
 
         Each subscription follows the runs with ``reactivex.merge``, at most
         ``max_concurrent`` at a time (for a grid or ``runs=``), starting each
         job that is not started yet and opening its own stream of it, from the
         run's first event. It completes when every run's stream did and errors
-        when one run's stream fails permanently (use :meth:`wait` for runs that
+        when one run's stream fails permanently (use [`wait`][arkor_rx.sweep.Sweep.wait] for runs
+        that
         must not affect each other). The pruner, the per-run rules and the
-        callbacks belong to :meth:`wait`; pipe a pruner here yourself to see
+        callbacks belong to [`wait`][arkor_rx.sweep.Sweep.wait]; pipe a pruner here yourself to see
         its decisions (``sweep.events().pipe(aop.median_pruner(...))``).
-        After :meth:`cancel`, runs not yet started are skipped. In a sweep
-        driven by an Optuna study, the runs are the trials :meth:`wait` asks
+        After [`cancel`][arkor_rx.sweep.Sweep.cancel], runs not yet started are skipped. In a sweep
+        driven by an Optuna study, the runs are the trials [`wait`][arkor_rx.sweep.Sweep.wait] asks
         for, followed as they come. Subscribe inside the running asyncio loop.
 
         Examples:
@@ -254,7 +258,7 @@ class Sweep:
         Each run is its Trainer's ``wait()``: callbacks, sinks, per-run stop
         rules and the pruner's decisions apply, and a pruned or stopped run is
         cancelled on the backend once. A run that fails, is refused or raises
-        is recorded (its :attr:`~arkor_rx.runs.RunResult.error`) and the
+        is recorded (its [`error`][arkor_rx.runs.RunResult.error]) and the
         others go on. Once it returned, calling it again returns the same result.
 
         Cancelling the task that runs it stops following every run and cancels
@@ -263,7 +267,7 @@ class Sweep:
         they handled; the pruner starts afresh) and starts the rest.
 
         Returns:
-            A :class:`~arkor_rx.runs.SweepResult` with one result per run, the best
+            A [`SweepResult`][arkor_rx.runs.SweepResult] with one result per run, the best
             run and a table.
 
         Raises:
@@ -357,7 +361,7 @@ class Sweep:
 
         Each run's Trainer sends at most one cancel request (a run that a
         pruner already stopped sends none); a job that had already ended is
-        not an error. A running :meth:`wait` goes on until the cancelled runs
+        not an error. A running [`wait`][arkor_rx.sweep.Sweep.wait] goes on until the cancelled runs
         have ended, and returns their results (status ``cancelled``).
 
         Raises:

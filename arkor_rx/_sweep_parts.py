@@ -1,9 +1,9 @@
 """The pieces of a sweep: knob checks, the run slots and where runs come from.
 
-Rule 1: nothing here sends anything. A :class:`Slot` is one run's state (its
-:class:`~arkor_rx.runs.Run`, its Trainer, what its monitored metric did); a
-:class:`RunSource` hands the sweep its runs, from a fixed list here or from an
-Optuna study in :mod:`arkor_rx.optuna_bridge`.
+Rule 1: nothing here sends anything. A `Slot` is one run's state (its
+[`Run`][arkor_rx.runs.Run], its Trainer, what its monitored metric did); a
+`RunSource` hands the sweep its runs, from a fixed list here or from an
+Optuna study in [`arkor_rx.optuna_bridge`][arkor_rx.optuna_bridge].
 """
 
 from __future__ import annotations

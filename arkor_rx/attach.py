@@ -1,8 +1,9 @@
-"""Follow a job someone else started: :func:`attach` gives a full Trainer of an existing job.
+"""Follow a job someone else started: [`attach`][arkor_rx.attach.attach] gives a full Trainer of an
+existing job.
 
-Rule 1: nothing is sent by :func:`attach`. The first ``wait()``, ``events()``
+Rule 1: nothing is sent by [`attach`][arkor_rx.attach.attach]. The first ``wait()``, ``events()``
 or ``cancel()`` fetches the job once (``GET /v1/jobs/{id}``), so an unknown id
-is a :class:`~arkor_rx.errors.CloudApiError` with status 404 from that call,
+is a [`CloudApiError`][arkor_rx.errors.CloudApiError] with status 404 from that call,
 before any stream is opened (the stream would treat a 404 as transient and
 retry).
 
@@ -36,7 +37,8 @@ __all__ = ["attach"]
 
 
 class _AttachedTrainer(Trainer):
-    """A Trainer of an existing job: :meth:`start` fetches it (``GET``) instead of submitting one.
+    """A Trainer of an existing job: [`start`][arkor_rx.trainer.Trainer.start] fetches it (``GET``)
+    instead of submitting one.
 
     ``options`` are the constructor's (callbacks, reconnect, early_stopping
     ...). Nothing is sent here; the first ``start()`` fetches the job, once, so
@@ -51,7 +53,8 @@ class _AttachedTrainer(Trainer):
 
     @classmethod
     def _of_job(cls, job_id: str, *, client: ArkorClient, **options: Any) -> _AttachedTrainer:
-        """The Trainer following ``job_id`` (what :func:`attach` builds, unchecked)."""
+        """The Trainer following ``job_id`` (what [`attach`][arkor_rx.attach.attach] builds,
+        unchecked)."""
         return cls(job_id, client=client, **options)
 
     async def _fetch(self) -> TrainingJob:
@@ -95,13 +98,13 @@ def attach(
         job_id: the id of a job of the client's project (``client.list_jobs()``).
         client: the client to use; by default ``ArkorClient.from_env()``, which
             the trainer then closes in ``aclose()``.
-        callbacks: a :class:`~arkor_rx.callbacks.TrainerCallbacks` or a dict of them.
+        callbacks: a [`TrainerCallbacks`][arkor_rx.callbacks.TrainerCallbacks] or a dict of them.
         early_stopping: one stop rule or several; the first decision cancels the job.
         sinks: sinks the events are written to, as with ``create_trainer(sinks=)``.
-        reconnect: the stream's :class:`~arkor_rx.retry.ReconnectPolicy`.
+        reconnect: the stream's [`ReconnectPolicy`][arkor_rx.retry.ReconnectPolicy].
 
     Returns:
-        A :class:`~arkor_rx.trainer.Trainer`; ``await trainer.wait()`` follows
+        A [`Trainer`][arkor_rx.trainer.Trainer]; ``await trainer.wait()`` follows
         the job (or replays a finished one) and returns its result.
 
     Raises:

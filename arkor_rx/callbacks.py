@@ -294,7 +294,8 @@ DispatchFn: TypeAlias = Callable[[TrainingEvent], Awaitable[object] | None]
 class Dispatcher:
     """Calls the right callback for each event, with its context (the fast path).
 
-    :meth:`dispatch` is a plain function: it calls the callback right away and
+    [`dispatch`][arkor_rx.callbacks.Dispatcher.dispatch] is a plain function: it calls the callback
+    right away and
     returns the awaitable an async callback gave (await it before dispatching
     the next event), or None.
 
@@ -306,7 +307,8 @@ class Dispatcher:
 
     Args:
         callbacks: the callbacks (or a dict of them).
-        job: the job the contexts show; update :attr:`job` as it changes.
+        job: the job the contexts show; update [`job`][arkor_rx.callbacks.Dispatcher.job] as it
+        changes.
         client: what ``CheckpointContext.infer`` uses.
     """
 

@@ -3,14 +3,14 @@
 Rule 1: every request carries ``Authorization: Bearer <token>``,
 ``X-Arkor-Client`` (and ``User-Agent``) and the ``orgSlug``/``projectSlug``
 query parameters. The routes, headers and status rules come from
-:mod:`arkor_rx.protocol`; the bytes go through a
-:class:`~arkor_rx.transport.Transport` (aiohttp by default), so this module
+[`arkor_rx.protocol`][arkor_rx.protocol]; the bytes go through a
+[`Transport`][arkor_rx.transport.Transport] (aiohttp by default), so this module
 never touches aiohttp.
 
-Rule 2: a non-2xx answer is a :class:`~arkor_rx.errors.CloudApiError` with
+Rule 2: a non-2xx answer is a [`CloudApiError`][arkor_rx.errors.CloudApiError] with
 ``.status``, the body's message and ``retry_after``; 426 is an
-:class:`~arkor_rx.errors.UpgradeRequiredError` with a hint to upgrade.
-A failed connection is a :class:`~arkor_rx.errors.TransportError`.
+[`UpgradeRequiredError`][arkor_rx.errors.UpgradeRequiredError] with a hint to upgrade.
+A failed connection is a [`TransportError`][arkor_rx.errors.TransportError].
 
 Rule 3: the token is a ``SecretStr`` from the constructor on. It is revealed
 only to build the ``Authorization`` header; it is masked in the repr, never
@@ -86,8 +86,8 @@ class ArkorClient(ClientCore):
         project_slug: the project the requests are scoped to.
         client_name: the ``X-Arkor-Client`` value; default ``arkor_rx/<version>``.
         transport: what sends the requests; default an
-            :class:`~arkor_rx.transport.AiohttpTransport`. The client closes
-            it in :meth:`aclose`, whoever made it.
+            [`AiohttpTransport`][arkor_rx.transport.AiohttpTransport]. The client closes
+            it in [`aclose`][arkor_rx.client.ArkorClient.aclose], whoever made it.
         request_timeout: seconds a plain request may take, and a stream may
             take to answer with its headers. A stream's body has no time limit.
 
@@ -145,7 +145,7 @@ class ArkorClient(ClientCore):
         or OAuth shape) and ``.arkor/state.json`` in the current folder. The
         arkor_rx extensions ``ARKOR_TOKEN``, ``ARKOR_ORG_SLUG`` and
         ``ARKOR_PROJECT_SLUG`` override the files. The full order is in
-        :mod:`arkor_rx.credentials`.
+        [`arkor_rx.credentials`][arkor_rx.credentials].
 
         Examples:
             >>> client = ArkorClient.from_env(env={  # doctest: +SKIP
@@ -218,7 +218,7 @@ class ArkorClient(ClientCore):
         Args:
             name: the job's display name.
             config: the camelCase config sent as is (``{"model", "datasetSource",
-                ...}``), or a :class:`~arkor_rx.jobs.JobConfig`, sent as its
+                ...}``), or a [`JobConfig`][arkor_rx.jobs.JobConfig], sent as its
                 ``to_wire()``.
 
         Returns:
@@ -259,10 +259,11 @@ class ArkorClient(ClientCore):
 
         The ``events`` list of the answer is parsed tolerantly: an entry that
         is not a valid event object is skipped; an unknown type becomes an
-        :class:`~arkor_rx.events.UnknownEvent`. No ``events`` gives ``[]``.
+        [`UnknownEvent`][arkor_rx.events.UnknownEvent]. No ``events`` gives ``[]``.
 
         Raises:
-            ConfigError, CloudApiError, TransportError: as :meth:`get_job`.
+            ConfigError, CloudApiError, TransportError: as
+            [`get_job`][arkor_rx.client.ArkorClient.get_job].
         """
         status, body = await self._call("GET", job_path(job_id))
         data = self._object(status, body, "get job")
@@ -381,7 +382,7 @@ class ArkorClient(ClientCore):
                 client's ``request_timeout``, its body has no limit.
 
         Returns:
-            An :class:`~arkor_rx.inference.InferenceResponse`; close a streamed
+            An [`InferenceResponse`][arkor_rx.inference.InferenceResponse]; close a streamed
             one with ``aclose()`` or ``async with`` if it is not read to the end.
 
         Raises:
@@ -401,7 +402,8 @@ class ArkorClient(ClientCore):
     ) -> InferenceResponse:
         """Send a built [`InferenceRequest`][arkor_rx.inference.InferenceRequest].
 
-        What :meth:`infer` does once it has validated its arguments; ``request_timeout``
+        What [`infer`][arkor_rx.client.ArkorClient.infer] does once it has validated its arguments;
+        ``request_timeout``
         as there.
 
         Raises:

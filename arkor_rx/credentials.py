@@ -1,7 +1,7 @@
 """Find the base URL, token and scope the way the official Arkor CLI stores them.
 
 A user who ran the official CLI (``arkor login`` and a project set-up) needs
-no further set-up: :func:`resolve_settings` reads the same files.
+no further set-up: [`resolve_settings`][arkor_rx.credentials.resolve_settings] reads the same files.
 
 Where each value comes from, first match wins:
 
@@ -9,7 +9,7 @@ Where each value comes from, first match wins:
 value                   sources, in order
 ======================  ==========================================================
 base URL                ``ARKOR_CLOUD_API_URL``; credentials' ``arkorCloudApiUrl``;
-                        :data:`~arkor_rx.protocol.DEFAULT_BASE_URL` (but not for a
+                        [`DEFAULT_BASE_URL`][arkor_rx.protocol.DEFAULT_BASE_URL] (but not for a
                         token from ``ARKOR_TOKEN``: see below)
 token                   ``ARKOR_TOKEN`` (arkor_rx extension); credentials' ``token``
                         (``mode: "anon"``) or ``accessToken`` (``mode: "oauth"``)
@@ -30,7 +30,7 @@ production API would only end in a puzzling 401.
 
 Rule 1: no I/O beyond reading those two files; no network.
 
-Rule 2: a missing or malformed file is a :class:`~arkor_rx.errors.ConfigError`
+Rule 2: a missing or malformed file is a [`ConfigError`][arkor_rx.errors.ConfigError]
 that names the file and what is wrong with it, never its content: the
 credentials file holds the token.
 
@@ -100,7 +100,7 @@ class ProjectState:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything :class:`~arkor_rx.client.ArkorClient` needs, resolved."""
+    """Everything [`ArkorClient`][arkor_rx.client.ArkorClient] needs, resolved."""
 
     base_url: str
     token: SecretStr
@@ -233,7 +233,7 @@ def resolve_settings(
         cwd: the project folder holding ``.arkor/state.json`` (default ``Path.cwd()``).
 
     Returns:
-        The resolved :class:`Settings`.
+        The resolved [`Settings`][arkor_rx.credentials.Settings].
 
     Raises:
         ConfigError: a needed file is missing or malformed, no source gives

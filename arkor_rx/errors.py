@@ -1,6 +1,7 @@
 """The one tree of arkor_rx exceptions.
 
-Every error the library raises on purpose derives from :class:`ArkorError`, so
+Every error the library raises on purpose derives from [`ArkorError`][arkor_rx.errors.ArkorError],
+so
 ``except ArkorError`` catches all of them; a few also derive from the standard
 exception a caller would naturally catch (``ValueError`` for bad input)::
 

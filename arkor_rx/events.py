@@ -7,19 +7,21 @@ fields over time).
 Rule 2: one module-level ``TypeAdapter`` validates the raw JSON bytes of a
 frame in a single call (``validate_json``); a callable discriminator picks the
 class from the ``type`` field, and any type we do not know becomes an
-:class:`UnknownEvent` instead of an error.
+[`UnknownEvent`][arkor_rx.events.UnknownEvent] instead of an error.
 
-Rule 3: :func:`parse_event` never raises for bad input from the wire: a
+Rule 3: [`parse_event`][arkor_rx.events.parse_event] never raises for bad input from the wire: a
 keepalive, an ``end`` frame or a frame that is not a JSON object of the right
 shape gives ``None``; the stream goes on.
 
-Rule 4: :func:`parse_frames` gives, for a whole chunk's frames at once, exactly
-what :func:`parse_event` gives for each: every frame goes through the
+Rule 4: [`parse_frames`][arkor_rx.events.parse_frames] gives, for a whole chunk's frames at once,
+exactly
+what [`parse_event`][arkor_rx.events.parse_event] gives for each: every frame goes through the
 validator its SSE name picks (the class's own; for any other name a tagged
 union that pydantic-core resolves in Rust from the JSON ``type``), mapped over
 the chunk with no Python frame per event; only a frame its validator refuses
 (an unknown type, a bad shape, not JSON) takes the per-frame path of
-:func:`parse_event`, so unknown types still become :class:`UnknownEvent`.
+[`parse_event`][arkor_rx.events.parse_event], so unknown types still become
+[`UnknownEvent`][arkor_rx.events.UnknownEvent].
 """
 
 from __future__ import annotations
@@ -243,7 +245,7 @@ def parse_event(sse: ServerSentEvent) -> TrainingEvent | None:
     that is not JSON, a JSON value that is not an object, or an object whose
     fields do not fit its type (say, a ``training.log`` without ``step``).
     An object with a ``type`` this version does not know becomes an
-    :class:`UnknownEvent`. The frame's SSE ``id`` is kept as ``event_id``.
+    [`UnknownEvent`][arkor_rx.events.UnknownEvent]. The frame's SSE ``id`` is kept as ``event_id``.
 
     Examples:
         >>> from arkor_rx.sse import ServerSentEvent
@@ -263,7 +265,7 @@ def parse_event(sse: ServerSentEvent) -> TrainingEvent | None:
 
 
 def _parse(name: str, data: str) -> TrainingEvent | None:
-    """:func:`parse_event` of a frame's type and data, without the id."""
+    """[`parse_event`][arkor_rx.events.parse_event] of a frame's type and data, without the id."""
     if not data:
         return None
     event: TrainingEvent | None = None
@@ -290,7 +292,7 @@ def _parse(name: str, data: str) -> TrainingEvent | None:
 
 # The known types as a union that pydantic-core resolves from the JSON ``type``
 # in Rust (no Python discriminator call): a missing or unknown ``type`` is a
-# validation error, and :func:`_parse` then decides (UnknownEvent or None).
+# validation error, and [`_parse`][arkor_rx.events._parse] then decides (UnknownEvent or None).
 _Tagged: TypeAlias = Annotated[
     TrainingStarted | TrainingLog | CheckpointSaved | TrainingCompleted | TrainingFailed,
     Field(discriminator="type"),
@@ -311,7 +313,7 @@ _consume: Final[Callable[[Iterable[object]], None]] = deque[object](maxlen=0).ex
 
 
 class Parsed(NamedTuple):
-    """The typed events of a chunk's frames (see :func:`parse_frames`)."""
+    """The typed events of a chunk's frames (see [`parse_frames`][arkor_rx.events.parse_frames])."""
 
     aligned: list[TrainingEvent | None]
     """One entry per frame: its event, or None (a keepalive, a bad frame)."""
@@ -324,7 +326,8 @@ class Parsed(NamedTuple):
 
 
 def parse_frames(frames: Frames) -> list[TrainingEvent | None]:
-    """:func:`parse_event` of every frame of a chunk, in one pass; one entry per frame.
+    """[`parse_event`][arkor_rx.events.parse_event] of every frame of a chunk, in one pass; one
+    entry per frame.
 
     Examples:
         >>> from arkor_rx.sse import SSEDecoder
@@ -337,7 +340,8 @@ def parse_frames(frames: Frames) -> list[TrainingEvent | None]:
 
 
 def parse_batch(frames: Frames) -> Parsed:
-    """:func:`parse_frames`, with the events also picked out (for the event stream)."""
+    """[`parse_frames`][arkor_rx.events.parse_frames], with the events also picked out (for the
+    event stream)."""
     types, datas = frames.type, frames.data
     aligned: list[TrainingEvent | None] = []
     # Each frame's validator by its SSE name (the class's own, as in parse_event;
@@ -371,7 +375,8 @@ def _keep_sse_names(types: list[str], aligned: list[TrainingEvent | None]) -> No
     """Keep the SSE name of an event whose frame named another type (for sinks.JSONL).
 
     Rare on a real stream (a frame without ``event:`` is ``"message"``), so this
-    runs only for a chunk that has such a frame, as :func:`_parse` does per frame.
+    runs only for a chunk that has such a frame, as [`_parse`][arkor_rx.events._parse] does per
+    frame.
     """
     for name, event in zip(types, aligned, strict=True):
         if event is not None and name != event.type:
@@ -379,7 +384,7 @@ def _keep_sse_names(types: list[str], aligned: list[TrainingEvent | None]) -> No
 
 
 def _finish(frames: Frames, aligned: list[TrainingEvent | None]) -> Parsed:
-    """The tail of :func:`parse_batch` once ``aligned`` is final."""
+    """The tail of [`parse_batch`][arkor_rx.events.parse_batch] once ``aligned`` is final."""
     present = list(map(is_not, aligned, repeat(None)))
     events, ids = _pick(aligned, present, frames.id)
     _consume(map(setitem, map(_dict_of, events), repeat("event_id"), ids))

@@ -6,18 +6,18 @@ arguments of a chat request and builds its camelCase body; one adapter type,
 [`CheckpointAdapter`][arkor_rx.inference.CheckpointAdapter], names a
 checkpoint (``checkpoint_adapter()`` is its wire dict).
 
-Rule 1: one :class:`InferenceResponse` type for both modes. ``await
+Rule 1: one [`InferenceResponse`][arkor_rx.inference.InferenceResponse] type for both modes. ``await
 r.json()`` and ``await r.text()`` work the same whether the server streamed
 (``stream=True``) or answered one JSON body; ``async for delta in r`` yields
 content as it arrives when streamed, and the whole content once otherwise.
 
 Rule 2: a streamed answer is Server-Sent Events, ``data: {"choices":
 [{"delta": {"content": "..."}}]}`` frames ending with ``data: [DONE]``,
-decoded by :class:`arkor_rx.sse.SSEDecoder`. The deltas are assembled into
+decoded by [`arkor_rx.sse.SSEDecoder`][arkor_rx.sse.SSEDecoder]. The deltas are assembled into
 the OpenAI chat-completion shape a non-streamed answer has, so code written
 for one mode works for the other. A ``data:`` payload that is not JSON is
 skipped; a frame with an ``error`` field raises; a stream that ends before
-``[DONE]`` was cut and raises :class:`~arkor_rx.errors.TransportError`.
+``[DONE]`` was cut and raises [`TransportError`][arkor_rx.errors.TransportError].
 
 Rule 3: the connection is released as soon as ``[DONE]`` arrives, on any
 error, and by ``aclose()`` (or leaving ``async with``).
@@ -59,7 +59,8 @@ class _Request(BaseModel):
 class CheckpointAdapter(_Request):
     """The adapter saved at one checkpoint of a job: the one type for it.
 
-    ``ctx.adapter`` of a checkpoint callback is one; :func:`checkpoint_adapter`
+    ``ctx.adapter`` of a checkpoint callback is one;
+    [`checkpoint_adapter`][arkor_rx.inference.checkpoint_adapter]
     gives its wire shape as a dict.
 
     Examples:
@@ -121,7 +122,8 @@ class InferenceRequest(_Request):
     """One chat request (``POST /v1/inference/chat``): the one list of the infer arguments.
 
     ``ArkorClient.infer`` and ``CheckpointContext.infer`` take these fields as
-    keywords and build one of these; the body is :meth:`to_wire`, camelCase
+    keywords and build one of these; the body is
+    [`to_wire`][arkor_rx.inference.InferenceRequest.to_wire], camelCase
     like the rest of the protocol, with only the fields that are set, plus
     ``stream``, which is always sent (the protocol's default is true; this
     model's is false).
@@ -337,7 +339,8 @@ class InferenceResponse:
         """The assistant's content (of the first choice); ``""`` when there is none.
 
         Raises:
-            CloudApiError, TransportError, SSEError: as :meth:`json`.
+            CloudApiError, TransportError, SSEError: as
+            [`json`][arkor_rx.inference.InferenceResponse.json].
         """
         return _content(await self.json())
 
@@ -345,7 +348,8 @@ class InferenceResponse:
         return self
 
     async def __anext__(self) -> str:
-        """The next content delta (raises the stream's errors, as :meth:`json`)."""
+        """The next content delta (raises the stream's errors, as
+        [`json`][arkor_rx.inference.InferenceResponse.json])."""
         if self._body is not None:
             content = "" if self._finished else _content(self._body)
             self._finished = True

@@ -1,10 +1,10 @@
 """Job models: what the server says a job is, and the config a user submits.
 
-Rule 1: server answers (:class:`TrainingJob`) are tolerant: unknown fields are
+Rule 1: server answers ([`TrainingJob`][arkor_rx.jobs.TrainingJob]) are tolerant: unknown fields are
 ignored, unknown statuses kept as strings.
 
-Rule 2: user input (:class:`JobConfig`, dataset sources) is strict: a garbage
-value is a :class:`~arkor_rx.errors.ConfigError` naming the field, raised
+Rule 2: user input ([`JobConfig`][arkor_rx.jobs.JobConfig], dataset sources) is strict: a garbage
+value is a [`ConfigError`][arkor_rx.errors.ConfigError] naming the field, raised
 before anything is sent. Only the fields the user set go on the wire, in
 camelCase.
 """

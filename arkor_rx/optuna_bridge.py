@@ -1,6 +1,6 @@
 """Optuna drives a sweep: trials from the study, values to the trials, outcomes told back.
 
-Used by :func:`arkor_rx.sweep.create_sweep` when it is given ``study=``
+Used by [`arkor_rx.sweep.create_sweep`][arkor_rx.sweep.create_sweep] when it is given ``study=``
 (install the extra: ``pip install 'arkor_rx[optuna]'``). ``optuna`` is
 imported only here, and only then.
 

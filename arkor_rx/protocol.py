@@ -9,7 +9,8 @@ Rule 2: routes are built by the functions below and nowhere else. Path
 segments taken from callers (job ids) are percent-encoded, so an id can never
 escape its route.
 
-Rule 3: the status rule lives here and nowhere else (:func:`is_transient_status`;
+Rule 3: the status rule lives here and nowhere else
+([`is_transient_status`][arkor_rx.protocol.is_transient_status];
 ``CloudApiError.is_permanent`` and ``arkor_rx.retry.is_transient`` ask it). It
 matches the official SDK's reconnect behaviour (``/work/shared/PROTOCOL.md``):
 401, 403, 410 and 426 are permanent; 404, 408, 429 and every 5xx are

@@ -2,7 +2,7 @@
 
 No Rx and no I/O here: the operators ``aop.median_pruner``,
 ``aop.percentile_pruner`` and ``aop.successive_halving`` feed a sweep's
-merged stream into a :class:`CrossRunPruner` one item at a time and emit what
+merged stream into a `CrossRunPruner` one item at a time and emit what
 it returns.
 
 Rule 1: a run is an Optuna trial. A ``training.log`` whose monitored metric
@@ -22,7 +22,7 @@ is pruned at most once.
 Rule 3: every report costs O(1) bookkeeping plus an O(1) (percentile) or
 O(log n) per rung (successive halving) decision over ``n`` runs; no rule
 rescans the runs. Completed runs' values are kept sorted per step (and
-recorded rung values sorted per rung) with :func:`bisect.insort`: O(log n)
+recorded rung values sorted per rung) with `bisect.insort`: O(log n)
 comparisons plus a memmove of at most ``n`` pointers, done once per value.
 """
 
@@ -209,8 +209,8 @@ class TrialRecord:
 class CrossRunPruner:
     """The decision: reads a sweep's merged stream item by item, names each run to prune.
 
-    Subclasses define :meth:`check` (the prune rule for a run that just
-    reported) and may watch completions with :meth:`completed`.
+    Subclasses define `check` (the prune rule for a run that just
+    reported) and may watch completions with `completed`.
     """
 
     rule = "prune"

@@ -1,6 +1,6 @@
-"""Replay a recording (the format :class:`~arkor_rx.sinks.JSONL` writes) as typed events.
+"""Replay a recording (the format [`JSONL`][arkor_rx.sinks.JSONL] writes) as typed events.
 
-Rule 1: :func:`replay` is cold: each subscription reads the file again, line
+Rule 1: [`replay`][arkor_rx.replay.replay] is cold: each subscription reads the file again, line
 by line, as it emits (a large recording is never held in memory).
 
 Rule 2: timing. ``speed=None`` emits the events back to back, in chunks, so
@@ -96,7 +96,7 @@ def read_recording(
 ) -> Generator[tuple[TrainingEvent, float], None, None]:
     """The events of a recording with their receive time (POSIX seconds; 0.0 when not ``timed``).
 
-    A plain generator for pull loops (the CLI's ``replay``); :func:`replay`
+    A plain generator for pull loops (the CLI's ``replay``); [`replay`][arkor_rx.replay.replay]
     is the Observable over it. Close it to close the file.
 
     Raises:

@@ -18,7 +18,8 @@ class TrainingResult:
     """How a run ended: the final job, its artifacts, and the stop decision if one was taken.
 
     Returned for completed, failed and early-stopped runs alike; look at
-    :attr:`status` (or ``job.status``) and :attr:`early_stopped`.
+    [`status`][arkor_rx.trainer.TrainingResult.status] (or ``job.status``) and
+    [`early_stopped`][arkor_rx.trainer.TrainingResult.early_stopped].
     """
 
     job: TrainingJob
@@ -29,8 +30,9 @@ class TrainingResult:
     """The decision of the rule that stopped the run early, else None.
 
     When the job ended on its own at the same moment (the cancel answered
-    409), it is still set; :attr:`status`, :attr:`terminal_event` and
-    :attr:`artifacts` then describe the job's own ending."""
+    409), it is still set; [`status`][arkor_rx.trainer.TrainingResult.status],
+    [`terminal_event`][arkor_rx.trainer.TrainingResult.terminal_event] and
+    [`artifacts`][arkor_rx.trainer.TrainingResult.artifacts] then describe the job's own ending."""
     terminal_event: TrainingCompleted | TrainingFailed | None = None
     """The event that ended the run, when the stream delivered one."""
     stats: StreamStats = field(default_factory=StreamStats)
@@ -44,7 +46,8 @@ class TrainingResult:
     @property
     def early_stopped(self) -> bool:
         """True when a stop rule fired (and the job was cancelled for it, unless it
-        ended on its own at that same moment: see :attr:`status`)."""
+        ended on its own at that same moment: see
+        [`status`][arkor_rx.trainer.TrainingResult.status])."""
         return self.stop is not None
 
     @property

@@ -1,9 +1,11 @@
 """Reconnect rules for the job event stream: a policy, and a pure state object that applies it.
 
-Nothing here does I/O, sleeps or reads a clock: :class:`ReconnectState` is told
+Nothing here does I/O, sleeps or reads a clock: [`ReconnectState`][arkor_rx.retry.ReconnectState] is
+told
 what happened (a data frame, a clean close, a failure) and answers
-:class:`Retry` (after so many seconds) or :class:`GiveUp` (with the error to
-raise). :mod:`arkor_rx.stream` does the waiting.
+[`Retry`][arkor_rx.retry.Retry] (after so many seconds) or [`GiveUp`][arkor_rx.retry.GiveUp] (with
+the error to
+raise). [`arkor_rx.stream`][arkor_rx.stream] does the waiting.
 
 Rule 1: a clean close after at least one new, parseable data frame is not a
 failure: reconnect after the base delay (the server's ``retry:`` when it sent
@@ -25,7 +27,7 @@ Rule 3: every new, parseable data frame resets the consecutive-failure count.
 Rule 4: a permanent error (a status that is not transient, such as 401, 403,
 410 or 426; or an error that is not about the network at all) gives up at
 once with that very error. More consecutive failures than ``max_attempts``
-give up with :class:`~arkor_rx.errors.ReconnectExhaustedError`, whose
+give up with [`ReconnectExhaustedError`][arkor_rx.errors.ReconnectExhaustedError], whose
 ``__cause__`` is the last failure.
 
 Rule 5: a server's ``retry:`` is never taken below
@@ -244,13 +246,13 @@ def _expo(attempt: int, base: float, ceiling: float) -> float:
 def is_transient(exc: BaseException) -> bool:
     """True when reconnecting may fix ``exc``.
 
-    Transient: :class:`~arkor_rx.errors.TransportError` (including the idle
-    watchdog's :class:`~arkor_rx.errors.StreamIdleTimeout`), an undecodable
-    stream (:class:`~arkor_rx.errors.SSEError`), and a
+    Transient: [`TransportError`][arkor_rx.errors.TransportError] (including the idle
+    watchdog's [`StreamIdleTimeout`][arkor_rx.errors.StreamIdleTimeout]), an undecodable
+    stream ([`SSEError`][arkor_rx.errors.SSEError]), and a
     [`CloudApiError`][arkor_rx.errors.CloudApiError] whose status is transient by the
     protocol's one rule, ``arkor_rx.protocol.is_transient_status``.
     Everything else is permanent: the other statuses, a line or event over the
-    decoder's size limit (:class:`~arkor_rx.errors.SSELimitError`: the same
+    decoder's size limit ([`SSELimitError`][arkor_rx.errors.SSELimitError]: the same
     event would come back on every resume), and any error that is not about
     the stream (a bug, a bad argument).
 
@@ -268,7 +270,7 @@ def is_transient(exc: BaseException) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """Reconnect after :attr:`delay` seconds."""
+    """Reconnect after [`delay`][arkor_rx.retry.Retry.delay] seconds."""
 
     delay: float
     """Seconds to wait before opening the stream again."""
@@ -278,26 +280,30 @@ class Retry:
 
 @dataclass(frozen=True, slots=True)
 class GiveUp:
-    """Stop reconnecting and raise :attr:`error`."""
+    """Stop reconnecting and raise [`error`][arkor_rx.retry.GiveUp.error]."""
 
     error: BaseException
     """The permanent error itself, or a ``ReconnectExhaustedError`` caused by the last failure."""
 
 
 RetryDecision: TypeAlias = Retry | GiveUp
-"""What :class:`ReconnectState` answers after a connection ends."""
+"""What [`ReconnectState`][arkor_rx.retry.ReconnectState] answers after a connection ends."""
 
 _NO_DATA: Final = "the event stream closed without sending any event"
 
 
 @dataclass(slots=True)
 class ReconnectState:
-    """Applies a :class:`ReconnectPolicy` to what happened on the connections so far. No I/O.
+    """Applies a [`ReconnectPolicy`][arkor_rx.retry.ReconnectPolicy] to what happened on the
+    connections so far. No I/O.
 
-    Tell it about every parseable new data frame (:meth:`record_data`), the
-    server's ``retry:`` field (:meth:`record_server_retry`), and how each
-    connection ended (:meth:`on_clean_close` or :meth:`on_failure`); each of
-    the latter answers :class:`Retry` or :class:`GiveUp`.
+    Tell it about every parseable new data frame
+    ([`record_data`][arkor_rx.retry.ReconnectState.record_data]), the
+    server's ``retry:`` field
+    ([`record_server_retry`][arkor_rx.retry.ReconnectState.record_server_retry]), and how each
+    connection ended ([`on_clean_close`][arkor_rx.retry.ReconnectState.on_clean_close] or
+    [`on_failure`][arkor_rx.retry.ReconnectState.on_failure]); each of
+    the latter answers [`Retry`][arkor_rx.retry.Retry] or [`GiveUp`][arkor_rx.retry.GiveUp].
 
     Examples:
         >>> state = ReconnectState(ReconnectPolicy(jitter=0), random=lambda: 0.5)
@@ -360,9 +366,9 @@ class ReconnectState:
         """The connection failed with ``exc`` (or could not be opened).
 
         Returns:
-            :class:`GiveUp` with ``exc`` itself when it is permanent, or with a
+            [`GiveUp`][arkor_rx.retry.GiveUp] with ``exc`` itself when it is permanent, or with a
             ``ReconnectExhaustedError`` (``__cause__`` = ``exc``) past
-            ``max_attempts``; else :class:`Retry` with the jittered backoff delay,
+            ``max_attempts``; else [`Retry`][arkor_rx.retry.Retry] with the jittered backoff delay,
             floored by the error's ``Retry-After``.
         """
         self._saw_data = False

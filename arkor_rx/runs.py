@@ -1,14 +1,14 @@
 """Runs of a sweep, and the values that travel on a sweep's merged stream.
 
 Rule 1: a sweep is many Trainers and one merged Observable of
-:class:`RunEvent` values, keyed by :class:`Run`.
+[`RunEvent`][arkor_rx.runs.RunEvent] values, keyed by [`Run`][arkor_rx.runs.Run].
 
 Rule 2: a cross-run pruner decides and the sweep acts: it emits a
-:class:`PruneDecision` naming the run, and the sweep cancels that run on the
+[`PruneDecision`][arkor_rx.runs.PruneDecision] naming the run, and the sweep cancels that run on the
 backend, once.
 
-Rule 3: a sweep's outcome is plain data: a :class:`SweepResult` holds one
-:class:`RunResult` per run, and the best run is chosen the way Optuna chooses
+Rule 3: a sweep's outcome is plain data: a [`SweepResult`][arkor_rx.runs.SweepResult] holds one
+[`RunResult`][arkor_rx.runs.RunResult] per run, and the best run is chosen the way Optuna chooses
 its best trial: among the runs that completed, the best *final* (last
 reported) value of the monitored metric.
 """
@@ -71,18 +71,19 @@ class RunResult:
     run: Run
     """The run (with its job id, when it was submitted)."""
     result: TrainingResult | None = None
-    """The run's :class:`~arkor_rx.trainer.TrainingResult`; None when it raised or never started."""
+    """The run's [`TrainingResult`][arkor_rx.trainer.TrainingResult]; None when it raised or never
+    started."""
     error: BaseException | None = None
     """What the run raised (a refused submission, exhausted reconnects, a bad config
     from an Optuna ``space``, a callback's error ...); None otherwise."""
     value: float | None = None
     """The last reported value of the monitored metric (None: none was reported)."""
     value_step: int | None = None
-    """The step :attr:`value` was reported at."""
+    """The step [`value`][arkor_rx.runs.RunResult.value] was reported at."""
     best_value: float | None = None
     """The best reported value of the monitored metric (NaN never counts as best)."""
     best_step: int | None = None
-    """The step :attr:`best_value` was reported at."""
+    """The step [`best_value`][arkor_rx.runs.RunResult.best_value] was reported at."""
     last_step: int | None = None
     """The last step any event of the run carried."""
     trial_number: int | None = None
@@ -158,7 +159,8 @@ def _cell(value: Any) -> str:
 class SweepResult:
     """What ``Sweep.wait()`` returns: every run, the best one, and a table.
 
-    The best run (:attr:`best`) is chosen among the runs whose job *completed*
+    The best run ([`best`][arkor_rx.runs.SweepResult.best]) is chosen among the runs whose job
+    *completed*
     and that reported the monitored metric: the one whose final (last reported)
     value is lowest (``mode="min"``) or highest (``"max"``); a tie goes to the
     lower run index. A NaN final value never wins. Pruned, stopped, failed and
@@ -185,7 +187,8 @@ class SweepResult:
         return best
 
     def by_outcome(self, outcome: str) -> list[RunResult]:
-        """The runs whose :attr:`RunResult.outcome` is ``outcome`` (e.g. ``"pruned"``)."""
+        """The runs whose [`RunResult.outcome`][arkor_rx.runs.RunResult.outcome] is ``outcome``
+        (e.g. ``"pruned"``)."""
         return [item for item in self.runs if item.outcome == outcome]
 
     def table(self) -> SweepTable:

@@ -1,13 +1,15 @@
 """Checkpoint samples: the half-trained model's answers to fixed prompts, at every checkpoint.
 
-Rule 1: :class:`CheckpointSamples` is configuration: which prompts to ask at
+Rule 1: [`CheckpointSamples`][arkor_rx.samples.CheckpointSamples] is configuration: which prompts to
+ask at
 each ``checkpoint.saved`` and with how many tokens. The Trainer asks them
 through the checkpoint's ``infer``, serialized like a callback.
 
 Rule 2: an answer that fails is recorded as that sample's ``error``; it never
 fails the run.
 
-Rule 3: the answers of one checkpoint travel as one :class:`SamplesAnswered`
+Rule 3: the answers of one checkpoint travel as one
+[`SamplesAnswered`][arkor_rx.samples.SamplesAnswered]
 item, next to the events, to every sink and live view.
 """
 
@@ -75,6 +77,7 @@ class SamplesAnswered:
     step: int
     """The checkpoint's step."""
     samples: tuple[Sample, ...] = field(default_factory=tuple)
-    """One entry per prompt, in the order of :attr:`CheckpointSamples.prompts`."""
+    """One entry per prompt, in the order of
+    [`CheckpointSamples.prompts`][arkor_rx.samples.CheckpointSamples.prompts]."""
     type: str = "checkpoint.samples"
     """A type name like the events', so a sink can switch on ``item.type``."""

@@ -1,7 +1,8 @@
 """Server-Sent Events, sans-IO: an incremental decoder and a small encoder.
 
-:class:`SSEDecoder` turns the bytes of a ``text/event-stream`` body into
-:class:`ServerSentEvent` objects. It does no I/O, reads no clock and knows no
+[`SSEDecoder`][arkor_rx.sse.SSEDecoder] turns the bytes of a ``text/event-stream`` body into
+[`ServerSentEvent`][arkor_rx.sse.ServerSentEvent] objects. It does no I/O, reads no clock and knows
+no
 socket: the caller feeds it whatever byte chunks arrive, in order, and gets the
 complete events back. It follows the WHATWG HTML "Server-sent events" rules for
 interpreting an event stream, to the letter:
@@ -36,7 +37,8 @@ valid). Any other field name is ignored.
 Rule 6 (dispatch). At an empty line, the last event ID becomes the value of the
 ID buffer. Then, if the data buffer is empty, the data and event type buffers
 are reset and nothing is dispatched: a block with an ``id`` but no ``data``
-only moves :attr:`SSEDecoder.last_event_id`; a block with only ``event`` is
+only moves [`SSEDecoder.last_event_id`][arkor_rx.sse.SSEDecoder.last_event_id]; a block with only
+``event`` is
 dropped. Otherwise one LF is removed from the end of the data, the type is the
 event type buffer or ``"message"`` when it is empty, the event is dispatched,
 and the data and event type buffers are reset. The ID buffer is *not* reset:
@@ -44,19 +46,21 @@ it persists and stamps every later event until another ``id`` field changes it.
 
 Rule 7 (end of stream). When the stream ends, whatever has not been dispatched
 is discarded: an event without its final empty line is never dispatched, and
-neither is a last line without a line end (see :meth:`SSEDecoder.close`).
+neither is a last line without a line end (see [`SSEDecoder.close`][arkor_rx.sse.SSEDecoder.close]).
 
 Rule 8 (limits). The decoder holds at most one pending line and one event's
 data. A line longer than ``max_line_size`` or an event whose data grows past
-``max_event_size`` raises :class:`~arkor_rx.errors.SSELimitError` as soon as it
+``max_event_size`` raises [`SSELimitError`][arkor_rx.errors.SSELimitError] as soon as it
 is seen, before the rest of it is buffered, so a peer that never sends a line
 end cannot make the decoder hold unbounded memory.
 
 Rule 9 (chunking). Any split of the same bytes into chunks yields exactly the
-same events, the same :attr:`SSEDecoder.last_event_id` and the same
-:attr:`SSEDecoder.retry`.
+same events, the same [`SSEDecoder.last_event_id`][arkor_rx.sse.SSEDecoder.last_event_id] and the
+same
+[`SSEDecoder.retry`][arkor_rx.sse.SSEDecoder.retry].
 
-:func:`encode` and :func:`encode_comment` write frames that the decoder reads
+[`encode`][arkor_rx.sse.encode] and [`encode_comment`][arkor_rx.sse.encode_comment] write frames
+that the decoder reads
 back unchanged; the local server uses them.
 """
 
@@ -85,10 +89,12 @@ __all__ = [
 ]
 
 DEFAULT_MAX_LINE_SIZE: Final = 1 << 20
-"""Default :class:`SSEDecoder` limit on one line, in characters (1 MiB of ASCII)."""
+"""Default [`SSEDecoder`][arkor_rx.sse.SSEDecoder] limit on one line, in characters (1 MiB of
+ASCII)."""
 
 DEFAULT_MAX_EVENT_SIZE: Final = 16 << 20
-"""Default :class:`SSEDecoder` limit on one event's data, in characters (16 MiB of ASCII)."""
+"""Default [`SSEDecoder`][arkor_rx.sse.SSEDecoder] limit on one event's data, in characters (16 MiB
+of ASCII)."""
 
 
 _BOM: Final = "\ufeff"
@@ -104,8 +110,9 @@ _FRAME: Final = re.compile(r"^id: ([^\n\0]+)\nevent: (.+)\ndata: (.*)\n\n", re.M
 _consume: Final[Callable[[Iterable[object]], None]] = deque[object](maxlen=0).extend
 
 _NO_FRAMES: Final = Frames([], [], [], [], {})
-"""What :meth:`SSEDecoder.feed_frames` returns for a chunk that completes no frame.
-Shared, so never mutate a :class:`Frames` you were given."""
+"""What [`SSEDecoder.feed_frames`][arkor_rx.sse.SSEDecoder.feed_frames] returns for a chunk that
+completes no frame.
+Shared, so never mutate a [`Frames`][arkor_rx.sse.Frames] you were given."""
 
 
 class SSEDecoder:
@@ -113,7 +120,8 @@ class SSEDecoder:
 
     Feed it the body's bytes as they arrive; it returns each event once its
     final empty line has arrived. One decoder reads one stream: make a new one
-    for each connection, and carry :attr:`last_event_id` over yourself.
+    for each connection, and carry [`last_event_id`][arkor_rx.sse.SSEDecoder.last_event_id] over
+    yourself.
 
     Example::
 
@@ -134,7 +142,7 @@ class SSEDecoder:
 
     Both limits are there so that a broken or hostile peer cannot make the
     decoder buffer without bound; passing either raises
-    :class:`~arkor_rx.errors.SSELimitError`. Raise them for streams with
+    [`SSELimitError`][arkor_rx.errors.SSELimitError]. Raise them for streams with
     genuinely larger events.
 
     Raises:
@@ -229,10 +237,12 @@ class SSEDecoder:
         return [] if frames is None else frames.events()
 
     def feed_frames(self, chunk: bytes) -> Frames:
-        """Like :meth:`feed`, but the frames come as :class:`Frames` columns.
+        """Like [`feed`][arkor_rx.sse.SSEDecoder.feed], but the frames come as
+        [`Frames`][arkor_rx.sse.Frames] columns.
 
         The same frames, in the same order, with the same values and the same
-        errors as :meth:`feed`, without building one object per frame: for a
+        errors as [`feed`][arkor_rx.sse.SSEDecoder.feed], without building one object per frame: for
+        a
         consumer that handles a chunk's frames together (the event stream).
         """
         frames = self._feed(chunk)
@@ -295,13 +305,15 @@ class SSEDecoder:
 
         An event whose final empty line never came is not dispatched, nor is a
         last line without a line end; a CR already ended its line when it
-        arrived, so ``data: x\\n\\r`` was dispatched by :meth:`feed`. Bytes of
+        arrived, so ``data: x\\n\\r`` was dispatched by [`feed`][arkor_rx.sse.SSEDecoder.feed].
+        Bytes of
         an unfinished UTF-8 character are dropped too. The ID buffer set by an
-        unfinished block does not reach :attr:`last_event_id`.
+        unfinished block does not reach [`last_event_id`][arkor_rx.sse.SSEDecoder.last_event_id].
 
         Returns ``[]`` (the list is kept so that ``feed``/``close`` read alike at
-        call sites). Calling it again is harmless; :meth:`feed` after it raises
-        :class:`~arkor_rx.errors.SSEError`.
+        call sites). Calling it again is harmless; [`feed`][arkor_rx.sse.SSEDecoder.feed] after it
+        raises
+        [`SSEError`][arkor_rx.errors.SSEError].
         """
         if not self._closed:
             self._closed = True
@@ -318,9 +330,10 @@ class SSEDecoder:
     def _process(self, text: str) -> Frames:
         """Interpret complete lines (Rules 4 to 6). ``text`` has LF line ends and ends with one.
 
-        The hot path: common frames (see :data:`_FRAME`) are cut out by one
+        The hot path: common frames (see `_FRAME`) are cut out by one
         ``re.split`` and taken as whole columns (slices of the split); the
-        text between them, if any, goes through :meth:`_lines`, one line at a
+        text between them, if any, goes through [`_lines`][arkor_rx.sse.SSEDecoder._lines], one line
+        at a
         time, and a frame that continues a block those lines began is merged
         into that block. Both ways give the same frames.
         """
@@ -363,7 +376,7 @@ class SSEDecoder:
         return out
 
     def _merge(self, frame_id: str, data: str, out: Frames) -> str:
-        """Finish the pending block with the lines of a :data:`_FRAME` match; its data.
+        """Finish the pending block with the lines of a `_FRAME` match; its data.
 
         The frame will be the next one appended to ``out``: its ``retry`` is recorded
         at that index.

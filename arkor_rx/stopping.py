@@ -1,7 +1,8 @@
 """Stop decisions and stop rules: the core types of early stopping.
 
 Rule 1: a rule decides and the Trainer acts. A stop rule is a function from
-an Observable of events to an Observable of at most one :class:`StopDecision`;
+an Observable of events to an Observable of at most one
+[`StopDecision`][arkor_rx.operators.StopDecision];
 the Trainer (or a sweep) cancels the job on the backend, once.
 
 These types live here, outside the operators, because the Trainer, the live

@@ -1,6 +1,7 @@
 """Follow a job's event stream across reconnects, as an async iterator or a cold Observable.
 
-Rule 1: one pull loop, one await per network read. :class:`EventStream` opens
+Rule 1: one pull loop, one await per network read. [`EventStream`][arkor_rx.stream.EventStream]
+opens
 the stream, reads a chunk, decodes its frames and validates them together,
 and hands the chunk's events to the consumer as one batch (a big read in
 pieces of about 32 KiB, see ``_PIECE``; the network is not awaited between
@@ -12,23 +13,23 @@ Rule 2: the resume id moves only after an event has been handled, that is,
 when the consumer comes back for the next one. A consumer that fails on event
 N stops there: a later resume (if any) sends the id of N-1, and N is not lost.
 This holds inside a batch too: the stream reads how far the consumer got
-from the batch's own iterator (see :meth:`EventStream.batches`).
+from the batch's own iterator (see [`EventStream.batches`][arkor_rx.stream.EventStream.batches]).
 
 Rule 3: the idle watchdog times the network read and nothing else: each
 ``read_chunk()`` gets ``idle_timeout`` seconds to bring a byte (a keepalive
 counts). The time the consumer spends with an event is never counted.
 
 Rule 4: events already delivered are not delivered again (see
-:mod:`arkor_rx._dedupe`): a frame's own id (never one SSE carried over) is
+`arkor_rx._dedupe`): a frame's own id (never one SSE carried over) is
 checked against the ids of the last ``dedupe_window`` events, and when the
 ids are increasing integers a high-water mark makes a server that replays
 from the start after a resume deliver nothing twice. Such a replay is logged
-as a warning and counted in :attr:`StreamStats.replays`.
+as a warning and counted in [`StreamStats.replays`][arkor_rx.stream.StreamStats.replays].
 
 Rule 5: the iteration ends after a terminal event (``training.completed``,
 ``training.failed``) or an ``event: end`` frame, with no reconnect. It raises a
-permanent error at once, and :class:`~arkor_rx.errors.ReconnectExhaustedError`
-past ``max_attempts`` (see :mod:`arkor_rx.retry` for the rules).
+permanent error at once, and [`ReconnectExhaustedError`][arkor_rx.errors.ReconnectExhaustedError]
+past ``max_attempts`` (see [`arkor_rx.retry`][arkor_rx.retry] for the rules).
 
 Rule 6: cancellation is never swallowed. Cancelling the consumer interrupts a
 pending connect, read or backoff delay at once and closes the connection.
@@ -82,7 +83,8 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class EventSource(Protocol):
-    """What :class:`EventStream` needs from a client, such as an ArkorClient."""
+    """What [`EventStream`][arkor_rx.stream.EventStream] needs from a client, such as an
+    ArkorClient."""
 
     async def open_event_stream(
         self, job_id: str, *, last_event_id: str | None = None
@@ -93,7 +95,7 @@ class EventSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class StreamStats:
-    """Counters of one :class:`EventStream`, as a snapshot."""
+    """Counters of one [`EventStream`][arkor_rx.stream.EventStream], as a snapshot."""
 
     connections: int = 0
     """Streams opened successfully (a 2xx answer)."""
@@ -110,7 +112,8 @@ class StreamStats:
     replays: int = 0
     """Resumed connections on which the server sent again events already
     delivered (it ignored ``Last-Event-ID``, say, and replayed from the start).
-    Each is logged as a warning; the replayed events count in :attr:`duplicates`."""
+    Each is logged as a warning; the replayed events count in
+    [`duplicates`][arkor_rx.stream.StreamStats.duplicates]."""
 
 
 class EventStream:
@@ -125,9 +128,10 @@ class EventStream:
         ...     print(stream.stats.reconnects)
 
     Iterate it once, either event by event (``async for``) or a chunk at a
-    time (:meth:`batches`, the faster way). Leaving the loop early
+    time ([`batches`][arkor_rx.stream.EventStream.batches], the faster way). Leaving the loop early
     (``break``, an exception, a cancellation) closes the connection when the
-    iterator is closed: use ``contextlib.aclosing`` or call :meth:`aclose`.
+    iterator is closed: use ``contextlib.aclosing`` or call
+    [`aclose`][arkor_rx.stream.EventStream.aclose].
 
     Args:
         client: what opens the stream, usually an [`ArkorClient`][arkor_rx.client.ArkorClient].

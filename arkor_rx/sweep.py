@@ -1,24 +1,24 @@
 """Sweeps: many runs of one config, followed as one stream, pruned across runs.
 
 Rule 1: a sweep is many Trainers and one merged Observable. Each run is a
-:class:`~arkor_rx.trainer.Trainer` built by
-:func:`~arkor_rx.trainer.create_trainer` from the shared config and the run's
-own knobs; :meth:`Sweep.events` merges their ``events()`` with
-``reactivex.merge``, each event wrapped as :class:`~arkor_rx.runs.RunEvent`.
+[`Trainer`][arkor_rx.trainer.Trainer] built by
+[`create_trainer`][arkor_rx.trainer.create_trainer] from the shared config and the run's
+own knobs; [`Sweep.events`][arkor_rx.sweep.Sweep.events] merges their ``events()`` with
+``reactivex.merge``, each event wrapped as [`RunEvent`][arkor_rx.runs.RunEvent].
 
 Rule 2: every config is checked before anything is sent. A bad grid (an
 unknown knob, an empty list, a value the job config refuses) is a
-:class:`~arkor_rx.errors.ConfigError` from :func:`create_sweep`.
+[`ConfigError`][arkor_rx.errors.ConfigError] from [`create_sweep`][arkor_rx.sweep.create_sweep].
 
-Rule 3: the pruner decides and the Trainer acts. :meth:`Sweep.wait` feeds
+Rule 3: the pruner decides and the Trainer acts. [`Sweep.wait`][arkor_rx.sweep.Sweep.wait] feeds
 every run's events into one merged stream that the pruner watches; each
-:class:`~arkor_rx.runs.PruneDecision` goes to a stop rule of the run it
+[`PruneDecision`][arkor_rx.runs.PruneDecision] goes to a stop rule of the run it
 names, so that run's Trainer cancels its job once, as for any early-stopping
 rule, and the decision becomes its result's ``.stop``.
 
 Rule 4: runs are independent. A run that fails or raises is recorded and the
 others go on. Cancelling the task that runs ``wait()`` stops following every
-run and cancels none on the backend; :meth:`Sweep.cancel` cancels every
+run and cancels none on the backend; [`Sweep.cancel`][arkor_rx.sweep.Sweep.cancel] cancels every
 unfinished run, once.
 """
 
@@ -66,9 +66,11 @@ def create_sweep(
     n_runs: int | None = None,
     **shared: Any,
 ) -> Sweep:
-    """Build a :class:`Sweep`: the shared config over a grid, a list of runs or an Optuna study.
+    """Build a [`Sweep`][arkor_rx.sweep.Sweep]: the shared config over a grid, a list of runs or an
+    Optuna study.
 
-    Nothing is sent until :meth:`Sweep.wait` or :meth:`Sweep.events`; every
+    Nothing is sent until [`Sweep.wait`][arkor_rx.sweep.Sweep.wait] or
+    [`Sweep.events`][arkor_rx.sweep.Sweep.events]; every
     run's config is validated here.
 
     Examples:
@@ -101,9 +103,10 @@ def create_sweep(
         sinks: sinks every run writes to (passed to ``create_trainer(sinks=)``).
         client: the client of every run; by default ``ArkorClient.from_env()``,
             which the sweep then closes in ``aclose()``.
-        reconnect: every run's stream :class:`~arkor_rx.retry.ReconnectPolicy`.
+        reconnect: every run's stream [`ReconnectPolicy`][arkor_rx.retry.ReconnectPolicy].
         study: an ``optuna.Study`` that drives the sweep (see
-            :mod:`arkor_rx.optuna_bridge`); needs ``space``, ``n_runs`` and ``monitor``.
+            [`arkor_rx.optuna_bridge`][arkor_rx.optuna_bridge]); needs ``space``, ``n_runs`` and
+            ``monitor``.
         space: ``trial -> dict of knobs`` using ``trial.suggest_*``.
         n_runs: the number of trials the study should hold in total.
         **shared: the shared config: ``model``, ``dataset`` and any other

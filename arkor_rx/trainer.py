@@ -3,22 +3,23 @@
 Rule 1: ``start()`` submits the job once. Concurrent and repeated calls share
 the one ``POST /v1/jobs`` and return the same id.
 
-Rule 2: ``wait()`` follows the event stream (:class:`~arkor_rx.stream.EventStream`)
+Rule 2: ``wait()`` follows the event stream ([`EventStream`][arkor_rx.stream.EventStream])
 and runs the callbacks one at a time, in order, each awaited before the next
-event (:mod:`arkor_rx.callbacks`). A callback that raises fails ``wait()`` with
+event ([`arkor_rx.callbacks`][arkor_rx.callbacks]). A callback that raises fails ``wait()`` with
 that same exception at once: no reconnect, and the resume id stays on the
 event before it.
 
 Rule 3: operators decide and the Trainer acts. Each early-stopping rule
-watches the events; the first :class:`~arkor_rx.operators.StopDecision` (even
+watches the events; the first [`StopDecision`][arkor_rx.operators.StopDecision] (even
 when several rules fire on the same event, or the run ends at that moment)
 closes the stream and cancels the job on the backend, once.
 
 Rule 4: cancelling the task that runs ``wait()`` aborts at once, even in a
 backoff delay, closes the connection, and does not cancel the backend job.
-Only :meth:`Trainer.cancel` (or a stop rule) does.
+Only [`Trainer.cancel`][arkor_rx.trainer.Trainer.cancel] (or a stop rule) does.
 
-Rule 5: ``wait()`` returns a :class:`TrainingResult` whether the run completed,
+Rule 5: ``wait()`` returns a [`TrainingResult`][arkor_rx.trainer.TrainingResult] whether the run
+completed,
 failed or was stopped; it raises for a permanent API error, exhausted
 reconnects, a callback's error or a stop rule's error.
 """
@@ -64,7 +65,8 @@ _ALREADY_TERMINAL = 409
 
 
 class Trainer:
-    """One training job: start it, follow it, cancel it. Build it with :func:`create_trainer`.
+    """One training job: start it, follow it, cancel it. Build it with
+    [`create_trainer`][arkor_rx.trainer.create_trainer].
 
     Examples:
         >>> async def main(client):  # doctest: +SKIP
@@ -91,7 +93,8 @@ class Trainer:
         sinks: Sequence[Sink] = (),
         samples: CheckpointSamples | None = None,
     ) -> None:
-        """Prefer :func:`create_trainer`, which validates its arguments.
+        """Prefer [`create_trainer`][arkor_rx.trainer.create_trainer], which validates its
+        arguments.
 
         ``sleep`` is how backoff delays are waited (a test seam).
         """
@@ -179,7 +182,8 @@ class Trainer:
     async def cancel(self) -> None:
         """Ask the backend to cancel the job (``POST /v1/jobs/{id}/cancel``).
 
-        A no-op before :meth:`start`. At most one cancel request is sent per
+        A no-op before [`start`][arkor_rx.trainer.Trainer.start]. At most one cancel request is sent
+        per
         trainer (a second call returns at once); the answer for a job that had
         already ended (409) is not an error. It does not stop a running
         ``wait()`` by itself: the stream ends when the job does.
@@ -219,7 +223,8 @@ class Trainer:
         order, completes after the terminal event (or the server's ``end``) and
         errors on a permanent failure. Disposing it closes the connection.
         Subscribe inside the running asyncio loop (or pass an ``AsyncIOScheduler``).
-        Callbacks and stop rules are not involved: they belong to :meth:`wait`.
+        Callbacks and stop rules are not involved: they belong to
+        [`wait`][arkor_rx.trainer.Trainer.wait].
 
         Examples:
             >>> from arkor_rx import operators as aop  # doctest: +SKIP
@@ -245,14 +250,15 @@ class Trainer:
         one included; stop rules start afresh from there.
 
         Returns:
-            A :class:`TrainingResult` for a completed, failed or early-stopped run.
+            A [`TrainingResult`][arkor_rx.trainer.TrainingResult] for a completed, failed or
+            early-stopped run.
 
         Raises:
             CloudApiError: a permanent error (401, 403, 410, 426 ...).
             ReconnectExhaustedError: more consecutive failures than ``max_attempts``.
             Exception: the very exception a callback or a stop rule raised.
             asyncio.CancelledError: the waiting task was cancelled (the backend
-                job keeps running; call :meth:`cancel` to stop it).
+                job keeps running; call [`cancel`][arkor_rx.trainer.Trainer.cancel] to stop it).
         """
         # Sinks and checkpoint samples hook in through follow_fed (arkor_rx.sinks._feed):
         # `handled` in _dispatch, a wrapped dispatch, and the result or error of _follow.
@@ -410,7 +416,8 @@ def create_trainer(
     sinks: Sequence[Sink] | None = None,
     samples: CheckpointSamples | None = None,
 ) -> Trainer:
-    """Build a :class:`Trainer` for one fine-tuning job. Nothing is sent until ``start()``.
+    """Build a [`Trainer`][arkor_rx.trainer.Trainer] for one fine-tuning job. Nothing is sent until
+    ``start()``.
 
     The training knobs (``max_steps``, ``learning_rate``, ``lora_r``, ``seed``
     ...) are the optional fields of [`JobConfig`][arkor_rx.jobs.JobConfig],
@@ -433,10 +440,10 @@ def create_trainer(
             ``{"type": "blob", "url", "token"?}`` (or the model classes).
         lora: ``{"r": int, "alpha": number}``, sent as ``loraR``/``loraAlpha``
             (or pass ``lora_r``/``lora_alpha``).
-        callbacks: a :class:`~arkor_rx.callbacks.TrainerCallbacks` or a dict of them.
+        callbacks: a [`TrainerCallbacks`][arkor_rx.callbacks.TrainerCallbacks] or a dict of them.
         client: the client to use; by default ``ArkorClient.from_env()``, which
             the trainer then closes in ``aclose()``.
-        reconnect: the stream's :class:`~arkor_rx.retry.ReconnectPolicy`.
+        reconnect: the stream's [`ReconnectPolicy`][arkor_rx.retry.ReconnectPolicy].
         early_stopping: one stop rule or several (``arkor_rx.operators``); the
             first decision cancels the job.
         sinks: where the run's events go besides the callbacks

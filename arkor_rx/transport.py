@@ -3,12 +3,14 @@
 Rule 1: this is the only client-side module that imports aiohttp (with its
 error boundary, ``arkor_rx._network_errors``). Everything
 above it (``client``, the reactive core) speaks to the two small protocols
-below, :class:`Transport` and :class:`StreamResponse`, so a test can plug in
+below, [`Transport`][arkor_rx.transport.Transport] and
+[`StreamResponse`][arkor_rx.transport.StreamResponse], so a test can plug in
 a fake without a socket.
 
 Rule 2: foreign errors stop here, at one boundary: every call into aiohttp
-runs inside :func:`~arkor_rx._network_errors.network_errors`, which turns aiohttp's ``ClientError``,
-``OSError`` and ``TimeoutError`` into :class:`~arkor_rx.errors.TransportError`
+runs inside [`network_errors`][arkor_rx.transport.network_errors], which turns aiohttp's
+``ClientError``,
+``OSError`` and ``TimeoutError`` into [`TransportError`][arkor_rx.errors.TransportError]
 with ``raise ... from exc`` (as httpx's ``map_httpcore_exceptions`` does for
 httpcore); nothing else from aiohttp escapes. A refused connection says that
 no server is listening and, for a loopback URL, how to start the local one.
@@ -17,7 +19,7 @@ client decides.
 
 Rule 3: one ``aiohttp.ClientSession`` per transport, created lazily inside the
 running event loop (a session belongs to the loop it was made in) and closed
-by :meth:`AiohttpTransport.aclose`.
+by [`AiohttpTransport.aclose`][arkor_rx.transport.AiohttpTransport.aclose].
 
 Rule 4: redirects are followed by hand (at most ``max_redirects``), never by
 aiohttp, so that the ``Authorization`` header is dropped as soon as a redirect
@@ -100,11 +102,12 @@ class StreamResponse(Protocol):
 
 @runtime_checkable
 class Transport(Protocol):
-    """Sends HTTP requests. :class:`AiohttpTransport` is the real one; tests may fake it.
+    """Sends HTTP requests. [`AiohttpTransport`][arkor_rx.transport.AiohttpTransport] is the real
+    one; tests may fake it.
 
     ``params`` are query parameters (URL-encoded by the transport), ``json`` a
     JSON-serialisable body. Implementations raise
-    :class:`~arkor_rx.errors.TransportError` when no answer could be had and
+    [`TransportError`][arkor_rx.errors.TransportError] when no answer could be had and
     return every answer, whatever its status.
     """
 
@@ -139,7 +142,8 @@ class Transport(Protocol):
 
 
 class AiohttpStreamResponse:
-    """A :class:`StreamResponse` over an ``aiohttp.ClientResponse``."""
+    """A [`StreamResponse`][arkor_rx.transport.StreamResponse] over an
+    ``aiohttp.ClientResponse``."""
 
     def __init__(self, response: aiohttp.ClientResponse, *, description: str) -> None:
         self._response = response
@@ -246,7 +250,7 @@ class AiohttpTransport:
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`aclose` ran."""
+        """True once [`aclose`][arkor_rx.transport.AiohttpTransport.aclose] ran."""
         return self._closed
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -282,7 +286,7 @@ class AiohttpTransport:
             total_timeout: seconds for the whole exchange; default ``request_timeout``.
 
         Returns:
-            The :class:`Response`, whatever its status.
+            The [`Response`][arkor_rx.transport.Response], whatever its status.
 
         Raises:
             TransportError: connecting failed, the connection dropped, the
@@ -316,7 +320,7 @@ class AiohttpTransport:
 
         The status and headers must arrive within ``request_timeout``; after
         that, reading the body has no time limit at all (see
-        :attr:`stream_timeout_config`). Close the result with ``aclose()``.
+        `stream_timeout_config`). Close the result with ``aclose()``.
 
         Raises:
             TransportError: connecting failed, no headers in time, or too many redirects.

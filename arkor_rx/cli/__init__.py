@@ -25,9 +25,9 @@ error; 130 when Ctrl-C interrupted a run (the job is cancelled first).
 Rule 3: one module per command. A command module has ``add_parser(subparsers)``
 (adds its subcommand and flags, returns the subparser) and ``run(args) -> int``
 (sync, or async: it is then run with ``asyncio.run``); adding a command is a
-new module plus one entry in :data:`COMMANDS`. What commands share lives in
-:mod:`arkor_rx.cli._common` (exit codes, argument types, the one-line error)
-and :mod:`arkor_rx.cli._live` (the live view of a run).
+new module plus one entry in [`COMMANDS`][arkor_rx.cli.COMMANDS]. What commands share lives in
+`arkor_rx.cli._common` (exit codes, argument types, the one-line error)
+and `arkor_rx.cli._live` (the live view of a run).
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ COMMANDS: tuple[Command, ...] = (serve, demo, watch, record, replay, jobs, cance
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``arkor-rx`` (usage errors raise :class:`UsageError`)."""
+    """The argument parser of ``arkor-rx`` (usage errors raise
+    [`UsageError`][arkor_rx.cli.UsageError])."""
     parser = Parser(
         prog=PROG,
         description="Follow Arkor fine-tuning runs live; run the local backend and its demo.",

@@ -1,7 +1,7 @@
 """What every ``arkor-rx`` command shares: exit codes, the parser, argument types, errors.
 
-Rule 1: a usage error raises :class:`UsageError` (argparse would print usage
-and exit); :func:`arkor_rx.cli.main` turns it into one line and exit status 2.
+Rule 1: a usage error raises [`UsageError`][arkor_rx.cli.UsageError] (argparse would print usage
+and exit); [`arkor_rx.cli.main`][arkor_rx.cli.main] turns it into one line and exit status 2.
 
 Rule 2: the argument types (``port``, ``positive_int`` ...) raise
 ``argparse.ArgumentTypeError`` with a message that says what was wrong, so
@@ -70,7 +70,7 @@ if TYPE_CHECKING:
 
 
 def fail(message: str) -> int:
-    """Print ``arkor-rx: error: <message>`` on stderr; return :data:`EXIT_ERROR`."""
+    """Print ``arkor-rx: error: <message>`` on stderr; return `EXIT_ERROR`."""
     print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
     return EXIT_ERROR
 
@@ -83,7 +83,7 @@ def _parse(text: str, kind: type[int] | type[float], noun: str) -> float:
 
 
 def usage_error(message: str) -> int:
-    """Print ``arkor-rx <message> (see arkor-rx <command> --help)``; return :data:`EXIT_USAGE`.
+    """Print ``arkor-rx <message> (see arkor-rx <command> --help)``; return `EXIT_USAGE`.
 
     For a usage mistake only a command can see (two flags that do not go
     together). ``message`` starts with the command, ``"demo: error: ..."``,

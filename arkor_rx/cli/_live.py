@@ -33,7 +33,7 @@ __all__ = ["add_view_flags", "console", "exit_status", "finished", "follow_train
 
 
 def add_view_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags of every command that shows a run (``--no-live``); read by :func:`view`."""
+    """The flags of every command that shows a run (``--no-live``); read by `view`."""
     parser.add_argument("--no-live", action="store_true", help="plain log lines, no live view")
 
 

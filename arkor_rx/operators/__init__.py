@@ -6,23 +6,34 @@ observable). They compose with the plain ``reactivex.operators``.
 
 Four families:
 
-- **selection**: :func:`logs`, :func:`checkpoints`, :func:`terminal`,
-  :func:`metric` (one metric as :class:`MetricPoint` ``(step, value)``);
-- **windows and smoothing** (on :class:`MetricPoint` streams):
-  :func:`rolling_mean`, :func:`rolling_min`, :func:`rolling_max`,
-  :func:`window_by_steps`, :func:`window_by_time`, :func:`ema`,
-  :func:`tensorboard_smooth`, :func:`time_weighted_ema`;
-- **rates** (on event streams): :func:`steps_per_second`,
-  :func:`samples_per_second`, :func:`eta`;
-- **early stopping**: rule constructors (:func:`patience`,
-  :func:`divergence`, :func:`threshold`, :func:`non_finite`, :func:`plateau`,
-  :func:`step_budget`, :func:`time_budget`, :func:`cost_budget`,
-  :func:`predicate`, :func:`checkpoint_eval`), combinators (:func:`any_of`,
-  :func:`all_of`, and the one entry point :func:`early_stopping`), and
-  :func:`stop_when`, the inline operator.
+- **selection**: [`logs`][arkor_rx.operators.logs], [`checkpoints`][arkor_rx.operators.checkpoints],
+[`terminal`][arkor_rx.operators.terminal],
+  [`metric`][arkor_rx.operators.metric] (one metric as
+  [`MetricPoint`][arkor_rx.operators.MetricPoint] ``(step, value)``);
+- **windows and smoothing** (on [`MetricPoint`][arkor_rx.operators.MetricPoint] streams):
+  [`rolling_mean`][arkor_rx.operators.rolling_mean],
+  [`rolling_min`][arkor_rx.operators.rolling_min], [`rolling_max`][arkor_rx.operators.rolling_max],
+  [`window_by_steps`][arkor_rx.operators.window_by_steps],
+  [`window_by_time`][arkor_rx.operators.window_by_time], [`ema`][arkor_rx.operators.ema],
+  [`tensorboard_smooth`][arkor_rx.operators.tensorboard_smooth],
+  [`time_weighted_ema`][arkor_rx.operators.time_weighted_ema];
+- **rates** (on event streams): [`steps_per_second`][arkor_rx.operators.steps_per_second],
+  [`samples_per_second`][arkor_rx.operators.samples_per_second], [`eta`][arkor_rx.operators.eta];
+- **early stopping**: rule constructors ([`patience`][arkor_rx.operators.patience],
+  [`divergence`][arkor_rx.operators.divergence], [`threshold`][arkor_rx.operators.threshold],
+  [`non_finite`][arkor_rx.operators.non_finite], [`plateau`][arkor_rx.operators.plateau],
+  [`step_budget`][arkor_rx.operators.step_budget], [`time_budget`][arkor_rx.operators.time_budget],
+  [`cost_budget`][arkor_rx.operators.cost_budget],
+  [`predicate`][arkor_rx.operators.predicate],
+  [`checkpoint_eval`][arkor_rx.operators.checkpoint_eval]), combinators
+  ([`any_of`][arkor_rx.operators.any_of],
+  [`all_of`][arkor_rx.operators.all_of], and the one entry point
+  [`early_stopping`][arkor_rx.operators.early_stopping]), and
+  [`stop_when`][arkor_rx.operators.stop_when], the inline operator.
 
-Operators only decide. A rule is a :data:`StopRule`: it turns the event stream
-into at most one :class:`StopDecision` (a value, not an exception), then
+Operators only decide. A rule is a [`StopRule`][arkor_rx.operators.StopRule]: it turns the event
+stream
+into at most one [`StopDecision`][arkor_rx.operators.StopDecision] (a value, not an exception), then
 completes. The Trainer acts on the first decision: it closes the stream and
 cancels the job on the backend, once. Stopping only the local wait would
 leave the GPU running, and billing.
@@ -31,7 +42,7 @@ Time-based operators take an optional ``scheduler``; by default they use the
 scheduler passed to ``subscribe``, else reactivex's timeout scheduler, so a
 ``reactivex.testing.TestScheduler`` drives them in virtual time.
 
-Bad arguments raise :class:`~arkor_rx.errors.ConfigError` (a ``ValueError``)
+Bad arguments raise [`ConfigError`][arkor_rx.errors.ConfigError] (a ``ValueError``)
 when an operator or rule is built, never later inside a stream. A user
 function that raises inside a stream ends that stream with the error.
 
@@ -143,7 +154,7 @@ def logs() -> Callable[[Observable[object]], Observable[TrainingLog]]:
 
     Returns:
         An operator from any event stream to a stream of
-        :class:`~arkor_rx.events.TrainingLog`.
+        [`TrainingLog`][arkor_rx.events.TrainingLog].
     """
     from arkor_rx.operators._of_type import logs as impl
 
@@ -169,7 +180,7 @@ def checkpoints() -> Callable[[Observable[object]], Observable[CheckpointSaved]]
 
     Returns:
         An operator from any event stream to a stream of
-        :class:`~arkor_rx.events.CheckpointSaved`.
+        [`CheckpointSaved`][arkor_rx.events.CheckpointSaved].
     """
     from arkor_rx.operators._of_type import checkpoints as impl
 
@@ -203,7 +214,8 @@ def terminal() -> Callable[[Observable[object]], Observable[TrainingCompleted | 
 def metric(
     name: str, *, finite_only: bool = False
 ) -> Callable[[Observable[object]], Observable[MetricPoint]]:
-    """One metric of the ``training.log`` events, as :class:`MetricPoint` ``(step, value)``.
+    """One metric of the ``training.log`` events, as [`MetricPoint`][arkor_rx.operators.MetricPoint]
+    ``(step, value)``.
 
     Logs where the metric is null or absent are skipped, and so is every
     event that is not a log.
@@ -231,7 +243,8 @@ def metric(
         finite_only: also skip NaN and infinities.
 
     Returns:
-        An operator from any event stream to a stream of :class:`MetricPoint`.
+        An operator from any event stream to a stream of
+        [`MetricPoint`][arkor_rx.operators.MetricPoint].
 
     Raises:
         ConfigError: ``name`` is not a metric of ``TrainingLog``.
@@ -268,7 +281,7 @@ def rolling_mean(n: int) -> PointOperator:
         n: the window length in values, ``>= 1``.
 
     Returns:
-        An operator on :class:`MetricPoint` streams.
+        An operator on [`MetricPoint`][arkor_rx.operators.MetricPoint] streams.
     """
     from arkor_rx.operators._rolling import rolling_mean as impl
 
@@ -296,7 +309,7 @@ def rolling_min(n: int) -> PointOperator:
         n: the window length in values, ``>= 1``.
 
     Returns:
-        An operator on :class:`MetricPoint` streams.
+        An operator on [`MetricPoint`][arkor_rx.operators.MetricPoint] streams.
     """
     from arkor_rx.operators._rolling import rolling_min as impl
 
@@ -324,7 +337,7 @@ def rolling_max(n: int) -> PointOperator:
         n: the window length in values, ``>= 1``.
 
     Returns:
-        An operator on :class:`MetricPoint` streams.
+        An operator on [`MetricPoint`][arkor_rx.operators.MetricPoint] streams.
     """
     from arkor_rx.operators._rolling import rolling_max as impl
 
@@ -336,7 +349,7 @@ def window_by_steps(n: int) -> Callable[[Observable[_S]], Observable[list[_S]]]:
 
     A group is emitted when the first item of another group arrives, the last
     one when the source completes; empty groups are never emitted. Works on
-    anything with a ``step``: :class:`MetricPoint`, ``TrainingLog``,
+    anything with a ``step``: [`MetricPoint`][arkor_rx.operators.MetricPoint], ``TrainingLog``,
     ``CheckpointSaved``.
 
     ::
@@ -428,7 +441,7 @@ def ema(alpha: float) -> PointOperator:
         alpha: the weight of the newest value, in ``(0, 1]``.
 
     Returns:
-        An operator on :class:`MetricPoint` streams.
+        An operator on [`MetricPoint`][arkor_rx.operators.MetricPoint] streams.
     """
     from arkor_rx.operators._ema import ema as impl
 
@@ -462,7 +475,7 @@ def tensorboard_smooth(weight: float) -> PointOperator:
             (0 is no smoothing).
 
     Returns:
-        An operator on :class:`MetricPoint` streams.
+        An operator on [`MetricPoint`][arkor_rx.operators.MetricPoint] streams.
     """
     from arkor_rx.operators._tensorboard_smooth import tensorboard_smooth as impl
 
@@ -497,7 +510,7 @@ def time_weighted_ema(half_life_steps: float) -> PointOperator:
         half_life_steps: after this many steps a value weighs half, ``> 0``.
 
     Returns:
-        An operator on :class:`MetricPoint` streams.
+        An operator on [`MetricPoint`][arkor_rx.operators.MetricPoint] streams.
     """
     from arkor_rx.operators._time_weighted_ema import time_weighted_ema as impl
 
@@ -541,7 +554,8 @@ def steps_per_second(
         clock: ``"event"`` or ``"scheduler"``.
 
     Returns:
-        An operator from events to :class:`MetricPoint` ``(step, steps/s)``.
+        An operator from events to [`MetricPoint`][arkor_rx.operators.MetricPoint]
+        ``(step, steps/s)``.
     """
     from arkor_rx.operators._steps_per_second import steps_per_second as impl
 
@@ -566,7 +580,8 @@ def samples_per_second() -> Callable[[Observable[object]], Observable[MetricPoin
         [MetricPoint(step=1, value=41.2)]
 
     Returns:
-        An operator from events to :class:`MetricPoint` ``(step, samples/s)``.
+        An operator from events to [`MetricPoint`][arkor_rx.operators.MetricPoint]
+        ``(step, samples/s)``.
     """
     from arkor_rx.operators._samples_per_second import samples_per_second as impl
 
@@ -578,8 +593,8 @@ def eta(
 ) -> Callable[[Observable[object]], Observable[Eta]]:
     """Time left until ``max_steps``, from the average speed since the first log.
 
-    One :class:`Eta` per ``TrainingLog`` after the first (the anchor); time is
-    read as in :func:`steps_per_second`.
+    One [`Eta`][arkor_rx.operators.Eta] per ``TrainingLog`` after the first (the anchor); time is
+    read as in [`steps_per_second`][arkor_rx.operators.steps_per_second].
 
     ::
 
@@ -597,11 +612,11 @@ def eta(
 
     Args:
         max_steps: the step the run ends at, ``>= 1``.
-        scheduler: as for :func:`steps_per_second`.
-        clock: as for :func:`steps_per_second`.
+        scheduler: as for [`steps_per_second`][arkor_rx.operators.steps_per_second].
+        clock: as for [`steps_per_second`][arkor_rx.operators.steps_per_second].
 
     Returns:
-        An operator from events to :class:`Eta` values.
+        An operator from events to [`Eta`][arkor_rx.operators.Eta] values.
     """
     from arkor_rx.operators._eta import eta as impl
 
@@ -631,7 +646,8 @@ def patience(
     Every monitored rule shares ``warmup_steps`` (values logged before that
     step are ignored), ``interval`` (with ``k > 1``, check a value only when its
     step is ``k`` past the last checked one; ``1`` checks every value) and
-    ``smoothing`` (a :func:`tensorboard_smooth` weight applied before the check).
+    ``smoothing`` (a [`tensorboard_smooth`][arkor_rx.operators.tensorboard_smooth] weight applied
+    before the check).
 
     ::
 
@@ -659,7 +675,7 @@ def patience(
         smoothing: smooth the metric first (TensorBoard weight in ``[0, 1)``).
 
     Returns:
-        A :data:`StopRule` (a frozen, comparable config object).
+        A [`StopRule`][arkor_rx.operators.StopRule] (a frozen, comparable config object).
     """
     from arkor_rx.operators._patience import Patience
 
@@ -723,7 +739,7 @@ def divergence(
         smoothing: smooth the metric first (TensorBoard weight in ``[0, 1)``).
 
     Returns:
-        A :data:`StopRule`.
+        A [`StopRule`][arkor_rx.operators.StopRule].
 
     Raises:
         ConfigError: neither ``threshold`` nor ``factor`` given, or a bad value.
@@ -776,7 +792,7 @@ def threshold(
         smoothing: smooth the metric first (TensorBoard weight in ``[0, 1)``).
 
     Returns:
-        A :data:`StopRule`.
+        A [`StopRule`][arkor_rx.operators.StopRule].
     """
     from arkor_rx.operators._threshold import Threshold
 
@@ -793,7 +809,8 @@ def threshold(
 def non_finite(monitor: str = "loss") -> NonFinite:
     """Stop at the first NaN or infinite value of ``monitor``, at any step.
 
-    Not enough on its own: pair it with :func:`divergence` or :func:`plateau`,
+    Not enough on its own: pair it with [`divergence`][arkor_rx.operators.divergence] or
+    [`plateau`][arkor_rx.operators.plateau],
     since a trainer may replace a NaN loss before it reaches the stream.
 
     ::
@@ -813,7 +830,7 @@ def non_finite(monitor: str = "loss") -> NonFinite:
         monitor: the metric to watch.
 
     Returns:
-        A :data:`StopRule`.
+        A [`StopRule`][arkor_rx.operators.StopRule].
     """
     from arkor_rx.operators._non_finite import NonFinite
 
@@ -859,7 +876,7 @@ def plateau(
         smoothing: smooth the metric first (TensorBoard weight in ``[0, 1)``).
 
     Returns:
-        A :data:`StopRule`.
+        A [`StopRule`][arkor_rx.operators.StopRule].
     """
     from arkor_rx.operators._plateau import Plateau
 
@@ -893,7 +910,7 @@ def step_budget(max_steps: int) -> StepBudget:
         max_steps: the step budget, ``>= 1``.
 
     Returns:
-        A :data:`StopRule`.
+        A [`StopRule`][arkor_rx.operators.StopRule].
     """
     from arkor_rx.operators._step_budget import StepBudget
 
@@ -929,7 +946,7 @@ def time_budget(seconds: float, scheduler: abc.SchedulerBase | None = None) -> T
             asyncio code subscribe with an ``AsyncIOScheduler``).
 
     Returns:
-        A :data:`StopRule`.
+        A [`StopRule`][arkor_rx.operators.StopRule].
     """
     from arkor_rx.operators._time_budget import TimeBudget
 
@@ -942,7 +959,7 @@ def cost_budget(
     """Stop when ``hours since subscription * price_per_hour`` reaches ``max_cost``.
 
     arkor_rx knows no prices: give yours, in any currency. Like
-    :func:`time_budget`, it runs on a timer.
+    [`time_budget`][arkor_rx.operators.time_budget], it runs on a timer.
 
     ::
 
@@ -962,10 +979,10 @@ def cost_budget(
     Args:
         price_per_hour: what an hour of the job costs, ``> 0``.
         max_cost: the budget, ``> 0``.
-        scheduler: as for :func:`time_budget`.
+        scheduler: as for [`time_budget`][arkor_rx.operators.time_budget].
 
     Returns:
-        A :data:`StopRule`.
+        A [`StopRule`][arkor_rx.operators.StopRule].
     """
     from arkor_rx.operators._cost_budget import CostBudget
 
@@ -998,7 +1015,7 @@ def predicate(fn: Callable[[Any], object], name: str = "predicate") -> Predicate
         name: the ``rule`` of the decision.
 
     Returns:
-        A :data:`StopRule`.
+        A [`StopRule`][arkor_rx.operators.StopRule].
     """
     from arkor_rx.operators._predicate import Predicate
 
@@ -1019,7 +1036,7 @@ def checkpoint_eval(
 
     ``await scorer(event)`` runs for every ``CheckpointSaved`` (one at a time,
     in order, on the running asyncio loop, without blocking the stream) and
-    must return a number; the scores feed the logic of :func:`patience`. A
+    must return a number; the scores feed the logic of [`patience`][arkor_rx.operators.patience]. A
     typical scorer calls ``infer`` on the checkpoint's adapter and grades the
     answers. A scorer that raises, or returns something that is not a number,
     ends the rule's stream with that error. When another rule stops the run
@@ -1054,7 +1071,7 @@ def checkpoint_eval(
         name: the ``rule`` (and ``monitor``) of the decision.
 
     Returns:
-        A :data:`StopRule`.
+        A [`StopRule`][arkor_rx.operators.StopRule].
     """
     from arkor_rx.operators._checkpoint_eval import CheckpointEval
 
@@ -1096,7 +1113,7 @@ def any_of(*rules: StopRule | Sequence[StopRule]) -> AnyOf:
         rules: the rules (at least one).
 
     Returns:
-        A :data:`StopRule`.
+        A [`StopRule`][arkor_rx.operators.StopRule].
     """
     from arkor_rx.operators._any_of import AnyOf
     from arkor_rx.stopping import flatten_rules
@@ -1131,7 +1148,7 @@ def all_of(*rules: StopRule | Sequence[StopRule]) -> AllOf:
         rules: the rules (at least one).
 
     Returns:
-        A :data:`StopRule`.
+        A [`StopRule`][arkor_rx.operators.StopRule].
     """
     from arkor_rx.operators._all_of import AllOf
     from arkor_rx.stopping import flatten_rules
@@ -1143,10 +1160,11 @@ def early_stopping(
     *rules: StopRule | Sequence[StopRule],
     combine: Literal["any", "all"] = "any",
 ) -> AnyOf | AllOf:
-    """The one entry point: combine stop rules into a single :data:`StopRule`.
+    """The one entry point: combine stop rules into a single
+    [`StopRule`][arkor_rx.operators.StopRule].
 
-    ``combine="any"`` is :func:`any_of` (the first rule to fire stops the
-    run); ``"all"`` is :func:`all_of`. Pass the result to the Trainer's
+    ``combine="any"`` is [`any_of`][arkor_rx.operators.any_of] (the first rule to fire stops the
+    run); ``"all"`` is [`all_of`][arkor_rx.operators.all_of]. Pass the result to the Trainer's
     ``early_stopping=``, or pipe an event stream into it.
 
     ::
@@ -1172,7 +1190,7 @@ def early_stopping(
         combine: ``"any"`` or ``"all"``.
 
     Returns:
-        A :data:`StopRule`.
+        A [`StopRule`][arkor_rx.operators.StopRule].
 
     Raises:
         ConfigError: no rules, a rule that is not callable, or a bad ``combine``.
@@ -1212,7 +1230,8 @@ def stop_when(
 
     Args:
         rules: the rules (lists are flattened).
-        combine: ``"any"`` or ``"all"``, as for :func:`early_stopping`.
+        combine: ``"any"`` or ``"all"``, as for
+        [`early_stopping`][arkor_rx.operators.early_stopping].
 
     Returns:
         An operator from events to events followed by at most one decision.
@@ -1269,8 +1288,8 @@ def to_sink(
     """Pass every item through and send the events to sinks, each from its own buffer and task.
 
     Works on any Observable of events: a live ``trainer.events()``, a
-    :func:`~arkor_rx.replay.replay`, a sweep's merged stream of
-    :class:`~arkor_rx.runs.RunEvent` (unwrapped for the sinks and labelled
+    [`replay`][arkor_rx.replay.replay], a sweep's merged stream of
+    [`RunEvent`][arkor_rx.runs.RunEvent] (unwrapped for the sinks and labelled
     by run). Each sink's ``open(job)`` happens at the first event of a job
     id; its ``close(outcome)`` at the job's terminal event (``completed``,
     ``failed``), at a ``StopDecision`` passing through (every open job,
@@ -1309,7 +1328,7 @@ def to_sink(
         'TrainingCompleted'
 
     Args:
-        sink: a :class:`~arkor_rx.sinks.Sink` (its ``overflow``, ``fail_on_error``
+        sink: a [`Sink`][arkor_rx.sinks.Sink] (its ``overflow``, ``fail_on_error``
             and ``buffer_size`` attributes apply).
         more: further sinks.
         name: the run name given to ``open`` for events that carry no run.
@@ -1417,7 +1436,7 @@ def percentile_pruner(
 ) -> PercentilePruner:
     """Prune a sweep's run whose best value is outside the completed runs' best ``percentile``.
 
-    As :func:`median_pruner` (same gates, same NaN rules, rule
+    As [`median_pruner`][arkor_rx.operators.median_pruner] (same gates, same NaN rules, rule
     ``"prune.percentile"``), with the median replaced by the
     ``percentile``-th percentile of the completed runs' values at the run's
     latest step (NumPy's linear interpolation), or the ``100 - percentile``-th

@@ -3,7 +3,7 @@
 Rule 1: nothing here subscribes to anything; these are plain functions and
 types that the one-operator-per-file modules build on.
 
-Rule 2: every validation failure is a :class:`~arkor_rx.errors.ConfigError`
+Rule 2: every validation failure is a [`ConfigError`][arkor_rx.errors.ConfigError]
 naming the argument, raised when the operator or rule is *built*, never later
 inside a stream.
 """
@@ -56,7 +56,8 @@ class MetricPoint(NamedTuple):
 
 
 class HasStep(Protocol):
-    """Anything with an integer ``step``: a :class:`MetricPoint`, a ``TrainingLog`` ..."""
+    """Anything with an integer ``step``: a [`MetricPoint`][arkor_rx.operators.MetricPoint], a
+    ``TrainingLog`` ..."""
 
     @property
     def step(self) -> int: ...

@@ -1,4 +1,4 @@
-"""Kept for old imports: the stop types now live in :mod:`arkor_rx.stopping`."""
+"""Kept for old imports: the stop types now live in [`arkor_rx.stopping`][arkor_rx.stopping]."""
 
 from arkor_rx.stopping import StopDecision, StopRule
 

@@ -35,7 +35,8 @@ class Eta(NamedTuple):
 def eta(
     max_steps: int, scheduler: abc.SchedulerBase | None = None, *, clock: Clock = "event"
 ) -> Callable[[Observable[object]], Observable[Eta]]:
-    """An :class:`Eta` for every ``TrainingLog`` after the first one (the anchor)."""
+    """An [`Eta`][arkor_rx.operators.Eta] for every ``TrainingLog`` after the first one (the
+    anchor)."""
     total = check_int("max_steps", max_steps, 1)
     which = check_clock(clock)
 

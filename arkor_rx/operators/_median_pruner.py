@@ -18,10 +18,10 @@ __all__ = ["MedianPruner"]
 class MedianPruner:
     """Prune a run whose best ``monitor`` so far is worse than the median of the
     completed runs' values at its latest step (Optuna's ``MedianPruner``; see
-    :mod:`arkor_rx.pruning` for the exact rules).
+    `arkor_rx.pruning` for the exact rules).
 
-    Called on a sweep's merged stream of :class:`~arkor_rx.runs.RunEvent`
-    values, it emits one :class:`~arkor_rx.runs.PruneDecision` per pruned run.
+    Called on a sweep's merged stream of [`RunEvent`][arkor_rx.runs.RunEvent]
+    values, it emits one [`PruneDecision`][arkor_rx.runs.PruneDecision] per pruned run.
     """
 
     monitor: str = "eval_loss"

@@ -16,7 +16,8 @@ __all__ = ["metric"]
 def metric(
     name: str, *, finite_only: bool = False
 ) -> Callable[[Observable[object]], Observable[MetricPoint]]:
-    """The metric ``name`` of every ``TrainingLog`` as a :class:`MetricPoint`.
+    """The metric ``name`` of every ``TrainingLog`` as a
+    [`MetricPoint`][arkor_rx.operators.MetricPoint].
 
     Events that are not logs, and logs where the metric is null or absent, are
     skipped. With ``finite_only`` NaN and infinities are skipped too.

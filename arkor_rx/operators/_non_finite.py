@@ -19,7 +19,7 @@ class NonFinite(Rule):
     """Stop at the first NaN, ``inf`` or ``-inf`` value of ``monitor``, at any step.
 
     Not enough alone: some trainers never let a NaN reach the stream. Pair it
-    with :class:`~arkor_rx.operators._divergence.Divergence` or ``plateau``.
+    with `Divergence` or ``plateau``.
     """
 
     monitor: str = "loss"

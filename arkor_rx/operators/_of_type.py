@@ -27,12 +27,13 @@ def of_type(*kinds: type[Any]) -> Callable[[Observable[object]], Observable[Any]
 
 
 def logs() -> Callable[[Observable[object]], Observable[TrainingLog]]:
-    """Keep the :class:`~arkor_rx.events.TrainingLog` events; drop everything else."""
+    """Keep the [`TrainingLog`][arkor_rx.events.TrainingLog] events; drop everything else."""
     return of_type(TrainingLog)
 
 
 def checkpoints() -> Callable[[Observable[object]], Observable[CheckpointSaved]]:
-    """Keep the :class:`~arkor_rx.events.CheckpointSaved` events; drop everything else."""
+    """Keep the [`CheckpointSaved`][arkor_rx.events.CheckpointSaved] events; drop everything
+    else."""
     return of_type(CheckpointSaved)
 
 

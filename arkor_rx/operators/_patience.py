@@ -36,7 +36,7 @@ class _PatienceSettings(Protocol):
 class PatienceTracker:
     """The bookkeeping of patience: best value, its step, and checks without improvement.
 
-    Shared by :class:`Patience` and the checkpoint-evaluation rule.
+    Shared by `Patience` and the checkpoint-evaluation rule.
     """
 
     __slots__ = ("baseline", "best", "best_step", "min_delta", "mode", "patience", "wait")

@@ -35,10 +35,10 @@ def check_percentile_gates(
 class PercentilePruner:
     """Prune a run whose best ``monitor`` so far is worse than the ``percentile``-th
     percentile of the completed runs' values at its latest step (Optuna's
-    ``PercentilePruner``; see :mod:`arkor_rx.pruning` for the exact rules).
+    ``PercentilePruner``; see `arkor_rx.pruning` for the exact rules).
 
-    Called on a sweep's merged stream of :class:`~arkor_rx.runs.RunEvent`
-    values, it emits one :class:`~arkor_rx.runs.PruneDecision` per pruned run.
+    Called on a sweep's merged stream of [`RunEvent`][arkor_rx.runs.RunEvent]
+    values, it emits one [`PruneDecision`][arkor_rx.runs.PruneDecision] per pruned run.
     """
 
     percentile: float

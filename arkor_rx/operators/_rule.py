@@ -1,8 +1,9 @@
 """What every stop rule shares.
 
 Rule 1: a rule is a frozen, validated config object that is also a
-:data:`~arkor_rx.operators.StopRule`: called on an event stream it returns a
-stream of at most one :class:`StopDecision`, then completes. All state lives
+[`StopRule`][arkor_rx.operators.StopRule]: called on an event stream it returns a
+stream of at most one [`StopDecision`][arkor_rx.operators.StopDecision], then completes. All state
+lives
 in the subscription, so one rule object can watch many runs.
 
 Rule 2: a monitored rule sees the monitored metric of each ``TrainingLog``
@@ -46,7 +47,8 @@ class Rule:
     """Base of the built-in stop rules, so that a list of them has a useful type.
 
     A rule is called on an event stream and returns a stream of at most one
-    :class:`StopDecision`; it matches :data:`~arkor_rx.operators.StopRule`.
+    [`StopDecision`][arkor_rx.operators.StopDecision]; it matches
+    [`StopRule`][arkor_rx.operators.StopRule].
     """
 
     __slots__ = ()

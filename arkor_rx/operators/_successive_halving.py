@@ -18,11 +18,11 @@ __all__ = ["SuccessiveHalving"]
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SuccessiveHalving:
     """Keep the top ``1 / reduction_factor`` of the runs at each rung, prune the rest
-    (Optuna's ``SuccessiveHalvingPruner``; see :mod:`arkor_rx.pruning` for the
+    (Optuna's ``SuccessiveHalvingPruner``; see `arkor_rx.pruning` for the
     exact rules).
 
-    Called on a sweep's merged stream of :class:`~arkor_rx.runs.RunEvent`
-    values, it emits one :class:`~arkor_rx.runs.PruneDecision` per pruned run.
+    Called on a sweep's merged stream of [`RunEvent`][arkor_rx.runs.RunEvent]
+    values, it emits one [`PruneDecision`][arkor_rx.runs.PruneDecision] per pruned run.
     """
 
     monitor: str = "eval_loss"

@@ -11,10 +11,11 @@ API), so the same client code works against it and against the cloud::
 Rule 1 (layering): this package imports only the wire modules of arkor_rx
 (``sse``, ``events``, ``jobs``, ``errors``, ``protocol``), never the client.
 
-Rule 2 (what trains): every accepted model name (:data:`SUPPORTED_MODELS`)
+Rule 2 (what trains): every accepted model name
+([`SUPPORTED_MODELS`][arkor_rx.server.SUPPORTED_MODELS])
 trains the same tiny numpy classifier with a low-rank adapter over the
-dataset's assistant replies (:mod:`arkor_rx.server.training`). The knobs of
-the job config act on it for real, within :class:`ServerLimits`.
+dataset's assistant replies (`arkor_rx.server.training`). The knobs of
+the job config act on it for real, within [`ServerLimits`][arkor_rx.server.ServerLimits].
 
 Layout: ``app`` wires the aiohttp application; ``routes`` (jobs, inference)
 and ``streaming`` (the event stream) are its handlers, over ``state`` (what

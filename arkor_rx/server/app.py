@@ -9,10 +9,10 @@ Routes (all need ``Authorization: Bearer <token>``)::
     GET  /v1/jobs/{id}/events/stream    SSE; replays after Last-Event-ID, then live
     POST /v1/inference/chat             OpenAI-shaped answer, JSON or SSE
 
-The handlers live in :mod:`~arkor_rx.server.routes` and
-:mod:`~arkor_rx.server.streaming`; errors are shaped by
-:mod:`~arkor_rx.server.http_errors` (and, for requests aiohttp's parser
-refuses, by :mod:`~arkor_rx.server.connection`). This module wires them and
+The handlers live in `routes` and
+`streaming`; errors are shaped by
+`http_errors` (and, for requests aiohttp's parser
+refuses, by `connection`). This module wires them and
 owns the app's resources.
 """
 
@@ -61,8 +61,8 @@ def create_app(config: ServerConfig) -> web.Application:
     (``training.failed``, status ``failed``), waits for the threads and closes
     the store.
 
-    Serve it with :class:`~arkor_rx.server.connection.JsonErrorRunner` (as
-    :class:`~arkor_rx.server.LocalServer` does) so that even requests aiohttp
+    Serve it with [`JsonErrorRunner`][arkor_rx.server.connection.JsonErrorRunner] (as
+    [`LocalServer`][arkor_rx.server.LocalServer] does) so that even requests aiohttp
     cannot parse are answered in JSON, and slow clients are cut.
 
     Example::

@@ -1,4 +1,4 @@
-"""The local backend's settings: :class:`ServerConfig`."""
+"""The local backend's settings: [`ServerConfig`][arkor_rx.server.ServerConfig]."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     """Address to bind. Loopback by default: the server trains on local files."""
     port: int = 0
-    """TCP port; 0 picks a free one (see :attr:`LocalServer.url`)."""
+    """TCP port; 0 picks a free one (see `LocalServer.url`)."""
     data_dir: Path | None = None
     """Where jobs, event logs (SQLite) and checkpoints live. None: in memory, with
     checkpoints in a temporary directory removed when the server stops."""
@@ -76,11 +76,12 @@ class ServerConfig:
     ``queued`` and start in submission order."""
     dataset_roots: tuple[Path, ...] | None = None
     """Folders a ``file://`` dataset must lie under. None: the folder the server is
-    started in, plus :attr:`data_dir`."""
+    started in, plus [`data_dir`][arkor_rx.server.ServerConfig.data_dir]."""
     limits: ServerLimits = DEFAULT_LIMITS
     """Upper bounds on a job's config, checked at submission (400 naming the field)."""
     header_timeout: float = DEFAULT_HEADER_TIMEOUT
-    """Seconds to receive a request's headers (see :data:`DEFAULT_HEADER_TIMEOUT`)."""
+    """Seconds to receive a request's headers (see
+    [`DEFAULT_HEADER_TIMEOUT`][arkor_rx.server.config.DEFAULT_HEADER_TIMEOUT])."""
     body_timeout: float = DEFAULT_BODY_TIMEOUT
     """Seconds to receive a request's body; slower gets 408."""
     blas_threads: int | None = 1

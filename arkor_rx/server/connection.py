@@ -4,8 +4,10 @@ aiohttp answers a request it cannot parse (a request line, URL, query or
 header over 8190 bytes, more than 128 headers, broken chunked framing,
 ``Content-Length`` together with ``Transfer-Encoding``, a bad method ...)
 itself, from ``RequestHandler.handle_error``, in ``text/plain``, before any
-middleware runs. :class:`JsonErrorRunner` is an ``AppRunner`` whose
-connections use :class:`JsonErrorHandler`, which answers the same status in
+middleware runs. [`JsonErrorRunner`][arkor_rx.server.connection.JsonErrorRunner] is an ``AppRunner``
+whose
+connections use [`JsonErrorHandler`][arkor_rx.server.connection.JsonErrorHandler], which answers the
+same status in
 the protocol's JSON shape instead.
 
 Rule 1: the message says what was wrong in aiohttp's words, but never echoes
@@ -16,12 +18,14 @@ never with the parser's exception.
 
 Rule 2: slow clients are cut. A connection must send a complete request line
 and headers within ``header_timeout`` seconds of opening or of its previous
-response ending: :class:`JsonErrorHandler` closes a connection whose first
+response ending: [`JsonErrorHandler`][arkor_rx.server.connection.JsonErrorHandler] closes a
+connection whose first
 request has not arrived by then, and aiohttp's keep-alive timer (set to the
 same time) closes one still waiting for its next request after a response.
 A body must arrive within ``body_timeout`` seconds
-(:func:`~arkor_rx.server.http_errors.read_json_object`: 408, then the
-connection closes after at most :data:`LINGERING_TIME` more seconds).
+([`read_json_object`][arkor_rx.server.http_errors.read_json_object]: 408, then the
+connection closes after at most [`LINGERING_TIME`][arkor_rx.server.connection.LINGERING_TIME] more
+seconds).
 
 Two cases cannot be shaped: a header timeout closes the connection without an
 answer (aiohttp's timer closes it; there is no request to answer yet, as with
@@ -131,7 +135,8 @@ class JsonErrorHandler(RequestHandler):
 
 
 class JsonErrorServer(web.Server):
-    """A low-level ``web.Server`` whose connections use :class:`JsonErrorHandler`."""
+    """A low-level ``web.Server`` whose connections use
+    [`JsonErrorHandler`][arkor_rx.server.connection.JsonErrorHandler]."""
 
     def __init__(
         self, base: web.Server, handler_kwargs: dict[str, Any], *, header_timeout: float
@@ -163,7 +168,8 @@ class JsonErrorServer(web.Server):
 
 
 class JsonErrorRunner(web.AppRunner):
-    """``web.AppRunner`` serving the app through :class:`JsonErrorServer`.
+    """``web.AppRunner`` serving the app through
+    [`JsonErrorServer`][arkor_rx.server.connection.JsonErrorServer].
 
     Args:
         app: the application.

@@ -8,7 +8,7 @@ Rule 1: a record trains the classifier on (last user message → the content of
 the last assistant message). A record without a user message before its last
 assistant message is not chat-shaped for this purpose and is an error.
 
-Rule 2: every problem is a :class:`~arkor_rx.errors.DatasetError` whose
+Rule 2: every problem is a [`DatasetError`][arkor_rx.errors.DatasetError] whose
 message names the field (``datasetSource``), the file and, for a bad record,
 its 1-based line number.
 
@@ -27,7 +27,7 @@ reading, not trusted from ``stat`` (device files report 0).
 Built-in datasets (``{"type": "huggingface", "name": ...}``):
 
 - ``arkorlab/triage-demo``: 360 synthetic support tickets with their triage
-  category as the assistant reply (see :mod:`arkor_rx.server.demo_data`).
+  category as the assistant reply (see `arkor_rx.server.demo_data`).
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ def load_dataset(
 
 
 def parse_chat_jsonl(raw: bytes, *, name: str = "<data>", synthetic: bool = False) -> ChatDataset:
-    """Validate chat JSONL bytes into a :class:`ChatDataset`.
+    """Validate chat JSONL bytes into a [`ChatDataset`][arkor_rx.server.datasets.ChatDataset].
 
     Examples:
         >>> line = b'{"messages": [{"role": "user", "content": "hi"},'

@@ -1,7 +1,8 @@
 """The deterministic generator of the built-in ``arkorlab/triage-demo`` dataset.
 
 The data is **synthetic**: support tickets assembled from templates and word
-lists by a seeded :class:`random.Random`, not messages from real people. Each
+lists by a seeded [`random.Random`][arkor_rx.server.demo_data.random.Random], not messages from real
+people. Each
 record is one chat in the Hugging Face chat format: a system prompt, the
 ticket as the user message, and its triage label as the assistant reply::
 
@@ -136,7 +137,8 @@ def generate(seed: int = DEFAULT_SEED, count: int = DEFAULT_COUNT) -> list[dict[
     """The dataset as a list of records (dicts), in order.
 
     Tickets are drawn evenly: record ``i`` is written from the templates of
-    ``LABELS[i % 6]``; with probability :data:`LABEL_NOISE` its label is then
+    ``LABELS[i % 6]``; with probability [`LABEL_NOISE`][arkor_rx.server.demo_data.LABEL_NOISE] its
+    label is then
     swapped for another one (label noise, so that no model reaches 100% and
     a too-high learning rate keeps paying for the mislabeled records). The
     records are finally shuffled by the seeded generator.

@@ -7,11 +7,13 @@ method not allowed, 408 a body slower than the body timeout, 409 cancel of a
 finished job, 413 body over ``max_body_size``, 500 a damaged artifact (named)
 or a bug (logged, never with the token).
 
-Rule 2: handlers do not build error responses; they raise :class:`ApiError`
-(or :class:`~arkor_rx.errors.ConfigError` for a 400) and
-:func:`errors_middleware` shapes it. Requests that never reach a handler
+Rule 2: handlers do not build error responses; they raise
+[`ApiError`][arkor_rx.server.http_errors.ApiError]
+(or [`ConfigError`][arkor_rx.errors.ConfigError] for a 400) and
+[`errors_middleware`][arkor_rx.server.http_errors.errors_middleware] shapes it. Requests that never
+reach a handler
 (aiohttp's parser refused them) are shaped by
-:mod:`arkor_rx.server.connection`.
+`arkor_rx.server.connection`.
 """
 
 from __future__ import annotations

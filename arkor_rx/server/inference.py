@@ -7,7 +7,7 @@ Rule 1: ``maxTokens`` counts whitespace-separated words; an answer cut short
 has ``finish_reason: "length"``.
 
 Rule 2: ``structuredOutputs.choice`` restricts the answer to one of the given
-strings (see :meth:`~arkor_rx.server.training.Adapter.predict`).
+strings (see [`predict`][arkor_rx.server.training.Adapter.predict]).
 
 Rule 3: ``temperature``, ``topP``, ``tools``, ``toolChoice``,
 ``responseFormat`` and ``baseModel`` are accepted and ignored: the answer is
@@ -123,7 +123,8 @@ BASE_MODEL_ANSWER = (
 
 
 def base_model_answer(choices: list[str] | None) -> str:
-    """The base model's answer: the first allowed choice, else :data:`BASE_MODEL_ANSWER`."""
+    """The base model's answer: the first allowed choice, else
+    [`BASE_MODEL_ANSWER`][arkor_rx.server.inference.BASE_MODEL_ANSWER]."""
     return choices[0] if choices else BASE_MODEL_ANSWER
 
 

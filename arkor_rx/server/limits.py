@@ -1,14 +1,16 @@
-"""How big a job the local backend accepts: :class:`ServerLimits`, checked at submission.
+"""How big a job the local backend accepts: [`ServerLimits`][arkor_rx.server.ServerLimits], checked
+at submission.
 
 The job config is validated first by the client's own model
-(:class:`arkor_rx.jobs.JobConfig`: types, signs, unknown fields); these are
+([`arkor_rx.jobs.JobConfig`][arkor_rx.jobs.JobConfig]: types, signs, unknown fields); these are
 the local backend's extra bounds on top, so that everything it accepts it
 can also run: no allocation that cannot fit, no number that overflows, no
 event log or checkpoint directory without end.
 
-Rule 1: a field of :class:`ServerLimits` named like a :class:`JobConfig`
+Rule 1: a field of [`ServerLimits`][arkor_rx.server.ServerLimits] named like a
+[`JobConfig`][arkor_rx.jobs.JobConfig]
 field is that field's maximum; a value above it is a
-:class:`~arkor_rx.errors.ConfigError` (HTTP 400) naming the wire field and
+[`ConfigError`][arkor_rx.errors.ConfigError] (HTTP 400) naming the wire field and
 the limit: ``invalid job config: loraR: must be at most 256 (got 200000)``.
 
 Rule 2: the other limits bound what the run would produce, computed from the

@@ -1,4 +1,5 @@
-"""Run the local backend in-process: :class:`LocalServer` and :func:`serve`."""
+"""Run the local backend in-process: [`LocalServer`][arkor_rx.server.LocalServer] and
+[`serve`][arkor_rx.server.serve]."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ class LocalServer:
             the number of CPUs.
         header_timeout: seconds to receive a request's headers (``--header-timeout``).
         body_timeout: seconds to receive a request's body (``--body-timeout``).
-        **options: any other :class:`ServerConfig` field, over ``config``.
+        **options: any other [`ServerConfig`][arkor_rx.server.ServerConfig] field, over ``config``.
 
     Attributes:
         config: the config in use, with its token set.
@@ -159,7 +160,8 @@ async def serve(
     """Run the local backend until cancelled (Ctrl-C in the CLI).
 
     Prints nothing: ``ready`` is called once the server listens, with the
-    :class:`LocalServer` (``.url``, ``.token``, ``.token_generated``), so the
+    [`LocalServer`][arkor_rx.server.LocalServer] (``.url``, ``.token``, ``.token_generated``), so
+    the
     caller can show the address and a generated token.
 
     Example::
@@ -172,9 +174,10 @@ async def serve(
         asyncio.run(serve(ServerConfig(port=8765), ready=show))
 
     Args:
-        config: the settings, as for :class:`LocalServer`.
+        config: the settings, as for [`LocalServer`][arkor_rx.server.LocalServer].
         ready: called once the server listens.
-        **options: keyword options of :class:`LocalServer` (``dataset_roots``,
+        **options: keyword options of [`LocalServer`][arkor_rx.server.LocalServer]
+        (``dataset_roots``,
             ``max_concurrent_jobs``, ``header_timeout``, ``body_timeout`` ...); None
             keeps the config's value.
 

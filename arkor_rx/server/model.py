@@ -2,22 +2,24 @@
 
 - **Features.** The last user message is lower-cased and split into words;
   word unigrams, word bigrams and character trigrams are hashed (CRC-32, so
-  the same on every machine) into :data:`FEATURE_DIM` buckets with a sign bit,
+  the same on every machine) into [`FEATURE_DIM`][arkor_rx.server.model.FEATURE_DIM] buckets with a
+  sign bit,
   and each count ``c`` becomes ``log1p(c)``; the row is then scaled to
-  the norm :data:`FEATURE_NORM`. ``maxLength`` keeps only the first
+  the norm [`FEATURE_NORM`][arkor_rx.server.model.FEATURE_NORM]. ``maxLength`` keeps only the first
   ``maxLength`` words.
 - **Model.** ``logits = x @ W0 + (loraAlpha / loraR) * (x @ A) @ B + bias``.
   ``W0`` is a frozen "base" matrix drawn from a seed derived from the model
   name; ``A`` (``FEATURE_DIM × loraR``, random) and ``B`` (``loraR × labels``,
   zeros) form the low-rank adapter that training updates, with the bias.
 
-Rule 1: one forward pass. :meth:`Adapter.logits` is the model;
-:meth:`Adapter.loss_and_grads` reuses it for training, so what inference
+Rule 1: one forward pass. [`Adapter.logits`][arkor_rx.server.model.Adapter.logits] is the model;
+[`Adapter.loss_and_grads`][arkor_rx.server.model.Adapter.loss_and_grads] reuses it for training, so
+what inference
 answers and what training optimises cannot drift apart.
 
 Rule 2: a checkpoint (``.npz``) is written atomically and read back only
-through :func:`load_adapter`, which turns every kind of damage into
-:class:`DamagedArtifactError` naming the file.
+through [`load_adapter`][arkor_rx.server.model.load_adapter], which turns every kind of damage into
+[`DamagedArtifactError`][arkor_rx.server.model.DamagedArtifactError] naming the file.
 """
 
 from __future__ import annotations
@@ -205,7 +207,8 @@ class Adapter:
 
     @property
     def parameters(self) -> list[FloatArray]:
-        """The trainable arrays, in the order :meth:`loss_and_grads` returns their gradients."""
+        """The trainable arrays, in the order
+        [`loss_and_grads`][arkor_rx.server.model.Adapter.loss_and_grads] returns their gradients."""
         return [self.a, self.b, self.bias]
 
     def _logits(self, x: FloatArray, xa: FloatArray) -> FloatArray:
@@ -222,7 +225,8 @@ class Adapter:
     def loss_and_grads(
         self, x: FloatArray, y: npt.NDArray[np.intp]
     ) -> tuple[float, list[FloatArray]]:
-        """Mean softmax cross-entropy on ``(x, y)`` and its gradients for :attr:`parameters`."""
+        """Mean softmax cross-entropy on ``(x, y)`` and its gradients for
+        [`parameters`][arkor_rx.server.model.Adapter.parameters]."""
         with np.errstate(all="ignore"):
             xa = x @ self.a
             logp = log_softmax(self._logits(x, xa))
@@ -289,7 +293,7 @@ class Adapter:
 
 
 def load_adapter(path: Path) -> Adapter:
-    """Read an adapter written by :meth:`Adapter.save`.
+    """Read an adapter written by [`Adapter.save`][arkor_rx.server.model.Adapter.save].
 
     Raises:
         OSError: the file cannot be opened (missing, permissions).

@@ -88,6 +88,7 @@ class AdamW(Sgd):
 def make_optimizer(
     name: str, params: Sequence[FloatArray], *, decay: Sequence[bool], weight_decay: float
 ) -> Optimizer:
-    """``"sgd"`` gives :class:`Sgd`; anything else (``"adamw"``) gives :class:`AdamW`."""
+    """``"sgd"`` gives [`Sgd`][arkor_rx.server.optim.Sgd]; anything else (``"adamw"``) gives
+    [`AdamW`][arkor_rx.server.optim.AdamW]."""
     kind = Sgd if name == "sgd" else AdamW
     return kind(params, decay=decay, weight_decay=weight_decay)

@@ -1,13 +1,15 @@
-"""A job config resolved for the local model: :class:`TrainingPlan`, and the learning-rate schedule.
+"""A job config resolved for the local model: [`TrainingPlan`][arkor_rx.server.plan.TrainingPlan],
+and the learning-rate schedule.
 
-Rule 1: the job config (:class:`arkor_rx.jobs.JobConfig`, the client's model)
+Rule 1: the job config ([`arkor_rx.jobs.JobConfig`][arkor_rx.jobs.JobConfig], the client's model)
 is the one list of knobs. A plan field has the same (snake_case) name as the
-config field it resolves, and :meth:`TrainingPlan.from_config` copies every
+config field it resolves, and
+[`TrainingPlan.from_config`][arkor_rx.server.plan.TrainingPlan.from_config] copies every
 field the user set by name; only the defaults, and the three names it
 normalises (``model``, ``optim``, ``lrSchedulerType``), are written here.
 
 Rule 2: bounds (how big a run may be) are not checked here but by the
-server's :class:`~arkor_rx.server.limits.ServerLimits`, at submission.
+server's [`ServerLimits`][arkor_rx.server.ServerLimits], at submission.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ Logs report the rate as the user set it (after warm-up and schedule)."""
 class TrainingPlan:
     """The resolved hyper-parameters of one run (every default filled in).
 
-    Build it with :meth:`from_config`, which also rejects values the local
+    Build it with [`from_config`][arkor_rx.server.plan.TrainingPlan.from_config], which also rejects
+    values the local
     model cannot honour (an unknown model, scheduler or optimizer).
 
     Examples:

@@ -9,8 +9,8 @@ Routes (all need ``Authorization: Bearer <token>``)::
     POST /v1/inference/chat             OpenAI-shaped answer, JSON or SSE
 
 Rule 1: a job config is validated by the client's own model
-(:class:`arkor_rx.jobs.JobConfig`), then by the server's
-:class:`~arkor_rx.server.limits.ServerLimits`, then its dataset is read and
+([`arkor_rx.jobs.JobConfig`][arkor_rx.jobs.JobConfig]), then by the server's
+[`ServerLimits`][arkor_rx.server.ServerLimits], then its dataset is read and
 checked, and the run's size is checked against the limits: all before the
 job exists. A 400 names the field.
 
@@ -18,7 +18,8 @@ Rule 2: the ``orgSlug``/``projectSlug`` query parameters are recorded on a
 new job (``orgId``/``projectId``) but not enforced, and ``GET /v1/jobs``
 lists every job: the local backend has one user.
 
-Rule 3: ``GET /v1/jobs/{id}`` carries at most :data:`MAX_JOB_EVENTS` events,
+Rule 3: ``GET /v1/jobs/{id}`` carries at most
+[`MAX_JOB_EVENTS`][arkor_rx.server.routes.MAX_JOB_EVENTS] events,
 the latest ones (so the terminal event is always there once the job ended);
 when older ones are left out, ``eventsOmitted`` says how many. The whole log
 is on the stream, which replays it from any ``Last-Event-ID``.
@@ -140,7 +141,8 @@ async def list_jobs(request: web.Request) -> web.Response:
 
 
 async def get_job(request: web.Request) -> web.Response:
-    """``GET /v1/jobs/{id}``: the job and its latest events (at most :data:`MAX_JOB_EVENTS`)."""
+    """``GET /v1/jobs/{id}``: the job and its latest events (at most
+    [`MAX_JOB_EVENTS`][arkor_rx.server.routes.MAX_JOB_EVENTS])."""
     state = request.app[STATE_KEY]
     job = state.job(request.match_info["job_id"])
     count = state.store.event_count(job.id)

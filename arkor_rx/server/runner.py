@@ -4,7 +4,8 @@ Rule 1: the thread never touches the event loop except through ``notify``,
 which the server makes thread-safe (``loop.call_soon_threadsafe``).
 
 Rule 2: every run ends with exactly one terminal event, appended together
-with the job's final status (:meth:`JobStore.finish`): ``training.completed``
+with the job's final status ([`JobStore.finish`][arkor_rx.server.runner.JobStore.finish]):
+``training.completed``
 (status ``completed``), or ``training.failed`` with status ``failed`` (an
 error, or the server stopping) or ``cancelled`` (error ``"cancelled by
 user"``: the protocol has no ``training.cancelled`` type).
@@ -48,7 +49,7 @@ _log = logging.getLogger("arkor_rx.server")
 
 
 class JobRun:
-    """The training of one job: call :meth:`run` in a worker thread.
+    """The training of one job: call [`run`][arkor_rx.server.runner.JobRun.run] in a worker thread.
 
     Args:
         store: where events and status go.
@@ -136,7 +137,8 @@ class JobRun:
         return self._reason if self._stop.is_set() else None
 
     def _before_step(self) -> str | None:
-        """``should_stop`` for :func:`train`: a stop request, else the injected fault."""
+        """``should_stop`` for [`train`][arkor_rx.server.runner.train]: a stop request, else the
+        injected fault."""
         reason = self._should_stop()
         if reason is not None:
             return reason

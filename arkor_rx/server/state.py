@@ -1,14 +1,16 @@
-"""What the handlers of one running app share: :class:`ServerState`.
+"""What the handlers of one running app share: [`ServerState`][arkor_rx.server.ServerState].
 
 Rule 1: the job queue is first come, first served. A job is stored as
 ``queued`` when it is accepted and handed to a thread pool of
 ``max_concurrent_jobs`` workers, whose work queue is FIFO: jobs beyond that
 many wait as ``queued`` and start in submission order. A queued job that is
-cancelled is ended at once (:meth:`JobRun.cancel_queued`); when its turn
+cancelled is ended at once ([`JobRun.cancel_queued`][arkor_rx.server.state.JobRun.cancel_queued]);
+when its turn
 comes its thread returns without starting it.
 
 Rule 2: only the event loop thread touches the notifier and ``active``;
-training threads reach the loop through :meth:`ServerState.notify_threadsafe`.
+training threads reach the loop through
+[`ServerState.notify_threadsafe`][arkor_rx.server.ServerState.notify_threadsafe].
 """
 
 from __future__ import annotations
@@ -117,4 +119,4 @@ class ServerState:
 
 
 STATE_KEY: Final = web.AppKey("arkor_rx.server.state", ServerState)
-"""The :class:`ServerState` of a running app."""
+"""The [`ServerState`][arkor_rx.server.ServerState] of a running app."""

@@ -9,10 +9,12 @@ and update jobs while the event loop reads them. Every call is short.
 Rule 3: with a data dir, everything is in ``<data_dir>/arkor-rx.sqlite3``
 (standard-library ``sqlite3``, WAL mode) and survives a restart. Event logs
 then live only in the database: readers page through them
-(:meth:`JobStore.events_after` with a ``limit``), so a long run costs no
+([`JobStore.events_after`][arkor_rx.server.store.JobStore.events_after] with a ``limit``), so a long
+run costs no
 memory. In memory (no data dir), a log is bounded by what a job may emit
-(:class:`~arkor_rx.server.limits.ServerLimits`).
-:meth:`JobStore.recover_interrupted` marks the jobs that were queued or
+([`ServerLimits`][arkor_rx.server.ServerLimits]).
+[`JobStore.recover_interrupted`][arkor_rx.server.store.JobStore.recover_interrupted] marks the jobs
+that were queued or
 running when the last server stopped as failed, with a ``training.failed``
 event, so none is ever lost or left "running" forever.
 """
@@ -45,7 +47,8 @@ def utc_now() -> str:
 
 @dataclass(frozen=True, slots=True)
 class JobRecord:
-    """One job as stored. :meth:`to_wire` gives the protocol's ``TrainingJob`` JSON."""
+    """One job as stored. [`to_wire`][arkor_rx.server.store.JobRecord.to_wire] gives the protocol's
+    ``TrainingJob`` JSON."""
 
     id: str
     name: str

@@ -6,7 +6,7 @@ response ends. Silence longer than ``ping_interval`` gets ``event: ping``.
 A client that goes away ends its handler quietly.
 
 Rule 2: the handler replays after ``Last-Event-ID`` and then follows, reading
-the store a page at a time (:data:`PAGE`), so a long log never sits in
+the store a page at a time ([`PAGE`][arkor_rx.server.streaming.PAGE]), so a long log never sits in
 memory whole, and a reader far behind costs no more than one at the head.
 """
 

@@ -1,13 +1,14 @@
 """The training loop of the local backend: numpy only, CPU only.
 
-Whatever ``model`` a job names (see :data:`SUPPORTED_MODELS`), the local
-backend trains the same tiny classifier (:mod:`arkor_rx.server.model`) over
+Whatever ``model`` a job names (see
+[`SUPPORTED_MODELS`][arkor_rx.server.training.SUPPORTED_MODELS]), the local
+backend trains the same tiny classifier (`arkor_rx.server.model`) over
 the assistant replies of the dataset. It is small, but everything it reports
 is measured, not simulated:
 
 - **Training.** Softmax cross-entropy, AdamW (``weightDecay`` decoupled, on
   the adapter matrices) or plain SGD (``optim: "sgd"``) from
-  :mod:`arkor_rx.server.optim`, mini-batches of ``batchSize`` reshuffled
+  `arkor_rx.server.optim`, mini-batches of ``batchSize`` reshuffled
   every epoch, a learning rate with ``warmupSteps`` of linear warm-up
   followed by a ``linear``, ``cosine`` or ``constant`` schedule. Too high a
   learning rate really diverges: the bilinear adapter overshoots and the loss
@@ -21,7 +22,8 @@ Rule 1: a run is deterministic given its config and seed (default 42): same
 losses, same checkpoints, on every machine.
 
 Rule 2: nothing here touches the event loop, the store or the network. The
-trainer reports through :class:`TrainingHooks`, checks ``should_stop`` before
+trainer reports through [`TrainingHooks`][arkor_rx.server.training.TrainingHooks], checks
+``should_stop`` before
 every step (so a cancel takes effect within one step), and is safe to run in a
 worker thread.
 
@@ -87,7 +89,7 @@ IntArray = npt.NDArray[np.intp]
 
 
 class TrainingStopped(Exception):
-    """Raised inside :func:`train` when ``should_stop`` asks it to stop.
+    """Raised inside [`train`][arkor_rx.server.training.train] when ``should_stop`` asks it to stop.
 
     Attributes:
         reason: what ``should_stop`` returned (e.g. ``"cancelled by user"``).
@@ -102,7 +104,8 @@ class TrainingStopped(Exception):
 
 @dataclass(slots=True)
 class TrainingHooks:
-    """How :func:`train` reports and is steered. Every callable runs in the training thread.
+    """How [`train`][arkor_rx.server.training.train] reports and is steered. Every callable runs in
+    the training thread.
 
     Attributes:
         on_start: called once with the run's metadata, before the first step.

@@ -1,9 +1,9 @@
 """Sinks: take a run's events out of the process (TensorBoard, MLflow, W&B, Prometheus, ...).
 
 A sink is an object with ``async open(job)``, ``async write(batch)`` and
-``async close(outcome)`` (the :class:`Sink` protocol). The library runs each
+``async close(outcome)`` (the [`Sink`][arkor_rx.sinks.Sink] protocol). The library runs each
 sink from its own bounded buffer in its own asyncio task (see
-:mod:`arkor_rx.sinks._runner`), so a slow or failing sink never holds up the
+[`arkor_rx.sinks._runner`][arkor_rx.sinks._runner]), so a slow or failing sink never holds up the
 stream, the callbacks or early stopping. Use sinks in
 ``create_trainer(..., sinks=[...])``, with ``aop.to_sink(sink)`` on any
 Observable of events, or from the CLI (``--tensorboard DIR`` ...).

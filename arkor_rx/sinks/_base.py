@@ -116,7 +116,7 @@ def check_sinks(sinks: object, samples: object = None) -> tuple[Sink, ...]:
     Raises:
         ConfigError: not a list of sinks, a sink without ``open``/``write``/``close``
             or with a bad ``overflow``/``buffer_size``, or ``samples`` not a
-            :class:`~arkor_rx.samples.CheckpointSamples`.
+            [`CheckpointSamples`][arkor_rx.samples.CheckpointSamples].
     """
     from arkor_rx.errors import ConfigError
     from arkor_rx.samples import CheckpointSamples

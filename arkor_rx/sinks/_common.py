@@ -1,10 +1,10 @@
 """What the built-in sinks share: policy attributes, the lazy import, run labels, flat configs.
 
 Rule 1: a built-in sink imports its library in its constructor, through
-:func:`require`, so a missing extra fails at once with one line naming the
+`require`, so a missing extra fails at once with one line naming the
 ``pip install``, and ``import arkor_rx.sinks`` imports none of them.
 
-Rule 2: a run is labelled by its name and job id everywhere (:func:`run_label`).
+Rule 2: a run is labelled by its name and job id everywhere (`run_label`).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class BuiltinSink:
         if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
             raise ConfigError(f"{name}: buffer_size must be a positive int, not {buffer_size!r}")
         self.overflow: Overflow = overflow
-        """What happens when the buffer is full (see :mod:`arkor_rx.sinks`)."""
+        """What happens when the buffer is full (see [`arkor_rx.sinks`][arkor_rx.sinks])."""
         self.fail_on_error = bool(fail_on_error)
         """True: an error of this sink fails ``wait()`` (after the other sinks closed)."""
         self.buffer_size = buffer_size

@@ -1,4 +1,4 @@
-"""What ``Trainer.wait()`` does for sinks and checkpoint samples: one :class:`RunFeed` per wait.
+"""What ``Trainer.wait()`` does for sinks and checkpoint samples: one `RunFeed` per wait.
 
 Rule 1: every handled event goes to every sink, after its callback and before
 the stop rules see it (so the event that made a rule fire is written).
@@ -13,7 +13,7 @@ Rule 3: when an ``overflow="block"`` sink is full, the next event's dispatch
 first waits for room: the stream waits, the callbacks keep their order.
 
 Rule 4: every ending closes the run in every sink with the matching
-:class:`~arkor_rx.sinks.Outcome`; ``wait()`` returns once all of them have
+[`Outcome`][arkor_rx.sinks.Outcome]; ``wait()`` returns once all of them have
 flushed. A cancelled ``wait()`` queues the close and returns at once (the
 sinks flush in the background), so aborting stays prompt.
 """
@@ -50,7 +50,7 @@ async def ask_samples(ctx: CheckpointContext, samples: CheckpointSamples) -> Sam
     """Ask each prompt of ``samples`` at the checkpoint of ``ctx``, one after the other.
 
     Returns:
-        One :class:`~arkor_rx.samples.Sample` per prompt, in order; a prompt
+        One [`Sample`][arkor_rx.samples.Sample] per prompt, in order; a prompt
         that failed carries the error's message instead of an answer.
     """
     answers = []

@@ -23,7 +23,7 @@ def record_line(event: SinkItem, received_at: str) -> str | None:
     ``data`` is the event's JSON as received: the fields the frame carried,
     camelCase, in the same order, re-serialized from the typed event
     (``exclude_unset``; an event built in Python gets its ``type`` too). An
-    :class:`~arkor_rx.events.UnknownEvent` is written from its ``raw`` object,
+    [`UnknownEvent`][arkor_rx.events.UnknownEvent] is written from its ``raw`` object,
     exactly. A field that a known event type does not declare was ignored
     when the frame was parsed (events ignore extra fields), so it is not in
     the recording.
@@ -73,7 +73,7 @@ _NAMES = {
 
 
 class JSONL(BuiltinSink):
-    """Record every event to a file, in the format :func:`arkor_rx.replay` reads.
+    """Record every event to a file, in the format [`arkor_rx.replay`][arkor_rx.replay] reads.
 
     Each line is ``{"id", "event", "data", "receivedAt"}``: the SSE id and
     event name, the JSON object as received and when the recorder took the

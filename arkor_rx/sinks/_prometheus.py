@@ -46,7 +46,7 @@ class Prometheus(BuiltinSink):
         >>> import asyncio; asyncio.run(sink.aclose())
 
     Args:
-        port: serve ``/metrics`` on this port (0 picks a free one: see :attr:`port`).
+        port: serve ``/metrics`` on this port (0 picks a free one: see `port`).
         registry: the registry to fill (default: a new one, private to this sink).
         addr: the address the endpoint binds.
         overflow: ``"drop"`` by default: a gauge only needs the latest values.

@@ -11,7 +11,8 @@ bounded, and a live run with a few events per second is written within 50 ms.
 A ``"drop"`` sink thus takes at most ``buffer_size`` items per interval
 (about 20,000 per second by default) and drops, and counts, the rest.
 
-Rule 2: one :class:`SinkRunner` per sink instance and event loop, shared by
+Rule 2: one [`SinkRunner`][arkor_rx.sinks._runner.SinkRunner] per sink instance and event loop,
+shared by
 every owner (Trainers, ``to_sink`` subscriptions) while any of them holds it.
 So many runs can share one sink, and its calls never overlap: the runner's
 task calls ``open``, ``write`` and ``close`` one at a time, in buffer order.
@@ -20,7 +21,8 @@ A batch holds consecutive items of one run.
 Rule 3: overflow. ``"drop"`` (the default): an item that finds the buffer
 full is dropped and counted in ``sink.stats.dropped``; a warning is logged
 at the first drop of a run and a summary when it closes. Terminal events are
-never dropped. ``"block"``: the item is kept anyway and :meth:`SinkRunner.put`
+never dropped. ``"block"``: the item is kept anyway and
+[`SinkRunner.put`][arkor_rx.sinks._runner.SinkRunner.put]
 returns an awaitable that resolves when the buffer has room again. A producer
 that can wait (the Trainer's pull loop) awaits it before it reads the next
 frame, so the stream waits, the callbacks' order stays intact, and the other
@@ -96,7 +98,8 @@ DEFAULT_BATCH_INTERVAL = 0.05
 class SinkRunner:
     """Drive one sink from its own bounded buffer in its own task.
 
-    Get one with :func:`runner_for` (shared per sink and loop) rather than
+    Get one with [`runner_for`][arkor_rx.sinks._runner.runner_for] (shared per sink and loop) rather
+    than
     building it: two runners on one sink would call it concurrently.
 
     Args:
@@ -425,7 +428,8 @@ class SinkHub:
                 raise error
 
     async def finish(self) -> None:
-        """:meth:`flush`, then release the runners (idempotent)."""
+        """[`flush`][arkor_rx.sinks._runner.SinkHub.flush], then release the runners
+        (idempotent)."""
         try:
             await self.flush()
         finally:

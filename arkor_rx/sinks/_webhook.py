@@ -70,7 +70,7 @@ class Notice:
     """One notification, before it is shaped for its format."""
 
     kind: str
-    """One of :data:`NOTICES`."""
+    """One of `NOTICES`."""
     job_id: str
     name: str
     text: str

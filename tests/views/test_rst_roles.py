@@ -4,10 +4,8 @@ mkdocstrings renders markdown, so a Sphinx ``:class:`` role shows as literal
 text on the reference pages. ``tools/rst_roles.py`` rewrites the roles to
 markdown cross-references; these tests hold the package to it.
 
-PENDING lists the modules owned by other helpers that still carry roles while
-they edit them; the lead runs ``python tools/rst_roles.py arkor_rx`` over the
-merged tree and then empties it. Until then, each of them is converted in
-memory here, to show the run will leave nothing behind.
+PENDING lists modules allowed to carry roles for a while (none now); each of
+them is converted in memory here, to show the converter leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -23,51 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "arkor_rx"
 
-PENDING = frozenset(
-    {
-        "arkor_rx/__init__.py",
-        "arkor_rx/_rule_watch.py",
-        "arkor_rx/callbacks.py",
-        "arkor_rx/cli/__init__.py",
-        "arkor_rx/cli/_common.py",
-        "arkor_rx/client.py",
-        "arkor_rx/credentials.py",
-        "arkor_rx/errors.py",
-        "arkor_rx/events.py",
-        "arkor_rx/inference.py",
-        "arkor_rx/jobs.py",
-        "arkor_rx/operators/__init__.py",
-        "arkor_rx/operators/_checkpoints.py",
-        "arkor_rx/operators/_common.py",
-        "arkor_rx/operators/_decision.py",
-        "arkor_rx/operators/_eta.py",
-        "arkor_rx/operators/_logs.py",
-        "arkor_rx/operators/_metric.py",
-        "arkor_rx/operators/_non_finite.py",
-        "arkor_rx/operators/_patience.py",
-        "arkor_rx/operators/_rule.py",
-        "arkor_rx/replay.py",
-        "arkor_rx/retry.py",
-        "arkor_rx/runs.py",
-        "arkor_rx/samples.py",
-        "arkor_rx/server/__init__.py",
-        "arkor_rx/server/app.py",
-        "arkor_rx/server/config.py",
-        "arkor_rx/server/datasets.py",
-        "arkor_rx/server/demo_data.py",
-        "arkor_rx/server/inference.py",
-        "arkor_rx/server/local.py",
-        "arkor_rx/server/runner.py",
-        "arkor_rx/server/store.py",
-        "arkor_rx/server/training.py",
-        "arkor_rx/sinks/_runner.py",
-        "arkor_rx/sse.py",
-        "arkor_rx/stopping.py",
-        "arkor_rx/stream.py",
-        "arkor_rx/trainer.py",
-        "arkor_rx/transport.py",
-    }
-)
+PENDING: frozenset[str] = frozenset()
 
 
 def tool() -> ModuleType:
