@@ -32,7 +32,7 @@ from types import CodeType
 
 import pytest
 
-from arkor_rx.server import LocalServer, ServerConfig
+from arkor_rx.server import FaultConfig, LocalServer, ServerConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -84,13 +84,21 @@ def test_readme_blocks_are_scripts_and_say_what_they_print() -> None:
     assert quick[2], "the Quick Start says what it prints"
 
 
+HOLD_AT = 100
+"""The step before which the docs' server holds a job until it is cancelled."""
+
+
 def _exec(code: CodeType, namespace: dict[str, object]) -> None:
     exec(code, namespace)
 
 
 @pytest.mark.parametrize("page", RUNNABLE, ids=lambda p: p.name)
 async def test_page_examples_run(page: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    async with LocalServer(ServerConfig(ping_interval=0.5)) as server:
+    # Jobs wait before step HOLD_AT until cancelled: an example that stops a run
+    # (max_steps 200) sees its cancel land however loaded the machine; every
+    # example that runs to the end has fewer steps than that.
+    config = ServerConfig(ping_interval=0.5, faults=FaultConfig(hold_at_step=HOLD_AT))
+    async with LocalServer(config) as server:
         monkeypatch.setenv("ARKOR_CLOUD_API_URL", server.url)
         monkeypatch.setenv("ARKOR_TOKEN", server.token)
         monkeypatch.setenv("ARKOR_ORG_SLUG", "local")
