@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,27 @@ def records(path: Path) -> list[Any]:
 
 
 def read_run(folder: Path) -> dict[str, Any]:
+    """The run as its record log holds it, once wandb's service has written it all.
+
+    ``run.finish()`` returns before wandb's separate service process has
+    flushed the log, so this waits for the log's ``exit`` record (the last one
+    a run writes): synchronised on the file's content, with a deadline only
+    against a hang.
+    """
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            run = _read_run(folder)
+        except Exception:  # a record still being written (the last read is not guarded)
+            if time.monotonic() > deadline:
+                raise
+            run = {}
+        if "exit_code" in run or time.monotonic() > deadline:
+            return run if run else _read_run(folder)
+        time.sleep(0.05)
+
+
+def _read_run(folder: Path) -> dict[str, Any]:
     (path,) = folder.glob("run-*.wandb")
     run: dict[str, Any] = {"history": [], "summary": {}, "config": {}}
     for record in records(path):
