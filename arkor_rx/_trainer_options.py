@@ -13,7 +13,14 @@ from arkor_rx.samples import CheckpointSamples
 from arkor_rx.sinks._base import Sink, check_sinks
 from arkor_rx.stopping import StopRule, flatten_rules
 
-__all__ = ["trainer_options"]
+__all__ = ["check_reconnect", "trainer_options"]
+
+
+def check_reconnect(reconnect: object) -> ReconnectPolicy | None:
+    """``reconnect`` itself when it is None or a ``ReconnectPolicy``; else a ``ConfigError``."""
+    if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
+        raise ConfigError(f"reconnect must be a ReconnectPolicy, got {reconnect!r}")
+    return reconnect
 
 
 def trainer_options(
@@ -34,8 +41,7 @@ def trainer_options(
         ConfigError: a bad policy, callbacks, rules, sinks or samples, or no
             client configuration in the environment.
     """
-    if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
-        raise ConfigError(f"reconnect must be a ReconnectPolicy, got {reconnect!r}")
+    check_reconnect(reconnect)
     options: dict[str, Any] = {
         "callbacks": TrainerCallbacks.coerce(callbacks),
         "reconnect": reconnect,

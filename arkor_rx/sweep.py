@@ -37,12 +37,13 @@ from arkor_rx._sweep_parts import (
     grid_runs,
     knob_names,
 )
+from arkor_rx._trainer_options import check_reconnect
 from arkor_rx.callbacks import TrainerCallbacks
 from arkor_rx.client import ArkorClient
 from arkor_rx.errors import ConfigError
 from arkor_rx.operators._common import check_int, check_mode, check_monitor
 from arkor_rx.retry import ReconnectPolicy
-from arkor_rx.stopping import StopRule
+from arkor_rx.stopping import StopRule, flatten_rules
 
 __all__ = ["Pruner", "Sweep", "create_sweep", "knob_names"]
 
@@ -138,12 +139,8 @@ def create_sweep(
         mode = getattr(pruner, "mode", None)
     if monitor is not None:
         check_monitor(monitor)
-    if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
-        raise ConfigError(f"reconnect must be a ReconnectPolicy, got {reconnect!r}")
-    if callable(early_stopping):
-        rules: list[StopRule] = [early_stopping]
-    else:
-        rules = list(early_stopping or ())
+    check_reconnect(reconnect)
+    rules = list(flatten_rules(early_stopping, where="early_stopping"))
     bridge: Any = None
     if study is not None:
         from arkor_rx import optuna_bridge
