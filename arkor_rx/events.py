@@ -60,6 +60,7 @@ __all__ = [
     "event_adapter",
     "parse_event",
     "parse_frames",
+    "wire_data",
 ]
 
 KEEPALIVE_EVENT = "ping"
@@ -70,6 +71,12 @@ TERMINAL_STREAM_EVENT = "end"
 
 
 class _EventBase(BaseModel):
+    # The frame's ``data`` text, kept beside the fields (a slot: not a field, not
+    # in ``__dict__``, so ``==``, ``repr``, copies and pickles never see it) for
+    # what wants the JSON exactly as received (``sinks.JSONL``, the sink worker).
+    # A copy or an event built in Python has none: see ``wire_data``.
+    __slots__ = ("_wire",)
+
     model_config = ConfigDict(
         frozen=True,
         alias_generator=to_camel,
@@ -256,12 +263,37 @@ def parse_event(sse: ServerSentEvent) -> TrainingEvent | None:
         ('TrainingLog', 70, 1.23, '7')
     """
     event = _parse(sse.event, sse.data)
+    if event is not None:
+        _set_wire(event, sse.data)
     if event is not None and sse.id is not None:
         # The models are frozen for users; the id is attached once, right here,
         # into the instance dict (where object.__setattr__ would put it), without
         # the cost of a model_copy or of a generic setattr on the hot path.
         event.__dict__["event_id"] = sse.id
     return event
+
+
+def wire_data(event: object) -> str | None:
+    """The ``data`` text of the SSE frame ``event`` was parsed from, exactly as received.
+
+    None for anything not parsed from a frame: an event built in Python, a
+    ``model_copy`` (which may have changed fields), an unpickled event. A
+    custom sink that forwards the wire JSON uses this instead of
+    re-serializing the event.
+
+    Examples:
+        >>> from arkor_rx.sse import ServerSentEvent
+        >>> ev = parse_event(ServerSentEvent(
+        ...     event="training.log", data='{"type": "training.log", "step": 1, "x": 2}'))
+        >>> wire_data(ev)
+        '{"type": "training.log", "step": 1, "x": 2}'
+        >>> wire_data(ev.model_copy()) is None
+        True
+    """
+    try:
+        return _get_wire(event)
+    except (AttributeError, TypeError):
+        return None
 
 
 def _parse(name: str, data: str) -> TrainingEvent | None:
@@ -306,6 +338,8 @@ _BATCH_VALIDATORS: Final[dict[str, Callable[[str], TrainingEvent | None]]] = {
     KEEPALIVE_EVENT: _skip,
     TERMINAL_STREAM_EVENT: _skip,
 }
+_set_wire: Final[Callable[[Any, str], None]] = _EventBase._wire.__set__  # type: ignore[attr-defined]
+_get_wire: Final[Callable[[Any], str]] = _EventBase._wire.__get__  # type: ignore[attr-defined]
 _fields_set_of: Final[Callable[[Any], set[str]]] = attrgetter("__pydantic_fields_set__")
 _has_type: Final = set.__contains__
 _dict_of: Final[Callable[[Any], dict[str, Any]]] = attrgetter("__dict__")
@@ -366,6 +400,7 @@ def parse_batch(frames: Frames) -> Parsed:
                 aligned[i] = _parse(name, data)
         return _finish(frames, aligned)
     _consume(map(setitem, map(_dict_of, events), repeat("event_id"), ids))
+    _consume(map(_set_wire, events, datas if events is aligned else compress(datas, present)))
     if not all(map(_BATCH_VALIDATORS.__contains__, types)):
         _keep_sse_names(types, aligned)
     return Parsed(aligned, present, events, ids)
@@ -388,6 +423,8 @@ def _finish(frames: Frames, aligned: list[TrainingEvent | None]) -> Parsed:
     present = list(map(is_not, aligned, repeat(None)))
     events, ids = _pick(aligned, present, frames.id)
     _consume(map(setitem, map(_dict_of, events), repeat("event_id"), ids))
+    datas = frames.data
+    _consume(map(_set_wire, events, datas if events is aligned else compress(datas, present)))
     if not all(map(_BATCH_VALIDATORS.__contains__, frames.type)):
         _keep_sse_names(frames.type, aligned)
     return Parsed(aligned, present, events, ids)
