@@ -39,7 +39,7 @@ from arkor_rx.jobs import TrainingJob
 from arkor_rx.runs import PruneDecision, RunEvent
 from arkor_rx.samples import SamplesAnswered
 from arkor_rx.sinks._base import Outcome, OutcomeKind, Sink, SinkItem
-from arkor_rx.sinks._runner import SinkHub
+from arkor_rx.sinks._runner import GATHER_LIMIT, Gather, SinkHub
 from arkor_rx.stopping import StopDecision
 
 __all__ = ["to_sink"]
@@ -58,6 +58,7 @@ _PLAIN: frozenset[type[Any]] = frozenset(
     }
 )
 _TERMINAL: frozenset[type[Any]] = frozenset({TrainingCompleted, TrainingFailed})
+_SAME_RUN = _PLAIN - _TERMINAL  # what needs nothing but an append while its run is current
 _KEEP: set[asyncio.Task[None]] = set()  # finishing tasks of disposed subscriptions
 
 
@@ -84,7 +85,10 @@ def to_sink(
                 return Disposable()
             jobs: dict[str, TrainingJob] = {}
             current = None  # the job id of the last item (the common case: one run)
-            put = hub.put
+            gather = Gather(hub, loop)  # items go to the sinks a loop turn at a time
+            add = gather.add
+            gathered = gather.items  # the same list for the whole subscription
+            append = gathered.append
             ended = False
 
             def begin(job_id: str, run: Any) -> None:
@@ -97,6 +101,7 @@ def to_sink(
                     else:
                         job = TrainingJob(id=job_id, name=name or "", status="running")
                     jobs[job_id] = job
+                    gather.flush()  # the previous run's items before this run's open
                     hub.open(job)
                 current = job_id
 
@@ -109,27 +114,32 @@ def to_sink(
                     current = None
                 status = {"completed": "completed", "failed": "failed"}.get(kind, "cancelled")
                 job = job.model_copy(update={"status": status})
+                gather.flush()  # the run's items before its close
                 hub.close(Outcome(kind, job_id=job_id, job=job, **extra))
 
             def feed(item: SinkItem, run: Any) -> None:
                 job_id = item.job_id or (run.job_id if run is not None else "") or ""
                 if job_id != current:
                     begin(job_id, run)
-                put(item)
+                add(item)
                 if type(item) is TrainingCompleted:
                     end(job_id, "completed")
                 elif type(item) is TrainingFailed:
                     end(job_id, "failed", error=item.error)
 
             def on_next(item: _T) -> None:
+                kind = type(item)
+                if kind in _SAME_RUN and item.job_id == current and not ended:  # type: ignore[attr-defined]
+                    if gathered and len(gathered) < GATHER_LIMIT:
+                        append(item)  # type: ignore[arg-type]  # the hot path: one append
+                    else:
+                        add(item)  # type: ignore[arg-type]  # the first of a loop turn
+                    observer.on_next(item)
+                    return
                 if ended:
                     return
-                kind = type(item)
                 if kind in _PLAIN:
-                    if item.job_id != current or kind in _TERMINAL:  # type: ignore[attr-defined]
-                        feed(item, None)  # type: ignore[arg-type]
-                    else:
-                        put(item)  # type: ignore[arg-type]  # the hot path: one append
+                    feed(item, None)  # type: ignore[arg-type]
                 elif isinstance(item, RunEvent):
                     feed(item.event, item.run)
                 elif isinstance(item, PruneDecision):
@@ -141,6 +151,7 @@ def to_sink(
                 observer.on_next(item)
 
             def end_all(kind: OutcomeKind, error: str | None = None) -> None:
+                gather.flush()
                 for job_id in list(jobs):
                     end(job_id, kind, error=error)
 

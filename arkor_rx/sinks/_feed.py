@@ -9,8 +9,10 @@ waits). An answer that fails is recorded as the sample's ``error``; it never
 fails the run. The answers travel as one ``SamplesAnswered``, right after the
 checkpoint event.
 
-Rule 3: when an ``overflow="block"`` sink is full, the next event's dispatch
-first waits for room: the stream waits, the callbacks keep their order.
+Rule 3: events reach the sinks a loop turn at a time (a
+[`Gather`][arkor_rx.sinks._runner.Gather]). When an ``overflow="block"`` sink
+was full at a hand-off, the next event's dispatch first waits for room: the
+stream waits, the callbacks keep their order.
 
 Rule 4: every ending closes the run in every sink with the matching
 [`Outcome`][arkor_rx.sinks.Outcome]; ``wait()`` returns once all of them have
@@ -31,7 +33,7 @@ from arkor_rx.events import CheckpointSaved, TrainingEvent
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import CheckpointSamples, Sample, SamplesAnswered
 from arkor_rx.sinks._base import Outcome, OutcomeKind, Sink
-from arkor_rx.sinks._runner import SinkHub
+from arkor_rx.sinks._runner import Gather, SinkHub
 from arkor_rx.stopping import StopDecision
 
 __all__ = ["RunFeed", "ask_samples", "ending", "follow_fed"]
@@ -118,7 +120,7 @@ class RunFeed:
         self._samples = samples
         self._job = job
         self._client = client
-        self._room: Awaitable[None] | None = None
+        self._gather = Gather(self._hub, asyncio.get_running_loop())
         self._answers: SamplesAnswered | None = None
         self._closed = False
         self._hub.open(job)
@@ -126,16 +128,17 @@ class RunFeed:
     def wrap(self, dispatch: DispatchFn) -> DispatchFn:
         """``dispatch`` plus the samples of a checkpoint and the wait for a full ``block`` sink."""
         samples = self._samples
+        gather = self._gather
 
         def feed_dispatch(event: TrainingEvent) -> Awaitable[object] | None:
-            if self._room is None and (samples is None or type(event) is not CheckpointSaved):
+            if gather.room is None and (samples is None or type(event) is not CheckpointSaved):
                 return dispatch(event)  # the common case: nothing more to do
             return self._slow(dispatch, event)
 
         return feed_dispatch
 
     async def _slow(self, dispatch: DispatchFn, event: TrainingEvent) -> None:
-        room, self._room = self._room, None
+        room, self._gather.room = self._gather.room, None
         if room is not None:
             await room
         pending = dispatch(event)
@@ -147,12 +150,10 @@ class RunFeed:
 
     def handled(self, event: TrainingEvent) -> None:
         """The event was handled: hand it (and its checkpoint's answers) to every sink."""
-        room = self._hub.put(event)
+        self._gather.add(event)
         answers, self._answers = self._answers, None
         if answers is not None:
-            room = self._hub.put(answers) or room
-        if room is not None:
-            self._room = room
+            self._gather.add(answers)
 
     async def close(self, outcome: Outcome) -> None:
         """Close the run in every sink and wait for all of them to flush.
@@ -163,6 +164,7 @@ class RunFeed:
         if self._closed:
             return
         self._closed = True
+        self._gather.flush()
         self._hub.close(outcome)
         await self._hub.finish()
 
@@ -171,6 +173,7 @@ class RunFeed:
         if self._closed:
             return
         self._closed = True
+        self._gather.flush()
         self._hub.close(outcome)
         task = asyncio.get_running_loop().create_task(self._finish_quietly())
         _BACKGROUND.add(task)

@@ -6,45 +6,50 @@ import json
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import IO
+from itertools import repeat
+from operator import attrgetter, contains, itemgetter
+from typing import IO, Any
 
-from arkor_rx.events import UnknownEvent
+from arkor_rx.events import _KNOWN, TrainingEvent, UnknownEvent, _get_wire
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import SamplesAnswered
 from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
 from arkor_rx.sinks._common import BuiltinSink
 
-__all__ = ["JSONL", "record_line"]
+__all__ = ["JSONL", "received_now", "record_line"]
 
 
 def record_line(event: SinkItem, received_at: str) -> str | None:
     """One line of a recording (with its newline), or None for what is not a wire event.
 
-    ``data`` is the event's JSON as received: the fields the frame carried,
-    camelCase, in the same order, re-serialized from the typed event
-    (``exclude_unset``; an event built in Python gets its ``type`` too). An
-    [`UnknownEvent`][arkor_rx.events.UnknownEvent] is written from its ``raw`` object,
-    exactly. A field that a known event type does not declare was ignored
-    when the frame was parsed (events ignore extra fields), so it is not in
-    the recording.
+    ``data`` is the event's JSON exactly as received: the frame's ``data``
+    text ([`wire_data`][arkor_rx.events.wire_data]), unknown fields and all.
+    A frame whose JSON spans several ``data:`` lines is written on one line
+    (re-serialized compactly, every field kept). An event with no frame
+    behind it (built in Python, or a copy) is serialized from its fields:
+    those it was given, camelCase, plus its ``type`` so that the line replays;
+    an [`UnknownEvent`][arkor_rx.events.UnknownEvent] from its ``raw`` object.
 
     Examples:
-        >>> from arkor_rx.events import TrainingLog
+        >>> from arkor_rx.events import TrainingLog, parse_event
+        >>> from arkor_rx.sse import ServerSentEvent
         >>> ev = TrainingLog(type="training.log", job_id="j1", step=3, loss=0.5)
         >>> print(record_line(ev, "2026-01-01T00:00:00.000000Z"), end="")
         {"id": null, "event": "training.log", "data": {"type":"training.log","jobId":"j1","step":3,"loss":0.5}, "receivedAt": "2026-01-01T00:00:00.000000Z"}
+        >>> wire = parse_event(ServerSentEvent(
+        ...     id="7", event="training.log", data='{"type": "training.log", "step": 7, "gpu": 0}'))
+        >>> print(record_line(wire, "2026-01-01T00:00:00.000000Z"), end="")
+        {"id": "7", "event": "training.log", "data": {"type": "training.log", "step": 7, "gpu": 0}, "receivedAt": "2026-01-01T00:00:00.000000Z"}
     """  # noqa: E501
     if isinstance(event, SamplesAnswered):
         return None
-    if isinstance(event, UnknownEvent):
-        data = json.dumps(event.raw, separators=(",", ":"))
-    elif "type" in event.__pydantic_fields_set__:  # every event decoded from the wire
-        data = event.model_dump_json(by_alias=True, exclude_unset=True)
-    else:  # built in Python: its type is what makes the line replayable
-        data = event.model_dump_json(
-            by_alias=True, include=event.__pydantic_fields_set__ | {"type"}
-        )
-    name = event.__dict__.get("sse_event") or event.type
+    try:
+        data = _get_wire(event)
+    except AttributeError:  # no frame behind it
+        data = _serialized(event)
+    else:
+        if "\n" in data:  # JSON over several data: lines; a line of a recording has none
+            data = json.dumps(json.loads(data), separators=(",", ":"), ensure_ascii=False)
     sse_id = event.event_id
     if sse_id is None:
         quoted_id = "null"
@@ -52,11 +57,64 @@ def record_line(event: SinkItem, received_at: str) -> str | None:
         quoted_id = f'"{sse_id}"'  # the common case (numbers): nothing to escape
     else:
         quoted_id = json.dumps(sse_id)
+    name = event.__dict__.get("sse_event") or event.type
     quoted_name = _NAMES.get(name) or json.dumps(name)
     return (
         f'{{"id": {quoted_id}, "event": {quoted_name}, '
         f'"data": {data}, "receivedAt": "{received_at}"}}\n'
     )
+
+
+def _serialized(event: TrainingEvent) -> str:
+    """The JSON of an event without a frame: what it was given, and its type."""
+    if isinstance(event, UnknownEvent):
+        return json.dumps(event.raw, separators=(",", ":"))
+    if "type" in event.__pydantic_fields_set__:
+        return event.model_dump_json(by_alias=True, exclude_unset=True)
+    return event.model_dump_json(by_alias=True, include=event.__pydantic_fields_set__ | {"type"})
+
+
+def _plain_lines(events: list[SinkItem], received_at: str) -> str | None:
+    """The lines of a batch of plain wire events, made by C loops; None when one is not plain.
+
+    Plain (a live stream's every event, almost always): parsed from a
+    one-line frame, with an alphanumeric ASCII id, and with an SSE name that
+    is its type. The result is what [`record_line`][arkor_rx.sinks._jsonl.record_line]
+    would give each of them, joined.
+    """
+    try:
+        datas = list(map(_get_wire, events))
+        names = list(map(_NAME_OF_CLASS.__getitem__, map(type, events)))
+        dicts = list(map(_dict_of, events))
+        ids = list(map(_event_id_in, dicts))
+        every_id = "".join(ids)
+    except (AttributeError, TypeError, KeyError):  # no frame, not an event, no id ...
+        return None
+    if (
+        not every_id.isascii()
+        or not every_id.isalnum()  # then no id needs escaping (and none is empty)
+        or any(map(contains, dicts, repeat("sse_event")))  # a frame named otherwise
+    ):
+        return None
+    # One list of every piece, filled by slice (no tuple per event), then one join.
+    tail = f', "receivedAt": "{received_at}"}}\n'
+    pieces: list[str] = ['{"id": "', "", '", "event": ', "", ', "data": ', "", tail] * len(ids)
+    pieces[1::7] = ids
+    pieces[3::7] = names
+    pieces[5::7] = datas
+    text = "".join(pieces)
+    if text.count("\n") != len(ids):  # JSON over several data: lines: not one line each
+        return None
+    return text
+
+
+_dict_of = attrgetter("__dict__")
+_event_id_in = itemgetter("event_id")
+
+
+def received_now() -> str:
+    """Now, as a recording's ``receivedAt`` (ISO-8601, UTC, microseconds)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 _NAMES = {
@@ -71,14 +129,17 @@ _NAMES = {
     )
 }
 
+_NAME_OF_CLASS = {cls: _NAMES[cls.model_fields["type"].default] for cls in _KNOWN.values()}
+"""The quoted SSE name of each known event class (its type: the common case)."""
+
 
 class JSONL(BuiltinSink):
     """Record every event to a file, in the format [`arkor_rx.replay`][arkor_rx.replay] reads.
 
     Each line is ``{"id", "event", "data", "receivedAt"}``: the SSE id and
-    event name, the JSON object as received and when the recorder took the
-    event from its buffer (within milliseconds of its arrival on a live run;
-    one batch shares one time). Lines are written and flushed per batch, so
+    event name, the frame's JSON text exactly as received, and when the
+    event was handed to the recorder (in the loop turn it arrived in; the
+    events of one turn share one time). Lines are written and flushed per batch, so
     a killed process leaves a file readable up to its last full line.
     Checkpoint samples are not wire events and are not recorded. Many runs
     may share one recording: every line's ``data`` has its ``jobId``.
@@ -123,18 +184,30 @@ class JSONL(BuiltinSink):
             self._append = True  # a later run of this sink adds to the same recording
         self._runs += 1
 
-    async def write(self, events: Sequence[SinkItem]) -> None:
-        """Write one line per event and flush."""
+    def encode(self, events: list[SinkItem]) -> list[Any]:
+        """The lines of ``events``, made as they are handed over (so ``receivedAt`` is then).
+
+        The buffer then holds text rather than events, which keeps a fast
+        stream's garbage collector quiet.
+        """
+        now = received_now()
+        text = _plain_lines(events, now)
+        if text is not None:
+            return [text]
+        return [line for event in events if (line := record_line(event, now)) is not None]
+
+    async def write(self, events: Sequence[Any]) -> None:
+        """Write the lines (or, called directly with events, their lines) and flush."""
         handle = self._file
         if handle is None:
             return
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        lines = [line for event in events if (line := record_line(event, now)) is not None]
-        if lines:
+        if events and not isinstance(events[0], str):
+            events = self.encode(list(events))
+        if events:
             # On the loop, not in a worker thread: a buffered write of a batch is
             # short, and a thread per batch would contend for the GIL with the
             # stream (each hand-off can stall it for the 5 ms switch interval).
-            handle.write("".join(lines))
+            handle.write("".join(events))
             handle.flush()
 
     async def close(self, outcome: Outcome) -> None:

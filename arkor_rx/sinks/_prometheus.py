@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 from arkor_rx.events import TrainingLog
 from arkor_rx.jobs import TrainingJob
@@ -123,8 +125,33 @@ class Prometheus(BuiltinSink):
         self._labels[job.id] = labels
         self._status.labels(*labels).state("running")
 
-    async def write(self, events: Sequence[SinkItem]) -> None:
+    def encode(self, events: list[SinkItem]) -> list[Any]:
+        """What a batch leaves behind: its counts by type and its last values (one summary).
+
+        Called as the events are handed over, so the buffer holds summaries, not events.
+        """
+        counts = Counter(map(_type_of, events))
+        last: dict[str, float] = {}
+        step: int | None = None
+        missing = list(METRICS)
+        for event in reversed(events):
+            if not isinstance(event, TrainingLog):
+                continue
+            if step is None:
+                step = event.step
+            for name in tuple(missing):
+                value = getattr(event, name)
+                if value is not None:
+                    last[name] = value
+                    missing.remove(name)
+            if not missing:
+                break
+        return [_Summary(events[0].job_id, counts, last, step)] if events else []
+
+    async def write(self, events: Sequence[Any]) -> None:
         """Set the gauges to the batch's last values; count the events."""
+        if events and not isinstance(events[0], _Summary):  # called directly, with events
+            events = self.encode(list(events))
         if not events:
             return
         labels = self._labels.get(events[0].job_id)
@@ -132,14 +159,12 @@ class Prometheus(BuiltinSink):
             return
         last: dict[str, float] = {}
         step: int | None = None
-        counts: dict[str, int] = {}
-        for event in events:
-            counts[event.type] = counts.get(event.type, 0) + 1
-            if isinstance(event, TrainingLog):
-                step = event.step
-                for name, value in zip(METRICS, _values(event), strict=True):
-                    if value is not None:
-                        last[name] = value
+        counts: Counter[str] = Counter()
+        for summary in events:  # in stream order: a later summary's values win
+            counts.update(summary.counts)
+            last.update(summary.last)
+            if summary.step is not None:
+                step = summary.step
         for name, value in last.items():
             self._gauges[name].labels(*labels).set(value)
         if step is not None:
@@ -168,5 +193,13 @@ def _stop(server: Any, thread: Any) -> None:
     thread.join()
 
 
-def _values(event: TrainingLog) -> tuple[float | None, ...]:
-    return (event.loss, event.eval_loss, event.learning_rate, event.epoch, event.samples_per_second)
+_type_of = attrgetter("type")
+
+
+class _Summary(NamedTuple):
+    """A batch as the gauges and counters need it (see `Prometheus.encode`)."""
+
+    job_id: str
+    counts: Counter[str]
+    last: dict[str, float]
+    step: int | None

@@ -45,13 +45,13 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Awaitable, Generator, Iterable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from typing import Any, TypeAlias
 
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Sink, SinkItem, SinkStats
 
-__all__ = ["SinkHub", "SinkRunner", "runner_for", "sink_name"]
+__all__ = ["GATHER_LIMIT", "Gather", "SinkHub", "SinkRunner", "runner_for", "sink_name"]
 
 logger = logging.getLogger("arkor_rx.sinks")
 
@@ -69,6 +69,20 @@ class _Close:
     def __init__(self, outcome: Outcome, future: asyncio.Future[BaseException | None]) -> None:
         self.outcome = outcome
         self.future = future
+
+
+class _Chunk:
+    """Consecutive items of one run, as the sink's ``encode`` made them (or as they came)."""
+
+    __slots__ = ("count", "items", "job_id")
+
+    def __init__(self, job_id: str, items: list[Any], count: int) -> None:
+        self.job_id = job_id
+        self.items = items  # never mutated: a list handed to many runners is shared
+        self.count = count  # the items it stands for (an encoded list may be shorter)
+
+
+_Entry: TypeAlias = "_Chunk | _Open | _Close"
 
 
 def sink_name(sink: object) -> str:
@@ -120,7 +134,13 @@ class SinkRunner:
                 sink.stats = stats  # type: ignore[attr-defined]
         self.stats: SinkStats = stats
         self._loop = loop
-        self._buf: collections.deque[SinkItem | _Open | _Close] = collections.deque()
+        self._target: Sink = sink  # what open/write/close are called on
+        encode = getattr(sink, "encode", None)
+        self._encode: Callable[[list[SinkItem]], list[Any]] | None = (
+            encode if callable(encode) else None
+        )
+        self._buf: collections.deque[_Entry] = collections.deque()
+        self._count = 0  # items in the buffer (lists count their length; markers none)
         self._wake = asyncio.Event()
         self._urgent = asyncio.Event()  # a close or a full buffer: write without lingering
         interval = getattr(sink, "batch_interval", DEFAULT_BATCH_INTERVAL)
@@ -165,46 +185,80 @@ class SinkRunner:
         self._wakeup()
 
     def put(self, item: SinkItem) -> Awaitable[None] | None:
-        """Queue one item. The hot path: an append and at most a wake-up.
+        """Queue one item: [`put_many`][arkor_rx.sinks._runner.SinkRunner.put_many] of one."""
+        return self.put_many([item])
+
+    def put_many(self, items: list[SinkItem]) -> Awaitable[None] | None:
+        """Queue consecutive items of one run at once: one buffer entry for the whole list.
+
+        The list is kept as it is (not copied), so the caller must not change
+        it afterwards; many runners may share it. Items past the buffer's room
+        follow the overflow policy. A sink with an ``encode`` method has the
+        kept items encoded here, right away (see the module rules).
 
         Returns:
             None, or (overflow ``"block"`` with a full buffer) an awaitable
-            that resolves when there is room; the item is kept either way.
+            that resolves when there is room; the items are kept either way.
         """
-        buf = self._buf
-        if len(buf) < self.buffer_size:
-            buf.append(item)
-            if self._idle:
-                self._idle = False
-                self._wake.set()
+        room = self.buffer_size - self._count
+        if len(items) <= room:
+            if items:
+                self._keep(items)
             return None
-        return self._full(item)
+        return self._overflow(items, room)
 
-    def _full(self, item: SinkItem) -> Awaitable[None] | None:
-        if self.overflow == "block" or getattr(item, "terminal", False):
-            if self.overflow == "block":
-                self._urgent.set()  # past its bound: drain without lingering
-            self._buf.append(item)
-            self._wakeup()
-            if self.overflow == "drop":
-                return None
-            room = self._room_waiter
-            if room is None:
+    def _overflow(self, items: list[SinkItem], room: int) -> Awaitable[None] | None:
+        if self.overflow == "block":
+            self._urgent.set()  # past its bound: drain without lingering
+            self._keep(items)
+            room_waiter = self._room_waiter
+            if room_waiter is None:
                 self._room = self._loop.create_future()
-                room = self._room_waiter = _Room(self._room, self._urgent)
-            return room
-        self.stats.dropped += 1
-        job_id = item.job_id
-        count = self._drops.get(job_id, 0)
-        if count == 0:
+                room_waiter = self._room_waiter = _Room(self._room, self._urgent)
+            return room_waiter
+        if room > 0:
+            kept, rest = items[:room], items[room:]
+        else:
+            kept, rest = [], items
+        terminals: list[SinkItem] = []
+        if any(getattr(kind, "terminal", False) for kind in set(map(type, rest))):
+            terminals = [item for item in rest if getattr(item, "terminal", False)]
+            kept += terminals  # a run's end is never dropped
+        if kept:
+            self._keep(kept)
+        dropped = len(rest) - len(terminals)
+        if dropped:
+            self._dropped(rest[0].job_id, dropped)
+        return None
+
+    def _keep(self, items: list[SinkItem]) -> None:
+        job_id = items[0].job_id
+        encode = self._encode
+        if encode is None:
+            chunk = _Chunk(job_id, items, len(items))
+        else:
+            try:
+                chunk = _Chunk(job_id, encode(items), len(items))
+            except Exception as exc:  # counted like a failed write: the items are lost
+                self._failed("encode", job_id, exc)
+                return
+        self._buf.append(chunk)
+        self._count += chunk.count
+        if self._idle:
+            self._idle = False
+            self._wake.set()
+
+    def _dropped(self, job_id: str, count: int) -> None:
+        self.stats.dropped += count
+        before = self._drops.get(job_id, 0)
+        if before == 0:
             logger.warning(
                 "sink %s is behind: its buffer of %d items is full, dropping items of job %s",
                 self.name,
                 self.buffer_size,
                 job_id,
             )
-        self._drops[job_id] = count + 1
-        return None
+        self._drops[job_id] = before + count
 
     def close(self, outcome: Outcome) -> asyncio.Future[BaseException | None]:
         """Queue ``close(outcome)``: never dropped.
@@ -235,7 +289,7 @@ class SinkRunner:
                 head = buf[0]
                 if isinstance(head, _Open):
                     buf.popleft()
-                    await self._call("open", head.job.id, self.sink.open, head.job)
+                    await self._call("open", head.job.id, self._target.open, head.job)
                 elif isinstance(head, _Close):
                     buf.popleft()
                     self._closes -= 1
@@ -259,40 +313,44 @@ class SinkRunner:
                     await self._urgent.wait()
         self._urgent.clear()
 
-    async def _write(self, buf: collections.deque[SinkItem | _Open | _Close]) -> None:
+    async def _write(self, buf: collections.deque[_Entry]) -> None:
         stats = self.stats
-        stats.high_water = max(stats.high_water, len(buf))
-        first = buf.popleft()
-        assert not isinstance(first, _Open | _Close)
-        job_id = first.job_id
-        batch: list[SinkItem] = [first]
+        stats.high_water = max(stats.high_water, self._count)
         limit = self.buffer_size
-        while buf and len(batch) < limit:
-            entry = buf[0]
-            kind = type(entry)
-            if kind is _Open or kind is _Close or entry.job_id != job_id:  # type: ignore[union-attr]
-                break
-            batch.append(entry)  # type: ignore[arg-type]  # not a marker: checked above
-            buf.popleft()
-        if len(buf) > self.buffer_size and not self._grew:
+        first = buf.popleft()
+        assert isinstance(first, _Chunk)  # the task checked the head
+        job_id = first.job_id
+        batch = first.items
+        count = first.count
+        if buf and type(buf[0]) is _Chunk:
+            batch = list(batch)  # more chunks join it: a copy, as the lists are shared
+            while buf and count < limit:
+                entry = buf[0]
+                if type(entry) is not _Chunk or entry.job_id != job_id:
+                    break
+                buf.popleft()
+                batch.extend(entry.items)
+                count += entry.count
+        self._count -= count
+        if self._count > self.buffer_size and not self._grew:
             self._grew = True
             logger.warning(
                 "sink %s (overflow 'block') holds %d items, past its bound of %d: "
                 "the source cannot wait, so the buffer grows rather than lose items",
                 self.name,
-                len(buf),
+                self._count,
                 self.buffer_size,
             )
-        if len(buf) < self.buffer_size:
+        if self._count < self.buffer_size:
             self._free_room()
         stats.batches += 1
-        stats.written += len(batch)
-        await self._call("write", job_id, self.sink.write, batch)
+        stats.written += count
+        await self._call("write", job_id, self._target.write, batch)
 
     async def _closed(self, entry: _Close) -> None:
         outcome = entry.outcome
         job_id = outcome.job_id or ""
-        await self._call("close", job_id, self.sink.close, outcome)
+        await self._call("close", job_id, self._target.close, outcome)
         dropped = self._drops.pop(job_id, 0)
         if dropped:
             logger.warning(
@@ -310,18 +368,19 @@ class SinkRunner:
         try:
             await fn(arg)
         except Exception as exc:
-            stats = self.stats
-            stats.errors += 1
-            stats.last_error = f"{type(exc).__name__}: {exc}"
-            if job_id not in self._errors:
-                self._errors[job_id] = exc
-                logger.warning(
-                    "sink %s: %s for job %s failed: %s", self.name, what, job_id, stats.last_error
-                )
-            else:
-                logger.debug(
-                    "sink %s: %s for job %s failed again: %s", self.name, what, job_id, exc
-                )
+            self._failed(what, job_id, exc)
+
+    def _failed(self, what: str, job_id: str, exc: Exception) -> None:
+        stats = self.stats
+        stats.errors += 1
+        stats.last_error = f"{type(exc).__name__}: {exc}"
+        if job_id not in self._errors:
+            self._errors[job_id] = exc
+            logger.warning(
+                "sink %s: %s for job %s failed: %s", self.name, what, job_id, stats.last_error
+            )
+        else:
+            logger.debug("sink %s: %s for job %s failed again: %s", self.name, what, job_id, exc)
 
     def _free_room(self) -> None:
         room = self._room
@@ -407,6 +466,19 @@ class SinkHub:
                 waits = wait if waits is None else _both(waits, wait)
         return waits
 
+    def put_batch(self, items: list[SinkItem]) -> Awaitable[None] | None:
+        """Hand consecutive items of one run to every sink at once (the list is not copied).
+
+        Returns:
+            As for ``put``: an awaitable when a ``block`` sink is full, else None.
+        """
+        waits: Awaitable[None] | None = None
+        for runner in self._runners:
+            wait = runner.put_many(items)
+            if wait is not None:
+                waits = wait if waits is None else _both(waits, wait)
+        return waits
+
     def close(self, outcome: Outcome) -> None:
         """Every sink closes the run (queued behind its items)."""
         for runner in self._runners:
@@ -439,6 +511,64 @@ class SinkHub:
                     runner.release()
 
 
+GATHER_LIMIT = 128
+"""Items a [`Gather`][arkor_rx.sinks._runner.Gather] holds before it hands them on at once."""
+
+
+class Gather:
+    """Items of a loop turn, handed to a [`SinkHub`][arkor_rx.sinks._runner.SinkHub] as one batch.
+
+    The hot path of a producer that feeds sinks item by item: ``add`` is a
+    list append (plus, for the first item of a turn, one ``call_soon``), so
+    the cost per item does not grow with the number of sinks. The batch goes
+    to every sink at the end of the loop turn, when the run changes, when it
+    reaches [`GATHER_LIMIT`][arkor_rx.sinks._runner.GATHER_LIMIT] items, and
+    before anything the producer queues itself (call ``flush`` before
+    ``hub.open``/``hub.close``: markers stay in stream order).
+
+    Args:
+        hub: where the batches go.
+        loop: the loop whose turn ends a batch.
+    """
+
+    __slots__ = ("_hub", "_job", "_loop", "items", "room")
+
+    def __init__(self, hub: SinkHub, loop: asyncio.AbstractEventLoop) -> None:
+        self._hub = hub
+        self._loop = loop
+        self.items: list[SinkItem] = []
+        """What was gathered so far: one run's items, this turn. The same list
+        for the Gather's life (a hand-off copies it), so a producer may append
+        to it directly while it holds items of the same run and fewer than
+        [`GATHER_LIMIT`][arkor_rx.sinks._runner.GATHER_LIMIT]."""
+        self._job: str | None = None
+        self.room: Awaitable[None] | None = None
+        """Set when a ``block`` sink was full at a hand-off: a producer that can
+        wait awaits it (and sets it back to None) before its next item."""
+
+    def add(self, item: SinkItem) -> None:
+        """Add one item (the hot path)."""
+        items = self.items
+        if not items:
+            self._job = item.job_id
+            self._loop.call_soon(self.flush)
+        elif item.job_id != self._job or len(items) >= GATHER_LIMIT:
+            self.flush()
+            self._job = item.job_id
+            self._loop.call_soon(self.flush)
+        items.append(item)
+
+    def flush(self) -> None:
+        """Hand what was gathered to every sink now."""
+        items = self.items
+        if items:
+            batch = items.copy()
+            items.clear()
+            room = self._hub.put_batch(batch)
+            if room is not None:
+                self.room = room if self.room is None else _both(self.room, room)
+
+
 class _Room:
     """The awaitable of a full ``block`` buffer: awaiting it makes the sink write at once."""
 
@@ -453,6 +583,18 @@ class _Room:
         return self._future.__await__()
 
 
-async def _both(first: Awaitable[None], second: Awaitable[None]) -> None:
-    await first
-    await second
+class _Both:
+    """Two awaitables awaited in turn; nothing happens (and nothing warns) if never awaited."""
+
+    __slots__ = ("_first", "_second")
+
+    def __init__(self, first: Awaitable[None], second: Awaitable[None]) -> None:
+        self._first = first
+        self._second = second
+
+    def __await__(self) -> Generator[Any, None, None]:
+        yield from self._first.__await__()
+        yield from self._second.__await__()
+
+
+_both = _Both

@@ -58,14 +58,39 @@ FRAMES = [
 ]
 
 
-def test_a_field_the_event_type_does_not_declare_is_not_recorded() -> None:
+def test_the_data_is_recorded_exactly_as_received_unknown_fields_and_spacing_included() -> None:
     from arkor_rx.sinks._jsonl import record_line
 
-    data = '{"type":"training.log","jobId":"j1","step":1,"loss":1.0,"gradNorm":0.5}'
+    data = '{"type": "training.log", "jobId":"j1","step":1,"loss":1.0,"gradNorm":0.5}'
     event = parse_event(ServerSentEvent(event="training.log", data=data, id="1"))
     assert event is not None
-    line = json.loads(record_line(event, "2026-01-01T00:00:00Z") or "")
-    assert line["data"] == {"type": "training.log", "jobId": "j1", "step": 1, "loss": 1.0}
+    line = record_line(event, "2026-01-01T00:00:00Z") or ""
+    assert f'"data": {data},' in line
+    assert json.loads(line)["data"]["gradNorm"] == 0.5
+
+
+def test_json_over_several_data_lines_is_recorded_on_one_line_with_every_field() -> None:
+    from arkor_rx.sinks._jsonl import record_line
+
+    data = '{"type":"training.log",\n"jobId":"j1","step":2,\n"gradNorm":0.5}'
+    event = parse_event(ServerSentEvent(event="training.log", data=data, id="2"))
+    assert event is not None
+    line = record_line(event, "2026-01-01T00:00:00Z") or ""
+    assert line.count("\n") == 1
+    assert line.endswith("\n")
+    assert json.loads(line)["data"] == json.loads(data)
+
+
+def test_a_changed_copy_is_recorded_from_its_fields_not_from_the_old_frame() -> None:
+    from arkor_rx.sinks._jsonl import record_line
+
+    data = '{"type":"training.log","jobId":"j1","step":3,"loss":1.0}'
+    event = parse_event(ServerSentEvent(event="training.log", data=data, id="3"))
+    assert event is not None
+    changed = event.model_copy(update={"loss": 0.25})
+    line = json.loads(record_line(changed, "2026-01-01T00:00:00Z") or "")
+    assert line["data"]["loss"] == 0.25
+    assert line["id"] == "3"
 
 
 def received() -> list[TrainingEvent]:
