@@ -105,7 +105,9 @@ def test_batches_cross_as_frame_text_and_come_back_equal() -> None:
     assert_same_items(decode_batch(encode_batch(mixed)), mixed)
     # An id holding a NUL (from the JSON, not an SSE id): the ids cross as a list.
     data = '{"type":"training.log","step":1,"eventId":"a\\u0000b"}'
-    odd = [parse_event(ServerSentEvent(event="training.log", data=data))]
+    odd_event = parse_event(ServerSentEvent(event="training.log", data=data))
+    assert odd_event is not None
+    odd = [odd_event]
     assert odd[0].event_id == "a\x00b"
     assert_same_items(decode_batch(encode_batch(odd)), odd)
     assert decode_batch(encode_batch([])) == []
@@ -128,9 +130,9 @@ async def test_tensorboard_writes_in_the_worker_and_reads_back(tmp_path: Path) -
     assert worker_pid() != os.getpid()
     assert not tb._runs  # the parent's copy opened no writer
     acc = read(Path(tb.run_dir(JOB)))
-    assert scalars(acc, "train/loss") == [
-        (s, pytest.approx(1.0 / (s + 1))) for s in range(0, 300, 10)
-    ]
+    loss = scalars(acc, "train/loss")
+    assert [s for s, _ in loss] == list(range(0, 300, 10))
+    assert [v for _, v in loss] == pytest.approx([1.0 / (s + 1) for s in range(0, 300, 10)])
     assert [s for s, _ in scalars(acc, "train/learning_rate")] == list(range(0, 300, 10))
     assert scalars(acc, "final/train_runtime")[0][1] == 3.0
     (text,) = acc.Tensors("samples/text_summary")
