@@ -63,7 +63,17 @@ from operator import attrgetter, itemgetter
 from typing import Any, Final, Literal, TypeAlias
 
 from arkor_rx.errors import ArkorError, ConfigError
-from arkor_rx.events import parse_batch, parse_event, wire_data
+from arkor_rx.events import (
+    CheckpointSaved,
+    TrainingCompleted,
+    TrainingFailed,
+    TrainingLog,
+    TrainingStarted,
+    UnknownEvent,
+    parse_batch,
+    parse_event,
+    wire_data,
+)
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.sinks._base import Outcome, Sink, SinkItem, SinkStats
 from arkor_rx.sinks._runner import sink_name
@@ -142,9 +152,24 @@ OPEN, WRITE, CLOSE, FORGET = 0, 1, 2, 3
 OK, FAILED = 0, 1
 _SEP: Final = "\x00"  # never in a frame's JSON text (a control character) nor in an SSE id
 
+# What a batch's columns are read with, from C: no Python frame per item.
+_wire_of: Final = attrgetter("_wire")  # the frame-text slot wire_data reads; unset: AttributeError
 _dict_of: Final = attrgetter("__dict__")
 _event_id_of: Final = itemgetter("event_id")
 _type_of: Final = itemgetter("type")
+_NAME_OF_CLASS: Final[dict[type | None, str]] = {
+    cls: cls.model_fields["type"].default
+    for cls in (TrainingStarted, TrainingLog, CheckpointSaved, TrainingCompleted, TrainingFailed)
+}
+"""The SSE name of an event whose frame named its own type, by class (not UnknownEvent's)."""
+_FIELD_COUNT: Final[dict[type | None, int]] = {
+    cls: len(cls.model_fields)
+    for cls in (TrainingStarted, TrainingLog, CheckpointSaved, TrainingCompleted, TrainingFailed)
+}
+_FIELD_COUNT[UnknownEvent] = len(UnknownEvent.model_fields)
+"""How many entries an event's ``__dict__`` holds when nothing was added (``sse_event``)."""
+_ITS_TYPE: Final = ""
+"""The name sent for an UnknownEvent whose frame named its own type (the child reads it)."""
 
 
 def encode_batch(batch: Sequence[SinkItem]) -> bytes:
@@ -160,22 +185,39 @@ def encode_batch(batch: Sequence[SinkItem]) -> bytes:
     if n:
         try:
             wires = _SEP.join(map(_wire_of, batch))
-            dicts = list(map(_dict_of, batch))
-            id_list: list[Any] = list(map(_event_id_of, dicts))
-            name_list: list[str] = list(
-                map(dict.get, dicts, repeat("sse_event"), map(_type_of, dicts))
-            )
-        except (AttributeError, TypeError, KeyError):
-            pass  # an item without frame text (or not an event): the general path
+        except (AttributeError, TypeError):
+            pass  # an item without frame text: the general path
         else:
+            dicts = list(map(_dict_of, batch))
+            classes = set(map(type, batch))
+            names: Any
+            cls = classes.pop() if len(classes) == 1 else None
+            fields = _FIELD_COUNT.get(cls, 0)
+            if fields and sum(map(len, dicts)) == n * fields:
+                # One class, and no instance holds more than its fields (no
+                # ``sse_event``): one name for the whole batch.
+                names = _NAME_OF_CLASS.get(cls, _ITS_TYPE)
+            else:
+                # Each SSE name: the frame's own when it differed from the type,
+                # else the class's type, else (an UnknownEvent) "" for "its own".
+                names = list(
+                    map(
+                        dict.get,
+                        dicts,
+                        repeat("sse_event"),
+                        map(_NAME_OF_CLASS.get, map(type, batch), repeat(_ITS_TYPE)),
+                    )
+                )
+                first = names[0]
+                if names.count(first) == n:
+                    names = first
+            try:
+                ids: Any = _SEP.join(map(_event_id_of, dicts))
+            except TypeError:  # an event without id
+                ids = None
+            if ids is None or ids.count(_SEP) != n - 1:
+                ids = list(map(_event_id_of, dicts))
             if wires.count(_SEP) == n - 1:
-                ids: object = id_list
-                with contextlib.suppress(TypeError):  # a None id: keep the list
-                    joined = _SEP.join(id_list)
-                    if joined.count(_SEP) == n - 1:
-                        ids = joined
-                first = name_list[0]
-                names: object = first if name_list.count(first) == n else name_list
                 return pickle.dumps((wires, ids, names, None), 5)
     texts: list[str | None] = []
     all_ids: list[str | None] = []
@@ -197,35 +239,28 @@ def encode_batch(batch: Sequence[SinkItem]) -> bytes:
 def decode_batch(body: bytes) -> list[SinkItem]:
     """The batch [`encode_batch`][arkor_rx.sinks._process.encode_batch] sent, item for item."""
     wires, ids, names, others = pickle.loads(body)
+    rest = iter(others or ())
     if others is None:
         datas: list[str] = wires.split(_SEP)
         n = len(datas)
         types: list[str] = [names] * n if isinstance(names, str) else names
         id_list: list[str | None] = list(ids.split(_SEP)) if isinstance(ids, str) else ids
-        frames = Frames(type=types, data=datas, id=id_list, carried=[], retry={})
-        return [event for event in parse_batch(frames).aligned if event is not None]
+        if _ITS_TYPE not in types:
+            frames = Frames(type=types, data=datas, id=id_list, carried=[], retry={})
+            return [event for event in parse_batch(frames).aligned if event is not None]
+        wires, ids, names = datas, id_list, types
     items: list[SinkItem] = []
-    rest = iter(others)
     for text, event_id, name in zip(wires, ids, names, strict=True):
         if text is None:
             items.append(next(rest))
-        else:
-            event = parse_event(ServerSentEvent(event=name, data=text, id=event_id))
-            if event is not None:
-                items.append(event)
+            continue
+        event = parse_event(ServerSentEvent(event=name, data=text, id=event_id))
+        if event is None:
+            continue
+        if name == _ITS_TYPE:  # an UnknownEvent whose frame was named by its type
+            event.__dict__.pop("sse_event", None)
+        items.append(event)
     return items
-
-
-def _wire_getter() -> Any:
-    # The C-level getter of the events' frame-text slot (what wire_data reads):
-    # it raises AttributeError for an event without text and TypeError for an
-    # item that is not an event, and costs no Python frame per item.
-    from arkor_rx.events import _get_wire
-
-    return _get_wire
-
-
-_wire_of: Final = _wire_getter()
 
 
 class _NoMain(pickle.Pickler):
@@ -246,6 +281,17 @@ def _pickle_sink(sink: object) -> bytes:
 
 # --------------------------------------------------------------------------------------------
 # The worker process, seen from the parent.
+
+
+_PIPE_SIZE: Final = 1 << 20
+
+
+def _widen(fd: int) -> None:
+    """Let a pipe hold a whole batch (Linux: up to 1 MiB), so one write hands it over."""
+    with contextlib.suppress(ImportError, AttributeError, OSError):
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:
@@ -288,6 +334,8 @@ class _Worker:
             close_fds=True,
         )
         self.pid = self.proc.pid
+        assert self.proc.stdin is not None
+        _widen(self.proc.stdin.fileno())
         self.parent_pid = os.getpid()
         self.sent: set[int] = set()
         """Keys of the sinks whose pickle this worker has been sent."""
@@ -592,25 +640,31 @@ def process_proxy(sink: Sink) -> Sink:
     One proxy per sink instance while it is in use, so every loop that drives
     the sink drives the same copy in the child. A sink that cannot run in the
     child (it cannot be pickled, or it refers to something defined in
-    ``__main__``, which the child cannot import) is returned as it is, to run
-    on the loop, and one warning says why.
+    ``__main__``, which the child cannot import), or any sink on a system
+    that is not POSIX, is returned as it is, to run on the loop, and one
+    warning says why.
     """
     proxy = _PROXIES.get(id(sink))
     if proxy is not None and proxy.sink is sink:
         return proxy
+    if os.name != "posix":
+        _fall_back(sink, "the sink worker process needs a POSIX system")
+        return sink
     try:
         blob = _pickle_sink(sink)
     except Exception as exc:
-        if id(sink) not in _WARNED:
-            _WARNED.add(id(sink))
-            logger.warning(
-                "sink %s runs on the event loop, not in the sink worker process: "
-                "it cannot be sent there (%s: %s)",
-                sink_name(sink),
-                type(exc).__name__,
-                exc,
-            )
+        _fall_back(sink, f"it cannot be sent there ({type(exc).__name__}: {exc})")
         return sink
     proxy = ProcessProxy(sink, blob)
     _PROXIES[id(sink)] = proxy
     return proxy
+
+
+def _fall_back(sink: object, why: str) -> None:
+    if id(sink) not in _WARNED:
+        _WARNED.add(id(sink))
+        logger.warning(
+            "sink %s runs on the event loop, not in the sink worker process: %s",
+            sink_name(sink),
+            why,
+        )

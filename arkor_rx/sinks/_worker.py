@@ -18,11 +18,17 @@ already received are finished, nothing else is called (no implicit
 ``close``), and the process exits. It ignores SIGINT: a Ctrl-C in a terminal
 is the parent's to handle (the parent may still close its runs), and the
 child ends when the parent does.
+
+Rule 4: it runs at a lower CPU priority (``os.nice(5)``). On a machine with a
+core to spare this changes nothing; when the cores are contended the stream
+wins and a ``"drop"`` sink drops (and counts) rather than slowing the run,
+as the runner's rules promise for a slow sink.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pickle
 import signal
@@ -44,7 +50,10 @@ from arkor_rx.sinks._process import (
     decode_batch,
 )
 
-__all__ = ["main"]
+__all__ = ["NICE", "main"]
+
+NICE = 5
+"""How much lower the worker's CPU priority is than its parent's (``os.nice``)."""
 
 
 @dataclass(slots=True)
@@ -160,6 +169,8 @@ async def _serve(in_fd: int, out_fd: int) -> None:
 def main() -> None:
     """Serve the parent until its end of the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
     in_fd = os.dup(0)
     out_fd = os.dup(1)
     null = os.open(os.devnull, os.O_RDONLY)
