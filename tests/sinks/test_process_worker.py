@@ -35,6 +35,7 @@ from arkor_rx.sinks._process import (
     ProcessProxy,
     SinkWorkerError,
     _current,
+    _Worker,
     decode_batch,
     encode_batch,
     isolated,
@@ -42,7 +43,7 @@ from arkor_rx.sinks._process import (
     process_proxy,
 )
 from arkor_rx.sse import ServerSentEvent, SSEDecoder
-from tests.sinks.process_sinks import FAIL_STEP, ODD_STEP, FileRecorder, read_records
+from tests.sinks.process_sinks import FAIL_STEP, ODD_STEP, Chatty, FileRecorder, read_records
 from tests.sinks.test_tensorboard_csv import read, scalars
 
 JOB = TrainingJob(id="j1", name="support-bot")
@@ -288,3 +289,21 @@ def test_a_pickled_tensorboard_keeps_its_config_only(tmp_path: Path) -> None:
     )
     assert copy.stats.written == 0
     assert copy.run_dir(JOB) == tb.run_dir(JOB)
+
+
+async def test_a_print_in_the_child_does_not_corrupt_the_replies(tmp_path: Path) -> None:
+    chatty = Chatty(tmp_path / "calls.pickle")
+    proxy = process_proxy(chatty)
+    await proxy.open(JOB)
+    for start in range(0, 30, 10):
+        await proxy.write(log_frames(range(start, start + 10)))
+    await proxy.close(Outcome("completed", job_id="j1"))
+    writes = [arg for op, arg, _ in read_records(chatty.path) if op == "write"]
+    assert [e.step for batch in writes for e in batch] == list(range(30))
+
+
+def test_the_worker_exits_cleanly_when_its_input_ends() -> None:
+    worker = _Worker()
+    assert worker.alive
+    worker.stop(timeout=30)
+    assert worker.proc.returncode == 0
