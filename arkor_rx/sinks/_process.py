@@ -156,17 +156,20 @@ _SEP: Final = "\x00"  # never in a frame's JSON text (a control character) nor i
 _wire_of: Final = attrgetter("_wire")  # the frame-text slot wire_data reads; unset: AttributeError
 _dict_of: Final = attrgetter("__dict__")
 _event_id_of: Final = itemgetter("event_id")
-_type_of: Final = itemgetter("type")
+_EVENT_CLASSES: Final = (
+    TrainingStarted,
+    TrainingLog,
+    CheckpointSaved,
+    TrainingCompleted,
+    TrainingFailed,
+)
 _NAME_OF_CLASS: Final[dict[type | None, str]] = {
-    cls: cls.model_fields["type"].default
-    for cls in (TrainingStarted, TrainingLog, CheckpointSaved, TrainingCompleted, TrainingFailed)
+    cls: cls.model_fields["type"].default for cls in _EVENT_CLASSES
 }
 """The SSE name of an event whose frame named its own type, by class (not UnknownEvent's)."""
 _FIELD_COUNT: Final[dict[type | None, int]] = {
-    cls: len(cls.model_fields)
-    for cls in (TrainingStarted, TrainingLog, CheckpointSaved, TrainingCompleted, TrainingFailed)
+    cls: len(cls.model_fields) for cls in (*_EVENT_CLASSES, UnknownEvent)
 }
-_FIELD_COUNT[UnknownEvent] = len(UnknownEvent.model_fields)
 """How many entries an event's ``__dict__`` holds when nothing was added (``sse_event``)."""
 _ITS_TYPE: Final = ""
 """The name sent for an UnknownEvent whose frame named its own type (the child reads it)."""

@@ -112,6 +112,18 @@ def test_batches_cross_as_frame_text_and_come_back_equal() -> None:
     assert odd[0].event_id == "a\x00b"
     assert_same_items(decode_batch(encode_batch(odd)), odd)
     assert decode_batch(encode_batch([])) == []
+    # One class throughout, each with the SSE name "message"; unknown types only.
+    unnamed = frames(*(f'data: {{"type":"training.log","step":{s}}}' for s in range(5)))
+    assert {e.__dict__["sse_event"] for e in unnamed} == {"message"}
+    assert_same_items(decode_batch(encode_batch(unnamed)), unnamed)
+    unknown = frames(
+        'event: a.b\ndata: {"type":"a.b","n":1}',
+        'event: other\ndata: {"type":"a.b","n":2}',
+        'event: c.d\ndata: {"type":"c.d"}',
+    )
+    assert [type(e) for e in unknown] == [UnknownEvent] * 3
+    assert_same_items(decode_batch(encode_batch(unknown)), unknown)
+    assert_same_items(decode_batch(encode_batch(unknown[::2])), unknown[::2])
 
 
 async def test_tensorboard_writes_in_the_worker_and_reads_back(tmp_path: Path) -> None:
