@@ -55,19 +55,20 @@ class TensorBoard(BuiltinSink):
     metrics (``final/loss``, ``final/eval_loss`` and the numeric
     ``training.completed`` metrics), which the HParams tab compares across runs.
 
+    By default (``isolation="process"``) the event files are written in
+    arkor_rx's sink worker process, one child process shared by every such
+    sink (``arkor_rx.sinks._process``): building the protobufs costs some
+    15 µs of Python per event, which would otherwise be taken from the
+    stream's core. This instance stays in your process, where
+    [`run_dir`][arkor_rx.sinks.TensorBoard.run_dir] and ``stats`` work as
+    usual; the copy in the child does the writing, and a run's close
+    returns once that copy has flushed it. ``isolation="loop"`` writes on the
+    event loop instead.
+
     Examples:
         >>> tb = TensorBoard("runs/support-bot")   # then: tensorboard --logdir runs
         >>> tb.logdir
         'runs/support-bot'
-
-    By default (``isolation="process"``) the event files are written in
-    arkor_rx's sink worker process, a child process shared by every such sink
-    (see [`arkor_rx.sinks._process`][arkor_rx.sinks._process]): building the
-    protobufs costs some 15 µs of Python per event, which would otherwise be
-    taken from the stream's core. This instance stays in your process:
-    [`run_dir`][arkor_rx.sinks.TensorBoard.run_dir] and ``stats`` work as
-    usual, and ``close`` returns once the child has flushed the run.
-    ``isolation="loop"`` writes on the event loop instead.
 
     Args:
         logdir: the parent folder of the run folders.
