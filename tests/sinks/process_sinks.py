@@ -6,6 +6,7 @@ the test reads back in the parent.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pickle
 from collections.abc import Sequence
@@ -79,3 +80,26 @@ class Chatty(FileRecorder):
         print("a stray print in the worker", len(events))
         os.write(1, b"a stray write to descriptor 1\n")
         await super().write(events)
+
+
+class Gated(FileRecorder):
+    """Its ``write`` waits (in the child) until something is written to the FIFO ``gate``."""
+
+    def __init__(self, path: str | os.PathLike[str], gate: str | os.PathLike[str]) -> None:
+        super().__init__(path, name="gated")
+        self.gate = os.fspath(gate)
+
+    async def write(self, events: Sequence[SinkItem]) -> None:
+        await asyncio.to_thread(_wait, self.gate)
+        await super().write(events)
+
+
+def _wait(fifo: str) -> None:
+    with open(fifo, "rb") as file:  # blocks until the test opens it for writing
+        file.read()
+
+
+def open_gate(fifo: str | os.PathLike[str]) -> None:
+    """Let a ``Gated`` sink's write go on (blocks until its write is waiting)."""
+    with open(fifo, "wb") as file:
+        file.write(b"go")

@@ -43,7 +43,16 @@ from arkor_rx.sinks._process import (
     process_proxy,
 )
 from arkor_rx.sse import ServerSentEvent, SSEDecoder
-from tests.sinks.process_sinks import FAIL_STEP, ODD_STEP, Chatty, FileRecorder, read_records
+from arkor_rx.stopping import StopDecision
+from tests.sinks.process_sinks import (
+    FAIL_STEP,
+    ODD_STEP,
+    Chatty,
+    FileRecorder,
+    Gated,
+    open_gate,
+    read_records,
+)
 from tests.sinks.test_tensorboard_csv import read, scalars
 
 JOB = TrainingJob(id="j1", name="support-bot")
@@ -319,3 +328,27 @@ def test_the_worker_exits_cleanly_when_its_input_ends() -> None:
     assert worker.alive
     worker.stop(timeout=30)
     assert worker.proc.returncode == 0
+
+
+async def test_a_sink_waiting_in_the_child_does_not_hold_up_another(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "gate")
+    gated = process_proxy(Gated(tmp_path / "gated.pickle", tmp_path / "gate"))
+    other = FileRecorder(tmp_path / "other.pickle")
+    await gated.open(JOB)
+    held = asyncio.ensure_future(gated.write(log_frames(range(3))))
+    proxy = process_proxy(other)
+    await proxy.open(JOB)
+    await proxy.write(log_frames(range(5)))
+    stop = StopDecision(rule="patience", reason="no better loss for 3 evals", step=4)
+    await proxy.close(Outcome("stopped", job_id="j1", stop=stop))
+    assert not held.done()
+    assert [op for op, _, _ in read_records(other.path)] == ["open", "write", "close"]
+    assert read_records(other.path)[-1][1].stop == stop
+    await asyncio.to_thread(open_gate, tmp_path / "gate")
+    await held
+    await gated.close(Outcome("completed", job_id="j1"))
+    assert [op for op, _, _ in read_records(tmp_path / "gated.pickle")] == [
+        "open",
+        "write",
+        "close",
+    ]
