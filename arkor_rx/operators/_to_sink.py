@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
@@ -39,7 +40,7 @@ from arkor_rx.jobs import TrainingJob
 from arkor_rx.runs import PruneDecision, RunEvent
 from arkor_rx.samples import SamplesAnswered
 from arkor_rx.sinks._base import Outcome, OutcomeKind, Sink, SinkItem
-from arkor_rx.sinks._runner import GATHER_LIMIT, Gather, SinkHub
+from arkor_rx.sinks._runner import GATHER_LIMIT, SinkHub
 from arkor_rx.stopping import StopDecision
 
 __all__ = ["to_sink"]
@@ -58,7 +59,7 @@ _PLAIN: frozenset[type[Any]] = frozenset(
     }
 )
 _TERMINAL: frozenset[type[Any]] = frozenset({TrainingCompleted, TrainingFailed})
-_SAME_RUN = _PLAIN - _TERMINAL  # what needs nothing but an append while its run is current
+_job_id_of = attrgetter("job_id")
 _KEEP: set[asyncio.Task[None]] = set()  # finishing tasks of disposed subscriptions
 
 
@@ -84,64 +85,82 @@ def to_sink(
                 observer.on_error(exc)
                 return Disposable()
             jobs: dict[str, TrainingJob] = {}
-            current = None  # the job id of the last item (the common case: one run)
-            gather = Gather(hub, loop)  # items go to the sinks a loop turn at a time
-            add = gather.add
-            gathered = gather.items  # the same list for the whole subscription
-            append = gathered.append
+            pending: list[SinkItem] = []  # this loop turn's items, not yet handed over
+            append = pending.append
             ended = False
 
             def begin(job_id: str, run: Any) -> None:
-                nonlocal current
-                if job_id not in jobs:
-                    if run is not None:
-                        job = TrainingJob(
-                            id=job_id, name=run.name, config=dict(run.config), status="running"
-                        )
-                    else:
-                        job = TrainingJob(id=job_id, name=name or "", status="running")
-                    jobs[job_id] = job
-                    gather.flush()  # the previous run's items before this run's open
-                    hub.open(job)
-                current = job_id
+                if run is not None:
+                    job = TrainingJob(
+                        id=job_id, name=run.name, config=dict(run.config), status="running"
+                    )
+                else:
+                    job = TrainingJob(id=job_id, name=name or "", status="running")
+                jobs[job_id] = job
+                hub.open(job)
 
             def end(job_id: str, kind: OutcomeKind, **extra: Any) -> None:
-                nonlocal current
                 job = jobs.pop(job_id, None)
                 if job is None:
                     return
-                if current == job_id:
-                    current = None
                 status = {"completed": "completed", "failed": "failed"}.get(kind, "cancelled")
                 job = job.model_copy(update={"status": status})
-                gather.flush()  # the run's items before its close
                 hub.close(Outcome(kind, job_id=job_id, job=job, **extra))
 
-            def feed(item: SinkItem, run: Any) -> None:
-                job_id = item.job_id or (run.job_id if run is not None else "") or ""
-                if job_id != current:
-                    begin(job_id, run)
-                add(item)
-                if type(item) is TrainingCompleted:
+            def hand(job_id: str, items: list[SinkItem]) -> None:
+                if job_id not in jobs:
+                    begin(job_id, None)
+                hub.put_batch(items)
+                last = items[-1]
+                if type(last) is TrainingCompleted:
                     end(job_id, "completed")
-                elif type(item) is TrainingFailed:
-                    end(job_id, "failed", error=item.error)
+                elif type(last) is TrainingFailed:
+                    end(job_id, "failed", error=last.error)
+
+            def flush() -> None:
+                # Runs and ends are found here, for the whole turn, by C-level passes,
+                # not per item: the hot path touches nothing but the item's type.
+                if not pending:
+                    return
+                batch = pending.copy()
+                pending.clear()
+                ids = list(map(_job_id_of, batch))
+                kinds = list(map(type, batch))
+                if ids.count(ids[0]) == len(ids) and _TERMINAL.isdisjoint(kinds):
+                    hand(ids[0] or "", batch)  # one run, going on: the common case
+                    return
+                start = 0
+                for i, (job_id, kind) in enumerate(zip(ids, kinds, strict=True)):
+                    if kind in _TERMINAL or i + 1 == len(ids) or ids[i + 1] != job_id:
+                        hand(job_id or "", batch[start : i + 1])
+                        start = i + 1
+
+            def gather(item: SinkItem) -> None:
+                if pending:
+                    flush()  # a full turn's worth: hand it over now
+                loop.call_soon(flush)  # the end of this loop turn
+                append(item)
 
             def on_next(item: _T) -> None:
-                kind = type(item)
-                if kind in _SAME_RUN and item.job_id == current and not ended:  # type: ignore[attr-defined]
-                    if gathered and len(gathered) < GATHER_LIMIT:
+                if type(item) in _PLAIN and not ended:
+                    if pending and len(pending) < GATHER_LIMIT:
                         append(item)  # type: ignore[arg-type]  # the hot path: one append
                     else:
-                        add(item)  # type: ignore[arg-type]  # the first of a loop turn
+                        gather(item)  # type: ignore[arg-type]  # the first of a loop turn
                     observer.on_next(item)
                     return
                 if ended:
                     return
-                if kind in _PLAIN:
-                    feed(item, None)  # type: ignore[arg-type]
-                elif isinstance(item, RunEvent):
-                    feed(item.event, item.run)
+                flush()  # what came before, before what this item does
+                if isinstance(item, RunEvent):
+                    event = item.event
+                    job_id = event.job_id or item.run.job_id or ""
+                    if job_id not in jobs:
+                        begin(job_id, item.run)
+                    if event.job_id:
+                        gather(event)
+                    else:  # an event without its job id: handed over alone, labelled by the run
+                        hand(job_id, [event])
                 elif isinstance(item, PruneDecision):
                     if item.run.job_id is not None:
                         end(item.run.job_id, "stopped", stop=item.decision)
@@ -151,7 +170,7 @@ def to_sink(
                 observer.on_next(item)
 
             def end_all(kind: OutcomeKind, error: str | None = None) -> None:
-                gather.flush()
+                flush()
                 for job_id in list(jobs):
                     end(job_id, kind, error=error)
 

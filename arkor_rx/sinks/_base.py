@@ -34,6 +34,7 @@ __all__ = [
     "SinkItem",
     "SinkStats",
     "check_sinks",
+    "sink_name",
 ]
 
 Overflow: TypeAlias = Literal["drop", "block"]
@@ -108,6 +109,12 @@ class Sink(Protocol):
 
     async def close(self, outcome: Outcome) -> None:
         """The run ended; flush. Called once per run, always, even after errors."""
+
+
+def sink_name(sink: object) -> str:
+    """The name used for a sink in log lines: its ``name`` attribute or its class name."""
+    name = getattr(sink, "name", None)
+    return name if isinstance(name, str) and name else type(sink).__name__
 
 
 def check_sinks(sinks: object, samples: object = None) -> tuple[Sink, ...]:

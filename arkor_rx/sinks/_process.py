@@ -60,7 +60,7 @@ import weakref
 from collections.abc import Sequence
 from itertools import repeat
 from operator import attrgetter, itemgetter
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final, Literal, NamedTuple, TypeAlias
 
 from arkor_rx.errors import ArkorError, ConfigError
 from arkor_rx.events import (
@@ -76,7 +76,7 @@ from arkor_rx.events import (
 )
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.sinks._base import Outcome, Sink, SinkItem, SinkStats
-from arkor_rx.sinks._runner import sink_name
+from arkor_rx.sinks._base import sink_name
 from arkor_rx.sse import Frames, ServerSentEvent
 
 __all__ = [
@@ -528,6 +528,13 @@ def _shutdown() -> None:
 _KEYS = itertools.count(1)
 
 
+class _Encoded(NamedTuple):
+    """A chunk of one run's items, encoded for the worker."""
+
+    job_id: str
+    body: bytes
+
+
 class ProcessProxy:
     """Drive one sink's copy in the sink worker process, as if it were the sink.
 
@@ -600,18 +607,30 @@ class ProcessProxy:
         self._runs[job.id] = worker
         await worker.request(self._key, OPEN, pickle.dumps((blob, job), 5))
 
-    async def write(self, events: Sequence[SinkItem]) -> None:
-        """Write one run's batch in the child's copy.
+    def encode(self, events: list[SinkItem]) -> list[Any]:
+        """A chunk of one run's events as the worker takes it, made as they are handed over.
+
+        The runner calls this at hand-off, so its buffer holds bytes rather
+        than events (see [`encode_batch`][arkor_rx.sinks._process.encode_batch]).
+        """
+        return [_Encoded(events[0].job_id, encode_batch(events))] if events else []
+
+    async def write(self, events: Sequence[Any]) -> None:
+        """Write one run's batch in the child's copy (encoded chunks, or events).
 
         Raises:
             Exception: what the sink's ``write`` raised in the child, or a
                 [`SinkWorkerError`][arkor_rx.sinks._process.SinkWorkerError]
                 when the worker its run was opened in has exited.
         """
-        worker = self._runs.get(events[0].job_id) if events else None
+        if not events:
+            return
+        if not isinstance(events[0], _Encoded):
+            events = self.encode(list(events))
+        worker = self._runs.get(events[0].job_id)
         if worker is None:
             worker = _worker()
-        await worker.request(self._key, WRITE, encode_batch(events))
+        await worker.request(self._key, WRITE, pickle.dumps([e.body for e in events], 5))
 
     async def close(self, outcome: Outcome) -> None:
         """Close the run in the child's copy.

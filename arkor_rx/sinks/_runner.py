@@ -49,7 +49,15 @@ from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from typing import Any, TypeAlias
 
 from arkor_rx.jobs import TrainingJob
-from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Sink, SinkItem, SinkStats
+from arkor_rx.sinks._base import (
+    DEFAULT_BUFFER_SIZE,
+    Outcome,
+    Sink,
+    SinkItem,
+    SinkStats,
+    sink_name,
+)
+from arkor_rx.sinks._process import isolated
 
 __all__ = ["GATHER_LIMIT", "Gather", "SinkHub", "SinkRunner", "runner_for", "sink_name"]
 
@@ -83,12 +91,6 @@ class _Chunk:
 
 
 _Entry: TypeAlias = "_Chunk | _Open | _Close"
-
-
-def sink_name(sink: object) -> str:
-    """The name used for a sink in log lines: its ``name`` attribute or its class name."""
-    name = getattr(sink, "name", None)
-    return name if isinstance(name, str) and name else type(sink).__name__
 
 
 def _policy(sink: object) -> tuple[str, bool, int]:
@@ -134,8 +136,10 @@ class SinkRunner:
                 sink.stats = stats  # type: ignore[attr-defined]
         self.stats: SinkStats = stats
         self._loop = loop
-        self._target: Sink = sink  # what open/write/close are called on
-        encode = getattr(sink, "encode", None)
+        # What open/write/close are called on: the sink, or (isolation "process")
+        # its proxy to the sink worker process.
+        self._target: Sink = isolated(sink)
+        encode = getattr(self._target, "encode", None)
         self._encode: Callable[[list[SinkItem]], list[Any]] | None = (
             encode if callable(encode) else None
         )
@@ -316,7 +320,20 @@ class SinkRunner:
     async def _write(self, buf: collections.deque[_Entry]) -> None:
         stats = self.stats
         stats.high_water = max(stats.high_water, self._count)
+        # A batch takes up to a buffer's worth; a buffer past its bound (a push
+        # source that cannot wait) is taken whole, so that it cannot grow for long.
         limit = self.buffer_size
+        if self._count > limit:
+            limit = self._count
+            if not self._grew:
+                self._grew = True
+                logger.warning(
+                    "sink %s (overflow 'block') holds %d items, past its bound of %d: "
+                    "the source cannot wait, so the buffer grows rather than lose items",
+                    self.name,
+                    self._count,
+                    self.buffer_size,
+                )
         first = buf.popleft()
         assert isinstance(first, _Chunk)  # the task checked the head
         job_id = first.job_id
@@ -332,15 +349,6 @@ class SinkRunner:
                 batch.extend(entry.items)
                 count += entry.count
         self._count -= count
-        if self._count > self.buffer_size and not self._grew:
-            self._grew = True
-            logger.warning(
-                "sink %s (overflow 'block') holds %d items, past its bound of %d: "
-                "the source cannot wait, so the buffer grows rather than lose items",
-                self.name,
-                self._count,
-                self.buffer_size,
-            )
         if self._count < self.buffer_size:
             self._free_room()
         stats.batches += 1
@@ -466,6 +474,16 @@ class SinkHub:
                 waits = wait if waits is None else _both(waits, wait)
         return waits
 
+    def rooms_after(self, items: list[SinkItem]) -> list[Awaitable[None]]:
+        """[`put_batch`][arkor_rx.sinks._runner.SinkHub.put_batch], with the full sinks' waiters
+        as a list (empty when every sink had room)."""
+        rooms = []
+        for runner in self._runners:
+            wait = runner.put_many(items)
+            if wait is not None:
+                rooms.append(wait)
+        return rooms
+
     def put_batch(self, items: list[SinkItem]) -> Awaitable[None] | None:
         """Hand consecutive items of one run to every sink at once (the list is not copied).
 
@@ -511,7 +529,7 @@ class SinkHub:
                     runner.release()
 
 
-GATHER_LIMIT = 128
+GATHER_LIMIT = 256
 """Items a [`Gather`][arkor_rx.sinks._runner.Gather] holds before it hands them on at once."""
 
 
@@ -531,7 +549,7 @@ class Gather:
         loop: the loop whose turn ends a batch.
     """
 
-    __slots__ = ("_hub", "_job", "_loop", "items", "room")
+    __slots__ = ("_hub", "_job", "_loop", "_room", "_waiting", "items")
 
     def __init__(self, hub: SinkHub, loop: asyncio.AbstractEventLoop) -> None:
         self._hub = hub
@@ -542,9 +560,20 @@ class Gather:
         to it directly while it holds items of the same run and fewer than
         [`GATHER_LIMIT`][arkor_rx.sinks._runner.GATHER_LIMIT]."""
         self._job: str | None = None
-        self.room: Awaitable[None] | None = None
-        """Set when a ``block`` sink was full at a hand-off: a producer that can
-        wait awaits it (and sets it back to None) before its next item."""
+        self._room: Awaitable[None] | None = None
+        self._waiting: set[Awaitable[None]] = set()
+
+    @property
+    def room(self) -> Awaitable[None] | None:
+        """Set when a ``block`` sink was full at a hand-off: a producer that can wait
+        awaits it before its next item (after taking it with ``room = None``)."""
+        return self._room
+
+    @room.setter
+    def room(self, value: Awaitable[None] | None) -> None:
+        self._room = value
+        if value is None:
+            self._waiting.clear()
 
     def add(self, item: SinkItem) -> None:
         """Add one item (the hot path)."""
@@ -564,9 +593,13 @@ class Gather:
         if items:
             batch = items.copy()
             items.clear()
-            room = self._hub.put_batch(batch)
-            if room is not None:
-                self.room = room if self.room is None else _both(self.room, room)
+            for room in self._hub.rooms_after(batch):
+                # A full sink's waiter stays the same until it has room: keep each once.
+                if self.room is None:
+                    self.room = room
+                elif room is not self.room and room not in self._waiting:
+                    self.room = _both(self.room, room)
+                self._waiting.add(room)
 
 
 class _Room:

@@ -114,7 +114,10 @@ class _Server:
             await _sink(slot).open(job)
         elif op == WRITE:
             sink = _sink(slot)
-            await sink.write(decode_batch(body))
+            batch: list[Any] = []
+            for part in pickle.loads(body):  # the batch's chunks, each as encode_batch made it
+                batch.extend(decode_batch(part))
+            await sink.write(batch)
         elif op == CLOSE:
             sink = _sink(slot)
             await sink.close(pickle.loads(body))
