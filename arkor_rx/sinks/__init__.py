@@ -28,6 +28,7 @@ from arkor_rx.sinks._common import MissingExtraError
 from arkor_rx.sinks._csv import CSV
 from arkor_rx.sinks._jsonl import JSONL
 from arkor_rx.sinks._mlflow import MLflow
+from arkor_rx.sinks._process import SinkWorkerError
 from arkor_rx.sinks._prometheus import Prometheus
 from arkor_rx.sinks._runner import SinkHub
 from arkor_rx.sinks._tensorboard import TensorBoard
@@ -50,6 +51,7 @@ __all__ = [
     "SinkHub",
     "SinkItem",
     "SinkStats",
+    "SinkWorkerError",
     "TensorBoard",
     "WandB",
     "Webhook",

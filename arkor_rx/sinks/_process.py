@@ -75,8 +75,7 @@ from arkor_rx.events import (
     wire_data,
 )
 from arkor_rx.jobs import TrainingJob
-from arkor_rx.sinks._base import Outcome, Sink, SinkItem, SinkStats
-from arkor_rx.sinks._base import sink_name
+from arkor_rx.sinks._base import Outcome, Sink, SinkItem, SinkStats, sink_name
 from arkor_rx.sse import Frames, ServerSentEvent
 
 __all__ = [

@@ -1,15 +1,23 @@
 """Run sinks off the hot path: one bounded buffer and one asyncio task per sink.
 
-Rule 1: the producer's cost per item is an append to a deque and, when the
-sink's task is asleep, one wake-up (an ``asyncio.Event.set``). No Task, no
-coroutine and no await per item. Before each batch the task lingers up to
-``batch_interval`` seconds (default 0.05; a sink attribute) so that the batch
-gathers, unless something is urgent: a queued close, or a full ``"block"``
-buffer. So a fast stream is written in big batches (one thread hop
-or request per batch, not per event), a sink's share of the CPU stays
-bounded, and a live run with a few events per second is written within 50 ms.
-A ``"drop"`` sink thus takes at most ``buffer_size`` items per interval
-(about 20,000 per second by default) and drops, and counts, the rest.
+Rule 1: the producer's cost per item is an append to a list: a
+[`Gather`][arkor_rx.sinks._runner.Gather] (or ``to_sink``) hands a loop turn's
+items of one run to every runner at once (``put_many``: one buffer entry and,
+when the sink's task is asleep, one wake-up). No Task, no coroutine and no
+await per item. A sink with an ``encode(items)`` method has each hand-off
+encoded right there, and its buffer holds what ``encode`` made (text, small
+tuples) rather than the events; its ``write`` gets those, concatenated in
+stream order. A sink with ``isolation = "process"`` is driven through its
+proxy in the sink worker process (``arkor_rx.sinks._process``).
+
+Before each batch the task lingers up to ``batch_interval`` seconds (default
+0.05; a sink attribute) so that the batch gathers, unless something is
+urgent: a queued close, or a full ``"block"`` buffer. So a fast stream is
+written in big batches (one thread hop or request per batch, not per event),
+a sink's share of the CPU stays bounded, and a live run with a few events
+per second is written within 50 ms. A ``"drop"`` sink thus takes at most
+``buffer_size`` items per interval (about 20,000 per second by default) and
+drops, and counts, the rest.
 
 Rule 2: one [`SinkRunner`][arkor_rx.sinks._runner.SinkRunner] per sink instance and event loop,
 shared by
