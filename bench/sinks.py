@@ -1,6 +1,6 @@
-"""Sink workloads (g): ``trainer.events()`` with sinks attached, and a slow sink's memory.
+"""Sink workloads (s): ``trainer.events()`` with sinks attached, and a slow sink's memory.
 
-``python -m bench.sinks BASE_URL FRAMES`` (or the ``g`` group of ``make
+``python -m bench.sinks BASE_URL FRAMES`` (or the ``s`` group of ``make
 bench``) follows the same job stream twice: bare, and through
 ``aop.to_sink(TensorBoard, Prometheus, JSONL)``; the rate with sinks includes
 the final flush (the output completes only once every sink closed).
@@ -44,7 +44,14 @@ async def events_with_sinks(base_url: str, frames: int, folder: str) -> int:
     record = sinks.JSONL(folder_path / "run.jsonl")
     async with make_client(base_url) as client:
         source = _trainer(client, "bench", frames).events()
-        return await _consume(source.pipe(aop.to_sink(tb, prom, record)))
+        count = await _consume(source.pipe(aop.to_sink(tb, prom, record)))
+    LAST_STATS.clear()
+    LAST_STATS.update({"TensorBoard": tb.stats, "Prometheus": prom.stats, "JSONL": record.stats})
+    return count
+
+
+LAST_STATS: dict[str, Any] = {}
+"""The sinks' ``stats`` after the last run of the row with sinks (for the row's note)."""
 
 
 def _registry() -> Any:
@@ -139,8 +146,12 @@ def group(base_url: str, frames: int, repeats: int) -> list[Any]:
     )
     memory = asyncio.run(slow_sink_memory(base_url, frames))
     print(f"  [s] {json.dumps(memory)}", file=sys.stderr, flush=True)
+    kept = ", ".join(
+        f"{name} wrote {stats.written:,} (dropped {stats.dropped:,})"
+        for name, stats in LAST_STATS.items()
+    )
     rows[-1].note = (
-        f"slow sink (10x the stream's {memory['per_event_us']:.1f} µs/event): peak buffer "
+        f"{kept}; slow sink (10x the stream's {memory['per_event_us']:.1f} µs/event): peak buffer "
         f"{memory['high_water']}/{memory['buffer_size']}, dropped {memory['dropped']:,}, "
         f"RSS {memory['rss_first_tenth_mb']:.0f} -> {memory['rss_end_mb']:.0f} MB"
     )
