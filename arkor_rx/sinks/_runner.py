@@ -222,7 +222,8 @@ class SinkRunner:
     def _overflow(self, items: list[SinkItem], room: int) -> Awaitable[None] | None:
         if self.overflow == "block":
             self._urgent.set()  # past its bound: drain without lingering
-            self._keep(items)
+            if not self._keep(items):
+                return None  # nothing was kept (encode failed): nothing to wait for
             room_waiter = self._room_waiter
             if room_waiter is None:
                 self._room = self._loop.create_future()
@@ -243,7 +244,8 @@ class SinkRunner:
             self._dropped(rest[0].job_id, dropped)
         return None
 
-    def _keep(self, items: list[SinkItem]) -> None:
+    def _keep(self, items: list[SinkItem]) -> bool:
+        """Buffer ``items`` (encoded, for a sink with ``encode``); False when encode failed."""
         job_id = items[0].job_id
         encode = self._encode
         if encode is None:
@@ -253,12 +255,13 @@ class SinkRunner:
                 chunk = _Chunk(job_id, encode(items), len(items))
             except Exception as exc:  # counted like a failed write: the items are lost
                 self._failed("encode", job_id, exc)
-                return
+                return False
         self._buf.append(chunk)
         self._count += chunk.count
         if self._idle:
             self._idle = False
             self._wake.set()
+        return True
 
     def _dropped(self, job_id: str, count: int) -> None:
         self.stats.dropped += count
@@ -336,9 +339,10 @@ class SinkRunner:
             if not self._grew:
                 self._grew = True
                 logger.warning(
-                    "sink %s (overflow 'block') holds %d items, past its bound of %d: "
+                    "sink %s (overflow %r) holds %d items, past its bound of %d: "
                     "the source cannot wait, so the buffer grows rather than lose items",
                     self.name,
+                    self.overflow,
                     self._count,
                     self.buffer_size,
                 )

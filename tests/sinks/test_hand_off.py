@@ -225,3 +225,16 @@ async def test_prometheus_called_directly_with_events_sets_what_the_runner_sets(
             "arkor_training_step": 5.0,
         }
     )
+
+
+async def test_a_block_sink_whose_encode_fails_never_leaves_the_producer_waiting() -> None:
+    sink = EncodingSink(fail_encode=True, overflow="block", buffer_size=2)
+    hub = SinkHub([sink])
+    hub.open(TrainingJob(id="j1"))
+    await asyncio.sleep(0)  # the task opens the run and goes idle
+    room = hub.put_batch([TrainingLog(job_id="j1", step=s) for s in range(1, 4)])
+    assert room is None  # nothing was kept: there is nothing to wait for
+    hub.close(JOB)
+    await hub.finish()
+    assert sink.stats.errors == 1
+    assert sink.kinds == ["open", "close"]
