@@ -197,21 +197,22 @@ def replay(
         first_at = 0.0
 
         def advance() -> tuple[TrainingEvent, float] | None:
-            if pending:
-                return pending.pop()
-            return next(records, None)
+            """The next record, or None once the replay ended (completed or failed)."""
+            try:
+                item = pending.pop() if pending else next(records, None)
+            except ReplayError as exc:
+                observer.on_error(exc)
+                return None
+            if item is None:
+                observer.on_completed()
+            return item
 
         def fast(_s: abc.SchedulerBase, _state: Any = None) -> None:
             for _ in range(_CHUNK):
                 if disposed:
                     return
-                try:
-                    item = advance()
-                except ReplayError as exc:
-                    observer.on_error(exc)
-                    return
+                item = advance()
                 if item is None:
-                    observer.on_completed()
                     return
                 observer.on_next(item[0])
             serial.disposable = sched.schedule(fast)
@@ -220,13 +221,8 @@ def replay(
             nonlocal start, first_at
             assert speed is not None
             while not disposed:
-                try:
-                    item = advance()
-                except ReplayError as exc:
-                    observer.on_error(exc)
-                    return
+                item = advance()
                 if item is None:
-                    observer.on_completed()
                     return
                 event, at = item
                 if start is None:

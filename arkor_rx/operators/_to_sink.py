@@ -40,7 +40,7 @@ from arkor_rx.jobs import TrainingJob
 from arkor_rx.runs import PruneDecision, RunEvent
 from arkor_rx.samples import SamplesAnswered
 from arkor_rx.sinks._base import Outcome, OutcomeKind, Sink, SinkItem
-from arkor_rx.sinks._runner import GATHER_LIMIT, SinkHub
+from arkor_rx.sinks._runner import GATHER_LIMIT, Gather, SinkHub
 from arkor_rx.stopping import StopDecision
 
 __all__ = ["to_sink"]
@@ -85,8 +85,6 @@ def to_sink(
                 observer.on_error(exc)
                 return Disposable()
             jobs: dict[str, TrainingJob] = {}
-            pending: list[SinkItem] = []  # this loop turn's items, not yet handed over
-            append = pending.append
             ended = False
 
             def begin(job_id: str, run: Any) -> None:
@@ -117,13 +115,9 @@ def to_sink(
                 elif type(last) is TrainingFailed:
                     end(job_id, "failed", error=last.error)
 
-            def flush() -> None:
+            def split(batch: list[SinkItem]) -> None:
                 # Runs and ends are found here, for the whole turn, by C-level passes,
                 # not per item: the hot path touches nothing but the item's type.
-                if not pending:
-                    return
-                batch = pending.copy()
-                pending.clear()
                 ids = list(map(_job_id_of, batch))
                 kinds = list(map(type, batch))
                 if ids.count(ids[0]) == len(ids) and _TERMINAL.isdisjoint(kinds):
@@ -135,18 +129,17 @@ def to_sink(
                         hand(job_id or "", batch[start : i + 1])
                         start = i + 1
 
-            def gather(item: SinkItem) -> None:
-                if pending:
-                    flush()  # a full turn's worth: hand it over now
-                loop.call_soon(flush)  # the end of this loop turn
-                append(item)
+            gather = Gather(hub, loop, hand=split)  # a loop turn's items at once
+            flush = gather.flush
+            pending = gather.items  # the same list for the whole subscription
+            append = pending.append
 
             def on_next(item: _T) -> None:
                 if type(item) in _PLAIN and not ended:
                     if pending and len(pending) < GATHER_LIMIT:
                         append(item)  # type: ignore[arg-type]  # the hot path: one append
                     else:
-                        gather(item)  # type: ignore[arg-type]  # the first of a loop turn
+                        gather.add(item)  # type: ignore[arg-type]  # the first of a loop turn
                     observer.on_next(item)
                     return
                 if ended:
@@ -158,7 +151,7 @@ def to_sink(
                     if job_id not in jobs:
                         begin(job_id, item.run)
                     if event.job_id:
-                        gather(event)
+                        gather.add(event)
                     else:  # an event without its job id: handed over alone, labelled by the run
                         hand(job_id, [event])
                 elif isinstance(item, PruneDecision):

@@ -35,6 +35,7 @@ __all__ = [
     "SinkStats",
     "check_sinks",
     "sink_name",
+    "sink_policy",
 ]
 
 Overflow: TypeAlias = Literal["drop", "block"]
@@ -139,10 +140,28 @@ def check_sinks(sinks: object, samples: object = None) -> tuple[Sink, ...]:
             raise ConfigError(
                 f"sinks: {sink!r} is not a sink (it needs async open, write and close)"
             )
-        overflow = getattr(sink, "overflow", "drop")
-        if overflow not in ("drop", "block"):
-            raise ConfigError(f"sinks: {sink!r} has overflow {overflow!r}; use 'drop' or 'block'")
-        size = getattr(sink, "buffer_size", DEFAULT_BUFFER_SIZE)
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ConfigError(f"sinks: {sink!r} has buffer_size {size!r}; use a positive int")
+        sink_policy(sink)
     return tuple(sinks)
+
+
+def sink_policy(sink: object) -> tuple[Overflow, bool, int]:
+    """A sink's ``overflow``, ``fail_on_error`` and ``buffer_size``, with their defaults.
+
+    Raises:
+        ConfigError: ``overflow`` is not ``"drop"``/``"block"``, or ``buffer_size``
+            is not a positive int (the message names the sink and the value).
+    """
+    from arkor_rx.errors import ConfigError
+
+    overflow: Overflow = getattr(sink, "overflow", "drop")
+    if overflow not in ("drop", "block"):
+        raise ConfigError(
+            f"sinks: {sink_name(sink)} has overflow {overflow!r}; "
+            "overflow must be 'drop' or 'block'"
+        )
+    size = getattr(sink, "buffer_size", DEFAULT_BUFFER_SIZE)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigError(
+            f"sinks: {sink_name(sink)} has buffer_size {size!r}; buffer_size must be a positive int"
+        )
+    return overflow, bool(getattr(sink, "fail_on_error", False)), size

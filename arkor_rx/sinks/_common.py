@@ -12,21 +12,23 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import os
 import re
 from collections.abc import Mapping
 from types import ModuleType
-from typing import Any
+from typing import IO, Any, Generic, TypeVar
 
 from pydantic.alias_generators import to_snake
 
-from arkor_rx.errors import ArkorError, ConfigError
+from arkor_rx.errors import ArkorError
 from arkor_rx.events import TrainingLog
 from arkor_rx.jobs import TrainingJob
-from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Overflow, SinkStats
+from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkStats, sink_policy
 
 __all__ = [
     "METRICS",
     "BuiltinSink",
+    "FileSink",
     "MissingExtraError",
     "flat_config",
     "log_metrics",
@@ -71,11 +73,6 @@ class BuiltinSink:
         fail_on_error: bool = False,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
     ) -> None:
-        name = type(self).__name__
-        if overflow not in ("drop", "block"):
-            raise ConfigError(f"{name}: overflow must be 'drop' or 'block', not {overflow!r}")
-        if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
-            raise ConfigError(f"{name}: buffer_size must be a positive int, not {buffer_size!r}")
         self.overflow: Overflow = overflow
         """What happens when the buffer is full (see [`arkor_rx.sinks`][arkor_rx.sinks])."""
         self.fail_on_error = bool(fail_on_error)
@@ -84,6 +81,56 @@ class BuiltinSink:
         """Items buffered before the overflow policy applies."""
         self.stats = SinkStats()
         """Counters kept by the runner: written, batches, dropped, errors."""
+        sink_policy(self)  # a bad overflow or buffer_size fails here, not at the first run
+
+
+_F = TypeVar("_F", bound=IO[Any])
+
+
+class FileSink(BuiltinSink, Generic[_F]):
+    """A built-in sink writing one file that all its runs share.
+
+    The file is opened at the first run (created, or appended to with
+    ``append``), stays open while any run is, and is closed after the last.
+    A subclass says how the file is opened (``_open_file``).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        append: bool,
+        overflow: Overflow,
+        fail_on_error: bool,
+        buffer_size: int,
+    ) -> None:
+        super().__init__(overflow=overflow, fail_on_error=fail_on_error, buffer_size=buffer_size)
+        self.path = os.fspath(path)
+        """The file written."""
+        self._append = append
+        self._file: _F | None = None
+        self._runs = 0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path!r})"
+
+    def _open_file(self) -> _F:
+        """Open ``path``: appending when ``self._append``, else truncating."""
+        raise NotImplementedError
+
+    async def open(self, job: TrainingJob) -> None:
+        """Open the file at the first run (later runs add to it)."""
+        if self._file is None:
+            self._file = self._open_file()
+            self._append = True  # a later run of this sink adds to the same file
+        self._runs += 1
+
+    async def close(self, outcome: Outcome) -> None:
+        """Close the file once no run is open."""
+        self._runs -= 1
+        if self._runs <= 0 and self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")

@@ -10,7 +10,7 @@ from typing import IO, Any
 from arkor_rx.events import TrainingLog
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
-from arkor_rx.sinks._common import METRICS, BuiltinSink
+from arkor_rx.sinks._common import METRICS, FileSink
 
 __all__ = ["CSV", "CSV_COLUMNS"]
 
@@ -18,7 +18,7 @@ CSV_COLUMNS = ("job_id", "name", "step", "timestamp", *METRICS)
 """The header row: who, when, then the five metrics (empty when not logged)."""
 
 
-class CSV(BuiltinSink):
+class CSV(FileSink[IO[str]]):
     """Write one row per log event (``job_id, name, step, timestamp`` and the metrics).
 
     The header is written when the file is created; rows are flushed per
@@ -47,29 +47,28 @@ class CSV(BuiltinSink):
         fail_on_error: bool = False,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
     ) -> None:
-        super().__init__(overflow=overflow, fail_on_error=fail_on_error, buffer_size=buffer_size)
-        self.path = os.fspath(path)
-        """Where the rows go."""
-        self._append = append
-        self._file: IO[str] | None = None
+        super().__init__(
+            path,
+            append=append,
+            overflow=overflow,
+            fail_on_error=fail_on_error,
+            buffer_size=buffer_size,
+        )
         self._writer: Any = None
         self._names: dict[str, str] = {}
-        self._runs = 0
 
-    def __repr__(self) -> str:
-        return f"CSV({self.path!r})"
+    def _open_file(self) -> IO[str]:
+        fresh = not (self._append and os.path.exists(self.path))
+        handle = open(self.path, "w" if fresh else "a", newline="", encoding="utf-8")  # noqa: SIM115
+        self._writer = csv.writer(handle)
+        if fresh:
+            self._writer.writerow(CSV_COLUMNS)
+        return handle
 
     async def open(self, job: TrainingJob) -> None:
-        """Open the file at the first run; remember the run's name."""
-        if self._file is None:
-            fresh = not (self._append and os.path.exists(self.path))  # noqa: ASYNC240
-            self._file = open(self.path, "w" if fresh else "a", newline="", encoding="utf-8")  # noqa: SIM115, ASYNC230
-            self._writer = csv.writer(self._file)
-            if fresh:
-                self._writer.writerow(CSV_COLUMNS)
-            self._append = True
+        """Open the file at the first run (a new file gets the header); remember the run's name."""
+        await super().open(job)
         self._names[job.id] = job.name
-        self._runs += 1
 
     async def write(self, events: Sequence[SinkItem]) -> None:
         """One row per log event, then flush."""
@@ -90,12 +89,9 @@ class CSV(BuiltinSink):
         self._file.flush()
 
     async def close(self, outcome: Outcome) -> None:
-        """Close the file once no run is open."""
+        """Forget the run's name; close the file once no run is open."""
         self._names.pop(outcome.job_id or "", None)
-        self._runs -= 1
-        if self._runs <= 0 and self._file is not None:
-            self._file.close()
-            self._file = None
+        await super().close(outcome)
 
 
 def _values(event: TrainingLog) -> tuple[float | None, ...]:

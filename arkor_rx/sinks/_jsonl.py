@@ -11,10 +11,9 @@ from operator import attrgetter, contains, itemgetter
 from typing import IO, Any
 
 from arkor_rx.events import _KNOWN, TrainingEvent, UnknownEvent, _get_wire
-from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import SamplesAnswered
-from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
-from arkor_rx.sinks._common import BuiltinSink
+from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Overflow, SinkItem
+from arkor_rx.sinks._common import FileSink
 
 __all__ = ["JSONL", "received_now", "record_line"]
 
@@ -153,7 +152,7 @@ _NAME_OF_CLASS = {cls: _NAMES[cls.model_fields["type"].default] for cls in _KNOW
 """The quoted SSE name of each known event class (its type: the common case)."""
 
 
-class JSONL(BuiltinSink):
+class JSONL(FileSink[IO[bytes]]):
     """Record every event to a file, in the format [`arkor_rx.replay`][arkor_rx.replay] reads.
 
     Each line is ``{"id", "event", "data", "receivedAt"}``: the SSE id and
@@ -186,25 +185,18 @@ class JSONL(BuiltinSink):
         fail_on_error: bool = False,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
     ) -> None:
-        super().__init__(overflow=overflow, fail_on_error=fail_on_error, buffer_size=buffer_size)
-        self.path = os.fspath(path)
-        """Where the recording goes."""
-        self._append = append
-        self._file: IO[bytes] | None = None
-        self._runs = 0
+        super().__init__(
+            path,
+            append=append,
+            overflow=overflow,
+            fail_on_error=fail_on_error,
+            buffer_size=buffer_size,
+        )
 
-    def __repr__(self) -> str:
-        return f"JSONL({self.path!r})"
-
-    async def open(self, job: TrainingJob) -> None:
-        """Open the file at the first run (later runs append to it)."""
-        if self._file is None:
-            mode = "ab" if self._append else "wb"
-            # Unbuffered: each batch goes to the OS in one write (a killed process
-            # leaves whole lines), with no copy into a buffer first.
-            self._file = open(self.path, mode, buffering=0)  # noqa: SIM115, ASYNC230
-            self._append = True  # a later run of this sink adds to the same recording
-        self._runs += 1
+    def _open_file(self) -> IO[bytes]:
+        # Unbuffered: each batch goes to the OS in one write (a killed process
+        # leaves whole lines), with no copy into a buffer first.
+        return open(self.path, "ab" if self._append else "wb", buffering=0)
 
     def encode(self, events: list[SinkItem]) -> list[Any]:
         """The lines of ``events`` as UTF-8, made as they are handed over (``receivedAt`` is then).
@@ -230,10 +222,3 @@ class JSONL(BuiltinSink):
             # short, and a thread per batch would contend for the GIL with the
             # stream (each hand-off can stall it for the 5 ms switch interval).
             _write_all(handle, events)
-
-    async def close(self, outcome: Outcome) -> None:
-        """Close the file once no run is open."""
-        self._runs -= 1
-        if self._runs <= 0 and self._file is not None:
-            self._file.close()
-            self._file = None

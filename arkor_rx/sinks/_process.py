@@ -63,17 +63,7 @@ from operator import attrgetter, itemgetter
 from typing import Any, Final, Literal, NamedTuple, TypeAlias
 
 from arkor_rx.errors import ArkorError, ConfigError
-from arkor_rx.events import (
-    CheckpointSaved,
-    TrainingCompleted,
-    TrainingFailed,
-    TrainingLog,
-    TrainingStarted,
-    UnknownEvent,
-    parse_batch,
-    parse_event,
-    wire_data,
-)
+from arkor_rx.events import _KNOWN, UnknownEvent, _EventBase, parse_batch, parse_event, wire_data
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.sinks._base import Outcome, Sink, SinkItem, SinkStats, sink_name
 from arkor_rx.sse import Frames, ServerSentEvent
@@ -155,20 +145,13 @@ _SEP: Final = "\x00"  # never in a frame's JSON text (a control character) nor i
 _wire_of: Final = attrgetter("_wire")  # the frame-text slot wire_data reads; unset: AttributeError
 _dict_of: Final = attrgetter("__dict__")
 _event_id_of: Final = itemgetter("event_id")
-_EVENT_CLASSES: Final = (
-    TrainingStarted,
-    TrainingLog,
-    CheckpointSaved,
-    TrainingCompleted,
-    TrainingFailed,
-)
+_EVENT_CLASSES: Final[tuple[type[_EventBase], ...]] = tuple(_KNOWN.values())  # known types
 _NAME_OF_CLASS: Final[dict[type | None, str]] = {
     cls: cls.model_fields["type"].default for cls in _EVENT_CLASSES
 }
 """The SSE name of an event whose frame named its own type, by class (not UnknownEvent's)."""
-_FIELD_COUNT: Final[dict[type | None, int]] = {
-    cls: len(cls.model_fields) for cls in (*_EVENT_CLASSES, UnknownEvent)
-}
+_ALL_CLASSES: Final[tuple[type[_EventBase], ...]] = (*_EVENT_CLASSES, UnknownEvent)
+_FIELD_COUNT: Final[dict[type | None, int]] = {cls: len(cls.model_fields) for cls in _ALL_CLASSES}
 """How many entries an event's ``__dict__`` holds when nothing was added (``sse_event``)."""
 _ITS_TYPE: Final = ""
 """The name sent for an UnknownEvent whose frame named its own type (the child reads it)."""

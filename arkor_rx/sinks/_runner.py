@@ -58,12 +58,12 @@ from typing import Any, TypeAlias
 
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.sinks._base import (
-    DEFAULT_BUFFER_SIZE,
     Outcome,
     Sink,
     SinkItem,
     SinkStats,
     sink_name,
+    sink_policy,
 )
 from arkor_rx.sinks._process import isolated
 
@@ -101,20 +101,6 @@ class _Chunk:
 _Entry: TypeAlias = "_Chunk | _Open | _Close"
 
 
-def _policy(sink: object) -> tuple[str, bool, int]:
-    overflow = getattr(sink, "overflow", "drop")
-    if overflow not in ("drop", "block"):
-        from arkor_rx.errors import ConfigError
-
-        raise ConfigError(f"{sink_name(sink)}.overflow must be 'drop' or 'block', not {overflow!r}")
-    size = getattr(sink, "buffer_size", DEFAULT_BUFFER_SIZE)
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        from arkor_rx.errors import ConfigError
-
-        raise ConfigError(f"{sink_name(sink)}.buffer_size must be a positive int, not {size!r}")
-    return overflow, bool(getattr(sink, "fail_on_error", False)), size
-
-
 DEFAULT_BATCH_INTERVAL = 0.05
 """Seconds a woken sink task waits for a batch to gather (``batch_interval``)."""
 
@@ -135,7 +121,7 @@ class SinkRunner:
     def __init__(self, sink: Sink, loop: asyncio.AbstractEventLoop) -> None:
         self.sink = sink
         self.name = sink_name(sink)
-        self.overflow, self.fail_on_error, self.buffer_size = _policy(sink)
+        self.overflow, self.fail_on_error, self.buffer_size = sink_policy(sink)
         stats = getattr(sink, "stats", None)
         if not isinstance(stats, SinkStats):
             stats = SinkStats()
@@ -503,10 +489,8 @@ class SinkHub:
             As for ``put``: an awaitable when a ``block`` sink is full, else None.
         """
         waits: Awaitable[None] | None = None
-        for runner in self._runners:
-            wait = runner.put_many(items)
-            if wait is not None:
-                waits = wait if waits is None else _both(waits, wait)
+        for wait in self.rooms_after(items):
+            waits = wait if waits is None else _both(waits, wait)
         return waits
 
     def close(self, outcome: Outcome) -> None:
@@ -551,27 +535,36 @@ class Gather:
     The hot path of a producer that feeds sinks item by item: ``add`` is a
     list append (plus, for the first item of a turn, one ``call_soon``), so
     the cost per item does not grow with the number of sinks. The batch goes
-    to every sink at the end of the loop turn, when the run changes, when it
-    reaches [`GATHER_LIMIT`][arkor_rx.sinks._runner.GATHER_LIMIT] items, and
-    before anything the producer queues itself (call ``flush`` before
+    to every sink at the end of the loop turn, when it reaches
+    [`GATHER_LIMIT`][arkor_rx.sinks._runner.GATHER_LIMIT] items, and before
+    anything the producer queues itself (call ``flush`` before
     ``hub.open``/``hub.close``: markers stay in stream order).
 
     Args:
         hub: where the batches go.
         loop: the loop whose turn ends a batch.
+        hand: what a batch is handed to instead (``to_sink``, whose batches may
+            hold several runs, splits them there); by default every sink
+            gets it, as one run's items, and a full ``block`` sink's waiter is
+            kept in ``room``.
     """
 
-    __slots__ = ("_hub", "_job", "_loop", "_room", "_waiting", "items")
+    __slots__ = ("_hand", "_hub", "_loop", "_room", "_waiting", "items")
 
-    def __init__(self, hub: SinkHub, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        hub: SinkHub,
+        loop: asyncio.AbstractEventLoop,
+        hand: Callable[[list[SinkItem]], None] | None = None,
+    ) -> None:
         self._hub = hub
         self._loop = loop
+        self._hand = hand if hand is not None else self._to_every_sink
         self.items: list[SinkItem] = []
-        """What was gathered so far: one run's items, this turn. The same list
-        for the Gather's life (a hand-off copies it), so a producer may append
-        to it directly while it holds items of the same run and fewer than
+        """What was gathered so far, this turn. The same list for the Gather's
+        life (a hand-off copies it), so a producer may append to it directly
+        while it holds some items and fewer than
         [`GATHER_LIMIT`][arkor_rx.sinks._runner.GATHER_LIMIT]."""
-        self._job: str | None = None
         self._room: Awaitable[None] | None = None
         self._waiting: set[Awaitable[None]] = set()
 
@@ -591,27 +584,28 @@ class Gather:
         """Add one item (the hot path)."""
         items = self.items
         if not items:
-            self._job = item.job_id
-            self._loop.call_soon(self.flush)
-        elif item.job_id != self._job or len(items) >= GATHER_LIMIT:
-            self.flush()
-            self._job = item.job_id
+            self._loop.call_soon(self.flush)  # the end of this loop turn
+        elif len(items) >= GATHER_LIMIT:
+            self.flush()  # a full turn's worth: hand it over now
             self._loop.call_soon(self.flush)
         items.append(item)
 
     def flush(self) -> None:
-        """Hand what was gathered to every sink now."""
+        """Hand what was gathered over now."""
         items = self.items
         if items:
             batch = items.copy()
             items.clear()
-            for room in self._hub.rooms_after(batch):
-                # A full sink's waiter stays the same until it has room: keep each once.
-                if self.room is None:
-                    self.room = room
-                elif room is not self.room and room not in self._waiting:
-                    self.room = _both(self.room, room)
-                self._waiting.add(room)
+            self._hand(batch)
+
+    def _to_every_sink(self, batch: list[SinkItem]) -> None:
+        for room in self._hub.rooms_after(batch):
+            # A full sink's waiter stays the same until it has room: keep each once.
+            if self.room is None:
+                self.room = room
+            elif room is not self.room and room not in self._waiting:
+                self.room = _both(self.room, room)
+            self._waiting.add(room)
 
 
 class _Room:
