@@ -82,6 +82,11 @@ class Batch:
     duplicates: int = 0
     stop: bool = False
     """The chunk ends the stream (a terminal event, or an ``end`` frame)."""
+    frames: Frames | None = None
+    """The chunk's frames, when every frame with an event is delivered (not frame by frame)."""
+    ids: list[str | None] | None = None
+    """The ids of the frames that made an event (``Parsed.ids``, before any cut), with
+    ``frames``."""
     iterator: Iterator[TrainingEvent] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -100,10 +105,43 @@ class Batch:
         position = next(islice(compress(range(len(self.present)), self.present), handled, None))
         return self.frame_ids[position - 1] if position > 0 else self.entry
 
+    def columns(self) -> tuple[list[str | None], list[str], list[str]] | None:
+        """The SSE ``id``, event name and ``data`` of each event's frame, or None.
+
+        Aligned with ``events``; None for a chunk planned frame by frame (one
+        that held a duplicate, say), whose events are not simply its frames.
+        """
+        frames, ids = self.frames, self.ids
+        if frames is None or ids is None:
+            return None
+        n = len(self.events)
+        names, datas = frames.type, frames.data
+        if len(ids) != len(names):  # keepalives or bad frames among them: cut them out
+            names, datas = _picked(names, self.present), _picked(datas, self.present)
+        if n != len(ids):  # the events stop at a terminal one
+            return ids[:n], names[:n], datas[:n]
+        return ids, names, datas
+
     def duplicates_before(self, handled: int) -> int:
         if self.dups_before is None or handled >= len(self.events):
             return self.duplicates
         return self.dups_before[handled]
+
+
+def _picked(column: list[str], present: list[bool]) -> list[str]:
+    """The values of ``column`` where ``present``; with few gaps, a copy with them deleted."""
+    gaps = len(present) - sum(present)
+    if gaps * 8 > len(present):
+        return list(compress(column, present))
+    where: list[int] = []
+    at = -1
+    for _ in range(gaps):
+        at = present.index(False, at + 1)
+        where.append(at)
+    kept = column.copy()
+    for at in reversed(where):
+        del kept[at]
+    return kept
 
 
 class Planner:
@@ -157,7 +195,16 @@ class Planner:
         ):
             if events:
                 self._fresh = False
-            return Batch(events, entry, end, frames.id, parsed.present, stop=stop)
+            return Batch(
+                events,
+                entry,
+                end,
+                frames.id,
+                parsed.present,
+                stop=stop,
+                frames=frames,
+                ids=parsed.ids,
+            )
         return self._plan_frames(frames, parsed, entry, stop)
 
     def _take(self, ids: list[str | None]) -> bool:

@@ -7,6 +7,13 @@ Rule 2: an iterator that offers ``batches()`` (an
 [`EventStream`][arkor_rx.stream.EventStream]) is drained a batch at a time: one
 await per network read, and the batch's items go to the observer in a plain
 loop, with no await (and no async-generator step) per item.
+
+Rule 3 (fusion): the Observable is a [`Pumped`][arkor_rx._observe.Pumped]. An
+operator applied right on it (``aop.to_sink``) may subscribe with a
+[`Tap`][arkor_rx._observe.Tap] instead: the items still go to the observer one
+by one, and the tap is told where each batch begins and ends, so that it can
+take the batch whole (the list, and the frames' columns) rather than item by
+item. Nothing else changes: same task, same order, same errors.
 """
 
 from __future__ import annotations
@@ -15,15 +22,15 @@ import asyncio
 import concurrent.futures
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import reactivex
 from reactivex import abc
 from reactivex.disposable import Disposable
 
-from arkor_rx._loop import loop_or_error
+from arkor_rx._loop import loop_of
 
-__all__ = ["Batched", "observe_async"]
+__all__ = ["Batched", "Pumped", "Tap", "observe_async"]
 
 _T = TypeVar("_T")
 _T_co = TypeVar("_T_co", covariant=True)
@@ -35,6 +42,22 @@ class Batched(Protocol[_T_co]):
 
     def batches(self) -> AsyncIterator[Iterator[_T_co]]:
         """The items, one plain iterator per chunk (see ``EventStream.batches``)."""
+        ...
+
+    def delivering(self) -> Any:
+        """The batch being handed out (its ``events`` list and ``iterator``), or None."""
+        ...
+
+
+class Tap(Protocol):
+    """What a fused operator is told about the batches of a [`Pumped`][arkor_rx._observe.Pumped]."""
+
+    def begin(self, batch: Any) -> None:
+        """``batch`` (as ``Batched.delivering`` gives it) is about to go to the observer."""
+        ...
+
+    def end(self) -> None:
+        """Every item of the batch went to the observer."""
         ...
 
 
@@ -73,20 +96,48 @@ def observe_async(
         ``AsyncIOScheduler`` sends a ``RuntimeError`` to ``on_error``.
     """
 
-    def subscribe(
-        observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
+    return Pumped(open_iterator)
+
+
+class Pumped(reactivex.Observable[_T]):
+    """The Observable of [`observe_async`][arkor_rx._observe.observe_async] (see Rule 3)."""
+
+    def __init__(self, open_iterator: Callable[[], Awaitable[AsyncIterator[_T]]]) -> None:
+        self._open_iterator = open_iterator
+        super().__init__(self._subscribe_plain)
+
+    def _subscribe_plain(
+        self, observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
+        return self.subscribe_tapped(
+            observer.on_next, observer.on_error, observer.on_completed, None, scheduler
+        )
+
+    def subscribe_tapped(
+        self,
+        on_next: Callable[[_T], None],
+        on_error: Callable[[Exception], None],
+        on_completed: Callable[[], None],
+        tap: Tap | None,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        """Subscribe the three callbacks (as they are, not wrapped), telling ``tap`` of every batch.
+
+        An iterator without batches is taken as batches of one item.
+        """
+        open_iterator = self._open_iterator
         message = (
             "subscribe inside a running asyncio loop, or pass scheduler=AsyncIOScheduler(loop)"
         )
-        loop = loop_or_error(scheduler, observer, message)
+        loop = loop_of(scheduler)
         if loop is None:
+            on_error(RuntimeError(message))
             return Disposable()
         disposed = False
 
         def fail(exc: Exception) -> None:
             try:
-                observer.on_error(exc)
+                on_error(exc)
             except Exception as unhandled:  # an observer without on_error re-raises
                 loop.call_exception_handler(
                     {"message": "unhandled error in an arkor_rx observable", "exception": unhandled}
@@ -100,17 +151,25 @@ def observe_async(
                 return
             try:
                 if isinstance(iterator, Batched):
-                    on_next = observer.on_next
+                    delivering = iterator.delivering
                     async for batch in iterator.batches():
+                        if tap is not None:
+                            tap.begin(delivering())
                         for item in batch:
                             on_next(item)
                             if disposed:
                                 return
+                        if tap is not None:
+                            tap.end()
                 else:
                     async for item in iterator:
-                        observer.on_next(item)
+                        if tap is not None:
+                            tap.begin(_One(item))
+                        on_next(item)
                         if disposed:
                             return
+                        if tap is not None:
+                            tap.end()
             except Exception as exc:
                 if not disposed:
                     fail(exc)
@@ -121,7 +180,7 @@ def observe_async(
                     with contextlib.suppress(Exception):
                         await aclose()
             if not disposed:
-                observer.on_completed()
+                on_completed()
 
         handle: asyncio.Task[None] | concurrent.futures.Future[None]
         try:
@@ -140,4 +199,15 @@ def observe_async(
 
         return Disposable(dispose)
 
-    return reactivex.create(subscribe)
+
+class _One:
+    """A batch of one item, for a tapped iterator without batches."""
+
+    __slots__ = ("events", "iterator")
+
+    def __init__(self, item: Any) -> None:
+        self.events = [item]
+        self.iterator: Iterator[Any] = iter(())  # handed out already
+
+    def columns(self) -> None:
+        return None

@@ -224,6 +224,15 @@ class EventStream:
         """
         return self._source
 
+    def delivering(self) -> Batch | None:
+        """The batch being handed out by [`batches`][arkor_rx.stream.EventStream.batches], if any.
+
+        For operators fused with the stream (``aop.to_sink``): its ``events``
+        list, its ``iterator`` (how far the consumer got) and its frames'
+        ``columns()``.
+        """
+        return self._batch
+
     def __aiter__(self) -> EventStream:
         return self
 

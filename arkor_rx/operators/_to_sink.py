@@ -11,7 +11,15 @@ Rule 2: ``RunEvent`` values (a sweep's merged stream) are unwrapped for the
 sinks and labelled by their run (job id, name, config); the output still
 carries the ``RunEvent``.
 
-Rule 3: the output's ``on_completed`` / ``on_error`` wait until every sink
+Rule 3 (fusion): applied right on ``trainer.events()`` (an
+[`observe_async`][arkor_rx._observe.observe_async] Observable), ``to_sink`` takes
+the stream's batches whole: each network read's events go to the sinks as
+one list once the observer has had every one of them, with the frames'
+columns for a sink that encodes from them (``sinks.JSONL``); nothing is done
+per event. Anywhere else it gathers the events of a loop turn. What the sinks
+see is the same either way.
+
+Rule 4: the output's ``on_completed`` / ``on_error`` wait until every sink
 has closed the run, so awaiting the output means the sinks have flushed. A
 sink with ``fail_on_error=True`` that failed turns a completion into that
 error.
@@ -21,13 +29,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from operator import attrgetter
+from operator import attrgetter, length_hint
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from arkor_rx._loop import loop_of
+from arkor_rx._observe import Pumped
 from arkor_rx.events import (
     CheckpointSaved,
     TrainingCompleted,
@@ -39,7 +48,7 @@ from arkor_rx.events import (
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.runs import PruneDecision, RunEvent
 from arkor_rx.samples import SamplesAnswered
-from arkor_rx.sinks._base import Outcome, OutcomeKind, Sink, SinkItem
+from arkor_rx.sinks._base import Outcome, OutcomeKind, Sink, SinkItem, WireBatch
 from arkor_rx.sinks._runner import GATHER_LIMIT, Gather, SinkHub
 from arkor_rx.stopping import StopDecision
 
@@ -108,7 +117,7 @@ def to_sink(
             def hand(job_id: str, items: list[SinkItem]) -> None:
                 if job_id not in jobs:
                     begin(job_id, None)
-                hub.put_batch(items)
+                hub.put_batch(items, tail_only=True)  # split cuts a run after its end
                 last = items[-1]
                 if type(last) is TrainingCompleted:
                     end(job_id, "completed")
@@ -129,8 +138,9 @@ def to_sink(
                         hand(job_id or "", batch[start : i + 1])
                         start = i + 1
 
+            tap = _Tap(split, hand) if isinstance(source, Pumped) else None
             gather = Gather(hub, loop, hand=split)  # a loop turn's items at once
-            flush = gather.flush
+            flush = gather.flush if tap is None else tap.partial
             pending = gather.items  # the same list for the whole subscription
             append = pending.append
 
@@ -208,7 +218,12 @@ def to_sink(
                 end_all("error", f"{type(error).__name__}: {error}")
                 after_flush(lambda _exc: observer.on_error(error))
 
-            upstream = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+            if tap is not None and isinstance(source, Pumped):  # Rule 3
+                upstream = source.subscribe_tapped(
+                    observer.on_next, on_error, on_completed, tap, scheduler
+                )
+            else:
+                upstream = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
 
             def dispose() -> None:
                 nonlocal ended
@@ -223,3 +238,46 @@ def to_sink(
         return Observable(subscribe)
 
     return operator
+
+
+class _Tap:
+    """The batches of a fused stream, handed to ``split`` whole (Rule 3)."""
+
+    __slots__ = ("_batch", "_hand", "_split")
+
+    def __init__(
+        self,
+        split: Callable[[list[SinkItem]], None],
+        hand: Callable[[str, list[SinkItem]], None],
+    ) -> None:
+        self._split = split  # a batch that may hold several runs or end one
+        self._hand = hand  # one run's items, going on
+        self._batch: Any = None
+
+    def begin(self, batch: Any) -> None:
+        self._batch = batch
+
+    def end(self) -> None:
+        batch, self._batch = self._batch, None
+        events = batch.events
+        if not events:
+            return
+        columns = batch.columns()
+        if columns is None:
+            self._split(events)
+            return
+        # A chunk planned whole: its events stop at the first terminal one, so
+        # only the last can end the run, and one pass over the job ids is left.
+        ids = list(map(_job_id_of, events))
+        if ids.count(ids[0]) == len(ids) and type(events[-1]) not in _TERMINAL:
+            self._hand(ids[0] or "", WireBatch(events, columns))
+        else:
+            self._split(WireBatch(events, columns))
+
+    def partial(self) -> None:
+        """Hand what the observer had of the current batch (the stream ended inside it)."""
+        batch, self._batch = self._batch, None
+        if batch is not None:
+            taken = len(batch.events) - length_hint(batch.iterator)
+            if taken > 0:
+                self._split(batch.events[:taken])

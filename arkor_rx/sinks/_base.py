@@ -45,6 +45,28 @@ OutcomeKind: TypeAlias = Literal["completed", "failed", "stopped", "cancelled", 
 """How a run ended, as a sink is told in ``close``."""
 
 SinkItem: TypeAlias = TrainingEvent | SamplesAnswered
+
+
+class WireBatch(list[SinkItem]):
+    """Events handed to sinks with their frames' columns (``id``, event name, ``data``).
+
+    What ``aop.to_sink`` hands over when it is fused with the event stream: a
+    plain list of the events, plus ``columns``, aligned with them, that a sink's
+    ``encode`` may use instead of reading each event (``sinks.JSONL`` does).
+    A slice of it is a plain list, without columns.
+    """
+
+    __slots__ = ("columns",)
+
+    def __init__(
+        self,
+        events: list[SinkItem],
+        columns: tuple[list[str | None], list[str], list[str]],
+    ) -> None:
+        super().__init__(events)
+        self.columns = columns
+
+
 """What a batch holds: the typed events, and the checkpoint samples' answers."""
 
 DEFAULT_BUFFER_SIZE = 1024

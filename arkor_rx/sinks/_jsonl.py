@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from concurrent.futures import ThreadPoolExecutor
 from itertools import repeat
 from operator import attrgetter, contains, itemgetter
 from typing import IO, Any
 
 from arkor_rx.events import _KNOWN, TrainingEvent, UnknownEvent, _get_wire
 from arkor_rx.samples import SamplesAnswered
-from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Overflow, SinkItem
+from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
 from arkor_rx.sinks._common import FileSink
 
 __all__ = ["JSONL", "received_now", "record_line"]
@@ -86,14 +88,11 @@ def _plain_lines(events: list[SinkItem], received_at: str) -> str | None:
         names = list(map(_NAME_OF_CLASS.__getitem__, map(type, events)))
         dicts = list(map(_dict_of, events))
         ids = list(map(_event_id_in, dicts))
-        every_id = "".join(ids)
     except (AttributeError, TypeError, KeyError):  # no frame, not an event, no id ...
         return None
-    if (
-        not every_id.isascii()
-        or not every_id.isalnum()  # then no id needs escaping (and none is empty)
-        or any(map(contains, dicts, repeat("sse_event")))  # a frame named otherwise
-    ):
+    if any(map(contains, dicts, repeat("sse_event"))):  # a frame named otherwise
+        return None
+    if not _plain_ids(ids):
         return None
     # One list of every piece, filled by slice (no tuple per event), then one join.
     tail = f', "receivedAt": "{received_at}"}}\n'
@@ -105,6 +104,50 @@ def _plain_lines(events: list[SinkItem], received_at: str) -> str | None:
     if text.count("\n") != len(ids):  # JSON over several data: lines: not one line each
         return None
     return text
+
+
+def _column_lines(
+    columns: tuple[list[str | None], list[str], list[str]], received_at: str
+) -> str | None:
+    """[`_plain_lines`][arkor_rx.sinks._jsonl._plain_lines] from the frames' own columns
+    (a [`WireBatch`][arkor_rx.sinks._base.WireBatch]): the id, name and data as received.
+
+    None unless every id is alphanumeric ASCII, every name needs no JSON
+    escaping and every data is one line; then ``record_line`` decides.
+    """
+    ids, names, datas = columns
+    if not _plain_ids(ids):
+        return None
+    if not _PLAIN_NAMES.issuperset(names) and not all(map(_plain_name, set(names))):
+        return None
+    if "\n" in "".join(datas):  # JSON over several data: lines
+        return None
+    tail = f', "receivedAt": "{received_at}"}}\n'
+    pieces: list[str] = ['{"id": "', "", '", "event": "', "", '", "data": ', "", tail] * len(ids)
+    pieces[1::7] = ids  # type: ignore[assignment]
+    pieces[3::7] = names
+    pieces[5::7] = datas
+    return "".join(pieces)
+
+
+def _plain_ids(ids: list[Any]) -> bool:
+    """Whether every id is alphanumeric ASCII (then none needs escaping, and none is missing)."""
+    try:
+        # bytes.isalnum is a table lookup per byte; str.isalnum a Unicode query per character.
+        return "".join(ids).encode("ascii").isalnum()
+    except (TypeError, UnicodeEncodeError):  # an event without an id, or a non-ASCII id
+        return False
+
+
+def _plain_name(name: str) -> bool:
+    """Whether json.dumps(name) is the name in quotes: printable ASCII, no quote or backslash."""
+    return (
+        bool(name)
+        and name.isascii()
+        and name.isprintable()
+        and '"' not in name
+        and "\\" not in name
+    )
 
 
 def _write_all(handle: IO[bytes], chunks: Sequence[bytes]) -> None:
@@ -132,8 +175,24 @@ _event_id_in = itemgetter("event_id")
 
 
 def received_now() -> str:
-    """Now, as a recording's ``receivedAt`` (ISO-8601, UTC, microseconds)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Now, as a recording's ``receivedAt`` (ISO-8601, UTC, microseconds).
+
+    Examples:
+        >>> stamp = received_now()
+        >>> len(stamp), stamp[4], stamp[10], stamp[19], stamp[-1]
+        (27, '-', 'T', '.', 'Z')
+    """
+    global _second
+    now = time.time()
+    second = int(now)
+    cached = _second
+    if cached[0] != second:  # the date and time of day change once a second: format them then
+        cached = _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{int((now - second) * 1e6):06d}Z"
+
+
+_second: tuple[int, str] = (-1, "")
+"""The last second ``received_now`` formatted, and its text."""
 
 
 _NAMES = {
@@ -147,6 +206,9 @@ _NAMES = {
         "message",
     )
 }
+
+_PLAIN_NAMES = frozenset(_NAMES)
+"""The SSE names a recording usually holds (each needs no escaping)."""
 
 _NAME_OF_CLASS = {cls: _NAMES[cls.model_fields["type"].default] for cls in _KNOWN.values()}
 """The quoted SSE name of each known event class (its type: the common case)."""
@@ -192,6 +254,7 @@ class JSONL(FileSink[IO[bytes]]):
             fail_on_error=fail_on_error,
             buffer_size=buffer_size,
         )
+        self._writer: ThreadPoolExecutor | None = None
 
     def _open_file(self) -> IO[bytes]:
         # Unbuffered: each batch goes to the OS in one write (a killed process
@@ -205,7 +268,10 @@ class JSONL(FileSink[IO[bytes]]):
         stream's garbage collector quiet.
         """
         now = received_now()
-        text = _plain_lines(events, now)
+        columns = getattr(events, "columns", None)  # a WireBatch: the frames' own columns
+        text = None if columns is None else _column_lines(columns, now)
+        if text is None:
+            text = _plain_lines(events, now)
         if text is None:
             text = "".join(line for event in events if (line := record_line(event, now)))
         return [text.encode()] if text else []
@@ -217,8 +283,20 @@ class JSONL(FileSink[IO[bytes]]):
             return
         if events and not isinstance(events[0], bytes):
             events = self.encode(list(events))
-        if events:
-            # On the loop, not in a worker thread: one system call per batch is
-            # short, and a thread per batch would contend for the GIL with the
-            # stream (each hand-off can stall it for the 5 ms switch interval).
-            _write_all(handle, events)
+        if not events:
+            return
+        # The system call runs in the sink's own writer thread, not on the loop:
+        # it releases the GIL, so the kernel's share of writing (the page cache,
+        # the file system's journal, which can stall a writer for milliseconds)
+        # happens on another core while the stream goes on. Returns once written.
+        writer = self._writer
+        if writer is None:
+            writer = self._writer = ThreadPoolExecutor(1, thread_name_prefix="arkor-jsonl")
+        await asyncio.get_running_loop().run_in_executor(writer, _write_all, handle, events)
+
+    async def close(self, outcome: Outcome) -> None:
+        """Close the file once no run is open (after the last write finished)."""
+        if self._runs <= 1 and self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.shutdown(wait=True)  # idle here: a write still running only after a cancel
+        await super().close(outcome)

@@ -101,6 +101,17 @@ class _Chunk:
 _Entry: TypeAlias = "_Chunk | _Open | _Close"
 
 
+def _is_terminal(kind: type) -> bool:
+    """Whether items of this class end a run (``completed``, ``failed``)."""
+    known = _TERMINAL_KINDS.get(kind)
+    if known is None:
+        known = _TERMINAL_KINDS[kind] = bool(getattr(kind, "terminal", False))
+    return known
+
+
+_TERMINAL_KINDS: dict[type, bool] = {}
+
+
 DEFAULT_BATCH_INTERVAL = 0.05
 """Seconds a woken sink task waits for a batch to gather (``batch_interval``)."""
 
@@ -186,13 +197,16 @@ class SinkRunner:
         """Queue one item: [`put_many`][arkor_rx.sinks._runner.SinkRunner.put_many] of one."""
         return self.put_many([item])
 
-    def put_many(self, items: list[SinkItem]) -> Awaitable[None] | None:
+    def put_many(self, items: list[SinkItem], *, tail_only: bool = False) -> Awaitable[None] | None:
         """Queue consecutive items of one run at once: one buffer entry for the whole list.
 
         The list is kept as it is (not copied), so the caller must not change
         it afterwards; many runners may share it. Items past the buffer's room
         follow the overflow policy. A sink with an ``encode`` method has the
         kept items encoded here, right away (see the module rules).
+        ``tail_only=True`` says that no item but the last can end the run (the
+        caller cut the run there), so a full ``"drop"`` buffer looks at the
+        last item only for a terminal event to keep.
 
         Returns:
             None, or (overflow ``"block"`` with a full buffer) an awaitable
@@ -203,9 +217,11 @@ class SinkRunner:
             if items:
                 self._keep(items)
             return None
-        return self._overflow(items, room)
+        return self._overflow(items, room, tail_only)
 
-    def _overflow(self, items: list[SinkItem], room: int) -> Awaitable[None] | None:
+    def _overflow(
+        self, items: list[SinkItem], room: int, tail_only: bool
+    ) -> Awaitable[None] | None:
         if self.overflow == "block":
             self._urgent.set()  # past its bound: drain without lingering
             if not self._keep(items):
@@ -220,9 +236,12 @@ class SinkRunner:
         else:
             kept, rest = [], items
         terminals: list[SinkItem] = []
-        if any(getattr(kind, "terminal", False) for kind in set(map(type, rest))):
+        if tail_only:
+            if _is_terminal(type(rest[-1])):
+                terminals = rest[-1:]
+        elif any(map(_is_terminal, set(map(type, rest)))):
             terminals = [item for item in rest if getattr(item, "terminal", False)]
-            kept += terminals  # a run's end is never dropped
+        kept += terminals  # a run's end is never dropped
         if kept:
             self._keep(kept)
         dropped = len(rest) - len(terminals)
@@ -472,24 +491,30 @@ class SinkHub:
                 waits = wait if waits is None else _both(waits, wait)
         return waits
 
-    def rooms_after(self, items: list[SinkItem]) -> list[Awaitable[None]]:
+    def rooms_after(
+        self, items: list[SinkItem], *, tail_only: bool = False
+    ) -> list[Awaitable[None]]:
         """[`put_batch`][arkor_rx.sinks._runner.SinkHub.put_batch], with the full sinks' waiters
         as a list (empty when every sink had room)."""
         rooms = []
         for runner in self._runners:
-            wait = runner.put_many(items)
+            wait = runner.put_many(items, tail_only=tail_only)
             if wait is not None:
                 rooms.append(wait)
         return rooms
 
-    def put_batch(self, items: list[SinkItem]) -> Awaitable[None] | None:
+    def put_batch(
+        self, items: list[SinkItem], *, tail_only: bool = False
+    ) -> Awaitable[None] | None:
         """Hand consecutive items of one run to every sink at once (the list is not copied).
+
+        ``tail_only``: as for [`SinkRunner.put_many`][arkor_rx.sinks._runner.SinkRunner.put_many].
 
         Returns:
             As for ``put``: an awaitable when a ``block`` sink is full, else None.
         """
         waits: Awaitable[None] | None = None
-        for wait in self.rooms_after(items):
+        for wait in self.rooms_after(items, tail_only=tail_only):
             waits = wait if waits is None else _both(waits, wait)
         return waits
 
