@@ -10,6 +10,7 @@ Rule 2: a run is labelled by its name and job id everywhere (`run_label`).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import math
 import os
@@ -61,6 +62,20 @@ def require(module: str, extra: str) -> ModuleType:
         raise MissingExtraError(
             f"{module} is not installed: pip install arkor_rx[{extra}]"
         ) from None
+
+
+def find_extra(module: str, extra: str) -> None:
+    """Check that ``module`` is installed, without importing it; else fail as ``require``.
+
+    Examples:
+        >>> find_extra("json", "none")
+        >>> find_extra("no_such_module_here", "tensorboard")
+        Traceback (most recent call last):
+        ...
+        arkor_rx.sinks._common.MissingExtraError: no_such_module_here is not installed: pip install arkor_rx[tensorboard]
+    """  # noqa: E501
+    if importlib.util.find_spec(module) is None:
+        raise MissingExtraError(f"{module} is not installed: pip install arkor_rx[{extra}]")
 
 
 class BuiltinSink:

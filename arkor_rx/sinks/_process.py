@@ -11,7 +11,8 @@ Rule 1: one worker process per parent process, shared by every isolated sink
 and every event loop. It starts at the first ``open`` (``python -m
 arkor_rx.sinks._worker``, with the parent's ``sys.path`` as ``PYTHONPATH``,
 stderr inherited, ``ARKOR_TOKEN`` removed from its environment: a sink never
-needs credentials) and stops at interpreter exit. If it dies, the calls of
+needs credentials; one thread for OpenBLAS, OpenMP and MKL unless the
+environment says otherwise) and stops at interpreter exit. If it dies, the calls of
 the runs opened in it raise [`SinkWorkerError`][arkor_rx.sinks._process.SinkWorkerError]
 and the next ``open`` starts a fresh one.
 
@@ -57,7 +58,7 @@ import subprocess
 import sys
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import repeat
 from operator import attrgetter, itemgetter
 from typing import Any, Final, Literal, NamedTuple, TypeAlias
@@ -77,6 +78,7 @@ __all__ = [
     "isolated",
     "isolation_of",
     "process_proxy",
+    "worker_env",
 ]
 
 logger = logging.getLogger("arkor_rx.sinks")
@@ -302,14 +304,37 @@ def _read_exact(fd: int, size: int) -> bytes | None:
     return bytes(parts)
 
 
+def worker_env(environ: Mapping[str, str], path: Sequence[str]) -> dict[str, str]:
+    """The sink worker's environment: yours without ``ARKOR_TOKEN``, with ``path`` to import from.
+
+    Examples:
+        >>> env = worker_env({"ARKOR_TOKEN": "secret", "HOME": "/h"}, ["/src"])
+        >>> sorted(env.items())  # doctest: +NORMALIZE_WHITESPACE
+        [('HOME', '/h'), ('MKL_NUM_THREADS', '1'), ('OMP_NUM_THREADS', '1'),
+         ('OPENBLAS_NUM_THREADS', '1'), ('PYTHONPATH', '/src')]
+        >>> worker_env({"OMP_NUM_THREADS": "4"}, [])["OMP_NUM_THREADS"]  # yours wins
+        '4'
+    """
+    env = dict(environ)
+    env.pop("ARKOR_TOKEN", None)  # a sink never needs credentials
+    for name in _ONE_THREAD:  # unless you set them: a sink needs no parallel BLAS
+        env.setdefault(name, "1")
+    paths = [p or os.getcwd() for p in path]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
+
+
+_ONE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+"""Thread pools of the math libraries a sink may import (numpy, through tensorboardX).
+OpenBLAS starts one thread per core at import, and its threads spin while
+they wait: on a small machine they took CPU from the stream, for no work."""
+
+
 class _Worker:
     """One running child process, its writer and reader threads, and the requests in flight."""
 
     def __init__(self) -> None:
-        env = dict(os.environ)
-        env.pop("ARKOR_TOKEN", None)  # a sink never needs credentials
-        paths = [p or os.getcwd() for p in sys.path]
-        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        env = worker_env(os.environ, sys.path)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "arkor_rx.sinks._worker"],
             stdin=subprocess.PIPE,

@@ -13,7 +13,15 @@ from arkor_rx.events import TrainingCompleted, TrainingLog
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import SamplesAnswered
 from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem, SinkStats
-from arkor_rx.sinks._common import BuiltinSink, finite, flat_config, log_metrics, require, run_label
+from arkor_rx.sinks._common import (
+    BuiltinSink,
+    find_extra,
+    finite,
+    flat_config,
+    log_metrics,
+    require,
+    run_label,
+)
 from arkor_rx.sinks._process import Isolation, check_isolation
 
 __all__ = ["TB_TAGS", "TensorBoard"]
@@ -98,12 +106,19 @@ class TensorBoard(BuiltinSink):
         super().__init__(overflow=overflow, fail_on_error=fail_on_error, buffer_size=buffer_size)
         self.isolation: Isolation = check_isolation("TensorBoard", isolation)
         """Where the event files are written: ``"process"`` or ``"loop"``."""
-        self._load()
+        if isolation == "process":
+            # Imported where the files are written: your process then never
+            # loads tensorboardX (nor numpy and its thread pool) for this sink.
+            find_extra("tensorboardX", "tensorboard")
+        else:
+            self._load()
         self.logdir = os.fspath(logdir)
         """The parent folder: point ``tensorboard --logdir`` at it."""
         self._runs: dict[str, _Run] = {}
 
     def _load(self) -> None:
+        if "_tbx" in self.__dict__:
+            return
         self._tbx = require("tensorboardX", "tensorboard")
         self._files = require("tensorboardX.event_file_writer", "tensorboard")
         self._event: Any = require("tensorboardX.proto.event_pb2", "tensorboard").Event
@@ -117,7 +132,6 @@ class TensorBoard(BuiltinSink):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._load()
         self._runs = {}
         self.stats = SinkStats()
 
@@ -130,6 +144,7 @@ class TensorBoard(BuiltinSink):
 
     async def open(self, job: TrainingJob) -> None:
         """Create the run's folder and event file."""
+        self._load()  # at the first run, where the files are written
         self._runs[job.id] = _Run(await asyncio.to_thread(self._create, self.run_dir(job)), job)
 
     def _create(self, folder: str) -> Any:

@@ -7,6 +7,7 @@ import logging
 import os
 import pickle
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from arkor_rx.events import (
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import Sample, SamplesAnswered
 from arkor_rx.sinks import Outcome, SinkItem
+from arkor_rx.sinks._common import MissingExtraError
 from arkor_rx.sinks._process import (
     ProcessProxy,
     SinkWorkerError,
@@ -41,6 +43,7 @@ from arkor_rx.sinks._process import (
     isolated,
     isolation_of,
     process_proxy,
+    worker_env,
 )
 from arkor_rx.sse import ServerSentEvent, SSEDecoder
 from arkor_rx.stopping import StopDecision
@@ -352,3 +355,39 @@ async def test_a_sink_waiting_in_the_child_does_not_hold_up_another(tmp_path: Pa
         "write",
         "close",
     ]
+
+
+def test_an_isolated_tensorboard_does_not_import_tensorboardx_in_your_process() -> None:
+    code = (
+        "import sys\n"
+        "from arkor_rx import sinks\n"
+        "sink = sinks.TensorBoard('unused-logdir')\n"
+        "print(sink.isolation, 'tensorboardX' in sys.modules, 'numpy' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.split() == ["process", "False", "False"]
+
+
+def test_a_tensorboard_without_its_extra_names_the_pip_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "tensorboardX" else real(name, *args),
+    )
+    with pytest.raises(MissingExtraError, match=r"pip install arkor_rx\[tensorboard\]"):
+        sinks.TensorBoard(tmp_path)
+
+
+def test_the_worker_runs_without_the_token_and_with_one_blas_thread() -> None:
+    env = worker_env({"ARKOR_TOKEN": "tok-5ecret", "OPENBLAS_NUM_THREADS": "3"}, ["/a", "", "/a"])
+    assert "ARKOR_TOKEN" not in env
+    assert env["OPENBLAS_NUM_THREADS"] == "3"  # yours is kept
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1"
+    assert env["PYTHONPATH"].split(os.pathsep) == ["/a", os.getcwd()]
