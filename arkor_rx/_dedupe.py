@@ -44,7 +44,7 @@ from itertools import chain, compress, islice
 from operator import length_hint, lt
 from typing import Final
 
-from arkor_rx.events import Parsed, TrainingCompleted, TrainingEvent, TrainingFailed
+from arkor_rx.events import Parsed, TrainingCompleted, TrainingEvent, TrainingFailed, _picked
 from arkor_rx.sse import Frames
 
 __all__ = ["Batch", "Planner"]
@@ -117,7 +117,8 @@ class Batch:
         n = len(self.events)
         names, datas = frames.type, frames.data
         if len(ids) != len(names):  # keepalives or bad frames among them: cut them out
-            names, datas = _picked(names, self.present), _picked(datas, self.present)
+            gaps = len(names) - len(ids)
+            names, datas = _picked(names, self.present, gaps), _picked(datas, self.present, gaps)
         if n != len(ids):  # the events stop at a terminal one
             return ids[:n], names[:n], datas[:n]
         return ids, names, datas
@@ -126,22 +127,6 @@ class Batch:
         if self.dups_before is None or handled >= len(self.events):
             return self.duplicates
         return self.dups_before[handled]
-
-
-def _picked(column: list[str], present: list[bool]) -> list[str]:
-    """The values of ``column`` where ``present``; with few gaps, a copy with them deleted."""
-    gaps = len(present) - sum(present)
-    if gaps * 8 > len(present):
-        return list(compress(column, present))
-    where: list[int] = []
-    at = -1
-    for _ in range(gaps):
-        at = present.index(False, at + 1)
-        where.append(at)
-    kept = column.copy()
-    for at in reversed(where):
-        del kept[at]
-    return kept
 
 
 class Planner:

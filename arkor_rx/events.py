@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from itertools import compress, repeat
 from operator import attrgetter, call, is_not, setitem
-from typing import Annotated, Any, ClassVar, Final, Literal, NamedTuple, TypeAlias
+from typing import Annotated, Any, ClassVar, Final, Literal, NamedTuple, TypeAlias, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -430,6 +430,9 @@ def _finish(frames: Frames, aligned: list[TrainingEvent | None]) -> Parsed:
     return Parsed(aligned, present, events, ids)
 
 
+_V = TypeVar("_V")
+
+
 def _pick(
     aligned: list[TrainingEvent | None], present: list[bool], frame_ids: list[str | None]
 ) -> tuple[list[TrainingEvent], list[str | None]]:
@@ -437,15 +440,24 @@ def _pick(
     gaps = len(present) - sum(present)
     if not gaps:
         return aligned, frame_ids  # type: ignore[return-value]
+    events: list[Any] = _picked(aligned, present, gaps)  # the gaps are the Nones
+    return events, _picked(frame_ids, present, gaps)
+
+
+def _picked(column: list[_V], present: list[bool], gaps: int) -> list[_V]:
+    """The values of ``column`` where ``present`` is True (``gaps`` of them are not).
+
+    A few gaps (keepalives in a chunk): a copy with them deleted, which moves
+    memory rather than testing every value; many: ``compress``.
+    """
     if gaps * 8 > len(present):
-        return list(compress(aligned, present)), list(compress(frame_ids, present))  # type: ignore[arg-type]
-    events, ids = aligned.copy(), frame_ids.copy()
+        return list(compress(column, present))
     where: list[int] = []
     at = -1
     for _ in range(gaps):
         at = present.index(False, at + 1)
         where.append(at)
+    kept = column.copy()
     for at in reversed(where):
-        del events[at]
-        del ids[at]
-    return events, ids  # type: ignore[return-value]
+        del kept[at]
+    return kept

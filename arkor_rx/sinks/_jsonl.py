@@ -220,8 +220,9 @@ class JSONL(FileSink[IO[bytes]]):
     Each line is ``{"id", "event", "data", "receivedAt"}``: the SSE id and
     event name, the frame's JSON text exactly as received, and when the
     event was handed to the recorder (in the loop turn it arrived in; the
-    events of one turn share one time). Lines are written and flushed per batch, so
-    a killed process leaves a file readable up to its last full line.
+    events of one turn share one time). Lines are written and flushed per batch
+    (by the sink's own writer thread, off the loop), so a killed process
+    leaves a file readable up to its last full line.
     Checkpoint samples are not wire events and are not recorded. Many runs
     may share one recording: every line's ``data`` has its ``jobId``.
 
