@@ -42,16 +42,20 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, compress, islice
 from operator import length_hint, lt
-from typing import Final
+from typing import Final, TypeAlias
 
 from arkor_rx.events import Parsed, TrainingCompleted, TrainingEvent, TrainingFailed, _picked
 from arkor_rx.sse import Frames
 
-__all__ = ["Batch", "Planner"]
+__all__ = ["Batch", "FrameColumns", "Planner"]
 
 _TERMINAL: Final = frozenset({TrainingCompleted, TrainingFailed})
 _INTEGERS: Final = re.compile(r"(?:0|[1-9][0-9]{0,30})(?:\n(?:0|[1-9][0-9]{0,30}))*")
 """Canonical decimal integers, one per line (no sign, no leading zero, no space)."""
+
+
+FrameColumns: TypeAlias = tuple[list[str | None], list[str], list[str]]
+"""The SSE ``id``, event name and ``data`` of a batch's frames, one list each."""
 
 
 def _integer(value: str) -> int | None:
@@ -105,7 +109,7 @@ class Batch:
         position = next(islice(compress(range(len(self.present)), self.present), handled, None))
         return self.frame_ids[position - 1] if position > 0 else self.entry
 
-    def columns(self) -> tuple[list[str | None], list[str], list[str]] | None:
+    def columns(self) -> FrameColumns | None:
         """The SSE ``id``, event name and ``data`` of each event's frame, or None.
 
         Aligned with ``events``; None for a chunk planned frame by frame (one

@@ -8,12 +8,15 @@ Rule 2: an iterator that offers ``batches()`` (an
 await per network read, and the batch's items go to the observer in a plain
 loop, with no await (and no async-generator step) per item.
 
-Rule 3 (fusion): the Observable is a [`Pumped`][arkor_rx._observe.Pumped]. An
-operator applied right on it (``aop.to_sink``) may subscribe with a
-[`Tap`][arkor_rx._observe.Tap] instead: the items still go to the observer one
-by one, and the tap is told where each batch begins and ends, so that it can
-take the batch whole (the list, and the frames' columns) rather than item by
-item. Nothing else changes: same task, same order, same errors.
+Rule 3 (fusion): the Observable is a ``Pumped``. An operator applied right on
+it (``aop.to_sink``) may subscribe with a ``Tap``: over an
+[`EventStream`][arkor_rx.stream.EventStream], the items still go to the
+observer one by one, and the tap is told where each batch begins and ends,
+so that it can take the batch whole (the list, and the frames' columns)
+rather than item by item; over any other iterator, each item goes to the
+tap's ``each`` (the operator's own ``on_next``). Same task, same order; an
+error the tap raises ends the stream with ``on_error``, as an error in
+``on_next`` does.
 """
 
 from __future__ import annotations
@@ -44,20 +47,21 @@ class Batched(Protocol[_T_co]):
         """The items, one plain iterator per chunk (see ``EventStream.batches``)."""
         ...
 
-    def delivering(self) -> Any:
-        """The batch being handed out (its ``events`` list and ``iterator``), or None."""
-        ...
-
 
 class Tap(Protocol):
-    """What a fused operator is told about the batches of a [`Pumped`][arkor_rx._observe.Pumped]."""
+    """What a fused operator is told about the batches of a ``Pumped`` (see Rule 3)."""
 
     def begin(self, batch: Any) -> None:
-        """``batch`` (as ``Batched.delivering`` gives it) is about to go to the observer."""
+        """``batch`` (``EventStream._delivering()``: its ``events``, ``iterator`` and
+        ``columns()``) is about to go to the observer."""
         ...
 
     def end(self) -> None:
         """Every item of the batch went to the observer."""
+        ...
+
+    def each(self, item: Any) -> None:
+        """One item of an iterator that has no such batches: the operator's own ``on_next``."""
         ...
 
 
@@ -150,26 +154,25 @@ class Pumped(reactivex.Observable[_T]):
                 fail(exc)
                 return
             try:
+                # Fused (Rule 3) only with an EventStream's batches; any other
+                # iterator's items go through the operator's own on_next.
+                delivering = getattr(iterator, "_delivering", None) if tap is not None else None
+                each = on_next if tap is None or delivering is not None else tap.each
                 if isinstance(iterator, Batched):
-                    delivering = iterator.delivering
                     async for batch in iterator.batches():
-                        if tap is not None:
-                            tap.begin(delivering())
+                        if delivering is not None:
+                            tap.begin(delivering())  # type: ignore[union-attr]
                         for item in batch:
-                            on_next(item)
+                            each(item)
                             if disposed:
                                 return
-                        if tap is not None:
-                            tap.end()
+                        if delivering is not None:
+                            tap.end()  # type: ignore[union-attr]
                 else:
                     async for item in iterator:
-                        if tap is not None:
-                            tap.begin(_One(item))
-                        on_next(item)
+                        each(item)
                         if disposed:
                             return
-                        if tap is not None:
-                            tap.end()
             except Exception as exc:
                 if not disposed:
                     fail(exc)
@@ -198,16 +201,3 @@ class Pumped(reactivex.Observable[_T]):
             handle.cancel()
 
         return Disposable(dispose)
-
-
-class _One:
-    """A batch of one item, for a tapped iterator without batches."""
-
-    __slots__ = ("events", "iterator")
-
-    def __init__(self, item: Any) -> None:
-        self.events = [item]
-        self.iterator: Iterator[Any] = iter(())  # handed out already
-
-    def columns(self) -> None:
-        return None

@@ -224,13 +224,10 @@ class EventStream:
         """
         return self._source
 
-    def delivering(self) -> Batch | None:
-        """The batch being handed out by [`batches`][arkor_rx.stream.EventStream.batches], if any.
-
-        For operators fused with the stream (``aop.to_sink``): its ``events``
-        list, its ``iterator`` (how far the consumer got) and its frames'
-        ``columns()``.
-        """
+    def _delivering(self) -> Batch | None:
+        """The batch being handed out by ``batches()``, if any (for ``aop.to_sink`` fused
+        with the stream): its ``events``, its ``iterator`` (how far the consumer got)
+        and its frames' ``columns()``."""
         return self._batch
 
     def __aiter__(self) -> EventStream:

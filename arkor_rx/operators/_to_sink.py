@@ -12,12 +12,14 @@ sinks and labelled by their run (job id, name, config); the output still
 carries the ``RunEvent``.
 
 Rule 3 (fusion): applied right on ``trainer.events()`` (an
-[`observe_async`][arkor_rx._observe.observe_async] Observable), ``to_sink`` takes
-the stream's batches whole: each network read's events go to the sinks as
-one list once the observer has had every one of them, with the frames'
-columns for a sink that encodes from them (``sinks.JSONL``); nothing is done
-per event. Anywhere else it gathers the events of a loop turn. What the sinks
-see is the same either way.
+[`observe_async`][arkor_rx.stream.observe_async] Observable over an
+``EventStream``), ``to_sink`` takes the stream's batches whole: each piece of
+a network read (up to 32 KiB) goes to the sinks as one list once the
+observer has had every event of it, with the frames' columns for a sink that
+encodes from them (``sinks.JSONL``); no Python code runs per event. Anywhere
+else it gathers the events of a loop turn. The sinks are handed the same
+events either way: where the stream stops inside a piece, the events that
+went through ``to_sink``.
 
 Rule 4: the output's ``on_completed`` / ``on_error`` wait until every sink
 has closed the run, so awaiting the output means the sinks have flushed. A
@@ -140,7 +142,12 @@ def to_sink(
 
             tap = _Tap(split, hand) if isinstance(source, Pumped) else None
             gather = Gather(hub, loop, hand=split)  # a loop turn's items at once
-            flush = gather.flush if tap is None else tap.partial
+
+            def flush() -> None:
+                if tap is not None:
+                    tap.partial()  # a fused stream's batch, as far as it went
+                gather.flush()
+
             pending = gather.items  # the same list for the whole subscription
             append = pending.append
 
@@ -219,6 +226,7 @@ def to_sink(
                 after_flush(lambda _exc: observer.on_error(error))
 
             if tap is not None and isinstance(source, Pumped):  # Rule 3
+                tap.each = on_next
                 upstream = source.subscribe_tapped(
                     observer.on_next, on_error, on_completed, tap, scheduler
                 )
@@ -241,38 +249,39 @@ def to_sink(
 
 
 class _Tap:
-    """The batches of a fused stream, handed to ``split`` whole (Rule 3)."""
+    """The batches of a fused stream, handed over whole (Rule 3)."""
 
-    __slots__ = ("_batch", "_hand", "_split")
+    __slots__ = ("_batch", "_hand", "_split", "each")
 
     def __init__(
         self,
         split: Callable[[list[SinkItem]], None],
         hand: Callable[[str, list[SinkItem]], None],
     ) -> None:
-        self._split = split  # a batch that may hold several runs or end one
-        self._hand = hand  # one run's items, going on
+        self._split = split  # a batch that may hold several runs
+        self._hand = hand  # one run's items (ending it when the last is terminal)
         self._batch: Any = None
+        self.each: Callable[[Any], None] = _no_item  # to_sink's on_next, for a stream unbatched
 
     def begin(self, batch: Any) -> None:
         self._batch = batch
 
     def end(self) -> None:
         batch, self._batch = self._batch, None
-        events = batch.events
-        if not events:
+        if batch is None or not batch.events:
             return
+        events = batch.events
         columns = batch.columns()
-        if columns is None:
+        if columns is None:  # planned frame by frame
             self._split(events)
             return
-        # A chunk planned whole: its events stop at the first terminal one, so
-        # only the last can end the run, and one pass over the job ids is left.
+        # A chunk planned whole stops at its first terminal event: only the last
+        # can end the run, so one pass over the job ids is left to do.
         ids = list(map(_job_id_of, events))
-        if ids.count(ids[0]) == len(ids) and type(events[-1]) not in _TERMINAL:
+        if ids.count(ids[0]) == len(ids):
             self._hand(ids[0] or "", WireBatch(events, columns))
         else:
-            self._split(WireBatch(events, columns))
+            self._split(events)
 
     def partial(self) -> None:
         """Hand what the observer had of the current batch (the stream ended inside it)."""
@@ -281,3 +290,7 @@ class _Tap:
             taken = len(batch.events) - length_hint(batch.iterator)
             if taken > 0:
                 self._split(batch.events[:taken])
+
+
+def _no_item(item: Any) -> None:
+    raise AssertionError("to_sink sets its on_next here")

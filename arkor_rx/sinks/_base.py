@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
+from arkor_rx._dedupe import FrameColumns
 from arkor_rx.events import TrainingEvent
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import SamplesAnswered
@@ -45,6 +46,7 @@ OutcomeKind: TypeAlias = Literal["completed", "failed", "stopped", "cancelled", 
 """How a run ended, as a sink is told in ``close``."""
 
 SinkItem: TypeAlias = TrainingEvent | SamplesAnswered
+"""What a batch holds: the typed events, and the checkpoint samples' answers."""
 
 
 class WireBatch(list[SinkItem]):
@@ -61,13 +63,11 @@ class WireBatch(list[SinkItem]):
     def __init__(
         self,
         events: list[SinkItem],
-        columns: tuple[list[str | None], list[str], list[str]],
+        columns: FrameColumns,
     ) -> None:
         super().__init__(events)
         self.columns = columns
 
-
-"""What a batch holds: the typed events, and the checkpoint samples' answers."""
 
 DEFAULT_BUFFER_SIZE = 1024
 """Items a sink's buffer holds before its overflow policy applies."""

@@ -59,13 +59,15 @@ def require(module: str, extra: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise MissingExtraError(
-            f"{module} is not installed: pip install arkor_rx[{extra}]"
-        ) from None
+        raise _missing(module, extra) from None
 
 
 def find_extra(module: str, extra: str) -> None:
     """Check that ``module`` is installed, without importing it; else fail as ``require``.
+
+    Only that it can be found: an install broken in another way fails where
+    the module is imported (for an isolated sink, in the worker, as the run's
+    sink error).
 
     Examples:
         >>> find_extra("json", "none")
@@ -75,7 +77,11 @@ def find_extra(module: str, extra: str) -> None:
         arkor_rx.sinks._common.MissingExtraError: no_such_module_here is not installed: pip install arkor_rx[tensorboard]
     """  # noqa: E501
     if importlib.util.find_spec(module) is None:
-        raise MissingExtraError(f"{module} is not installed: pip install arkor_rx[{extra}]")
+        raise _missing(module, extra)
+
+
+def _missing(module: str, extra: str) -> MissingExtraError:
+    return MissingExtraError(f"{module} is not installed: pip install arkor_rx[{extra}]")
 
 
 class BuiltinSink:

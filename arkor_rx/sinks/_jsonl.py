@@ -12,6 +12,7 @@ from itertools import repeat
 from operator import attrgetter, contains, itemgetter
 from typing import IO, Any
 
+from arkor_rx._dedupe import FrameColumns
 from arkor_rx.events import _KNOWN, TrainingEvent, UnknownEvent, _get_wire
 from arkor_rx.samples import SamplesAnswered
 from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
@@ -92,36 +93,25 @@ def _plain_lines(events: list[SinkItem], received_at: str) -> str | None:
         return None
     if any(map(contains, dicts, repeat("sse_event"))):  # a frame named otherwise
         return None
-    if not _plain_ids(ids):
-        return None
-    # One list of every piece, filled by slice (no tuple per event), then one join.
-    tail = f', "receivedAt": "{received_at}"}}\n'
-    pieces: list[str] = ['{"id": "', "", '", "event": ', "", ', "data": ', "", tail] * len(ids)
-    pieces[1::7] = ids
-    pieces[3::7] = names
-    pieces[5::7] = datas
-    text = "".join(pieces)
-    if text.count("\n") != len(ids):  # JSON over several data: lines: not one line each
-        return None
-    return text
+    return _lines(ids, names, datas, received_at)
 
 
-def _column_lines(
-    columns: tuple[list[str | None], list[str], list[str]], received_at: str
-) -> str | None:
-    """[`_plain_lines`][arkor_rx.sinks._jsonl._plain_lines] from the frames' own columns
-    (a [`WireBatch`][arkor_rx.sinks._base.WireBatch]): the id, name and data as received.
-
-    None unless every id is alphanumeric ASCII, every name needs no JSON
-    escaping and every data is one line; then ``record_line`` decides.
-    """
+def _column_lines(columns: FrameColumns, received_at: str) -> str | None:
+    """``_plain_lines`` from the frames' own columns (a ``WireBatch``): the id, name and
+    data as received; None unless every name needs no JSON escaping (and as there)."""
     ids, names, datas = columns
-    if not _plain_ids(ids):
-        return None
     if not _PLAIN_NAMES.issuperset(names) and not all(map(_plain_name, set(names))):
         return None
-    if "\n" in "".join(datas):  # JSON over several data: lines
+    return _lines(ids, names, datas, received_at)
+
+
+def _lines(
+    ids: list[str | None], names: list[str], datas: list[str], received_at: str
+) -> str | None:
+    """The lines, or None unless every id is alphanumeric ASCII and every data one line."""
+    if not _plain_ids(ids) or "\n" in "".join(datas):  # "\n": JSON over several data: lines
         return None
+    # One list of every piece, filled by slice (no tuple per event), then one join.
     tail = f', "receivedAt": "{received_at}"}}\n'
     pieces: list[str] = ['{"id": "', "", '", "event": "', "", '", "data": ', "", tail] * len(ids)
     pieces[1::7] = ids  # type: ignore[assignment]
@@ -210,8 +200,8 @@ _NAMES = {
 _PLAIN_NAMES = frozenset(_NAMES)
 """The SSE names a recording usually holds (each needs no escaping)."""
 
-_NAME_OF_CLASS = {cls: _NAMES[cls.model_fields["type"].default] for cls in _KNOWN.values()}
-"""The quoted SSE name of each known event class (its type: the common case)."""
+_NAME_OF_CLASS = {cls: cls.model_fields["type"].default for cls in _KNOWN.values()}
+"""The SSE name of each known event class (its type: the common case)."""
 
 
 class JSONL(FileSink[IO[bytes]]):
@@ -299,5 +289,12 @@ class JSONL(FileSink[IO[bytes]]):
         """Close the file once no run is open (after the last write finished)."""
         if self._runs <= 1 and self._writer is not None:
             writer, self._writer = self._writer, None
-            writer.shutdown(wait=True)  # idle here: a write still running only after a cancel
+            # Idle here, unless a cancelled write still runs: wait for it without
+            # holding up the loop, then let the thread go.
+            await asyncio.wrap_future(writer.submit(_no_write))
+            writer.shutdown(wait=False)
         await super().close(outcome)
+
+
+def _no_write() -> None:
+    """Queued behind the writer thread's last write: done once that one is."""

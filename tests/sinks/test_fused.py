@@ -340,3 +340,81 @@ async def test_the_recorder_writes_in_its_own_thread_and_returns_once_written(
     assert threading.get_ident() not in threads  # not the loop's thread
     assert recorder._writer is None  # its thread is shut down with the file
     assert recorder._file is None
+
+
+async def test_observe_async_over_a_plain_iterator_still_runs_to_sink_item_by_item() -> None:
+    from arkor_rx.events import TrainingLog, TrainingStarted
+    from arkor_rx.stopping import StopDecision
+
+    async def items() -> Any:
+        yield TrainingStarted(job_id="j1")
+        yield TrainingLog(job_id="j1", step=1, loss=0.5)
+        yield StopDecision(rule="patience", reason="no better for 3 evals", step=1)
+
+    async def open_items() -> Any:
+        return items()
+
+    sink = RecordingSink()
+    out = await observe_async(open_items).pipe(aop.to_sink(sink), ops.to_list())
+    assert [type(item).__name__ for item in out] == [
+        "TrainingStarted",
+        "TrainingLog",
+        "StopDecision",
+    ]
+    assert [type(item).__name__ for item in sink.items] == ["TrainingStarted", "TrainingLog"]
+    (outcome,) = sink.outcomes()
+    assert outcome.kind == "stopped"  # the decision was acted on, not handed to the sinks
+
+
+async def test_the_fused_recorder_builds_its_lines_from_the_columns(tmp_path: Path) -> None:
+    def unused(*_: Any) -> str:
+        raise AssertionError("the fused path reads the frames' columns, not the events")
+
+    path = tmp_path / "run.jsonl"
+    with patch.object(_jsonl, "_plain_lines", unused):
+        await run(events_of([STARTED + log(1) + log(2) + COMPLETED]), sinks.JSONL(path))
+    assert [r["id"] for r in lines_without_time(path)] == ["0", "1", "2", "99"]
+
+
+_KEEPALIVE = b": keepalive\n\n"
+_PING = b"event: ping\ndata: {}\n\n"
+_BAD = b"event: training.log\ndata: {not json\n\n"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.one_of(_frame_bytes(), st.sampled_from([_KEEPALIVE, _PING, _BAD, COMPLETED])),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_a_planned_batchs_columns_give_what_record_line_gives_its_events(
+    chunks: list[bytes],
+) -> None:
+    from arkor_rx._dedupe import Planner
+
+    frames = SSEDecoder().feed_frames(b"".join(chunks))
+    if not len(frames):
+        return
+    batch = Planner(0).plan(frames, parse_batch(frames), None)  # no de-duplication
+    columns = batch.columns()
+    assert columns is not None
+    ids, names, datas = columns
+    assert ids == [event.event_id for event in batch.events]
+    assert len(names) == len(datas) == len(batch.events)
+    text = _jsonl._column_lines(columns, NOW)
+    if text is not None:
+        assert text == "".join(_jsonl.record_line(e, NOW) or "" for e in batch.events)
+
+
+def test_batch_columns_cut_a_few_gaps_out_of_many_frames() -> None:
+    from arkor_rx._dedupe import Planner
+
+    body = b"".join(log(i) for i in range(1, 10)) + _PING + log(10)  # 1 gap in 11 frames
+    frames = SSEDecoder().feed_frames(body)
+    batch = Planner(16).plan(frames, parse_batch(frames), None)
+    columns = batch.columns()
+    assert columns is not None
+    assert columns[0] == [str(i) for i in range(1, 11)]
+    assert columns[2] == [log_data(i) for i in range(1, 11)]
