@@ -63,6 +63,11 @@ def _ratio(row: Row, ref: Row | None) -> str:
     return f"{ref.per_item_seconds / row.per_item_seconds:.2f}x"
 
 
+NO_SINK_ROW = "trainer.events(), no sink"
+SINKS_ROW = "trainer.events() + TensorBoard, Prometheus, JSONL"
+"""Group s's two rows (``bench/sinks.py`` names them the same)."""
+
+
 def _find(rows: list[Row], group: str, prefix: str) -> Row | None:
     """The row named ``prefix`` exactly, else the first whose name starts with it."""
     ok = [r for r in rows if r.group == group and r.ok]
@@ -144,6 +149,12 @@ def targets(rows: list[Row], memory: list[dict[str, Any]]) -> list[tuple[str, st
         _find(rows, "d", "arkor_rx operators"),
         _find(rows, "d", PIPE_REF),
         1.5,
+    )
+    speed(
+        "trainer.events() + TensorBoard, Prometheus, JSONL >= 0.8x no sink (sinks, issue 9)",
+        _find(rows, "s", SINKS_ROW),
+        _find(rows, "s", NO_SINK_ROW),
+        0.8,
     )
     events = next((m for m in memory if m.get("mode") == "events"), None)
     if events and "growth_mb" in events:

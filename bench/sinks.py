@@ -119,25 +119,20 @@ async def slow_sink_memory(base_url: str, frames: int) -> dict[str, Any]:
 def group(base_url: str, frames: int, repeats: int) -> list[Any]:
     """The rows of group s for ``bench.run`` (the same stream, with and without sinks)."""
     from bench.harness import Row, measure, run_group, typed_count
+    from bench.report import NO_SINK_ROW, SINKS_ROW
 
     typed = typed_count(frames)
     folder = tempfile.mkdtemp(prefix="arkor-bench-sinks-")
     rows = run_group(
         [
             measure(
-                Row("s", "trainer.events(), no sink", frames, "k frames/s"),
+                Row("s", NO_SINK_ROW, frames, "k frames/s"),
                 lambda: events_bare(base_url, frames),
                 repeats,
                 typed,
             ),
             measure(
-                Row(
-                    "s",
-                    "trainer.events() + TensorBoard, Prometheus, JSONL",
-                    frames,
-                    "k frames/s",
-                    ref="trainer.events(), no sink",
-                ),
+                Row("s", SINKS_ROW, frames, "k frames/s", ref=NO_SINK_ROW),
                 lambda: events_with_sinks(base_url, frames, folder),
                 repeats,
                 typed,

@@ -218,6 +218,21 @@ def test_report_renders() -> None:
     assert cells[4][-1] == "boom"
     goals = run.targets(rows, [])
     assert goals[0] == ("in-memory decode >= 3x httpx-sse's decoder", "3.00x", "met")
+    sinks = [
+        run.Row("s", "trainer.events(), no sink", 100, "k frames/s", seconds=[0.010] * 5),
+        run.Row(
+            "s",
+            "trainer.events() + TensorBoard, Prometheus, JSONL",
+            100,
+            "k frames/s",
+            seconds=[0.0125] * 5,
+        ),
+    ]
+    (sink_goal,) = [g for g in run.targets(sinks, []) if "no sink" in g[0]]
+    assert sink_goal[1:] == ("0.80x", "met")
+    sinks[1].seconds = [0.013] * 5
+    (sink_goal,) = [g for g in run.targets(sinks, []) if "no sink" in g[0]]
+    assert sink_goal[1:] == ("0.77x", "MISSED")
     page = run.report(rows, cells, [], goals, run.machine(), run.Sizes(), 5, 1.0, [])
     assert "| arkor_rx.sse SSEDecoder |" in page
     assert "make bench" in page
