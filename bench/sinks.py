@@ -3,7 +3,9 @@
 ``python -m bench.sinks BASE_URL FRAMES`` (or the ``s`` group of ``make
 bench``) follows the same job stream twice: bare, and through
 ``aop.to_sink(TensorBoard, Prometheus, JSONL)``; the rate with sinks includes
-the final flush (the output completes only once every sink closed).
+the final flush (the output completes only once every sink closed). Each run
+records to a new file (``fresh_recording``); the previous run's recording is
+deleted before the timing starts.
 
 The memory row attaches a sink whose ``write`` takes ten times as long per
 event as the stream takes to deliver one (a ``sleep``), with overflow
@@ -24,7 +26,7 @@ from typing import Any
 
 from bench.arkor import _consume, _trainer, make_client
 
-__all__ = ["events_bare", "events_with_sinks", "slow_sink_memory"]
+__all__ = ["events_bare", "events_with_sinks", "fresh_recording", "slow_sink_memory"]
 
 
 async def events_bare(base_url: str, frames: int) -> int:
@@ -33,7 +35,22 @@ async def events_bare(base_url: str, frames: int) -> int:
         return await _consume(_trainer(client, "bench", frames).events())
 
 
-async def events_with_sinks(base_url: str, frames: int, folder: str) -> int:
+def fresh_recording(folder: str) -> Path:
+    """A new file for the next run's recording; the earlier ones are deleted now.
+
+    Called before the timed part starts: a repeat that truncated the last
+    repeat's recording (56 MB) would time the file system freeing it, not the sinks.
+    """
+    folder_path = Path(folder)
+    for old in folder_path.glob("run-*.jsonl"):
+        old.unlink()
+    _REPEATS[0] += 1
+    return folder_path / f"run-{_REPEATS[0]}.jsonl"
+
+
+async def events_with_sinks(
+    base_url: str, frames: int, folder: str, recording: Path | None = None
+) -> int:
     """``trainer.events()`` through TensorBoard, Prometheus and JSONL sinks, to the flush."""
     from arkor_rx import operators as aop
     from arkor_rx import sinks
@@ -41,7 +58,7 @@ async def events_with_sinks(base_url: str, frames: int, folder: str) -> int:
     folder_path = Path(folder)
     tb = sinks.TensorBoard(folder_path / "tb")
     prom = sinks.Prometheus(registry=_registry())
-    record = sinks.JSONL(folder_path / "run.jsonl")
+    record = sinks.JSONL(recording or folder_path / "run.jsonl")
     async with make_client(base_url) as client:
         source = _trainer(client, "bench", frames).events()
         count = await _consume(source.pipe(aop.to_sink(tb, prom, record)))
@@ -49,6 +66,9 @@ async def events_with_sinks(base_url: str, frames: int, folder: str) -> int:
     LAST_STATS.update({"TensorBoard": tb.stats, "Prometheus": prom.stats, "JSONL": record.stats})
     return count
 
+
+_REPEATS = [0]
+"""Runs of the row with sinks so far (each records to its own file)."""
 
 LAST_STATS: dict[str, Any] = {}
 """The sinks' ``stats`` after the last run of the row with sinks (for the row's note)."""
@@ -133,7 +153,7 @@ def group(base_url: str, frames: int, repeats: int) -> list[Any]:
             ),
             measure(
                 Row("s", SINKS_ROW, frames, "k frames/s", ref=NO_SINK_ROW),
-                lambda: events_with_sinks(base_url, frames, folder),
+                lambda: events_with_sinks(base_url, frames, folder, fresh_recording(folder)),
                 repeats,
                 typed,
             ),

@@ -36,10 +36,14 @@ async def base_url() -> AsyncIterator[str]:
 async def test_with_and_without_sinks_deliver_every_event(base_url: str, tmp_path: Path) -> None:
     typed = typed_count(FRAMES)
     assert await bench_sinks.events_bare(base_url, FRAMES) == typed
-    assert await bench_sinks.events_with_sinks(base_url, FRAMES, str(tmp_path)) == typed
-    lines = (tmp_path / "run.jsonl").read_text().splitlines()
+    first = bench_sinks.fresh_recording(str(tmp_path))
+    assert await bench_sinks.events_with_sinks(base_url, FRAMES, str(tmp_path), first) == typed
+    lines = first.read_text().splitlines()
     assert len(lines) == typed  # the recorder (overflow "block") lost nothing
     assert list((tmp_path / "tb").iterdir())
+    second = bench_sinks.fresh_recording(str(tmp_path))  # the next run: the last one is gone
+    assert second != first
+    assert not first.exists()
 
 
 async def test_a_slow_sink_stays_within_its_buffer(base_url: str) -> None:
