@@ -157,17 +157,18 @@ class Pumped(reactivex.Observable[_T]):
                 # Fused (Rule 3) only with an EventStream's batches; any other
                 # iterator's items go through the operator's own on_next.
                 delivering = getattr(iterator, "_delivering", None) if tap is not None else None
-                each = on_next if tap is None or delivering is not None else tap.each
+                fused = tap if delivering is not None else None
+                each = on_next if tap is None or fused is not None else tap.each
                 if isinstance(iterator, Batched):
                     async for batch in iterator.batches():
-                        if delivering is not None:
-                            tap.begin(delivering())  # type: ignore[union-attr]
+                        if fused is not None and delivering is not None:
+                            fused.begin(delivering())
                         for item in batch:
                             each(item)
                             if disposed:
                                 return
-                        if delivering is not None:
-                            tap.end()  # type: ignore[union-attr]
+                        if fused is not None:
+                            fused.end()
                 else:
                     async for item in iterator:
                         each(item)

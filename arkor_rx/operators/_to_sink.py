@@ -140,7 +140,7 @@ def to_sink(
                         hand(job_id or "", batch[start : i + 1])
                         start = i + 1
 
-            tap = _Tap(split, hand) if isinstance(source, Pumped) else None
+            tap: _Tap | None = None  # set below when fused with the stream (Rule 3)
             gather = Gather(hub, loop, hand=split)  # a loop turn's items at once
 
             def flush() -> None:
@@ -225,8 +225,8 @@ def to_sink(
                 end_all("error", f"{type(error).__name__}: {error}")
                 after_flush(lambda _exc: observer.on_error(error))
 
-            if tap is not None and isinstance(source, Pumped):  # Rule 3
-                tap.each = on_next
+            if isinstance(source, Pumped):  # Rule 3
+                tap = _Tap(split, hand, on_next)
                 upstream = source.subscribe_tapped(
                     observer.on_next, on_error, on_completed, tap, scheduler
                 )
@@ -257,11 +257,12 @@ class _Tap:
         self,
         split: Callable[[list[SinkItem]], None],
         hand: Callable[[str, list[SinkItem]], None],
+        each: Callable[[Any], None],
     ) -> None:
         self._split = split  # a batch that may hold several runs
         self._hand = hand  # one run's items (ending it when the last is terminal)
         self._batch: Any = None
-        self.each: Callable[[Any], None] = _no_item  # to_sink's on_next, for a stream unbatched
+        self.each = each  # to_sink's own on_next, for an iterator without batches
 
     def begin(self, batch: Any) -> None:
         self._batch = batch
@@ -290,7 +291,3 @@ class _Tap:
             taken = len(batch.events) - length_hint(batch.iterator)
             if taken > 0:
                 self._split(batch.events[:taken])
-
-
-def _no_item(item: Any) -> None:
-    raise AssertionError("to_sink sets its on_next here")
