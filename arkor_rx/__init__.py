@@ -26,6 +26,17 @@ from arkor_rx.callbacks import (
     TrainerCallbacks,
 )
 from arkor_rx.client import ArkorClient
+from arkor_rx.deployments import (
+    AdapterTarget,
+    BaseModelTarget,
+    Deployment,
+    DeploymentKey,
+    DeploymentKeyCreated,
+    DeploymentTarget,
+    base_model_target,
+    checkpoint_target,
+    final_target,
+)
 from arkor_rx.errors import (
     ArkorError,
     CloudApiError,
@@ -67,8 +78,10 @@ from arkor_rx.sweep import Sweep, create_sweep
 from arkor_rx.trainer import Trainer, TrainingResult, create_trainer
 
 __all__ = [
+    "AdapterTarget",
     "ArkorClient",
     "ArkorError",
+    "BaseModelTarget",
     "BlobDataset",
     "CheckpointAdapter",
     "CheckpointContext",
@@ -78,6 +91,10 @@ __all__ = [
     "CompletedContext",
     "ConfigError",
     "DatasetError",
+    "Deployment",
+    "DeploymentKey",
+    "DeploymentKeyCreated",
+    "DeploymentTarget",
     "EventStream",
     "FailedContext",
     "HuggingFaceDataset",
@@ -120,10 +137,13 @@ __all__ = [
     "UpgradeRequiredError",
     "__version__",
     "attach",
+    "base_model_target",
     "checkpoint_adapter",
+    "checkpoint_target",
     "create_sweep",
     "create_trainer",
     "final_adapter",
+    "final_target",
     "operators",
     "parse_event",
     "replay",

@@ -38,6 +38,7 @@ from arkor_rx._client_core import (
     check_token,
     header,
 )
+from arkor_rx._deployments_client import DeploymentRoutes
 from arkor_rx._redaction import Redactor
 from arkor_rx.credentials import resolve_settings
 from arkor_rx.errors import ConfigError
@@ -65,8 +66,8 @@ __all__ = ["ArkorClient", "api_error"]
 logger = logging.getLogger(__name__)
 
 
-class ArkorClient(ClientCore):
-    """An asyncio client of the Arkor cloud API: jobs, their event stream, inference.
+class ArkorClient(DeploymentRoutes, ClientCore):
+    """An asyncio client of the Arkor cloud API: jobs, their event stream, inference, deployments.
 
     One client holds one HTTP session; close it with ``aclose()`` or use it
     as an async context manager.

@@ -56,6 +56,10 @@ __all__ = [
     "USER_AGENT_HEADER",
     "__version__",
     "cancel_path",
+    "endpoint_key_path",
+    "endpoint_keys_path",
+    "endpoint_path",
+    "endpoints_path",
     "error_message",
     "events_path",
     "is_transient_status",
@@ -168,10 +172,49 @@ def events_path(job_id: str) -> str:
     return f"{job_path(job_id)}/events/stream"
 
 
-def _segment(value: str) -> str:
+def endpoints_path() -> str:
+    """``GET``: list deployments; ``POST``: create one.
+
+    >>> endpoints_path()
+    '/v1/endpoints'
+    """
+    return "/v1/endpoints"
+
+
+def endpoint_path(deployment_id: str) -> str:
+    """``GET``/``PATCH``/``DELETE``: one deployment. The id is percent-encoded.
+
+    Raises:
+        ConfigError: the id is empty, ``.`` or ``..``.
+
+    >>> endpoint_path("d 1")
+    '/v1/endpoints/d%201'
+    """
+    return f"{endpoints_path()}/{_segment(deployment_id, 'deployment id')}"
+
+
+def endpoint_keys_path(deployment_id: str) -> str:
+    """``GET``: a deployment's keys; ``POST``: issue one.
+
+    >>> endpoint_keys_path("d1")
+    '/v1/endpoints/d1/keys'
+    """
+    return f"{endpoint_path(deployment_id)}/keys"
+
+
+def endpoint_key_path(deployment_id: str, key_id: str) -> str:
+    """``DELETE``: revoke one key of a deployment.
+
+    >>> endpoint_key_path("d1", "k/1")
+    '/v1/endpoints/d1/keys/k%2F1'
+    """
+    return f"{endpoint_keys_path(deployment_id)}/{_segment(key_id, 'key id')}"
+
+
+def _segment(value: str, what: str = "job id") -> str:
     if not isinstance(value, str) or value in ("", ".", ".."):
         # "." and ".." survive percent-encoding and would be resolved as dot segments.
-        raise ConfigError(f"invalid job id {value!r}: expected a non-empty string")
+        raise ConfigError(f"invalid {what} {value!r}: expected a non-empty string")
     return quote(value, safe="")
 
 

@@ -1,6 +1,6 @@
 """The aiohttp.web application of the local backend: every route of the protocol.
 
-Routes (all need ``Authorization: Bearer <token>``)::
+Routes (all but the data plane need ``Authorization: Bearer <token>``)::
 
     POST /v1/jobs                       create a job, queue it for training → {"job"}
     GET  /v1/jobs                       → {"jobs": [...]}, newest first
@@ -8,6 +8,9 @@ Routes (all need ``Authorization: Bearer <token>``)::
     POST /v1/jobs/{id}/cancel           → {"job"} once stopped; 409 when already over
     GET  /v1/jobs/{id}/events/stream    SSE; replays after Last-Event-ID, then live
     POST /v1/inference/chat             OpenAI-shaped answer, JSON or SSE
+    /v1/endpoints...                    deployments and keys (see `deploy_routes`)
+    POST /deployments/{slug}/v1/chat/completions   a deployment's OpenAI-compatible data plane
+                                        (its own auth, not the bearer token)
 
 The handlers live in `routes` and
 `streaming`; errors are shaped by
@@ -29,7 +32,7 @@ from typing import Final
 
 from aiohttp import web
 
-from arkor_rx.server import routes
+from arkor_rx.server import deploy_routes, routes
 from arkor_rx.server.config import ServerConfig
 from arkor_rx.server.http_errors import (
     BODY_TIMEOUT_KEY,
@@ -82,7 +85,10 @@ def create_app(config: ServerConfig) -> web.Application:
     assert config.token is not None
     app = web.Application(
         client_max_size=config.max_body_size,
-        middlewares=[errors_middleware, auth_middleware(config.token)],
+        middlewares=[
+            errors_middleware,
+            auth_middleware(config.token, open_routes=deploy_routes.OPEN_ROUTES),
+        ],
     )
     app[_CONFIG_KEY] = config
     app[MAX_BODY_KEY] = config.max_body_size
@@ -94,6 +100,7 @@ def create_app(config: ServerConfig) -> web.Application:
     app.router.add_get("/v1/jobs/{job_id}/events/stream", stream_events)
     app.router.add_post("/v1/inference/chat", routes.chat)
     app.cleanup_ctx.append(_lifecycle)
+    deploy_routes.register(app, config)  # /v1/endpoints and the data plane, after _lifecycle
     app.on_shutdown.append(_on_shutdown)
     return app
 

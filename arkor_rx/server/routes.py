@@ -58,7 +58,15 @@ from arkor_rx.server.streaming import sse_response
 from arkor_rx.server.training import split
 from arkor_rx.sse import encode
 
-__all__ = ["MAX_JOB_EVENTS", "cancel_job", "chat", "create_job", "get_job", "list_jobs"]
+__all__ = [
+    "MAX_JOB_EVENTS",
+    "answer_chat",
+    "cancel_job",
+    "chat",
+    "create_job",
+    "get_job",
+    "list_jobs",
+]
 
 MAX_JOB_EVENTS: Final = 1000
 """The most events ``GET /v1/jobs/{id}`` carries (the latest ones)."""
@@ -172,15 +180,26 @@ async def cancel_job(request: web.Request) -> web.Response:
 
 async def chat(request: web.Request) -> web.StreamResponse:
     """``POST /v1/inference/chat``: answer with a checkpoint or the final adapter."""
-    state = request.app[STATE_KEY]
     body = await read_json_object(request)
     chat_request = parse_chat_request(body)
+    return await answer_chat(request, chat_request, str(body.get("baseModel") or "base"))
+
+
+async def answer_chat(
+    request: web.Request, chat_request: ChatRequest, base_model: str
+) -> web.StreamResponse:
+    """Answer a validated chat request with its adapter, or with the base model when it has none.
+
+    Shared by ``POST /v1/inference/chat`` and the deployments' data plane.
+
+    Raises:
+        ApiError: 404 for an unknown job or a missing adapter, 500 for a damaged one.
+    """
+    state = request.app[STATE_KEY]
     if chat_request.job_id is None:
         # No adapter: the (untrained) base model answers, in the same shapes.
         answer, finish = truncate(base_model_answer(chat_request.choices), chat_request.max_tokens)
-        return await _answer(
-            request, chat_request, answer, finish, str(body.get("baseModel") or "base")
-        )
+        return await _answer(request, chat_request, answer, finish, base_model)
     job = state.job(chat_request.job_id)
     if chat_request.step is None:
         path = state.checkpoint_dir(job.id) / "final.npz"
