@@ -254,11 +254,15 @@ def _openai_error(status: int, message: str, kind: str, code: str | None) -> web
     return response
 
 
-def _presented_key(request: web.Request) -> str | None:
+def _presented_keys(request: web.Request) -> list[str]:
+    """The keys a request carries: its bearer token and its ``x-api-key``, either may be right."""
+    keys = []
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.headers.get("x-api-key", "").strip() or None
+        keys.append(value.strip())
+    if request.headers.get("x-api-key", "").strip():
+        keys.append(request.headers["x-api-key"].strip())
+    return keys
 
 
 def _chat_body(body: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
@@ -285,15 +289,16 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             404, f"no enabled deployment {shown(slug)}", "invalid_request_error", "not_found"
         )
     if record.auth_mode == "fixed_api_key":
-        presented = _presented_key(request)
-        if presented is None:
+        presented = _presented_keys(request)
+        store = request.app[DEPLOYMENTS_KEY]
+        if not presented:
             return _openai_error(
                 401,
                 "missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'",
                 "invalid_request_error",
                 "invalid_api_key",
             )
-        if request.app[DEPLOYMENTS_KEY].check_key(record.id, presented) is None:
+        if all(store.check_key(record.id, key) is None for key in presented):
             # The key is never echoed.
             return _openai_error(
                 401, "invalid or revoked API key", "invalid_request_error", "invalid_api_key"

@@ -144,7 +144,8 @@ class DeploymentStore:
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(str(path), isolation_level=None)
+        # Opened in a worker thread at startup, then used by the event loop thread only.
+        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.executescript(_SCHEMA)
         self._db = db
