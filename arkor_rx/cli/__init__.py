@@ -13,6 +13,8 @@ Usage::
     arkor-rx jobs [--limit N]
     arkor-rx cancel JOB_ID
     arkor-rx version
+    arkor-rx deploy JOB_ID --slug SLUG [--step N] [--auth none|key]
+    arkor-rx deployments | undeploy SLUG | keys SLUG [--create LABEL | --revoke KEY_ID]
 
 Rule 1: a user mistake (a bad flag, an unreachable server, a wrong token) is
 one line on stderr, ``arkor-rx: error: <what went wrong>``, and a non-zero
@@ -39,7 +41,20 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from arkor_rx.cli import cancel, demo, jobs, record, replay, serve, version, watch
+from arkor_rx.cli import (
+    cancel,
+    demo,
+    deploy,
+    deployments,
+    jobs,
+    keys,
+    record,
+    replay,
+    serve,
+    undeploy,
+    version,
+    watch,
+)
 from arkor_rx.cli._common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -76,7 +91,10 @@ class Command(Protocol):
     def run(self, args: argparse.Namespace) -> int | Coroutine[Any, Any, int]: ...
 
 
-COMMANDS: tuple[Command, ...] = (serve, demo, watch, record, replay, jobs, cancel, version)
+COMMANDS: tuple[Command, ...] = (
+    *(serve, demo, watch, record, replay, jobs, cancel, version),
+    *(deploy, deployments, undeploy, keys),
+)
 """The subcommands, in the order ``--help`` lists them."""
 
 

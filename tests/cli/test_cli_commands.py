@@ -34,6 +34,10 @@ def test_every_command_module_registers_itself_and_runs() -> None:
         "jobs",
         "cancel",
         "version",
+        "deploy",
+        "deployments",
+        "undeploy",
+        "keys",
     ]
     for command in COMMANDS:
         assert callable(command.add_parser)

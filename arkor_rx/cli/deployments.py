@@ -1,0 +1,56 @@
+"""``arkor-rx deployments``: the project's deployments as a table."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from arkor_rx.cli._common import EXIT_OK
+from arkor_rx.cli.deploy import target_text, wide_console
+from arkor_rx.deployments import Deployment
+
+if TYPE_CHECKING:
+    from arkor_rx.cli._common import Subparsers
+
+__all__ = ["add_parser", "deployments_table", "run"]
+
+
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    """Add ``deployments``."""
+    return subparsers.add_parser(
+        "deployments",
+        help="list the project's deployments",
+        description="List the deployments of the project: slug, target, auth, state, URL.",
+    )
+
+
+def deployments_table(deployments: Sequence[Deployment]) -> Table:
+    """The deployments as a rich table (a pure function of its input)."""
+    table = Table(box=box.SIMPLE_HEAD)
+    for name in ("slug", "target", "auth", "state", "url"):
+        table.add_column(name, no_wrap=name in ("slug", "url"))
+    for dep in deployments:
+        table.add_row(
+            escape(dep.slug),
+            escape(target_text(dep.target)),
+            "key" if dep.auth_mode == "fixed_api_key" else "none",
+            "[green]enabled[/]" if dep.enabled else "[yellow]disabled[/]",
+            escape(dep.url),
+        )
+    return table
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Print the deployments table."""
+    from arkor_rx.client import ArkorClient
+
+    async with ArkorClient.from_env() as client:
+        deployments = await client.list_deployments()
+    console = wide_console()
+    console.print(deployments_table(deployments) if deployments else "no deployments")
+    return EXIT_OK

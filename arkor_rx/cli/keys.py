@@ -1,0 +1,86 @@
+"""``arkor-rx keys SLUG [--create LABEL | --revoke KEY_ID]``: a deployment's keys.
+
+Without a flag, a table of the keys (never a plaintext). ``--create`` prints
+the new key's plaintext this once; ``--revoke`` disables a key at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from arkor_rx.cli._common import EXIT_OK
+from arkor_rx.cli.deploy import find_deployment, slug, wide_console
+from arkor_rx.deployments import DeploymentKey, check_key_label
+from arkor_rx.errors import ConfigError
+
+if TYPE_CHECKING:
+    from arkor_rx.cli._common import Subparsers
+
+__all__ = ["add_parser", "keys_table", "run"]
+
+
+def _label(text: str) -> str:
+    try:
+        return check_key_label(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    """Add ``keys`` and its flags."""
+    parser = subparsers.add_parser(
+        "keys",
+        help="list, issue or revoke a deployment's keys",
+        description="List the keys of the deployment SLUG, issue one (--create LABEL: the "
+        "key is shown once) or revoke one (--revoke KEY_ID).",
+    )
+    parser.add_argument("slug", metavar="SLUG", type=slug, help="the deployment's slug")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--create", type=_label, metavar="LABEL", help="issue a key")
+    action.add_argument("--revoke", metavar="KEY_ID", help="revoke a key")
+    return parser
+
+
+def keys_table(keys: Sequence[DeploymentKey]) -> Table:
+    """The keys as a rich table: id, label, prefix, state, created, last used."""
+    table = Table(box=box.SIMPLE_HEAD)
+    for name in ("id", "label", "prefix", "state", "created", "last used"):
+        table.add_column(name, no_wrap=name != "label")
+    for key in keys:
+        table.add_row(
+            escape(key.id),
+            escape(key.label),
+            escape(key.prefix) + "…",
+            "[green]active[/]" if key.enabled else "[red]revoked[/]",
+            escape(key.created_at or "—"),
+            escape(key.last_used_at or "—"),
+        )
+    return table
+
+
+async def run(args: argparse.Namespace) -> int:
+    """List, create or revoke."""
+    from arkor_rx.client import ArkorClient
+
+    async with ArkorClient.from_env() as client:
+        deployment = await find_deployment(client, args.slug)
+        if args.create is not None:
+            key = await client.create_deployment_key(deployment.id, args.create)
+            print(f"issued key {key.id} ({key.label}) for {deployment.slug}")
+            print(f"API key: {key.plaintext}")
+            print("         (shown once: store it now)")
+            return EXIT_OK
+        if args.revoke is not None:
+            await client.revoke_deployment_key(deployment.id, args.revoke)
+            print(f"revoked key {args.revoke} of {deployment.slug}")
+            return EXIT_OK
+        keys = await client.list_deployment_keys(deployment.id)
+    console = wide_console()
+    console.print(keys_table(keys) if keys else f"{deployment.slug} has no keys")
+    return EXIT_OK
