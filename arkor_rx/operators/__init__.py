@@ -62,6 +62,8 @@ from arkor_rx.operators._eta import Eta
 from arkor_rx.stopping import StopDecision, StopRule
 
 if TYPE_CHECKING:
+    from arkor_rx.client import ArkorClient
+    from arkor_rx.deployments import AuthMode, Deployment
     from arkor_rx.events import CheckpointSaved, TrainingCompleted, TrainingFailed, TrainingLog
     from arkor_rx.operators._all_of import AllOf
     from arkor_rx.operators._any_of import AnyOf
@@ -94,6 +96,7 @@ __all__ = [
     "checkpoints",
     "concat_map_async",
     "cost_budget",
+    "deploy_best",
     "divergence",
     "early_stopping",
     "ema",
@@ -1561,4 +1564,69 @@ def successive_halving(
         min_resource=min_resource,
         reduction_factor=reduction_factor,
         min_early_stopping_rate=min_early_stopping_rate,
+    )
+
+
+def deploy_best(
+    client: ArkorClient,
+    slug: str,
+    *,
+    monitor: str = "eval_loss",
+    mode: Mode = "min",
+    auth_mode: AuthMode = "fixed_api_key",
+) -> Callable[[Observable[object]], Observable[Deployment]]:
+    """When the runs end, deploy the best checkpoint under ``slug``, or re-target it there: once.
+
+    Pipe it onto one run's events (``trainer.events()``, ``ax.attach(...).events()``)
+    or onto a sweep's merged stream (``sweep.events()``). It watches every
+    run's checkpoints and the monitored metric; when the source completes it
+    picks the winner and then makes one change: it re-targets the deployment
+    that has ``slug`` (its URL and keys stay; callers keep working), or
+    creates it with ``auth_mode`` when there is none. It emits that
+    [`Deployment`][arkor_rx.deployments.Deployment] and completes.
+
+    A checkpoint is a candidate when its run *completed* and the metric was
+    reported at the checkpoint's own step (so the value is that model's, not
+    an earlier one's): set ``eval_steps`` to a divisor of ``save_steps``. The best
+    value wins (``mode="min"``: lowest); a tie goes to the run seen first, then
+    to the earlier step; NaN never wins. With no candidate it completes
+    without deploying; when the source errors it deploys nothing.
+
+    ::
+
+        source:  --log(10, .9)--ckpt(10)--log(20, .4)--ckpt(20)--completed--|
+        [ deploy_best(client, "support-bot") ]
+        result:  ---------------------------------------------------------D|
+                 (D: support-bot re-targeted to checkpoint step 20, loss .4)
+
+    Example:
+        >>> async def ship(client, trainer) -> None:  # doctest: +SKIP
+        ...     deployment = await trainer.events().pipe(
+        ...         aop.deploy_best(client, "support-bot", monitor="eval_loss"))
+        ...     print(deployment.url, deployment.target)
+
+    Args:
+        client: the client that deploys (the one the runs use, typically).
+        slug: the deployment's slug: 2-50 characters of ``[a-z0-9-]``.
+        monitor: the metric to compare (a ``TrainingLog`` metric name).
+        mode: ``"min"`` (lower is better) or ``"max"``.
+        auth_mode: the auth mode of a deployment it creates; an existing one's
+            is left as it is.
+
+    Returns:
+        An operator emitting at most one ``Deployment``. A client error
+        (``CloudApiError``, ``TransportError``) ends the stream with it.
+
+    Raises:
+        ConfigError: a bad slug, metric, mode or auth mode.
+    """
+    from arkor_rx.deployments import check_deployment_slug
+    from arkor_rx.errors import ConfigError
+    from arkor_rx.operators._common import check_mode, check_monitor
+    from arkor_rx.operators._deploy_best import deploy_best as impl
+
+    if auth_mode not in ("none", "fixed_api_key"):
+        raise ConfigError(f"auth_mode must be 'none' or 'fixed_api_key', got {auth_mode!r}")
+    return impl(
+        client, check_deployment_slug(slug), check_monitor(monitor), check_mode(mode), auth_mode
     )

@@ -27,11 +27,11 @@ class Trained:
 
     async def expected(self, step: int | None = None) -> str:
         """What ``POST /v1/inference/chat`` answers for the final adapter or a checkpoint."""
-        adapter = (
-            ax.final_adapter(self.job_id)
-            if step is None
-            else ax.checkpoint_adapter(self.job_id, step)
-        )
+        return await self.expected_for(self.job_id, step)
+
+    async def expected_for(self, job_id: str, step: int | None = None) -> str:
+        """As ``expected``, for any job."""
+        adapter = ax.final_adapter(job_id) if step is None else ax.checkpoint_adapter(job_id, step)
         response = await self.client.infer(MESSAGES, adapter=adapter)
         return await response.text()
 
