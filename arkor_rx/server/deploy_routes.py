@@ -135,13 +135,16 @@ def _auth_mode(raw: object) -> str:
 
 
 def _retention(body: dict[str, Any], current: tuple[str, int | None]) -> tuple[str, int | None]:
-    mode = body.get("runRetentionMode", current[0])
-    days = body.get("runRetentionDays", current[1] if mode == "days" else None)
+    """The retention a body sets (``current`` when it sets none), coupled as the SDK's types are:
+    ``runRetentionDays`` goes with ``runRetentionMode: "days"`` in the same body, and only there."""
+    if "runRetentionMode" not in body and "runRetentionDays" not in body:
+        return current
+    mode, days = body.get("runRetentionMode"), body.get("runRetentionDays")
+    if "runRetentionDays" in body and mode != "days":
+        raise ConfigError('runRetentionDays: only valid when runRetentionMode is "days"')
     if mode not in _RETENTION_MODES:
         raise ConfigError(f"runRetentionMode: must be one of {', '.join(_RETENTION_MODES)}")
     if mode != "days":
-        if "runRetentionDays" in body:
-            raise ConfigError('runRetentionDays: only valid when runRetentionMode is "days"')
         return mode, None
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
         raise ConfigError('runRetentionDays: runRetentionMode "days" needs a positive integer')
@@ -201,9 +204,9 @@ async def update_deployment(request: web.Request) -> web.Response:
         if not isinstance(body["enabled"], bool):
             raise ConfigError("enabled: must be true or false")
         changes["enabled"] = body["enabled"]
-    if "runRetentionMode" in body or "runRetentionDays" in body:
-        current = (record.run_retention_mode, record.run_retention_days)
-        mode, days = _retention(body, current)
+    current = (record.run_retention_mode, record.run_retention_days)
+    mode, days = _retention(body, current)
+    if (mode, days) != current:
         changes.update(run_retention_mode=mode, run_retention_days=days)
     updated = request.app[DEPLOYMENTS_KEY].update(record.id, **changes)
     return _answer(request, updated)
@@ -314,3 +317,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         kind = "invalid_request_error" if exc.status < 500 else "server_error"
         code = "model_not_found" if exc.status == 404 else None
         return _openai_error(exc.status, exc.message, kind, code)
+    except web.HTTPException as exc:  # 413: the body is over the server's limit
+        if exc.status < 400:
+            raise
+        return _openai_error(exc.status, exc.reason, "invalid_request_error", None)
