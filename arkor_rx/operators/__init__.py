@@ -1599,11 +1599,20 @@ def deploy_best(
         result:  ---------------------------------------------------------D|
                  (D: support-bot re-targeted to checkpoint step 20, loss .4)
 
-    Example:
+    Examples:
         >>> async def ship(client, trainer) -> None:  # doctest: +SKIP
         ...     deployment = await trainer.events().pipe(
-        ...         aop.deploy_best(client, "support-bot", monitor="eval_loss"))
+        ...         deploy_best(client, "support-bot", monitor="eval_loss"))
         ...     print(deployment.url, deployment.target)
+
+        Arguments are checked when the operator is built, before any run:
+
+        >>> from arkor_rx import ArkorClient
+        >>> client = ArkorClient("http://127.0.0.1:8765", "token", "local", "demo")
+        >>> deploy_best(client, "Support Bot")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        arkor_rx.errors.ConfigError: slug 'Support Bot': must be 2-50 characters of ...
 
     Args:
         client: the client that deploys (the one the runs use, typically).
