@@ -143,9 +143,17 @@ def truncate(answer: str, max_tokens: int | None) -> tuple[str, str]:
     return answer, "stop"
 
 
-def completion_body(answer: str, finish_reason: str, model: str) -> dict[str, Any]:
-    """The ``stream: false`` answer: one OpenAI chat completion."""
+def completion_body(
+    answer: str, finish_reason: str, model: str, prompt: str = ""
+) -> dict[str, Any]:
+    """The ``stream: false`` answer: one OpenAI chat completion.
+
+    ``usage`` counts words (Rule 1): ``prompt_tokens`` those of ``prompt`` (the
+    last user message), ``completion_tokens`` those of the answer, and their sum,
+    as OpenAI clients expect all three.
+    """
     tokens = len(answer.split())
+    prompt_tokens = len(prompt.split())
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
         "object": "chat.completion",
@@ -158,7 +166,11 @@ def completion_body(answer: str, finish_reason: str, model: str) -> dict[str, An
                 "finish_reason": finish_reason,
             }
         ],
-        "usage": {"completion_tokens": tokens},
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": tokens,
+            "total_tokens": prompt_tokens + tokens,
+        },
     }
 
 

@@ -221,7 +221,7 @@ async def _answer(
 ) -> web.StreamResponse:
     """Send ``answer`` as one JSON body or as SSE deltas ending in ``[DONE]``."""
     if not chat_request.stream:
-        return web.json_response(completion_body(answer, finish, model))
+        return web.json_response(completion_body(answer, finish, model, chat_request.text))
     response = await sse_response(request)
     try:
         for chunk in stream_chunks(answer, finish, model):

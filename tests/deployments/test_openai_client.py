@@ -103,6 +103,10 @@ async def test_max_tokens_cuts_the_answer_with_finish_reason_length(trained: Tra
         )
     assert completion.choices[0].message.content == " ".join(BASE_MODEL_ANSWER.split()[:2])
     assert completion.choices[0].finish_reason == "length"
+    assert completion.usage is not None  # in words, all three fields as OpenAI sends them
+    prompt_words = len(QUESTION.split())
+    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (prompt_words, 2)
+    assert completion.usage.total_tokens == prompt_words + 2
 
 
 async def test_wrong_missing_and_revoked_keys_are_authentication_errors(
