@@ -263,7 +263,7 @@ class ArkorClient(ClientCore):
 
         Raises:
             ConfigError, CloudApiError, TransportError: as
-            [`get_job`][arkor_rx.client.ArkorClient.get_job].
+                [`get_job`][arkor_rx.client.ArkorClient.get_job].
         """
         status, body = await self._call("GET", job_path(job_id))
         data = self._object(status, body, "get job")

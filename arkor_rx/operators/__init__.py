@@ -1231,7 +1231,7 @@ def stop_when(
     Args:
         rules: the rules (lists are flattened).
         combine: ``"any"`` or ``"all"``, as for
-        [`early_stopping`][arkor_rx.operators.early_stopping].
+            [`early_stopping`][arkor_rx.operators.early_stopping].
 
     Returns:
         An operator from events to events followed by at most one decision.
