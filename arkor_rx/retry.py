@@ -33,6 +33,11 @@ give up with [`ReconnectExhaustedError`][arkor_rx.errors.ReconnectExhaustedError
 Rule 5: a server's ``retry:`` is never taken below
 [`SERVER_RETRY_FLOOR`][arkor_rx.retry.SERVER_RETRY_FLOOR] (0.1 s), so
 ``retry: 0`` cannot turn into a reconnect storm; nor above ``max_delay``.
+
+The same policy and state drive the operators
+[`retry_with`][arkor_rx.operators.retry_with] and
+[`repeat_with`][arkor_rx.operators.repeat_with] for any Observable: one schedule, one
+classification, one budget, whoever does the waiting.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ import itertools
 import math
 import random as _random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
 import backoff
@@ -317,10 +322,16 @@ class ReconnectState:
         policy: the rules.
         random: a source of floats in ``[0, 1)`` for the jitter (``random.random``
             by default); inject a fixed one in tests.
+        retryable: which failures are retried (keyword only); the others give up at once
+            (Rule 4). Default: [`is_transient`][arkor_rx.retry.is_transient].
+        subject: what failed, named in the ``ReconnectExhaustedError`` message
+            (keyword only; default ``"the event stream"``).
     """
 
     policy: ReconnectPolicy
     random: Callable[[], float] = _random.random
+    retryable: Callable[[BaseException], bool] = field(default=is_transient, kw_only=True)
+    subject: str = field(default="the event stream", kw_only=True)
     failures: int = 0
     """Consecutive failures so far (reset by every new data frame)."""
     total_failures: int = 0
@@ -366,20 +377,21 @@ class ReconnectState:
         """The connection failed with ``exc`` (or could not be opened).
 
         Returns:
-            [`GiveUp`][arkor_rx.retry.GiveUp] with ``exc`` itself when it is permanent, or with a
+            [`GiveUp`][arkor_rx.retry.GiveUp] with ``exc`` itself when it is permanent
+            (``retryable`` rejects it), or with a
             ``ReconnectExhaustedError`` (``__cause__`` = ``exc``) past
             ``max_attempts``; else [`Retry`][arkor_rx.retry.Retry] with the jittered backoff delay,
             floored by the error's ``Retry-After``.
         """
         self._saw_data = False
-        if not is_transient(exc):
+        if not self.retryable(exc):
             return GiveUp(exc)
         self.failures += 1
         self.total_failures += 1
         limit = self.policy.max_attempts
         if limit is not None and self.failures > limit:
             error = ReconnectExhaustedError(
-                f"the event stream failed {self.failures} times in a row "
+                f"{self.subject} failed {self.failures} times in a row "
                 f"(max_attempts={limit}); last error: {exc}",
                 attempts=self.failures,
             )
