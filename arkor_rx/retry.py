@@ -36,8 +36,8 @@ Rule 5: a server's ``retry:`` is never taken below
 
 The same policy and state drive the operators
 [`retry_with`][arkor_rx.operators.retry_with] and
-[`repeat_with`][arkor_rx.operators.repeat_with] for any Observable: one schedule, one
-classification, one budget, whoever does the waiting.
+[`repeat_with`][arkor_rx.operators.repeat_with] for any Observable: one schedule and
+one budget, whoever does the waiting.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ import itertools
 import math
 import random as _random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final, TypeAlias
 
 import backoff
@@ -322,16 +322,10 @@ class ReconnectState:
         policy: the rules.
         random: a source of floats in ``[0, 1)`` for the jitter (``random.random``
             by default); inject a fixed one in tests.
-        retryable: which failures are retried (keyword only); the others give up at once
-            (Rule 4). Default: [`is_transient`][arkor_rx.retry.is_transient].
-        subject: what failed, named in the ``ReconnectExhaustedError`` message
-            (keyword only; default ``"the event stream"``).
     """
 
     policy: ReconnectPolicy
     random: Callable[[], float] = _random.random
-    retryable: Callable[[BaseException], bool] = field(default=is_transient, kw_only=True)
-    subject: str = field(default="the event stream", kw_only=True)
     failures: int = 0
     """Consecutive failures so far (reset by every new data frame)."""
     total_failures: int = 0
@@ -378,20 +372,40 @@ class ReconnectState:
 
         Returns:
             [`GiveUp`][arkor_rx.retry.GiveUp] with ``exc`` itself when it is permanent
-            (``retryable`` rejects it), or with a
-            ``ReconnectExhaustedError`` (``__cause__`` = ``exc``) past
-            ``max_attempts``; else [`Retry`][arkor_rx.retry.Retry] with the jittered backoff delay,
-            floored by the error's ``Retry-After``.
+            (not [`is_transient`][arkor_rx.retry.is_transient]); else what
+            [`count_failure`][arkor_rx.retry.ReconnectState.count_failure] answers.
+        """
+        if not is_transient(exc):
+            self._saw_data = False
+            return GiveUp(exc)
+        return self.count_failure(exc)
+
+    def count_failure(
+        self, exc: BaseException, *, subject: str = "the event stream"
+    ) -> RetryDecision:
+        """Count ``exc``, a failure already judged worth retrying, and answer (Rules 2 and 4).
+
+        [`on_failure`][arkor_rx.retry.ReconnectState.on_failure] calls it for a transient
+        error; [`retry_with`][arkor_rx.operators.retry_with] calls it for the errors its
+        ``retry_on`` accepts.
+
+        Args:
+            exc: the failure.
+            subject: what failed, for the ``ReconnectExhaustedError`` message.
+
+        Returns:
+            [`GiveUp`][arkor_rx.retry.GiveUp] with a ``ReconnectExhaustedError``
+            (``__cause__`` = ``exc``) past ``max_attempts``; else
+            [`Retry`][arkor_rx.retry.Retry] with the jittered backoff delay, floored
+            by the error's ``Retry-After``.
         """
         self._saw_data = False
-        if not self.retryable(exc):
-            return GiveUp(exc)
         self.failures += 1
         self.total_failures += 1
         limit = self.policy.max_attempts
         if limit is not None and self.failures > limit:
             error = ReconnectExhaustedError(
-                f"{self.subject} failed {self.failures} times in a row "
+                f"{subject} failed {self.failures} times in a row "
                 f"(max_attempts={limit}); last error: {exc}",
                 attempts=self.failures,
             )

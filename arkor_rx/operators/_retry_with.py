@@ -1,8 +1,10 @@
 """``retry_with(policy)``: resubscribe after an error, on the event stream's reconnect schedule.
 
-Rule 1: the decisions are [`ReconnectState`][arkor_rx.retry.ReconnectState]'s, the very
-object `arkor_rx.stream.EventStream` asks: the same backoff, jitter, ``Retry-After``
-floor, budget and ``ReconnectExhaustedError``. This module only waits and resubscribes.
+Rule 1: ``retry_on`` says which errors are worth retrying; everything else is
+decided by [`ReconnectState.count_failure`][arkor_rx.retry.ReconnectState.count_failure],
+the very code `arkor_rx.stream.EventStream` runs on a transient failure: the same
+backoff, jitter, ``Retry-After`` floor, budget and ``ReconnectExhaustedError``. This
+module only waits and resubscribes.
 
 Rule 2: every item that passes is progress (``record_data``): the next error
 starts the backoff again from the first delay, with the whole budget.
@@ -91,7 +93,7 @@ def retry_with(
             observer: abc.ObserverBase[_T], at_subscribe: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             timer = resolve_scheduler(scheduler, at_subscribe)
-            state = ReconnectState(policy, random=draw, retryable=accepts, subject="the source")
+            state = ReconnectState(policy, random=draw)
             held = SerialDisposable()  # the subscription or the pending delay (Rule 3)
 
             def on_next(value: _T) -> None:
@@ -100,10 +102,14 @@ def retry_with(
 
             def on_error(exc: Exception) -> None:
                 try:
-                    decision = state.on_failure(exc)
+                    retry = accepts(exc)
                 except Exception as bug:  # retry_on raised: that ends the stream
                     observer.on_error(bug)
                     return
+                if not retry:
+                    observer.on_error(exc)
+                    return
+                decision = state.count_failure(exc, subject="the source")
                 if isinstance(decision, GiveUp):
                     observer.on_error(cast(Exception, decision.error))
                     return

@@ -33,7 +33,7 @@ from arkor_rx.errors import (
     StreamIdleTimeout,
     TransportError,
 )
-from arkor_rx.retry import ReconnectPolicy, ReconnectState, Retry
+from arkor_rx.retry import GiveUp, ReconnectPolicy, ReconnectState, Retry
 
 COMPLETE = object()
 """In an act: the source completes here."""
@@ -518,3 +518,23 @@ async def test_disposing_on_asyncio_cancels_the_pending_timer() -> None:
     subscription.dispose()
     assert delay.is_disposed  # type: ignore[attr-defined]
     assert len(opened) == 1
+
+
+# --------------------------------------------------------------------------- the shared state
+
+
+def test_count_failure_is_on_failure_without_the_classification() -> None:
+    policy = ReconnectPolicy(initial_delay=1, max_delay=60, jitter=0, max_attempts=1)
+    stream, operator = ReconnectState(policy), ReconnectState(policy)
+    bug = ValueError("not about the network")
+    assert stream.on_failure(bug) == GiveUp(bug)  # permanent for the stream ...
+    assert stream.failures == 0
+    assert operator.count_failure(bug, subject="the poll") == Retry(1.0, failure=True)  # ... judged
+    exhausted = operator.count_failure(bug, subject="the poll")
+    assert isinstance(exhausted, GiveUp)
+    assert str(exhausted.error).startswith("the poll failed 2 times in a row (max_attempts=1)")
+    default = ReconnectState(policy)
+    default.count_failure(down())
+    last = default.count_failure(down())
+    assert isinstance(last, GiveUp)
+    assert str(last.error).startswith("the event stream failed 2 times in a row")
