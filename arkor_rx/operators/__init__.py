@@ -1285,12 +1285,12 @@ def retry_with(
 
     ::
 
-        1st subscription:  --a--X                     X: a transient error
-        2nd, 1 s later:          --X                  (the count was reset by a)
-        3rd, 1 s later:               --b--X
-        4th, 1 s later:                     --c--|
-        [     retry_with(ReconnectPolicy(initial_delay=1, jitter=0))     ]
-        result:            --a----------b---------c--|
+        1st subscription:  --a--X                           X: a transient error
+        2nd, 1 s later:             --X                     1st error in a row: 1 s
+        3rd, 2 s later:                     --b--X          2nd in a row: 2 s
+        4th, 1 s later:                             --c--|  b reset the count: 1 s
+        [       retry_with(ReconnectPolicy(initial_delay=1, jitter=0))       ]
+        result:            --a----------------b-------c--|
 
     Examples:
         >>> import reactivex
