@@ -308,7 +308,7 @@ class Dispatcher:
     Args:
         callbacks: the callbacks (or a dict of them).
         job: the job the contexts show; update [`job`][arkor_rx.callbacks.Dispatcher.job] as it
-        changes.
+            changes.
         client: what ``CheckpointContext.infer`` uses.
     """
 

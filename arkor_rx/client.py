@@ -264,7 +264,7 @@ class ArkorClient(DeploymentRoutes, ClientCore):
 
         Raises:
             ConfigError, CloudApiError, TransportError: as
-            [`get_job`][arkor_rx.client.ArkorClient.get_job].
+                [`get_job`][arkor_rx.client.ArkorClient.get_job].
         """
         status, body = await self._call("GET", job_path(job_id))
         data = self._object(status, body, "get job")

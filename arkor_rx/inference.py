@@ -340,7 +340,7 @@ class InferenceResponse:
 
         Raises:
             CloudApiError, TransportError, SSEError: as
-            [`json`][arkor_rx.inference.InferenceResponse.json].
+                [`json`][arkor_rx.inference.InferenceResponse.json].
         """
         return _content(await self.json())
 

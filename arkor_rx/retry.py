@@ -33,6 +33,11 @@ give up with [`ReconnectExhaustedError`][arkor_rx.errors.ReconnectExhaustedError
 Rule 5: a server's ``retry:`` is never taken below
 [`SERVER_RETRY_FLOOR`][arkor_rx.retry.SERVER_RETRY_FLOOR] (0.1 s), so
 ``retry: 0`` cannot turn into a reconnect storm; nor above ``max_delay``.
+
+The same policy and state drive the operators
+[`retry_with`][arkor_rx.operators.retry_with] and
+[`repeat_with`][arkor_rx.operators.repeat_with] for any Observable: one schedule and
+one budget, whoever does the waiting.
 """
 
 from __future__ import annotations
@@ -366,20 +371,41 @@ class ReconnectState:
         """The connection failed with ``exc`` (or could not be opened).
 
         Returns:
-            [`GiveUp`][arkor_rx.retry.GiveUp] with ``exc`` itself when it is permanent, or with a
-            ``ReconnectExhaustedError`` (``__cause__`` = ``exc``) past
-            ``max_attempts``; else [`Retry`][arkor_rx.retry.Retry] with the jittered backoff delay,
-            floored by the error's ``Retry-After``.
+            [`GiveUp`][arkor_rx.retry.GiveUp] with ``exc`` itself when it is permanent
+            (not [`is_transient`][arkor_rx.retry.is_transient]); else what
+            [`count_failure`][arkor_rx.retry.ReconnectState.count_failure] answers.
+        """
+        if not is_transient(exc):
+            self._saw_data = False
+            return GiveUp(exc)
+        return self.count_failure(exc)
+
+    def count_failure(
+        self, exc: BaseException, *, subject: str = "the event stream"
+    ) -> RetryDecision:
+        """Count ``exc``, a failure already judged worth retrying, and answer (Rules 2 and 4).
+
+        [`on_failure`][arkor_rx.retry.ReconnectState.on_failure] calls it for a transient
+        error; [`retry_with`][arkor_rx.operators.retry_with] calls it for the errors its
+        ``retry_on`` accepts.
+
+        Args:
+            exc: the failure.
+            subject: what failed, for the ``ReconnectExhaustedError`` message.
+
+        Returns:
+            [`GiveUp`][arkor_rx.retry.GiveUp] with a ``ReconnectExhaustedError``
+            (``__cause__`` = ``exc``) past ``max_attempts``; else
+            [`Retry`][arkor_rx.retry.Retry] with the jittered backoff delay, floored
+            by the error's ``Retry-After``.
         """
         self._saw_data = False
-        if not is_transient(exc):
-            return GiveUp(exc)
         self.failures += 1
         self.total_failures += 1
         limit = self.policy.max_attempts
         if limit is not None and self.failures > limit:
             error = ReconnectExhaustedError(
-                f"the event stream failed {self.failures} times in a row "
+                f"{subject} failed {self.failures} times in a row "
                 f"(max_attempts={limit}); last error: {exc}",
                 attempts=self.failures,
             )

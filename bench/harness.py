@@ -20,7 +20,11 @@ from typing import Any
 
 from bench.streams import count_kinds
 
-__all__ = ["Entry", "Row", "Sizes", "measure", "run_group", "typed_count"]
+__all__ = ["PER_ITEM_UNITS", "Entry", "Row", "Sizes", "measure", "run_group", "typed_count"]
+
+
+PER_ITEM_UNITS = {"µs/event": 1e6, "ms/start": 1e3}
+"""Units that are a time per item (lower is better), with their scale from seconds."""
 
 
 @dataclass
@@ -46,8 +50,9 @@ class Row:
 
     def values(self) -> list[float]:
         """The per-run figures in this row's unit."""
-        if self.unit == "µs/event":
-            return [s / self.size * 1e6 for s in self.seconds]
+        scale = PER_ITEM_UNITS.get(self.unit)
+        if scale is not None:
+            return [s / self.size * scale for s in self.seconds]
         return [self.size / s / 1e3 for s in self.seconds]
 
     @property

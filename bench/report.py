@@ -22,8 +22,9 @@ from bench.groups import (
     TYPED_PEER,
     UNTYPED_PEER,
 )
-from bench.harness import Row, Sizes
+from bench.harness import PER_ITEM_UNITS, Row, Sizes
 from bench.page import EXPLANATION, WHERE
+from bench.startup import startup_goals
 
 __all__ = [
     "layers",
@@ -43,6 +44,7 @@ REFERENCES = {
     "c": None,  # the fastest untyped peer, chosen after the run
     "d": "bare asyncio.Queue loop, async no-op",
     "f": None,
+    "u": "python -c pass (floor)",
 }
 
 
@@ -58,7 +60,7 @@ def _reference(row: Row, rows: list[Row]) -> Row | None:
 def _ratio(row: Row, ref: Row | None) -> str:
     if ref is None or not row.ok:
         return ""
-    if row.unit == "µs/event":
+    if row.unit in PER_ITEM_UNITS:
         return f"{row.per_item_seconds / ref.per_item_seconds:.2f}x cost"
     return f"{ref.per_item_seconds / row.per_item_seconds:.2f}x"
 
@@ -156,6 +158,7 @@ def targets(rows: list[Row], memory: list[dict[str, Any]]) -> list[tuple[str, st
         _find(rows, "s", NO_SINK_ROW),
         0.8,
     )
+    out += startup_goals(rows)
     events = next((m for m in memory if m.get("mode") == "events"), None)
     if events and "growth_mb" in events:
         flat = events["growth_mb"] <= 20.0

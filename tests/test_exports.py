@@ -90,3 +90,58 @@ def test_importing_arkor_rx_and_its_sinks_loads_no_optional_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _type_checking_imports() -> dict[str, str]:
+    """The names the facade's ``if TYPE_CHECKING:`` block imports, and from where."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(ax.__file__).read_text(encoding="utf-8"))
+    block = next(
+        n for n in tree.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n)
+    )
+    found: dict[str, str] = {}
+    for node in block.body:
+        assert isinstance(node, ast.ImportFrom)
+        assert node.module is not None
+        for alias in node.names:
+            where = f"arkor_rx.{alias.name}" if node.module == "arkor_rx" else node.module
+            found[alias.name] = where
+    return found
+
+
+def test_the_lazy_facade_and_its_type_checking_imports_agree() -> None:
+    exports: dict[str, str] = ax._EXPORTS
+    assert set(exports) == set(ax.__all__)
+    assert _type_checking_imports() == exports
+    for name, module in exports.items():
+        if name != "operators":
+            assert getattr(__import__(module, fromlist=[name]), name) is getattr(ax, name), name
+
+
+def test_import_arkor_rx_imports_nothing_heavy() -> None:
+    import subprocess
+    import sys
+
+    heavy = ("aiohttp", "reactivex", "pydantic", "numpy", "rich", "tensorboardX", "mlflow")
+    code = (
+        "import sys, arkor_rx\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('arkor_rx')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded, ours = out.stdout.splitlines()
+    assert loaded == "[]"
+    assert ours == "['arkor_rx']"
+
+
+def test_importing_a_module_keeps_the_function_of_the_same_name() -> None:
+    import importlib
+
+    attach = importlib.import_module("arkor_rx.attach").attach  # binds the module on the package
+    replay = importlib.import_module("arkor_rx.replay").replay
+
+    assert ax.replay is replay
+    assert ax.attach is attach
+    assert callable(ax.replay)

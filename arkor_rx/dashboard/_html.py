@@ -324,7 +324,15 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 def render_text(view: ViewState, now: float, *, width: int = 100) -> str:
     """The same frame as plain text (the terminal renderer), for frontends without HTML."""
-    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+    # force_jupyter=False: inside a kernel rich would otherwise display the frame
+    # itself (a panel under the cell per frame) and leave the buffer empty.
+    console = Console(
+        file=io.StringIO(),
+        width=width,
+        color_system=None,
+        force_terminal=False,
+        force_jupyter=False,
+    )
     console.print(render_view(view, now))
     out = console.file
     assert isinstance(out, io.StringIO)

@@ -4,7 +4,7 @@ Use them with ``.pipe(...)`` on ``trainer.events()`` or on any Observable of
 events (a recorded run via ``reactivex.from_iterable``, a test scheduler's
 observable). They compose with the plain ``reactivex.operators``.
 
-Four families:
+Five families:
 
 - **selection**: [`logs`][arkor_rx.operators.logs], [`checkpoints`][arkor_rx.operators.checkpoints],
 [`terminal`][arkor_rx.operators.terminal],
@@ -29,7 +29,10 @@ Four families:
   ([`any_of`][arkor_rx.operators.any_of],
   [`all_of`][arkor_rx.operators.all_of], and the one entry point
   [`early_stopping`][arkor_rx.operators.early_stopping]), and
-  [`stop_when`][arkor_rx.operators.stop_when], the inline operator.
+  [`stop_when`][arkor_rx.operators.stop_when], the inline operator;
+- **retry and repeat** (on any Observable): [`retry_with`][arkor_rx.operators.retry_with]
+  and [`repeat_with`][arkor_rx.operators.repeat_with], the event stream's reconnect
+  schedule for your own sources.
 
 Operators only decide. A rule is a [`StopRule`][arkor_rx.operators.StopRule]: it turns the event
 stream
@@ -59,6 +62,7 @@ from reactivex import Observable, abc
 
 from arkor_rx.operators._common import Clock, HasStep, MetricPoint, Mode
 from arkor_rx.operators._eta import Eta
+from arkor_rx.retry import ReconnectPolicy
 from arkor_rx.stopping import StopDecision, StopRule
 
 if TYPE_CHECKING:
@@ -76,6 +80,7 @@ if TYPE_CHECKING:
     from arkor_rx.operators._percentile_pruner import PercentilePruner
     from arkor_rx.operators._plateau import Plateau
     from arkor_rx.operators._predicate import Predicate
+    from arkor_rx.operators._retry_with import RetryOn
     from arkor_rx.operators._step_budget import StepBudget
     from arkor_rx.operators._successive_halving import SuccessiveHalving
     from arkor_rx.operators._threshold import Threshold
@@ -109,6 +114,8 @@ __all__ = [
     "percentile_pruner",
     "plateau",
     "predicate",
+    "repeat_with",
+    "retry_with",
     "rolling_max",
     "rolling_mean",
     "rolling_min",
@@ -1234,7 +1241,7 @@ def stop_when(
     Args:
         rules: the rules (lists are flattened).
         combine: ``"any"`` or ``"all"``, as for
-        [`early_stopping`][arkor_rx.operators.early_stopping].
+            [`early_stopping`][arkor_rx.operators.early_stopping].
 
     Returns:
         An operator from events to events followed by at most one decision.
@@ -1242,6 +1249,154 @@ def stop_when(
     from arkor_rx.operators._stop_when import stop_when as impl
 
     return impl(*rules, combine=combine)
+
+
+# --------------------------------------------------------------------------- retry and repeat
+
+
+def retry_with(
+    policy: ReconnectPolicy = ReconnectPolicy(),  # noqa: B008 (frozen: one shared value is safe)
+    *,
+    retry_on: RetryOn | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+    random: Callable[[], float] | None = None,
+) -> Callable[[Observable[_T]], Observable[_T]]:
+    """On an error ``retry_on`` accepts, resubscribe after the policy's backoff delay.
+
+    The event stream's reconnect rules ([`arkor_rx.retry`][arkor_rx.retry]) for
+    any Observable (RxJS ``retry({count, delay, resetOnSuccess})``). The
+    ``n``-th error in a row waits ``policy.delay(n)``, the very schedule
+    [`EventStream`][arkor_rx.stream.EventStream] uses: ``initial_delay``
+    doubling up to ``max_delay``, spread by ±``jitter``. An error with a
+    ``retry_after`` (a [`CloudApiError`][arkor_rx.errors.CloudApiError] from a
+    ``Retry-After`` header) waits at least that long, unless the policy's
+    ``honor_server_retry`` is False. Every item that passes resets the count:
+    the next error starts again from ``initial_delay`` with the whole budget.
+    An error ``retry_on`` rejects passes through at once; the
+    ``max_attempts + 1``-th error in a row ends the stream with
+    [`ReconnectExhaustedError`][arkor_rx.errors.ReconnectExhaustedError], whose
+    ``__cause__`` is that error. Completion passes through. Disposing during
+    a delay cancels it: the source is not subscribed again.
+
+    Items delivered before an error are not taken back: a resubscription
+    starts the source again, so a source that replays its history delivers
+    it again. ``trainer.events()`` already reconnects inside the stream, with
+    the trainer's policy and ``Last-Event-ID``, delivering no event twice;
+    wrap it only for what that policy gives up on (e.g.
+    ``retry_on=ReconnectExhaustedError``), knowing that the new subscription
+    opens a new stream from the job's first event.
+
+    ::
+
+        1st subscription:  --a--X                           X: a transient error
+        2nd, 1 s later:             --X                     1st error in a row: 1 s
+        3rd, 2 s later:                     --b--X          2nd in a row: 2 s
+        4th, 1 s later:                             --c--|  b reset the count: 1 s
+        [       retry_with(ReconnectPolicy(initial_delay=1, jitter=0))       ]
+        result:            --a----------------b-------c--|
+
+    Examples:
+        >>> import reactivex
+        >>> from reactivex.testing import TestScheduler
+        >>> from arkor_rx.errors import TransportError
+        >>> from arkor_rx.retry import ReconnectPolicy
+        >>> s, opened, out = TestScheduler(), [], []
+        >>> def connect(scheduler):  # fails twice, then answers
+        ...     opened.append(scheduler.now.timestamp())
+        ...     if len(opened) < 3:
+        ...         return reactivex.throw(TransportError("down"))
+        ...     return reactivex.of("ok")
+        >>> policy = ReconnectPolicy(initial_delay=1, jitter=0)
+        >>> _ = reactivex.defer(connect).pipe(retry_with(policy)).subscribe(out.append, scheduler=s)
+        >>> s.advance_to(10.0); opened, out  # waited 1 s, then 2 s
+        ([0.0, 1.0, 3.0], ['ok'])
+        >>> s, errors = TestScheduler(), []
+        >>> _ = reactivex.throw(TransportError("down")).pipe(
+        ...     retry_with(ReconnectPolicy(max_attempts=2, jitter=0))
+        ... ).subscribe(on_error=errors.append, scheduler=s)
+        >>> s.advance_to(10.0); [type(e).__name__ for e in (errors[0], errors[0].__cause__)]
+        ['ReconnectExhaustedError', 'TransportError']
+
+    Args:
+        policy: the schedule and budget (``initial_delay``, ``max_delay``,
+            ``jitter``, ``max_attempts``, ``honor_server_retry``; the stream-only
+            fields ``idle_timeout`` and ``dedupe_window`` are not used).
+        retry_on: which errors to retry: an exception type, a tuple of them,
+            or a predicate of the error (one that raises ends the stream with
+            its error). Default: transient transport and HTTP errors
+            ([`is_transient`][arkor_rx.retry.is_transient], so never 401, 403,
+            410, 426 or a [`ConfigError`][arkor_rx.errors.ConfigError]) and the
+            built-in ``ConnectionError`` and ``TimeoutError``. Given types
+            replace that rule: ``retry_on=CloudApiError`` retries a 403 too.
+        scheduler: runs the delays (default: the subscribe-time scheduler,
+            else reactivex's thread-based timeout scheduler; in asyncio code
+            subscribe with an ``AsyncIOScheduler``).
+        random: floats in ``[0, 1)`` placing each delay in its jitter band
+            (default ``random.random``); fix it to make jittered delays
+            repeatable, as ``EventStream(random=...)`` does.
+
+    Returns:
+        An operator that passes items and completion through and retries errors.
+
+    Raises:
+        ConfigError: ``policy`` is not a
+            [`ReconnectPolicy`][arkor_rx.retry.ReconnectPolicy], or ``retry_on`` is
+            neither exception types nor a callable.
+    """
+    from arkor_rx.operators._retry_with import retry_with as impl
+
+    return impl(policy, retry_on=retry_on, scheduler=scheduler, random=random)
+
+
+def repeat_with(
+    policy: ReconnectPolicy, *, scheduler: abc.SchedulerBase | None = None
+) -> Callable[[Observable[_T]], Observable[_T]]:
+    """After each completion, resubscribe ``initial_delay`` seconds later: a poll.
+
+    The delay is the policy's base delay, ``policy.delay(1)`` without jitter
+    (what the event stream waits after a clean close), the same after every
+    completion: a completion is not a failure, so nothing grows and there is
+    no budget (``max_attempts`` and ``jitter`` are not used here). Errors pass
+    through at once: put [`retry_with`][arkor_rx.operators.retry_with] before
+    ``repeat_with`` to back off on them (each round then starts with a fresh
+    budget). The output never completes by itself: dispose it (or use
+    ``take``/``take_until``) to stop; disposing during a delay cancels it.
+
+    ::
+
+        source:  --a|               (each subscription: one item, then complete)
+        [     repeat_with(ReconnectPolicy(initial_delay=5, max_delay=5))     ]
+        result:  --a-----(5 s)-----a-----(5 s)-----a ...
+
+    Examples:
+        >>> import reactivex
+        >>> from reactivex.testing import TestScheduler
+        >>> from arkor_rx.retry import ReconnectPolicy
+        >>> s, polled = TestScheduler(), []
+        >>> poll = reactivex.defer(lambda sch: reactivex.of(sch.now.timestamp()))
+        >>> every_5 = repeat_with(ReconnectPolicy(initial_delay=5, max_delay=5))
+        >>> sub = poll.pipe(every_5).subscribe(polled.append, scheduler=s)
+        >>> s.advance_to(12.0); polled
+        [0.0, 5.0, 10.0]
+        >>> sub.dispose(); s.advance_to(60.0); polled  # the pending poll was cancelled
+        [0.0, 5.0, 10.0]
+
+    Args:
+        policy: gives the delay, ``initial_delay`` (a
+            [`ReconnectPolicy.immediate`][arkor_rx.retry.ReconnectPolicy.immediate]
+            polls in a tight loop).
+        scheduler: runs the delays (default: the subscribe-time scheduler,
+            else reactivex's thread-based timeout scheduler).
+
+    Returns:
+        An operator that passes items and errors through and repeats on completion.
+
+    Raises:
+        ConfigError: ``policy`` is not a [`ReconnectPolicy`][arkor_rx.retry.ReconnectPolicy].
+    """
+    from arkor_rx.operators._repeat_with import repeat_with as impl
+
+    return impl(policy, scheduler=scheduler)
 
 
 # --------------------------------------------------------------------------- async mapping

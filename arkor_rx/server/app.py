@@ -64,7 +64,7 @@ def create_app(config: ServerConfig) -> web.Application:
     (``training.failed``, status ``failed``), waits for the threads and closes
     the store.
 
-    Serve it with [`JsonErrorRunner`][arkor_rx.server.connection.JsonErrorRunner] (as
+    Serve it with ``arkor_rx.server.connection.JsonErrorRunner`` (as
     [`LocalServer`][arkor_rx.server.LocalServer] does) so that even requests aiohttp
     cannot parse are answered in JSON, and slow clients are cut.
 

@@ -80,8 +80,10 @@ class ServerConfig:
     limits: ServerLimits = DEFAULT_LIMITS
     """Upper bounds on a job's config, checked at submission (400 naming the field)."""
     header_timeout: float = DEFAULT_HEADER_TIMEOUT
-    """Seconds to receive a request's headers (see
-    [`DEFAULT_HEADER_TIMEOUT`][arkor_rx.server.config.DEFAULT_HEADER_TIMEOUT])."""
+    """Seconds a connection may take to send a complete request line and headers
+    (default 20), counted from when it opens or its previous response ended; a
+    client still sending them then is cut, and an idle keep-alive connection is
+    closed after the same time."""
     body_timeout: float = DEFAULT_BODY_TIMEOUT
     """Seconds to receive a request's body; slower gets 408."""
     blas_threads: int | None = 1

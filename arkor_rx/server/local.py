@@ -177,9 +177,8 @@ async def serve(
         config: the settings, as for [`LocalServer`][arkor_rx.server.LocalServer].
         ready: called once the server listens.
         **options: keyword options of [`LocalServer`][arkor_rx.server.LocalServer]
-        (``dataset_roots``,
-            ``max_concurrent_jobs``, ``header_timeout``, ``body_timeout`` ...); None
-            keeps the config's value.
+            (``dataset_roots``, ``max_concurrent_jobs``, ``header_timeout``,
+            ``body_timeout`` ...); None keeps the config's value.
 
     Raises:
         OSError: the address or port cannot be bound.

@@ -1,8 +1,15 @@
-"""Every notebook in notebooks/ runs top to bottom without a cell error.
+"""Every notebook in notebooks/ runs top to bottom, and shows what a person should see.
 
 Each one is executed by nbclient in a fresh ``python3`` kernel (ipykernel, in
 this same virtualenv), with a 120 s timeout per cell. The notebooks start
 their own in-process local backend, so nothing outside loopback is needed.
+
+After the run, every output of every code cell is looked at as a person
+would see it under the cell (nbclient applies ``update_display_data`` in
+place, as a frontend does, so the stored outputs are the final screen):
+no error and nothing on stderr; at most one rich display per cell, and that
+one is a LiveView frame (``class="arkor-live"``) updated to the run's end,
+with a non-empty ``text/plain`` fallback for frontends without HTML.
 """
 
 from __future__ import annotations
@@ -43,14 +50,32 @@ async def test_notebook_runs_without_errors(path: Path) -> None:
         resources={"metadata": {"path": str(path.parent)}},
     )
     await client.async_execute()
-    errors = [
-        output
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for output in cell.get("outputs", [])
-        if output.get("output_type") == "error"
-    ]
-    assert errors == []
+    shown = 0
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code":
+            shown += check_cell(index, cell.get("outputs", []))
+    assert shown >= 1, "no LiveView was shown"
+
+
+FINAL = ("completed", "early-stopped", "failed", "cancelled", "finished")
+"""Words a view's final frame shows in its header: the run (or every run) has ended."""
+
+
+def check_cell(index: int, outputs: list[nbformat.NotebookNode]) -> int:
+    """Check one cell's outputs as a person sees them; return how many views it shows."""
+    kinds = [output["output_type"] for output in outputs]
+    assert "error" not in kinds, f"cell {index} shows an error"
+    stderr = [o["text"] for o in outputs if o["output_type"] == "stream" and o["name"] == "stderr"]
+    assert stderr == [], f"cell {index} writes to stderr: {stderr}"
+    displays = [o for o in outputs if o["output_type"] in ("display_data", "execute_result")]
+    assert len(displays) <= 1, f"cell {index} shows {len(displays)} displays, not one updated view"
+    for display in displays:
+        html, plain = display["data"].get("text/html", ""), display["data"].get("text/plain", "")
+        assert 'class="arkor-live"' in html, f"cell {index} shows something other than the view"
+        assert plain.strip(), f"cell {index}: the view's text/plain fallback is empty"
+        header = plain.splitlines()[0]
+        assert any(word in header for word in FINAL), f"cell {index} ends on {header!r}"
+    return len(displays)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

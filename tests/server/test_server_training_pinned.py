@@ -1,7 +1,23 @@
-"""Pins what a training run produces for a seed, so that refactors of the loop stay exact.
+"""Pins what a training run produces for a seed, so that refactors of the loop keep the training.
 
-The numbers were recorded from the release-1 loop; any change to the arithmetic
-(order of operations, the optimiser, batching, the schedule) changes them.
+Two properties, each true on any machine:
+
+- Determinism: two runs with the same seed on the same machine are
+  bit-identical (every log, every metric, every checkpoint's bytes).
+- Fidelity: a run matches the numbers recorded from the release-1 loop
+  within ``REL_TOL``. Floating-point results differ across CPUs and BLAS
+  builds (another kernel sums a matrix product in another order), so the
+  recorded values cannot be compared bit for bit, and neither can the
+  adapters' digests.
+
+Why ``REL_TOL = 1e-10``: on one AMD EPYC with numpy 2.4.6 and its bundled
+OpenBLAS 0.3.31, the six kernels ``OPENBLAS_CORETYPE`` selects (Prescott,
+Nehalem, SandyBridge, Haswell, Zen, SkylakeX), with 1 or 2 threads, move
+these values by at most 4.7e-16 relative (about two units in the last
+place). 1e-10 leaves five orders of magnitude for other CPUs, BLAS builds and
+compilers over these 30-60 step runs. A change to the training itself moves
+them far more: the learning rate scaled by (1 + 1e-6) alone moves the
+losses by 3.9e-7 relative or more.
 """
 
 from __future__ import annotations
@@ -65,7 +81,6 @@ ADAMW_METRICS = {
     "epochs": 1.5490196078431373,
     "labels": 6,
 }
-ADAMW_FINAL = "7b96cff92ff97deaa077800c5517e8db80cf8f03e31b37154ab3f73fb91f2739"
 
 SGD = {
     "numTrainEpochs": 1.5,
@@ -90,25 +105,44 @@ SGD_METRICS = {
     "epochs": 1.522875816993464,
     "labels": 6,
 }
-SGD_FINAL = "956d5738876efe38e8efa3bfca407ab5442f246b28e7d8da53aeb1b7897c016e"
 
 
-@pytest.mark.parametrize(
-    ("knobs", "logs", "metrics", "final"),
-    [(ADAMW, ADAMW_LOGS, ADAMW_METRICS, ADAMW_FINAL), (SGD, SGD_LOGS, SGD_METRICS, SGD_FINAL)],
+REL_TOL = 1e-10  # see the module docstring for why
+CASES = pytest.mark.parametrize(
+    ("knobs", "logs", "metrics"),
+    [(ADAMW, ADAMW_LOGS, ADAMW_METRICS), (SGD, SGD_LOGS, SGD_METRICS)],
     ids=["adamw-cosine-warmup-decay-checkpoints", "sgd-epochs-small-rank"],
 )
-def test_a_seeded_run_is_bit_identical_to_the_recorded_one(
-    tmp_path: Path,
-    knobs: dict[str, Any],
-    logs: list[tuple[Any, ...]],
-    metrics: dict[str, Any],
-    final: str,
+
+
+def _close(got: Any, want: Any) -> bool:
+    """Floats within ``REL_TOL``; everything else (steps, None, counts) exactly."""
+    if isinstance(want, float) and isinstance(got, float):
+        return got == pytest.approx(want, rel=REL_TOL, abs=0.0)
+    return bool(got == want)
+
+
+@CASES
+def test_two_seeded_runs_on_one_machine_are_bit_identical(
+    tmp_path: Path, knobs: dict[str, Any], logs: list[tuple[Any, ...]], metrics: dict[str, Any]
 ) -> None:
-    got_logs, digests, got_metrics = _run(tmp_path, **knobs)
-    assert got_logs == logs
-    assert got_metrics == metrics
-    assert digests[-1] == final
+    first = _run(tmp_path / "a", **knobs)
+    second = _run(tmp_path / "b", **knobs)
+    assert first == second  # logs, checkpoint digests and metrics, bit for bit
+    _, digests, _ = first
     if knobs.get("saveSteps"):
         assert len(digests) == 3  # step-30, step-60, final
         assert digests[1] == digests[2]  # the last checkpoint is the final adapter
+
+
+@CASES
+def test_a_seeded_run_matches_the_recorded_one_within_tolerance(
+    tmp_path: Path, knobs: dict[str, Any], logs: list[tuple[Any, ...]], metrics: dict[str, Any]
+) -> None:
+    got_logs, _, got_metrics = _run(tmp_path, **knobs)
+    assert [row[0] for row in got_logs] == [row[0] for row in logs]  # the same steps logged
+    for got, want in zip(got_logs, logs, strict=True):
+        assert all(_close(g, w) for g, w in zip(got, want, strict=True)), (got, want)
+    assert got_metrics.keys() == metrics.keys()
+    for key, want in metrics.items():
+        assert _close(got_metrics[key], want), (key, got_metrics[key], want)

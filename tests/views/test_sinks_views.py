@@ -320,3 +320,21 @@ async def test_a_frame_that_fails_is_counted_and_the_next_one_drawn(
     await view.close(Outcome("completed", "j1"))
     assert len(calls) >= 2
     assert "step 1/40" in calls[-1]
+
+
+def test_text_fallback_is_drawn_inside_a_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Inside a kernel rich's consoles detect Jupyter and display themselves: the
+    # fallback's console must still write to its buffer and show nothing.
+    import rich.console
+
+    from arkor_rx.dashboard import ViewState, reduce_view
+    from arkor_rx.dashboard._html import render_text
+    from arkor_rx.events import TrainingLog
+
+    shown: list[object] = []
+    monkeypatch.setattr(rich.console, "_is_jupyter", lambda: True)
+    monkeypatch.setattr("IPython.display.display", lambda *a, **k: shown.append(a))
+    view = reduce_view(ViewState(), TrainingLog(job_id="j1", step=3, loss=1.5), now=0.0)
+    text = render_text(view, now=1.0)
+    assert "step 3" in text
+    assert shown == []
