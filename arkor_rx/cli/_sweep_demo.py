@@ -56,7 +56,15 @@ def report(console: Console, result: SweepResult) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Run the sweep demo on a fresh local backend under one live table."""
-    from arkor_rx.cli.demo import DEMO_CHAOS, DEMO_DATASET, DEMO_STEP_DELAY
+    from arkor_rx.cli.demo import (
+        DEMO_CHAOS,
+        DEMO_DATASET,
+        DEMO_STEP_DELAY,
+        SWEEP_MAX_CONCURRENT,
+    )
+
+    if args.max_concurrent is None:
+        args.max_concurrent = SWEEP_MAX_CONCURRENT
 
     chaos: dict[str, Any] = dict(DEMO_CHAOS) if args.chaos else {}
     step_delay = DEMO_STEP_DELAY / 3 if args.step_delay is None else args.step_delay

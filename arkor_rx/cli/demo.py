@@ -50,11 +50,26 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "show it live; an early-stopping rule watches the run.",
     )
     parser.add_argument("--chaos", action="store_true", help="drop connections, send garbage")
-    parser.add_argument("--steps", type=positive_int, default=60, help="max steps (default 60)")
-    parser.add_argument("--learning-rate", type=positive_float, default=None, help="learning rate")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--steps",
+        type=positive_int,
+        default=60,
+        metavar="N",
+        help="max steps (default %(default)s)",
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        default=None,
+        metavar="X",
+        help="learning rate (default: the local model's own)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, metavar="S", help="random seed (default %(default)s)"
+    )
     parser.add_argument(
         "--step-delay",
+        metavar="SECONDS",
         type=non_negative_float,
         default=None,
         help="seconds between steps (default: a pace that is pleasant to watch)",
@@ -82,13 +97,16 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-concurrent",
         type=positive_int,
-        default=2,
+        default=None,
         metavar="N",
-        help="with --sweep: runs at a time (default 2)",
+        help=f"with --sweep: runs at a time (default {SWEEP_MAX_CONCURRENT})",
     )
     add_sink_flags(parser)
     return parser
 
+
+SWEEP_MAX_CONCURRENT = 2
+"""Runs of ``demo --sweep`` at a time unless ``--max-concurrent`` says otherwise."""
 
 DEMO_SMOOTHING = 0.8
 """The divergence rule's smoothing, and the view's: the "smoothed" column shows
@@ -108,6 +126,8 @@ def demo_rules() -> list[Any]:
 
 async def run(args: argparse.Namespace) -> int:
     """Run the demo job on a fresh local backend under the live view."""
+    if not args.sweep and args.max_concurrent is not None:
+        return usage_error("demo: error: --max-concurrent goes with --sweep")
     if args.sweep:
         clash = [
             f
