@@ -21,6 +21,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from arkor_rx.cli import _live
+from arkor_rx.cli._checks import report_sink_failures
 from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from arkor_rx.cli._sinks import build_sinks, close_sinks
 
@@ -71,11 +72,12 @@ async def run(args: argparse.Namespace) -> int:
     dataset: dict[str, Any] = dict(DEMO_DATASET)
     if args.dataset is not None:
         dataset = {"type": "blob", "url": args.dataset}
-    sinks = build_sinks(args)
+    sinks = build_sinks(args)  # their targets were checked by `demo`
     try:
-        return await _run(args, chaos, step_delay, dataset, sinks)
+        status = await _run(args, chaos, step_delay, dataset, sinks)
     finally:
         await close_sinks(sinks)
+    return report_sink_failures(_live.console(), sinks, status)
 
 
 async def _run(

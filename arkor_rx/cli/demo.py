@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from arkor_rx.cli import _live
+from arkor_rx.cli._checks import check_sink_targets, report_sink_failures
 from arkor_rx.cli._common import (
     EXIT_USAGE,
     PROG,
@@ -139,6 +140,7 @@ async def run(args: argparse.Namespace) -> int:
         ]
         if clash:
             return usage_error(f"demo: error: {clash[0]} does not go with --sweep")
+        check_sink_targets(args)
         from arkor_rx.cli import _sweep_demo
 
         return await _sweep_demo.run(args)
@@ -161,11 +163,13 @@ async def run(args: argparse.Namespace) -> int:
         dataset = {"type": "blob", "url": args.dataset}
         # The user named this file: let the demo's server read it wherever it is.
         roots = [Path.cwd(), Path(url2pathname(urlsplit(args.dataset).path)).parent]
+    check_sink_targets(args)
     sinks = build_sinks(args)
     try:
-        return await _run(args, faults, step_delay, dataset, roots, sinks)
+        status = await _run(args, faults, step_delay, dataset, roots, sinks)
     finally:
         await close_sinks(sinks)
+    return report_sink_failures(_live.console(), sinks, status)
 
 
 async def _run(

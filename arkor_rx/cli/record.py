@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
-from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, PROG
+from arkor_rx.cli._checks import file_problem
+from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, PROG, usage_error
 from arkor_rx.cli._sinks import JobSinks
 
 if TYPE_CHECKING:
@@ -42,6 +43,9 @@ async def run(args: argparse.Namespace) -> int:
     from arkor_rx.sinks import JSONL
     from arkor_rx.stream import EventStream
 
+    problem = file_problem(args.file)
+    if problem is not None:
+        return usage_error(f"record: error: FILE {args.file}: {problem}")
     async with ArkorClient.from_env() as client:
         job = await client.get_job(args.job_id)  # fails fast: unreachable, wrong token, unknown job
         feed = JobSinks([JSONL(args.file)])

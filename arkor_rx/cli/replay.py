@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arkor_rx.cli import _live
+from arkor_rx.cli._checks import check_sink_targets, report_sink_failures
 from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, fail, positive_float
 from arkor_rx.cli._sinks import JobSinks, add_sink_flags, build_sinks, close_sinks
 
@@ -58,11 +59,13 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 async def run(args: argparse.Namespace) -> int:
     """Replay the file under the view into the sinks."""
+    check_sink_targets(args)
     sinks = build_sinks(args, backfill=True)
     try:
-        return await _replay(args, sinks)
+        status = await _replay(args, sinks)
     finally:
         await close_sinks(sinks)
+    return report_sink_failures(_live.console(), sinks, status)
 
 
 async def _replay(args: argparse.Namespace, sinks: list[Any]) -> int:
