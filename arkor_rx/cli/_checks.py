@@ -1,4 +1,4 @@
-"""The sink flags' targets, checked before a job is submitted; the sinks' failures, after.
+"""The sinks a command's flags ask for: checked before a job is submitted, judged after.
 
 Rule 1: what can be known before a run is checked before anything starts: a
 file's folder exists and can be written, a file is not a folder, a
@@ -12,12 +12,18 @@ starts or a job is submitted. The checks only look: they create nothing
 Rule 2: a sink that failed during the run (its ``stats.errors``) is named
 after the summary, with its last error, and the command exits 1 even when
 the run itself succeeded: what the user asked to be written was not.
+
+Rule 3: a library's own chatter is not the command's output: MLflow's INFO
+lines (creating its database tables ...) are hidden unless the user set
+``MLFLOW_LOGGING_LEVEL``; its warnings and errors still show.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import importlib
+import logging
 import os
 import socket
 from collections.abc import Callable, Iterable
@@ -29,7 +35,34 @@ from urllib.request import url2pathname
 from arkor_rx.cli._common import EXIT_ERROR, EXIT_OK, PROG
 from arkor_rx.errors import ConfigError
 
-__all__ = ["check_sink_targets", "file_problem", "folder_problem", "report_sink_failures"]
+__all__ = [
+    "check_sink_targets",
+    "file_problem",
+    "folder_problem",
+    "prepare_sinks",
+    "report_sink_failures",
+]
+
+
+def prepare_sinks(args: argparse.Namespace) -> None:
+    """Before ``build_sinks(args)``: check the targets (`check_sink_targets`), quiet MLflow.
+
+    Raises:
+        ConfigError: a target that cannot be written.
+    """
+    check_sink_targets(args)
+    if getattr(args, "mlflow", None) and "MLFLOW_LOGGING_LEVEL" not in os.environ:
+        _quiet_mlflow()
+
+
+def _quiet_mlflow() -> None:
+    """MLflow's logger at WARNING: its import sets it to INFO, and the MLflow sink's
+    construction already logs (creating the database tables)."""
+    try:
+        importlib.import_module("mlflow")
+    except ImportError:  # build_sinks names the extra to install
+        return
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 def check_sink_targets(args: argparse.Namespace) -> None:

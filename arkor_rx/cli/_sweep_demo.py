@@ -21,7 +21,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from arkor_rx.cli import _live
-from arkor_rx.cli._checks import report_sink_failures
+from arkor_rx.cli._checks import prepare_sinks, report_sink_failures
 from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from arkor_rx.cli._sinks import build_sinks, close_sinks
 
@@ -72,7 +72,8 @@ async def run(args: argparse.Namespace) -> int:
     dataset: dict[str, Any] = dict(DEMO_DATASET)
     if args.dataset is not None:
         dataset = {"type": "blob", "url": args.dataset}
-    sinks = build_sinks(args)  # their targets were checked by `demo`
+    prepare_sinks(args)
+    sinks = build_sinks(args)
     try:
         status = await _run(args, chaos, step_delay, dataset, sinks)
     finally:

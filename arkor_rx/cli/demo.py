@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from arkor_rx.cli import _live
-from arkor_rx.cli._checks import check_sink_targets, report_sink_failures
+from arkor_rx.cli._checks import prepare_sinks, report_sink_failures
 from arkor_rx.cli._common import (
     EXIT_USAGE,
     PROG,
@@ -21,8 +22,13 @@ from arkor_rx.cli._common import (
     usage_error,
 )
 from arkor_rx.cli._sinks import add_sink_flags, build_sinks, close_sinks
-from arkor_rx.dashboard import CheckpointAnswer, DashboardAction, DashboardState, StreamProgress
-from arkor_rx.errors import ArkorError
+from arkor_rx.dashboard import (
+    CheckpointAnswer,
+    DashboardAction,
+    DashboardState,
+    LiveDashboard,
+    StreamProgress,
+)
 
 if TYPE_CHECKING:
     from arkor_rx.cli._common import Subparsers
@@ -140,7 +146,6 @@ async def run(args: argparse.Namespace) -> int:
         ]
         if clash:
             return usage_error(f"demo: error: {clash[0]} does not go with --sweep")
-        check_sink_targets(args)
         from arkor_rx.cli import _sweep_demo
 
         return await _sweep_demo.run(args)
@@ -163,13 +168,41 @@ async def run(args: argparse.Namespace) -> int:
         dataset = {"type": "blob", "url": args.dataset}
         # The user named this file: let the demo's server read it wherever it is.
         roots = [Path.cwd(), Path(url2pathname(urlsplit(args.dataset).path)).parent]
-    check_sink_targets(args)
+    prepare_sinks(args)
     sinks = build_sinks(args)
     try:
         status = await _run(args, faults, step_delay, dataset, roots, sinks)
     finally:
         await close_sinks(sinks)
     return report_sink_failures(_live.console(), sinks, status)
+
+
+class _AnswersShown:
+    """A sink that shows each checkpoint's sample answers on the demo's view."""
+
+    name = "view"
+    overflow = "block"  # an answer is never dropped
+
+    def __init__(self, view: LiveDashboard) -> None:
+        self._view = view
+
+    async def open(self, job: Any) -> None:
+        """Nothing to do: the view follows the run through the callbacks."""
+
+    async def write(self, items: Sequence[Any]) -> None:
+        """Show the answers among ``items`` (the events reach the view as callbacks)."""
+        from arkor_rx.samples import SamplesAnswered
+
+        for item in items:
+            if isinstance(item, SamplesAnswered):
+                for sample in item.samples:
+                    failed = sample.error is not None
+                    text = (sample.error if failed else sample.answer) or ""
+                    answer = CheckpointAnswer(item.step, text, error=failed, prompt=sample.prompt)
+                    self._view.dispatch(answer)
+
+    async def close(self, outcome: Any) -> None:
+        """Nothing to do: the view's end comes from the trainer's result."""
 
 
 async def _run(
@@ -183,6 +216,7 @@ async def _run(
     from arkor_rx.callbacks import TrainerCallbacks
     from arkor_rx.client import ArkorClient
     from arkor_rx.retry import ReconnectPolicy
+    from arkor_rx.samples import CheckpointSamples
     from arkor_rx.server import LocalServer, ServerConfig
     from arkor_rx.server.demo_data import SYSTEM_PROMPT
     from arkor_rx.trainer import create_trainer
@@ -204,21 +238,6 @@ async def _run(
                 stats = trainer_box[0].stats
                 view.dispatch(StreamProgress(stats.reconnects, duplicates=stats.duplicates))
 
-        async def on_checkpoint(ctx: Any) -> None:
-            show(ctx.event)
-            try:
-                response = await ctx.infer(
-                    messages=[
-                        {"role": "system", "content": SYSTEM_PROMPT},
-                        {"role": "user", "content": DEMO_TICKET},
-                    ],
-                    max_tokens=40,
-                )
-                answer = await response.text()
-                view.dispatch(CheckpointAnswer(ctx.step, answer, prompt=DEMO_TICKET))
-            except ArkorError as exc:  # a failed sample is shown, not fatal
-                view.dispatch(CheckpointAnswer(ctx.step, str(exc), error=True, prompt=DEMO_TICKET))
-
         def on_event(ctx: Any) -> None:
             show(ctx.event)
 
@@ -235,7 +254,7 @@ async def _run(
             callbacks=TrainerCallbacks(
                 on_started=on_event,
                 on_log=on_event,
-                on_checkpoint=on_checkpoint,
+                on_checkpoint=on_event,
                 on_completed=on_event,
                 on_failed=on_event,
             ),
@@ -243,7 +262,11 @@ async def _run(
             # quick reconnects: the backend is on this machine
             reconnect=ReconnectPolicy(initial_delay=0.05, max_delay=0.5, max_attempts=20),
             early_stopping=demo_rules(),
-            sinks=sinks,
+            # The question each checkpoint is asked: its answers travel to every sink
+            # (TensorBoard's text, MLflow's and W&B's tables) and, through _AnswersShown,
+            # to the view.
+            samples=CheckpointSamples([DEMO_TICKET], max_tokens=40, system=SYSTEM_PROMPT),
+            sinks=[*sinks, _AnswersShown(view)],
         )
         trainer_box.append(trainer)
         return await _live.follow_trainer(trainer, view, console)
