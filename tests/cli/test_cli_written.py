@@ -19,7 +19,7 @@ from arkor_rx.cli import EXIT_OK, main
 from arkor_rx.cli.demo import DEMO_TICKET
 
 pytest.importorskip("tensorboard")
-from tensorboard.backend.event_processing.event_accumulator import (
+from tensorboard.backend.event_processing.event_accumulator import (  # type: ignore[import-untyped]
     EventAccumulator,
 )
 
