@@ -25,7 +25,6 @@ from arkor_rx.cli._sinks import add_sink_flags, build_sinks, close_sinks
 from arkor_rx.dashboard import (
     CheckpointAnswer,
     DashboardAction,
-    DashboardState,
     LiveDashboard,
     StreamProgress,
 )
@@ -115,8 +114,8 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 SWEEP_MAX_CONCURRENT = 2
 """Runs of ``demo --sweep`` at a time unless ``--max-concurrent`` says otherwise."""
 
-DEMO_SMOOTHING = 0.8
-"""The divergence rule's smoothing, and the view's: the "smoothed" column shows
+DEMO_SMOOTHING = _live.VIEW_SMOOTHING
+"""The divergence rule's smoothing, and every view's: the "smoothed" column shows
 the very value the rule judges, so a stop message never cites a third loss."""
 
 
@@ -222,7 +221,7 @@ async def _run(
     from arkor_rx.trainer import create_trainer
 
     console = _live.console()
-    view = _live.view(console, args.no_live, DashboardState(smoothing=DEMO_SMOOTHING))
+    view = _live.view(console, args.no_live)  # smoothing with DEMO_SMOOTHING
 
     async with (
         LocalServer(
