@@ -105,3 +105,15 @@ def test_usage_lines_do_not_depend_on_the_terminal_width(monkeypatch: pytest.Mon
 def test_serve_help_states_its_default_port(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--help"]) == EXIT_OK
     assert re.search(r"--port PORT\s+port \(default 8765;", capsys.readouterr().out)
+
+
+def test_the_defaults_the_help_states_are_the_servers_and_the_parsers() -> None:
+    from arkor_rx.server.config import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT
+
+    (serve,) = [sub for name, _, sub in cli_docs().subcommands(build_parser()) if name == "serve"]
+    helps = {a.dest: a.help or "" for a in serve._actions}
+    assert f"(default {DEFAULT_HEADER_TIMEOUT:g})" in helps["header_timeout"]
+    assert f"(default {DEFAULT_BODY_TIMEOUT:g})" in helps["body_timeout"]
+    page = (ROOT / "docs" / "reference" / "cli.md").read_text(encoding="utf-8")
+    assert "| `--port PORT` | port (default 8765; 0: any free one) |" in page
+    assert "| `--steps N` | max steps (default 60) |" in page
