@@ -139,12 +139,10 @@ def quick_start() -> tuple[str, str, str, list[str]]:
 
 
 def paste(steps: str, printed: list[str]) -> str:
-    """``steps`` with its placeholder ``export`` line (and its continuation) replaced by the
-    lines ``arkor-rx serve`` printed, as a user pastes them."""
+    """``steps`` with the lines ``arkor-rx serve`` printed pasted where its comment says."""
     lines = steps.splitlines()
-    first = next(i for i, line in enumerate(lines) if line.startswith("export "))
-    last = next(i for i in range(first, len(lines)) if not lines[i].rstrip().endswith("\\"))
-    return "\n".join([*lines[:first], *printed, *lines[last + 1 :]]) + "\n"
+    at = next(i for i, line in enumerate(lines) if line.startswith("# paste here"))
+    return "\n".join([*lines[: at + 1], *printed, *lines[at + 1 :]]) + "\n"
 
 
 def test_the_quick_start_works_pasted_in_order_into_new_shells(tmp_path: Path) -> None:

@@ -25,12 +25,10 @@ import errno
 import importlib
 import logging
 import os
-import socket
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from arkor_rx.cli._common import EXIT_ERROR, EXIT_OK, PROG
 from arkor_rx.errors import ConfigError
@@ -129,6 +127,8 @@ def _mlflow_problem(uri: str) -> str | None:
         database = uri.split(":///", 1)[1] if ":///" in uri else ""
         return None if database in ("", ":memory:") else file_problem(database)
     if parts.scheme == "file":
+        from urllib.request import url2pathname
+
         return folder_problem(url2pathname(parts.path))
     if parts.scheme == "" or len(parts.scheme) == 1:  # a plain path (or a Windows drive)
         return folder_problem(uri)
@@ -139,6 +139,8 @@ def _port_problem(port: int) -> str | None:
     """Why the Prometheus endpoint cannot listen on 127.0.0.1:``port`` (0: any, always free)."""
     if port == 0:
         return None
+    import socket
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         # as http.server binds it (allow_reuse_address): a closed connection's TIME_WAIT is no clash
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
