@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -68,7 +69,9 @@ def test_the_demo_hides_mlflows_info_lines_and_logs_the_run(tmp_path: Path) -> N
         cwd=tmp_path,
     )
     assert done.returncode == EXIT_OK, done.stderr
-    assert done.stderr == ""  # MLflow said "Creating initial MLflow database tables..."
+    # It said "2026/12/07 02:31:28 INFO mlflow.store.db.utils: Creating initial MLflow
+    # database tables..." (its warnings, if any, may still show).
+    assert re.search(r"\bINFO\b", done.stderr) is None, done.stderr
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
