@@ -198,3 +198,39 @@ def test_a_sink_failing_during_the_demo_makes_it_exit_1_and_is_named(
     assert len(failed) == 1
     assert failed[0].startswith("arkor-rx: sink Webhook failed")
     assert "not delivered" in failed[0]
+
+
+needs_dev_full = pytest.mark.skipif(
+    not Path("/dev/full").exists(), reason="needs /dev/full (every write fails: ENOSPC)"
+)
+
+
+@needs_dev_full
+def test_a_recording_that_cannot_be_written_fails_the_demo_and_is_named(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status = main(
+        ["demo", "--no-live", "--steps", "4", "--step-delay", "0", "--record", "/dev/full"]
+    )
+    out = capsys.readouterr().out
+    assert "training completed at step 4" in out
+    assert status == EXIT_ERROR
+    (failed,) = [line for line in out.splitlines() if line.startswith("arkor-rx: sink ")]
+    assert failed.startswith("arkor-rx: sink JSONL failed")
+    assert "No space left on device" in failed
+
+
+@needs_dev_full
+def test_record_says_when_its_file_could_not_be_written(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from tests.cli.test_cli import serve_process, submit_job, use_backend
+
+    with serve_process("--token", "rec-tok") as (url, _proc, _lines):
+        job_id = asyncio.run(submit_job(url, "rec-tok"))
+        use_backend(monkeypatch, url, "rec-tok")
+        assert main(["record", job_id, "/dev/full"]) == EXIT_ERROR
+    out = capsys.readouterr().out
+    assert "arkor-rx: sink JSONL failed" in out
