@@ -45,7 +45,11 @@ BLOCK = re.compile(
 
 def blocks(page: Path) -> list[tuple[int, str, list[str]]]:
     """The ```python blocks of a page: the line each starts at, its source, what it must print."""
-    text = page.read_text(encoding="utf-8")
+    return blocks_in(page.read_text(encoding="utf-8"))
+
+
+def blocks_in(text: str) -> list[tuple[int, str, list[str]]]:
+    """The ```python blocks of ``text``, as `blocks` gives them."""
     return [
         (
             text.count("\n", 0, m.start()) + 2,
@@ -116,3 +120,77 @@ async def test_page_examples_run(page: Path, monkeypatch: pytest.MonkeyPatch) ->
                         await result
             for fragment in expected:
                 assert fragment in out.getvalue(), f"{page.name}:{line} did not print {fragment!r}"
+
+
+SH_BLOCK = re.compile(r"^```sh\n(.*?)^```\n", re.DOTALL | re.MULTILINE)
+SERVE = "arkor-rx serve"
+"""The Quick start's server command; the test adds ``--port 0`` (8765 may be taken here)."""
+
+
+def quick_start() -> tuple[str, str, str, list[str]]:
+    """The README's Quick start: the server's terminal, the user's terminal, the script and
+    what the script must print."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index("## Quick start")
+    section = text[start : text.index("\n## ", start)]
+    server_steps, user_steps = SH_BLOCK.findall(section)
+    (_, script, expected), *_ = blocks_in(section)
+    return server_steps, user_steps, script, expected
+
+
+def paste(steps: str, printed: list[str]) -> str:
+    """``steps`` with the lines ``arkor-rx serve`` printed pasted where its comment says."""
+    lines = steps.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("# paste here"))
+    return "\n".join([*lines[: at + 1], *printed, *lines[at + 1 :]]) + "\n"
+
+
+def test_the_quick_start_works_pasted_in_order_into_new_shells(tmp_path: Path) -> None:
+    """The README's shell steps run as written in fresh bash shells: activate, serve in a
+    first terminal, paste its export line in a second, run quickstart.py."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    venv_bin = Path(sys.executable).parent
+    bash = shutil.which("bash")
+    if bash is None or not (venv_bin / "arkor-rx").exists():
+        pytest.skip("needs bash and the arkor-rx script next to this interpreter (a venv)")
+    server_steps, user_steps, script, expected = quick_start()
+    assert server_steps.count(SERVE) == 1
+    assert ". .venv/bin/activate" in user_steps
+    # The venv `make demo` built, as activating it would put it first on PATH.
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "activate").write_text(f'PATH="{venv_bin}:$PATH"; export PATH\n')
+    (tmp_path / "quickstart.py").write_text(script)
+    clean = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    shell = [bash, "--noprofile", "--norc", "-e", "-c"]
+    serving = server_steps.replace(SERVE, f"exec {SERVE} --port 0")
+    server = subprocess.Popen(
+        [*shell, serving], cwd=tmp_path, env=clean, text=True, stdout=subprocess.PIPE
+    )
+    assert server.stdout is not None
+    try:
+        printed: list[str] = []
+        while not printed or printed[-1].rstrip().endswith("\\"):
+            line = server.stdout.readline()  # bounded by pytest's timeout
+            assert line, f"arkor-rx serve exited before printing its export line: {server.wait()}"
+            if printed or line.lstrip().startswith("export "):
+                printed.append(line.strip())
+        user = subprocess.run(
+            [*shell, paste(user_steps, printed)],
+            cwd=tmp_path,
+            env=clean,
+            capture_output=True,
+            text=True,
+            timeout=100,
+        )
+    finally:
+        server.send_signal(signal.SIGINT)
+        stopped = server.communicate(timeout=30)[0]
+    assert user.returncode == 0, user.stderr
+    for fragment in expected:
+        assert fragment in user.stdout, f"quickstart.py did not print {fragment!r}: {user.stdout}"
+    assert "stopped" in stopped
+    assert server.returncode == 0

@@ -1,35 +1,29 @@
 """The ``arkor-rx`` command: serve the local backend, run the demo, watch a job.
 
-Usage::
+Every command and flag is documented in docs/reference/cli.md, which
+``tools/cli_docs.py`` renders from [`build_parser`][arkor_rx.cli.build_parser]
+(a test fails when the page is out of date): ``arkor-rx COMMAND --help``
+shows the same.
 
-    arkor-rx serve [--host 127.0.0.1] [--port 8765] [--data-dir DIR] [--token T]
-    arkor-rx demo [--chaos] [--steps N] [--learning-rate X] [--seed S] [--no-live]
-    arkor-rx demo --sweep [--max-concurrent N] [--steps N] [--seed S] [--no-live]
-    (demo, watch and replay also take --tensorboard DIR --mlflow URI
-     --prometheus PORT --webhook URL --record FILE --csv FILE)
-    arkor-rx watch JOB_ID | --all
-    arkor-rx record JOB_ID FILE
-    arkor-rx replay FILE [--speed X]
-    arkor-rx jobs [--limit N]
-    arkor-rx cancel JOB_ID
-    arkor-rx version
-    arkor-rx deploy JOB_ID --slug SLUG [--step N] [--auth none|key]
-    arkor-rx deployments | undeploy SLUG | keys SLUG [--create LABEL | --revoke KEY_ID]
-
-Rule 1: a user mistake (a bad flag, an unreachable server, a wrong token) is
-one line on stderr, ``arkor-rx: error: <what went wrong>``, and a non-zero
-exit status; never a traceback. Only bugs show tracebacks.
+Rule 1: a user mistake (a bad flag, a path that cannot be written, an
+unreachable server, a wrong token) is one line on stderr, ``arkor-rx: error:
+<what went wrong>``, and a non-zero exit status; never a traceback. Only bugs
+show tracebacks.
 
 Rule 2: exit statuses: 0 for a completed or early-stopped run (and for a
-server stopped with Ctrl-C); 1 for a failed run or an error; 2 for a usage
-error; 130 when Ctrl-C interrupted a run (the job is cancelled first).
+server stopped with Ctrl-C); 1 for a failed run, a sink that failed during
+the run, or an error; 2 for a usage error; 130 when Ctrl-C interrupted a run
+(the job is cancelled first). ``EXIT_MEANINGS`` in ``arkor_rx.cli._common``
+says so for the reference page.
 
 Rule 3: one module per command. A command module has ``add_parser(subparsers)``
 (adds its subcommand and flags, returns the subparser) and ``run(args) -> int``
 (sync, or async: it is then run with ``asyncio.run``); adding a command is a
-new module plus one entry in [`COMMANDS`][arkor_rx.cli.COMMANDS]. What commands share lives in
-`arkor_rx.cli._common` (exit codes, argument types, the one-line error)
-and `arkor_rx.cli._live` (the live view of a run).
+new module plus one entry in [`COMMANDS`][arkor_rx.cli.COMMANDS], then
+``python tools/cli_docs.py`` to add it to the reference and the README's
+table. What commands share lives in `arkor_rx.cli._common` (exit codes,
+argument types, the one-line error), `arkor_rx.cli._live` (the live view of
+a run) and `arkor_rx.cli._checks` (the sinks' targets, checked before a run).
 """
 
 from __future__ import annotations

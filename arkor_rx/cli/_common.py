@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 __all__ = [
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
+    "EXIT_MEANINGS",
     "EXIT_OK",
     "EXIT_USAGE",
     "PROG",
@@ -42,6 +43,19 @@ EXIT_USAGE = 2
 """A bad command line."""
 EXIT_INTERRUPTED = 130
 """Ctrl-C (128 + SIGINT), after the job was cancelled and the summary printed."""
+
+EXIT_MEANINGS: dict[int, str] = {
+    EXIT_OK: "the run completed or was early-stopped (a stop rule, a pruner); a command "
+    "that is not a run did what it was asked; `serve` was stopped with Ctrl-C",
+    EXIT_ERROR: "the run failed or was cancelled; a sink failed during the run (named in "
+    "the summary); an error such as an unreachable server, a wrong token or a path "
+    "that cannot be written",
+    EXIT_USAGE: "a bad command line (an unknown flag, a bad value, two flags that do not "
+    "go together)",
+    EXIT_INTERRUPTED: "Ctrl-C interrupted a run (after `demo` cancelled its job and the "
+    "summary was printed; `watch` and `record` leave the job running)",
+}
+"""Each exit status and when a command exits with it (the CLI reference lists them)."""
 
 
 class UsageError(Exception):

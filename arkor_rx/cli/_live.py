@@ -4,7 +4,11 @@ Rule 1: the view is [`LiveDashboard`][arkor_rx.dashboard.LiveDashboard]: a
 live rich view on a terminal, plain log lines when stdout is not one (or
 ``--no-live``).
 
-Rule 2: a run that ends completed or early-stopped exits 0; failed or
+Rule 2: every view of a run smooths its loss with the same weight,
+`VIEW_SMOOTHING` (TensorBoard's EMA), and shows it: ``demo`` and ``watch`` of
+one run show the same smoothed values.
+
+Rule 3: a run that ends completed or early-stopped exits 0; failed or
 cancelled, 1; interrupted by Ctrl-C, 130 (after the job was cancelled and the
 summary printed).
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from dataclasses import replace
 from typing import Any
 
 from rich.console import Console
@@ -29,7 +34,19 @@ from arkor_rx.dashboard import (
     StreamProgress,
 )
 
-__all__ = ["add_view_flags", "console", "exit_status", "finished", "follow_trainer", "view"]
+__all__ = [
+    "VIEW_SMOOTHING",
+    "add_view_flags",
+    "console",
+    "exit_status",
+    "finished",
+    "follow_trainer",
+    "view",
+]
+
+VIEW_SMOOTHING = 0.8
+"""The smoothing weight of every command's view (the demo's divergence rule judges
+the loss smoothed with it too)."""
 
 
 def add_view_flags(parser: argparse.ArgumentParser) -> None:
@@ -46,11 +63,13 @@ def console() -> Console:
 def view(
     console: Console, no_live: bool, state: DashboardState | None = None, *, many: bool = False
 ) -> LiveDashboard:
-    """The live view on ``console``; plain lines when ``no_live``; each run starts as ``state``.
+    """The live view on ``console``; plain lines when ``no_live``; each run starts as ``state``
+    (smoothing its loss with `VIEW_SMOOTHING`).
 
     ``many``: several runs are followed, so every plain line names its run.
     """
-    return LiveDashboard(console, live=False if no_live else None, state=state, many=many)
+    start = replace(state or DashboardState(), smoothing=VIEW_SMOOTHING)
+    return LiveDashboard(console, live=False if no_live else None, state=start, many=many)
 
 
 def exit_status(state: DashboardState) -> int:

@@ -21,6 +21,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from arkor_rx.cli import _live
+from arkor_rx.cli._checks import prepare_sinks, report_sink_failures
 from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from arkor_rx.cli._sinks import build_sinks, close_sinks
 
@@ -56,18 +57,28 @@ def report(console: Console, result: SweepResult) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Run the sweep demo on a fresh local backend under one live table."""
-    from arkor_rx.cli.demo import DEMO_CHAOS, DEMO_DATASET, DEMO_STEP_DELAY
+    from arkor_rx.cli.demo import (
+        DEMO_CHAOS,
+        DEMO_DATASET,
+        DEMO_STEP_DELAY,
+        SWEEP_MAX_CONCURRENT,
+    )
+
+    if args.max_concurrent is None:
+        args.max_concurrent = SWEEP_MAX_CONCURRENT
 
     chaos: dict[str, Any] = dict(DEMO_CHAOS) if args.chaos else {}
     step_delay = DEMO_STEP_DELAY / 3 if args.step_delay is None else args.step_delay
     dataset: dict[str, Any] = dict(DEMO_DATASET)
     if args.dataset is not None:
         dataset = {"type": "blob", "url": args.dataset}
+    prepare_sinks(args)
     sinks = build_sinks(args)
     try:
-        return await _run(args, chaos, step_delay, dataset, sinks)
+        status = await _run(args, chaos, step_delay, dataset, sinks)
     finally:
         await close_sinks(sinks)
+    return report_sink_failures(_live.console(), sinks, status)
 
 
 async def _run(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from arkor_rx.cli import _live
+from arkor_rx.cli._checks import prepare_sinks, report_sink_failures
 from arkor_rx.cli._common import (
     EXIT_USAGE,
     PROG,
@@ -20,8 +22,12 @@ from arkor_rx.cli._common import (
     usage_error,
 )
 from arkor_rx.cli._sinks import add_sink_flags, build_sinks, close_sinks
-from arkor_rx.dashboard import CheckpointAnswer, DashboardAction, DashboardState, StreamProgress
-from arkor_rx.errors import ArkorError
+from arkor_rx.dashboard import (
+    CheckpointAnswer,
+    DashboardAction,
+    LiveDashboard,
+    StreamProgress,
+)
 
 if TYPE_CHECKING:
     from arkor_rx.cli._common import Subparsers
@@ -50,11 +56,26 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "show it live; an early-stopping rule watches the run.",
     )
     parser.add_argument("--chaos", action="store_true", help="drop connections, send garbage")
-    parser.add_argument("--steps", type=positive_int, default=60, help="max steps (default 60)")
-    parser.add_argument("--learning-rate", type=positive_float, default=None, help="learning rate")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--steps",
+        type=positive_int,
+        default=60,
+        metavar="N",
+        help="max steps (default %(default)s)",
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        default=None,
+        metavar="X",
+        help="learning rate (default: the local model's own)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, metavar="S", help="random seed (default %(default)s)"
+    )
     parser.add_argument(
         "--step-delay",
+        metavar="SECONDS",
         type=non_negative_float,
         default=None,
         help="seconds between steps (default: a pace that is pleasant to watch)",
@@ -82,16 +103,19 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-concurrent",
         type=positive_int,
-        default=2,
+        default=None,
         metavar="N",
-        help="with --sweep: runs at a time (default 2)",
+        help=f"with --sweep: runs at a time (default {SWEEP_MAX_CONCURRENT})",
     )
     add_sink_flags(parser)
     return parser
 
 
-DEMO_SMOOTHING = 0.8
-"""The divergence rule's smoothing, and the view's: the "smoothed" column shows
+SWEEP_MAX_CONCURRENT = 2
+"""Runs of ``demo --sweep`` at a time unless ``--max-concurrent`` says otherwise."""
+
+DEMO_SMOOTHING = _live.VIEW_SMOOTHING
+"""The divergence rule's smoothing, and every view's: the "smoothed" column shows
 the very value the rule judges, so a stop message never cites a third loss."""
 
 
@@ -108,6 +132,8 @@ def demo_rules() -> list[Any]:
 
 async def run(args: argparse.Namespace) -> int:
     """Run the demo job on a fresh local backend under the live view."""
+    if not args.sweep and args.max_concurrent is not None:
+        return usage_error("demo: error: --max-concurrent goes with --sweep")
     if args.sweep:
         clash = [
             f
@@ -141,11 +167,41 @@ async def run(args: argparse.Namespace) -> int:
         dataset = {"type": "blob", "url": args.dataset}
         # The user named this file: let the demo's server read it wherever it is.
         roots = [Path.cwd(), Path(url2pathname(urlsplit(args.dataset).path)).parent]
+    prepare_sinks(args)
     sinks = build_sinks(args)
     try:
-        return await _run(args, faults, step_delay, dataset, roots, sinks)
+        status = await _run(args, faults, step_delay, dataset, roots, sinks)
     finally:
         await close_sinks(sinks)
+    return report_sink_failures(_live.console(), sinks, status)
+
+
+class _AnswersShown:
+    """A sink that shows each checkpoint's sample answers on the demo's view."""
+
+    name = "view"
+    overflow = "block"  # an answer is never dropped
+
+    def __init__(self, view: LiveDashboard) -> None:
+        self._view = view
+
+    async def open(self, job: Any) -> None:
+        """Nothing to do: the view follows the run through the callbacks."""
+
+    async def write(self, items: Sequence[Any]) -> None:
+        """Show the answers among ``items`` (the events reach the view as callbacks)."""
+        from arkor_rx.samples import SamplesAnswered
+
+        for item in items:
+            if isinstance(item, SamplesAnswered):
+                for sample in item.samples:
+                    failed = sample.error is not None
+                    text = (sample.error if failed else sample.answer) or ""
+                    answer = CheckpointAnswer(item.step, text, error=failed, prompt=sample.prompt)
+                    self._view.dispatch(answer)
+
+    async def close(self, outcome: Any) -> None:
+        """Nothing to do: the view's end comes from the trainer's result."""
 
 
 async def _run(
@@ -159,12 +215,13 @@ async def _run(
     from arkor_rx.callbacks import TrainerCallbacks
     from arkor_rx.client import ArkorClient
     from arkor_rx.retry import ReconnectPolicy
+    from arkor_rx.samples import CheckpointSamples
     from arkor_rx.server import LocalServer, ServerConfig
     from arkor_rx.server.demo_data import SYSTEM_PROMPT
     from arkor_rx.trainer import create_trainer
 
     console = _live.console()
-    view = _live.view(console, args.no_live, DashboardState(smoothing=DEMO_SMOOTHING))
+    view = _live.view(console, args.no_live)  # smoothing with DEMO_SMOOTHING
 
     async with (
         LocalServer(
@@ -179,21 +236,6 @@ async def _run(
             if trainer_box:
                 stats = trainer_box[0].stats
                 view.dispatch(StreamProgress(stats.reconnects, duplicates=stats.duplicates))
-
-        async def on_checkpoint(ctx: Any) -> None:
-            show(ctx.event)
-            try:
-                response = await ctx.infer(
-                    messages=[
-                        {"role": "system", "content": SYSTEM_PROMPT},
-                        {"role": "user", "content": DEMO_TICKET},
-                    ],
-                    max_tokens=40,
-                )
-                answer = await response.text()
-                view.dispatch(CheckpointAnswer(ctx.step, answer, prompt=DEMO_TICKET))
-            except ArkorError as exc:  # a failed sample is shown, not fatal
-                view.dispatch(CheckpointAnswer(ctx.step, str(exc), error=True, prompt=DEMO_TICKET))
 
         def on_event(ctx: Any) -> None:
             show(ctx.event)
@@ -211,7 +253,7 @@ async def _run(
             callbacks=TrainerCallbacks(
                 on_started=on_event,
                 on_log=on_event,
-                on_checkpoint=on_checkpoint,
+                on_checkpoint=on_event,
                 on_completed=on_event,
                 on_failed=on_event,
             ),
@@ -219,7 +261,11 @@ async def _run(
             # quick reconnects: the backend is on this machine
             reconnect=ReconnectPolicy(initial_delay=0.05, max_delay=0.5, max_attempts=20),
             early_stopping=demo_rules(),
-            sinks=sinks,
+            # The question each checkpoint is asked: its answers travel to every sink
+            # (TensorBoard's text, MLflow's and W&B's tables) and, through _AnswersShown,
+            # to the view.
+            samples=CheckpointSamples([DEMO_TICKET], max_tokens=40, system=SYSTEM_PROMPT),
+            sinks=[*sinks, _AnswersShown(view)],
         )
         trainer_box.append(trainer)
         return await _live.follow_trainer(trainer, view, console)

@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
-from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, PROG
+from arkor_rx.cli._checks import file_problem, report_sink_failures
+from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, PROG, usage_error
 from arkor_rx.cli._sinks import JobSinks
 
 if TYPE_CHECKING:
@@ -36,15 +37,20 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 async def run(args: argparse.Namespace) -> int:
     """Record until the job ends (or Ctrl-C); print one line saying what was written."""
+    from arkor_rx.cli._live import console
     from arkor_rx.client import ArkorClient
     from arkor_rx.events import TrainingCompleted, TrainingFailed
     from arkor_rx.retry import ReconnectPolicy
     from arkor_rx.sinks import JSONL
     from arkor_rx.stream import EventStream
 
+    problem = file_problem(args.file)
+    if problem is not None:
+        return usage_error(f"record: error: FILE {args.file}: {problem}")
     async with ArkorClient.from_env() as client:
         job = await client.get_job(args.job_id)  # fails fast: unreachable, wrong token, unknown job
-        feed = JobSinks([JSONL(args.file)])
+        recorder = JSONL(args.file)
+        feed = JobSinks([recorder])
         stream = EventStream(client, job.id, ReconnectPolicy())
         count = 0
         status = EXIT_OK
@@ -61,4 +67,4 @@ async def run(args: argparse.Namespace) -> int:
             status = EXIT_INTERRUPTED
         await feed.finish("cancelled")
     print(f"{PROG}: recorded {count} events of job {job.id} to {args.file}", flush=True)
-    return status
+    return report_sink_failures(console(), [recorder], status)  # a failed write: exit 1

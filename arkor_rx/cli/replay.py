@@ -7,7 +7,14 @@ Rule 2: with sink flags (``--tensorboard DIR`` ...) the recording is
 backfilled: every sink is built with ``overflow="block"``, and the replay
 waits for a full sink, so nothing is dropped.
 
-Rule 3: a bad line stops the replay with the one-line error naming the file
+Rule 3: the run keeps a name: ``--name``, else the recording's file name
+without its extension (a recording holds the wire events only, not the job's
+name). The view and every sink (the CSV ``name`` column, the TensorBoard
+folder ``NAME-JOB_ID``) use it; the runs after the first of a many-run
+recording are ``NAME #2`` ... in the view. The view says the job is
+``recorded``, not ``running``: its events then tell how it went.
+
+Rule 4: a bad line stops the replay with the one-line error naming the file
 and line, after the events before it were shown and written (exit 1).
 """
 
@@ -21,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arkor_rx.cli import _live
+from arkor_rx.cli._checks import prepare_sinks, report_sink_failures
 from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, fail, positive_float
 from arkor_rx.cli._sinks import JobSinks, add_sink_flags, build_sinks, close_sinks
 
@@ -51,18 +59,27 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         metavar="X",
         help="1 for the recorded timing, 10 for ten times faster (default: as fast as possible)",
     )
-    parser.add_argument("--no-live", action="store_true", help="plain log lines, no live view")
+    parser.add_argument(
+        "--name",
+        metavar="NAME",
+        default=None,
+        help="the run's name in the view and the sinks (default: FILE's name without "
+        "its extension)",
+    )
+    _live.add_view_flags(parser)
     add_sink_flags(parser)
     return parser
 
 
 async def run(args: argparse.Namespace) -> int:
     """Replay the file under the view into the sinks."""
+    prepare_sinks(args)
     sinks = build_sinks(args, backfill=True)
     try:
-        return await _replay(args, sinks)
+        status = await _replay(args, sinks)
     finally:
         await close_sinks(sinks)
+    return report_sink_failures(_live.console(), sinks, status)
 
 
 async def _replay(args: argparse.Namespace, sinks: list[Any]) -> int:
@@ -77,7 +94,8 @@ async def _replay(args: argparse.Namespace, sinks: list[Any]) -> int:
         return fail(f"{args.file}: the recording holds no events")
     console = _live.console()
     view = _live.view(console, args.no_live)
-    feed = JobSinks(sinks, name="replay")
+    name = args.name or Path(args.file).stem
+    feed = JobSinks(sinks, name=name)
     interrupted = False
     failure: ReplayError | None = None
     with view:
@@ -92,7 +110,7 @@ async def _replay(args: argparse.Namespace, sinks: list[Any]) -> int:
                         await asyncio.sleep(delay)
                 elif count % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
-                await _show(view, event, Path(args.file).name)
+                await _show(view, event, name)
                 await feed.feed(event)
         except ReplayError as exc:
             failure = exc
@@ -124,7 +142,8 @@ async def _show(view: LiveDashboard, event: TrainingEvent, name: str) -> None:
             config["maxSteps"] = event.metadata.get("maxSteps")
         count = len(view.view.order)
         label = name if count == 0 else f"{name} #{count + 1}"  # the runs of a sweep's recording
-        await view.open(TrainingJob(id=job_id, name=label, status="running", config=config))
+        # "recorded": the job's status when recorded is unknown; its events show how it went
+        await view.open(TrainingJob(id=job_id, name=label, status="recorded", config=config))
     await view.write([event])
     if isinstance(event, TrainingCompleted):
         await view.close(Outcome("completed", job_id))

@@ -1,13 +1,19 @@
 """``arkor-rx serve``: run the local training backend until Ctrl-C.
 
-Rule 1: the bearer token is printed only when ``serve`` generated it, so the
-user can pass it on; a token the user gave is never echoed.
+Rule 1: once listening, ``serve`` prints everything a user needs to connect,
+ready to paste: the ``export`` line and the ``ArkorClient(...)`` call hold the
+real token, the generated one or the ``--token`` the user typed (shell-quoted).
+It goes to this process's stdout, the user's own terminal, as the generated
+token always did; nothing is logged, and the server never puts the token in a
+URL or a log line.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,19 +30,20 @@ PROJECT_SLUG = "demo"
 """The project slug the connection hint suggests."""
 
 
-def connect_text(url: str, token: str | None) -> str:
+def connect_text(url: str, token: str, *, generated: bool = True) -> str:
     """What ``serve`` prints once listening: everything a user needs to connect.
 
     Args:
         url: the server's base URL.
-        token: the generated token, or None when the user chose it with
-            ``--token`` (never echoed back; a placeholder is shown instead).
+        token: the bearer token the server requires.
+        generated: the server made the token up (it is then shown on its own
+            line too); False when the user gave it with ``--token``.
 
     Examples:
         >>> print(connect_text("http://127.0.0.1:8765", "t0k"))  # doctest: +NORMALIZE_WHITESPACE
         listening on http://127.0.0.1:8765
         token: t0k
-        connect from a shell (then `arkor-rx watch JOB_ID` follows a job):
+        connect from a shell (paste both lines; then `arkor-rx watch JOB_ID` follows a job):
           export ARKOR_CLOUD_API_URL=http://127.0.0.1:8765 ARKOR_TOKEN=t0k \\
                  ARKOR_ORG_SLUG=local ARKOR_PROJECT_SLUG=demo
         or from Python (then ax.ArkorClient.from_env() works too):
@@ -44,16 +51,15 @@ def connect_text(url: str, token: str | None) -> str:
                          project_slug="demo")
         press Ctrl-C to stop
     """
-    shown = token if token is not None else "<the --token you gave>"
     lines = [f"listening on {url}"]
-    if token is not None:
+    if generated:
         lines.append(f"token: {token}")
     lines += [
-        "connect from a shell (then `arkor-rx watch JOB_ID` follows a job):",
-        f"  export ARKOR_CLOUD_API_URL={url} ARKOR_TOKEN={shown} \\",
+        "connect from a shell (paste both lines; then `arkor-rx watch JOB_ID` follows a job):",
+        f"  export ARKOR_CLOUD_API_URL={shlex.quote(url)} ARKOR_TOKEN={shlex.quote(token)} \\",
         f"         ARKOR_ORG_SLUG={ORG_SLUG} ARKOR_PROJECT_SLUG={PROJECT_SLUG}",
         "or from Python (then ax.ArkorClient.from_env() works too):",
-        f'  ax.ArkorClient("{url}", token="{shown}", org_slug="{ORG_SLUG}",',
+        f'  ax.ArkorClient("{url}", token={json.dumps(token)}, org_slug="{ORG_SLUG}",',
         f'                 project_slug="{PROJECT_SLUG}")',
         "press Ctrl-C to stop",
     ]
@@ -69,15 +75,37 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "Every request needs the bearer token; one is generated and printed when "
         "--token is not given.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=port, default=8765, help="port (0: any free one)")
-    parser.add_argument("--data-dir", default=None, help="where jobs and checkpoints are kept")
-    parser.add_argument("--token", default=None, help="bearer token to require (default: random)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="address to bind (default %(default)s)",
+    )
+    parser.add_argument(
+        "--port",
+        type=port,
+        default=8765,
+        metavar="PORT",
+        help="port (default %(default)s; 0: any free one)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="where jobs and checkpoints are kept (default: in memory, lost at exit)",
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        metavar="TOKEN",
+        help="bearer token to require (default: a random one, printed)",
+    )
     parser.add_argument(
         "--step-delay",
         type=non_negative_float,
+        metavar="SECONDS",
         default=None,
-        help="seconds to wait between training steps (to make runs watchable)",
+        help="seconds to wait between training steps, to make runs watchable (default 0)",
     )
     parser.add_argument(
         "--dataset-root",
@@ -130,9 +158,8 @@ async def run(args: argparse.Namespace) -> int:
     }
 
     def ready(server: LocalServer) -> None:
-        print(
-            connect_text(server.url, server.token if server.token_generated else None), flush=True
-        )
+        text = connect_text(server.url, server.token, generated=server.token_generated)
+        print(text, flush=True)
 
     try:
         await serve(config, ready=ready, **server_options)

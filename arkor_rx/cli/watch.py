@@ -18,6 +18,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from arkor_rx.cli import _live
+from arkor_rx.cli._checks import prepare_sinks, report_sink_failures
 from arkor_rx.cli._common import EXIT_INTERRUPTED, usage_error
 from arkor_rx.cli._sinks import JobSinks, add_sink_flags, build_sinks, close_sinks
 from arkor_rx.dashboard import DashboardState, RunOpened, StreamProgress
@@ -60,11 +61,13 @@ async def run(args: argparse.Namespace) -> int:
         if any(getattr(args, flag, None) is not None for flag in _SINK_FLAGS):
             return usage_error("watch: error: the sink flags go with one JOB_ID, not --all")
         return await _watch_all.run(args)
+    prepare_sinks(args)
     sinks = build_sinks(args)
     try:
-        return await _watch(args, sinks)
+        status = await _watch(args, sinks)
     finally:
         await close_sinks(sinks)
+    return report_sink_failures(_live.console(), sinks, status)
 
 
 async def _watch(args: argparse.Namespace, sinks: list[Any]) -> int:

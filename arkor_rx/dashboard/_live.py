@@ -111,6 +111,7 @@ class LiveDashboard:
         self._use_live = self.console.is_terminal if live is None else live
         self._refresh = refresh_per_second
         self._live: Live | None = None
+        self._drew_live = False
         self._entered = False
         self._open_runs: set[str] = set()
         self._many = many
@@ -141,6 +142,7 @@ class LiveDashboard:
                 get_renderable=self._renderable,
             )
             self._live.start()
+            self._drew_live = True
 
     def __enter__(self) -> LiveDashboard:
         self._entered = True
@@ -232,9 +234,14 @@ class LiveDashboard:
             self.stop()
 
     def print_summary(self) -> None:
-        """Print the summary table (after the run; for many runs, the final runs table)."""
+        """Print the summary table after the run.
+
+        For many runs it is the final runs table, printed only when the live
+        view did not leave it on screen (its last frame is that very table).
+        """
         now = self._clock()
         if len(self.view.order) > 1:
-            self.console.print(render_runs(self.view, now))
+            if not self._drew_live:  # else the live table's last frame, final, is on screen
+                self.console.print(render_runs(self.view, now))
         else:
             self.console.print(render_summary(self.state, now))

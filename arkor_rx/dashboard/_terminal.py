@@ -186,7 +186,8 @@ def _progress(state: DashboardState, now: float) -> Table:
 
 def _metrics(state: DashboardState) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, expand=True, pad_edge=False)
-    for name in ("loss", "smoothed", "eval loss", "best eval", "lr", "reconnects"):
+    smoothed = f"smoothed\n({state.smoothing:g})"  # the weight: views of one run agree on it
+    for name in ("loss", smoothed, "eval loss", "best eval", "lr", "reconnects"):
         # Equal fixed shares: a value replacing "—" never moves a header.
         table.add_column(name, justify="right", no_wrap=True, ratio=1, overflow="ellipsis")
     best = num(state.best_eval_loss)
@@ -280,12 +281,17 @@ def render_runs(view: ViewState, now: float, *, width: int | None = None) -> Ren
         width=width,
     )
     # The figures keep their own width (at 80 columns a status read "compl…");
-    # the run's name and the note share what is left.
-    table.add_column("run", no_wrap=True, ratio=1, min_width=10, overflow="ellipsis")
+    # the run's name and the note share what is left. A name is never cut (two
+    # runs of a sweep differ only at its end): it gets its width, up to 48
+    # columns, and folds onto a second line past that.
+    longest = max((len(run.label) for run in runs), default=10)
+    table.add_column("run", min_width=min(max(longest, 10), 48), overflow="fold")
     table.add_column("status", no_wrap=True, min_width=9)
     table.add_column("step", justify="right", no_wrap=True, min_width=5)
-    table.add_column("loss", justify="right", no_wrap=True, min_width=7)
-    table.add_column("eval", justify="right", no_wrap=True, min_width=7)
+    # what the one-run view calls "smoothed" and "best eval", not its raw and latest values
+    smoothed = f"smoothed\nloss ({view.template.smoothing:g})"
+    table.add_column(smoothed, justify="right", no_wrap=True, min_width=7)
+    table.add_column("best\neval", justify="right", no_wrap=True, min_width=7)
     table.add_column("ETA", justify="right", no_wrap=True, min_width=7)
     table.add_column("note", ratio=1, min_width=10, overflow="fold")
     for run in runs:

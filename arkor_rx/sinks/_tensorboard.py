@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,10 @@ TB_TAGS = {
 }
 """The scalar tag of each metric."""
 
+_NOT_FINAL_METRICS = frozenset({"steps", "labels"})
+"""``training.completed`` numbers that describe the run's shape (its step count, the
+dataset's label count), not a result to compare: not written as ``final/`` scalars."""
+
 
 _NOT_PICKLED = frozenset({"_tbx", "_files", "_event", "_summary", "_runs", "stats"})
 """What a pickled TensorBoard leaves out: imported modules, open runs, counters."""
@@ -49,6 +54,8 @@ class _Run:
     job: TrainingJob
     last: dict[str, float] = field(default_factory=dict)
     final: dict[str, Any] = field(default_factory=dict)
+    step: int = 0
+    """The last step seen: the final metrics are written at it."""
 
 
 class TensorBoard(BuiltinSink):
@@ -61,7 +68,9 @@ class TensorBoard(BuiltinSink):
     (``samples``, a markdown table per checkpoint step); when the run ends,
     the job config as hyperparameters (plus ``outcome``) with the final
     metrics (``final/loss``, ``final/eval_loss`` and the numeric
-    ``training.completed`` metrics), which the HParams tab compares across runs.
+    ``training.completed`` metrics, snake-cased so ``evalLoss`` is
+    ``final/eval_loss`` once, without its step and label counts) at the run's
+    last step, which the HParams tab compares across runs.
 
     By default (``isolation="process"``) the event files are written in
     arkor_rx's sink worker process, one child process shared by every such
@@ -182,11 +191,13 @@ class TensorBoard(BuiltinSink):
                 for name, value in log_metrics(event):
                     values.append(summary_value(tag=TB_TAGS[name], simple_value=value))
                     run.last[name] = value
+                run.step = max(run.step, event.step)
                 if values:
                     run.writer.write_event(
                         make_event(wall_time=now, step=event.step, summary=summary(value=values))
                     )
             elif isinstance(event, SamplesAnswered):
+                run.step = max(run.step, event.step)
                 text = self._tbx.summary.text("samples", _samples_markdown(event))
                 run.writer.write_event(make_event(wall_time=now, step=event.step, summary=text))
             elif isinstance(event, TrainingCompleted) and event.metrics:
@@ -210,11 +221,14 @@ class TensorBoard(BuiltinSink):
             if (value := finite(run.last.get(name))) is not None:
                 metrics[f"final/{name}"] = value
         for key, raw in run.final.items():
-            if (value := finite(raw)) is not None:
-                metrics.setdefault(f"final/{key}", value)
-        await asyncio.to_thread(self._finish, run.writer, hparams, metrics)
+            name = _snake(key)  # evalLoss and eval_loss are one metric, written once
+            if name not in _NOT_FINAL_METRICS and (value := finite(raw)) is not None:
+                metrics[f"final/{name}"] = value  # the backend's final word
+        await asyncio.to_thread(self._finish, run.writer, hparams, metrics, run.step)
 
-    def _finish(self, writer: Any, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
+    def _finish(
+        self, writer: Any, hparams: dict[str, Any], metrics: dict[str, float], step: int
+    ) -> None:
         # The HParams summaries go into the run's own event file (tensorboardX's
         # add_hparams would open a sub-run), next to the final metric scalars.
         now = time.time()
@@ -223,8 +237,13 @@ class TensorBoard(BuiltinSink):
         values = [self._summary.Value(tag=tag, simple_value=v) for tag, v in metrics.items()]
         if values:
             summary = self._summary(value=values)
-            writer.write_event(self._event(wall_time=now, step=0, summary=summary))
+            writer.write_event(self._event(wall_time=now, step=step, summary=summary))
         writer.close()
+
+
+def _snake(name: str) -> str:
+    """``evalLoss`` -> ``eval_loss`` (a name already in snake case is unchanged)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
 def _samples_markdown(item: SamplesAnswered) -> str:

@@ -273,7 +273,7 @@ def test_demo_sweep_records_every_run_and_replay_shows_a_row_for_each(
     out = capsys.readouterr().out
     assert "4 runs, 4 finished" in out
     for job_id in job_ids:
-        assert f"following job {job_id}: sweep.jsonl" in out
+        assert re.search(rf"following job {job_id}: sweep( #\d)? \(recorded, 12 steps\)", out)
     completed = [line for line in out.splitlines() if "training completed at step 12" in line]
     assert len(completed) == 2  # the two runs the pruner let finish
 

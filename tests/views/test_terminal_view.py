@@ -99,8 +99,12 @@ def test_a_checkpoint_without_samples_says_so_instead_of_asking_forever() -> Non
 
 
 def _header(out: str) -> str:
+    # two lines: "smoothed" over its weight, "(0.6)", on the line of the other headers
     lines = out.splitlines()
-    return next(line for line in lines if "smoothed" in line and "eval loss" in line)
+    at = next(i for i, line in enumerate(lines) if "smoothed" in line)
+    assert "eval loss" in lines[at + 1]
+    assert "(0.6)" in lines[at + 1]
+    return "\n".join(lines[at : at + 2])
 
 
 def test_column_headers_do_not_move_when_values_replace_dashes() -> None:
