@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from arkor_rx import operators
+    from arkor_rx._version import __version__
     from arkor_rx.attach import attach
     from arkor_rx.callbacks import (
         CheckpointAdapter,
@@ -78,7 +79,6 @@ if TYPE_CHECKING:
         final_adapter,
     )
     from arkor_rx.jobs import BlobDataset, HuggingFaceDataset, JobConfig, TrainingJob
-    from arkor_rx.protocol import __version__
     from arkor_rx.replay import ReplayError, replay
     from arkor_rx.retry import ReconnectPolicy
     from arkor_rx.runs import PruneDecision, Run, RunEvent, RunResult, SweepResult, SweepTable
@@ -162,7 +162,7 @@ __all__ = [
 ]
 
 _EXPORTS: dict[str, str] = {
-    "__version__": "arkor_rx.protocol",
+    "__version__": "arkor_rx._version",
     "ArkorClient": "arkor_rx.client",
     "ArkorError": "arkor_rx.errors",
     "attach": "arkor_rx.attach",

@@ -24,9 +24,9 @@ import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from importlib.metadata import PackageNotFoundError, version
 from urllib.parse import quote
 
+from arkor_rx._version import __version__
 from arkor_rx.errors import ConfigError
 
 __all__ = [
@@ -72,10 +72,6 @@ __all__ = [
 CLIENT_NAME = "arkor_rx"
 """The name this library identifies itself with (``X-Arkor-Client``)."""
 
-try:
-    __version__: str = version(CLIENT_NAME)
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
 
 USER_AGENT = f"{CLIENT_NAME}/{__version__}"
 """``arkor_rx/<version>``: the ``X-Arkor-Client`` and ``User-Agent`` value."""

@@ -19,36 +19,27 @@ says so for the reference page.
 Rule 3: one module per command. A command module has ``add_parser(subparsers)``
 (adds its subcommand and flags, returns the subparser) and ``run(args) -> int``
 (sync, or async: it is then run with ``asyncio.run``); adding a command is a
-new module plus one entry in [`COMMANDS`][arkor_rx.cli.COMMANDS], then
+new module plus its line in each table of `arkor_rx.cli._commands` (its
+module and its one-line help, which its ``add_parser`` reads from there), then
 ``python tools/cli_docs.py`` to add it to the reference and the README's
 table. What commands share lives in `arkor_rx.cli._common` (exit codes,
 argument types, the one-line error), `arkor_rx.cli._live` (the live view of
 a run) and `arkor_rx.cli._checks` (the sinks' targets, checked before a run).
+
+Rule 4: a command imports only what it uses. [`main`][arkor_rx.cli.main]
+loads the module of the one command named on the command line; ``--help``
+and ``--version`` load none (a test holds every command to this).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import inspect
 import sys
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from arkor_rx.cli import (
-    cancel,
-    demo,
-    deploy,
-    deployments,
-    jobs,
-    keys,
-    record,
-    replay,
-    serve,
-    undeploy,
-    version,
-    watch,
-)
+from arkor_rx._version import __version__
+from arkor_rx.cli._commands import HELP, MODULES, load
 from arkor_rx.cli._common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -65,7 +56,6 @@ if TYPE_CHECKING:
     from arkor_rx.cli._common import Subparsers
 
 __all__ = [
-    "COMMANDS",
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -85,27 +75,34 @@ class Command(Protocol):
     def run(self, args: argparse.Namespace) -> int | Coroutine[Any, Any, int]: ...
 
 
-COMMANDS: tuple[Command, ...] = (
-    *(serve, demo, watch, record, replay, jobs, cancel, version),
-    *(deploy, deployments, undeploy, keys),
-)
-"""The subcommands, in the order ``--help`` lists them."""
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
     """The argument parser of ``arkor-rx`` (usage errors raise
-    [`UsageError`][arkor_rx.cli.UsageError])."""
+    [`UsageError`][arkor_rx.cli.UsageError]).
+
+    Args:
+        only: load just this command's module and flags; the others are listed
+            by name and help only. ``""`` loads none (enough for ``--help``);
+            None, the default, loads them all (the reference page).
+    """
     parser = Parser(
         prog=PROG,
         description="Follow Arkor fine-tuning runs live; run the local backend and its demo.",
     )
-    from arkor_rx.protocol import __version__
-
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in COMMANDS:
-        command.add_parser(sub).set_defaults(run=command.run)
+    for name in MODULES:
+        if only is None or name == only:
+            command = load(name)
+            command.add_parser(sub).set_defaults(run=command.run)
+        else:
+            sub.add_parser(name, help=HELP[name])
     return parser
+
+
+def _named(argv: Sequence[str]) -> str:
+    """The command named on the command line, or ``""`` (none, or not one of ours)."""
+    first = next((arg for arg in argv if not arg.startswith("-")), "")
+    return first if first in MODULES else ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -117,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit status (see the module docstring); the console script exits with it.
     """
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(only=_named(argv))
     try:
         args = parser.parse_args(argv)
     except UsageError as exc:
@@ -129,7 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         status = args.run(args)
-        if inspect.iscoroutine(status):
+        if not isinstance(status, int):  # an async command's coroutine
+            import asyncio
+
             status = asyncio.run(status)
         assert isinstance(status, int)
         return status

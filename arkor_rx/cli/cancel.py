@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_OK, fail
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``cancel`` and its argument."""
     parser = subparsers.add_parser(
         "cancel",
-        help="cancel a job on the backend",
+        help=HELP["cancel"],
         description="Ask the backend to cancel the job. The backend, token and scope come "
         "from the environment or the official CLI's files, as for watch.",
     )

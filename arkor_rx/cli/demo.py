@@ -12,6 +12,7 @@ from urllib.request import url2pathname
 
 from arkor_rx.cli import _live
 from arkor_rx.cli._checks import prepare_sinks, report_sink_failures
+from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import (
     EXIT_USAGE,
     PROG,
@@ -51,7 +52,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``demo`` and its flags."""
     parser = subparsers.add_parser(
         "demo",
-        help="train a small triage model on a local backend, with a live view",
+        help=HELP["demo"],
         description="Start the local backend on a free port, submit a triage job and "
         "show it live; an early-stopping rule watches the run.",
     )

@@ -10,8 +10,9 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
+from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_OK
-from arkor_rx.cli.deploy import target_text, wide_console
+from arkor_rx.cli._deployment import target_text, wide_console
 from arkor_rx.deployments import Deployment
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``deployments``."""
     return subparsers.add_parser(
         "deployments",
-        help="list the project's deployments",
+        help=HELP["deployments"],
         description="List the deployments of the project: slug, target, auth, state, URL.",
     )
 

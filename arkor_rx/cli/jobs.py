@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from arkor_rx.cli import _live
+from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_OK, positive_int
 from arkor_rx.errors import ArkorError
 from arkor_rx.jobs import TrainingJob
@@ -42,7 +43,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``jobs`` and its flags."""
     parser = subparsers.add_parser(
         "jobs",
-        help="list the project's jobs, newest first",
+        help=HELP["jobs"],
         description="List the jobs of the project (id, name, status, step, created), "
         "newest first. The backend, token and scope come from the environment or the "
         "official CLI's files, as for watch.",

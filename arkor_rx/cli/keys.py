@@ -14,8 +14,9 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
+from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_OK
-from arkor_rx.cli.deploy import find_deployment, slug, wide_console
+from arkor_rx.cli._deployment import find_deployment, slug, wide_console
 from arkor_rx.deployments import DeploymentKey, check_key_label
 from arkor_rx.errors import ConfigError
 
@@ -36,7 +37,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``keys`` and its flags."""
     parser = subparsers.add_parser(
         "keys",
-        help="list, issue or revoke a deployment's keys",
+        help=HELP["keys"],
         description="List the keys of the deployment SLUG, issue one (--create LABEL: the "
         "key is shown once) or revoke one (--revoke KEY_ID).",
     )

@@ -12,6 +12,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from arkor_rx.cli._checks import file_problem, report_sink_failures
+from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, PROG, usage_error
 from arkor_rx.cli._sinks import JobSinks
 
@@ -25,7 +26,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``record`` and its arguments."""
     parser = subparsers.add_parser(
         "record",
-        help="record a job's events to a file (replay it with `replay`)",
+        help=HELP["record"],
         description="Follow a job's event stream and write every event to FILE, one JSON "
         "line each (id, event, data, receivedAt). The backend comes from the environment, "
         "as for `watch`.",

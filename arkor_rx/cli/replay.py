@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from arkor_rx.cli import _live
 from arkor_rx.cli._checks import prepare_sinks, report_sink_failures
+from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, fail, positive_float
 from arkor_rx.cli._sinks import JobSinks, add_sink_flags, build_sinks, close_sinks
 
@@ -47,7 +48,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``replay`` and its flags."""
     parser = subparsers.add_parser(
         "replay",
-        help="show a recording in the live view, or backfill sinks from it",
+        help=HELP["replay"],
         description="Replay a recording (from `record` or --record) under the live view; "
         "with sink flags, write it to TensorBoard, MLflow ... as if it were live.",
     )

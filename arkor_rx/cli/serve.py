@@ -17,6 +17,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_OK, non_negative_float, port, positive_float, positive_int
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``serve`` and its flags."""
     parser = subparsers.add_parser(
         "serve",
-        help="run the local training backend",
+        help=HELP["serve"],
         description="Run the local Arkor-compatible backend (loopback only by default). "
         "Every request needs the bearer token; one is generated and printed when "
         "--token is not given.",

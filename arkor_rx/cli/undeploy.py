@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_OK
-from arkor_rx.cli.deploy import find_deployment, slug
+from arkor_rx.cli._deployment import find_deployment, slug
 
 if TYPE_CHECKING:
     from arkor_rx.cli._common import Subparsers
@@ -18,7 +19,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``undeploy``."""
     parser = subparsers.add_parser(
         "undeploy",
-        help="delete a deployment and its keys",
+        help=HELP["undeploy"],
         description="Delete the deployment named SLUG and its keys; its URL answers 404 "
         "and the slug is free again.",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_OK, PROG
 
 if TYPE_CHECKING:
@@ -15,12 +16,12 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``version``."""
-    return subparsers.add_parser("version", help="print the version")
+    return subparsers.add_parser("version", help=HELP["version"])
 
 
 def run(args: argparse.Namespace) -> int:
     """Print ``arkor-rx <version>``."""
-    from arkor_rx.protocol import __version__
+    from arkor_rx._version import __version__
 
     print(f"{PROG} {__version__}", flush=True)
     return EXIT_OK

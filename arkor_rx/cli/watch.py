@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from arkor_rx.cli import _live
 from arkor_rx.cli._checks import prepare_sinks, report_sink_failures
+from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_INTERRUPTED, usage_error
 from arkor_rx.cli._sinks import JobSinks, add_sink_flags, build_sinks, close_sinks
 from arkor_rx.dashboard import DashboardState, RunOpened, StreamProgress
@@ -35,7 +36,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``watch`` and its flags."""
     parser = subparsers.add_parser(
         "watch",
-        help="attach the live view to a job on any backend",
+        help=HELP["watch"],
         description="Follow a job's events with the live view. The backend, token and "
         "scope come from ARKOR_CLOUD_API_URL, ARKOR_TOKEN, ARKOR_ORG_SLUG, "
         "ARKOR_PROJECT_SLUG or the official CLI's files.",

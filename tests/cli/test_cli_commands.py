@@ -1,15 +1,19 @@
-"""The CLI package: one module per command, registered in one list."""
+"""The CLI package: one module per command, registered in one table, loaded only when named."""
 
 from __future__ import annotations
 
 import argparse
+import ast
 import inspect
+import subprocess
+import sys
+import types
 from collections.abc import Callable
 
 import pytest
 
-import arkor_rx.cli as cli
-from arkor_rx.cli import COMMANDS, EXIT_USAGE, build_parser, main
+from arkor_rx.cli import EXIT_USAGE, build_parser, main
+from arkor_rx.cli._commands import HELP, MODULES, load
 from arkor_rx.cli._common import (
     Parser,
     non_negative_float,
@@ -39,27 +43,43 @@ def test_every_command_module_registers_itself_and_runs() -> None:
         "undeploy",
         "keys",
     ]
-    for command in COMMANDS:
+    assert list(HELP) == list(MODULES)
+    for name in MODULES:
+        command = load(name)
         assert callable(command.add_parser)
         assert callable(command.run)
+
+
+def _helps(parser: argparse.ArgumentParser) -> dict[str, str | None]:
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return {a.dest: a.help for a in actions[0]._choices_actions}
+
+
+def test_help_reads_the_same_whether_a_command_is_loaded_or_not() -> None:
+    listed = _helps(build_parser(only=""))
+    assert listed == _helps(build_parser())
+    assert listed == HELP
 
 
 def test_a_new_command_is_a_module_and_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    class Hello:
-        @staticmethod
-        def add_parser(subparsers: argparse._SubParsersAction[Parser]) -> Parser:
-            parser = subparsers.add_parser("hello")
-            parser.add_argument("--name", default="you")
-            return parser
+    hello = types.ModuleType("hello_command")
 
-        @staticmethod
-        async def run(args: argparse.Namespace) -> int:
-            print(f"hello {args.name}")
-            return 7
+    def add_parser(subparsers: argparse._SubParsersAction[Parser]) -> Parser:
+        parser = subparsers.add_parser("hello", help=HELP["hello"])
+        parser.add_argument("--name", default="you")
+        return parser
 
-    monkeypatch.setattr(cli, "COMMANDS", (*COMMANDS, Hello()))
+    async def run(args: argparse.Namespace) -> int:
+        print(f"hello {args.name}")
+        return 7
+
+    hello.add_parser = add_parser  # type: ignore[attr-defined]
+    hello.run = run  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "hello_command", hello)
+    monkeypatch.setitem(MODULES, "hello", "hello_command")
+    monkeypatch.setitem(HELP, "hello", "say hello")
     assert main(["hello", "--name", "arkor"]) == 7
     assert capsys.readouterr().out == "hello arkor\n"
     assert main(["hello", "--nope"]) == EXIT_USAGE
@@ -67,9 +87,39 @@ def test_a_new_command_is_a_module_and_one_line(
 
 
 def test_run_may_be_sync_or_async() -> None:
-    by_name = {c.__name__.rsplit(".", 1)[-1]: c for c in COMMANDS}  # type: ignore[attr-defined]
-    assert inspect.iscoroutinefunction(by_name["serve"].run)
-    assert not inspect.iscoroutinefunction(by_name["version"].run)
+    assert inspect.iscoroutinefunction(load("serve").run)
+    assert not inspect.iscoroutinefunction(load("version").run)
+
+
+HEAVY = ("aiohttp", "reactivex", "pydantic", "numpy", "rich", "tensorboardX", "mlflow")
+
+
+def _loaded_by(code: str) -> tuple[list[str], list[str]]:
+    """(heavy libraries, arkor_rx.cli command modules) a fresh interpreter loaded running code."""
+    probe = (
+        "import contextlib, io, sys\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    {code}\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('arkor_rx.cli.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    heavy, ours = out.stdout.splitlines()
+    return ast.literal_eval(heavy), ast.literal_eval(ours)
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["version"]])
+def test_help_and_version_start_without_the_heavy_libraries(argv: list[str]) -> None:
+    heavy, ours = _loaded_by(f"from arkor_rx.cli import main; main({argv!r})")
+    assert heavy == []
+    loaded = {m.rsplit(".", 1)[1] for m in ours} & set(MODULES)
+    assert loaded == ({"version"} if "version" in argv else set())
+
+
+@pytest.mark.parametrize("name", list(MODULES))
+def test_a_command_loads_no_other_command(name: str) -> None:
+    _, ours = _loaded_by(f"from arkor_rx.cli import build_parser; build_parser(only={name!r})")
+    assert {m.rsplit(".", 1)[1] for m in ours} & set(MODULES) == {name}
 
 
 @pytest.mark.parametrize(
