@@ -47,21 +47,25 @@ from typing import TYPE_CHECKING, Any
 from reactivex import Observable, abc
 from reactivex.subject import ReplaySubject
 
-from arkor_rx._sweep_parts import Mode, Slot, check_knobs
+from arkor_rx._mode import Mode
+from arkor_rx._sweep_knobs import check_knobs
+from arkor_rx._sweep_runs import RunFactory, Slot
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import TrainingEvent, TrainingLog
 from arkor_rx.runs import Run
 from arkor_rx.stopping import StopDecision, StopRule
 
 if TYPE_CHECKING:
-    from arkor_rx._sweep_core import Sweep
+    from arkor_rx._sweep_sources import RunSource
 
 __all__ = [
     "JOB_ID_ATTR",
     "SURPLUS_ATTR",
     "StudySource",
+    "TrialReporter",
     "import_optuna",
     "study_mode",
+    "study_source",
     "trial_rule",
 ]
 
@@ -108,11 +112,68 @@ def study_mode(study: Any, monitor: str | None, mode: str | None) -> Mode:
     return derived
 
 
+class TrialReporter:
+    """Reports one run's monitored values to its trial; says when the study's pruner prunes it.
+
+    Each new step's value is reported once (``trial.report(value, step)``);
+    then ``trial.should_prune()`` decides, and a prune is a decision whose rule
+    is ``"prune.optuna"``. After a prune (or an error of Optuna) it reports
+    nothing more.
+    """
+
+    __slots__ = ("_monitor", "_reported", "_stopped", "trial")
+
+    def __init__(self, trial: Any, monitor: str) -> None:
+        self.trial = trial
+        self._monitor = monitor
+        self._reported: set[int] = set()
+        self._stopped = False
+
+    def see(self, event: TrainingEvent) -> StopDecision | None:
+        """Report ``event``'s value, if it has a new one; the decision when the trial is pruned.
+
+        Raises:
+            Exception: what Optuna raised (then nothing more is reported).
+        """
+        if self._stopped or not isinstance(event, TrainingLog):
+            return None
+        value = event.metric(self._monitor)
+        if value is None or event.step in self._reported:
+            return None
+        self._reported.add(event.step)
+        trial = self.trial
+        try:
+            trial.report(float(value), event.step)
+            with warnings.catch_warnings():
+                # numpy's warning when Optuna's pruner meets a run whose values
+                # are all NaN: expected (such a run is pruned), not a problem.
+                warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+                prune = trial.should_prune()
+        except Exception:
+            self._stopped = True
+            raise
+        if not prune:
+            return None
+        self._stopped = True
+        pruner = type(trial.study.pruner).__name__
+        return StopDecision(
+            rule="prune.optuna",
+            reason=(
+                f"the study's {pruner} pruned trial {trial.number}: "
+                f"{self._monitor} {float(value):.4g} at step {event.step}"
+            ),
+            step=event.step,
+            value=float(value),
+            monitor=self._monitor,
+        )
+
+
 def trial_rule(trial: Any, monitor: str) -> StopRule:
     """A stop rule that reports ``monitor`` to ``trial`` and stops when the study's pruner says so.
 
-    Each new step's value is reported once (``trial.report(value, step)``);
-    then ``trial.should_prune()`` decides. The decision's rule is
+    For a Trainer of your own (a sweep reports to its trials itself). Each new
+    step's value is reported once (``trial.report(value, step)``); then
+    ``trial.should_prune()`` decides. The decision's rule is
     ``"prune.optuna"``. An error of Optuna ends the rule with that error (the
     run's ``wait()`` raises it).
     """
@@ -121,45 +182,16 @@ def trial_rule(trial: Any, monitor: str) -> StopRule:
         def subscribe(
             observer: abc.ObserverBase[StopDecision], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            reported: set[int] = set()
-            stopped = False
+            reporter = TrialReporter(trial, monitor)
 
             def on_next(event: TrainingEvent) -> None:
-                nonlocal stopped
-                if stopped or not isinstance(event, TrainingLog):
-                    return
-                value = event.metric(monitor)
-                if value is None or event.step in reported:
-                    return
-                reported.add(event.step)
                 try:
-                    trial.report(float(value), event.step)
-                    with warnings.catch_warnings():
-                        # numpy's warning when Optuna's pruner meets a run whose values
-                        # are all NaN: expected (such a run is pruned), not a problem.
-                        warnings.filterwarnings(
-                            "ignore", "All-NaN slice encountered", RuntimeWarning
-                        )
-                        prune = trial.should_prune()
+                    decision = reporter.see(event)
                 except Exception as exc:
-                    stopped = True
                     observer.on_error(exc)
                     return
-                if prune:
-                    stopped = True
-                    pruner = type(trial.study.pruner).__name__
-                    observer.on_next(
-                        StopDecision(
-                            rule="prune.optuna",
-                            reason=(
-                                f"the study's {pruner} pruned trial {trial.number}: "
-                                f"{monitor} {float(value):.4g} at step {event.step}"
-                            ),
-                            step=event.step,
-                            value=float(value),
-                            monitor=monitor,
-                        )
-                    )
+                if decision is not None:
+                    observer.on_next(decision)
                     observer.on_completed()
 
             return events.subscribe(on_next, scheduler=scheduler)
@@ -169,49 +201,72 @@ def trial_rule(trial: Any, monitor: str) -> StopRule:
     return rule
 
 
+def study_source(
+    study: Any,
+    space: Callable[[Any], Mapping[str, Any]] | None,
+    n_runs: int | None,
+    monitor: str | None,
+    allowed: Sequence[str],
+) -> Callable[[RunFactory], RunSource]:
+    """What ``create_sweep(study=...)`` runs: a `StudySource` of the runs' factory, probed.
+
+    Raises:
+        ConfigError: no ``space`` or ``n_runs``, or ``space`` returned an unknown
+            knob or a value the job config refuses (checked on a throwaway trial).
+    """
+    if not callable(space):
+        raise ConfigError("study= needs space=, a function of the trial returning a dict of knobs")
+    if isinstance(n_runs, bool) or not isinstance(n_runs, int) or n_runs < 1:
+        raise ConfigError(f"study= needs n_runs=, a positive int, got {n_runs!r}")
+    assert monitor is not None  # study_mode checked it
+
+    def make(factory: RunFactory) -> RunSource:
+        source = StudySource(study, space, n_runs, monitor, factory, allowed)
+        source.probe()
+        return source
+
+    return make
+
+
 class StudySource:
     """The runs of a study-driven sweep: asked from the study one trial at a time."""
 
     def __init__(
         self,
         study: Any,
-        space: Callable[[Any], Mapping[str, Any]] | None,
-        n_runs: int | None,
-        monitor: str | None,
-        max_concurrent: int,
+        space: Callable[[Any], Mapping[str, Any]],
+        n_runs: int,
+        monitor: str,
+        factory: RunFactory,
+        allowed: Sequence[str],
     ) -> None:
-        if not callable(space):
-            raise ConfigError(
-                "study= needs space=, a function of the trial returning a dict of knobs"
-            )
-        if isinstance(n_runs, bool) or not isinstance(n_runs, int) or n_runs < 1:
-            raise ConfigError(f"study= needs n_runs=, a positive int, got {n_runs!r}")
-        assert monitor is not None  # study_mode checked it
         self._optuna = import_optuna()
         self._study = study
         self._space = space
         self._n_runs = n_runs
         self._monitor = monitor
+        self._factory = factory
+        self._allowed = tuple(allowed)
         self._slots: list[Slot] = []
+        self._reporters: dict[int, TrialReporter] = {}
         self._subject: ReplaySubject[Slot] = ReplaySubject()
         self._exhausted = False
         self.merge_limit: int | None = None
 
-    def _knobs(self, trial: Any, allowed: Sequence[str]) -> dict[str, Any]:
+    def _knobs(self, trial: Any) -> dict[str, Any]:
         knobs = self._space(trial)
         if not isinstance(knobs, Mapping):
             raise ConfigError(f"space(trial) must return a dict of knobs, got {knobs!r}")
-        check_knobs("space(trial)", list(knobs), allowed)
+        check_knobs("space(trial)", list(knobs), self._allowed)
         return dict(knobs)
 
-    def probe(self, sweep: Sweep, allowed: Sequence[str]) -> None:
+    def probe(self) -> None:
         """Check ``space`` on a throwaway in-memory trial, before anything is sent.
 
         Raises:
             ConfigError: ``space`` returned an unknown knob or a value the job config refuses.
         """
         optuna = self._optuna
-        self._allowed = tuple(allowed)
         storage = optuna.storages.InMemoryStorage()
         storage.create_new_study(directions=list(self._study.directions), study_name="probe")
         probe = optuna.Study(
@@ -219,12 +274,12 @@ class StudySource:
         )
         trial = probe.ask()
         try:
-            knobs = self._knobs(trial, allowed)
+            knobs = self._knobs(trial)
         except ConfigError:
             raise
         except Exception as exc:
             raise ConfigError(f"space(trial) raised {type(exc).__name__}: {exc}") from None
-        sweep.make_slot(0, knobs)  # validated, then dropped
+        self._factory.make(0, knobs)  # validated, then dropped
 
     # --- RunSource ------------------------------------------------------------
 
@@ -237,12 +292,12 @@ class StudySource:
     def worker_count(self, max_concurrent: int) -> int:
         return max_concurrent
 
-    def next_slot(self, sweep: Sweep) -> Slot | None:
+    async def next_slot(self, cancelled: bool) -> Slot | None:
         for slot in self._slots:  # runs a cancelled wait() left behind
             if slot.state == "pending":
                 slot.state = "running"
                 return slot
-        if self._exhausted or sweep._cancel_requested:
+        if self._exhausted or cancelled:
             self._exhaust()
             return None
         if len(self._study.get_trials(deepcopy=False)) >= self._n_runs:
@@ -254,15 +309,18 @@ class StudySource:
             self._study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
             self._exhaust()
             return None
+        return self._add(trial)
+
+    def _add(self, trial: Any, job_id: str | None = None) -> Slot:
         index = len(self._slots)
         try:
-            knobs = self._knobs(trial, self._allowed)
-            slot = sweep.make_slot(index, knobs, extra_rules=[trial_rule(trial, self._monitor)])
+            slot = self._factory.make(index, self._knobs(trial), job_id=job_id)
         except Exception as exc:
             logger.warning("trial %d: bad config from space: %s", trial.number, exc)
-            slot = Slot(Run(index, None, dict(trial.params), f"trial-{trial.number}"), error=exc)
+            slot = Slot(Run(index, job_id, dict(trial.params), f"trial-{trial.number}"), error=exc)
         slot.trial = trial
         slot.state = "running"
+        self._reporters[index] = TrialReporter(trial, self._monitor)
         self._slots.append(slot)
         self._subject.on_next(slot)
         return slot
@@ -276,7 +334,11 @@ class StudySource:
         if slot.trainer is not None and slot.trainer.job_id is not None:
             slot.trial.set_user_attr(JOB_ID_ATTR, slot.trainer.job_id)
 
-    def finished(self, slot: Slot, sweep: Sweep) -> None:
+    def seen(self, slot: Slot, event: TrainingEvent) -> StopDecision | None:
+        reporter = self._reporters.get(slot.base.index)
+        return None if reporter is None else reporter.see(event)
+
+    def finished(self, slot: Slot) -> None:
         state = self._optuna.trial.TrialState
         result = slot.result
         value = slot.track.value

@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from arkor_rx._mode import Mode, better
 from arkor_rx.events import TrainingEvent
 from arkor_rx.stopping import StopDecision
 
@@ -172,7 +173,7 @@ class SweepResult:
     """One result per run, in run order."""
     monitor: str | None = None
     """The monitored metric (``"eval_loss"`` ...), None when the sweep had none."""
-    mode: Literal["min", "max"] = "min"
+    mode: Mode = "min"
     """Whether lower (``"min"``) or higher (``"max"``) values are better."""
 
     @property
@@ -182,7 +183,7 @@ class SweepResult:
         for item in self.runs:
             if item.outcome != "completed" or item.value is None or math.isnan(item.value):
                 continue
-            if best is None or _better(item.value, best.value, self.mode):
+            if best is None or better(item.value, best.value, self.mode):
                 best = item
         return best
 
@@ -237,9 +238,3 @@ def _reason(item: RunResult) -> str | None:
     terminal = item.result.terminal_event
     error = getattr(terminal, "error", None)
     return error if isinstance(error, str) and error else item.result.job.error
-
-
-def _better(value: float, than: float | None, mode: Literal["min", "max"]) -> bool:
-    if than is None:
-        return True
-    return value < than if mode == "min" else value > than
