@@ -213,11 +213,29 @@ class RunFactory:
         self._reconnect = reconnect
         self._see = see
 
-    def make(self, index: int, knobs: Mapping[str, Any], *, job_id: str | None = None) -> Slot:
+    @property
+    def client(self) -> ArkorClient:
+        """The client every run talks through."""
+        return self._client
+
+    def job_name(self, key: int | str, knobs: Mapping[str, Any]) -> str:
+        """``"<sweep>-<key> (<knobs>)"``: the job name of a run (``key``: its index or ``t<n>``)."""
+        text = knob_text(knobs)
+        return f"{self._name}-{key}" + (f" ({text})" if text else "")
+
+    def make(
+        self,
+        index: int,
+        knobs: Mapping[str, Any],
+        *,
+        job_id: str | None = None,
+        name: str | None = None,
+    ) -> Slot:
         """The run ``index`` with ``knobs`` over the shared config, and its Trainer.
 
         With ``job_id``, the Trainer follows that existing job (``ax.attach``)
-        instead of submitting one.
+        instead of submitting one. ``name``: the job name (default
+        ``job_name(index, knobs)``).
 
         Raises:
             ConfigError: the config is refused; the message names the run and its knobs.
@@ -229,7 +247,7 @@ class RunFactory:
         missing = [k for k in ("model", "dataset") if k not in config]
         if missing:
             raise ConfigError(f"{label}: {' and '.join(missing)} must be set (shared or per run)")
-        name = f"{self._name}-{index}" + (f" ({text})" if text else "")
+        name = self.job_name(index, knobs) if name is None else name
         slot = Slot(Run(index, job_id, knobs, name))
         link = slot.link = RunLink(slot, self._see)
         extra: dict[str, Any] = {} if self._sinks is None else {"sinks": self._sinks}

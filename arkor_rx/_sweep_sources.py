@@ -51,7 +51,7 @@ class RunSource(Protocol):
     def seen(self, slot: Slot, event: TrainingEvent) -> StopDecision | None:
         """A handled event of the run; a decision when the source stops the run."""
 
-    def finished(self, slot: Slot) -> None:
+    async def finished(self, slot: Slot) -> None:
         """The run ended (or raised, or was never started)."""
 
 
@@ -84,7 +84,7 @@ class FixedSource:
     def seen(self, slot: Slot, event: TrainingEvent) -> StopDecision | None:
         return None
 
-    def finished(self, slot: Slot) -> None:
+    async def finished(self, slot: Slot) -> None:
         pass
 
 
@@ -100,6 +100,7 @@ def run_source(
     monitor: str | None,
     mode: str | None,
     max_concurrent: int,
+    max_running: int | None = None,
 ) -> tuple[Callable[[RunFactory], RunSource], str | None]:
     """The source of ``create_sweep``'s runs (made from the runs' factory), and the mode.
 
@@ -115,11 +116,14 @@ def run_source(
         )
     if study is None and (space is not None or n_runs is not None):
         raise ConfigError("space= and n_runs= go with study=")
+    if study is None and max_running is not None:
+        raise ConfigError("max_running= goes with study= (max_concurrent= caps this process)")
     if study is not None:
         from arkor_rx import optuna_bridge
 
         mode = optuna_bridge.study_mode(study, monitor, mode)
-        return optuna_bridge.study_source(study, space, n_runs, monitor, allowed), mode
+        make = optuna_bridge.study_source(study, space, n_runs, monitor, allowed, max_running)
+        return make, mode
     knobs = grid_runs(grid, shared, allowed) if grid is not None else explicit_runs(runs, allowed)
 
     def source(factory: RunFactory) -> RunSource:

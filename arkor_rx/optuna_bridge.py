@@ -39,29 +39,28 @@ tells them when they end. Each trial records its job in the user attribute
 from __future__ import annotations
 
 import logging
-import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from reactivex import Observable, abc
-from reactivex.subject import ReplaySubject
 
 from arkor_rx._mode import Mode
-from arkor_rx._sweep_knobs import check_knobs
-from arkor_rx._sweep_runs import RunFactory, Slot
+from arkor_rx._sweep_runs import RunFactory
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import TrainingEvent, TrainingLog
-from arkor_rx.runs import Run
 from arkor_rx.stopping import StopDecision, StopRule
 
 if TYPE_CHECKING:
     from arkor_rx._sweep_sources import RunSource
 
 __all__ = [
+    "ADOPTED_ATTR",
+    "DRIVER_ATTR",
     "JOB_ID_ATTR",
+    "JOB_NAME_ATTR",
+    "REASON_ATTR",
     "SURPLUS_ATTR",
-    "StudySource",
     "TrialReporter",
     "import_optuna",
     "study_mode",
@@ -76,6 +75,18 @@ JOB_ID_ATTR = "arkor_rx.job_id"
 
 SURPLUS_ATTR = "arkor_rx.surplus"
 """The user attribute of a trial asked beyond ``n_runs`` (told FAIL, never run)."""
+
+JOB_NAME_ATTR = "arkor_rx.job_name"
+"""The trial user attribute that holds its job's name, recorded before the job is submitted."""
+
+DRIVER_ATTR = "arkor_rx.driver"
+"""The trial user attribute naming the driver (``host:pid:random``) that asked for it."""
+
+REASON_ATTR = "arkor_rx.reason"
+"""The trial user attribute saying why a trial was told ``FAIL`` or ``PRUNED``."""
+
+ADOPTED_ATTR = "arkor_rx.adopted_by"
+"""The trial user attribute naming the driver that adopted it after its own driver died."""
 
 MISSING = "optuna is not installed; pip install 'arkor_rx[optuna]'"
 
@@ -123,10 +134,10 @@ class TrialReporter:
 
     __slots__ = ("_monitor", "_reported", "_stopped", "trial")
 
-    def __init__(self, trial: Any, monitor: str) -> None:
+    def __init__(self, trial: Any, monitor: str, reported: Iterable[int] = ()) -> None:
         self.trial = trial
         self._monitor = monitor
-        self._reported: set[int] = set()
+        self._reported: set[int] = set(reported)  # steps a previous driver reported
         self._stopped = False
 
     def see(self, event: TrainingEvent) -> StopDecision | None:
@@ -207,12 +218,14 @@ def study_source(
     n_runs: int | None,
     monitor: str | None,
     allowed: Sequence[str],
+    max_running: int | None = None,
 ) -> Callable[[RunFactory], RunSource]:
     """What ``create_sweep(study=...)`` runs: a `StudySource` of the runs' factory, probed.
 
     Raises:
-        ConfigError: no ``space`` or ``n_runs``, or ``space`` returned an unknown
-            knob or a value the job config refuses (checked on a throwaway trial).
+        ConfigError: no ``space`` or ``n_runs``, a bad ``max_running``, or ``space``
+            returned an unknown knob or a value the job config refuses (checked on a
+            throwaway trial).
     """
     if not callable(space):
         raise ConfigError("study= needs space=, a function of the trial returning a dict of knobs")
@@ -220,137 +233,24 @@ def study_source(
         raise ConfigError(f"study= needs n_runs=, a positive int, got {n_runs!r}")
     assert monitor is not None  # study_mode checked it
 
+    if max_running is not None and (
+        isinstance(max_running, bool) or not isinstance(max_running, int) or max_running < 1
+    ):
+        raise ConfigError(f"max_running must be a positive int or None, got {max_running!r}")
+
     def make(factory: RunFactory) -> RunSource:
-        source = StudySource(study, space, n_runs, monitor, factory, allowed)
+        from arkor_rx._study_source import StudySource
+
+        source = StudySource(study, space, n_runs, monitor, factory, allowed, max_running)
         source.probe()
         return source
 
     return make
 
 
-class StudySource:
-    """The runs of a study-driven sweep: asked from the study one trial at a time."""
+def __getattr__(name: str) -> Any:
+    if name == "StudySource":  # its home is arkor_rx._study_source; the old path still works
+        from arkor_rx._study_source import StudySource
 
-    def __init__(
-        self,
-        study: Any,
-        space: Callable[[Any], Mapping[str, Any]],
-        n_runs: int,
-        monitor: str,
-        factory: RunFactory,
-        allowed: Sequence[str],
-    ) -> None:
-        self._optuna = import_optuna()
-        self._study = study
-        self._space = space
-        self._n_runs = n_runs
-        self._monitor = monitor
-        self._factory = factory
-        self._allowed = tuple(allowed)
-        self._slots: list[Slot] = []
-        self._reporters: dict[int, TrialReporter] = {}
-        self._subject: ReplaySubject[Slot] = ReplaySubject()
-        self._exhausted = False
-        self.merge_limit: int | None = None
-
-    def _knobs(self, trial: Any) -> dict[str, Any]:
-        knobs = self._space(trial)
-        if not isinstance(knobs, Mapping):
-            raise ConfigError(f"space(trial) must return a dict of knobs, got {knobs!r}")
-        check_knobs("space(trial)", list(knobs), self._allowed)
-        return dict(knobs)
-
-    def probe(self) -> None:
-        """Check ``space`` on a throwaway in-memory trial, before anything is sent.
-
-        Raises:
-            ConfigError: ``space`` returned an unknown knob or a value the job config refuses.
-        """
-        optuna = self._optuna
-        storage = optuna.storages.InMemoryStorage()
-        storage.create_new_study(directions=list(self._study.directions), study_name="probe")
-        probe = optuna.Study(
-            study_name="probe", storage=storage, sampler=optuna.samplers.RandomSampler(seed=0)
-        )
-        trial = probe.ask()
-        try:
-            knobs = self._knobs(trial)
-        except ConfigError:
-            raise
-        except Exception as exc:
-            raise ConfigError(f"space(trial) raised {type(exc).__name__}: {exc}") from None
-        self._factory.make(0, knobs)  # validated, then dropped
-
-    # --- RunSource ------------------------------------------------------------
-
-    def known(self) -> Sequence[Slot]:
-        return self._slots
-
-    def slots(self) -> Observable[Slot]:
-        return self._subject
-
-    def worker_count(self, max_concurrent: int) -> int:
-        return max_concurrent
-
-    async def next_slot(self, cancelled: bool) -> Slot | None:
-        for slot in self._slots:  # runs a cancelled wait() left behind
-            if slot.state == "pending":
-                slot.state = "running"
-                return slot
-        if self._exhausted or cancelled:
-            self._exhaust()
-            return None
-        if len(self._study.get_trials(deepcopy=False)) >= self._n_runs:
-            self._exhaust()
-            return None
-        trial = self._study.ask()
-        if trial.number >= self._n_runs:
-            trial.set_user_attr(SURPLUS_ATTR, True)
-            self._study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
-            self._exhaust()
-            return None
-        return self._add(trial)
-
-    def _add(self, trial: Any, job_id: str | None = None) -> Slot:
-        index = len(self._slots)
-        try:
-            slot = self._factory.make(index, self._knobs(trial), job_id=job_id)
-        except Exception as exc:
-            logger.warning("trial %d: bad config from space: %s", trial.number, exc)
-            slot = Slot(Run(index, job_id, dict(trial.params), f"trial-{trial.number}"), error=exc)
-        slot.trial = trial
-        slot.state = "running"
-        self._reporters[index] = TrialReporter(trial, self._monitor)
-        self._slots.append(slot)
-        self._subject.on_next(slot)
-        return slot
-
-    def _exhaust(self) -> None:
-        if not self._exhausted:
-            self._exhausted = True
-            self._subject.on_completed()
-
-    def started(self, slot: Slot) -> None:
-        if slot.trainer is not None and slot.trainer.job_id is not None:
-            slot.trial.set_user_attr(JOB_ID_ATTR, slot.trainer.job_id)
-
-    def seen(self, slot: Slot, event: TrainingEvent) -> StopDecision | None:
-        reporter = self._reporters.get(slot.base.index)
-        return None if reporter is None else reporter.see(event)
-
-    def finished(self, slot: Slot) -> None:
-        state = self._optuna.trial.TrialState
-        result = slot.result
-        value = slot.track.value
-        try:
-            if result is not None and result.status == "completed":
-                if value is not None and not math.isnan(value):
-                    self._study.tell(slot.trial, value)
-                    return
-                self._study.tell(slot.trial, state=state.FAIL)
-            elif result is not None and result.stop is not None:
-                self._study.tell(slot.trial, state=state.PRUNED)
-            else:
-                self._study.tell(slot.trial, state=state.FAIL)
-        except Exception as exc:  # the study refused (e.g. the trial was told elsewhere)
-            logger.warning("could not tell trial %d: %s", slot.trial.number, exc)
+        return StudySource
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

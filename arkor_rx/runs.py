@@ -101,6 +101,12 @@ class RunResult:
         return None if self.result is None else self.result.stop
 
     @property
+    def reason(self) -> str | None:
+        """Why the run ended as it did, in a line: its error, its stop decision, or the
+        backend's error of a failed job (None for a plain completion)."""
+        return _reason(self)
+
+    @property
     def outcome(self) -> str:
         """``completed``, ``failed``, ``cancelled``, ``pruned`` (a ``prune.*`` rule),
         ``stopped`` (another stop rule), ``error`` or ``not started``."""
@@ -220,7 +226,7 @@ class SweepResult:
             if self.monitor is not None:
                 row[self.monitor] = item.value
                 row[f"best {self.monitor}"] = item.best_value
-            row["reason"] = _reason(item)
+            row["reason"] = item.reason
             rows.append(row)
         return SweepTable(rows, columns)
 

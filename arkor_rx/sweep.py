@@ -303,7 +303,7 @@ class Sweep:
             )
             slot.error = exc
         slot.state = "done"
-        self._source.finished(slot)
+        await self._source.finished(slot)
 
     async def cancel(self) -> None:
         """Cancel every unfinished run on the backend, once; runs not yet started never start.
@@ -366,6 +366,7 @@ def create_sweep(
     study: Any = None,
     space: Callable[[Any], Mapping[str, Any]] | None = None,
     n_runs: int | None = None,
+    max_running: int | None = None,
     **shared: Any,
 ) -> Sweep:
     """Build a [`Sweep`][arkor_rx.sweep.Sweep]: the shared config over a grid, a list of runs or an
@@ -411,6 +412,8 @@ def create_sweep(
             ``monitor``.
         space: ``trial -> dict of knobs`` using ``trial.suggest_*``.
         n_runs: the number of trials the study should hold in total.
+        max_running: with ``study=``, the most trials ``RUNNING`` in the study at
+            once, counted across every driver sharing it (see "Sweeps across machines").
         **shared: the shared config: ``model``, ``dataset`` and any other
             ``create_trainer`` keyword (``max_steps``, ``eval_steps`` ...).
 
@@ -445,6 +448,7 @@ def create_sweep(
         monitor=monitor,
         mode=mode,
         max_concurrent=max_concurrent,
+        max_running=max_running,
     )
     owns = client is None
     options: dict[str, Any] = {"shared": shared, "callbacks": callbacks, "early_stopping": rules}
