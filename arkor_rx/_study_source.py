@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -176,7 +177,9 @@ class StudySource:
                 return "wait" if others and fleet.heartbeat_interval is not None else "done"
             if self._max_running is not None and len(running) >= self._max_running:
                 return "wait"
-            trial = self._study.ask()
+            with warnings.catch_warnings():  # we beat for our trials ourselves (Rule 2)
+                warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used")
+                trial = self._study.ask()
             fleet.beat(trial._trial_id)
             trial.set_user_attr(DRIVER_ATTR, self._driver)
         if trial.number >= self._n_runs:  # another process asked at the same moment
