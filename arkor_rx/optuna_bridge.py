@@ -20,10 +20,12 @@ was reported, or the final value is NaN).
 Rule 3: ``n_runs`` counts the trials the *study* holds, whoever made them, so
 processes that run the same sweep against one storage share the work:
 each asks for a trial only while the study holds fewer than ``n_runs``
-trials, and a trial numbered ``n_runs`` or more (two processes asked at the
-same moment; Optuna numbers a study's trials in one sequence) is told
+trials (under a study-wide lock on PostgreSQL), and a trial numbered
+``n_runs`` or more (two processes asked at the same moment on a storage
+without that lock; Optuna numbers a study's trials in one sequence) is told
 ``FAIL`` at once with the user attribute ``arkor_rx.surplus`` and never run.
-No trial is ever run twice: ``ask()`` hands each trial to one process.
+No trial is ever run twice: ``ask()`` hands each trial to one process. A
+study-driven run's job is named ``<sweep>-t<trial number> (<knobs>)``.
 
 Optuna's calls are synchronous and run on the event loop, in order with the
 events (so a decision never depends on a thread's timing): with a remote RDB
@@ -32,8 +34,14 @@ reported now and then (``eval_loss`` every ``eval_steps``), not every step.
 
 Rule 4: cancelling the task of ``wait()`` tells nothing: the runs' trials stay
 ``RUNNING`` while their jobs go on; a new ``wait()`` follows them again and
-tells them when they end. Each trial records its job in the user attribute
-``arkor_rx.job_id``.
+tells them when they end. Each trial records its job's name before the job is
+submitted (``arkor_rx.job_name``) and its id after (``arkor_rx.job_id``).
+
+Rule 5: drivers may crash. With a storage that has heartbeats, a trial whose
+driver stopped beating is adopted by another driver, which re-attaches its
+job (never resubmits it) and tells the trial how it ended; ``max_running``
+caps the study's ``RUNNING`` trials across every driver. The rules are on the
+"Sweeps across machines" page; the code is in ``arkor_rx._study_source``.
 """
 
 from __future__ import annotations

@@ -131,7 +131,8 @@ class Sweep:
 
     @property
     def name(self) -> str:
-        """The sweep's name; run ``i`` is the job ``"<name>-<i> (<knobs>)"``."""
+        """The sweep's name; run ``i`` is the job ``"<name>-<i> (<knobs>)"`` (``-t<trial>`` in a
+        study-driven sweep)."""
         return self._name
 
     @property
@@ -388,7 +389,8 @@ def create_sweep(
         >>> print(result.table())  # doctest: +SKIP
 
     Args:
-        name: the sweep's name; run ``i`` is submitted as ``"<name>-<i> (<knobs>)"``.
+        name: the sweep's name; run ``i`` is submitted as ``"<name>-<i> (<knobs>)"``
+            (``"<name>-t<trial number> (<knobs>)"`` in a study-driven sweep).
         grid: knob -> list of values; one run per combination (the cartesian
             product, the last knob varying fastest). A knob may not also be
             in the shared config.

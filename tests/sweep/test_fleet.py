@@ -115,7 +115,7 @@ async def _run_the_fleet(
             victim = await spawn(backend, db, "d1")
             await until(lambda: _two(running_jobs_of(victim.pid)), "d1 follows two running jobs")
             others = [await spawn(backend, db, tag) for tag in ("d2", "d3")]
-            orphans = await until(lambda: _freeze(victim, study), "d1 frozen holding trials")
+            orphans = await until(lambda: freeze(victim, study), "d1 frozen holding trials")
             victim.send_signal(signal.SIGKILL)
             await victim.wait()
             others.append(await spawn(backend, db, "d4"))
@@ -177,7 +177,7 @@ async def _run_the_fleet(
     assert max(drivers.values()) <= POOL_LIMIT
 
 
-async def _freeze(victim: asyncio.subprocess.Process, study: optuna.Study) -> set[int] | None:
+async def freeze(victim: asyncio.subprocess.Process, study: optuna.Study) -> set[int] | None:
     """SIGSTOP the driver, then read which of its trials are RUNNING with a job: a frozen
     driver tells nothing, so exactly those are left when it is killed. None (and SIGCONT)
     while it holds none."""
