@@ -212,6 +212,11 @@ class RunFactory:
         self._sinks = None if sinks is None else list(sinks)
         self._reconnect = reconnect
         self._see = see
+        for sink in self._sinks or ():
+            # An MLflow sink nests the sweep's runs under one parent run, named after the
+            # sweep, unless it was given a parent of its own (duck-typed: no mlflow import).
+            if hasattr(sink, "parent_run") and sink.parent_run is None:
+                sink.parent_run = name
 
     @property
     def client(self) -> ArkorClient:
