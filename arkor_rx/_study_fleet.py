@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import socket
 import threading
@@ -31,7 +32,10 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["StudyFleet", "driver_id"]
+__all__ = ["Heartbeats", "StudyFleet", "driver_id"]
+
+
+logger = logging.getLogger("arkor_rx.optuna_bridge")
 
 
 def driver_id() -> str:
@@ -104,3 +108,51 @@ class StudyFleet:
         """Record that this driver follows ``trial_id`` (no-op without heartbeats)."""
         if self.heartbeat_interval is not None:
             self._storage.record_heartbeat(trial_id)
+
+
+class Heartbeats:
+    """Beats for the trials this driver follows, every interval, on a thread of its own.
+
+    A thread, not a task: a driver whose event loop is busy (a long synchronous
+    callback, a slow sampler) must not look dead. The thread runs while there
+    is a trial to beat for, and ends when there is none.
+    """
+
+    def __init__(self, fleet: StudyFleet) -> None:
+        self._fleet = fleet
+        self._ids: set[int] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, trial_id: int) -> None:
+        """Beat for ``trial_id`` from now on (no-op without heartbeats)."""
+        if self._fleet.heartbeat_interval is None:
+            return
+        with self._lock:
+            self._ids.add(trial_id)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="arkor_rx-heartbeats", daemon=True
+                )
+                self._thread.start()
+
+    def discard(self, trial_id: int) -> None:
+        """Stop beating for ``trial_id``."""
+        with self._lock:
+            self._ids.discard(trial_id)
+
+    def _run(self) -> None:
+        interval = self._fleet.heartbeat_interval
+        assert interval is not None
+        stop = threading.Event()
+        while not stop.wait(interval):
+            with self._lock:
+                ids = sorted(self._ids)
+                if not ids:
+                    self._thread = None
+                    return
+            for trial_id in ids:
+                try:
+                    self._fleet.beat(trial_id)
+                except Exception as exc:  # a storage hiccup: the next beat may pass
+                    logger.warning("heartbeat of trial id %d failed: %s", trial_id, exc)

@@ -35,7 +35,7 @@ from typing import Any
 from reactivex import Observable
 from reactivex.subject import ReplaySubject
 
-from arkor_rx._study_fleet import StudyFleet, driver_id
+from arkor_rx._study_fleet import Heartbeats, StudyFleet, driver_id
 from arkor_rx._sweep_knobs import check_knobs
 from arkor_rx._sweep_runs import RunFactory, Slot
 from arkor_rx.errors import ArkorError, ConfigError
@@ -65,6 +65,11 @@ _POLL = 1.0
 """Seconds between looks at the study while waiting without heartbeats (for the cap)."""
 
 
+def _a_drivers(trial: Any) -> bool:
+    """Whether an arkor_rx driver asked for ``trial`` (so it beats, or did, for it)."""
+    return DRIVER_ATTR in trial.user_attrs and not trial.user_attrs.get(SURPLUS_ATTR)
+
+
 class StudySource:
     """The runs of a study-driven sweep: asked from the study one trial at a time."""
 
@@ -90,7 +95,7 @@ class StudySource:
         self._driver = driver_id()
         self._slots: list[Slot] = []
         self._reporters: dict[int, TrialReporter] = {}
-        self._beats: dict[int, asyncio.Task[None]] = {}
+        self._heartbeats = Heartbeats(self._fleet)
         self._subject: ReplaySubject[Slot] = ReplaySubject()
         self._exhausted = False
         self.merge_limit: int | None = None
@@ -164,8 +169,8 @@ class StudySource:
         with fleet.claim():
             mine = {s.trial._trial_id for s in self._slots if s.trial is not None}
             for frozen in fleet.stale():
-                if frozen.user_attrs.get(SURPLUS_ATTR) or frozen._trial_id in mine:
-                    continue
+                if not _a_drivers(frozen) or frozen._trial_id in mine:
+                    continue  # a trial no arkor_rx driver asked for is not ours to run
                 fleet.beat(frozen._trial_id)  # ours now: no other driver adopts it
                 trial = optuna.trial.Trial(self._study, frozen._trial_id)
                 trial.set_user_attr(ADOPTED_ATTR, self._driver)
@@ -173,7 +178,7 @@ class StudySource:
             total = len(self._study.get_trials(deepcopy=False))
             running = fleet.running()
             if total >= self._n_runs:
-                others = [t for t in running if t._trial_id not in mine]
+                others = [t for t in running if _a_drivers(t) and t._trial_id not in mine]
                 return "wait" if others and fleet.heartbeat_interval is not None else "done"
             if self._max_running is not None and len(running) >= self._max_running:
                 return "wait"
@@ -227,28 +232,8 @@ class StudySource:
         self._reporters[index] = TrialReporter(trial, self._monitor, reported)
         self._slots.append(slot)
         self._subject.on_next(slot)
-        self._start_beating(trial._trial_id)
+        self._heartbeats.add(trial._trial_id)
         return slot
-
-    def _start_beating(self, trial_id: int) -> None:
-        interval = self._fleet.heartbeat_interval
-        if interval is None or trial_id in self._beats:
-            return
-
-        async def beat() -> None:
-            while True:
-                await asyncio.sleep(interval)
-                try:
-                    self._fleet.beat(trial_id)
-                except Exception as exc:  # a storage hiccup: the next beat may pass
-                    logger.warning("heartbeat of trial id %d failed: %s", trial_id, exc)
-
-        self._beats[trial_id] = asyncio.get_running_loop().create_task(beat())
-
-    def _stop_beating(self, trial_id: int) -> None:
-        task = self._beats.pop(trial_id, None)
-        if task is not None:
-            task.cancel()
 
     async def _until_ended(self, slot: Slot) -> None:
         """A stopped run's job winds down after its cancel: its trial stays ``RUNNING`` (and
@@ -283,11 +268,17 @@ class StudySource:
     async def finished(self, slot: Slot) -> None:
         trial = slot.trial
         await self._until_ended(slot)
-        self._stop_beating(trial._trial_id)
+        self._heartbeats.discard(trial._trial_id)
         state = self._optuna.trial.TrialState
         result = slot.result
         value = slot.track.value
         try:
+            adopter = self._study._storage.get_trial(trial._trial_id).user_attrs.get(ADOPTED_ATTR)
+            if adopter not in (None, self._driver):
+                # This driver looked dead for a while (a stall longer than the grace period):
+                # another one adopted the trial and followed the same job; it tells.
+                logger.warning("trial %d was adopted by %s, which tells it", trial.number, adopter)
+                return
             if result is not None and result.status == "completed":
                 if value is not None and not math.isnan(value):
                     self._study.tell(trial, value)

@@ -3,7 +3,7 @@
 Usage: ``python -m tests.sweep.fleet_driver URL TOKEN DB_URL N_RUNS MAX_RUNNING TAG``.
 
 The study ``fleet`` (minimize, a MedianPruner) is loaded from PostgreSQL with
-heartbeats every second and a grace period of two; the driver follows at most
+heartbeats every second and a grace period of four; the driver follows at most
 two runs at once, at most MAX_RUNNING trials run across every driver, and its
 database connections are named TAG (``application_name``), so the test can
 count them in ``pg_stat_activity``. Prints one JSON line: its runs.

@@ -2,7 +2,7 @@
 
 ``load_fleet_study`` is what docs/sweeps-across-machines.md shows a team: an
 ``RDBStorage`` with heartbeats (every second here, so a dead driver's trials
-go stale within two) and a small connection pool per driver.
+go stale within four) and a small connection pool per driver.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def _storage(db: str, tag: str) -> optuna.storages.RDBStorage:
     return optuna.storages.RDBStorage(
         db,
         heartbeat_interval=1,
-        grace_period=2,
+        grace_period=4,  # a live driver may stall (a loaded machine) up to 3 s
         engine_kwargs={
             "pool_size": 2,
             "max_overflow": 2,

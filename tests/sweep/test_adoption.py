@@ -50,14 +50,30 @@ def storage(postgres: PostgresServer) -> Iterator[optuna.storages.RDBStorage]:
     value.engine.dispose()
 
 
-async def dead_driver(
-    study: optuna.Study, storage: Any, client: ax.ArkorClient, *, submitted: bool
-) -> tuple[optuna.Trial, str | None]:
-    """Ask a trial, beat once, record its job name (and submit the job when ``submitted``)."""
+def stale_trial(study: optuna.Study, storage: Any) -> optuna.Trial:
+    """Ask a trial and beat for it once."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used")
         trial = study.ask()
     storage.record_heartbeat(trial._trial_id)
+    return trial
+
+
+async def until_stale(study: optuna.Study, storage: Any, trial: optuna.Trial) -> None:
+    """Wait for the storage's own verdict that ``trial`` is stale."""
+    deadline = time.monotonic() + 30
+    while trial._trial_id not in storage._get_stale_trial_ids(study._study_id):
+        assert time.monotonic() < deadline, "the trial never went stale"
+        await asyncio.sleep(0.1)
+
+
+async def dead_driver(
+    study: optuna.Study, storage: Any, client: ax.ArkorClient, *, submitted: bool
+) -> tuple[optuna.Trial, str | None]:
+    """A driver that asked a trial, beat once, recorded its job name (and submitted the
+    job when ``submitted``), then died."""
+    trial = stale_trial(study, storage)
+    trial.set_user_attr(ob.DRIVER_ATTR, "elsewhere:1:dead")
     knobs = space(trial)
     name = f"s-t{trial.number} (learning_rate={knobs['learning_rate']})"
     trial.set_user_attr(ob.JOB_NAME_ATTR, name)
@@ -65,10 +81,7 @@ async def dead_driver(
     if submitted:  # killed after the POST, before recording the id
         job = await client.create_job(name, {"model": "m", "dataset": DATASET, **knobs})
         job_id = job.id
-    deadline = time.monotonic() + 30
-    while trial._trial_id not in storage._get_stale_trial_ids(study._study_id):
-        assert time.monotonic() < deadline, "the trial never went stale"
-        await asyncio.sleep(0.1)
+    await until_stale(study, storage, trial)
     return trial, job_id
 
 
@@ -92,6 +105,20 @@ async def test_a_stale_trial_is_adopted_and_its_job_run_once(
     assert recorded == (job_id if submitted else next(iter(jobs.jobs)))
     assert result.runs[0].run.job_id == recorded
     assert result.runs[0].trial_number == trial.number
+
+
+async def test_a_stale_trial_no_driver_asked_for_is_left_alone(
+    jobs: FakeJobs, client: ax.ArkorClient, storage: Any
+) -> None:
+    jobs.plan = plan
+    study = optuna.create_study(storage=storage, pruner=optuna.pruners.NopPruner())
+    foreign = stale_trial(study, storage)  # someone's own ask(): no arkor_rx.driver
+    await until_stale(study, storage, foreign)
+    result = await sweep(client, study=study, space=space, n_runs=2, monitor="loss").wait()
+    states = {t.number: t.state for t in study.get_trials()}
+    assert states == {foreign.number: TrialState.RUNNING, foreign.number + 1: TrialState.COMPLETE}
+    assert [r.trial_number for r in result.runs] == [foreign.number + 1]
+    assert len(jobs.jobs) == 1
 
 
 async def test_without_heartbeats_nothing_is_adopted(

@@ -14,6 +14,7 @@ import json
 import signal
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,37 @@ def most_alive(jobs: list[Any]) -> int:
     return most
 
 
+@dataclass
+class Fleet:
+    """What the fleet left: the study's trials, the backend's jobs, who was killed holding what."""
+
+    trials: list[optuna.trial.FrozenTrial]
+    jobs: list[Any]
+    orphans: set[int]
+    tags: dict[int, str]
+    connections: dict[str, int] = field(default_factory=dict)
+
+    def tag(self, driver: object) -> str:
+        """``d1`` ... for a driver id ``host:pid:random`` (empty for none)."""
+        parts = str(driver or "").split(":")
+        return self.tags.get(int(parts[1]), "?") if len(parts) == 3 else ""
+
+    def table(self) -> str:
+        rows = [
+            "trial  state     job                   driver  adopted_by  steps      reason",
+        ]
+        for t in self.trials:
+            steps = sorted(t.intermediate_values)
+            span = f"{steps[0]}..{steps[-1]}" if steps else "-"
+            rows.append(
+                f"{t.number:<6} {t.state.name:<9} {t.user_attrs.get(ob.JOB_ID_ATTR)!s:<21} "
+                f"{self.tag(t.user_attrs.get(ob.DRIVER_ATTR)):<7} "
+                f"{self.tag(t.user_attrs.get(ob.ADOPTED_ATTR)):<11} {span:<10} "
+                f"{t.user_attrs.get(ob.REASON_ATTR) or ''}"
+            )
+        return "\n".join(rows)
+
+
 async def test_a_killed_driver_loses_nothing_and_runs_nothing_twice(
     postgres: PostgresServer,
 ) -> None:
@@ -81,14 +113,53 @@ async def test_a_killed_driver_loses_nothing_and_runs_nothing_twice(
     db = postgres.new_database("fleet_kill")
     storage = fleet_storage(db, "test")
     try:
-        await _run_the_fleet(postgres, db, storage)
+        fleet = await drive_the_fleet(postgres, db, storage)
     finally:
         storage.engine.dispose()  # the test's own connections, closed before the server stops
+    alive = most_alive(fleet.jobs)
+    print(f"\n{fleet.table()}\njobs: {len(fleet.jobs)}, most alive at once: {alive}, "
+          f"connections per driver (max): {fleet.connections}")  # fmt: skip
+
+    # exactly 12 backend jobs for 12 trials: none run twice, none without a trial
+    trials = fleet.trials
+    assert len(trials) == N_RUNS
+    assert not [t for t in trials if t.user_attrs.get(ob.SURPLUS_ATTR)]
+    job_ids = [t.user_attrs.get(ob.JOB_ID_ATTR) for t in trials]
+    assert len(set(job_ids)) == N_RUNS
+    assert set(job_ids) == {j.id for j in fleet.jobs}
+    by_id = {j.id: j for j in fleet.jobs}
+    for trial in trials:
+        job = by_id[trial.user_attrs[ob.JOB_ID_ATTR]]
+        assert job.is_terminal
+        assert job.name == trial.user_attrs[ob.JOB_NAME_ATTR]
+        assert trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        if trial.state == TrialState.COMPLETE:
+            assert job.status == "completed"
+            assert trial.value == trial.intermediate_values[24]
+        else:
+            assert trial.user_attrs[ob.REASON_ATTR]
+    # the killed driver's running jobs finished under another driver, reported in full
+    victims = [t for t in trials if t.number in fleet.orphans]
+    assert victims
+    for trial in victims:
+        assert trial.user_attrs.get(ob.ADOPTED_ATTR), f"trial {trial.number} was never adopted"
+        assert fleet.tag(trial.user_attrs[ob.DRIVER_ATTR]) == "d1"
+        assert fleet.tag(trial.user_attrs[ob.ADOPTED_ATTR]) in {"d2", "d3", "d4"}
+        if trial.state == TrialState.COMPLETE:
+            assert sorted(trial.intermediate_values) == [4, 8, 12, 16, 20, 24]
+    # the study-wide cap, from the backend's own job timestamps
+    assert most_alive(fleet.jobs) <= MAX_RUNNING
+    # each driver's database connections stay within its pool
+    drivers = {k: v for k, v in fleet.connections.items() if k in {"d1", "d2", "d3", "d4"}}
+    assert set(drivers) == {"d1", "d2", "d3", "d4"}
+    assert max(drivers.values()) <= POOL_LIMIT
 
 
-async def _run_the_fleet(
+async def drive_the_fleet(
     postgres: PostgresServer, db: str, storage: optuna.storages.RDBStorage
-) -> None:
+) -> Fleet:
+    """d1 alone until it follows two running jobs; d2 and d3; d1 frozen holding trials and
+    SIGKILLed; d4; then until d2, d3 and d4 exit."""
     study = optuna.create_study(study_name="fleet", storage=storage)
     connections: dict[str, int] = {}
     config = ServerConfig(step_delay=0.05, max_concurrent_jobs=MAX_RUNNING)
@@ -99,18 +170,9 @@ async def _run_the_fleet(
             jobs = {j.id: j for j in await backend.client.list_jobs()}
             return [i for i in ids if i in jobs and jobs[i].status == "running"]
 
-        async def count_connections() -> None:
-            with psycopg.connect(postgres.dsn("fleet_kill"), autocommit=True) as pg:
-                while True:
-                    rows = pg.execute(
-                        "SELECT application_name, count(*) FROM pg_stat_activity "
-                        "WHERE datname = 'fleet_kill' GROUP BY 1"
-                    ).fetchall()
-                    for name, count in rows:
-                        connections[name] = max(connections.get(name, 0), count)
-                    await asyncio.sleep(0.05)
-
-        counting = asyncio.get_running_loop().create_task(count_connections())
+        counting = asyncio.get_running_loop().create_task(
+            count_connections(postgres, "fleet_kill", connections)
+        )
         try:
             victim = await spawn(backend, db, "d1")
             await until(lambda: _two(running_jobs_of(victim.pid)), "d1 follows two running jobs")
@@ -126,55 +188,23 @@ async def _run_the_fleet(
             assert process.returncode == 0, err.decode()[-3000:]
             json.loads(out.decode().strip().splitlines()[-1])
         jobs = await backend.client.list_jobs()
-
+    tags = {p.pid: f"d{i}" for i, p in enumerate([victim, *others], start=1)}
     trials = optuna.load_study(study_name="fleet", storage=storage).trials
-    table = [
-        {
-            "trial": t.number,
-            "state": t.state.name,
-            "job": t.user_attrs.get(ob.JOB_ID_ATTR),
-            "driver": str(t.user_attrs.get(ob.DRIVER_ATTR, "")).split(":")[1],
-            "adopted": ":" in str(t.user_attrs.get(ob.ADOPTED_ATTR, "")),
-            "steps": sorted(t.intermediate_values),
-            "reason": t.user_attrs.get(ob.REASON_ATTR),
-        }
-        for t in trials
-    ]
-    print("\n" + "\n".join(json.dumps(row) for row in table))
-    print(f"jobs: {len(jobs)}, most alive at once: {most_alive(jobs)}, connections: {connections}")
+    return Fleet(trials, jobs, orphans, tags, connections)
 
-    # exactly 12 backend jobs for 12 trials: none run twice, none without a trial
-    assert len(trials) == N_RUNS
-    assert not [t for t in trials if t.user_attrs.get(ob.SURPLUS_ATTR)]
-    job_ids = [t.user_attrs.get(ob.JOB_ID_ATTR) for t in trials]
-    assert len(set(job_ids)) == N_RUNS
-    assert set(job_ids) == {j.id for j in jobs}
-    by_id = {j.id: j for j in jobs}
-    for trial in trials:
-        job = by_id[trial.user_attrs[ob.JOB_ID_ATTR]]
-        assert job.is_terminal
-        assert job.name == trial.user_attrs[ob.JOB_NAME_ATTR]
-        assert trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-        if trial.state == TrialState.COMPLETE:
-            assert job.status == "completed"
-            assert trial.value == trial.intermediate_values[24]
-        else:
-            assert trial.user_attrs[ob.REASON_ATTR]
-    # the killed driver's running jobs finished under another driver, reported in full
-    victims = [t for t in trials if t.number in orphans]
-    assert victims
-    for trial in victims:
-        adopter = str(trial.user_attrs.get(ob.ADOPTED_ATTR, ""))
-        assert adopter, f"trial {trial.number} was never adopted"
-        assert f":{victim.pid}:" not in adopter
-        if trial.state == TrialState.COMPLETE:
-            assert sorted(trial.intermediate_values) == [4, 8, 12, 16, 20, 24]
-    # the study-wide cap, from the backend's own job timestamps
-    assert most_alive(jobs) <= MAX_RUNNING
-    # each driver's database connections stay within its pool
-    drivers = {k: v for k, v in connections.items() if k in {"d1", "d2", "d3", "d4"}}
-    assert drivers
-    assert max(drivers.values()) <= POOL_LIMIT
+
+async def count_connections(postgres: PostgresServer, db: str, most: dict[str, int]) -> None:
+    """Keep the most connections each ``application_name`` held on ``db`` (until cancelled)."""
+    with psycopg.connect(postgres.dsn(db), autocommit=True) as pg:
+        while True:
+            rows = pg.execute(
+                "SELECT application_name, count(*) FROM pg_stat_activity "
+                "WHERE datname = %s GROUP BY 1",
+                (db,),
+            ).fetchall()
+            for name, count in rows:
+                most[name] = max(most.get(name, 0), count)
+            await asyncio.sleep(0.05)
 
 
 async def freeze(victim: asyncio.subprocess.Process, study: optuna.Study) -> set[int] | None:

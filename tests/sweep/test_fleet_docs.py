@@ -2,7 +2,7 @@
 
 Its ``driver.py`` block is saved to a file and run twice against one local
 backend and one PostgreSQL database (the only change: heartbeats every second
-with a grace period of two, not 5 and 10, to keep the test short): the first
+with a grace period of four, not 5 and 10, to keep the test short): the first
 driver is SIGKILLed while it holds running trials, the second adopts them and
 finishes the study.
 """
@@ -36,7 +36,7 @@ def driver_block() -> str:
     assert match, "the page's tested driver block is gone"
     code = match.group(1)
     assert SLOW in code
-    return code.replace(SLOW, "heartbeat_interval=1, grace_period=2")
+    return code.replace(SLOW, "heartbeat_interval=1, grace_period=4")
 
 
 async def test_the_walk_through_recovers_a_killed_driver(
