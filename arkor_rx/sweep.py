@@ -37,6 +37,7 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 from reactivex.subject import Subject
 
 from arkor_rx._mode import Mode
+from arkor_rx._sweep_feed import SweepFeed
 from arkor_rx._sweep_knobs import check_knobs, knob_names
 from arkor_rx._sweep_runs import RunFactory, Slot
 from arkor_rx._sweep_sources import RunSource, run_source
@@ -44,7 +45,6 @@ from arkor_rx._trainer_options import check_reconnect
 from arkor_rx.callbacks import TrainerCallbacks
 from arkor_rx.client import ArkorClient
 from arkor_rx.errors import ArkorError, ConfigError
-from arkor_rx.events import TrainingEvent
 from arkor_rx.operators._common import check_int, check_mode, check_monitor
 from arkor_rx.pruning import Pruner
 from arkor_rx.retry import ReconnectPolicy
@@ -91,41 +91,13 @@ class Sweep:
         self._pruner = pruner
         self._monitor = monitor
         self._mode: Mode = mode
-        self._bus: Subject[RunEvent] | None = None
-        self._progress: Subject[RunEvent | PruneDecision] = Subject()
+        self._feed = SweepFeed(name, monitor, mode)
         self._waiting = False
         self._cancel_requested = False
         self._result: SweepResult | None = None
-        factory = RunFactory(name=name, client=client, see=self._see, **run_options)
+        factory = RunFactory(name=name, client=client, see=self._feed.see, **run_options)
         self._source: RunSource = source(factory)  # a source gets the factory, not the sweep
-
-    # --- what the runs tell the sweep ------------------------------------------
-
-    def _see(self, slot: Slot, event: TrainingEvent) -> None:
-        """A handled event of a run: tracked, shown, fed to the pruner and to the source."""
-        slot.track.see(event, self._monitor, self._mode)
-        item = RunEvent(slot.run, event)
-        self._show(item)
-        if self._bus is not None:
-            self._bus.on_next(item)  # the pruner may name a run: see _decide
-        decision = self._source.seen(slot, event)
-        if decision is not None and slot.link is not None:
-            slot.link.stop(decision)
-
-    def _decide(self, decision: PruneDecision) -> None:
-        """The pruner named a run: it becomes that run's verdict, shown once."""
-        for slot in self._source.known():
-            if slot.base.index == decision.run.index and slot.link is not None:
-                if slot.link.stop(decision.decision):
-                    self._show(decision)
-                return
-
-    def _show(self, item: RunEvent | PruneDecision) -> None:
-        # A live view that breaks must not stop the runs it shows: log it, go on.
-        try:
-            self._progress.on_next(item)
-        except Exception:
-            logger.exception("sweep %s: a progress() observer raised", self._name)
+        self._feed.source = self._source
 
     # --- public surface --------------------------------------------------------
 
@@ -172,7 +144,7 @@ class Sweep:
         Examples:
             >>> sweep.progress().subscribe(view.dispatch)  # doctest: +SKIP
         """
-        return self._progress
+        return self._feed.progress
 
     def events(self) -> Observable[RunEvent]:
         """Every run's events, merged: a cold Observable of [`RunEvent`][arkor_rx.runs.RunEvent].
@@ -245,12 +217,12 @@ class Sweep:
 
         subscriptions: list[abc.DisposableBase] = []
         try:
-            self._bus = bus
+            self._feed.bus = bus
             if self._pruner is not None:
                 pruned = self._pruner(bus)
                 subscriptions.append(
                     pruned.subscribe(
-                        self._decide, on_pruner_error, scheduler=AsyncIOScheduler(loop)
+                        self._feed.decide, on_pruner_error, scheduler=AsyncIOScheduler(loop)
                     )
                 )
             count = self._source.worker_count(self._max_concurrent)
@@ -267,7 +239,7 @@ class Sweep:
         finally:
             for subscription in subscriptions:
                 subscription.dispose()
-            self._bus = None
+            self._feed.bus = None
             self._waiting = False
         if failure:
             raise failure[0]

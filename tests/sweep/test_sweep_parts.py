@@ -38,7 +38,13 @@ def test_errors_and_protocol_do_not_import_each_other() -> None:
 
 
 def test_run_sources_never_import_the_sweep() -> None:
-    for module in ("_sweep_sources", "_sweep_runs", "optuna_bridge", "_study_source"):
+    for module in (
+        "_sweep_sources",
+        "_sweep_runs",
+        "_sweep_feed",
+        "optuna_bridge",
+        "_study_source",
+    ):
         assert "arkor_rx.sweep" not in imports_of(module), module
 
 
