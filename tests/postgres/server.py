@@ -85,7 +85,8 @@ class PostgresServer:
     @classmethod
     def start(cls, bin_dir: Path) -> PostgresServer:
         """initdb + pg_ctl start; raises ``RuntimeError`` with the server's log on failure."""
-        root = Path(tempfile.mkdtemp(prefix="arkor-pg-"))
+        # As root, under /tmp: the postgres user must reach it (a TMPDIR in /root would not do).
+        root = Path(tempfile.mkdtemp(prefix="arkor-pg-", dir="/tmp" if os.geteuid() == 0 else None))
         server = cls(bin_dir, root, _free_port())
         if os.geteuid() == 0:
             entry = pwd.getpwnam("postgres")
