@@ -139,13 +139,13 @@ class StudySource:
     def worker_count(self, max_concurrent: int) -> int:
         return max_concurrent
 
-    async def next_slot(self, cancelled: bool) -> Slot | None:
+    async def next_slot(self, cancelled: Callable[[], bool]) -> Slot | None:
         while True:
             for slot in self._slots:  # runs a cancelled wait() left behind
                 if slot.state == "pending":
                     slot.state = "running"
                     return slot
-            if self._exhausted or cancelled:
+            if self._exhausted or cancelled():
                 self._exhaust()
                 return None
             outcome = self._claim()

@@ -39,10 +39,10 @@ class RunSource(Protocol):
     def worker_count(self, max_concurrent: int) -> int:
         """How many runs ``wait()`` follows at once."""
 
-    async def next_slot(self, cancelled: bool) -> Slot | None:
+    async def next_slot(self, cancelled: Callable[[], bool]) -> Slot | None:
         """The next run to follow (marked running), or None when there is none left.
 
-        ``cancelled``: the sweep was cancelled, so no new job may be started.
+        ``cancelled()``: whether the sweep was cancelled (then no new run may be made).
         """
 
     def started(self, slot: Slot) -> None:
@@ -71,7 +71,7 @@ class FixedSource:
     def worker_count(self, max_concurrent: int) -> int:
         return max(1, min(max_concurrent, sum(s.state == "pending" for s in self._slots)))
 
-    async def next_slot(self, cancelled: bool) -> Slot | None:
+    async def next_slot(self, cancelled: Callable[[], bool]) -> Slot | None:
         for slot in self._slots:
             if slot.state == "pending":
                 slot.state = "running"

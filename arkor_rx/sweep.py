@@ -252,7 +252,7 @@ class Sweep:
 
     async def _worker(self) -> None:
         while True:
-            slot = await self._source.next_slot(self._cancel_requested)
+            slot = await self._source.next_slot(lambda: self._cancel_requested)
             if slot is None:
                 return
             await self._follow(slot)

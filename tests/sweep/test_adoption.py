@@ -150,3 +150,20 @@ def test_max_running_is_checked(client: ax.ArkorClient, kwargs: Any, message: st
         kwargs.update(study=optuna.create_study(), space=space, n_runs=2, monitor="loss")
     with pytest.raises(ConfigError, match=message):
         sweep(client, **kwargs)
+
+
+async def test_a_driver_waiting_at_the_cap_stops_when_the_sweep_is_cancelled(
+    jobs: FakeJobs, client: ax.ArkorClient
+) -> None:
+    jobs.plan = plan
+    study = optuna.create_study()
+    held = study.ask()  # another driver's running trial: the cap of 1 is reached
+    s = sweep(client, study=study, space=space, n_runs=3, monitor="loss", max_running=1)
+    waiting = asyncio.get_running_loop().create_task(s.wait())
+    for _ in range(5):  # let wait() start its workers and each reach its look at the cap
+        await asyncio.sleep(0)  # (no I/O on the way: a few turns of the loop, not a timer)
+    await s.cancel()
+    result = await asyncio.wait_for(waiting, 30)
+    assert result.runs == ()
+    assert [t.number for t in study.get_trials()] == [held.number]  # nothing asked
+    assert jobs.jobs == {}
