@@ -25,6 +25,8 @@ Rule: no exception message or attribute ever holds the bearer token.
 
 from __future__ import annotations
 
+from arkor_rx._statuses import is_transient_status
+
 __all__ = [
     "ArkorError",
     "CloudApiError",
@@ -100,11 +102,8 @@ class CloudApiError(ArkorError):
     def is_permanent(self) -> bool:
         """True when retrying cannot fix the status (401, 403, 410, 426, the other 4xx).
 
-        The rule itself is ``arkor_rx.protocol.is_transient_status``, its one home.
+        The rule itself is ``arkor_rx.protocol.is_transient_status``.
         """
-        # Imported here: arkor_rx.protocol imports this module (for ConfigError).
-        from arkor_rx.protocol import is_transient_status
-
         return not is_transient_status(self.status)
 
 

@@ -20,10 +20,12 @@ was reported, or the final value is NaN).
 Rule 3: ``n_runs`` counts the trials the *study* holds, whoever made them, so
 processes that run the same sweep against one storage share the work:
 each asks for a trial only while the study holds fewer than ``n_runs``
-trials, and a trial numbered ``n_runs`` or more (two processes asked at the
-same moment; Optuna numbers a study's trials in one sequence) is told
+trials (under a study-wide lock on PostgreSQL), and a trial numbered
+``n_runs`` or more (two processes asked at the same moment on a storage
+without that lock; Optuna numbers a study's trials in one sequence) is told
 ``FAIL`` at once with the user attribute ``arkor_rx.surplus`` and never run.
-No trial is ever run twice: ``ask()`` hands each trial to one process.
+No trial is ever run twice: ``ask()`` hands each trial to one process. A
+study-driven run's job is named ``<sweep>-t<trial number> (<knobs>)``.
 
 Optuna's calls are synchronous and run on the event loop, in order with the
 events (so a decision never depends on a thread's timing): with a remote RDB
@@ -32,36 +34,45 @@ reported now and then (``eval_loss`` every ``eval_steps``), not every step.
 
 Rule 4: cancelling the task of ``wait()`` tells nothing: the runs' trials stay
 ``RUNNING`` while their jobs go on; a new ``wait()`` follows them again and
-tells them when they end. Each trial records its job in the user attribute
-``arkor_rx.job_id``.
+tells them when they end. Each trial records its job's name before the job is
+submitted (``arkor_rx.job_name``) and its id after (``arkor_rx.job_id``).
+
+Rule 5: drivers may crash. With a storage that has heartbeats, a trial whose
+driver stopped beating is adopted by another driver, which re-attaches its
+job (never resubmits it) and tells the trial how it ended; ``max_running``
+caps the study's ``RUNNING`` trials across every driver. The rules are on the
+"Sweeps across machines" page; the code is in ``arkor_rx._study_source``.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from reactivex import Observable, abc
-from reactivex.subject import ReplaySubject
 
-from arkor_rx._sweep_parts import Mode, Slot, check_knobs
+from arkor_rx._mode import Mode
+from arkor_rx._sweep_runs import RunFactory
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import TrainingEvent, TrainingLog
-from arkor_rx.runs import Run
 from arkor_rx.stopping import StopDecision, StopRule
 
 if TYPE_CHECKING:
-    from arkor_rx._sweep_core import Sweep
+    from arkor_rx._sweep_sources import RunSource
 
 __all__ = [
+    "ADOPTED_ATTR",
+    "DRIVER_ATTR",
     "JOB_ID_ATTR",
+    "JOB_NAME_ATTR",
+    "REASON_ATTR",
     "SURPLUS_ATTR",
-    "StudySource",
+    "TrialReporter",
     "import_optuna",
     "study_mode",
+    "study_source",
     "trial_rule",
 ]
 
@@ -72,6 +83,18 @@ JOB_ID_ATTR = "arkor_rx.job_id"
 
 SURPLUS_ATTR = "arkor_rx.surplus"
 """The user attribute of a trial asked beyond ``n_runs`` (told FAIL, never run)."""
+
+JOB_NAME_ATTR = "arkor_rx.job_name"
+"""The trial user attribute that holds its job's name, recorded before the job is submitted."""
+
+DRIVER_ATTR = "arkor_rx.driver"
+"""The trial user attribute naming the driver (``host:pid:random``) that asked for it."""
+
+REASON_ATTR = "arkor_rx.reason"
+"""The trial user attribute saying why a trial was told ``FAIL`` or ``PRUNED``."""
+
+ADOPTED_ATTR = "arkor_rx.adopted_by"
+"""The trial user attribute naming the driver that adopted it after its own driver died."""
 
 MISSING = "optuna is not installed; pip install 'arkor_rx[optuna]'"
 
@@ -108,11 +131,68 @@ def study_mode(study: Any, monitor: str | None, mode: str | None) -> Mode:
     return derived
 
 
+class TrialReporter:
+    """Reports one run's monitored values to its trial; says when the study's pruner prunes it.
+
+    Each new step's value is reported once (``trial.report(value, step)``);
+    then ``trial.should_prune()`` decides, and a prune is a decision whose rule
+    is ``"prune.optuna"``. After a prune (or an error of Optuna) it reports
+    nothing more.
+    """
+
+    __slots__ = ("_monitor", "_reported", "_stopped", "trial")
+
+    def __init__(self, trial: Any, monitor: str, reported: Iterable[int] = ()) -> None:
+        self.trial = trial
+        self._monitor = monitor
+        self._reported: set[int] = set(reported)  # steps a previous driver reported
+        self._stopped = False
+
+    def see(self, event: TrainingEvent) -> StopDecision | None:
+        """Report ``event``'s value, if it has a new one; the decision when the trial is pruned.
+
+        Raises:
+            Exception: what Optuna raised (then nothing more is reported).
+        """
+        if self._stopped or not isinstance(event, TrainingLog):
+            return None
+        value = event.metric(self._monitor)
+        if value is None or event.step in self._reported:
+            return None
+        self._reported.add(event.step)
+        trial = self.trial
+        try:
+            trial.report(float(value), event.step)
+            with warnings.catch_warnings():
+                # numpy's warning when Optuna's pruner meets a run whose values
+                # are all NaN: expected (such a run is pruned), not a problem.
+                warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+                prune = trial.should_prune()
+        except Exception:
+            self._stopped = True
+            raise
+        if not prune:
+            return None
+        self._stopped = True
+        pruner = type(trial.study.pruner).__name__
+        return StopDecision(
+            rule="prune.optuna",
+            reason=(
+                f"the study's {pruner} pruned trial {trial.number}: "
+                f"{self._monitor} {float(value):.4g} at step {event.step}"
+            ),
+            step=event.step,
+            value=float(value),
+            monitor=self._monitor,
+        )
+
+
 def trial_rule(trial: Any, monitor: str) -> StopRule:
     """A stop rule that reports ``monitor`` to ``trial`` and stops when the study's pruner says so.
 
-    Each new step's value is reported once (``trial.report(value, step)``);
-    then ``trial.should_prune()`` decides. The decision's rule is
+    For a Trainer of your own (a sweep reports to its trials itself). Each new
+    step's value is reported once (``trial.report(value, step)``); then
+    ``trial.should_prune()`` decides. The decision's rule is
     ``"prune.optuna"``. An error of Optuna ends the rule with that error (the
     run's ``wait()`` raises it).
     """
@@ -121,45 +201,16 @@ def trial_rule(trial: Any, monitor: str) -> StopRule:
         def subscribe(
             observer: abc.ObserverBase[StopDecision], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            reported: set[int] = set()
-            stopped = False
+            reporter = TrialReporter(trial, monitor)
 
             def on_next(event: TrainingEvent) -> None:
-                nonlocal stopped
-                if stopped or not isinstance(event, TrainingLog):
-                    return
-                value = event.metric(monitor)
-                if value is None or event.step in reported:
-                    return
-                reported.add(event.step)
                 try:
-                    trial.report(float(value), event.step)
-                    with warnings.catch_warnings():
-                        # numpy's warning when Optuna's pruner meets a run whose values
-                        # are all NaN: expected (such a run is pruned), not a problem.
-                        warnings.filterwarnings(
-                            "ignore", "All-NaN slice encountered", RuntimeWarning
-                        )
-                        prune = trial.should_prune()
+                    decision = reporter.see(event)
                 except Exception as exc:
-                    stopped = True
                     observer.on_error(exc)
                     return
-                if prune:
-                    stopped = True
-                    pruner = type(trial.study.pruner).__name__
-                    observer.on_next(
-                        StopDecision(
-                            rule="prune.optuna",
-                            reason=(
-                                f"the study's {pruner} pruned trial {trial.number}: "
-                                f"{monitor} {float(value):.4g} at step {event.step}"
-                            ),
-                            step=event.step,
-                            value=float(value),
-                            monitor=monitor,
-                        )
-                    )
+                if decision is not None:
+                    observer.on_next(decision)
                     observer.on_completed()
 
             return events.subscribe(on_next, scheduler=scheduler)
@@ -169,126 +220,45 @@ def trial_rule(trial: Any, monitor: str) -> StopRule:
     return rule
 
 
-class StudySource:
-    """The runs of a study-driven sweep: asked from the study one trial at a time."""
+def study_source(
+    study: Any,
+    space: Callable[[Any], Mapping[str, Any]] | None,
+    n_runs: int | None,
+    monitor: str | None,
+    allowed: Sequence[str],
+    max_running: int | None = None,
+) -> Callable[[RunFactory], RunSource]:
+    """What ``create_sweep(study=...)`` runs: a `StudySource` of the runs' factory, probed.
 
-    def __init__(
-        self,
-        study: Any,
-        space: Callable[[Any], Mapping[str, Any]] | None,
-        n_runs: int | None,
-        monitor: str | None,
-        max_concurrent: int,
-    ) -> None:
-        if not callable(space):
-            raise ConfigError(
-                "study= needs space=, a function of the trial returning a dict of knobs"
-            )
-        if isinstance(n_runs, bool) or not isinstance(n_runs, int) or n_runs < 1:
-            raise ConfigError(f"study= needs n_runs=, a positive int, got {n_runs!r}")
-        assert monitor is not None  # study_mode checked it
-        self._optuna = import_optuna()
-        self._study = study
-        self._space = space
-        self._n_runs = n_runs
-        self._monitor = monitor
-        self._slots: list[Slot] = []
-        self._subject: ReplaySubject[Slot] = ReplaySubject()
-        self._exhausted = False
-        self.merge_limit: int | None = None
+    Raises:
+        ConfigError: no ``space`` or ``n_runs``, a bad ``max_running``, or ``space``
+            returned an unknown knob or a value the job config refuses (checked on a
+            throwaway trial).
+    """
+    if not callable(space):
+        raise ConfigError("study= needs space=, a function of the trial returning a dict of knobs")
+    if isinstance(n_runs, bool) or not isinstance(n_runs, int) or n_runs < 1:
+        raise ConfigError(f"study= needs n_runs=, a positive int, got {n_runs!r}")
+    assert monitor is not None  # study_mode checked it
 
-    def _knobs(self, trial: Any, allowed: Sequence[str]) -> dict[str, Any]:
-        knobs = self._space(trial)
-        if not isinstance(knobs, Mapping):
-            raise ConfigError(f"space(trial) must return a dict of knobs, got {knobs!r}")
-        check_knobs("space(trial)", list(knobs), allowed)
-        return dict(knobs)
+    if max_running is not None and (
+        isinstance(max_running, bool) or not isinstance(max_running, int) or max_running < 1
+    ):
+        raise ConfigError(f"max_running must be a positive int or None, got {max_running!r}")
 
-    def probe(self, sweep: Sweep, allowed: Sequence[str]) -> None:
-        """Check ``space`` on a throwaway in-memory trial, before anything is sent.
+    def make(factory: RunFactory) -> RunSource:
+        from arkor_rx._study_source import StudySource
 
-        Raises:
-            ConfigError: ``space`` returned an unknown knob or a value the job config refuses.
-        """
-        optuna = self._optuna
-        self._allowed = tuple(allowed)
-        storage = optuna.storages.InMemoryStorage()
-        storage.create_new_study(directions=list(self._study.directions), study_name="probe")
-        probe = optuna.Study(
-            study_name="probe", storage=storage, sampler=optuna.samplers.RandomSampler(seed=0)
-        )
-        trial = probe.ask()
-        try:
-            knobs = self._knobs(trial, allowed)
-        except ConfigError:
-            raise
-        except Exception as exc:
-            raise ConfigError(f"space(trial) raised {type(exc).__name__}: {exc}") from None
-        sweep.make_slot(0, knobs)  # validated, then dropped
+        source = StudySource(study, space, n_runs, monitor, factory, allowed, max_running)
+        source.probe()
+        return source
 
-    # --- RunSource ------------------------------------------------------------
+    return make
 
-    def known(self) -> Sequence[Slot]:
-        return self._slots
 
-    def slots(self) -> Observable[Slot]:
-        return self._subject
+def __getattr__(name: str) -> Any:
+    if name == "StudySource":  # its home is arkor_rx._study_source; the old path still works
+        from arkor_rx._study_source import StudySource
 
-    def worker_count(self, max_concurrent: int) -> int:
-        return max_concurrent
-
-    def next_slot(self, sweep: Sweep) -> Slot | None:
-        for slot in self._slots:  # runs a cancelled wait() left behind
-            if slot.state == "pending":
-                slot.state = "running"
-                return slot
-        if self._exhausted or sweep._cancel_requested:
-            self._exhaust()
-            return None
-        if len(self._study.get_trials(deepcopy=False)) >= self._n_runs:
-            self._exhaust()
-            return None
-        trial = self._study.ask()
-        if trial.number >= self._n_runs:
-            trial.set_user_attr(SURPLUS_ATTR, True)
-            self._study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
-            self._exhaust()
-            return None
-        index = len(self._slots)
-        try:
-            knobs = self._knobs(trial, self._allowed)
-            slot = sweep.make_slot(index, knobs, extra_rules=[trial_rule(trial, self._monitor)])
-        except Exception as exc:
-            logger.warning("trial %d: bad config from space: %s", trial.number, exc)
-            slot = Slot(Run(index, None, dict(trial.params), f"trial-{trial.number}"), error=exc)
-        slot.trial = trial
-        slot.state = "running"
-        self._slots.append(slot)
-        self._subject.on_next(slot)
-        return slot
-
-    def _exhaust(self) -> None:
-        if not self._exhausted:
-            self._exhausted = True
-            self._subject.on_completed()
-
-    def started(self, slot: Slot) -> None:
-        if slot.trainer is not None and slot.trainer.job_id is not None:
-            slot.trial.set_user_attr(JOB_ID_ATTR, slot.trainer.job_id)
-
-    def finished(self, slot: Slot, sweep: Sweep) -> None:
-        state = self._optuna.trial.TrialState
-        result = slot.result
-        value = slot.track.value
-        try:
-            if result is not None and result.status == "completed":
-                if value is not None and not math.isnan(value):
-                    self._study.tell(slot.trial, value)
-                    return
-                self._study.tell(slot.trial, state=state.FAIL)
-            elif result is not None and result.stop is not None:
-                self._study.tell(slot.trial, state=state.PRUNED)
-            else:
-                self._study.tell(slot.trial, state=state.FAIL)
-        except Exception as exc:  # the study refused (e.g. the trial was told elsewhere)
-            logger.warning("could not tell trial %d: %s", slot.trial.number, exc)
+        return StudySource
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

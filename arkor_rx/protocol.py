@@ -9,7 +9,7 @@ Rule 2: routes are built by the functions below and nowhere else. Path
 segments taken from callers (job ids) are percent-encoded, so an id can never
 escape its route.
 
-Rule 3: the status rule lives here and nowhere else
+Rule 3: the status rule has one home, ``arkor_rx._statuses``, re-exported here
 ([`is_transient_status`][arkor_rx.protocol.is_transient_status];
 ``CloudApiError.is_permanent`` and ``arkor_rx.retry.is_transient`` ask it). It
 matches the official SDK's reconnect behaviour (``/work/shared/PROTOCOL.md``):
@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
+from arkor_rx._statuses import PERMANENT_STATUSES, TRANSIENT_STATUSES, is_transient_status
 from arkor_rx._version import __version__
 from arkor_rx.errors import ConfigError
 
@@ -214,24 +215,7 @@ def _segment(value: str, what: str = "job id") -> str:
     return quote(value, safe="")
 
 
-# --- statuses -----------------------------------------------------------------
-
-PERMANENT_STATUSES: frozenset[int] = frozenset({401, 403, 410, 426})
-"""Answers to a stream open that fail at once: retrying cannot fix them."""
-
-TRANSIENT_STATUSES: frozenset[int] = frozenset({404, 408, 429, *range(500, 600)})
-"""Answers worth retrying: 404 (a just-created job may not be visible yet), 408, 429, 5xx."""
-
-
-def is_transient_status(status: int) -> bool:
-    """True when retrying the same request later may succeed (404, 408, 429, 5xx).
-
-    Examples:
-        >>> codes = (200, 400, 401, 404, 408, 409, 426, 429, 500, 503)
-        >>> [s for s in codes if is_transient_status(s)]
-        [404, 408, 429, 500, 503]
-    """
-    return status in TRANSIENT_STATUSES
+# --- statuses: the rule lives in arkor_rx._statuses, re-exported here ----------
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -32,11 +32,12 @@ import math
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Sequence
 from enum import Enum
-from typing import Literal, TypeAlias
+from typing import TypeAlias
 
 from pydantic.alias_generators import to_snake
 from reactivex import Observable
 
+from arkor_rx._mode import Mode, better
 from arkor_rx.events import TrainingCompleted, TrainingFailed, TrainingLog
 from arkor_rx.runs import PruneDecision, Run, RunEvent
 from arkor_rx.stopping import StopDecision
@@ -56,8 +57,9 @@ __all__ = [
     "rung_promotion_step",
 ]
 
-Direction: TypeAlias = Literal["min", "max"]
-"""``"min"``: lower values are better (a loss); ``"max"``: higher are better."""
+Direction: TypeAlias = Mode
+"""``"min"``: lower values are better (a loss); ``"max"``: higher are better (the one
+``Mode``, under the name Optuna's readers know)."""
 
 Pruner: TypeAlias = Callable[[Observable[RunEvent]], Observable[PruneDecision]]
 """A cross-run pruner: a sweep's merged stream in, one decision per pruned run out."""
@@ -187,7 +189,7 @@ class TrialRecord:
         self.rung = 0
         """Successive halving: the rung the run competes at next."""
 
-    def report(self, step: int, value: float, lower_is_better: bool) -> None:
+    def report(self, step: int, value: float, mode: Mode) -> None:
         """``trial.report(value, step)``: a repeated step keeps its first value."""
         values = self.values
         if step in values:
@@ -200,9 +202,7 @@ class TrialRecord:
             self.last_step = step
         elif step > self.previous_step:
             self.previous_step = step
-        if value == value and (  # not NaN
-            self.best_step is None or (value < self.best if lower_is_better else value > self.best)
-        ):
+        if better(value, None if self.best_step is None else self.best, mode):
             self.best, self.best_step = value, step
 
 
@@ -240,7 +240,7 @@ class CrossRunPruner:
             step = event.step
             if value is None or step < 0:
                 return None
-            trial.report(step, value, self._lower)
+            trial.report(step, value, self.direction)
             stop = self.check(trial)
             if stop is None:
                 return None

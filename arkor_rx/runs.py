@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from arkor_rx._mode import Mode, better
 from arkor_rx.events import TrainingEvent
 from arkor_rx.stopping import StopDecision
 
@@ -100,6 +101,12 @@ class RunResult:
         return None if self.result is None else self.result.stop
 
     @property
+    def reason(self) -> str | None:
+        """Why the run ended as it did, in a line: its error, its stop decision, or the
+        backend's error of a failed job (None for a plain completion)."""
+        return _reason(self)
+
+    @property
     def outcome(self) -> str:
         """``completed``, ``failed``, ``cancelled``, ``pruned`` (a ``prune.*`` rule),
         ``stopped`` (another stop rule), ``error`` or ``not started``."""
@@ -172,7 +179,7 @@ class SweepResult:
     """One result per run, in run order."""
     monitor: str | None = None
     """The monitored metric (``"eval_loss"`` ...), None when the sweep had none."""
-    mode: Literal["min", "max"] = "min"
+    mode: Mode = "min"
     """Whether lower (``"min"``) or higher (``"max"``) values are better."""
 
     @property
@@ -182,7 +189,7 @@ class SweepResult:
         for item in self.runs:
             if item.outcome != "completed" or item.value is None or math.isnan(item.value):
                 continue
-            if best is None or _better(item.value, best.value, self.mode):
+            if best is None or better(item.value, best.value, self.mode):
                 best = item
         return best
 
@@ -219,7 +226,7 @@ class SweepResult:
             if self.monitor is not None:
                 row[self.monitor] = item.value
                 row[f"best {self.monitor}"] = item.best_value
-            row["reason"] = _reason(item)
+            row["reason"] = item.reason
             rows.append(row)
         return SweepTable(rows, columns)
 
@@ -237,9 +244,3 @@ def _reason(item: RunResult) -> str | None:
     terminal = item.result.terminal_event
     error = getattr(terminal, "error", None)
     return error if isinstance(error, str) and error else item.result.job.error
-
-
-def _better(value: float, than: float | None, mode: Literal["min", "max"]) -> bool:
-    if than is None:
-        return True
-    return value < than if mode == "min" else value > than

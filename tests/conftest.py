@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fake_backend import FakeBackend, backend_fixture
+from tests.postgres.server import PostgresServer, find_bin
 
 
 @pytest.fixture(autouse=True)
@@ -25,3 +26,19 @@ async def backend() -> AsyncIterator[FakeBackend]:
     """The shared scripted fake backend on 127.0.0.1, port 0 (``tests/fake_backend.py``)."""
     async for value in backend_fixture():
         yield value
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server on 127.0.0.1 for the session (Debian's ``postgresql``).
+
+    Skipped, with the one-line reason, only where no server can be had.
+    """
+    bin_dir, why = find_bin()
+    if bin_dir is None:
+        pytest.skip(why)
+    server = PostgresServer.start(bin_dir)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -18,6 +18,7 @@ from typing import Literal, NamedTuple, Protocol, TypeAlias, TypeVar
 from reactivex import Observable, abc
 from reactivex.scheduler import TimeoutScheduler
 
+from arkor_rx._mode import Mode
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import TrainingLog
 
@@ -38,9 +39,6 @@ __all__ = [
     "scheduler_seconds",
     "stateful",
 ]
-
-Mode: TypeAlias = Literal["min", "max"]
-"""Whether lower (``"min"``, a loss) or higher (``"max"``, an accuracy) is better."""
 
 Clock: TypeAlias = Literal["event", "scheduler"]
 """Where rate operators read time: the events' own timestamps, or the scheduler's clock."""
