@@ -10,6 +10,8 @@ Usage::
     arkor-rx watch JOB_ID | --all
     arkor-rx record JOB_ID FILE
     arkor-rx replay FILE [--speed X]
+    arkor-rx dashboard [--host 127.0.0.1] [--port 8766] [--replay FILE ...]
+    (serve and demo also take --dashboard [--dashboard-port PORT])
     arkor-rx jobs [--limit N]
     arkor-rx cancel JOB_ID
     arkor-rx version
@@ -39,7 +41,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from arkor_rx.cli import cancel, demo, jobs, record, replay, serve, version, watch
+from arkor_rx.cli import cancel, dashboard, demo, jobs, record, replay, serve, version, watch
 from arkor_rx.cli._common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -76,7 +78,17 @@ class Command(Protocol):
     def run(self, args: argparse.Namespace) -> int | Coroutine[Any, Any, int]: ...
 
 
-COMMANDS: tuple[Command, ...] = (serve, demo, watch, record, replay, jobs, cancel, version)
+COMMANDS: tuple[Command, ...] = (
+    serve,
+    demo,
+    watch,
+    record,
+    replay,
+    dashboard,
+    jobs,
+    cancel,
+    version,
+)
 """The subcommands, in the order ``--help`` lists them."""
 
 

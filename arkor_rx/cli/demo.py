@@ -20,6 +20,7 @@ from arkor_rx.cli._common import (
     usage_error,
 )
 from arkor_rx.cli._sinks import add_sink_flags, build_sinks, close_sinks
+from arkor_rx.cli.dashboard import add_dashboard_flag, dashboard_beside
 from arkor_rx.dashboard import CheckpointAnswer, DashboardAction, DashboardState, StreamProgress
 from arkor_rx.errors import ArkorError
 
@@ -87,6 +88,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         help="with --sweep: runs at a time (default 2)",
     )
     add_sink_flags(parser)
+    add_dashboard_flag(parser)
     return parser
 
 
@@ -171,6 +173,7 @@ async def _run(
             ServerConfig(step_delay=step_delay, faults=faults), dataset_roots=roots
         ) as server,
         ArkorClient(server.url, server.token, "local", "demo") as client,
+        dashboard_beside(args, client) as web,
     ):
         trainer_box: list[Any] = []
 
@@ -219,7 +222,7 @@ async def _run(
             # quick reconnects: the backend is on this machine
             reconnect=ReconnectPolicy(initial_delay=0.05, max_delay=0.5, max_attempts=20),
             early_stopping=demo_rules(),
-            sinks=sinks,
+            sinks=[*sinks, *web],
         )
         trainer_box.append(trainer)
         return await _live.follow_trainer(trainer, view, console)
