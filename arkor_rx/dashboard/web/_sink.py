@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
+from dataclasses import replace
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -193,5 +194,10 @@ class WebDashboard:
         """The run ended: show how (the page stays up until ``aclose()``)."""
         if outcome.job_id is None:
             return
+        job = outcome.job
+        if outcome.kind == "failed" and job is not None and job.status == "cancelled":
+            # The backend ends a cancelled job's stream with training.failed; its status says
+            # what happened (the table's status is the backend's job status).
+            outcome = replace(outcome, kind="cancelled")
         for action in outcome_actions(outcome):
             self.feed.push(action, outcome.job_id)

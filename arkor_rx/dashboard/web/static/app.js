@@ -165,7 +165,7 @@ async function start() {
   }
 }
 
-async function history(id) {
+async function loadHistory(id) {
   let hist = S.series.get(id);
   if (hist) return hist;
   const d = await (await api(`/api/runs/${encodeURIComponent(id)}`)).json();
@@ -228,9 +228,17 @@ function drawTable() {
 
 // ------------------------------------------------------------------ charts
 
-function axisStyle() {
+function tick(v) {
+  if (v === null) return "";
+  if (v !== 0 && (Math.abs(v) < 1e-2 || Math.abs(v) >= 1e5)) return v.toExponential(1);
+  return String(+v.toPrecision(4));
+}
+
+function axisStyle(y) {
   const ink = css("--muted"), grid = css("--grid");
-  return { stroke: ink, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+  const axis = { stroke: ink, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+  if (y) { axis.values = (u, ticks) => ticks.map(tick); axis.size = 56; }
+  return axis;
 }
 
 function stopMarker(getRuns) {
@@ -253,7 +261,7 @@ function makeChart(node, series, getRuns, height) {
   const width = Math.max(240, node.clientWidth || 600);
   const opts = {
     width, height, scales: { x: { time: false } }, legend: { live: true },
-    axes: [axisStyle(), axisStyle()], series: [{ label: "step" }, ...series],
+    axes: [axisStyle(false), axisStyle(true)], series: [{ label: "step" }, ...series],
     hooks: { draw: [stopMarker(getRuns), () => markDrawn()] },
   };
   const chart = new uPlot(opts, [[], ...series.map(() => [])], node);
@@ -283,14 +291,17 @@ function drawRunCharts(id, hist) {
     for (const c of [ch.loss, ch.lr]) if (c) c.destroy();
     $("loss-chart").replaceChildren(); $("lr-chart").replaceChildren();
     ch.loss = makeChart($("loss-chart"), [
-      { label: "loss", stroke: css("--c1"), width: 1, alpha: 0.35 },
-      { label: "smoothed", stroke: css("--c1"), width: 2 },
+      { label: "loss", stroke: css("--c1"), width: 1, alpha: 0.35, points: { show: false } },
+      { label: "smoothed", stroke: css("--c1"), width: 2, points: { show: false } },
       { label: "eval loss", stroke: css("--c2"), width: 2, spanGaps: true, points: { show: true, size: 6 } },
     ], getRuns, 320);
-    ch.lr = makeChart($("lr-chart"), [{ label: "learning rate", stroke: css("--c3"), width: 2, spanGaps: true }], getRuns, 180);
+    ch.lr = makeChart($("lr-chart"), [{ label: "learning rate", stroke: css("--c3"), width: 2, spanGaps: true, points: { show: false } }], getRuns, 180);
     ch.lossId = id;
   }
   ch.loss.setData(runChartData(hist));
+  const node = $("loss-chart");  // what tests and people can read: how much is drawn
+  node.dataset.points = String(hist.step.length);
+  node.dataset.lastStep = String(hist.step.length ? hist.step[hist.step.length - 1] : "");
   ch.lr.setData([hist.step, hist.learningRate]);
 }
 
@@ -314,7 +325,7 @@ function drawRun(id) {
   const samples = hist.checkpoints.map(([step, prompt, answer, error]) => {
     const tr = el("tr");
     tr.append(el("td", step, "num"), el("td", prompt || "—"),
-      el("td", answer === null ? "(asking…)" : answer, error ? "error" : ""));
+      el("td", answer === null ? "—" : answer, error ? "error" : ""));
     return tr;
   });
   document.querySelector("#samples tbody").replaceChildren(...samples);
@@ -331,7 +342,7 @@ function drawRun(id) {
   if (run.finishedAt && !hist.finished) {  // the result arrives with the end: fetch it once
     hist.finished = true;
     S.series.delete(id);
-    history(id).then((h) => { h.finished = true; schedule(); });
+    loadHistory(id).then((h) => { h.finished = true; schedule(); });
   }
 }
 
@@ -419,6 +430,7 @@ function drawCompare() {
     const series = ids.map((id, i) => {
       const run = S.runs.get(id);
       return { label: run.name, stroke: css(PALETTE[i % PALETTE.length]), width: 2, spanGaps: true,
+        points: { show: false },
         dash: run.state === "pruned" ? [6, 4] : undefined };
     });
     ch.compare = makeChart($("compare-chart"), series, () => ids.map((id) => S.runs.get(id)), 420);
@@ -455,12 +467,12 @@ async function route() {
     const button = $("cancel"); button.disabled = false; button.textContent = "Cancel run";
     $("answer").textContent = "";
     show("run");
-    try { await history(id); } catch (e) { $("run-name").textContent = e.message; return; }
+    try { await loadHistory(id); } catch (e) { $("run-name").textContent = e.message; return; }
   } else if (hash.startsWith("#/compare")) {
     const ids = compareIds();
     S.route = { view: "compare", ids };
     show("compare");
-    await Promise.all(ids.map(history));
+    await Promise.all(ids.map(loadHistory));
   } else {
     S.route = { view: "runs" };
     show("runs");
