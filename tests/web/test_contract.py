@@ -62,7 +62,7 @@ async def test_a_run_page_gets_the_whole_history_once(
     assert detail["config"]["maxSteps"] == HOLD - 2
     assert detail["result"]["steps"] == HOLD - 2
     assert [c[0] for c in detail["checkpoints"]] == [2, 4]
-    assert [line[1] for line in detail["log"]][0] == "training.started"
+    assert next(line[1] for line in detail["log"]) == "training.started"
     async with http.get(f"{served.base}/api/runs/nope", headers=served.headers) as response:
         assert response.status == 404
         assert "error" in await response.json()

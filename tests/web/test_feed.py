@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import math
 
-from arkor_rx.dashboard import ViewState, reduce_view
+from arkor_rx.dashboard import RunStopped, ViewAction, ViewState, reduce_view
 from arkor_rx.dashboard.web import WebFeed
 from arkor_rx.dashboard.web._feed import WEB_TEMPLATE, Series
 from arkor_rx.dashboard.web._stream import encode_frame, merge
 from arkor_rx.events import TrainingLog, TrainingStarted
 from arkor_rx.stopping import StopDecision
-from arkor_rx.dashboard import RunStopped
 
 JOB = "job_0123456789abcdef"
 
@@ -27,7 +26,7 @@ def log(step: int, *, loss: float | None = None, eval_loss: float | None = None)
 
 
 def test_the_run_state_is_the_views_reducers() -> None:
-    actions = [
+    actions: list[ViewAction] = [
         TrainingStarted(job_id=JOB, event_id="1", metadata={"maxSteps": 50}),
         *(log(s, eval_loss=2.0 / s if s % 5 == 0 else None) for s in range(1, 30)),
         log(12),  # a repeat: counted, ignored
@@ -78,7 +77,8 @@ def test_a_long_run_is_thinned_keeping_its_ends() -> None:
         series.append([step, step, float(step), None, None], limit=50)
     steps = list(series.step)
     assert len(steps) <= 51
-    assert steps[0] == 1.0 and steps[-1] == 101.0
+    assert steps[0] == 1.0
+    assert steps[-1] == 101.0
     assert steps == sorted(steps)
     assert all(math.isnan(v) for v in series.eval_loss)
     assert series.to_json()["evalLoss"][0] is None

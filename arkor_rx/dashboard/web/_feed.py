@@ -41,7 +41,7 @@ from arkor_rx.events import (
     TrainingStarted,
     UnknownEvent,
 )
-from arkor_rx.runs import RunEvent
+from arkor_rx.runs import PruneDecision, RunEvent
 
 __all__ = ["JOURNAL_LIMIT", "LOG_LIMIT", "SERIES_LIMIT", "Change", "Series", "WebFeed"]
 
@@ -173,7 +173,7 @@ class WebFeed:
     def push(self, action: ViewAction, key: str | None = None) -> None:
         """Apply an action to the run ``key`` (default: the action's job id; none: ignored)."""
         if key is None:
-            if isinstance(action, RunEvent):
+            if isinstance(action, RunEvent | PruneDecision):
                 key = action.run.job_id
             elif isinstance(action, RunOpened):
                 key = action.job.id

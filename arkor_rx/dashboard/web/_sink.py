@@ -18,8 +18,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from dataclasses import replace
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from aiohttp import web

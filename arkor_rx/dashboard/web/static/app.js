@@ -320,7 +320,8 @@ function drawRun(id) {
   $("run-stop").hidden = !run.stop; $("run-stop").textContent = run.stop ? stop : "";
   $("run-error").hidden = !run.error || !!run.stop; $("run-error").textContent = run.error || "";
   const cancel = $("cancel");
-  cancel.hidden = !(run.state === "running" || run.state === "waiting");
+  // Once sent, the button stays (disabled) to say so; otherwise only a live run has one.
+  cancel.hidden = !(run.state === "running" || run.state === "waiting") && S.cancelSent !== id;
   drawRunCharts(id, hist);
   const samples = hist.checkpoints.map(([step, prompt, answer, error]) => {
     const tr = el("tr");
@@ -399,6 +400,7 @@ async function doCancel() {
   $("confirm").close();
   const id = S.route.id, button = $("cancel");
   button.disabled = true;
+  S.cancelSent = id;
   try {
     await api(`/api/runs/${encodeURIComponent(id)}/cancel`, { method: "POST" });
     button.textContent = "Cancel sent";
@@ -465,6 +467,7 @@ async function route() {
     const id = decodeURIComponent(hash.slice(6));
     S.route = { view: "run", id };
     const button = $("cancel"); button.disabled = false; button.textContent = "Cancel run";
+    S.cancelSent = null;
     $("answer").textContent = "";
     show("run");
     try { await loadHistory(id); } catch (e) { $("run-name").textContent = e.message; return; }
