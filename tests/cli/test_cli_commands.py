@@ -31,6 +31,7 @@ def test_every_command_module_registers_itself_and_runs() -> None:
         "watch",
         "record",
         "replay",
+        "dashboard",
         "jobs",
         "cancel",
         "version",

@@ -8,7 +8,7 @@ views' richer one (``early-stopped``, ``pruned``).
 Rule 2: a point is ``[seq, step, loss, evalLoss, learningRate]`` with
 ``null`` for a missing or non-finite value (JSON has no NaN). The browser
 updates a row's step and latest values from its points, so a change that
-carries a point does not repeat them in the row (:func:`trim_diff`): a new
+carries a point does not repeat them in the row (`trim_diff`): a new
 point costs the same few bytes however long the run is.
 """
 
