@@ -212,6 +212,8 @@ function drawTable() {
     const name = el("td", null, "name"), link = el("a", run.name);
     link.href = `#/run/${encodeURIComponent(run.id)}`;
     name.append(link);
+    const why = stopText(run);
+    if (why) name.append(el("div", why, "sub"));  // the reason column's text, shown on phones
     const state = el("td"); state.append(el("span", run.state, `badge state-${run.state}`));
     tr.append(pick, name, state, el("td", stepText(run), "num step"), el("td", clock(eta(run)), "num"),
       el("td", num(run.loss), "num loss"), el("td", num(run.evalLoss), "num"),
@@ -234,33 +236,43 @@ function tick(v) {
   return String(+v.toPrecision(4));
 }
 
+const STEP_INCRS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1e3, 2e3, 2500, 5e3, 1e4, 2e4, 5e4, 1e5, 1e6];
+
 function axisStyle(y) {
   const ink = css("--muted"), grid = css("--grid");
   const axis = { stroke: ink, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
   if (y) { axis.values = (u, ticks) => ticks.map(tick); axis.size = 56; }
+  else axis.incrs = STEP_INCRS;  // steps are whole numbers
   return axis;
 }
 
 function stopMarker(getRuns) {
   return (u) => {
     const ctx = u.ctx;
+    let row = 0;  // labels at the same place stack instead of overlapping
     for (const run of getRuns()) {
       if (!run || !run.stop || run.stop.step === null) continue;
+      row += 1;
       const x = u.valToPos(run.stop.step, "x", true);
       ctx.save();
       ctx.strokeStyle = css("--warn"); ctx.setLineDash([6, 4]); ctx.lineWidth = 2;
       ctx.beginPath(); ctx.moveTo(x, u.bbox.top); ctx.lineTo(x, u.bbox.top + u.bbox.height); ctx.stroke();
       ctx.fillStyle = css("--warn"); ctx.font = `${12 * devicePixelRatio}px system-ui, sans-serif`;
-      ctx.fillText(run.state === "pruned" ? "✂ pruned" : "■ stopped", x + 4, u.bbox.top + 14 * devicePixelRatio);
+      const label = run.state === "pruned" ? "✂ pruned" : "■ stopped";
+      const width = ctx.measureText(label).width, pad = 4 * devicePixelRatio;
+      const right = x + pad + width <= u.bbox.left + u.bbox.width;  // else on the line's left
+      const y = u.bbox.top + (14 + 16 * (row - 1)) * devicePixelRatio;
+      ctx.fillText(label, right ? x + pad : x - pad - width, y);
       ctx.restore();
     }
   };
 }
 
-function makeChart(node, series, getRuns, height) {
+function makeChart(node, series, getRuns, height, log) {
   const width = Math.max(240, node.clientWidth || 600);
+  const y = log ? { distr: 3 } : {};
   const opts = {
-    width, height, scales: { x: { time: false } }, legend: { live: true },
+    width, height, scales: { x: { time: false }, y }, legend: { live: true },
     axes: [axisStyle(false), axisStyle(true)], series: [{ label: "step" }, ...series],
     hooks: { draw: [stopMarker(getRuns), () => markDrawn()] },
   };
@@ -352,10 +364,10 @@ function drawAdapters(run, hist) {
   const options = [];
   if (run.state === "completed") options.push(["final", "final adapter"]);
   for (const [step] of hist.checkpoints) options.push([String(step), `checkpoint at step ${step}`]);
+  $("ask-send").disabled = options.length === 0;
   if (options.map((o) => o[0]).join() === [...select.options].map((o) => o.value).join()) return;
   select.replaceChildren(...options.map(([v, label]) => { const o = el("option", label); o.value = v; return o; }));
   if (options.some((o) => o[0] === keep)) select.value = keep;
-  $("ask-send").disabled = options.length === 0;
 }
 
 async function ask(event) {
@@ -425,7 +437,8 @@ function drawCompare() {
   const ids = S.route.ids, ch = S.charts;
   const hists = ids.map((id) => S.series.get(id)).filter(Boolean);
   if (hists.length !== ids.length) return;
-  const key = ids.join(",");
+  const log = $("compare-log").checked;
+  const key = ids.join(",") + (log ? ":log" : "");
   if (!ch.compare || ch.compareKey !== key) {
     if (ch.compare) ch.compare.destroy();
     $("compare-chart").replaceChildren();
@@ -435,7 +448,7 @@ function drawCompare() {
         points: { show: false },
         dash: run.state === "pruned" ? [6, 4] : undefined };
     });
-    ch.compare = makeChart($("compare-chart"), series, () => ids.map((id) => S.runs.get(id)), 420);
+    ch.compare = makeChart($("compare-chart"), series, () => ids.map((id) => S.runs.get(id)), 420, log);
     ch.compareKey = key;
   }
   const w = Number($("smoothing").value);
@@ -529,6 +542,7 @@ function wire() {
   $("confirm-no").addEventListener("click", () => $("confirm").close());
   $("confirm-yes").addEventListener("click", doCancel);
   $("ask").addEventListener("submit", ask);
+  $("compare-log").addEventListener("change", schedule);
   window.addEventListener("hashchange", route);
   setInterval(() => { if (S.route.view === "runs") schedule(); }, 1000); // ETAs tick
 }
