@@ -7,7 +7,7 @@ const S = {
   token: null, runs: new Map(), order: [], seq: 0, es: null,
   sort: { key: null, dir: 1 }, selected: new Set(),
   series: new Map(),   // run id -> history fetched once, then appended to live
-  route: { view: "runs" }, charts: {}, dirty: false, drawn: [],
+  route: { view: "runs" }, charts: {}, dirty: false, drawn: [], cancelSent: null,
 };
 
 // ------------------------------------------------------------------ token and API
@@ -113,7 +113,7 @@ function apply(body) {
       for (const p of points) {
         if (p[0] <= hist.seq) continue; // already in the history fetched
         hist.step.push(p[1]); hist.loss.push(p[2]); hist.evalLoss.push(p[3]);
-        hist.learningRate.push(p[4]); hist.seq = p[0]; hist.pending.push(performance.now());
+        hist.learningRate.push(p[4]); hist.seq = p[0];
       }
     }
   }
@@ -171,7 +171,7 @@ async function loadHistory(id) {
   const d = await (await api(`/api/runs/${encodeURIComponent(id)}`)).json();
   hist = Object.assign({}, d.series, {
     seq: d.seq, logSeq: d.seq, log: d.log, checkpoints: d.checkpoints,
-    config: d.config, result: d.result, pending: [], finished: false,
+    config: d.config, result: d.result, finished: false,
   });
   S.series.set(id, hist);
   if (d.run) S.runs.set(id, Object.assign(S.runs.get(id) || {}, d.run));
@@ -274,19 +274,17 @@ function makeChart(node, series, getRuns, height, log) {
   const opts = {
     width, height, scales: { x: { time: false }, y }, legend: { live: true },
     axes: [axisStyle(false), axisStyle(true)], series: [{ label: "step" }, ...series],
-    hooks: { draw: [stopMarker(getRuns), () => markDrawn()] },
+    hooks: { draw: [stopMarker(getRuns), markDrawn] },
   };
   const chart = new uPlot(opts, [[], ...series.map(() => [])], node);
   new ResizeObserver(() => chart.setSize({ width: Math.max(240, node.clientWidth), height })).observe(node);
   return chart;
 }
 
-function markDrawn() {
-  // Event -> drawn latency: the bench reads window.arkorDrawn.
-  const now = performance.now();
-  for (const hist of S.series.values()) {
-    while (hist.pending.length) S.drawn.push(now - hist.pending.shift());
-  }
+function markDrawn(u) {
+  // What was drawn when (the bench's event -> drawn latency): [last step, Date.now()].
+  const xs = u.data[0];
+  if (xs.length) S.drawn.push([xs[xs.length - 1], Date.now()]);
   if (S.drawn.length > 10000) S.drawn.splice(0, S.drawn.length - 10000);
 }
 window.arkorDrawn = S.drawn;
@@ -433,6 +431,30 @@ function compareIds() {
 
 const PALETTE = ["--c1", "--c2", "--c3", "--c4", "--c5", "--c6"];
 
+// Many long runs on one chart: one value per step bucket (the mean of the smoothed
+// loss in it), on x values shared by every run, at most `buckets` of them; a run
+// of fewer steps is drawn point for point.
+function bucketed(hists, w, buckets) {
+  let lo = Infinity, hi = -Infinity;
+  for (const h of hists) {
+    if (h.step.length) { lo = Math.min(lo, h.step[0]); hi = Math.max(hi, h.step[h.step.length - 1]); }
+  }
+  if (!isFinite(lo)) return [[], ...hists.map(() => [])];
+  const n = Math.max(1, Math.min(buckets, Math.floor(hi - lo) + 1)), width = (hi - lo + 1) / n;
+  const xs = Array.from({ length: n }, (_, i) => lo + i * width);
+  const out = [xs];
+  for (const h of hists) {
+    const sm = smooth(h.loss, w), sums = new Float64Array(n), counts = new Uint32Array(n);
+    for (let i = 0; i < sm.length; i++) {
+      if (sm[i] === null) continue;
+      const b = Math.min(n - 1, Math.floor((h.step[i] - lo) / width));
+      sums[b] += sm[i]; counts[b] += 1;
+    }
+    out.push(Array.from(sums, (v, b) => (counts[b] ? v / counts[b] : null)));
+  }
+  return out;
+}
+
 function drawCompare() {
   const ids = S.route.ids, ch = S.charts;
   const hists = ids.map((id) => S.series.get(id)).filter(Boolean);
@@ -452,7 +474,8 @@ function drawCompare() {
     ch.compareKey = key;
   }
   const w = Number($("smoothing").value);
-  ch.compare.setData(uPlot.join(hists.map((h) => [h.step, smooth(h.loss, w)])));
+  const buckets = Math.max(100, Math.round($("compare-chart").clientWidth || 1200));
+  ch.compare.setData(bucketed(hists, w, buckets));
   const legend = ids.map((id) => {
     const run = S.runs.get(id), li = el("li", null, `state-${run.state}`), a = el("a", run.name);
     a.href = `#/run/${encodeURIComponent(id)}`;
