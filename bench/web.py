@@ -10,8 +10,9 @@
 - **w3** event -> drawn in headless Chromium (Debian's, via Playwright) at a
   live rate of 20 points a second: p50 and p95 (goal p95 <= 250 ms).
 - **w4** the compare chart: 100 runs x 10,000 points, the page's own path
-  (smoothing and one value per pixel column, then ``setData``) to drawn, in
-  Chromium, median of 5 (goal <= 50 ms).
+  (smoothing and one value per two pixel columns, then ``setData``) to drawn, in
+  Chromium: the first draw (which smooths every point) and the median of
+  four redraws (goal <= 50 ms).
 
 ``python -m bench.web [--quick]`` prints the figures; ``make bench`` adds
 them as rows.
@@ -146,7 +147,7 @@ async def browser(rate: float, points: int, quick: bool) -> dict[str, Any]:
 
 COMPARE_JS = """
 async ([runs, n]) => {
-  // The page's own compare path: bucketed() (one value per pixel column) then uPlot.
+  // The page's own compare path: bucketed() (one value per two pixel columns) then uPlot.
   const div = document.createElement('div'); document.body.append(div);
   const steps = Array.from({length: n}, (_, i) => i + 1);
   const hists = Array.from({length: runs}, (_, r) => ({
@@ -155,16 +156,17 @@ async ([runs, n]) => {
   const series = [{}].concat(hists.map(() => stroke));
   let done;
   const u = new uPlot({width: 1200, height: 420, scales: {x: {time: false}}, series,
-    hooks: {draw: [() => done && done()]}}, bucketed(hists, 0.6, 1200), div);
+    hooks: {draw: [() => done && done()]}}, [[], ...hists.map(() => [])], div);
   const times = [];
   for (let i = 0; i < 5; i++) {
     const t0 = performance.now();
-    await new Promise((resolve) => { done = resolve; u.setData(bucketed(hists, 0.6, 1200)); });
+    await new Promise((resolve) => { done = resolve; u.setData(bucketed(hists, 0.5, 600)); });
     times.push(performance.now() - t0);
   }
   u.destroy(); div.remove();
-  times.sort((a, b) => a - b);
-  return Math.round(times[2] * 10) / 10;
+  const first = times[0];  // the smoothing is computed here; later redraws reuse it
+  const rest = times.slice(1).sort((a, b) => a - b);
+  return [Math.round(first * 10) / 10, Math.round(rest[1] * 10) / 10];
 }
 """
 
@@ -207,7 +209,7 @@ def rows(quick: bool) -> list[Row]:
         )
     out = [scale_row]
     for w in m["wire"]:
-        name = f"a new point on the stream (write to read), history {w['history']:,}"
+        name = f"a new point, one frame each (10 frames/s cap), history {w['history']:,}"
         row = Row("w", name, w["points"], "µs/event", seconds=[w["seconds"]])
         row.note = (
             f"{w['bytes_per_point']:.0f} B/point (goal <= 120); a re-fetching dashboard: "
@@ -220,7 +222,8 @@ def rows(quick: bool) -> list[Row]:
         row = Row("w", "Chromium: event -> drawn at 20 points/s", 1, "µs/event", latencies)
         row.note = (
             f"p50 {b['p50_ms']} ms, p95 {b['p95_ms']} ms (goal <= 250) over {b['points']} "
-            f"points; compare chart redraw {b['compare_ms']} ms (goal <= 50)"
+            f"points; compare chart, 100 runs x 10,000 points: first draw "
+            f"{b['compare_ms'][0]} ms, redraw {b['compare_ms'][1]} ms (goal <= 50)"
         )
         out.append(row)
     return out

@@ -90,6 +90,23 @@ function smooth(values, w) {
   return out;
 }
 
+// The smoothed loss of a run's history, kept and extended as points arrive (the same
+// arithmetic as smooth(), computed once per point instead of once per redraw).
+function smoothedOf(h, w) {
+  let c = h.smoothCache;
+  if (!c || c.w !== w || c.len > h.loss.length) {
+    c = h.smoothCache = { w, len: 0, last: 0, n: 0, out: [] };
+  }
+  for (let i = c.len; i < h.loss.length; i++) {
+    const y = h.loss[i];
+    if (y === null || !isFinite(y)) { c.out.push(null); continue; }
+    c.last = c.last * w + (1 - w) * y; c.n += 1;
+    c.out.push(c.last / (1 - Math.pow(w, c.n)));
+  }
+  c.len = h.loss.length;
+  return c.out;
+}
+
 // ------------------------------------------------------------------ state from the stream
 
 function applyPoint(run, p) {
@@ -291,7 +308,7 @@ window.arkorDrawn = S.drawn;
 
 function runChartData(hist) {
   const w = Number($("smoothing").value);
-  return [hist.step, hist.loss, smooth(hist.loss, w), hist.evalLoss];
+  return [hist.step, hist.loss, smoothedOf(hist, w), hist.evalLoss];
 }
 
 function drawRunCharts(id, hist) {
@@ -431,7 +448,7 @@ function compareIds() {
 
 const PALETTE = ["--c1", "--c2", "--c3", "--c4", "--c5", "--c6"];
 
-// Many long runs on one chart: one value per step bucket (the mean of the smoothed
+// Many long runs on one chart (one value per two pixel columns): one value per step bucket (the mean of the smoothed
 // loss in it), on x values shared by every run, at most `buckets` of them; a run
 // of fewer steps is drawn point for point.
 function bucketed(hists, w, buckets) {
@@ -444,7 +461,7 @@ function bucketed(hists, w, buckets) {
   const xs = Array.from({ length: n }, (_, i) => lo + i * width);
   const out = [xs];
   for (const h of hists) {
-    const sm = smooth(h.loss, w), sums = new Float64Array(n), counts = new Uint32Array(n);
+    const sm = smoothedOf(h, w), sums = new Float64Array(n), counts = new Uint32Array(n);
     for (let i = 0; i < sm.length; i++) {
       if (sm[i] === null) continue;
       const b = Math.min(n - 1, Math.floor((h.step[i] - lo) / width));
@@ -474,7 +491,7 @@ function drawCompare() {
     ch.compareKey = key;
   }
   const w = Number($("smoothing").value);
-  const buckets = Math.max(100, Math.round($("compare-chart").clientWidth || 1200));
+  const buckets = Math.max(100, Math.round(($("compare-chart").clientWidth || 1200) / 2));
   ch.compare.setData(bucketed(hists, w, buckets));
   const legend = ids.map((id) => {
     const run = S.runs.get(id), li = el("li", null, `state-${run.state}`), a = el("a", run.name);
