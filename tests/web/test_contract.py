@@ -13,7 +13,8 @@ import aiohttp
 import pytest
 
 import arkor_rx as ax
-from arkor_rx.dashboard.web import TOKEN_HEADER
+from arkor_rx.dashboard import WebDashboard
+from arkor_rx.dashboard.web import TOKEN_HEADER, WebFeed
 from tests.e2e.e2e_helpers import LABELS
 from tests.web.conftest import HOLD, Served
 from tests.web.web_helpers import points, read_frames, row, until
@@ -214,3 +215,34 @@ async def test_the_backend_token_never_reaches_a_page(
     assert all(secret not in text for text in seen)
     assert secret not in served.view.url
     assert served.view.token not in repr(served.view)
+
+
+async def test_changes_waiting_for_a_page_go_out_as_one_frame(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with WebDashboard(port=0) as view:
+        headers = {TOKEN_HEADER: view.token}
+        for step in range(1, 101):
+            view.dispatch(ax.TrainingLog(job_id="j1", step=step, loss=1.0, event_id=str(step)))
+        url = f"http://127.0.0.1:{view.port}/api/stream?since=0"
+        async with http.get(url, headers=headers) as response:
+            frames = await read_frames(response, bool)
+    [frame] = frames  # coalesced: one frame, every point in order
+    assert [p[1] for p in points(frames, "j1")] == list(range(1, 101))
+    assert frame.id == str(view.feed.seq)
+
+
+async def test_a_page_from_before_the_journal_is_told_to_reload(
+    http: aiohttp.ClientSession,
+) -> None:
+    view = WebDashboard(port=0)
+    view.feed = WebFeed(journal_limit=5)
+    async with view:
+        for step in range(1, 21):
+            view.dispatch(ax.TrainingLog(job_id="j1", step=step, loss=1.0, event_id=str(step)))
+        headers = {TOKEN_HEADER: view.token, "Last-Event-ID": "3"}
+        url = f"http://127.0.0.1:{view.port}/api/stream"
+        async with http.get(url, headers=headers) as response:
+            [frame] = await read_frames(response, bool)
+    assert frame.event == "reset"
+    assert frame.id == str(view.feed.seq)
