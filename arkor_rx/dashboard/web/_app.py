@@ -38,6 +38,7 @@ __all__ = ["STATIC_FILES", "build_app"]
 STATIC_FILES = {
     "index.html": "text/html",
     "app.js": "text/javascript",
+    "charts.js": "text/javascript",
     "app.css": "text/css",
     "uPlot.iife.min.js": "text/javascript",
     "uPlot.min.css": "text/css",
