@@ -52,7 +52,7 @@ class Actions:
 
     def _known(self, request: web.Request) -> str | web.Response:
         key = request.match_info["run"]
-        if key not in self.feed.view.runs:
+        if key not in self.feed:
             return _error(404, "no such run")
         if self.client is None:
             return _error(409, "this dashboard has no backend (it shows recordings)")

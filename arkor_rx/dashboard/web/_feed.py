@@ -157,7 +157,8 @@ class WebFeed:
         series_limit: int = SERIES_LIMIT,
         journal_limit: int = JOURNAL_LIMIT,
     ) -> None:
-        self.view = ViewState(template=WEB_TEMPLATE)
+        self._states: dict[str, DashboardState] = {}
+        self._order: list[str] = []
         self._clock = clock
         self._series_limit = series_limit
         self._journal: deque[Change] = deque(maxlen=journal_limit)
@@ -184,9 +185,18 @@ class WebFeed:
 
     def _reduce(self, keyed: tuple[str, ViewAction]) -> Change | None:
         key, action = keyed
-        before = self.view.runs.get(key)
-        self.view = reduce_view(self.view, action, now=self._clock(), key=key)
-        state = self.view.runs[key]
+        before = self._states.get(key)
+        # The views' reducer on a view of this one run: the cost of an event does not
+        # grow with the number of runs followed (reduce_view copies its map of runs).
+        one = ViewState(
+            runs={} if before is None else {key: before},
+            order=() if before is None else (key,),
+            template=WEB_TEMPLATE,
+        )
+        state = reduce_view(one, action, now=self._clock(), key=key).runs[key]
+        self._states[key] = state
+        if before is None:
+            self._order.append(key)
         extra = self._extra.get(key)
         if extra is None:
             extra = self._extra[key] = _Extra()
@@ -231,6 +241,14 @@ class WebFeed:
     # ------------------------------------------------------------------ output
 
     @property
+    def view(self) -> ViewState:
+        """Every run's state, as the terminal and notebook views hold it (a new value)."""
+        return ViewState(runs=dict(self._states), order=tuple(self._order), template=WEB_TEMPLATE)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._states
+
+    @property
     def seq(self) -> int:
         """The sequence number of the latest change (0 before any)."""
         return self._seq
@@ -238,13 +256,13 @@ class WebFeed:
     def snapshot(self) -> dict[str, Any]:
         """Every run's row, in the order first seen, and the ``seq`` they are as of."""
         return {
-            "runs": [self._rows[k] for k in self.view.order if k in self._rows],
+            "runs": [self._rows[k] for k in self._order if k in self._rows],
             "seq": self._seq,
         }
 
     def detail(self, key: str) -> dict[str, Any] | None:
         """One run's whole history (points, log, samples, config, result), or None."""
-        state = self.view.runs.get(key)
+        state = self._states.get(key)
         extra = self._extra.get(key)
         if state is None or extra is None:
             return None
