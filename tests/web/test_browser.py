@@ -175,3 +175,20 @@ async def test_without_the_token_the_page_says_how_to_open_it(
     await page.goto(f"http://127.0.0.1:{by_hand.port}/")
     await page.wait_for_selector("#no-token:visible")
     assert await page.locator("#runs tbody tr").count() == 0
+
+
+async def test_a_phone_width_page_fits_and_the_theme_switches(
+    by_hand: WebDashboard, browser: Any
+) -> None:
+    context = await browser.new_context(viewport={"width": 390, "height": 760})
+    page = await context.new_page()
+    by_hand.dispatch(log(1, 1.0))
+    await page.goto(by_hand.url)
+    await page.wait_for_selector("#runs td.name:visible")
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # the table scrolls inside its frame; the page does not
+    before = await page.evaluate("document.documentElement.dataset.theme")
+    await page.click("#theme")
+    after = await page.evaluate("document.documentElement.dataset.theme")
+    assert {before, after} == {"light", "dark"}
+    await context.close()
