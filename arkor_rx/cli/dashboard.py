@@ -88,7 +88,7 @@ async def start_dashboard(
     warning = exposed_warning(host)
     if warning is not None:
         print(warning, file=sys.stderr, flush=True)
-    view = WebDashboard(host, port_number, client=client)
+    view = WebDashboard(host, port_number, client=client, warn=False)
     await view.start()
     print(f"dashboard: {view.url}", flush=True)
     return view

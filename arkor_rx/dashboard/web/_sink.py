@@ -93,6 +93,8 @@ class WebDashboard:
         client: the backend the page's cancel and playground use (None: the
             page shows runs only). Its bearer token never reaches the browser.
         clock: the time source for start times and ETAs.
+        warn: log the warning for a host other than loopback (the CLI prints
+            it itself instead).
     """
 
     overflow = "block"
@@ -106,6 +108,7 @@ class WebDashboard:
         *,
         client: ArkorClient | None = None,
         clock: Callable[[], float] = time.time,
+        warn: bool = True,
     ) -> None:
         self.host = host
         self.port = port
@@ -113,6 +116,7 @@ class WebDashboard:
         self.feed = WebFeed(clock=clock)
         self._token = new_token()
         self._runner: web.AppRunner | None = None
+        self._warn = warn
 
     def __repr__(self) -> str:
         return f"WebDashboard(host={self.host!r}, port={self.port!r})"  # never the token
@@ -144,7 +148,7 @@ class WebDashboard:
         if self._runner is not None:
             return self.url
         warning = exposed_warning(self.host)
-        if warning is not None:
+        if warning is not None and self._warn:
             logger.warning("%s", warning)
         app = build_app(self.feed, self.client, self._token, self.host, lambda: self.port)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
