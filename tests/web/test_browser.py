@@ -192,3 +192,22 @@ async def test_a_phone_width_page_fits_and_the_theme_switches(
     after = await page.evaluate("document.documentElement.dataset.theme")
     assert {before, after} == {"light", "dark"}
     await context.close()
+
+
+async def test_a_dropped_stream_resumes_with_last_event_id(
+    by_hand: WebDashboard, page: Any
+) -> None:
+    by_hand.dispatch(log(1, 1.0))
+    await page.goto(by_hand.url)
+    await page.wait_for_selector("#runs td.step:text-is('1/9')")
+    await page.wait_for_selector("#conn[data-state='live']")
+    await page.evaluate("window.sameDocument = true")
+    await by_hand.aclose()  # the server goes away: the stream drops
+    await page.wait_for_selector("#conn[data-state='down']")
+    by_hand.dispatch(log(2, 0.5))  # changes made while the page is away
+    by_hand.dispatch(log(3, 0.25))
+    await by_hand.start()  # same port, same token, same journal
+    await page.wait_for_selector("#runs td.step:text-is('3/9')")
+    assert await page.locator("#runs td.loss").text_content() == "0.2500"
+    assert await page.evaluate("window.sameDocument === true")  # resumed, not reloaded
+    assert await page.evaluate("window.arkorSnapshots") == 1  # by Last-Event-ID, no refetch

@@ -117,6 +117,7 @@ function schedule() {
 }
 
 async function loadSnapshot() {
+  window.arkorSnapshots = (window.arkorSnapshots || 0) + 1;  // a resume needs none
   const snap = await (await api("/api/runs")).json();
   S.runs = new Map(); S.order = [];
   for (const run of snap.runs) { S.runs.set(run.id, run); S.order.push(run.id); }
