@@ -47,7 +47,7 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parent.parent
 
-EXTRA_GROUP_MODULES = ("bench.sinks", "bench.sweep", "bench.startup")
+EXTRA_GROUP_MODULES = ("bench.sinks", "bench.sweep", "bench.startup", "bench.web")
 """Bench modules that, when present, add their groups to ``GROUPS`` on import."""
 
 

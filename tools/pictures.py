@@ -2,6 +2,9 @@
 
 - ``docs/images/terminal.svg``: the terminal view (``LiveDashboard``'s panel)
   at the end of the demo's run, exported with rich's ``Console.export_svg``.
+- ``docs/images/web-*.png``: the web dashboard (runs table, a run page,
+  compare, phone width in dark mode) from real runs, screenshot by Chromium
+  driven by Playwright (``tools/web_pictures.py``; skipped without them).
 - ``docs/images/notebook.png``: the notebook view (``LiveView``'s final HTML
   frame) of a run stopped by its divergence rule, screenshot by headless
   Chromium (``--chromium PATH``; without one, ``notebook.svg`` is the frame's
@@ -175,4 +178,13 @@ if __name__ == "__main__":
     parser.add_argument("--chromium", default=shutil.which("chromium"), help="headless Chromium")
     args = parser.parse_args()
     notebook_picture(asyncio.run(runs()), args.chromium)
+    import importlib.util
+
+    if args.chromium and importlib.util.find_spec("playwright") is not None:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from web_pictures import web_pictures
+
+        asyncio.run(web_pictures(OUT, args.chromium))
+    else:
+        print("web dashboard pictures skipped: needs chromium and playwright", file=sys.stderr)
     print(f"pictures written to {OUT}", file=sys.stderr)

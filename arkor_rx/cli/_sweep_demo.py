@@ -24,6 +24,7 @@ from arkor_rx.cli import _live
 from arkor_rx.cli._checks import prepare_sinks, report_sink_failures
 from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from arkor_rx.cli._sinks import build_sinks, close_sinks
+from arkor_rx.cli._web import dashboard_beside
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -100,6 +101,7 @@ async def _run(
     async with (
         LocalServer(ServerConfig(step_delay=step_delay, faults=FaultConfig(**chaos))) as server,
         ArkorClient(server.url, server.token, "local", "demo") as client,
+        dashboard_beside(args, client) as web,
     ):
         sweep = create_sweep(
             name="lr-sweep",
@@ -114,7 +116,7 @@ async def _run(
             pruner=median_pruner(**SWEEP_PRUNER),
             client=client,
             reconnect=ReconnectPolicy(initial_delay=0.05, max_delay=0.5, max_attempts=20),
-            sinks=sinks,
+            sinks=[*sinks, *web],
         )
 
         def show(item: RunEvent | PruneDecision) -> None:

@@ -23,6 +23,7 @@ from arkor_rx.cli._common import (
     usage_error,
 )
 from arkor_rx.cli._sinks import add_sink_flags, build_sinks, close_sinks
+from arkor_rx.cli._web import add_dashboard_flag, dashboard_beside
 from arkor_rx.dashboard import (
     CheckpointAnswer,
     DashboardAction,
@@ -109,6 +110,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         help=f"with --sweep: runs at a time (default {SWEEP_MAX_CONCURRENT})",
     )
     add_sink_flags(parser)
+    add_dashboard_flag(parser)
     return parser
 
 
@@ -229,6 +231,7 @@ async def _run(
             ServerConfig(step_delay=step_delay, faults=faults), dataset_roots=roots
         ) as server,
         ArkorClient(server.url, server.token, "local", "demo") as client,
+        dashboard_beside(args, client) as web,
     ):
         trainer_box: list[Any] = []
 
@@ -263,10 +266,10 @@ async def _run(
             reconnect=ReconnectPolicy(initial_delay=0.05, max_delay=0.5, max_attempts=20),
             early_stopping=demo_rules(),
             # The question each checkpoint is asked: its answers travel to every sink
-            # (TensorBoard's text, MLflow's and W&B's tables) and, through _AnswersShown,
-            # to the view.
+            # (TensorBoard's text, MLflow's and W&B's tables, the web dashboard) and,
+            # through _AnswersShown, to the view.
             samples=CheckpointSamples([DEMO_TICKET], max_tokens=40, system=SYSTEM_PROMPT),
-            sinks=[*sinks, _AnswersShown(view)],
+            sinks=[*sinks, *web, _AnswersShown(view)],
         )
         trainer_box.append(trainer)
         return await _live.follow_trainer(trainer, view, console)

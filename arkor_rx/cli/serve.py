@@ -14,11 +14,13 @@ import argparse
 import asyncio
 import json
 import shlex
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_OK, non_negative_float, port, positive_float, positive_int
+from arkor_rx.cli._web import add_dashboard_flag
 
 if TYPE_CHECKING:
     from arkor_rx.cli._common import Subparsers
@@ -137,6 +139,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="answer 408 to a request body not received by then (default 30)",
     )
+    add_dashboard_flag(parser)
     return parser
 
 
@@ -158,13 +161,34 @@ async def run(args: argparse.Namespace) -> int:
         "body_timeout": args.body_timeout,
     }
 
+    beside: list[asyncio.Task[None]] = []
+
     def ready(server: LocalServer) -> None:
         text = connect_text(server.url, server.token, generated=server.token_generated)
         print(text, flush=True)
+        if args.dashboard:
+            beside.append(asyncio.get_running_loop().create_task(_dashboard(server, args)))
 
     try:
         await serve(config, ready=ready, **server_options)
     except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels this task
+        for task in beside:
+            task.cancel()
+        await asyncio.gather(*beside, return_exceptions=True)
         print("stopped", flush=True)
         return EXIT_OK
     return EXIT_OK  # pragma: no cover - serve() only returns when cancelled
+
+
+async def _dashboard(server: Any, args: argparse.Namespace) -> None:
+    """``--dashboard``: every job of this server in the web dashboard (on loopback)."""
+    from arkor_rx.cli._web import follow_backend
+    from arkor_rx.client import ArkorClient
+
+    try:
+        async with ArkorClient(server.url, server.token, ORG_SLUG, PROJECT_SLUG) as client:
+            await follow_backend(client, "127.0.0.1", args.dashboard_port)
+    except OSError as exc:  # the port is taken: the backend goes on without it
+        print(
+            f"arkor-rx serve: error: dashboard: {exc.strerror or exc}", file=sys.stderr, flush=True
+        )

@@ -41,6 +41,7 @@ from arkor_rx.dashboard._runs import ViewAction, ViewState, reduce_view
 from arkor_rx.dashboard._state import (
     CURVE_LIMIT,
     DEFAULT_SMOOTHING,
+    EVAL_LIMIT,
     HISTORY_LENGTH,
     CheckpointAnswer,
     CheckpointView,
@@ -65,10 +66,12 @@ from arkor_rx.dashboard._terminal import (
     sparkline,
     stop_line,
 )
+from arkor_rx.dashboard.web import WebDashboard
 
 __all__ = [
     "CURVE_LIMIT",
     "DEFAULT_SMOOTHING",
+    "EVAL_LIMIT",
     "HISTORY_LENGTH",
     "SPARK_BLOCKS",
     "CheckpointAnswer",
@@ -86,6 +89,7 @@ __all__ = [
     "StreamProgress",
     "ViewAction",
     "ViewState",
+    "WebDashboard",
     "describe",
     "eta_seconds",
     "outcome_actions",

@@ -227,11 +227,21 @@ def _progress(run: DashboardState, now: float) -> str:
     )
 
 
+EVAL_ROWS = 20
+"""The latest evaluations the notebook's table shows (a frame's size does not
+grow with the run: the plot shows the whole curve)."""
+
+
 def _evals(run: DashboardState) -> str:
     if not run.evals:
         return ""
-    rows = [[str(e.step), num(e.loss), num(e.smoothed_loss), num(e.eval_loss)] for e in run.evals]
-    return _table("arkor-evals", ["Step", "Training Loss", "Smoothed", "Validation Loss"], rows)
+    shown = run.evals[-EVAL_ROWS:]
+    rows = [[str(e.step), num(e.loss), num(e.smoothed_loss), num(e.eval_loss)] for e in shown]
+    table = _table("arkor-evals", ["Step", "Training Loss", "Smoothed", "Validation Loss"], rows)
+    if len(shown) < len(run.evals):
+        note = f"the latest {len(shown)} evaluations (the plot shows the whole run)"
+        table = f'<div class="arkor-evals-more">{note}</div>{table}'
+    return table
 
 
 def _samples(run: DashboardState) -> str:

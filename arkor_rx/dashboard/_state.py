@@ -44,6 +44,7 @@ from arkor_rx.stopping import StopDecision
 __all__ = [
     "CURVE_LIMIT",
     "DEFAULT_SMOOTHING",
+    "EVAL_LIMIT",
     "HISTORY_LENGTH",
     "CheckpointAnswer",
     "CheckpointView",
@@ -64,6 +65,10 @@ HISTORY_LENGTH = 240
 
 CURVE_LIMIT = 2000
 """Points of the whole-run loss curve kept before it is thinned to every other point."""
+
+EVAL_LIMIT = 500
+"""Evaluations kept before they are thinned to every other one (the cost of an
+event is bounded by this, not by the run's length)."""
 
 DEFAULT_SMOOTHING = 0.6
 """TensorBoard's default smoothing weight for the smoothed loss."""
@@ -121,7 +126,8 @@ class DashboardState:
     """The whole run's ``(step, loss, smoothed)`` points, thinned past
     [`CURVE_LIMIT`][arkor_rx.dashboard.CURVE_LIMIT]."""
     evals: tuple[EvalRow, ...] = ()
-    """One row per evaluation, in order."""
+    """One row per evaluation, in order, thinned past
+    [`EVAL_LIMIT`][arkor_rx.dashboard.EVAL_LIMIT] (the latest one is always kept)."""
     checkpoints: tuple[CheckpointView, ...] = ()
     asks_samples: bool = True
     """Whether checkpoints get sample answers; when False a checkpoint says so
@@ -152,6 +158,7 @@ class DashboardState:
     """Internal: the smoother's state (the ``tensorboard_smooth`` arithmetic)."""
     history_limit: int = field(default=HISTORY_LENGTH, repr=False)
     curve_limit: int = field(default=CURVE_LIMIT, repr=False)
+    eval_limit: int = field(default=EVAL_LIMIT, repr=False)
 
     @property
     def smoothed_loss(self) -> float | None:
@@ -264,7 +271,7 @@ def _apply_log(state: DashboardState, event: TrainingLog) -> dict[str, Any]:
     if event.eval_loss is not None:
         loss = event.loss if event.loss is not None else state.loss
         row = EvalRow(event.step, event.eval_loss, loss, None if ema is None else ema.value)
-        changes["evals"] = (*state.evals, row)
+        changes["evals"] = _thin((*state.evals, row), state.eval_limit)
         changes["eval_loss"] = event.eval_loss
         best = state.best_eval_loss
         if math.isfinite(event.eval_loss) and (best is None or event.eval_loss < best):

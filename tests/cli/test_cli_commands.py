@@ -35,6 +35,7 @@ def test_every_command_module_registers_itself_and_runs() -> None:
         "watch",
         "record",
         "replay",
+        "dashboard",
         "jobs",
         "cancel",
         "version",
