@@ -21,10 +21,12 @@ mid-line) is skipped with a logged warning, and the replay completes.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import math
 import os
+from collections import deque
 from collections.abc import Generator
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,10 +37,11 @@ from reactivex.disposable import Disposable, MultipleAssignmentDisposable
 from reactivex.scheduler import CurrentThreadScheduler
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from arkor_rx._read_ahead import ReadAhead
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import TrainingEvent, event_adapter
 
-__all__ = ["RECORD_KEYS", "ReplayError", "read_recording", "replay"]
+__all__ = ["MAX_LINE_BYTES", "RECORD_KEYS", "ReplayError", "read_recording", "replay"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,12 @@ RECORD_KEYS = frozenset({"id", "event", "data", "receivedAt"})
 
 _CHUNK = 256
 """Events emitted per scheduler action at full speed: a loop turn for others in between."""
+
+MAX_LINE_BYTES = 16 * 1024 * 1024
+"""The longest line a recording may hold (16 MiB; an event line is usually under 1 KB).
+
+A longer line (or a file with no newline, such as ``/dev/zero``) ends the
+replay with a `ReplayError` at that line, read in bounded memory."""
 
 
 class ReplayError(ConfigError):
@@ -60,9 +69,15 @@ class ReplayError(ConfigError):
         """The 1-based line number of the bad line (None when the file could not be read)."""
 
 
-def _record(text: str, where: str) -> tuple[TrainingEvent, str]:
+def _record(raw: bytes, where: str) -> tuple[TrainingEvent, str]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{where}: not UTF-8 (a bad byte at column {exc.start + 1})") from None
     try:
         record = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{where}: JSON nested too deeply") from None
     except ValueError as exc:
         raise ValueError(f"{where}: not JSON ({exc})") from None
     if not isinstance(record, dict) or set(record) != RECORD_KEYS:
@@ -76,6 +91,8 @@ def _record(text: str, where: str) -> tuple[TrainingEvent, str]:
         raise ValueError(f"{where}: receivedAt is not an ISO-8601 string")
     try:
         event = event_adapter.validate_python(data)
+    except RecursionError:
+        raise ValueError(f"{where}: data nested too deeply") from None
     except ValueError as exc:
         first = str(exc).splitlines()
         raise ValueError(f"{where}: data is not a valid event ({' '.join(first[:3])})") from None
@@ -87,8 +104,46 @@ def _record(text: str, where: str) -> tuple[TrainingEvent, str]:
 def _seconds(received: str, where: str) -> float:
     try:
         return datetime.fromisoformat(received).timestamp()
-    except ValueError:
-        raise ValueError(f"{where}: receivedAt {received!r} is not an ISO-8601 time") from None
+    except (ValueError, OverflowError):
+        shown = received if len(received) <= 40 else received[:40] + "..."
+        raise ValueError(f"{where}: receivedAt {shown!r} is not an ISO-8601 time") from None
+
+
+def _numbered(path: str, timed: bool) -> Generator[tuple[TrainingEvent, float, int], None, None]:
+    """``read_recording``'s records with their 1-based line numbers."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 (closed by the generator)
+    except OSError as exc:
+        raise ReplayError(f"cannot read recording {path}: {exc.strerror}", path=path) from None
+    with handle:
+        number = 0
+        while True:
+            try:
+                raw = handle.readline(MAX_LINE_BYTES + 1)
+            except OSError as exc:
+                where = f"{path}, line {number + 1}"
+                message = f"{where}: cannot read ({exc.strerror})"
+                raise ReplayError(message, path=path, line=number + 1) from None
+            if not raw:
+                return
+            number += 1
+            where = f"{path}, line {number}"
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                message = f"{where}: longer than {MAX_LINE_BYTES} bytes (the limit of a line)"
+                raise ReplayError(message, path=path, line=number)
+            if not raw.strip():
+                continue
+            try:
+                event, received = _record(raw, where)
+                at = _seconds(received, where) if timed else 0.0
+            except ValueError as exc:
+                if not raw.endswith(b"\n") and not handle.read(1):
+                    logger.warning(
+                        "%s: truncated last line skipped (a writer killed mid-line)", where
+                    )
+                    return
+                raise ReplayError(str(exc), path=path, line=number) from None
+            yield event, at, number
 
 
 def read_recording(
@@ -97,33 +152,18 @@ def read_recording(
     """The events of a recording with their receive time (POSIX seconds; 0.0 when not ``timed``).
 
     A plain generator for pull loops (the CLI's ``replay``); [`replay`][arkor_rx.replay.replay]
-    is the Observable over it. Close it to close the file.
+    is the Observable over it. Close it to close the file. It reads on the
+    calling thread: a coroutine should read it off its loop (a FIFO blocks).
 
     Raises:
         ReplayError: the file cannot be read, or a bad line (after the events before it).
     """
-    path = os.fspath(path)
+    records = _numbered(os.fspath(path), timed)
     try:
-        handle = open(path, encoding="utf-8")  # noqa: SIM115 (closed by the generator)
-    except OSError as exc:
-        raise ReplayError(f"cannot read recording {path}: {exc.strerror}", path=path) from None
-    with handle:
-        number = 0
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            where = f"{path}, line {number}"
-            try:
-                event, received = _record(text, where)
-                at = _seconds(received, where) if timed else 0.0
-            except ValueError as exc:
-                if not text.endswith("\n") and not handle.read(1):
-                    logger.warning(
-                        "%s: truncated last line skipped (a writer killed mid-line)", where
-                    )
-                    return
-                raise ReplayError(str(exc), path=path, line=number) from None
+        for event, at, _line in records:
             yield event, at
+    finally:
+        records.close()
 
 
 def _default_scheduler() -> abc.SchedulerBase:
@@ -184,54 +224,61 @@ def replay(
     ):
         raise ConfigError(f"replay speed must be a positive number or None, not {speed!r}")
     name = os.fspath(path)
+    timed_replay = speed is not None
 
     def subscribe(
         observer: abc.ObserverBase[TrainingEvent], sub_scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         sched = scheduler or sub_scheduler or _default_scheduler()
-        records = read_recording(name, timed=speed is not None)
-        pending: list[tuple[TrainingEvent, float]] = []
+        source = _source(name, timed_replay, sched)
+        pending: deque[_Numbered] = deque()
         serial = MultipleAssignmentDisposable()
         disposed = False
         start: datetime | None = None
         first_at = 0.0
 
-        def advance() -> tuple[TrainingEvent, float] | None:
-            """The next record, or None once the replay ended (completed or failed)."""
-            try:
-                item = pending.pop() if pending else next(records, None)
-            except ReplayError as exc:
-                observer.on_error(exc)
-                return None
-            if item is None:
-                observer.on_completed()
-            return item
+        def wake() -> None:
+            if not disposed:
+                serial.disposable = sched.schedule(fast if speed is None else timed)
+
+        def ready() -> bool:
+            """True: a record is pending; False: the replay ended, or waits for the reader."""
+            if pending:
+                return True
+            got = source.take(_CHUNK, wake)
+            if got is None:
+                if source.error is not None:
+                    observer.on_error(source.error)
+                else:
+                    observer.on_completed()
+                return False
+            pending.extend(got)
+            return bool(got)
 
         def fast(_s: abc.SchedulerBase, _state: Any = None) -> None:
             for _ in range(_CHUNK):
-                if disposed:
+                if disposed or not ready():
                     return
-                item = advance()
-                if item is None:
-                    return
-                observer.on_next(item[0])
+                observer.on_next(pending.popleft()[0])
             serial.disposable = sched.schedule(fast)
 
         def timed(_s: abc.SchedulerBase, _state: Any = None) -> None:
             nonlocal start, first_at
             assert speed is not None
-            while not disposed:
-                item = advance()
-                if item is None:
-                    return
-                event, at = item
+            while not disposed and ready():
+                event, at, line = pending[0]
                 if start is None:
                     start, first_at = sched.now, at
-                due = start + timedelta(seconds=max(0.0, at - first_at) / speed)
+                try:
+                    due = start + timedelta(seconds=max(0.0, at - first_at) / speed)
+                except OverflowError:  # years apart: past the calendar's end
+                    dispose()
+                    observer.on_error(_too_far(name, line, at - first_at, speed))
+                    return
                 if due > sched.now:
-                    pending.append(item)
                     serial.disposable = sched.schedule_absolute(due, timed)
                     return
+                pending.popleft()
                 observer.on_next(event)
 
         serial.disposable = sched.schedule(fast if speed is None else timed)
@@ -240,8 +287,52 @@ def replay(
             nonlocal disposed
             disposed = True
             serial.dispose()
-            records.close()
+            source.close()
 
         return Disposable(dispose)
 
     return reactivex.create(subscribe)
+
+
+def _too_far(path: str, line: int, gap: float, speed: float) -> ReplayError:
+    where = f"{path}, line {line}"
+    return ReplayError(
+        f"{where}: receivedAt is {gap:.0f} s after the first event's, "
+        f"too far to schedule at speed {speed:g}",
+        path=path,
+        line=line,
+    )
+
+
+_Numbered = tuple[TrainingEvent, float, int]
+
+
+class _Inline:
+    """The records read on the caller's thread (no loop to stall: the trampoline, virtual time)."""
+
+    def __init__(self, path: str, timed: bool) -> None:
+        self._records = _numbered(path, timed)
+        self.error: Exception | None = None
+
+    def take(self, limit: int, on_ready: Any) -> list[_Numbered] | None:
+        out: list[_Numbered] = []
+        try:
+            out.extend(itertools.islice(self._records, limit))
+        except ReplayError as exc:
+            self.error = exc
+        return out or None
+
+    def close(self) -> None:
+        self._records.close()
+
+
+def _source(path: str, timed: bool, sched: abc.SchedulerBase) -> _Inline | ReadAhead[_Numbered]:
+    """Where the records come from: off the loop when the scheduler is the running loop's."""
+    if isinstance(sched, AsyncIOScheduler):
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            return ReadAhead(lambda: _numbered(path, timed), loop, f"arkor-rx replay {path}")
+    return _Inline(path, timed)

@@ -25,6 +25,7 @@ from typing import Any
 
 from rich.console import Console
 
+from arkor_rx._printable import NAME_CHARS, printable
 from arkor_rx.dashboard._runs import ViewState
 from arkor_rx.dashboard._state import DashboardState, RunStatus
 from arkor_rx.dashboard._terminal import (
@@ -155,11 +156,19 @@ def _plot_one(ax: Any, run: DashboardState) -> None:
         )
 
 
+def _plot_text(text: str) -> str:
+    """A server's string as matplotlib text: bounded, no control characters, and
+    literal (``$\\foo$`` is not mathtext; a leading ``_`` does not hide it from the legend).
+    """
+    shown = printable(text, NAME_CHARS).replace("$", r"\$")
+    return "\u200b" + shown if shown.startswith("_") else shown
+
+
 def _plot_run(ax: Any, position: int, run: DashboardState) -> None:
     if not run.curve:
         return
     marked = run.status.stopped
-    label = run.label + (" (pruned)" if run.status is RunStatus.PRUNED else "")
+    label = _plot_text(run.label) + (" (pruned)" if run.status is RunStatus.PRUNED else "")
     ax.plot(
         [p[0] for p in run.curve],
         [_finite(p[2]) for p in run.curve],
