@@ -73,8 +73,10 @@ if TYPE_CHECKING:
 
 def fail(message: str) -> int:
     """Print ``arkor-rx: error: <message>`` on stderr; return `EXIT_ERROR`."""
-    # The message may quote a server (an error body, a job name): no terminal control.
-    print(f"{PROG}: error: {printable(message)}", file=sys.stderr, flush=True)
+    # The message may quote a server (an error body, a job name): no terminal
+    # control, and one line.
+    line = " ".join(printable(message).splitlines())
+    print(f"{PROG}: error: {line}", file=sys.stderr, flush=True)
     return EXIT_ERROR
 
 
