@@ -156,11 +156,15 @@ def _plot_one(ax: Any, run: DashboardState) -> None:
         )
 
 
+_LEGEND_CHARS = 40
+"""The most characters of a run's name in the legend (a longer one would not fit the plot)."""
+
+
 def _plot_text(text: str) -> str:
     """A server's string as matplotlib text: bounded, no control characters, and
     literal (``$\\foo$`` is not mathtext; a leading ``_`` does not hide it from the legend).
     """
-    shown = printable(text, NAME_CHARS).replace("$", r"\$")
+    shown = printable(text, _LEGEND_CHARS).replace("$", r"\$")
     return "\u200b" + shown if shown.startswith("_") else shown
 
 
@@ -191,6 +195,12 @@ _CELL = "padding:2px 8px;border-bottom:1px solid #ddd;text-align:{align}"
 
 def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
+
+
+def _name(text: str) -> str:
+    """A server's name or id as HTML: bounded (a 400,000-character name costs
+    nothing per frame) and escaped."""
+    return _e(printable(text, NAME_CHARS))
 
 
 def _table(
@@ -262,14 +272,15 @@ def _samples(run: DashboardState) -> str:
 
 def _one(run: DashboardState, now: float, svg: str) -> list[str]:
     parts = [
-        f'<div class="arkor-head">{f"<b>{_e(run.name)}</b> " if run.name else ""}'
-        f"<code>{_e(run.job_id or '?')}</code> {_status(run.status)}</div>",
+        f'<div class="arkor-head">{f"<b>{_name(run.name)}</b> " if run.name else ""}'
+        f"<code>{_name(run.job_id or '?')}</code> {_status(run.status)}</div>",
         _progress(run, now),
     ]
     if run.stop is not None:
         parts.append(f'<p class="arkor-stop" style="color:#b9770e">{_e(stop_line(run.stop))}</p>')
     if run.error:
-        parts.append(f'<p class="arkor-error" style="color:#d62728">error: {_e(run.error)}</p>')
+        error = _e(printable(run.error))
+        parts.append(f'<p class="arkor-error" style="color:#d62728">error: {error}</p>')
     parts += [svg, _evals(run), _samples(run)]
     parts.append(f'<div class="arkor-stream" style="color:#888">{_e(events_line(run))}</div>')
     return parts
@@ -287,7 +298,7 @@ def _many(view: ViewState, now: float, svg: str) -> list[str]:
         steps = f"{run.step}/{run.max_steps}" if run.max_steps else str(run.step)
         rows.append(
             [
-                _e(run.label),
+                _name(run.label),
                 _status(run.status),
                 steps,
                 num(run.smoothed_loss),
