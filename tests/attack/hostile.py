@@ -61,7 +61,7 @@ def job(
 def stream(job_id: str, error: str) -> bytes:
     """An event stream: started, two logs, then failed with ``error``."""
     at = {"jobId": job_id, "timestamp": "2026-01-01T00:00:00Z"}
-    frames = [
+    frames: list[tuple[str, dict[str, Any]]] = [
         ("training.started", {"metadata": {"maxSteps": 10}}),
         ("training.log", {"step": 1, "loss": 2.0}),
         ("training.log", {"step": 2, "loss": 1.5}),
@@ -152,8 +152,7 @@ class HostileServer:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_port}"
 
     def __enter__(self) -> HostileServer:
         self._thread.start()

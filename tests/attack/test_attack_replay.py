@@ -13,6 +13,7 @@ import json
 import os
 import threading
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,11 @@ def _run(source: reactivex.Observable[Any]) -> tuple[list[int], list[Exception],
     return steps, errors, len(done)
 
 
-async def _run_async(source: reactivex.Observable[Any]) -> tuple[list[int], list[Exception]]:
-    """Subscribe on the running loop (the recording is read off it) until it ends."""
+async def _run_async(
+    source: reactivex.Observable[Any], subscribed: Callable[[], object] = lambda: None
+) -> tuple[list[int], list[Exception]]:
+    """Subscribe on the running loop (the recording is read off it) until it ends;
+    ``subscribed`` is called on the loop once subscribing returned to it."""
     loop = asyncio.get_running_loop()
     ended: asyncio.Future[None] = loop.create_future()
     steps: list[int] = []
@@ -60,6 +64,7 @@ async def _run_async(source: reactivex.Observable[Any]) -> tuple[list[int], list
         ended.set_result(None)
 
     source.subscribe(lambda e: steps.append(e.step), end, end)
+    loop.call_soon(subscribed)
     await asyncio.wait_for(ended, 60)
     return steps, errors
 
@@ -188,17 +193,8 @@ async def test_a_fifo_never_stalls_the_loop(tmp_path: Path) -> None:
 
     thread = threading.Thread(target=writer, daemon=True)
     thread.start()
-    loop = asyncio.get_running_loop()
-    ended: asyncio.Future[None] = loop.create_future()
-    steps: list[int] = []
-    errors: list[Exception] = []
-    ax.replay(fifo).subscribe(
-        lambda e: steps.append(e.step),
-        lambda e: (errors.append(e), ended.set_result(None)),
-        lambda: ended.set_result(None),
-    )
-    loop.call_soon(loop_alive.set)  # runs only if subscribing returned to the loop
-    await asyncio.wait_for(ended, 60)
+    # loop_alive is set only once subscribing returned to the loop.
+    steps, errors = await _run_async(ax.replay(fifo), loop_alive.set)
     thread.join(30)
     assert stalled == [False]
     assert steps == [1, 2]
