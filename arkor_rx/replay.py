@@ -11,11 +11,19 @@ Otherwise the first event is emitted at subscription and event *i* at
 asyncio loop, else reactivex's current-thread scheduler), so a
 ``TestScheduler`` drives it in virtual time.
 
-Rule 3: a line that is not a record (not JSON, not the four keys, a ``data``
-that is not a valid event) ends the replay: the events before it are
+Rule 3: a recording is hostile input. A line that is not a record (not
+UTF-8, not JSON, nested too deeply, longer than
+[`MAX_LINE_BYTES`][arkor_rx.replay.MAX_LINE_BYTES], not the four keys, a
+``data`` that is not a valid event, or, with ``speed``, a time too far from
+the first to be scheduled) ends the replay: the events before it are
 emitted, then ``on_error(ReplayError)`` naming the file and the 1-based line.
 A last line without its newline that does not parse (a writer killed in
 mid-line) is skipped with a logged warning, and the replay completes.
+
+Rule 4: on a running asyncio loop (an ``AsyncIOScheduler``) the file is
+opened and read on a daemon thread, a bounded number of events ahead, so a
+FIFO or a slow disk never stalls the loop; on any other scheduler (the
+trampoline, a ``TestScheduler``) it is read on the subscribing thread.
 """
 
 from __future__ import annotations
