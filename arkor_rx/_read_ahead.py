@@ -6,8 +6,9 @@ stream, callback and sink) if read on it, so a recording is read here, off the
 loop. The loop side never blocks: it takes what is ready, or leaves a callback
 that the reader calls (through ``call_soon_threadsafe``) when more is.
 
-Rule 2: memory is bounded: the thread waits while ``AHEAD`` items are ready
-and not taken.
+Rule 2: memory is bounded: the thread waits while the items ready and not
+taken cost ``budget`` or more (by default each costs 1 and the budget is
+``AHEAD``; lines of a file cost their length in bytes).
 
 Rule 3: the iterator is created, advanced and closed on the thread only (a
 generator cannot be closed from another thread while it runs). ``close()``
@@ -36,9 +37,18 @@ class ReadAhead(Generic[T]):
     """The items of ``source()``, read on a daemon thread for a loop that never waits on them."""
 
     def __init__(
-        self, source: Callable[[], Iterator[T]], loop: asyncio.AbstractEventLoop, name: str
+        self,
+        source: Callable[[], Iterator[T]],
+        loop: asyncio.AbstractEventLoop,
+        name: str,
+        *,
+        cost: Callable[[T], int] = lambda _item: 1,
+        budget: int = AHEAD,
     ) -> None:
         self._loop = loop
+        self._cost = cost
+        self._budget = budget
+        self._load = 0
         self._cond = threading.Condition()
         self._items: deque[T] = deque()
         self._waiter: Callable[[], None] | None = None
@@ -70,11 +80,12 @@ class ReadAhead(Generic[T]):
 
     def _put(self, item: T) -> bool:
         with self._cond:
-            while len(self._items) >= AHEAD and not self._closed:
+            while self._items and self._load >= self._budget and not self._closed:
                 self._cond.wait()
             if self._closed:
                 return False
             self._items.append(item)
+            self._load += self._cost(item)
             waiter, self._waiter = self._waiter, None
         self._wake(waiter)
         return True
@@ -97,6 +108,7 @@ class ReadAhead(Generic[T]):
             if self._items:
                 count = min(limit, len(self._items))
                 out = [self._items.popleft() for _ in range(count)]
+                self._load -= sum(self._cost(item) for item in out)
                 self._cond.notify()
                 return out
             if self._ended:
@@ -132,4 +144,5 @@ class ReadAhead(Generic[T]):
             self._closed = True
             self._waiter = None
             self._items.clear()
+            self._load = 0
             self._cond.notify_all()

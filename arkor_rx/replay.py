@@ -35,7 +35,7 @@ import logging
 import math
 import os
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -64,6 +64,13 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 
 A longer line (or a file with no newline, such as ``/dev/zero``) ends the
 replay with a `ReplayError` at that line, read in bounded memory."""
+
+
+_Numbered = tuple[TrainingEvent, float, int]
+"""An event, its receive time and its line number."""
+
+_AHEAD_BYTES = 8 * 1024 * 1024
+"""The most bytes of lines read ahead of the loop (and one line more)."""
 
 
 class ReplayError(ConfigError):
@@ -117,8 +124,8 @@ def _seconds(received: str, where: str) -> float:
         raise ValueError(f"{where}: receivedAt {shown!r} is not an ISO-8601 time") from None
 
 
-def _numbered(path: str, timed: bool) -> Generator[tuple[TrainingEvent, float, int], None, None]:
-    """``read_recording``'s records with their 1-based line numbers."""
+def _lines(path: str) -> Generator[tuple[int, bytes], None, None]:
+    """The file's non-blank lines with their 1-based numbers, each at most ``MAX_LINE_BYTES``."""
     try:
         handle = open(path, "rb")  # noqa: SIM115 (closed by the generator)
     except OSError as exc:
@@ -129,29 +136,44 @@ def _numbered(path: str, timed: bool) -> Generator[tuple[TrainingEvent, float, i
             try:
                 raw = handle.readline(MAX_LINE_BYTES + 1)
             except OSError as exc:
-                where = f"{path}, line {number + 1}"
-                message = f"{where}: cannot read ({exc.strerror})"
+                message = f"{path}, line {number + 1}: cannot read ({exc.strerror})"
                 raise ReplayError(message, path=path, line=number + 1) from None
             if not raw:
                 return
             number += 1
-            where = f"{path}, line {number}"
             if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                where = f"{path}, line {number}"
                 message = f"{where}: longer than {MAX_LINE_BYTES} bytes (the limit of a line)"
                 raise ReplayError(message, path=path, line=number)
-            if not raw.strip():
-                continue
-            try:
-                event, received = _record(raw, where)
-                at = _seconds(received, where) if timed else 0.0
-            except ValueError as exc:
-                if not raw.endswith(b"\n") and not handle.read(1):
-                    logger.warning(
-                        "%s: truncated last line skipped (a writer killed mid-line)", where
-                    )
-                    return
-                raise ReplayError(str(exc), path=path, line=number) from None
-            yield event, at, number
+            if not raw.isspace():
+                yield number, raw
+
+
+def _parsed(path: str, number: int, raw: bytes, timed: bool) -> _Numbered | None:
+    """The record of one line; None for a truncated last line (skipped, logged)."""
+    where = f"{path}, line {number}"
+    try:
+        event, received = _record(raw, where)
+        at = _seconds(received, where) if timed else 0.0
+    except ValueError as exc:
+        if not raw.endswith(b"\n"):  # no newline within the limit: the file's end
+            logger.warning("%s: truncated last line skipped (a writer killed mid-line)", where)
+            return None
+        raise ReplayError(str(exc), path=path, line=number) from None
+    return event, at, number
+
+
+def _numbered(path: str, timed: bool) -> Generator[_Numbered, None, None]:
+    """``read_recording``'s records with their 1-based line numbers."""
+    lines = _lines(path)
+    try:
+        for number, raw in lines:
+            record = _parsed(path, number, raw, timed)
+            if record is None:
+                return
+            yield record
+    finally:
+        lines.close()
 
 
 def read_recording(
@@ -312,9 +334,6 @@ def _too_far(path: str, line: int, gap: float, speed: float) -> ReplayError:
     )
 
 
-_Numbered = tuple[TrainingEvent, float, int]
-
-
 class _Inline:
     """The records read on the caller's thread (no loop to stall: the trampoline, virtual time)."""
 
@@ -334,7 +353,48 @@ class _Inline:
         self._records.close()
 
 
-def _source(path: str, timed: bool, sched: abc.SchedulerBase) -> _Inline | ReadAhead[_Numbered]:
+class _OffLoop:
+    """The lines read on a thread, a bounded number of bytes ahead; parsed here, on the loop
+    (the reader stays ahead of the parser, so the loop takes whole chunks)."""
+
+    def __init__(self, path: str, timed: bool, loop: asyncio.AbstractEventLoop) -> None:
+        self._path, self._timed = path, timed
+        self._lines = ReadAhead(
+            lambda: _lines(path),
+            loop,
+            f"arkor-rx replay {path}",
+            cost=lambda line: len(line[1]),
+            budget=_AHEAD_BYTES,
+        )
+        self._ended = False
+        self.error: Exception | None = None
+
+    def take(self, limit: int, on_ready: Callable[[], None]) -> list[_Numbered] | None:
+        if self._ended:
+            return None
+        got = self._lines.take(limit, on_ready)
+        if got is None:
+            self._ended, self.error = True, self._lines.error
+            return None
+        out: list[_Numbered] = []
+        for number, raw in got:
+            try:
+                record = _parsed(self._path, number, raw, self._timed)
+            except ReplayError as exc:
+                self.error = exc
+                record = None
+            if record is None:
+                self._ended = True
+                self._lines.close()
+                return out or None
+            out.append(record)
+        return out
+
+    def close(self) -> None:
+        self._lines.close()
+
+
+def _source(path: str, timed: bool, sched: abc.SchedulerBase) -> _Inline | _OffLoop:
     """Where the records come from: off the loop when the scheduler is the running loop's."""
     if isinstance(sched, AsyncIOScheduler):
         try:
@@ -342,5 +402,5 @@ def _source(path: str, timed: bool, sched: abc.SchedulerBase) -> _Inline | ReadA
         except RuntimeError:
             pass
         else:
-            return ReadAhead(lambda: _numbered(path, timed), loop, f"arkor-rx replay {path}")
+            return _OffLoop(path, timed, loop)
     return _Inline(path, timed)

@@ -13,7 +13,7 @@ import json
 import os
 import threading
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import reactivex
 from reactivex.testing import TestScheduler
 
 import arkor_rx as ax
+from arkor_rx._read_ahead import ReadAhead
 from arkor_rx.cli import EXIT_ERROR, main
 from arkor_rx.replay import MAX_LINE_BYTES, ReplayError
 
@@ -115,7 +116,7 @@ async def test_times_years_apart_at_speed_1_are_an_error_not_an_overflow(
     path = tmp_path / "r.jsonl"
     path.write_bytes(
         _line(1, "0001-01-01T00:00:00+00:00")
-        + _line(2, "0001-01-01T00:00:01+00:00")
+        + _line(2, "0001-01-01T00:00:00.001000+00:00")
         + _line(3, "9999-12-31T23:59:59+00:00")
     )
     if on_loop:
@@ -279,3 +280,22 @@ def test_replay_refuses_to_record_over_its_own_input(
         " (it would be truncated)\n"
     )
     assert path.read_bytes() == content
+
+
+async def test_the_reader_waits_at_its_budget() -> None:
+    produced: list[int] = []
+
+    def source() -> Iterator[int]:
+        for n in range(1000):
+            produced.append(n)
+            yield n
+
+    ahead = ReadAhead(source, asyncio.get_running_loop(), "t", cost=lambda n: 2, budget=8)
+    try:
+        for _ in range(3000):  # bounded: until the reader holds item 4 (it has room for 0-3)
+            if len(produced) >= 5:
+                break
+            await asyncio.sleep(0.01)
+        assert ahead.take(1000, lambda: None) == [0, 1, 2, 3]  # not one more was read ahead
+    finally:
+        ahead.close()
