@@ -341,7 +341,7 @@ class _Inline:
         self._records = _numbered(path, timed)
         self.error: Exception | None = None
 
-    def take(self, limit: int, on_ready: Any) -> list[_Numbered] | None:
+    def take(self, limit: int, on_ready: Callable[[], None]) -> list[_Numbered] | None:
         out: list[_Numbered] = []
         try:
             out.extend(itertools.islice(self._records, limit))
