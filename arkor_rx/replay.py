@@ -117,11 +117,13 @@ def _record(raw: bytes, where: str) -> tuple[TrainingEvent, str]:
 
 
 def _seconds(received: str, where: str) -> float:
+    shown = received if len(received) <= 40 else received[:40] + "..."
     try:
         return datetime.fromisoformat(received).timestamp()
-    except (ValueError, OverflowError):
-        shown = received if len(received) <= 40 else received[:40] + "..."
+    except ValueError:
         raise ValueError(f"{where}: receivedAt {shown!r} is not an ISO-8601 time") from None
+    except OverflowError:  # a local time (no offset) the platform cannot convert
+        raise ValueError(f"{where}: receivedAt {shown!r} is out of range") from None
 
 
 def _lines(path: str) -> Generator[tuple[int, bytes], None, None]:
