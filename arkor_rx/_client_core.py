@@ -169,12 +169,18 @@ class ClientCore:
         return api_error(status, headers, body, redactor=self._redactor)
 
     async def _call(
-        self, method: str, path: str, *, json_body: Any = None, total: float | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        total: float | None = None,
+        query: Mapping[str, str] | None = None,
     ) -> tuple[int, bytes]:
         status, headers, body = await self._transport.request(
             method,
             self._url(path),
-            params=self._params,
+            params={**self._params, **query} if query else self._params,
             headers=self._headers(),
             json=json_body,
             total_timeout=self._request_timeout if total is None else total,
@@ -187,7 +193,7 @@ class ClientCore:
     def _object(self, status: int, body: bytes, what: str) -> dict[str, Any]:
         try:
             data = json.loads(body)  # a successful answer: never rewritten
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the stack
             data = None
         if not isinstance(data, dict):
             raise CloudApiError(status, f"unexpected answer to {what}: not a JSON object")
@@ -230,6 +236,17 @@ class ClientCore:
                 )
             jobs.append(self._job(status, item, f"list jobs (jobs[{index}])"))
         return jobs
+
+    def _next_cursor(self, status: int, data: Mapping[str, Any], seen: set[str]) -> str | None:
+        """The ``nextCursor`` of a page of ``GET /v1/jobs`` (None: the last page), added to
+        ``seen``; a cursor seen before would page for ever."""
+        cursor = data.get("nextCursor")
+        if cursor is None:
+            return None
+        if not isinstance(cursor, str) or not cursor or cursor in seen:
+            raise CloudApiError(status, "unexpected answer to list jobs: a bad nextCursor")
+        seen.add(cursor)
+        return cursor
 
     async def _check_stream(self, stream: StreamResponse) -> None:
         """Raise the CloudApiError of a non-2xx stream, after reading its body and closing it."""

@@ -273,6 +273,9 @@ class ArkorClient(DeploymentRoutes, ClientCore):
     async def list_jobs(self) -> list[TrainingJob]:
         """The jobs of the project, newest first (``GET /v1/jobs``).
 
+        A server that pages its list (a ``nextCursor`` in the answer, as the
+        local backend does) is followed page by page (``?cursor=``) to the end.
+
         Examples:
             >>> async def show(client: ArkorClient) -> None:  # doctest: +SKIP
             ...     for job in await client.list_jobs():
@@ -283,12 +286,21 @@ class ArkorClient(DeploymentRoutes, ClientCore):
 
         Raises:
             CloudApiError: a non-2xx answer, or an answer without a ``jobs`` list
-                (or with an entry that is not a job).
+                (or with an entry that is not a job, or a ``nextCursor`` that is not
+                a string or comes back again).
             TransportError: no answer could be had.
         """
-        status, body = await self._call("GET", jobs_path())
-        data = self._object(status, body, "list jobs")
-        return self._jobs(status, data)
+        jobs: list[TrainingJob] = []
+        cursors: set[str] = set()
+        query: dict[str, str] | None = None
+        while True:
+            status, body = await self._call("GET", jobs_path(), query=query)
+            data = self._object(status, body, "list jobs")
+            jobs.extend(self._jobs(status, data))
+            cursor = self._next_cursor(status, data, cursors)
+            if cursor is None:
+                return jobs
+            query = {"cursor": cursor}
 
     async def cancel_job(self, job_id: str) -> None:
         """Ask the backend to cancel the job (``POST /v1/jobs/{id}/cancel``).

@@ -303,7 +303,7 @@ def error_message(
     if text:
         try:
             decoded = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the stack
             decoded = None
     shown = redact if redact is not None else _same
     if isinstance(decoded, dict):

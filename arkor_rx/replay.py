@@ -11,21 +11,31 @@ Otherwise the first event is emitted at subscription and event *i* at
 asyncio loop, else reactivex's current-thread scheduler), so a
 ``TestScheduler`` drives it in virtual time.
 
-Rule 3: a line that is not a record (not JSON, not the four keys, a ``data``
-that is not a valid event) ends the replay: the events before it are
+Rule 3: a recording is hostile input. A line that is not a record (not
+UTF-8, not JSON, nested too deeply, longer than
+[`MAX_LINE_BYTES`][arkor_rx.replay.MAX_LINE_BYTES], not the four keys, a
+``data`` that is not a valid event, or, with ``speed``, a time too far from
+the first to be scheduled) ends the replay: the events before it are
 emitted, then ``on_error(ReplayError)`` naming the file and the 1-based line.
 A last line without its newline that does not parse (a writer killed in
 mid-line) is skipped with a logged warning, and the replay completes.
+
+Rule 4: on a running asyncio loop (an ``AsyncIOScheduler``) the file is
+opened and read on a daemon thread, a bounded number of events ahead, so a
+FIFO or a slow disk never stalls the loop; on any other scheduler (the
+trampoline, a ``TestScheduler``) it is read on the subscribing thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import math
 import os
-from collections.abc import Generator
+from collections import deque
+from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,10 +45,11 @@ from reactivex.disposable import Disposable, MultipleAssignmentDisposable
 from reactivex.scheduler import CurrentThreadScheduler
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from arkor_rx._read_ahead import ReadAhead
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import TrainingEvent, event_adapter
 
-__all__ = ["RECORD_KEYS", "ReplayError", "read_recording", "replay"]
+__all__ = ["MAX_LINE_BYTES", "RECORD_KEYS", "ReplayError", "read_recording", "replay"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +58,19 @@ RECORD_KEYS = frozenset({"id", "event", "data", "receivedAt"})
 
 _CHUNK = 256
 """Events emitted per scheduler action at full speed: a loop turn for others in between."""
+
+MAX_LINE_BYTES = 16 * 1024 * 1024
+"""The longest line a recording may hold (16 MiB; an event line is usually under 1 KB).
+
+A longer line (or a file with no newline, such as ``/dev/zero``) ends the
+replay with a `ReplayError` at that line, read in bounded memory."""
+
+
+_Numbered = tuple[TrainingEvent, float, int]
+"""An event, its receive time and its line number."""
+
+_AHEAD_BYTES = 8 * 1024 * 1024
+"""The most bytes of lines read ahead of the loop (and one line more)."""
 
 
 class ReplayError(ConfigError):
@@ -60,9 +84,15 @@ class ReplayError(ConfigError):
         """The 1-based line number of the bad line (None when the file could not be read)."""
 
 
-def _record(text: str, where: str) -> tuple[TrainingEvent, str]:
+def _record(raw: bytes, where: str) -> tuple[TrainingEvent, str]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{where}: not UTF-8 (a bad byte at column {exc.start + 1})") from None
     try:
         record = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{where}: JSON nested too deeply") from None
     except ValueError as exc:
         raise ValueError(f"{where}: not JSON ({exc})") from None
     if not isinstance(record, dict) or set(record) != RECORD_KEYS:
@@ -76,6 +106,8 @@ def _record(text: str, where: str) -> tuple[TrainingEvent, str]:
         raise ValueError(f"{where}: receivedAt is not an ISO-8601 string")
     try:
         event = event_adapter.validate_python(data)
+    except RecursionError:
+        raise ValueError(f"{where}: data nested too deeply") from None
     except ValueError as exc:
         first = str(exc).splitlines()
         raise ValueError(f"{where}: data is not a valid event ({' '.join(first[:3])})") from None
@@ -85,10 +117,65 @@ def _record(text: str, where: str) -> tuple[TrainingEvent, str]:
 
 
 def _seconds(received: str, where: str) -> float:
+    shown = received if len(received) <= 40 else received[:40] + "..."
     try:
         return datetime.fromisoformat(received).timestamp()
     except ValueError:
-        raise ValueError(f"{where}: receivedAt {received!r} is not an ISO-8601 time") from None
+        raise ValueError(f"{where}: receivedAt {shown!r} is not an ISO-8601 time") from None
+    except OverflowError:  # a local time (no offset) the platform cannot convert
+        raise ValueError(f"{where}: receivedAt {shown!r} is out of range") from None
+
+
+def _lines(path: str) -> Generator[tuple[int, bytes], None, None]:
+    """The file's non-blank lines with their 1-based numbers, each at most ``MAX_LINE_BYTES``."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 (closed by the generator)
+    except OSError as exc:
+        raise ReplayError(f"cannot read recording {path}: {exc.strerror}", path=path) from None
+    with handle:
+        number = 0
+        while True:
+            try:
+                raw = handle.readline(MAX_LINE_BYTES + 1)
+            except OSError as exc:
+                message = f"{path}, line {number + 1}: cannot read ({exc.strerror})"
+                raise ReplayError(message, path=path, line=number + 1) from None
+            if not raw:
+                return
+            number += 1
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                where = f"{path}, line {number}"
+                message = f"{where}: longer than {MAX_LINE_BYTES} bytes (the limit of a line)"
+                raise ReplayError(message, path=path, line=number)
+            if not raw.isspace():
+                yield number, raw
+
+
+def _parsed(path: str, number: int, raw: bytes, timed: bool) -> _Numbered | None:
+    """The record of one line; None for a truncated last line (skipped, logged)."""
+    where = f"{path}, line {number}"
+    try:
+        event, received = _record(raw, where)
+        at = _seconds(received, where) if timed else 0.0
+    except ValueError as exc:
+        if not raw.endswith(b"\n"):  # no newline within the limit: the file's end
+            logger.warning("%s: truncated last line skipped (a writer killed mid-line)", where)
+            return None
+        raise ReplayError(str(exc), path=path, line=number) from None
+    return event, at, number
+
+
+def _numbered(path: str, timed: bool) -> Generator[_Numbered, None, None]:
+    """``read_recording``'s records with their 1-based line numbers."""
+    lines = _lines(path)
+    try:
+        for number, raw in lines:
+            record = _parsed(path, number, raw, timed)
+            if record is None:
+                return
+            yield record
+    finally:
+        lines.close()
 
 
 def read_recording(
@@ -97,33 +184,18 @@ def read_recording(
     """The events of a recording with their receive time (POSIX seconds; 0.0 when not ``timed``).
 
     A plain generator for pull loops (the CLI's ``replay``); [`replay`][arkor_rx.replay.replay]
-    is the Observable over it. Close it to close the file.
+    is the Observable over it. Close it to close the file. It reads on the
+    calling thread: a coroutine should read it off its loop (a FIFO blocks).
 
     Raises:
         ReplayError: the file cannot be read, or a bad line (after the events before it).
     """
-    path = os.fspath(path)
+    records = _numbered(os.fspath(path), timed)
     try:
-        handle = open(path, encoding="utf-8")  # noqa: SIM115 (closed by the generator)
-    except OSError as exc:
-        raise ReplayError(f"cannot read recording {path}: {exc.strerror}", path=path) from None
-    with handle:
-        number = 0
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            where = f"{path}, line {number}"
-            try:
-                event, received = _record(text, where)
-                at = _seconds(received, where) if timed else 0.0
-            except ValueError as exc:
-                if not text.endswith("\n") and not handle.read(1):
-                    logger.warning(
-                        "%s: truncated last line skipped (a writer killed mid-line)", where
-                    )
-                    return
-                raise ReplayError(str(exc), path=path, line=number) from None
+        for event, at, _line in records:
             yield event, at
+    finally:
+        records.close()
 
 
 def _default_scheduler() -> abc.SchedulerBase:
@@ -184,54 +256,61 @@ def replay(
     ):
         raise ConfigError(f"replay speed must be a positive number or None, not {speed!r}")
     name = os.fspath(path)
+    timed_replay = speed is not None
 
     def subscribe(
         observer: abc.ObserverBase[TrainingEvent], sub_scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         sched = scheduler or sub_scheduler or _default_scheduler()
-        records = read_recording(name, timed=speed is not None)
-        pending: list[tuple[TrainingEvent, float]] = []
+        source = _source(name, timed_replay, sched)
+        pending: deque[_Numbered] = deque()
         serial = MultipleAssignmentDisposable()
         disposed = False
         start: datetime | None = None
         first_at = 0.0
 
-        def advance() -> tuple[TrainingEvent, float] | None:
-            """The next record, or None once the replay ended (completed or failed)."""
-            try:
-                item = pending.pop() if pending else next(records, None)
-            except ReplayError as exc:
-                observer.on_error(exc)
-                return None
-            if item is None:
-                observer.on_completed()
-            return item
+        def wake() -> None:
+            if not disposed:
+                serial.disposable = sched.schedule(fast if speed is None else timed)
+
+        def ready() -> bool:
+            """True: a record is pending; False: the replay ended, or waits for the reader."""
+            if pending:
+                return True
+            got = source.take(_CHUNK, wake)
+            if got is None:
+                if source.error is not None:
+                    observer.on_error(source.error)
+                else:
+                    observer.on_completed()
+                return False
+            pending.extend(got)
+            return bool(got)
 
         def fast(_s: abc.SchedulerBase, _state: Any = None) -> None:
             for _ in range(_CHUNK):
-                if disposed:
+                if disposed or not ready():
                     return
-                item = advance()
-                if item is None:
-                    return
-                observer.on_next(item[0])
+                observer.on_next(pending.popleft()[0])
             serial.disposable = sched.schedule(fast)
 
         def timed(_s: abc.SchedulerBase, _state: Any = None) -> None:
             nonlocal start, first_at
             assert speed is not None
-            while not disposed:
-                item = advance()
-                if item is None:
-                    return
-                event, at = item
+            while not disposed and ready():
+                event, at, line = pending[0]
                 if start is None:
                     start, first_at = sched.now, at
-                due = start + timedelta(seconds=max(0.0, at - first_at) / speed)
+                try:
+                    due = start + timedelta(seconds=max(0.0, at - first_at) / speed)
+                except OverflowError:  # years apart: past the calendar's end
+                    dispose()
+                    observer.on_error(_too_far(name, line, at - first_at, speed))
+                    return
                 if due > sched.now:
-                    pending.append(item)
                     serial.disposable = sched.schedule_absolute(due, timed)
                     return
+                pending.popleft()
                 observer.on_next(event)
 
         serial.disposable = sched.schedule(fast if speed is None else timed)
@@ -240,8 +319,90 @@ def replay(
             nonlocal disposed
             disposed = True
             serial.dispose()
-            records.close()
+            source.close()
 
         return Disposable(dispose)
 
     return reactivex.create(subscribe)
+
+
+def _too_far(path: str, line: int, gap: float, speed: float) -> ReplayError:
+    where = f"{path}, line {line}"
+    return ReplayError(
+        f"{where}: receivedAt is {gap:.0f} s after the first event's, "
+        f"too far to schedule at speed {speed:g}",
+        path=path,
+        line=line,
+    )
+
+
+class _Inline:
+    """The records read on the caller's thread (no loop to stall: the trampoline, virtual time)."""
+
+    def __init__(self, path: str, timed: bool) -> None:
+        self._records = _numbered(path, timed)
+        self.error: Exception | None = None
+
+    def take(self, limit: int, on_ready: Callable[[], None]) -> list[_Numbered] | None:
+        out: list[_Numbered] = []
+        try:
+            out.extend(itertools.islice(self._records, limit))
+        except ReplayError as exc:
+            self.error = exc
+        return out or None
+
+    def close(self) -> None:
+        self._records.close()
+
+
+class _OffLoop:
+    """The lines read on a thread, a bounded number of bytes ahead; parsed here, on the loop
+    (the reader stays ahead of the parser, so the loop takes whole chunks)."""
+
+    def __init__(self, path: str, timed: bool, loop: asyncio.AbstractEventLoop) -> None:
+        self._path, self._timed = path, timed
+        self._lines = ReadAhead(
+            lambda: _lines(path),
+            loop,
+            f"arkor-rx replay {path}",
+            cost=lambda line: len(line[1]),
+            budget=_AHEAD_BYTES,
+        )
+        self._ended = False
+        self.error: Exception | None = None
+
+    def take(self, limit: int, on_ready: Callable[[], None]) -> list[_Numbered] | None:
+        if self._ended:
+            return None
+        got = self._lines.take(limit, on_ready)
+        if got is None:
+            self._ended, self.error = True, self._lines.error
+            return None
+        out: list[_Numbered] = []
+        for number, raw in got:
+            try:
+                record = _parsed(self._path, number, raw, self._timed)
+            except ReplayError as exc:
+                self.error = exc
+                record = None
+            if record is None:
+                self._ended = True
+                self._lines.close()
+                return out or None
+            out.append(record)
+        return out
+
+    def close(self) -> None:
+        self._lines.close()
+
+
+def _source(path: str, timed: bool, sched: abc.SchedulerBase) -> _Inline | _OffLoop:
+    """Where the records come from: off the loop when the scheduler is the running loop's."""
+    if isinstance(sched, AsyncIOScheduler):
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            return _OffLoop(path, timed, loop)
+    return _Inline(path, timed)

@@ -25,7 +25,13 @@ Rule 4: redirects are followed by hand (at most ``max_redirects``), never by
 aiohttp, so that the ``Authorization`` header is dropped as soon as a redirect
 leaves the origin (scheme, host and port) of the request that carried it.
 
-Rule 5: no header value is ever logged or put in an error message; errors
+Rule 5: an answer is bounded. A plain answer's body is read up to
+``max_answer_bytes`` (default [`MAX_ANSWER_BYTES`][arkor_rx.transport.MAX_ANSWER_BYTES],
+64 MiB, after decompression); a longer one is a `TransportError`, read no
+further. A transport made with ``discard_bodies=True`` (the webhook sink's: only
+the status matters) reads no body at all.
+
+Rule 6: no header value is ever logged or put in an error message; errors
 name the method and the URL only.
 """
 
@@ -46,6 +52,7 @@ from arkor_rx.errors import ConfigError, TransportError
 from arkor_rx.protocol import AUTHORIZATION_HEADER
 
 __all__ = [
+    "MAX_ANSWER_BYTES",
     "AiohttpStreamResponse",
     "AiohttpTransport",
     "Response",
@@ -57,6 +64,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+"""The most body bytes read of a plain (non-stream) answer by default: 64 MiB
+(10,000 jobs are about 5 MB); past it, a `TransportError`, not a growing process."""
 
 
 class Response(NamedTuple):
@@ -204,6 +215,11 @@ class AiohttpTransport:
             a stream may take to answer with its status and headers.
         connect_timeout: seconds to open a TCP (and TLS) connection.
         max_redirects: how many redirects to follow before giving up.
+        max_connections: most connections open at once (0: no limit).
+        max_answer_bytes: the most body bytes read of a plain answer (a longer
+            one is a `TransportError`).
+        discard_bodies: read no body of a plain answer (``Response.body`` is
+            ``b""``): for callers that only need the status.
     """
 
     def __init__(
@@ -213,9 +229,17 @@ class AiohttpTransport:
         connect_timeout: float = 10.0,
         max_redirects: int = 5,
         max_connections: int = 0,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+        discard_bodies: bool = False,
     ) -> None:
         if max_connections < 0:
             raise ConfigError(f"max_connections must be >= 0, got {max_connections!r}")
+        if type(max_answer_bytes) is not int or max_answer_bytes < 0:
+            raise ConfigError(f"max_answer_bytes must be an int >= 0, got {max_answer_bytes!r}")
+        self.max_answer_bytes = max_answer_bytes
+        """The most body bytes read of a plain answer."""
+        self.discard_bodies = discard_bodies
+        """True: plain answers' bodies are not read."""
         # aiohttp's default pool holds 100 connections; a dashboard following
         # more running jobs than that would stall stream 101 until a timeout.
         # Streams are long-lived, so the default here is no limit (0).
@@ -302,10 +326,27 @@ class AiohttpTransport:
         )
         try:
             with network_errors(response.method, response.url):
-                body = await response.read()
+                body = await self._read_body(response)
         finally:
-            response.release()
+            if response.content.at_eof():
+                response.release()  # the connection goes back to the pool
+            else:
+                response.close()  # a body left unread: the connection cannot be reused
         return Response(response.status, CIMultiDictProxy(CIMultiDict(response.headers)), body)
+
+    async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
+        """The body, up to ``max_answer_bytes`` (Rule 5)."""
+        if self.discard_bodies:
+            return b""
+        limit, body = self.max_answer_bytes, bytearray()
+        declared = response.content_length
+        while len(body) <= limit and (declared is None or declared <= limit):
+            chunk = await response.content.readany()
+            if not chunk:
+                return bytes(body)
+            body += chunk
+        where = f"{response.method} {_display(response.url)}"
+        raise TransportError(f"{where}: the answer is longer than {limit} bytes (max_answer_bytes)")
 
     async def open_stream(
         self,

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
+from arkor_rx._printable import printable
+
 __all__ = [
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
@@ -85,7 +87,10 @@ if TYPE_CHECKING:
 
 def fail(message: str) -> int:
     """Print ``arkor-rx: error: <message>`` on stderr; return `EXIT_ERROR`."""
-    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    # The message may quote a server (an error body, a job name): no terminal
+    # control, and one line.
+    line = " ".join(printable(message).splitlines())
+    print(f"{PROG}: error: {line}", file=sys.stderr, flush=True)
     return EXIT_ERROR
 
 

@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from rich import box
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from arkor_rx._printable import NAME_CHARS, printable
 from arkor_rx.cli import _live
 from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_OK, positive_int
@@ -81,13 +82,12 @@ def jobs_table(jobs: Sequence[TrainingJob], steps: Mapping[str, int | None]) -> 
     for job in jobs:
         step = steps.get(job.id)
         style = _STATUS_STYLE.get(job.status, "")
-        status = f"[{style}]{escape(job.status)}[/]" if style else escape(job.status)
-        table.add_row(
-            escape(job.id),
-            escape(job.name),
-            status,
+        table.add_row(  # the server's strings: as written, no terminal control
+            Text(printable(job.id, NAME_CHARS)),
+            Text(printable(job.name, NAME_CHARS)),
+            Text(printable(job.status, NAME_CHARS), style=style),
             "—" if step is None else str(step),
-            escape(job.created_at or "—"),
+            Text(printable(job.created_at or "—", NAME_CHARS)),
         )
     return table
 

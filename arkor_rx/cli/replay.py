@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from arkor_rx._read_ahead import ReadAhead
 from arkor_rx.cli import _live
 from arkor_rx.cli._checks import prepare_sinks, report_sink_failures
 from arkor_rx.cli._commands import HELP
@@ -74,6 +75,9 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 async def run(args: argparse.Namespace) -> int:
     """Replay the file under the view into the sinks."""
+    record = getattr(args, "record", None)
+    if record and _same_file(args.file, record):
+        return fail(f"--record {record} is the recording being replayed (it would be truncated)")
     prepare_sinks(args)
     sinks = build_sinks(args, backfill=True)
     try:
@@ -84,13 +88,30 @@ async def run(args: argparse.Namespace) -> int:
 
 
 async def _replay(args: argparse.Namespace, sinks: list[Any]) -> int:
-    from arkor_rx.replay import ReplayError, read_recording
+    from arkor_rx.replay import read_recording
+
+    speed = args.speed
+    # Read off the loop (a FIFO blocks); an unreadable file or a bad first line
+    # fails here, as one line, before any view is drawn.
+    records = ReadAhead(
+        lambda: read_recording(args.file, timed=speed is not None),
+        asyncio.get_running_loop(),
+        "arkor-rx replay",
+    )
+    try:
+        return await _show_all(args, sinks, records)
+    finally:
+        records.close()
+
+
+async def _show_all(
+    args: argparse.Namespace, sinks: list[Any], records: ReadAhead[tuple[TrainingEvent, float]]
+) -> int:
+    from arkor_rx.replay import ReplayError
     from arkor_rx.sinks import Outcome
 
     speed = args.speed
-    records = read_recording(args.file, timed=speed is not None)
-    # An unreadable file or a bad first line fails here, as one line, before any view is drawn.
-    head = next(records, None)
+    head = await records.next()
     if head is None:
         return fail(f"{args.file}: the recording holds no events")
     console = _live.console()
@@ -103,7 +124,10 @@ async def _replay(args: argparse.Namespace, sinks: list[Any]) -> int:
         start = time.monotonic()
         first: float | None = None
         try:
-            for count, (event, at) in enumerate(itertools.chain([head], records)):
+            count = 0
+            item: tuple[TrainingEvent, float] | None = head
+            while item is not None:
+                event, at = item
                 if speed is not None:
                     first = at if first is None else first
                     delay = start + (at - first) / speed - time.monotonic()
@@ -113,6 +137,7 @@ async def _replay(args: argparse.Namespace, sinks: list[Any]) -> int:
                     await asyncio.sleep(0)
                 await _show(view, event, name)
                 await feed.feed(event)
+                count, item = count + 1, await records.next()
         except ReplayError as exc:
             failure = exc
         except asyncio.CancelledError:
@@ -128,6 +153,13 @@ async def _replay(args: argparse.Namespace, sinks: list[Any]) -> int:
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if all(run.succeeded for run in view.view.ordered) else EXIT_ERROR
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either is missing: not the same file
+        return False
 
 
 async def _show(view: LiveDashboard, event: TrainingEvent, name: str) -> None:

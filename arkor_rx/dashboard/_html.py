@@ -25,6 +25,7 @@ from typing import Any
 
 from rich.console import Console
 
+from arkor_rx._printable import NAME_CHARS, printable
 from arkor_rx.dashboard._runs import ViewState
 from arkor_rx.dashboard._state import DashboardState, RunStatus
 from arkor_rx.dashboard._terminal import (
@@ -155,11 +156,23 @@ def _plot_one(ax: Any, run: DashboardState) -> None:
         )
 
 
+_LEGEND_CHARS = 40
+"""The most characters of a run's name in the legend (a longer one would not fit the plot)."""
+
+
+def _plot_text(text: str) -> str:
+    """A server's string as matplotlib text: bounded, no control characters, and
+    literal (``$\\foo$`` is not mathtext; a leading ``_`` does not hide it from the legend).
+    """
+    shown = printable(text, _LEGEND_CHARS).replace("$", r"\$")
+    return "\u200b" + shown if shown.startswith("_") else shown
+
+
 def _plot_run(ax: Any, position: int, run: DashboardState) -> None:
     if not run.curve:
         return
     marked = run.status.stopped
-    label = run.label + (" (pruned)" if run.status is RunStatus.PRUNED else "")
+    label = _plot_text(run.label) + (" (pruned)" if run.status is RunStatus.PRUNED else "")
     ax.plot(
         [p[0] for p in run.curve],
         [_finite(p[2]) for p in run.curve],
@@ -182,6 +195,12 @@ _CELL = "padding:2px 8px;border-bottom:1px solid #ddd;text-align:{align}"
 
 def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
+
+
+def _name(text: str) -> str:
+    """A server's name or id as HTML: bounded (a 400,000-character name costs
+    nothing per frame) and escaped."""
+    return _e(printable(text, NAME_CHARS))
 
 
 def _table(
@@ -263,14 +282,15 @@ def _samples(run: DashboardState) -> str:
 
 def _one(run: DashboardState, now: float, svg: str) -> list[str]:
     parts = [
-        f'<div class="arkor-head">{f"<b>{_e(run.name)}</b> " if run.name else ""}'
-        f"<code>{_e(run.job_id or '?')}</code> {_status(run.status)}</div>",
+        f'<div class="arkor-head">{f"<b>{_name(run.name)}</b> " if run.name else ""}'
+        f"<code>{_name(run.job_id or '?')}</code> {_status(run.status)}</div>",
         _progress(run, now),
     ]
     if run.stop is not None:
         parts.append(f'<p class="arkor-stop" style="color:#b9770e">{_e(stop_line(run.stop))}</p>')
     if run.error:
-        parts.append(f'<p class="arkor-error" style="color:#d62728">error: {_e(run.error)}</p>')
+        error = _e(printable(run.error))
+        parts.append(f'<p class="arkor-error" style="color:#d62728">error: {error}</p>')
     parts += [svg, _evals(run), _samples(run)]
     parts.append(f'<div class="arkor-stream" style="color:#888">{_e(events_line(run))}</div>')
     return parts
@@ -288,7 +308,7 @@ def _many(view: ViewState, now: float, svg: str) -> list[str]:
         steps = f"{run.step}/{run.max_steps}" if run.max_steps else str(run.step)
         rows.append(
             [
-                _e(run.label),
+                _name(run.label),
                 _status(run.status),
                 steps,
                 num(run.smoothed_loss),

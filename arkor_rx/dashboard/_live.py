@@ -20,6 +20,7 @@ from typing import TypeAlias
 from rich.console import Console, RenderableType
 from rich.live import Live
 
+from arkor_rx._printable import printable
 from arkor_rx.dashboard._lines import describe
 from arkor_rx.dashboard._runs import ViewAction, ViewState, reduce_view
 from arkor_rx.dashboard._state import (
@@ -189,7 +190,8 @@ class LiveDashboard:
         if line is not None:
             if self._many or len(self.view.order) > 1:
                 line = f"[{self.view.runs[changed].label}] {line}"
-            self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+            # The line quotes the server's strings: no terminal control gets through.
+            self.console.print(printable(line), markup=False, highlight=False, soft_wrap=True)
 
     def dispatch(self, action: ViewAction) -> DashboardState:
         """Apply ``action`` to the one run this view shows, and return its new state.

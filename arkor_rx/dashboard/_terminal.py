@@ -3,7 +3,12 @@
 Rule 1: every function here is pure: the same state and ``now`` give the same
 drawing, so each figure is tested on a captured ``Console``.
 
-Rule 2: the layout does not move: metric columns have fixed shares of the
+Rule 2: a string from the server (a job's name or id, an error, a sample's
+answer) enters a drawing through ``printable`` (no terminal control gets
+through, and its length is bounded) and as a ``Text`` or escaped markup (a
+name like ``[bold]x`` is shown as written).
+
+Rule 3: the layout does not move: metric columns have fixed shares of the
 width, the sparkline takes what the line leaves, and nothing wraps at 80
 columns.
 """
@@ -15,12 +20,12 @@ from collections.abc import Iterable
 
 from rich import box
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
-from rich.markup import escape
 from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from arkor_rx._printable import NAME_CHARS, printable
 from arkor_rx.dashboard._runs import ViewState
 from arkor_rx.dashboard._state import DashboardState, RunStatus
 from arkor_rx.stopping import StopDecision
@@ -147,8 +152,8 @@ def events_line(state: DashboardState) -> str:
 
 
 def shorten(text: str, limit: int = 160) -> str:
-    """One line of at most ``limit`` characters."""
-    flat = " ".join(text.split())
+    """One line of at most ``limit`` characters, without terminal control (see ``printable``)."""
+    flat = printable(" ".join(text[: limit * 4].split()), limit)
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
@@ -240,8 +245,8 @@ def render(state: DashboardState, now: float, *, width: int | None = None) -> Re
     """
     title = Text.assemble(
         ("arkor-rx ", "bold"),
-        (f"job {state.job_id or '?'}", "cyan"),
-        (f"  {state.name}" if state.name else "", ""),
+        (f"job {printable(state.job_id or '?', NAME_CHARS)}", "cyan"),
+        (f"  {printable(state.name, NAME_CHARS)}" if state.name else "", ""),
         "  ",
         status_text(state.status),
     )
@@ -256,7 +261,7 @@ def render(state: DashboardState, now: float, *, width: int | None = None) -> Re
     if state.stop is not None:
         parts.append(Text(stop_line(state.stop), style="yellow"))
     if state.error:
-        parts.append(Text(f"error: {state.error}", style="red"))
+        parts.append(Text(f"error: {printable(state.error)}", style="red"))
     return Panel(Group(*parts), title=title, title_align="left", box=box.ROUNDED, width=width)
 
 
@@ -302,7 +307,7 @@ def render_runs(view: ViewState, now: float, *, width: int | None = None) -> Ren
         elif run.error:
             note = run.error
         table.add_row(
-            escape(run.label),
+            Text(printable(run.label, NAME_CHARS)),
             status_text(run.status),
             steps,
             num(run.smoothed_loss),
@@ -330,7 +335,7 @@ def render_summary(state: DashboardState, now: float) -> Table:
     table = Table(title="run summary", box=box.ROUNDED, show_header=False, title_justify="left")
     table.add_column("what", style="bold", no_wrap=True)
     table.add_column("value")
-    table.add_row("job", state.job_id or "?")
+    table.add_row("job", Text(printable(state.job_id or "?", NAME_CHARS)))
     table.add_row("status", status_text(state.status))
     steps = f"{state.step}/{state.max_steps}" if state.max_steps else str(state.step)
     table.add_row("steps", steps)
@@ -346,7 +351,7 @@ def render_summary(state: DashboardState, now: float) -> Table:
         stream += f" ({state.replays_skipped} replayed by the server, skipped by the client)"
     table.add_row("stream", stream)
     if state.stop is not None:
-        table.add_row("stopped by", escape(stop_line(state.stop)))
+        table.add_row("stopped by", Text(printable(stop_line(state.stop))))
     if state.error:
-        table.add_row("error", Text(state.error, style="red"))
+        table.add_row("error", Text(printable(state.error), style="red"))
     return table

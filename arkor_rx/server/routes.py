@@ -3,7 +3,7 @@
 Routes (all need ``Authorization: Bearer <token>``)::
 
     POST /v1/jobs                       validate, queue, train → {"job"}
-    GET  /v1/jobs                       → {"jobs": [...]}, newest first
+    GET  /v1/jobs?limit=&cursor=        → {"jobs": [...], "nextCursor"?}, newest first
     GET  /v1/jobs/{id}                  → {"job", "events"} (the latest events, capped)
     POST /v1/jobs/{id}/cancel           → {"job"} once stopped; 409 when already over
     POST /v1/inference/chat             OpenAI-shaped answer, JSON or SSE
@@ -23,6 +23,13 @@ Rule 3: ``GET /v1/jobs/{id}`` carries at most
 the latest ones (so the terminal event is always there once the job ended);
 when older ones are left out, ``eventsOmitted`` says how many. The whole log
 is on the stream, which replays it from any ``Last-Event-ID``.
+
+Rule 4: bounds. A job name is at most
+[`MAX_NAME_CHARS`][arkor_rx.server.routes.MAX_NAME_CHARS] characters (400
+naming ``name``). ``GET /v1/jobs`` answers a page of at most ``limit`` jobs
+(default [`JOBS_PAGE`][arkor_rx.server.routes.JOBS_PAGE], at most
+[`MAX_JOBS_PAGE`][arkor_rx.server.routes.MAX_JOBS_PAGE]); when older jobs
+remain, ``nextCursor`` is the opaque ``cursor`` of the next page.
 """
 
 from __future__ import annotations
@@ -59,7 +66,10 @@ from arkor_rx.server.training import split
 from arkor_rx.sse import encode
 
 __all__ = [
+    "JOBS_PAGE",
+    "MAX_JOBS_PAGE",
     "MAX_JOB_EVENTS",
+    "MAX_NAME_CHARS",
     "answer_chat",
     "cancel_job",
     "chat",
@@ -70,6 +80,12 @@ __all__ = [
 
 MAX_JOB_EVENTS: Final = 1000
 """The most events ``GET /v1/jobs/{id}`` carries (the latest ones)."""
+MAX_NAME_CHARS: Final = 256
+"""The longest job name ``POST /v1/jobs`` accepts, in characters."""
+JOBS_PAGE: Final = 500
+"""The jobs in one page of ``GET /v1/jobs`` when the request gives no ``limit``."""
+MAX_JOBS_PAGE: Final = 1000
+"""The largest ``limit`` of ``GET /v1/jobs``."""
 _CANCEL_WAIT: Final = 30.0
 _ADAPTER_CACHE: Final = 16
 
@@ -103,6 +119,8 @@ async def create_job(request: web.Request) -> web.Response:
     name = body.get("name", "")
     if not isinstance(name, str):
         raise ConfigError("name: must be a string")
+    if len(name) > MAX_NAME_CHARS:
+        raise ConfigError(f"name: at most {MAX_NAME_CHARS} characters, got {len(name)}")
     config, plan = _validate_config(body.get("config"), state)
     limits = state.config.limits
     data = await asyncio.to_thread(
@@ -142,10 +160,24 @@ async def create_job(request: web.Request) -> web.Response:
 
 
 async def list_jobs(request: web.Request) -> web.Response:
-    """``GET /v1/jobs``: every job, newest first (queued ones included)."""
+    """``GET /v1/jobs?limit=&cursor=``: a page of the jobs, newest first (queued ones
+    included); ``nextCursor`` when older ones remain."""
     state = request.app[STATE_KEY]
-    jobs = [job.to_wire() for job in reversed(state.store.jobs())]
-    return web.json_response({"jobs": jobs})
+    raw_limit = request.query.get("limit")
+    limit = JOBS_PAGE
+    if raw_limit is not None:
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_JOBS_PAGE:
+            raise ConfigError(f"limit: must be an integer from 1 to {MAX_JOBS_PAGE}")
+        limit = int(raw_limit)
+    cursor = request.query.get("cursor")
+    try:
+        page, next_cursor = state.store.page(limit, after=cursor)
+    except KeyError:
+        raise ConfigError("cursor: not a cursor of this server's job list") from None
+    answer: dict[str, Any] = {"jobs": [job.to_wire() for job in page]}
+    if next_cursor is not None:
+        answer["nextCursor"] = next_cursor
+    return web.json_response(answer)
 
 
 async def get_job(request: web.Request) -> web.Response:

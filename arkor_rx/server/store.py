@@ -186,6 +186,25 @@ class JobStore:
         with self._lock:
             return list(self._jobs.values())
 
+    def page(self, limit: int, *, after: str | None = None) -> tuple[list[JobRecord], str | None]:
+        """Up to ``limit`` jobs, newest first, older than the job ``after`` (None: the newest).
+
+        Returns:
+            The jobs, and the cursor of the next page (the last job's id), or
+            None when no older job remains.
+
+        Raises:
+            KeyError: ``after`` is not a job.
+        """
+        with self._lock:
+            if after is not None and after not in self._jobs:
+                raise KeyError(after)
+            ordered = list(self._jobs)  # oldest first: ids are only ever appended
+            end = len(ordered) if after is None else ordered.index(after)
+            start = max(0, end - limit)
+            page = [self._jobs[job_id] for job_id in reversed(ordered[start:end])]
+        return page, (page[-1].id if start > 0 and page else None)
+
     def event_count(self, job_id: str) -> int:
         """How many events the job's log holds (its last event id); 0 for an unknown job."""
         with self._lock:

@@ -79,7 +79,8 @@ class CSV(FileSink[IO[str]]):
             if isinstance(event, TrainingLog):
                 metrics = ["" if v is None else repr(v) for v in _values(event)]
                 name = self._names.get(event.job_id, "")
-                rows.append([event.job_id, name, event.step, event.timestamp or "", *metrics])
+                row = [cell(event.job_id), cell(name), event.step, cell(event.timestamp or "")]
+                rows.append([*row, *metrics])
         if rows:
             self._emit(rows)  # on the loop: a short buffered write (see sinks.JSONL)
 
@@ -92,6 +93,23 @@ class CSV(FileSink[IO[str]]):
         """Forget the run's name; close the file once no run is open."""
         self._names.pop(outcome.job_id or "", None)
         await super().close(outcome)
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(text: str) -> str:
+    """A string cell from the server, never read as a formula by a spreadsheet: one
+    starting with ``= + - @``, tab or CR gets a leading ``'`` (OWASP's advice on CSV
+    injection). The metrics are numbers and are written as they are.
+
+    Examples:
+        >>> cell('=HYPERLINK("http://x", "y")')[:12]
+        "'=HYPERLINK("
+        >>> cell("run-1"), cell("-2+3=job")
+        ('run-1', "'-2+3=job")
+    """
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 def _values(event: TrainingLog) -> tuple[float | None, ...]:

@@ -92,9 +92,10 @@ class Notice:
             {'event': 'completed', 'jobId': 'j1', 'name': 'bot', 'text': '✅ bot (j1) completed', 'step': 200}
         """  # noqa: E501
         if fmt == "slack":
-            return {"text": self.text}
+            return {"text": slack_escape(self.text)}
         if fmt == "discord":
-            return {"content": self.text}
+            # A job name holding "@everyone" is text, not a ping.
+            return {"content": self.text, "allowed_mentions": {"parse": []}}
         body: dict[str, Any] = {
             "event": self.kind,
             "jobId": self.job_id,
@@ -113,6 +114,17 @@ class Notice:
                     value if not isinstance(value, float) or math.isfinite(value) else str(value)
                 )
         return body
+
+
+def slack_escape(text: str) -> str:
+    """Slack's three control characters escaped (``&`` ``<`` ``>``), so that a job name
+    like ``<!channel>`` is shown, not acted on (Slack's "Escaping text" rules).
+
+    Examples:
+        >>> slack_escape("<!channel> & co")
+        '&lt;!channel&gt; &amp; co'
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 @dataclass(slots=True)
@@ -365,7 +377,8 @@ class Webhook(BuiltinSink):
 
     async def _deliver(self, notice: Notice) -> None:
         if self._transport is None:
-            self._transport = AiohttpTransport(request_timeout=self.timeout)
+            # Only the status matters: an answer's body (endless, maybe) is never read.
+            self._transport = AiohttpTransport(request_timeout=self.timeout, discard_bodies=True)
         body = notice.payload(self.format)
         headers = {"Content-Type": "application/json", **self._headers}
         problem = ""

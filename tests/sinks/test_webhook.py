@@ -104,9 +104,10 @@ async def test_slack_and_discord_shapes(receiver: Receiver, fmt: str, key: str) 
     await reactivex.from_iterable(run_events("j1", 3)).pipe(aop.to_sink(hook, name="bot"))
     failed = [*run_events("j2", 1, end=False), TrainingFailed(job_id="j2", error="CUDA OOM")]
     await reactivex.from_iterable(failed).pipe(aop.to_sink(hook, name="bot2"))
+    quiet: dict[str, Any] = {"allowed_mentions": {"parse": []}} if fmt == "discord" else {}
     assert receiver.accepted == [
-        {key: "✅ bot (j1) completed at step 3 (loss 0.3333)"},
-        {key: "❌ bot2 (j2) failed at step 1: CUDA OOM"},
+        {key: "✅ bot (j1) completed at step 3 (loss 0.3333)", **quiet},
+        {key: "❌ bot2 (j2) failed at step 1: CUDA OOM", **quiet},
     ]
 
 
