@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import reactivex
 
+from arkor_rx._consumers import Consumer, SinkFeed, TerminalSeen, chain, follow_with_sinks
 from arkor_rx._rule_watch import RuleWatch
 from arkor_rx._trainer_options import trainer_options
 from arkor_rx.callbacks import Dispatcher, TrainerCallbacks, drain
@@ -54,7 +55,7 @@ from arkor_rx.stopping import StopDecision, StopRule
 from arkor_rx.stream import EventStream, Sleep, StreamStats, observe_async
 
 if TYPE_CHECKING:
-    from arkor_rx.sinks._feed import RunFeed
+    from arkor_rx.sinks._hub import SinkHub
 
 __all__ = ["Trainer", "TrainingResult", "create_trainer"]
 
@@ -108,6 +109,7 @@ class Trainer:
         self._sleep = sleep
         self._sinks = tuple(sinks)
         self._samples = samples
+        self._consumers: list[Consumer] = []
         self._job: TrainingJob | None = None
         self._job_source: Callable[[], Awaitable[TrainingJob]] = self._submit
         self._start_lock = asyncio.Lock()
@@ -260,32 +262,44 @@ class Trainer:
             asyncio.CancelledError: the waiting task was cancelled (the backend
                 job keeps running; call [`cancel`][arkor_rx.trainer.Trainer.cancel] to stop it).
         """
-        # Sinks and checkpoint samples hook in through follow_fed (arkor_rx.sinks._feed):
-        # `handled` in _dispatch, a wrapped dispatch, and the result or error of _follow.
         if self._result is not None:
             return self._result  # ended: the same result again
         job_id = await self.start()
+        assert self._job is not None  # start() sets it
         if not self._sinks and self._samples is None:
             return await self._follow(job_id, None)
-        from arkor_rx.sinks._feed import follow_fed  # only a Trainer with sinks needs it
-
-        assert self._job is not None  # start() sets it
-        return await follow_fed(
-            lambda feed: self._follow(job_id, feed),
-            sinks=self._sinks,
-            samples=self._samples,
-            job=self._job,
-            client=self._client,
+        return await follow_with_sinks(
+            lambda hub: self._follow(job_id, hub), self._sinks, self._job
         )
 
-    async def _follow(self, job_id: str, feed: RunFeed | None) -> TrainingResult:
-        """Follow the stream with the callbacks, act on a decision, and build the result."""
+    def add_consumer(self, consumer: Callable[[TrainingEvent], Awaitable[object] | None]) -> None:
+        """Feed every event ``wait()`` handles to ``consumer`` as well.
+
+        ``consumer(event)`` is called in stream order, after the callbacks
+        and the sinks, before the stop rules; an awaitable it returns is
+        awaited before the next event (as for an async callback), and an
+        exception it raises fails ``wait()`` as a callback's would. Add it
+        before ``wait()``.
+        """
+        self._consumers.append(consumer)
+
+    async def _follow(self, job_id: str, hub: SinkHub | None) -> TrainingResult:
+        """Follow the stream with the consumers, act on a decision, and build the result."""
         stream = self._resume(job_id)
         assert self._job is not None  # start() sets it
         dispatcher = Dispatcher(self._callbacks, self._job, self._client)
         watch = RuleWatch(self._rules, asyncio.get_running_loop())
+        ends = TerminalSeen()
+        feed = None if hub is None else SinkFeed(hub, self._samples, self._job, self._client)
+        consumers = [dispatcher.dispatch, *(feed.before_rules() if feed else ())]
+        consumers += [
+            *self._consumers,
+            ends.see,
+            watch.consume,
+            *(feed.after_rules() if feed else ()),
+        ]
         try:
-            terminal = await self._dispatch(stream, dispatcher, watch, feed)
+            await self._drain(stream, chain(consumers), watch)
         finally:
             watch.close()
         if watch.latch.error is not None:
@@ -297,7 +311,7 @@ class Trainer:
         # was left before its terminal event (a stop rule met a job ending on
         # its own), that event and its artifacts come from the server.
         self._job, stored_terminal = await self._refresh(dispatcher.job)
-        terminal = terminal if terminal is not None else stored_terminal
+        terminal = ends.event if ends.event is not None else stored_terminal
         self._result = TrainingResult(
             job=self._job,
             artifacts=list(terminal.artifacts) if isinstance(terminal, TrainingCompleted) else [],
@@ -318,32 +332,17 @@ class Trainer:
         )
         return self._stream
 
-    async def _dispatch(
-        self, stream: EventStream, dispatcher: Dispatcher, watch: RuleWatch, feed: RunFeed | None
-    ) -> TrainingCompleted | TrainingFailed | None:
-        """Each event's callback in turn, then the rules; until the end or the first decision.
+    async def _drain(self, stream: EventStream, consume: Consumer, watch: RuleWatch) -> None:
+        """Every event to the consumers, in turn, until the end or the first decision.
 
-        Returns the terminal event the stream delivered, if any. A rule that
-        decides (or fails) while the loop waits ends the loop, not this call.
+        A rule that decides (or fails) while the loop waits ends the loop, not this call.
         """
-        terminal: TrainingCompleted | TrainingFailed | None = None
-
-        def handled(event: TrainingEvent) -> bool:
-            nonlocal terminal
-            if isinstance(event, TrainingCompleted | TrainingFailed):
-                terminal = event
-            if feed is not None:
-                feed.handled(event)  # to every sink, before the rules see it
-            return watch.feed(event)  # True: a rule decided, leave the loop
-
-        dispatch = dispatcher.dispatch if feed is None else feed.wrap(dispatcher.dispatch)
 
         async def follow() -> None:
             async with contextlib.aclosing(stream):
-                await drain(stream, dispatch, handled)
+                await drain(stream, consume, watch.decided)
 
         await watch.run(follow)
-        return terminal
 
     async def _stop_once(self, job_id: str, decision: StopDecision) -> None:
         """Act on the first decision: cancel the job on the backend, once."""

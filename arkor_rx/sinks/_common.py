@@ -9,8 +9,8 @@ Rule 2: a run is labelled by its name and job id everywhere (`run_label`).
 
 from __future__ import annotations
 
+import asyncio
 import importlib
-import importlib.util
 import json
 import math
 import os
@@ -31,6 +31,7 @@ __all__ = [
     "BuiltinSink",
     "FileSink",
     "MissingExtraError",
+    "SinkWorkerError",
     "flat_config",
     "log_metrics",
     "require",
@@ -43,6 +44,16 @@ METRICS = ("loss", "eval_loss", "learning_rate", "epoch", "samples_per_second")
 
 class MissingExtraError(ArkorError, ImportError):
     """A sink's optional library is not installed; the message names the ``pip install``."""
+
+
+class SinkWorkerError(ArkorError, RuntimeError):
+    """Kept so that code catching it still imports; nothing raises it any more.
+
+    Earlier releases could write TensorBoard's event files in a sink worker
+    process, and this error said that process failed. Sinks now run in your
+    process (their blocking calls in a thread): a sink's error is its own,
+    counted in ``sink.stats`` (or raised by ``wait()`` with ``fail_on_error``).
+    """
 
 
 def require(module: str, extra: str) -> ModuleType:
@@ -62,24 +73,6 @@ def require(module: str, extra: str) -> ModuleType:
         raise _missing(module, extra) from None
 
 
-def find_extra(module: str, extra: str) -> None:
-    """Check that ``module`` is installed, without importing it; else fail as ``require``.
-
-    Only that it can be found: an install broken in another way fails where
-    the module is imported (for an isolated sink, in the worker, as the run's
-    sink error).
-
-    Examples:
-        >>> find_extra("json", "none")
-        >>> find_extra("no_such_module_here", "tensorboard")
-        Traceback (most recent call last):
-        ...
-        arkor_rx.sinks._common.MissingExtraError: no_such_module_here is not installed: pip install arkor_rx[tensorboard]
-    """  # noqa: E501
-    if importlib.util.find_spec(module) is None:
-        raise _missing(module, extra)
-
-
 def _missing(module: str, extra: str) -> MissingExtraError:
     return MissingExtraError(f"{module} is not installed: pip install arkor_rx[{extra}]")
 
@@ -90,7 +83,7 @@ class BuiltinSink:
     def __init__(
         self,
         *,
-        overflow: Overflow = "drop",
+        overflow: Overflow = "block",
         fail_on_error: bool = False,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
     ) -> None:
@@ -140,9 +133,13 @@ class FileSink(BuiltinSink, Generic[_F]):
         raise NotImplementedError
 
     async def open(self, job: TrainingJob) -> None:
-        """Open the file at the first run (later runs add to it)."""
+        """Open the file at the first run (later runs add to it), in a thread.
+
+        Off the loop: a path that blocks on open (a FIFO with no reader, a
+        slow network mount) holds up this sink only.
+        """
         if self._file is None:
-            self._file = self._open_file()
+            self._file = await asyncio.to_thread(self._open_file)
             self._append = True  # a later run of this sink adds to the same file
         self._runs += 1
 
@@ -150,8 +147,8 @@ class FileSink(BuiltinSink, Generic[_F]):
         """Close the file once no run is open."""
         self._runs -= 1
         if self._runs <= 0 and self._file is not None:
-            self._file.close()
-            self._file = None
+            handle, self._file = self._file, None
+            await asyncio.to_thread(handle.close)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import os
 from collections.abc import Sequence
@@ -21,10 +22,10 @@ CSV_COLUMNS = ("job_id", "name", "step", "timestamp", *METRICS)
 class CSV(FileSink[IO[str]]):
     """Write one row per log event (``job_id, name, step, timestamp`` and the metrics).
 
-    The header is written when the file is created; rows are flushed per
-    batch. Many runs may share one file (the ``job_id`` and ``name`` columns
-    tell them apart). A metric not logged at a step is an empty cell; a
-    non-finite loss is written as ``nan``/``inf``.
+    The header is written when the file is created; rows are written and
+    flushed per batch, in a worker thread. Many runs may share one file (the
+    ``job_id`` and ``name`` columns tell them apart). A metric not logged at
+    a step is an empty cell; a non-finite loss is written as ``nan``/``inf``.
 
     Examples:
         >>> CSV("metrics.csv").path
@@ -33,7 +34,7 @@ class CSV(FileSink[IO[str]]):
     Args:
         path: the file, created (truncated) at the first run unless ``append``.
         append: add rows to an existing file (no second header).
-        overflow: ``"drop"`` by default.
+        overflow: ``"block"`` by default: every row is written.
         fail_on_error: fail ``wait()`` when writing fails.
         buffer_size: events buffered before the overflow policy applies.
     """
@@ -43,7 +44,7 @@ class CSV(FileSink[IO[str]]):
         path: str | os.PathLike[str],
         *,
         append: bool = False,
-        overflow: Overflow = "drop",
+        overflow: Overflow = "block",
         fail_on_error: bool = False,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
     ) -> None:
@@ -81,7 +82,7 @@ class CSV(FileSink[IO[str]]):
                 name = self._names.get(event.job_id, "")
                 rows.append([event.job_id, name, event.step, event.timestamp or "", *metrics])
         if rows:
-            self._emit(rows)  # on the loop: a short buffered write (see sinks.JSONL)
+            await asyncio.to_thread(self._emit, rows)  # one thread hop per batch
 
     def _emit(self, rows: list[list[Any]]) -> None:
         assert self._file is not None

@@ -7,24 +7,25 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 from arkor_rx.events import TrainingCompleted, TrainingLog
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import SamplesAnswered
-from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem, SinkStats
+from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
 from arkor_rx.sinks._common import (
     BuiltinSink,
-    find_extra,
     finite,
     flat_config,
     log_metrics,
     require,
     run_label,
 )
-from arkor_rx.sinks._process import Isolation, check_isolation
 
-__all__ = ["TB_TAGS", "TensorBoard"]
+__all__ = ["TB_TAGS", "Isolation", "TensorBoard"]
+
+Isolation: TypeAlias = Literal["loop", "process", "thread"]
+"""Accepted for compatibility by ``TensorBoard(isolation=...)``; every value now means the same."""
 
 TB_TAGS = {
     "loss": "train/loss",
@@ -34,13 +35,6 @@ TB_TAGS = {
     "samples_per_second": "train/samples_per_second",
 }
 """The scalar tag of each metric."""
-
-
-_NOT_PICKLED = frozenset({"_tbx", "_files", "_event", "_summary", "_runs", "stats"})
-"""What a pickled TensorBoard leaves out: imported modules, open runs, counters."""
-
-_SLICE = 256
-"""Events written between two turns given back to the loop."""
 
 
 @dataclass(slots=True)
@@ -63,15 +57,9 @@ class TensorBoard(BuiltinSink):
     metrics (``final/loss``, ``final/eval_loss`` and the numeric
     ``training.completed`` metrics), which the HParams tab compares across runs.
 
-    By default (``isolation="process"``) the event files are written in
-    arkor_rx's sink worker process, one child process shared by every such
-    sink (``arkor_rx.sinks._process``): building the protobufs costs some
-    15 µs of Python per event, which would otherwise be taken from the
-    stream's core. This instance stays in your process, where
-    [`run_dir`][arkor_rx.sinks.TensorBoard.run_dir] and ``stats`` work as
-    usual; the copy in the child does the writing, and a run's close
-    returns once that copy has flushed it. ``isolation="loop"`` writes on the
-    event loop instead.
+    Every event is written (overflow ``"block"``). Each batch is written
+    and flushed in one worker thread call (``asyncio.to_thread``), so the
+    event loop never waits on the disk.
 
     Examples:
         >>> tb = TensorBoard("runs/support-bot")   # then: tensorboard --logdir runs
@@ -80,60 +68,44 @@ class TensorBoard(BuiltinSink):
 
     Args:
         logdir: the parent folder of the run folders.
-        overflow: ``"drop"`` by default.
+        overflow: ``"block"`` by default: every event is written.
         fail_on_error: fail ``wait()`` when writing fails.
-        buffer_size: events buffered before the overflow policy applies.
-        isolation: ``"process"`` (the default: in the sink worker process) or
-            ``"loop"`` (on the event loop).
+        buffer_size: events queued before the overflow policy applies.
+        isolation: accepted for compatibility and ignored: earlier releases
+            could write in a separate process (``"process"``) or on the loop
+            (``"loop"``); the files are now always written in a worker thread,
+            once per batch.
 
     Raises:
         MissingExtraError: tensorboardX is not installed (``pip install arkor_rx[tensorboard]``).
         ConfigError: a bad ``overflow``, ``buffer_size`` or ``isolation``.
     """
 
-    batch_interval = 0.25
-    """Seconds a batch gathers before it is written (a live chart needs no more)."""
-
     def __init__(
         self,
         logdir: str | os.PathLike[str],
         *,
-        overflow: Overflow = "drop",
+        overflow: Overflow = "block",
         fail_on_error: bool = False,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
-        isolation: Isolation = "process",
+        isolation: Isolation = "thread",
     ) -> None:
         super().__init__(overflow=overflow, fail_on_error=fail_on_error, buffer_size=buffer_size)
-        self.isolation: Isolation = check_isolation("TensorBoard", isolation)
-        """Where the event files are written: ``"process"`` or ``"loop"``."""
-        if isolation == "process":
-            # Imported where the files are written: your process then never
-            # loads tensorboardX (nor numpy and its thread pool) for this sink.
-            find_extra("tensorboardX", "tensorboard")
-        else:
-            self._load()
-        self.logdir = os.fspath(logdir)
-        """The parent folder: point ``tensorboard --logdir`` at it."""
-        self._runs: dict[str, _Run] = {}
+        if isolation not in ("loop", "process", "thread"):
+            from arkor_rx.errors import ConfigError
 
-    def _load(self) -> None:
-        if "_tbx" in self.__dict__:
-            return
+            raise ConfigError(
+                f"TensorBoard: isolation must be 'thread', 'loop' or 'process', not {isolation!r}"
+            )
+        self.isolation: Isolation = isolation
+        """As given; ignored (see ``isolation`` above)."""
         self._tbx = require("tensorboardX", "tensorboard")
         self._files = require("tensorboardX.event_file_writer", "tensorboard")
         self._event: Any = require("tensorboardX.proto.event_pb2", "tensorboard").Event
         self._summary: Any = require("tensorboardX.proto.summary_pb2", "tensorboard").Summary
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Its configuration only (logdir, policies, isolation, a name set by
-        # hand...): the modules are imported again where it is unpickled, and
-        # open runs and counters stay with the instance they belong to.
-        return {k: v for k, v in self.__dict__.items() if k not in _NOT_PICKLED}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._runs = {}
-        self.stats = SinkStats()
+        self.logdir = os.fspath(logdir)
+        """The parent folder: point ``tensorboard --logdir`` at it."""
+        self._runs: dict[str, _Run] = {}
 
     def __repr__(self) -> str:
         return f"TensorBoard({self.logdir!r})"
@@ -144,27 +116,18 @@ class TensorBoard(BuiltinSink):
 
     async def open(self, job: TrainingJob) -> None:
         """Create the run's folder and event file."""
-        self._load()  # at the first run, where the files are written
         self._runs[job.id] = _Run(await asyncio.to_thread(self._create, self.run_dir(job)), job)
 
     def _create(self, folder: str) -> Any:
         # tensorboardX's own event file (TFRecord framing, crc32c), written
-        # synchronously in this sink's worker thread: no second writer thread
-        # and queue per run, whose hand-offs cost more than the writing.
+        # synchronously in a worker thread, a batch at a time: no second writer
+        # thread and queue per run, whose hand-offs cost more than the writing.
         os.makedirs(folder, exist_ok=True)
         return self._files.EventsWriter(os.path.join(folder, "events"))
 
     async def write(self, events: Sequence[SinkItem]) -> None:
-        """Scalars at their step, samples as text; flushed.
-
-        On the loop, in slices of a few hundred events with a turn for the
-        stream between them: a worker thread would contend for the GIL with
-        the stream at every hand-off.
-        """
-        for start in range(0, len(events), _SLICE):
-            if start:
-                await asyncio.sleep(0)
-            self._write(events[start : start + _SLICE])
+        """Scalars at their step, samples as text; each touched run flushed (in a thread)."""
+        await asyncio.to_thread(self._write, events)
 
     def _write(self, events: Sequence[SinkItem]) -> None:
         summary = self._summary
@@ -191,9 +154,10 @@ class TensorBoard(BuiltinSink):
                 run.writer.write_event(make_event(wall_time=now, step=event.step, summary=text))
             elif isinstance(event, TrainingCompleted) and event.metrics:
                 run.final = dict(event.metrics)
-        touched = self._runs.get(events[0].job_id) if events else None  # a batch is one run's
-        if touched is not None:
-            touched.writer.flush()
+        for job_id in {event.job_id for event in events}:  # a batch may hold several runs
+            touched = self._runs.get(job_id)
+            if touched is not None:
+                touched.writer.flush()
 
     async def close(self, outcome: Outcome) -> None:
         """Write the hyperparameters with the final metrics, flush and close the run."""
