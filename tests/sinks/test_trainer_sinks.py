@@ -179,16 +179,19 @@ async def test_many_trainers_share_one_sink(backend: Backend) -> None:
 async def test_a_full_block_sink_makes_the_stream_wait_and_loses_nothing(
     backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Synchronised on the runner asking the stream to wait (its room awaitable is
-    # awaited), not on a sleep: from then on no callback may run until the sink moves.
+    # Synchronised on the runner handing the stream something to wait for (its
+    # queue is full), not on a sleep: from then on no callback may run until the
+    # sink moves.
     waiting_for_room = asyncio.Event()
-    room_await = _runner._Room.__await__
+    full = _runner.SinkRunner._full
 
-    def watched(room: Any) -> Any:
-        waiting_for_room.set()
-        return room_await(room)
+    def watched(runner: Any, item: Any) -> Any:
+        room = full(runner, item)
+        if room is not None:
+            waiting_for_room.set()
+        return room
 
-    monkeypatch.setattr(_runner._Room, "__await__", watched)
+    monkeypatch.setattr(_runner.SinkRunner, "_full", watched)
     slow = RecordingSink(overflow="block", buffer_size=2)
     slow.gate = asyncio.Event()
     steps: list[int] = []
