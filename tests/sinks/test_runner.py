@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 import pytest
 
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import TrainingCompleted, TrainingLog
 from arkor_rx.jobs import TrainingJob
-from arkor_rx.sinks import Outcome, SinkHub, SinkStats
+from arkor_rx.sinks import Outcome, SinkHub, SinkItem, SinkStats
 from arkor_rx.sinks._runner import runner_for
 from tests.sinks.sink_helpers import RecordingSink, run_events
 
@@ -217,20 +218,30 @@ async def test_bad_policy_attributes_are_a_config_error(
         SinkHub([sink])
 
 
+class HeldWrites(RecordingSink):
+    """A sink whose writes say when they start, and wait for ``release``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def write(self, events: Sequence[SinkItem]) -> None:
+        self.calls.append(("write", list(events)))
+        self.writing.set()
+        await self.release.wait()
+
+
 async def test_what_arrives_while_a_write_is_in_flight_is_the_next_batch() -> None:
-    sink = RecordingSink()
+    sink = HeldWrites()
     hub = SinkHub([sink])
     hub.open(JOB)
-    while "open" not in sink.kinds:
-        await asyncio.sleep(0)
-    sink.gate = asyncio.Event()
     events = run_events(steps=20)
     hub.put(events[0])
-    while not sink.busy:  # the first write is in flight, held by the gate
-        await asyncio.sleep(0)
+    await sink.writing.wait()  # the first write is in flight
     for event in events[1:]:
         hub.put(event)
-    sink.gate.set()
+    sink.release.set()
     hub.close(Outcome("completed", job_id="j1"))
     await asyncio.wait_for(hub.finish(), 10)
     writes = [batch for kind, batch in sink.calls if kind == "write"]
