@@ -75,14 +75,13 @@ def to_sink(
             observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             loop = loop_of(scheduler)
-            if loop is None:
-                observer.on_error(
-                    RuntimeError("to_sink runs its sinks on asyncio: subscribe in a running loop")
-                )
-                return Disposable()
             try:
+                if loop is None:
+                    raise RuntimeError(
+                        "to_sink runs its sinks on asyncio: subscribe in a running loop"
+                    )
                 hub = SinkHub(sinks, loop, name=name or "", close_at_end=True)
-            except Exception as exc:
+            except Exception as exc:  # no loop, or a sink's bad policy attributes
                 observer.on_error(exc)
                 return Disposable()
             ended = False

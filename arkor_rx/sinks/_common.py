@@ -113,10 +113,10 @@ class FileSink(BuiltinSink, Generic[_F]):
         self,
         path: str | os.PathLike[str],
         *,
-        append: bool,
-        overflow: Overflow,
-        fail_on_error: bool,
-        buffer_size: int,
+        append: bool = False,
+        overflow: Overflow = "block",
+        fail_on_error: bool = False,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
     ) -> None:
         super().__init__(overflow=overflow, fail_on_error=fail_on_error, buffer_size=buffer_size)
         self.path = os.fspath(path)
@@ -124,6 +124,8 @@ class FileSink(BuiltinSink, Generic[_F]):
         self._append = append
         self._file: _F | None = None
         self._runs = 0
+        self.run_names: dict[str, str] = {}
+        """The name of each open run, by job id."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r})"
@@ -142,9 +144,11 @@ class FileSink(BuiltinSink, Generic[_F]):
             self._file = await asyncio.to_thread(self._open_file)
             self._append = True  # a later run of this sink adds to the same file
         self._runs += 1
+        self.run_names[job.id] = job.name
 
     async def close(self, outcome: Outcome) -> None:
         """Close the file once no run is open."""
+        self.run_names.pop(outcome.job_id or "", None)
         self._runs -= 1
         if self._runs <= 0 and self._file is not None:
             handle, self._file = self._file, None

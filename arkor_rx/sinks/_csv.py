@@ -9,8 +9,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from arkor_rx.events import TrainingLog
-from arkor_rx.jobs import TrainingJob
-from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
+from arkor_rx.sinks._base import SinkItem
 from arkor_rx.sinks._common import METRICS, FileSink
 
 __all__ = ["CSV", "CSV_COLUMNS"]
@@ -39,24 +38,7 @@ class CSV(FileSink[IO[str]]):
         buffer_size: events buffered before the overflow policy applies.
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        append: bool = False,
-        overflow: Overflow = "block",
-        fail_on_error: bool = False,
-        buffer_size: int = DEFAULT_BUFFER_SIZE,
-    ) -> None:
-        super().__init__(
-            path,
-            append=append,
-            overflow=overflow,
-            fail_on_error=fail_on_error,
-            buffer_size=buffer_size,
-        )
-        self._writer: Any = None
-        self._names: dict[str, str] = {}
+    _writer: Any = None  # the csv writer of the open file
 
     def _open_file(self) -> IO[str]:
         fresh = not (self._append and os.path.exists(self.path))
@@ -66,11 +48,6 @@ class CSV(FileSink[IO[str]]):
             self._writer.writerow(CSV_COLUMNS)
         return handle
 
-    async def open(self, job: TrainingJob) -> None:
-        """Open the file at the first run (a new file gets the header); remember the run's name."""
-        await super().open(job)
-        self._names[job.id] = job.name
-
     async def write(self, events: Sequence[SinkItem]) -> None:
         """One row per log event, then flush."""
         if self._file is None:
@@ -79,7 +56,7 @@ class CSV(FileSink[IO[str]]):
         for event in events:
             if isinstance(event, TrainingLog):
                 metrics = ["" if v is None else repr(v) for v in _values(event)]
-                name = self._names.get(event.job_id, "")
+                name = self.run_names.get(event.job_id, "")
                 rows.append([event.job_id, name, event.step, event.timestamp or "", *metrics])
         if rows:
             await asyncio.to_thread(self._emit, rows)  # one thread hop per batch
@@ -88,11 +65,6 @@ class CSV(FileSink[IO[str]]):
         assert self._file is not None
         self._writer.writerows(rows)
         self._file.flush()
-
-    async def close(self, outcome: Outcome) -> None:
-        """Forget the run's name; close the file once no run is open."""
-        self._names.pop(outcome.job_id or "", None)
-        await super().close(outcome)
 
 
 def _values(event: TrainingLog) -> tuple[float | None, ...]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Sequence
 from itertools import repeat
@@ -13,7 +12,7 @@ from typing import IO, Any
 
 from arkor_rx.events import _KNOWN, TrainingEvent, UnknownEvent, _get_wire
 from arkor_rx.samples import SamplesAnswered
-from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Overflow, SinkItem
+from arkor_rx.sinks._base import SinkItem
 from arkor_rx.sinks._common import FileSink
 
 __all__ = ["JSONL", "received_now", "record_line"]
@@ -203,23 +202,6 @@ class JSONL(FileSink[IO[bytes]]):
         fail_on_error: fail ``wait()`` when writing fails.
         buffer_size: events buffered before the overflow policy applies.
     """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        append: bool = False,
-        overflow: Overflow = "block",
-        fail_on_error: bool = False,
-        buffer_size: int = DEFAULT_BUFFER_SIZE,
-    ) -> None:
-        super().__init__(
-            path,
-            append=append,
-            overflow=overflow,
-            fail_on_error=fail_on_error,
-            buffer_size=buffer_size,
-        )
 
     def _open_file(self) -> IO[bytes]:
         # Unbuffered: each batch goes to the OS in one write (a killed process
