@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Protocol, TypeVar, runtime_checkable
 
@@ -73,67 +74,75 @@ def observe_async(
         ``AsyncIOScheduler`` sends a ``RuntimeError`` to ``on_error``.
     """
 
-    def subscribe(
-        observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        loop = loop_of(scheduler)
-        if loop is None:
-            observer.on_error(
-                RuntimeError(
-                    "subscribe inside a running asyncio loop, "
-                    "or pass scheduler=AsyncIOScheduler(loop)"
-                )
-            )
-            return Disposable()
-        disposed = False
+    return reactivex.create(functools.partial(_subscribe, open_iterator))
 
-        def fail(exc: Exception) -> None:
-            try:
-                observer.on_error(exc)
-            except Exception as unhandled:  # an observer without on_error re-raises
-                loop.call_exception_handler(
-                    {"message": "unhandled error in an arkor_rx observable", "exception": unhandled}
-                )
 
-        async def pump() -> None:
-            try:
-                iterator = await open_iterator()
-            except Exception as exc:
-                fail(exc)
-                return
-            try:
-                if await _push(iterator, observer.on_next, lambda: disposed):
-                    return
-            except Exception as exc:
-                if not disposed:
-                    fail(exc)
-                return
-            finally:
-                aclose = getattr(iterator, "aclose", None)
-                if aclose is not None:
-                    with contextlib.suppress(Exception):
-                        await aclose()
-            if not disposed:
-                observer.on_completed()
+def _subscribe(
+    open_iterator: Callable[[], Awaitable[AsyncIterator[_T]]],
+    observer: abc.ObserverBase[_T],
+    scheduler: abc.SchedulerBase | None = None,
+) -> abc.DisposableBase:
+    """One subscription: a task pumping a fresh iterator into ``observer`` (Rule 1)."""
+    loop = loop_of(scheduler)
+    if loop is None:
+        message = (
+            "subscribe inside a running asyncio loop, or pass scheduler=AsyncIOScheduler(loop)"
+        )
+        observer.on_error(RuntimeError(message))
+        return Disposable()
+    disposed = False
+    pump = _pump(open_iterator, observer, loop, lambda: disposed)
+    handle: asyncio.Task[None] | concurrent.futures.Future[None]
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        handle = loop.create_task(pump)
+    else:
+        handle = asyncio.run_coroutine_threadsafe(pump, loop)
 
-        handle: asyncio.Task[None] | concurrent.futures.Future[None]
+    def dispose() -> None:
+        nonlocal disposed
+        disposed = True
+        handle.cancel()
+
+    return Disposable(dispose)
+
+
+async def _pump(
+    open_iterator: Callable[[], Awaitable[AsyncIterator[_T]]],
+    observer: abc.ObserverBase[_T],
+    loop: asyncio.AbstractEventLoop,
+    disposed: Callable[[], bool],
+) -> None:
+    def fail(exc: Exception) -> None:
         try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            handle = loop.create_task(pump())
-        else:
-            handle = asyncio.run_coroutine_threadsafe(pump(), loop)
+            observer.on_error(exc)
+        except Exception as unhandled:  # an observer without on_error re-raises
+            loop.call_exception_handler(
+                {"message": "unhandled error in an arkor_rx observable", "exception": unhandled}
+            )
 
-        def dispose() -> None:
-            nonlocal disposed
-            disposed = True
-            handle.cancel()
-
-        return Disposable(dispose)
-
-    return reactivex.create(subscribe)
+    try:
+        iterator = await open_iterator()
+    except Exception as exc:
+        fail(exc)
+        return
+    try:
+        if await _push(iterator, observer.on_next, disposed):
+            return
+    except Exception as exc:
+        if not disposed():
+            fail(exc)
+        return
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+    if not disposed():
+        observer.on_completed()
 
 
 async def _push(

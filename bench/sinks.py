@@ -33,14 +33,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.arkor import _trainer, make_client
+from arkor_rx.events import TrainingLog
+from bench.arkor import _consume, _trainer, make_client
+from bench.report import BACKFILL_PLAIN, BACKFILL_SINKS, LIVE_BARE, LIVE_SINKS, NO_SINK_ROW
 
-__all__ = ["backfill_plain", "backfill_sinks", "group", "live", "write_recording"]
+__all__ = ["backfill_plain", "backfill_sinks", "events_bare", "group", "live", "write_recording"]
 
-BACKFILL_PLAIN = "backfill: plain loop (add_scalar, csv rows, JSONL lines)"
-BACKFILL_SINKS = "backfill: ax.replay + to_sink(TensorBoard, CSV, JSONL)"
-LIVE_BARE = "live: 1,000 runs x 2 events/s, no sink (CPU)"
-LIVE_SINKS = "live: 1,000 runs x 2 events/s + TensorBoard, Prometheus, JSONL (CPU)"
+
+async def events_bare(base_url: str, frames: int) -> int:
+    """``trainer.events()`` to the end, no sink (to compare with earlier releases' figure)."""
+    async with make_client(base_url) as client:
+        return int(await _consume(_trainer(client, "bench", frames).events()))
 
 
 def write_recording(path: Path, events: int) -> int:
@@ -96,7 +99,7 @@ async def backfill_sinks(recording: Path, folder: Path) -> int:
 
 def backfill_plain(recording: Path, folder: Path) -> int:
     """The same events by hand: ``SummaryWriter.add_scalar``, ``csv.writer``, JSONL lines."""
-    from tensorboardX import SummaryWriter
+    from tensorboardX import SummaryWriter  # type: ignore[import-untyped]
 
     from arkor_rx.events import TrainingLog
     from arkor_rx.replay import read_recording
@@ -134,9 +137,6 @@ def backfill_plain(recording: Path, folder: Path) -> int:
     return count
 
 
-from arkor_rx.events import TrainingLog  # noqa: E402  (the bench imports arkor_rx anyway)
-
-
 class _Timed:
     """A sink that forwards to another and notes, per event, arrival to ``write`` returned."""
 
@@ -164,7 +164,9 @@ class _Timed:
         await self.sink.close(outcome)
 
 
-async def live(base_url: str, runs: int, events: int, folder: Path, *, sinks_on: bool) -> dict:
+async def live(
+    base_url: str, runs: int, events: int, folder: Path, *, sinks_on: bool
+) -> dict[str, Any]:
     """``runs`` paced runs of ``events`` frames (one per 500 ms), followed at once.
 
     Returns:
@@ -237,17 +239,24 @@ def _live_row(name: str, runs: dict[str, Any], repeats: list[dict[str, Any]]) ->
 
 def group(base_url: str, *, quick: bool, repeats: int) -> list[Any]:
     """The rows of group s."""
-    from bench.harness import Row, measure, run_group
+    from bench.harness import Row, measure, run_group, typed_count
 
     folder = Path(tempfile.mkdtemp(prefix="arkor-bench-sinks-"))
     try:
         size = 20_000 if quick else 200_000
         recording = folder / "backfill.jsonl"
         count = write_recording(recording, size)
+        frames = 20_000 if quick else 200_000
         rows = run_group(
             [
                 measure(
-                    Row("s", BACKFILL_PLAIN, count, "k events/s"),
+                    Row("s", NO_SINK_ROW, frames, "k frames/s"),
+                    lambda: events_bare(base_url, frames),
+                    repeats,
+                    typed_count(frames),
+                ),
+                measure(
+                    Row("s", BACKFILL_PLAIN, count, "k events/s", ref=BACKFILL_PLAIN),
                     lambda: backfill_plain(recording, folder),
                     repeats,
                     count,

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
@@ -42,7 +42,7 @@ from arkor_rx.events import (
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.runs import PruneDecision, RunEvent
 from arkor_rx.samples import SamplesAnswered
-from arkor_rx.sinks._base import Sink
+from arkor_rx.sinks._base import OutcomeKind, Sink
 from arkor_rx.sinks._hub import SinkHub
 from arkor_rx.stopping import StopDecision
 
@@ -84,54 +84,64 @@ def to_sink(
             except Exception as exc:  # no loop, or a sink's bad policy attributes
                 observer.on_error(exc)
                 return Disposable()
-            ended = False
-
-            def on_next(item: _T) -> None:
-                if not ended:
-                    if type(item) in _PLAIN:
-                        hub.put(item)  # type: ignore[arg-type]  # an event or samples
-                    else:
-                        _other(hub, item)
-                observer.on_next(item)
-
-            def after_flush(then: Callable[[Exception | None], None]) -> None:
-                task = loop.create_task(_finish(hub, then, loop))
-                _KEEP.add(task)
-                task.add_done_callback(_KEEP.discard)
-
-            def on_completed() -> None:
-                nonlocal ended
-                if not ended:
-                    ended = True
-                    hub.end_all("cancelled")
-                    after_flush(
-                        lambda exc: (
-                            observer.on_completed() if exc is None else observer.on_error(exc)
-                        )
-                    )
-
-            def on_error(error: Exception) -> None:
-                nonlocal ended
-                if not ended:
-                    ended = True
-                    hub.end_all("error", error=f"{type(error).__name__}: {error}")
-                    after_flush(lambda _exc: observer.on_error(error))
-
-            upstream = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+            feed = _Feed(hub, observer, loop)
+            upstream = source.subscribe(
+                feed.on_next, feed.on_error, feed.on_completed, scheduler=scheduler
+            )
 
             def dispose() -> None:
-                nonlocal ended
                 upstream.dispose()
-                if not ended:
-                    ended = True
-                    hub.end_all("cancelled")
-                    after_flush(lambda _exc: None)
+                feed.end("cancelled", lambda _exc: None)
 
             return Disposable(dispose)
 
         return Observable(subscribe)
 
     return operator
+
+
+class _Feed(Generic[_T]):
+    """One subscription's items to the sinks, and its end (Rules 1 and 4)."""
+
+    def __init__(
+        self, hub: SinkHub, observer: abc.ObserverBase[_T], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self._hub = hub
+        self._observer = observer
+        self._loop = loop
+        self._ended = False
+
+    def on_next(self, item: _T) -> None:
+        if not self._ended:
+            if type(item) in _PLAIN:
+                self._hub.put(item)  # type: ignore[arg-type]  # an event or samples
+            else:
+                _other(self._hub, item)
+        self._observer.on_next(item)
+
+    def on_completed(self) -> None:
+        observer = self._observer
+        self.end(
+            "cancelled",
+            lambda exc: observer.on_completed() if exc is None else observer.on_error(exc),
+        )
+
+    def on_error(self, error: Exception) -> None:
+        observer = self._observer
+        why = f"{type(error).__name__}: {error}"
+        self.end("error", lambda _exc: observer.on_error(error), error=why)
+
+    def end(
+        self, kind: OutcomeKind, then: Callable[[Exception | None], None], **extra: Any
+    ) -> None:
+        """Close the runs still open as ``kind``; ``then(error)`` once every sink closed."""
+        if self._ended:
+            return
+        self._ended = True
+        self._hub.end_all(kind, **extra)
+        task = self._loop.create_task(_finish(self._hub, then, self._loop))
+        _KEEP.add(task)
+        task.add_done_callback(_KEEP.discard)
 
 
 def _other(hub: SinkHub, item: object) -> None:
