@@ -27,11 +27,13 @@ from arkor_rx.jobs import TrainingJob
 from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkStats, sink_policy
 
 __all__ = [
+    "INT64",
     "METRICS",
     "BuiltinSink",
     "FileSink",
     "MissingExtraError",
     "SinkWorkerError",
+    "StepRangeError",
     "flat_config",
     "log_metrics",
     "require",
@@ -219,6 +221,21 @@ def log_metrics(event: TrainingLog) -> list[tuple[str, float]]:
         event.samples_per_second,
     )
     return [(name, value) for name, value in zip(METRICS, values, strict=True) if value is not None]
+
+
+INT64 = range(-(2**63), 2**63)
+"""The steps TensorBoard and MLflow can store (a protobuf/SQL int64)."""
+
+
+class StepRangeError(ArkorError, ValueError):
+    """Events whose step is outside int64 were skipped; the rest of the batch was written."""
+
+    def __init__(self, steps: list[int]) -> None:
+        super().__init__(
+            f"{len(steps)} event(s) with a step outside int64 skipped (the first: {steps[0]})"
+        )
+        self.steps = steps
+        """The steps skipped."""
 
 
 def finite(value: Any) -> float | None:

@@ -13,7 +13,16 @@ from arkor_rx.events import TrainingCompleted, TrainingLog
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import SamplesAnswered
 from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
-from arkor_rx.sinks._common import BuiltinSink, finite, flat_config, log_metrics, require, run_label
+from arkor_rx.sinks._common import (
+    INT64,
+    BuiltinSink,
+    StepRangeError,
+    finite,
+    flat_config,
+    log_metrics,
+    require,
+    run_label,
+)
 
 __all__ = ["MLFLOW_STATUS", "MLflow"]
 
@@ -125,9 +134,13 @@ class MLflow(BuiltinSink):
         metric = self._entities.Metric
         now = int(time.time() * 1000)
         metrics: dict[str, list[Any]] = {}
+        bad: list[int] = []
         for event in events:
             run = self._runs.get(event.job_id)
             if run is None:
+                continue
+            if isinstance(event, TrainingLog) and event.step not in INT64:
+                bad.append(event.step)  # isolated: the rest of the batch is logged
                 continue
             logged = metrics.setdefault(run.run_id, [])
             if isinstance(event, TrainingLog):
@@ -142,6 +155,8 @@ class MLflow(BuiltinSink):
                 ]
         if any(metrics.values()):
             await asyncio.to_thread(self._log_metrics, metrics)
+        if bad:
+            raise StepRangeError(bad)
 
     async def close(self, outcome: Outcome) -> None:
         """Tags from the outcome, the samples table, then the run's status."""

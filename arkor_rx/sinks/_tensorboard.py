@@ -17,7 +17,9 @@ from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import SamplesAnswered
 from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
 from arkor_rx.sinks._common import (
+    INT64,
     BuiltinSink,
+    StepRangeError,
     finite,
     flat_config,
     log_metrics,
@@ -137,9 +139,13 @@ class TensorBoard(BuiltinSink):
         summary_value = summary.Value
         make_event = self._event
         now = time.time()
+        bad: list[int] = []
         for event in events:
             run = self._runs.get(event.job_id)
             if run is None:
+                continue
+            if isinstance(event, TrainingLog | SamplesAnswered) and event.step not in INT64:
+                bad.append(event.step)  # isolated: the rest of the batch is written
                 continue
             if isinstance(event, TrainingLog):
                 # One Summary of simple values per step: what add_scalar writes per
@@ -163,6 +169,8 @@ class TensorBoard(BuiltinSink):
             touched = self._runs.get(job_id)
             if touched is not None and touched.writer is not None:
                 touched.writer.flush()
+        if bad:
+            raise StepRangeError(bad)
 
     async def close(self, outcome: Outcome) -> None:
         """Write the hyperparameters with the final metrics, flush and close the run."""
