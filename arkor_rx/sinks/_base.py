@@ -13,7 +13,9 @@ Calls for different runs interleave; every item carries its ``job_id``, and
 
 Rule 3: a sink sets its policy as plain attributes, read by the runner with
 these defaults when absent: ``overflow`` (``"block"``, nothing is lost, or
-``"drop"``), ``fail_on_error`` (False) and ``buffer_size`` (1024 items).
+``"drop"``), ``fail_on_error`` (False), ``buffer_size`` (1024 items) and
+``close_deadline`` (30 seconds: how long one call may take before the
+owner stops waiting for it).
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ closing a run that is not open does nothing.
 
 Rule 3: ``finish()`` waits until every sink closed every run closed so far,
 then releases the runners; a ``fail_on_error`` sink's error is raised then,
-once every sink has closed.
+once every sink has closed. A sink whose call has not returned within its
+deadline is not waited for (see [`arkor_rx.sinks._runner`][arkor_rx.sinks._runner],
+Rule 5): its error is counted, and the others' outcome stands.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class SinkHub:
         self._name = name
         self._close_at_end = close_at_end
         self._open: dict[str, TrainingJob] = {}
-        self._pending: list[asyncio.Future[BaseException | None]] = []
+        self._pending: dict[asyncio.Future[BaseException | None], tuple[SinkRunner, str]] = {}
         self._finished = False
 
     @property
@@ -143,7 +145,7 @@ class SinkHub:
         if self._open.pop(outcome.job_id or "", None) is None:
             return
         for runner in self._runners:
-            self._pending.append(runner.close(outcome))
+            self._pending[runner.close(outcome)] = (runner, outcome.job_id or "")
 
     def end(self, job_id: str, kind: OutcomeKind, **extra: Any) -> None:
         """Close one open run as ``kind`` (``stop=``, ``error=`` go into the outcome)."""
@@ -164,12 +166,21 @@ class SinkHub:
             Exception: the first error of a sink with ``fail_on_error=True``,
                 once every sink has closed (the others are not cut short).
         """
-        pending, self._pending = self._pending, []
-        if not pending:
-            return
-        for error in await asyncio.gather(*pending):
-            if error is not None:
-                raise error
+        pending, self._pending = self._pending, {}
+        first: BaseException | None = None
+        while pending:
+            deadline = min(runner.deadline for runner, _ in pending.values())
+            done, _ = await asyncio.wait(pending, timeout=deadline)
+            for future in done:
+                pending.pop(future)
+                first = first or future.result()
+            for future, (runner, job_id) in list(pending.items()):
+                if runner.stuck():  # Rule 3: not waited for any longer
+                    pending.pop(future)
+                    what = f"a call did not return within {runner.deadline:g} s"
+                    runner.failed("close", job_id, TimeoutError(what))
+        if first is not None:
+            raise first
 
     async def finish(self) -> None:
         """[`flush`][arkor_rx.sinks.SinkHub.flush], then release the runners (idempotent)."""

@@ -26,7 +26,15 @@ of a run, a summary at its close); a run's terminal event is never dropped.
 Rule 4: ``open`` and ``close`` markers are never dropped, so a run's close
 is always delivered, even after errors.
 
-Rule 5: an error from ``open``/``write``/``close`` is logged (the first of a
+Rule 5: a deadline. A call of the sink (``open``, ``write``, ``close``)
+that has not returned after ``close_deadline`` seconds (a sink attribute,
+[`CLOSE_DEADLINE`][arkor_rx.sinks._runner.CLOSE_DEADLINE] by default) no
+longer holds up its owner's flush: the owner returns the run's outcome, and
+the sink's error is counted and logged (the call goes on in the background).
+A sink that makes progress, batch after batch, is waited for however long
+its queue takes.
+
+Rule 6: an error from ``open``/``write``/``close`` is logged (the first of a
 run as a warning), counted in ``sink.stats``, and the sink keeps receiving
 the run. With ``fail_on_error=True`` the run's close future resolves to that
 error, and the owner raises it once every sink has closed the run.
@@ -50,6 +58,9 @@ __all__ = ["SinkRunner", "runner_for", "sink_name"]
 logger = logging.getLogger("arkor_rx.sinks")
 
 _TERMINAL = (TrainingCompleted, TrainingFailed)
+
+CLOSE_DEADLINE = 30.0
+"""Seconds one call of a sink may take before a flush stops waiting for it (Rule 5)."""
 
 
 class _Open:
@@ -102,6 +113,10 @@ class SinkRunner:
         self._drops: dict[str, int] = {}
         self._grew = False
         self._task: asyncio.Task[None] | None = None
+        self._since: float | None = None  # when the call in flight started
+        deadline = getattr(sink, "close_deadline", CLOSE_DEADLINE)
+        self.deadline = float(deadline) if isinstance(deadline, int | float) else CLOSE_DEADLINE
+        """Seconds one call may take before a flush stops waiting for it (Rule 5)."""
         self.done = False
         """True once the task drained everything and ended."""
 
@@ -246,21 +261,31 @@ class SinkRunner:
     async def _call(
         self, what: str, job_id: str, method: Callable[[Any], Awaitable[None]], arg: Any
     ) -> None:
+        self._since = self._loop.time()
         try:
             await method(arg)
         except Exception as exc:
-            stats = self.stats
-            stats.errors += 1
-            stats.last_error = f"{type(exc).__name__}: {exc}"
-            if job_id not in self._errors:
-                self._errors[job_id] = exc
-                logger.warning(
-                    "sink %s: %s for job %s failed: %s", self.name, what, job_id, stats.last_error
-                )
-            else:
-                logger.debug(
-                    "sink %s: %s for job %s failed again: %s", self.name, what, job_id, exc
-                )
+            self.failed(what, job_id, exc)
+        finally:
+            self._since = None
+
+    def failed(self, what: str, job_id: str, exc: Exception) -> None:
+        """Count and log an error of the sink (the first of a run as a warning)."""
+        stats = self.stats
+        stats.errors += 1
+        stats.last_error = f"{type(exc).__name__}: {exc}"
+        if job_id not in self._errors:
+            self._errors[job_id] = exc
+            logger.warning(
+                "sink %s: %s for job %s failed: %s", self.name, what, job_id, stats.last_error
+            )
+        else:
+            logger.debug("sink %s: %s for job %s failed again: %s", self.name, what, job_id, exc)
+
+    def stuck(self) -> bool:
+        """Whether the call in flight has run past the deadline (Rule 5)."""
+        since = self._since
+        return since is not None and self._loop.time() - since >= self.deadline
 
     def _free_room(self) -> None:
         room, self._room = self._room, None

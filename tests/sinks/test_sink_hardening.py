@@ -88,3 +88,37 @@ async def test_a_recorder_on_a_fifo_without_a_reader_does_not_freeze_the_loop(
         "training.log",
         "training.completed",
     ]
+
+
+class NeverCloses:
+    """A sink whose close never returns (a tracker that never answers)."""
+
+    close_deadline = 0.2
+
+    def __init__(self) -> None:
+        self.written: list[object] = []
+
+    async def open(self, job: TrainingJob) -> None:
+        return None
+
+    async def write(self, events: object) -> None:
+        self.written.append(events)
+
+    async def close(self, outcome: Outcome) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_sink_stuck_past_its_deadline_is_counted_and_not_waited_for(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stuck, fine = NeverCloses(), sinks.CSV(os.devnull)
+    hub = SinkHub([stuck, fine])
+    hub.open(TrainingJob(id="j1", name="r"))
+    hub.put(TrainingLog(job_id="j1", step=1, loss=1.0))
+    hub.close(Outcome("completed", job_id="j1"))
+    await asyncio.wait_for(hub.finish(), 60)  # returns: the stuck close is given up on
+    assert stuck.stats.errors == 1  # type: ignore[attr-defined]
+    assert "did not return within 0.2 s" in (stuck.stats.last_error or "")  # type: ignore[attr-defined]
+    assert fine.stats.errors == 0
+    assert fine.stats.written == 1
+    assert "close for job j1 failed" in caplog.text
