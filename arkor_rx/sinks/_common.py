@@ -38,6 +38,7 @@ __all__ = [
     "log_metrics",
     "require",
     "run_label",
+    "safe_url",
 ]
 
 METRICS = ("loss", "eval_loss", "learning_rate", "epoch", "samples_per_second")
@@ -179,17 +180,46 @@ _SECRET_KEYS = frozenset(
 """Config keys whose values are credentials (a blob dataset's ``token`` ...): never written."""
 
 
+def safe_url(text: str) -> str:
+    """``text`` without the credentials a URL may carry: its userinfo and its query.
+
+    A presigned dataset URL holds its signature in the query (``?sig=...``),
+    a tracking URI its password in the userinfo (``user:pass@``); neither is
+    ever written to a sink or shown. Text that is not such a URL is returned
+    as it is.
+
+    Examples:
+        >>> safe_url("https://blob.example/d.jsonl?sv=1&sig=s3cret")
+        'https://blob.example/d.jsonl?<redacted>'
+        >>> safe_url("http://user:pw@mlflow:5000/")
+        'http://<redacted>@mlflow:5000/'
+        >>> safe_url("arkorlab/triage-demo")
+        'arkorlab/triage-demo'
+    """
+    if "://" not in text:
+        return text
+    scheme, _, rest = text.partition("://")
+    head, sep, tail = rest.partition("/")
+    if "@" in head:
+        head = "<redacted>@" + head.rpartition("@")[2]
+    path, query, _ = (sep + tail).partition("?")
+    return f"{scheme}://{head}{path}" + ("?<redacted>" if query else "")
+
+
 def flat_config(config: Mapping[str, Any]) -> dict[str, str | int | float | bool]:
     """A job config flattened to scalar values with snake_case dotted keys.
 
     A credential (a key such as ``token`` or ``api_key``, at any depth, as a
-    server may echo a blob dataset's token) is left out: sinks never write it.
+    server may echo a blob dataset's token) is left out, and a URL loses its
+    query and userinfo ([`safe_url`][arkor_rx.sinks._common.safe_url]): sinks
+    never write them.
 
     Examples:
         >>> flat_config({"maxSteps": 200, "lora": {"r": 16}, "dataset": {"name": "d"}, "x": None})
         {'max_steps': 200, 'lora.r': 16, 'dataset.name': 'd'}
-        >>> flat_config({"datasetSource": {"type": "blob", "url": "u", "token": "s3cret"}})
-        {'dataset_source.type': 'blob', 'dataset_source.url': 'u'}
+        >>> blob = {"type": "blob", "url": "https://b/d?sig=x", "token": "t"}
+        >>> flat_config({"datasetSource": blob})
+        {'dataset_source.type': 'blob', 'dataset_source.url': 'https://b/d?<redacted>'}
     """
     out: dict[str, str | int | float | bool] = {}
 
@@ -202,10 +232,12 @@ def flat_config(config: Mapping[str, Any]) -> dict[str, str | int | float | bool
                 walk(f"{prefix}.{name}" if prefix else name, inner)
         elif value is None:
             return
-        elif isinstance(value, bool | int | float | str):
+        elif isinstance(value, str):
+            out[prefix] = safe_url(value)
+        elif isinstance(value, bool | int | float):
             out[prefix] = value
         else:
-            out[prefix] = json.dumps(value, default=str)
+            out[prefix] = safe_url(json.dumps(value, default=str))
 
     walk("", config)
     return out

@@ -22,6 +22,7 @@ from arkor_rx.sinks._common import (
     log_metrics,
     require,
     run_label,
+    safe_url,
 )
 
 __all__ = ["MLFLOW_STATUS", "MLflow"]
@@ -118,7 +119,8 @@ class MLflow(BuiltinSink):
         self._runs: dict[str, _Run] = {}
 
     def __repr__(self) -> str:
-        return f"MLflow({self.tracking_uri!r}, experiment={self.experiment!r})"
+        uri = None if self.tracking_uri is None else safe_url(self.tracking_uri)
+        return f"MLflow({uri!r}, experiment={self.experiment!r})"
 
     def run_id(self, job_id: str) -> str | None:
         """The MLflow run id of an open job (None when unknown)."""
@@ -195,6 +197,7 @@ class MLflow(BuiltinSink):
         dataset = config.get("datasetSource") or config.get("dataset")  # the wire's name first
         if isinstance(dataset, dict):
             dataset = dataset.get("name") or dataset.get("url") or json.dumps(dataset)
+        dataset = safe_url(str(dataset)) if dataset else dataset
         tags = {"arkor.job_id": job.id, "arkor.name": job.name}
         for key, value in (("arkor.model", config.get("model")), ("arkor.dataset", dataset)):
             if value:
