@@ -90,8 +90,8 @@ def _subscribe(
         )
         observer.on_error(RuntimeError(message))
         return Disposable()
-    disposed = False
-    pump = _pump(open_iterator, observer, loop, lambda: disposed)
+    state = _State()
+    pump = _pump(open_iterator, observer, loop, state)
     handle: asyncio.Task[None] | concurrent.futures.Future[None]
     try:
         running = asyncio.get_running_loop()
@@ -103,8 +103,7 @@ def _subscribe(
         handle = asyncio.run_coroutine_threadsafe(pump, loop)
 
     def dispose() -> None:
-        nonlocal disposed
-        disposed = True
+        state.disposed = True
         handle.cancel()
 
     return Disposable(dispose)
@@ -114,7 +113,7 @@ async def _pump(
     open_iterator: Callable[[], Awaitable[AsyncIterator[_T]]],
     observer: abc.ObserverBase[_T],
     loop: asyncio.AbstractEventLoop,
-    disposed: Callable[[], bool],
+    state: _State,
 ) -> None:
     def fail(exc: Exception) -> None:
         try:
@@ -130,10 +129,10 @@ async def _pump(
         fail(exc)
         return
     try:
-        if await _push(iterator, observer.on_next, disposed):
+        if await _push(iterator, observer.on_next, state):
             return
     except Exception as exc:
-        if not disposed():
+        if not state.disposed:
             fail(exc)
         return
     finally:
@@ -141,23 +140,30 @@ async def _pump(
         if aclose is not None:
             with contextlib.suppress(Exception):
                 await aclose()
-    if not disposed():
+    if not state.disposed:
         observer.on_completed()
 
 
-async def _push(
-    iterator: AsyncIterator[_T], on_next: Callable[[_T], None], disposed: Callable[[], bool]
-) -> bool:
+class _State:
+    """Whether a subscription was disposed (read once per item: an attribute, not a call)."""
+
+    __slots__ = ("disposed",)
+
+    def __init__(self) -> None:
+        self.disposed = False
+
+
+async def _push(iterator: AsyncIterator[_T], on_next: Callable[[_T], None], state: _State) -> bool:
     """Every item to ``on_next`` (a batch at a time when it can: Rule 2); True when disposed."""
     if isinstance(iterator, Batched):
         async for batch in iterator.batches():
             for item in batch:
                 on_next(item)
-                if disposed():
+                if state.disposed:
                     return True
         return False
     async for item in iterator:
         on_next(item)
-        if disposed():
+        if state.disposed:
             return True
     return False
