@@ -6,7 +6,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Sequence
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from arkor_rx.events import TrainingLog
 from arkor_rx.jobs import TrainingJob
@@ -101,6 +101,7 @@ class Prometheus(BuiltinSink):
             "arkor_job_status", "How the run stands.", _LABELS, states=JOB_STATES, registry=reg
         )
         self._labels: dict[str, tuple[str, str]] = {}
+        self._series: dict[str, _Series] = {}
         self._server: Any = None
         self._thread: Any = None
         self.port: int | None = None
@@ -120,9 +121,14 @@ class Prometheus(BuiltinSink):
         return f"Prometheus(port={self.port!r})"
 
     async def open(self, job: TrainingJob) -> None:
-        """The run's label values, and its status ``running``."""
+        """The run's series (labelled once, here), and its status ``running``."""
         labels = (job.id, job.name or job.id)
         self._labels[job.id] = labels
+        self._series[job.id] = _Series(
+            {name: gauge.labels(*labels) for name, gauge in self._gauges.items()},
+            self._step.labels(*labels),
+            {},
+        )
         self._status.labels(*labels).state("running")
 
     async def write(self, events: Sequence[SinkItem]) -> None:
@@ -131,13 +137,16 @@ class Prometheus(BuiltinSink):
         for event in events:
             runs.setdefault(event.job_id, []).append(event)
         for job_id, items in runs.items():
-            labels = self._labels.get(job_id)
-            if labels is not None:
-                self._update(labels, items)
+            series = self._series.get(job_id)
+            if series is not None:
+                self._update(self._labels[job_id], series, items)
 
-    def _update(self, labels: tuple[str, str], items: list[SinkItem]) -> None:
+    def _update(self, labels: tuple[str, str], series: _Series, items: list[SinkItem]) -> None:
         for kind, count in Counter(map(_type_of, items)).items():
-            self._events.labels(*labels, kind).inc(count)
+            counter = series.events.get(kind)
+            if counter is None:
+                counter = series.events[kind] = self._events.labels(*labels, kind)
+            counter.inc(count)
         missing = list(METRICS)
         step: int | None = None
         for event in reversed(items):  # the latest value of each metric wins
@@ -145,17 +154,18 @@ class Prometheus(BuiltinSink):
                 continue
             if step is None:
                 step = event.step
-                self._step.labels(*labels).set(step)
+                series.step.set(step)
             for name in tuple(missing):
                 value = getattr(event, name)
                 if value is not None:
-                    self._gauges[name].labels(*labels).set(value)
+                    series.gauges[name].set(value)
                     missing.remove(name)
             if not missing:
                 break
 
     async def close(self, outcome: Outcome) -> None:
         """Set the status from the outcome; add the run's reconnects."""
+        self._series.pop(outcome.job_id or "", None)
         labels = self._labels.pop(outcome.job_id or "", None)
         if labels is None:
             return
@@ -176,3 +186,11 @@ def _stop(server: Any, thread: Any) -> None:
 
 
 _type_of = attrgetter("type")
+
+
+class _Series(NamedTuple):
+    """One open run's labelled series (``labels()`` is looked up once per run, not per event)."""
+
+    gauges: dict[str, Any]
+    step: Any
+    events: dict[str, Any]
