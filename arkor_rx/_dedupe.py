@@ -42,20 +42,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, compress, islice
 from operator import length_hint, lt
-from typing import Final, TypeAlias
+from typing import Final
 
-from arkor_rx.events import Parsed, TrainingCompleted, TrainingEvent, TrainingFailed, _picked
+from arkor_rx.events import Parsed, TrainingCompleted, TrainingEvent, TrainingFailed
 from arkor_rx.sse import Frames
 
-__all__ = ["Batch", "FrameColumns", "Planner"]
+__all__ = ["Batch", "Planner"]
 
 _TERMINAL: Final = frozenset({TrainingCompleted, TrainingFailed})
 _INTEGERS: Final = re.compile(r"(?:0|[1-9][0-9]{0,30})(?:\n(?:0|[1-9][0-9]{0,30}))*")
 """Canonical decimal integers, one per line (no sign, no leading zero, no space)."""
-
-
-FrameColumns: TypeAlias = tuple[list[str | None], list[str], list[str]]
-"""The SSE ``id``, event name and ``data`` of a batch's frames, one list each."""
 
 
 def _integer(value: str) -> int | None:
@@ -86,11 +82,6 @@ class Batch:
     duplicates: int = 0
     stop: bool = False
     """The chunk ends the stream (a terminal event, or an ``end`` frame)."""
-    frames: Frames | None = None
-    """The chunk's frames, when every frame with an event is delivered (not frame by frame)."""
-    ids: list[str | None] | None = None
-    """The ids of the frames that made an event (``Parsed.ids``, before any cut), with
-    ``frames``."""
     iterator: Iterator[TrainingEvent] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -108,24 +99,6 @@ class Batch:
             return self.marks[handled]
         position = next(islice(compress(range(len(self.present)), self.present), handled, None))
         return self.frame_ids[position - 1] if position > 0 else self.entry
-
-    def columns(self) -> FrameColumns | None:
-        """The SSE ``id``, event name and ``data`` of each event's frame, or None.
-
-        Aligned with ``events``; None for a chunk planned frame by frame (one
-        that held a duplicate, say), whose events are not simply its frames.
-        """
-        frames, ids = self.frames, self.ids
-        if frames is None or ids is None:
-            return None
-        n = len(self.events)
-        names, datas = frames.type, frames.data
-        if len(ids) != len(names):  # keepalives or bad frames among them: cut them out
-            gaps = len(names) - len(ids)
-            names, datas = _picked(names, self.present, gaps), _picked(datas, self.present, gaps)
-        if n != len(ids):  # the events stop at a terminal one
-            return ids[:n], names[:n], datas[:n]
-        return ids, names, datas
 
     def duplicates_before(self, handled: int) -> int:
         if self.dups_before is None or handled >= len(self.events):
@@ -191,8 +164,6 @@ class Planner:
                 frames.id,
                 parsed.present,
                 stop=stop,
-                frames=frames,
-                ids=parsed.ids,
             )
         return self._plan_frames(frames, parsed, entry, stop)
 

@@ -7,16 +7,6 @@ Rule 2: an iterator that offers ``batches()`` (an
 [`EventStream`][arkor_rx.stream.EventStream]) is drained a batch at a time: one
 await per network read, and the batch's items go to the observer in a plain
 loop, with no await (and no async-generator step) per item.
-
-Rule 3 (fusion): the Observable is a ``Pumped``. An operator applied right on
-it (``aop.to_sink``) may subscribe with a ``Tap``: over an
-[`EventStream`][arkor_rx.stream.EventStream], the items still go to the
-observer one by one, and the tap is told where each batch begins and ends,
-so that it can take the batch whole (the list, and the frames' columns)
-rather than item by item; over any other iterator, each item goes to the
-tap's ``each`` (the operator's own ``on_next``). Same task, same order; an
-error the tap raises ends the stream with ``on_error``, as an error in
-``on_next`` does.
 """
 
 from __future__ import annotations
@@ -24,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import reactivex
 from reactivex import abc
@@ -33,7 +24,7 @@ from reactivex.disposable import Disposable
 
 from arkor_rx._loop import loop_of
 
-__all__ = ["Batched", "Pumped", "Tap", "observe_async"]
+__all__ = ["Batched", "observe_async"]
 
 _T = TypeVar("_T")
 _T_co = TypeVar("_T_co", covariant=True)
@@ -45,23 +36,6 @@ class Batched(Protocol[_T_co]):
 
     def batches(self) -> AsyncIterator[Iterator[_T_co]]:
         """The items, one plain iterator per chunk (see ``EventStream.batches``)."""
-        ...
-
-
-class Tap(Protocol):
-    """What a fused operator is told about the batches of a ``Pumped`` (see Rule 3)."""
-
-    def begin(self, batch: Any) -> None:
-        """``batch`` (``EventStream._delivering()``: its ``events``, ``iterator`` and
-        ``columns()``) is about to go to the observer."""
-        ...
-
-    def end(self) -> None:
-        """Every item of the batch went to the observer."""
-        ...
-
-    def each(self, item: Any) -> None:
-        """One item of an iterator that has no such batches: the operator's own ``on_next``."""
         ...
 
 
@@ -100,105 +74,96 @@ def observe_async(
         ``AsyncIOScheduler`` sends a ``RuntimeError`` to ``on_error``.
     """
 
-    return Pumped(open_iterator)
+    return reactivex.create(functools.partial(_subscribe, open_iterator))
 
 
-class Pumped(reactivex.Observable[_T]):
-    """The Observable of [`observe_async`][arkor_rx._observe.observe_async] (see Rule 3)."""
-
-    def __init__(self, open_iterator: Callable[[], Awaitable[AsyncIterator[_T]]]) -> None:
-        self._open_iterator = open_iterator
-        super().__init__(self._subscribe_plain)
-
-    def _subscribe_plain(
-        self, observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        return self.subscribe_tapped(
-            observer.on_next, observer.on_error, observer.on_completed, None, scheduler
-        )
-
-    def subscribe_tapped(
-        self,
-        on_next: Callable[[_T], None],
-        on_error: Callable[[Exception], None],
-        on_completed: Callable[[], None],
-        tap: Tap | None,
-        scheduler: abc.SchedulerBase | None = None,
-    ) -> abc.DisposableBase:
-        """Subscribe the three callbacks (as they are, not wrapped), telling ``tap`` of every batch.
-
-        An iterator without batches is taken as batches of one item.
-        """
-        open_iterator = self._open_iterator
+def _subscribe(
+    open_iterator: Callable[[], Awaitable[AsyncIterator[_T]]],
+    observer: abc.ObserverBase[_T],
+    scheduler: abc.SchedulerBase | None = None,
+) -> abc.DisposableBase:
+    """One subscription: a task pumping a fresh iterator into ``observer`` (Rule 1)."""
+    loop = loop_of(scheduler)
+    if loop is None:
         message = (
             "subscribe inside a running asyncio loop, or pass scheduler=AsyncIOScheduler(loop)"
         )
-        loop = loop_of(scheduler)
-        if loop is None:
-            on_error(RuntimeError(message))
-            return Disposable()
-        disposed = False
+        observer.on_error(RuntimeError(message))
+        return Disposable()
+    state = _State()
+    pump = _pump(open_iterator, observer, loop, state)
+    handle: asyncio.Task[None] | concurrent.futures.Future[None]
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        handle = loop.create_task(pump)
+    else:
+        handle = asyncio.run_coroutine_threadsafe(pump, loop)
 
-        def fail(exc: Exception) -> None:
-            try:
-                on_error(exc)
-            except Exception as unhandled:  # an observer without on_error re-raises
-                loop.call_exception_handler(
-                    {"message": "unhandled error in an arkor_rx observable", "exception": unhandled}
-                )
+    def dispose() -> None:
+        state.disposed = True
+        handle.cancel()
 
-        async def pump() -> None:
-            try:
-                iterator = await open_iterator()
-            except Exception as exc:
-                fail(exc)
-                return
-            try:
-                # Fused (Rule 3) only with an EventStream's batches; any other
-                # iterator's items go through the operator's own on_next.
-                delivering = getattr(iterator, "_delivering", None) if tap is not None else None
-                fused = tap if delivering is not None else None
-                each = on_next if tap is None or fused is not None else tap.each
-                if isinstance(iterator, Batched):
-                    async for batch in iterator.batches():
-                        if fused is not None and delivering is not None:
-                            fused.begin(delivering())
-                        for item in batch:
-                            each(item)
-                            if disposed:
-                                return
-                        if fused is not None:
-                            fused.end()
-                else:
-                    async for item in iterator:
-                        each(item)
-                        if disposed:
-                            return
-            except Exception as exc:
-                if not disposed:
-                    fail(exc)
-                return
-            finally:
-                aclose = getattr(iterator, "aclose", None)
-                if aclose is not None:
-                    with contextlib.suppress(Exception):
-                        await aclose()
-            if not disposed:
-                on_completed()
+    return Disposable(dispose)
 
-        handle: asyncio.Task[None] | concurrent.futures.Future[None]
+
+async def _pump(
+    open_iterator: Callable[[], Awaitable[AsyncIterator[_T]]],
+    observer: abc.ObserverBase[_T],
+    loop: asyncio.AbstractEventLoop,
+    state: _State,
+) -> None:
+    def fail(exc: Exception) -> None:
         try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            handle = loop.create_task(pump())
-        else:
-            handle = asyncio.run_coroutine_threadsafe(pump(), loop)
+            observer.on_error(exc)
+        except Exception as unhandled:  # an observer without on_error re-raises
+            loop.call_exception_handler(
+                {"message": "unhandled error in an arkor_rx observable", "exception": unhandled}
+            )
 
-        def dispose() -> None:
-            nonlocal disposed
-            disposed = True
-            handle.cancel()
+    try:
+        iterator = await open_iterator()
+    except Exception as exc:
+        fail(exc)
+        return
+    try:
+        if await _push(iterator, observer.on_next, state):
+            return
+    except Exception as exc:
+        if not state.disposed:
+            fail(exc)
+        return
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+    if not state.disposed:
+        observer.on_completed()
 
-        return Disposable(dispose)
+
+class _State:
+    """Whether a subscription was disposed (read once per item: an attribute, not a call)."""
+
+    __slots__ = ("disposed",)
+
+    def __init__(self) -> None:
+        self.disposed = False
+
+
+async def _push(iterator: AsyncIterator[_T], on_next: Callable[[_T], None], state: _State) -> bool:
+    """Every item to ``on_next`` (a batch at a time when it can: Rule 2); True when disposed."""
+    if isinstance(iterator, Batched):
+        async for batch in iterator.batches():
+            for item in batch:
+                on_next(item)
+                if state.disposed:
+                    return True
+        return False
+    async for item in iterator:
+        on_next(item)
+        if state.disposed:
+            return True
+    return False

@@ -77,6 +77,15 @@ class RuleWatch:
             self._subject.on_next(event)
         return self.latch.done
 
+    def consume(self, event: TrainingEvent) -> None:
+        """`feed` as a consumer of the Trainer's handled events (see `decided`)."""
+        if self._subject is not None:
+            self._subject.on_next(event)
+
+    def decided(self, _event: object = None) -> bool:
+        """True once the latch is settled: the loop stops after this event."""
+        return self.latch.done
+
     def end(self) -> None:
         """The run ended on its own: later decisions are moot; the rules see the end."""
         if self.latch.end() and self._subject is not None:

@@ -42,11 +42,13 @@ def trainer_options(
             client configuration in the environment.
     """
     check_reconnect(reconnect)
+    if samples is not None and not isinstance(samples, CheckpointSamples):
+        raise ConfigError(f"samples must be an ax.CheckpointSamples, got {samples!r}")
     options: dict[str, Any] = {
         "callbacks": TrainerCallbacks.coerce(callbacks),
         "reconnect": reconnect,
         "early_stopping": flatten_rules(early_stopping, where="early_stopping"),
-        "sinks": check_sinks(sinks, samples),
+        "sinks": check_sinks(sinks),
         "samples": samples,
         "owns_client": client is None,
     }

@@ -17,10 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from arkor_rx.errors import ConfigError
 
-__all__ = ["CheckpointSamples", "Sample", "SamplesAnswered"]
+if TYPE_CHECKING:
+    from arkor_rx.callbacks import CheckpointContext
+
+__all__ = ["CheckpointSamples", "Sample", "SamplesAnswered", "ask_samples"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +85,28 @@ class SamplesAnswered:
     [`CheckpointSamples.prompts`][arkor_rx.samples.CheckpointSamples.prompts]."""
     type: str = "checkpoint.samples"
     """A type name like the events', so a sink can switch on ``item.type``."""
+
+
+async def ask_samples(ctx: CheckpointContext, samples: CheckpointSamples) -> SamplesAnswered:
+    """Ask each prompt of ``samples`` at the checkpoint of ``ctx``, one after the other.
+
+    Returns:
+        One [`Sample`][arkor_rx.samples.Sample] per prompt, in order; a prompt
+        that failed carries the error's message instead of an answer (Rule 2).
+    """
+    answers = []
+    for prompt in samples.prompts:
+        messages: list[dict[str, str]] = []
+        if samples.system:
+            messages.append({"role": "system", "content": samples.system})
+        messages.append({"role": "user", "content": prompt})
+        try:
+            response = await ctx.infer(
+                messages, max_tokens=samples.max_tokens, temperature=samples.temperature
+            )
+            answers.append(Sample(prompt, answer=await response.text()))
+        except Exception as exc:
+            answers.append(Sample(prompt, error=f"{type(exc).__name__}: {exc}"))
+    return SamplesAnswered(
+        job_id=ctx.event.job_id or ctx.job.id, step=ctx.step, samples=tuple(answers)
+    )

@@ -224,12 +224,6 @@ class EventStream:
         """
         return self._source
 
-    def _delivering(self) -> Batch | None:
-        """The batch being handed out by ``batches()``, if any (for ``aop.to_sink`` fused
-        with the stream): its ``events``, its ``iterator`` (how far the consumer got)
-        and its frames' ``columns()``."""
-        return self._batch
-
     def __aiter__(self) -> EventStream:
         return self
 

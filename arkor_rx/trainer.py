@@ -34,15 +34,14 @@ from typing import TYPE_CHECKING, Any
 
 import reactivex
 
+from arkor_rx._consumers import Consumer, SinkFeed, TerminalSeen, chain, follow_with_sinks
+from arkor_rx._create_trainer import create_trainer
 from arkor_rx._rule_watch import RuleWatch
-from arkor_rx._trainer_options import trainer_options
 from arkor_rx.callbacks import Dispatcher, TrainerCallbacks, drain
 from arkor_rx.client import ArkorClient
-from arkor_rx.errors import ArkorError, CloudApiError, ConfigError
+from arkor_rx.errors import ArkorError, CloudApiError
 from arkor_rx.events import TrainingCompleted, TrainingEvent, TrainingFailed
 from arkor_rx.jobs import (
-    BlobDataset,
-    HuggingFaceDataset,
     JobConfig,
     TrainingJob,
 )
@@ -54,7 +53,7 @@ from arkor_rx.stopping import StopDecision, StopRule
 from arkor_rx.stream import EventStream, Sleep, StreamStats, observe_async
 
 if TYPE_CHECKING:
-    from arkor_rx.sinks._feed import RunFeed
+    from arkor_rx.sinks._hub import SinkHub
 
 __all__ = ["Trainer", "TrainingResult", "create_trainer"]
 
@@ -108,6 +107,7 @@ class Trainer:
         self._sleep = sleep
         self._sinks = tuple(sinks)
         self._samples = samples
+        self._consumers: list[Consumer] = []
         self._job: TrainingJob | None = None
         self._job_source: Callable[[], Awaitable[TrainingJob]] = self._submit
         self._start_lock = asyncio.Lock()
@@ -260,32 +260,44 @@ class Trainer:
             asyncio.CancelledError: the waiting task was cancelled (the backend
                 job keeps running; call [`cancel`][arkor_rx.trainer.Trainer.cancel] to stop it).
         """
-        # Sinks and checkpoint samples hook in through follow_fed (arkor_rx.sinks._feed):
-        # `handled` in _dispatch, a wrapped dispatch, and the result or error of _follow.
         if self._result is not None:
             return self._result  # ended: the same result again
         job_id = await self.start()
+        assert self._job is not None  # start() sets it
         if not self._sinks and self._samples is None:
             return await self._follow(job_id, None)
-        from arkor_rx.sinks._feed import follow_fed  # only a Trainer with sinks needs it
-
-        assert self._job is not None  # start() sets it
-        return await follow_fed(
-            lambda feed: self._follow(job_id, feed),
-            sinks=self._sinks,
-            samples=self._samples,
-            job=self._job,
-            client=self._client,
+        return await follow_with_sinks(
+            lambda hub: self._follow(job_id, hub), self._sinks, self._job
         )
 
-    async def _follow(self, job_id: str, feed: RunFeed | None) -> TrainingResult:
-        """Follow the stream with the callbacks, act on a decision, and build the result."""
+    def add_consumer(self, consumer: Callable[[TrainingEvent], Awaitable[object] | None]) -> None:
+        """Feed every event ``wait()`` handles to ``consumer`` as well.
+
+        ``consumer(event)`` is called in stream order, after the callbacks
+        and the sinks, before the stop rules; an awaitable it returns is
+        awaited before the next event (as for an async callback), and an
+        exception it raises fails ``wait()`` as a callback's would. Add it
+        before ``wait()``.
+        """
+        self._consumers.append(consumer)
+
+    async def _follow(self, job_id: str, hub: SinkHub | None) -> TrainingResult:
+        """Follow the stream with the consumers, act on a decision, and build the result."""
         stream = self._resume(job_id)
         assert self._job is not None  # start() sets it
         dispatcher = Dispatcher(self._callbacks, self._job, self._client)
         watch = RuleWatch(self._rules, asyncio.get_running_loop())
+        ends = TerminalSeen()
+        feed = None if hub is None else SinkFeed(hub, self._samples, self._job, self._client)
+        consumers = [dispatcher.dispatch, *(feed.before_rules() if feed else ())]
+        consumers += [
+            *self._consumers,
+            ends.see,
+            watch.consume,
+            *(feed.after_rules() if feed else ()),
+        ]
         try:
-            terminal = await self._dispatch(stream, dispatcher, watch, feed)
+            await self._drain(stream, chain(consumers), watch)
         finally:
             watch.close()
         if watch.latch.error is not None:
@@ -297,7 +309,7 @@ class Trainer:
         # was left before its terminal event (a stop rule met a job ending on
         # its own), that event and its artifacts come from the server.
         self._job, stored_terminal = await self._refresh(dispatcher.job)
-        terminal = terminal if terminal is not None else stored_terminal
+        terminal = ends.event if ends.event is not None else stored_terminal
         self._result = TrainingResult(
             job=self._job,
             artifacts=list(terminal.artifacts) if isinstance(terminal, TrainingCompleted) else [],
@@ -318,32 +330,17 @@ class Trainer:
         )
         return self._stream
 
-    async def _dispatch(
-        self, stream: EventStream, dispatcher: Dispatcher, watch: RuleWatch, feed: RunFeed | None
-    ) -> TrainingCompleted | TrainingFailed | None:
-        """Each event's callback in turn, then the rules; until the end or the first decision.
+    async def _drain(self, stream: EventStream, consume: Consumer, watch: RuleWatch) -> None:
+        """Every event to the consumers, in turn, until the end or the first decision.
 
-        Returns the terminal event the stream delivered, if any. A rule that
-        decides (or fails) while the loop waits ends the loop, not this call.
+        A rule that decides (or fails) while the loop waits ends the loop, not this call.
         """
-        terminal: TrainingCompleted | TrainingFailed | None = None
-
-        def handled(event: TrainingEvent) -> bool:
-            nonlocal terminal
-            if isinstance(event, TrainingCompleted | TrainingFailed):
-                terminal = event
-            if feed is not None:
-                feed.handled(event)  # to every sink, before the rules see it
-            return watch.feed(event)  # True: a rule decided, leave the loop
-
-        dispatch = dispatcher.dispatch if feed is None else feed.wrap(dispatcher.dispatch)
 
         async def follow() -> None:
             async with contextlib.aclosing(stream):
-                await drain(stream, dispatch, handled)
+                await drain(stream, consume, watch.decided)
 
         await watch.run(follow)
-        return terminal
 
     async def _stop_once(self, job_id: str, decision: StopDecision) -> None:
         """Act on the first decision: cancel the job on the backend, once."""
@@ -381,102 +378,3 @@ class Trainer:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-
-def create_trainer(
-    *,
-    name: str,
-    model: str,
-    dataset: Mapping[str, Any] | HuggingFaceDataset | BlobDataset,
-    max_steps: int | None = None,
-    num_train_epochs: float | None = None,
-    learning_rate: float | None = None,
-    batch_size: int | None = None,
-    optim: str | None = None,
-    lr_scheduler_type: str | None = None,
-    weight_decay: float | None = None,
-    warmup_steps: int | None = None,
-    logging_steps: int | None = None,
-    save_steps: int | None = None,
-    eval_steps: int | None = None,
-    lora: Mapping[str, Any] | None = None,
-    lora_r: int | None = None,
-    lora_alpha: float | None = None,
-    max_length: int | None = None,
-    load_in_4bit: bool | None = None,
-    train_on_responses_only: bool | None = None,
-    dataset_format: str | None = None,
-    dataset_split: str | None = None,
-    dry_run: bool | None = None,
-    seed: int | None = None,
-    callbacks: TrainerCallbacks | Mapping[str, Any] | None = None,
-    client: ArkorClient | None = None,
-    reconnect: ReconnectPolicy | None = None,
-    early_stopping: StopRule | Sequence[StopRule] | None = None,
-    sinks: Sequence[Sink] | None = None,
-    samples: CheckpointSamples | None = None,
-) -> Trainer:
-    """Build a [`Trainer`][arkor_rx.trainer.Trainer] for one fine-tuning job. Nothing is sent until
-    ``start()``.
-
-    The training knobs (``max_steps``, ``learning_rate``, ``lora_r``, ``seed``
-    ...) are the optional fields of [`JobConfig`][arkor_rx.jobs.JobConfig],
-    taken here as keywords of the same name and described there (and under
-    "Knobs" below, in ``help(create_trainer)``). Only the knobs you set are
-    sent, in camelCase (``max_steps`` goes out as ``maxSteps``); the server's
-    defaults apply to the rest.
-
-    Examples:
-        >>> trainer = create_trainer(  # doctest: +SKIP
-        ...     name="support-bot-v1", model="unsloth/gemma-4-E4B-it",
-        ...     dataset={"type": "huggingface", "name": "arkorlab/triage-demo"},
-        ...     max_steps=200, learning_rate=2e-4, lora={"r": 16, "alpha": 16},
-        ...     callbacks=TrainerCallbacks(on_log=print))
-
-    Args:
-        name: the job's display name.
-        model: the base model, e.g. ``unsloth/gemma-4-E4B-it``.
-        dataset: ``{"type": "huggingface", "name", "split"?, "subset"?}`` or
-            ``{"type": "blob", "url", "token"?}`` (or the model classes).
-        lora: ``{"r": int, "alpha": number}``, sent as ``loraR``/``loraAlpha``
-            (or pass ``lora_r``/``lora_alpha``).
-        callbacks: a [`TrainerCallbacks`][arkor_rx.callbacks.TrainerCallbacks] or a dict of them.
-        client: the client to use; by default ``ArkorClient.from_env()``, which
-            the trainer then closes in ``aclose()``.
-        reconnect: the stream's [`ReconnectPolicy`][arkor_rx.retry.ReconnectPolicy].
-        early_stopping: one stop rule or several (``arkor_rx.operators``); the
-            first decision cancels the job.
-        sinks: where the run's events go besides the callbacks
-            ([`arkor_rx.sinks`][arkor_rx.sinks]: TensorBoard, MLflow, a recording
-            ...), each from its own buffer and task; ``wait()`` returns once
-            every sink has flushed. One sink may serve many trainers.
-        samples: prompts to ask the half-trained model at every checkpoint
-            ([`CheckpointSamples`][arkor_rx.samples.CheckpointSamples]); the
-            answers go to every sink.
-
-    Raises:
-        ConfigError: a bad config value or dataset (the message names the field),
-            bad callbacks or rules, or no client configuration in the environment.
-    """
-    given = locals()  # the knobs are the parameters named after JobConfig's fields
-    knobs = {knob: given[knob] for knob in JobConfig.knobs()}
-    config = JobConfig.of(model=model, dataset=dataset, lora=lora, **knobs)
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"name must be a non-empty string, got {name!r}")
-    options = trainer_options(
-        client=client,
-        callbacks=callbacks,
-        reconnect=reconnect,
-        early_stopping=early_stopping,
-        sinks=sinks,
-        samples=samples,
-    )
-    return Trainer(name=name.strip(), config=config, **options)
-
-
-# help(create_trainer) lists the knobs with their descriptions on JobConfig.
-create_trainer.__doc__ = (
-    (create_trainer.__doc__ or "")
-    + "\n    Knobs:\n"
-    + "".join(f"        {line}\n" for line in JobConfig.knob_docs().splitlines())
-)

@@ -94,7 +94,17 @@ the Trainer's `Dispatcher` and `drain` (the loop `Trainer.wait()` runs), fed
 from the same `asyncio.Queue` as the bare loop, and an operator pipeline
 pushed through a `Subject`; (f) many live job streams followed at once by one
 process through one client (`trainer.events()` each); CPU is the client's
-and the server's CPU time over the wall time of the runs.
+and the server's CPU time over the wall time of the runs; (s) sinks: a
+200,000-event recording replayed with `ax.replay` into
+`aop.to_sink(TensorBoard, CSV, JSONL)` with default settings (every event
+written, checked), against a plain loop feeding the same events to
+tensorboardX's `SummaryWriter.add_scalar`, a `csv.writer` and the same JSONL
+lines; and 1,000 paced runs (the bench server's `paced500-` jobs, one frame
+every 500 ms) followed by `create_trainer(sinks=[TensorBoard, Prometheus,
+JSONL])` sharing the three sinks: the process's CPU per event, and the time
+from each log event's `on_log` callback to the return of each sink's `write`
+holding it (p99 over all events, and over those that arrived once every run
+was under way and before the first ended).
 
 Timing on a shared 2-core machine is noisy: contestants of a group run
 round-robin (one run of each in turn), so a burst of outside load slows them

@@ -14,6 +14,9 @@ as little as possible and the client is what gets measured:
   ``<tag>-<i>-of-<k>`` is *live*: its stream sends half its frames, then
   waits until all ``k`` streams of ``<tag>`` are open (at most 0.5 s) before
   the rest, so a client must really hold them all open at once;
+- a job named ``paced<ms>-<anything>`` is *paced*: its stream carries its own
+  job id in every event and sends one frame every ``<ms>`` milliseconds, like
+  a live run (the sinks' live workload runs 1,000 of them at once);
 - ``GET /v1/jobs/bigline/events/stream`` sends a 100 MB ``data:`` line with no
   newline, then closes;
 - ``POST /v1/jobs/{id}/cancel`` answers 200;
@@ -39,7 +42,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bench.streams import CHUNK_SIZE, frame_id_offsets, training_stream
+from bench.streams import CHUNK_SIZE, END_FRAME, frame_id_offsets, frames_of, training_stream
 
 __all__ = ["BIGLINE_BYTES", "ServerProcess", "main", "make_app", "spawn"]
 
@@ -100,6 +103,12 @@ async def _stream(request: web.Request) -> web.StreamResponse:
         await _send_bigline(resp)
         return resp
     frames = _frames_of(job_id)
+    paced = _PACED.match(job_id)
+    if paced is not None:
+        await resp.prepare(request)
+        await _send_paced(resp, job_id, frames, int(paced.group(1)) / 1000)
+        request.app[_SERVED].add(job_id)
+        return resp
     data = training_stream(frames)
     start = 0
     last = request.headers.get("Last-Event-ID")
@@ -126,6 +135,19 @@ async def _stream(request: web.Request) -> web.StreamResponse:
         gauge.leave()
     request.app[_SERVED].add(job_id)
     return resp
+
+
+_PACED = re.compile(r"^paced(\d+)-")
+
+
+async def _send_paced(resp: web.StreamResponse, job_id: str, frames: int, every: float) -> None:
+    """One frame of the job's own stream every ``every`` seconds (no resume: a fresh run)."""
+    with contextlib.suppress(ConnectionError):  # the client left after the terminal event
+        for frame in frames_of(frames, job_id):
+            await resp.write(frame)
+            if frame is not END_FRAME:
+                await asyncio.sleep(every)
+        await resp.write_eof()
 
 
 _GROUP = re.compile(r"^(?P<tag>.+)-(?P<index>\d+)-of-(?P<size>\d+)-n\d+$")

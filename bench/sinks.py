@@ -1,22 +1,31 @@
-"""Sink workloads (s): ``trainer.events()`` with sinks attached, and a slow sink's memory.
+"""Sink workloads (s): a backfill with every event written, and 1,000 live runs.
 
-``python -m bench.sinks BASE_URL FRAMES`` (or the ``s`` group of ``make
-bench``) follows the same job stream twice: bare, and through
-``aop.to_sink(TensorBoard, Prometheus, JSONL)``; the rate with sinks includes
-the final flush (the output completes only once every sink closed). Each run
-records to a new file (``fresh_recording``); the previous run's recording is
-deleted before the timing starts.
+Backfill: a recording of 200k events replayed with ``ax.replay(path)`` into
+``aop.to_sink(TensorBoard, CSV, JSONL)`` with default settings (every event
+written: the row checks the sinks' ``stats``), against a plain loop that
+reads the same recording and feeds each log event to tensorboardX's
+``SummaryWriter.add_scalar`` and writes the same CSV rows and JSONL lines
+(the libraries' own floor). The goal: >= 0.8x the plain loop's rate.
 
-The memory row attaches a sink whose ``write`` takes ten times as long per
-event as the stream takes to deliver one (a ``sleep``), with overflow
-``"drop"``: its buffer must stay within its bound (``stats.high_water``),
-the drops are counted, and the resident set size stays flat.
+Live: 1,000 runs at about 2 events/s each (the bench server's paced jobs),
+followed by ``create_trainer(sinks=[TensorBoard, Prometheus, JSONL])``, all
+sharing the three sinks. Measured: the process's CPU time per event (with
+and without the sinks), and the p99 time from an event's arrival (its
+``on_log`` callback) to the return of each sink's ``write`` holding it. The
+goal: p99 <= 250 ms.
+
+``python -m bench.sinks [--quick]`` prints the rows alone (it starts its own
+bench server).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import csv
 import json
+import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -24,157 +33,287 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from arkor_rx.events import TrainingLog
 from bench.arkor import _consume, _trainer, make_client
+from bench.report import BACKFILL_PLAIN, BACKFILL_SINKS, LIVE_BARE, LIVE_SINKS, NO_SINK_ROW
 
-__all__ = ["events_bare", "events_with_sinks", "fresh_recording", "slow_sink_memory"]
+__all__ = ["backfill_plain", "backfill_sinks", "events_bare", "group", "live", "write_recording"]
 
 
 async def events_bare(base_url: str, frames: int) -> int:
-    """``trainer.events()`` to the end, no sink: the reference row."""
+    """``trainer.events()`` to the end, no sink (to compare with earlier releases' figure)."""
     async with make_client(base_url) as client:
-        return await _consume(_trainer(client, "bench", frames).events())
+        return int(await _consume(_trainer(client, "bench", frames).events()))
 
 
-def fresh_recording(folder: str) -> Path:
-    """A new file for the next run's recording; the earlier ones are deleted now.
+def write_recording(path: Path, events: int) -> int:
+    """A recording of about ``events`` events of one run (the bench stream's frames).
 
-    Called before the timed part starts: a repeat that truncated the last
-    repeat's recording (56 MB) would time the file system freeing it, not the sinks.
+    Returns:
+        The events it holds.
     """
-    folder_path = Path(folder)
-    for old in folder_path.glob("run-*.jsonl"):
-        old.unlink()
-    _REPEATS[0] += 1
-    return folder_path / f"run-{_REPEATS[0]}.jsonl"
+    from bench.streams import frames_of
 
-
-async def events_with_sinks(
-    base_url: str, frames: int, folder: str, recording: Path | None = None
-) -> int:
-    """``trainer.events()`` through TensorBoard, Prometheus and JSONL sinks, to the flush."""
-    from arkor_rx import operators as aop
-    from arkor_rx import sinks
-
-    folder_path = Path(folder)
-    tb = sinks.TensorBoard(folder_path / "tb")
-    prom = sinks.Prometheus(registry=_registry())
-    record = sinks.JSONL(recording or folder_path / "run.jsonl")
-    async with make_client(base_url) as client:
-        source = _trainer(client, "bench", frames).events()
-        count = await _consume(source.pipe(aop.to_sink(tb, prom, record)))
-    LAST_STATS.clear()
-    LAST_STATS.update({"TensorBoard": tb.stats, "Prometheus": prom.stats, "JSONL": record.stats})
+    stamp = "2026-01-01T00:00:00.000000Z"
+    count = 0
+    with path.open("w", encoding="utf-8") as handle:
+        for frame in frames_of(events + 2 + events // 100, "backfill"):
+            text = frame.decode().split("\n")
+            fields = dict(line.split(": ", 1) for line in text if ": " in line)
+            if fields.get("event") in ("ping", "end", None):
+                continue
+            data = fields["data"]
+            handle.write(
+                f'{{"id": "{fields["id"]}", "event": "{fields["event"]}", '
+                f'"data": {data}, "receivedAt": "{stamp}"}}\n'
+            )
+            count += 1
     return count
 
 
-_REPEATS = [0]
-"""Runs of the row with sinks so far (each records to its own file)."""
-
-LAST_STATS: dict[str, Any] = {}
-"""The sinks' ``stats`` after the last run of the row with sinks (for the row's note)."""
-
-
-def _registry() -> Any:
-    from prometheus_client import CollectorRegistry
-
-    return CollectorRegistry()
+def _fresh(folder: Path) -> Path:
+    """An empty output folder for the next repeat (the last one's files deleted first)."""
+    out = folder / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    return out
 
 
-class _SlowSink:
-    """Takes ``per_event`` seconds per event it writes (an await, like a slow network)."""
+async def backfill_sinks(recording: Path, folder: Path) -> int:
+    """The recording through ``to_sink(TensorBoard, CSV, JSONL)``: events written (checked)."""
+    import arkor_rx as ax
+    from arkor_rx import operators as aop
+    from arkor_rx import sinks
 
-    overflow = "drop"
-    buffer_size = 1024
+    out = _fresh(folder)
+    tb = sinks.TensorBoard(out / "tb")
+    table = sinks.CSV(out / "metrics.csv")
+    record = sinks.JSONL(out / "copy.jsonl")
+    await ax.replay(recording).pipe(aop.to_sink(tb, table, record, name="backfill"))
+    written = {tb.stats.written, table.stats.written, record.stats.written}
+    dropped = tb.stats.dropped + table.stats.dropped + record.stats.dropped
+    if len(written) != 1 or dropped:
+        raise RuntimeError(f"sinks wrote {written}, dropped {dropped}")
+    return written.pop()
 
-    def __init__(self, per_event: float) -> None:
-        self.per_event = per_event
+
+def backfill_plain(recording: Path, folder: Path) -> int:
+    """The same events by hand: ``SummaryWriter.add_scalar``, ``csv.writer``, JSONL lines."""
+    from tensorboardX import SummaryWriter  # type: ignore[import-untyped]
+
+    from arkor_rx.events import TrainingLog
+    from arkor_rx.replay import read_recording
+    from arkor_rx.sinks._jsonl import received_now, record_line
+
+    out = _fresh(folder)
+    writer = SummaryWriter(str(out / "tb"))
+    count = 0
+    tags = (
+        ("train/loss", "loss"),
+        ("eval/loss", "eval_loss"),
+        ("train/learning_rate", "learning_rate"),
+        ("train/epoch", "epoch"),
+        ("train/samples_per_second", "samples_per_second"),
+    )
+    with (
+        (out / "metrics.csv").open("w", newline="", encoding="utf-8") as table,
+        (out / "copy.jsonl").open("wb") as lines,
+    ):
+        rows = csv.writer(table)
+        for event, _ in read_recording(str(recording)):
+            count += 1
+            line = record_line(event, received_now())
+            if line:
+                lines.write(line.encode())
+            if not isinstance(event, TrainingLog):
+                continue
+            values = [getattr(event, name) for _, name in tags]
+            for (tag, _), value in zip(tags, values, strict=True):
+                if value is not None:
+                    writer.add_scalar(tag, value, event.step)
+            cells = ["" if v is None else repr(v) for v in values]
+            rows.writerow([event.job_id, "backfill", event.step, event.timestamp or "", *cells])
+    writer.close()
+    return count
+
+
+class _Timed:
+    """A sink that forwards to another and notes, per event, arrival to ``write`` returned."""
+
+    def __init__(
+        self, sink: Any, arrivals: dict[int, float], delays: list[tuple[float, float]]
+    ) -> None:
+        self.sink = sink
+        self.name = type(sink).__name__
+        self.overflow = sink.overflow
+        self.buffer_size = sink.buffer_size
+        self.stats = sink.stats
+        self._arrivals = arrivals
+        self._delays = delays
 
     async def open(self, job: Any) -> None:
-        return None
+        await self.sink.open(job)
 
     async def write(self, events: Sequence[Any]) -> None:
-        await asyncio.sleep(self.per_event * len(events))
+        await self.sink.write(events)
+        now = time.perf_counter()
+        arrivals = self._arrivals
+        self._delays += [
+            (arrivals[id(e)], now - arrivals[id(e)])
+            for e in events
+            if type(e) is TrainingLog and id(e) in arrivals
+        ]
 
     async def close(self, outcome: Any) -> None:
-        return None
+        await self.sink.close(outcome)
 
 
-async def slow_sink_memory(base_url: str, frames: int) -> dict[str, Any]:
-    """A sink 10x slower than the stream: its peak buffer, drops and the RSS before/after."""
-    from arkor_rx import operators as aop
-    from bench.memory import rss_mb
+async def live(
+    base_url: str, runs: int, events: int, folder: Path, *, sinks_on: bool
+) -> dict[str, Any]:
+    """``runs`` paced runs of ``events`` frames (one per 500 ms), followed at once.
 
-    start = time.perf_counter()
-    delivered = await events_bare(base_url, frames)
-    per_event = (time.perf_counter() - start) / max(delivered, 1)
-    sink = _SlowSink(per_event * 10)
-    samples: list[float] = []
-    step = max(frames // 10, 1)
-    seen = 0
+    Returns:
+        ``events`` handled, ``cpu`` seconds of this process, and (with sinks)
+        the arrival-to-written delays' ``p50``/``p99`` in ms, over every
+        event and (``steady_p99_ms``) over the events that arrived once every
+        run was under way and before the first one ended.
+    """
+    from arkor_rx import sinks
 
-    def on_event(_event: Any) -> None:
-        nonlocal seen
-        seen += 1
-        if seen % step == 0:
-            samples.append(rss_mb())
+    out = _fresh(folder)
+    arrivals: dict[int, float] = {}
+    delays: dict[str, list[tuple[float, float]]] = {}
+    firsts: dict[str, float] = {}
+    ends: list[float] = []
+    chosen: list[Any] = []
+    if sinks_on:
+        from prometheus_client import CollectorRegistry
 
-    async with make_client(base_url) as client:
-        source = _trainer(client, "bench", frames).events().pipe(aop.to_sink(sink))
-        count = await _consume(source, on_event)
-    stats = sink.stats  # type: ignore[attr-defined]
-    return {
-        "mode": "slow sink",
-        "frames": frames,
-        "events": count,
-        "per_event_us": per_event * 1e6,
-        "buffer_size": sink.buffer_size,
-        "high_water": stats.high_water,
-        "written": stats.written,
-        "dropped": stats.dropped,
-        "rss_first_tenth_mb": samples[0] if samples else None,
-        "rss_end_mb": samples[-1] if samples else None,
-    }
-
-
-def group(base_url: str, frames: int, repeats: int) -> list[Any]:
-    """The rows of group s for ``bench.run`` (the same stream, with and without sinks)."""
-    from bench.harness import Row, measure, run_group, typed_count
-    from bench.report import NO_SINK_ROW, SINKS_ROW
-
-    typed = typed_count(frames)
-    folder = tempfile.mkdtemp(prefix="arkor-bench-sinks-")
-    rows = run_group(
-        [
-            measure(
-                Row("s", NO_SINK_ROW, frames, "k frames/s"),
-                lambda: events_bare(base_url, frames),
-                repeats,
-                typed,
-            ),
-            measure(
-                Row("s", SINKS_ROW, frames, "k frames/s", ref=NO_SINK_ROW),
-                lambda: events_with_sinks(base_url, frames, folder, fresh_recording(folder)),
-                repeats,
-                typed,
-            ),
+        made = [
+            sinks.TensorBoard(out / "tb"),
+            sinks.Prometheus(registry=CollectorRegistry()),
+            sinks.JSONL(out / "live.jsonl"),
         ]
-    )
-    memory = asyncio.run(slow_sink_memory(base_url, frames))
-    print(f"  [s] {json.dumps(memory)}", file=sys.stderr, flush=True)
-    kept = ", ".join(
-        f"{name} wrote {stats.written:,} (dropped {stats.dropped:,})"
-        for name, stats in LAST_STATS.items()
-    )
-    rows[-1].note = (
-        f"{kept}; slow sink (10x the stream's {memory['per_event_us']:.1f} µs/event): peak buffer "
-        f"{memory['high_water']}/{memory['buffer_size']}, dropped {memory['dropped']:,}, "
-        f"RSS {memory['rss_first_tenth_mb']:.0f} -> {memory['rss_end_mb']:.0f} MB"
-    )
-    return rows
+        chosen = [
+            _Timed(sink, arrivals, delays.setdefault(type(sink).__name__, [])) for sink in made
+        ]
+    handled = 0
+
+    def stamp(ctx: Any) -> None:
+        nonlocal handled
+        handled += 1
+        now = arrivals[id(ctx.event)] = time.perf_counter()
+        firsts.setdefault(ctx.job.id, now)
+
+    def ended(_ctx: Any) -> None:
+        ends.append(time.perf_counter())
+
+    tag = f"paced500-{time.monotonic_ns()}"
+    start = time.process_time()
+    async with make_client(base_url) as client:
+        trainers = [
+            _trainer(
+                client,
+                f"{tag}-{i}",
+                events,
+                sinks=chosen,
+                callbacks={"on_log": stamp, "on_completed": ended},
+            )
+            for i in range(runs)
+        ]
+        await asyncio.gather(*(trainer.wait() for trainer in trainers))
+    cpu = time.process_time() - start
+    result: dict[str, Any] = {"events": handled, "cpu": cpu}
+    if delays:
+        pairs = [pair for each in delays.values() for pair in each]
+        ranked = sorted(d for _, d in pairs)
+        result["p50_ms"] = statistics.median(ranked) * 1e3
+        result["p99_ms"] = _p99(ranked) * 1e3
+        result["written"] = len(ranked)
+        result["p99_ms_by_sink"] = {
+            k: round(_p99(sorted(d for _, d in v)) * 1e3, 1) for k, v in delays.items()
+        }
+        low, high = max(firsts.values()), min(ends, default=float("inf"))
+        steady = sorted(d for at, d in pairs if low <= at <= high)
+        result["steady_p99_ms"] = _p99(steady) * 1e3
+        result["steady_events"] = len(steady)
+    return result
+
+
+def _p99(ranked: list[float]) -> float:
+    return ranked[int(0.99 * (len(ranked) - 1))] if ranked else float("nan")
+
+
+def _live_row(name: str, runs: dict[str, Any], repeats: list[dict[str, Any]]) -> Any:
+    from bench.harness import Row
+
+    size = repeats[0]["events"]
+    row = Row("s", name, size, "µs/event", ref=LIVE_BARE if name == LIVE_SINKS else None)
+    row.seconds = [r["cpu"] for r in repeats]  # CPU seconds: the row reads µs of CPU per event
+    if "p99_ms" in repeats[0]:
+        p99 = max(r["p99_ms"] for r in repeats)
+        steady = max(r["steady_p99_ms"] for r in repeats)
+        p50 = statistics.median(r["p50_ms"] for r in repeats)
+        row.extra["p99_ms"] = p99
+        row.extra["steady_p99_ms"] = steady
+        row.note = (
+            f"{runs['runs']:,} runs x {runs['events']} frames; arrival -> sink write returned: "
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, p99 once every run is under way "
+            f"{steady:.1f} ms (worst of {len(repeats)} runs)"
+        )
+    return row
+
+
+def group(base_url: str, *, quick: bool, repeats: int) -> list[Any]:
+    """The rows of group s."""
+    from bench.harness import Row, measure, run_group, typed_count
+
+    folder = Path(tempfile.mkdtemp(prefix="arkor-bench-sinks-"))
+    try:
+        size = 20_000 if quick else 200_000
+        recording = folder / "backfill.jsonl"
+        count = write_recording(recording, size)
+        frames = 20_000 if quick else 200_000
+        rows = run_group(
+            [
+                measure(
+                    Row("s", NO_SINK_ROW, frames, "k frames/s"),
+                    lambda: events_bare(base_url, frames),
+                    repeats,
+                    typed_count(frames),
+                ),
+                measure(
+                    Row("s", BACKFILL_PLAIN, count, "k events/s", ref=BACKFILL_PLAIN),
+                    lambda: backfill_plain(recording, folder),
+                    repeats,
+                    count,
+                ),
+                measure(
+                    Row("s", BACKFILL_SINKS, count, "k events/s", ref=BACKFILL_PLAIN),
+                    lambda: backfill_sinks(recording, folder),
+                    repeats,
+                    count,
+                ),
+            ]
+        )
+        shape = {"runs": 100 if quick else 1_000, "events": 20 if quick else 60}
+        live_repeats = 1 if quick else 3
+        for name, sinks_on in ((LIVE_BARE, False), (LIVE_SINKS, True)):
+            runs, events = shape["runs"], shape["events"]
+            done = [
+                asyncio.run(live(base_url, runs, events, folder, sinks_on=sinks_on))
+                for _ in range(live_repeats)
+            ]
+            rows.append(_live_row(name, shape, done))
+            print(f"  [s] {name}: {json.dumps(done)}", file=sys.stderr, flush=True)
+        return rows
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _group_of(ctx: Any) -> list[Any]:
-    return group(ctx.server_url, ctx.sizes.e2e, ctx.repeats)
+    return group(ctx.server_url, quick=ctx.quick, repeats=ctx.repeats)
 
 
 def _register() -> None:
@@ -188,11 +327,17 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m bench.sinks BASE_URL FRAMES``: print both rates and the memory row."""
-    args = sys.argv[1:] if argv is None else argv
-    base_url, frames = args[0], int(args[1])
-    for row in group(base_url, frames, repeats=5):
-        print(f"{row.name}: {row.median:,.1f} {row.unit} ({row.note})")
+    """``python -m bench.sinks [--quick] [--repeats N]``: print the rows of group s."""
+    from bench.server import spawn
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    with spawn() as server:
+        rows = group(server.base_url, quick=args.quick, repeats=args.repeats)
+    for row in rows:
+        print(f"{row.name}: {row.median:,.2f} {row.unit} {row.note}".rstrip())
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ __all__ = [
     "JOB_ID",
     "chunked",
     "frame_id_offsets",
+    "frames_of",
     "training_stream",
 ]
 
@@ -101,6 +102,11 @@ def _frames(n: int, job_id: str) -> tuple[bytes, ...]:
     frames.append(_completed_frame(n - 2, job_id))
     frames.append(END_FRAME)
     return tuple(frames)
+
+
+def frames_of(n: int, job_id: str = JOB_ID) -> list[bytes]:
+    """The ``n`` frames of a stream for ``job_id``, one bytes object each (not cached)."""
+    return list(_frames.__wrapped__(n, job_id))
 
 
 @functools.lru_cache(maxsize=8)

@@ -6,8 +6,8 @@ extra is the one-line error naming its ``pip install``.
 
 Rule 2: a pull loop (``watch``, ``record``, ``replay``) hands each event to
 the sinks and, when a ``block`` sink is full, waits before reading the next
-one. ``replay`` builds every sink with ``overflow="block"``: a backfill
-loses nothing.
+one. ``replay`` builds every sink with ``overflow="block"`` (the Webhook
+included): a backfill loses nothing.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import argparse
 from typing import Any
 
 from arkor_rx.cli._common import port
-from arkor_rx.events import TrainingCompleted, TrainingEvent, TrainingFailed
+from arkor_rx.events import TrainingEvent
 from arkor_rx.jobs import TrainingJob
-from arkor_rx.sinks import Outcome, OutcomeKind, Sink, SinkHub
+from arkor_rx.sinks import OutcomeKind, Sink, SinkHub
 
 __all__ = ["JobSinks", "add_sink_flags", "build_sinks", "close_sinks"]
 
@@ -71,39 +71,19 @@ async def close_sinks(sinks: list[Sink]) -> None:
 
 
 class JobSinks:
-    """The sinks of a pull loop: open a job at its first event, close it at its end."""
+    """The sinks of a pull loop: a [`SinkHub`][arkor_rx.sinks.SinkHub] that opens a job at
+    its first event and closes it at its end, and waits when a sink is full."""
 
     def __init__(self, sinks: list[Sink], *, name: str = "") -> None:
-        self._hub = SinkHub(sinks) if sinks else None
-        self._name = name
-        self._open: dict[str, TrainingJob] = {}
+        self._hub = SinkHub(sinks, name=name, close_at_end=True) if sinks else None
 
     async def feed(self, event: TrainingEvent, job: TrainingJob | None = None) -> None:
         """Hand ``event`` to the sinks (opening its job first); wait when a sink is full."""
-        hub = self._hub
-        if hub is None:
-            return
-        job_id = event.job_id or (job.id if job is not None else "")
-        if job_id not in self._open:
-            known = job or TrainingJob(id=job_id, name=self._name, status="running")
-            self._open[job_id] = known
-            hub.open(known)
-        wait = hub.put(event)
-        if wait is not None:
-            await wait
-        if isinstance(event, TrainingCompleted):
-            self._close(job_id, "completed")
-        elif isinstance(event, TrainingFailed):
-            self._close(job_id, "failed", error=event.error)
-
-    def _close(self, job_id: str, kind: OutcomeKind, **extra: Any) -> None:
-        job = self._open.pop(job_id, None)
-        if job is not None and self._hub is not None:
-            self._hub.close(Outcome(kind, job_id=job_id, job=job, **extra))
+        if self._hub is not None:
+            await self._hub.feed(event, job)
 
     async def finish(self, kind: OutcomeKind = "cancelled", **extra: Any) -> None:
         """Close the jobs still open as ``kind``, then wait until every sink flushed."""
-        for job_id in list(self._open):
-            self._close(job_id, kind, **extra)
         if self._hub is not None:
+            self._hub.end_all(kind, **extra)
             await self._hub.finish()

@@ -2,6 +2,9 @@
 
 Rule 1: every event is written as it arrives (flushed per batch); Ctrl-C
 stops recording and keeps what was written (exit 130); the job goes on.
+
+Rule 2: a recording that could not be written (a full disk, ``/dev/full``)
+is one line on stderr and exit 1, never "recorded N events".
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import sys
 from typing import TYPE_CHECKING
 
 from arkor_rx.cli._checks import file_problem, report_sink_failures
@@ -67,5 +71,9 @@ async def run(args: argparse.Namespace) -> int:
         except asyncio.CancelledError:
             status = EXIT_INTERRUPTED
         await feed.finish("cancelled")
+    if recorder.stats.errors:  # Rule 2
+        error = recorder.stats.last_error
+        print(f"{PROG}: error: could not write {args.file}: {error}", file=sys.stderr, flush=True)
+        return EXIT_ERROR
     print(f"{PROG}: recorded {count} events of job {job.id} to {args.file}", flush=True)
     return report_sink_failures(console(), [recorder], status)  # a failed write: exit 1

@@ -1443,7 +1443,7 @@ def concat_map_async(
 def to_sink(
     sink: Sink, *more: Sink, name: str | None = None
 ) -> Callable[[Observable[_T]], Observable[_T]]:
-    """Pass every item through and send the events to sinks, each from its own buffer and task.
+    """Pass every item through and send the events to sinks, each from its own queue and task.
 
     Works on any Observable of events: a live ``trainer.events()``, a
     [`replay`][arkor_rx.replay.replay], a sweep's merged stream of
@@ -1458,10 +1458,10 @@ def to_sink(
     means the sinks flushed; a ``fail_on_error=True`` sink that failed turns
     the completion into its error.
 
-    The source cannot be made to wait: an ``overflow="block"`` sink keeps
-    every item here (its buffer grows past its bound, with a warning); the
-    Trainer's ``sinks=`` waits for room instead. Subscribe on the asyncio
-    loop (the sinks' tasks run there).
+    The source cannot be made to wait: an ``overflow="block"`` sink (the
+    default) keeps every item here, so every event is written (its queue
+    grows past its bound, with one log line); the Trainer's ``sinks=`` waits
+    for room instead. Subscribe on the asyncio loop (the sinks' tasks run there).
 
     ::
 

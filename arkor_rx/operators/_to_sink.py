@@ -5,21 +5,15 @@ job's terminal event (``completed`` / ``failed``), at a ``StopDecision``
 (every open job, ``stopped``) or a ``PruneDecision`` (its run, ``stopped``),
 else when the source ends: completion closes the jobs still open as
 ``cancelled`` (the stream ended before the run did: a ``take``, a truncated
-recording), an error as ``error``, a dispose as ``cancelled``.
+recording), an error as ``error``, a dispose as ``cancelled``. The
+bookkeeping is [`SinkHub`][arkor_rx.sinks.SinkHub]'s, as for the Trainer and the CLI.
 
 Rule 2: ``RunEvent`` values (a sweep's merged stream) are unwrapped for the
 sinks and labelled by their run (job id, name, config); the output still
 carries the ``RunEvent``.
 
-Rule 3 (fusion): applied right on ``trainer.events()`` (an
-[`observe_async`][arkor_rx.stream.observe_async] Observable over an
-``EventStream``), ``to_sink`` takes the stream's batches whole: each piece of
-a network read (up to 32 KiB) goes to the sinks as one list once the
-observer has had every event of it, with the frames' columns for a sink that
-encodes from them (``sinks.JSONL``); no Python code runs per event. Anywhere
-else it gathers the events of a loop turn. The sinks are handed the same
-events either way: where the stream stops inside a piece, the events that
-went through ``to_sink``.
+Rule 3: the source cannot be made to wait, so a full ``"block"`` sink's
+queue grows rather than lose anything; every item reaches every sink.
 
 Rule 4: the output's ``on_completed`` / ``on_error`` wait until every sink
 has closed the run, so awaiting the output means the sinks have flushed. A
@@ -31,14 +25,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from operator import attrgetter, length_hint
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from arkor_rx._loop import loop_of
-from arkor_rx._observe import Pumped
 from arkor_rx.events import (
     CheckpointSaved,
     TrainingCompleted,
@@ -50,8 +42,8 @@ from arkor_rx.events import (
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.runs import PruneDecision, RunEvent
 from arkor_rx.samples import SamplesAnswered
-from arkor_rx.sinks._base import Outcome, OutcomeKind, Sink, SinkItem, WireBatch
-from arkor_rx.sinks._runner import GATHER_LIMIT, Gather, SinkHub
+from arkor_rx.sinks._base import OutcomeKind, Sink
+from arkor_rx.sinks._hub import SinkHub
 from arkor_rx.stopping import StopDecision
 
 __all__ = ["to_sink"]
@@ -69,8 +61,6 @@ _PLAIN: frozenset[type[Any]] = frozenset(
         SamplesAnswered,
     }
 )
-_TERMINAL: frozenset[type[Any]] = frozenset({TrainingCompleted, TrainingFailed})
-_job_id_of = attrgetter("job_id")
 _KEEP: set[asyncio.Task[None]] = set()  # finishing tasks of disposed subscriptions
 
 
@@ -85,161 +75,23 @@ def to_sink(
             observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             loop = loop_of(scheduler)
-            if loop is None:
-                observer.on_error(
-                    RuntimeError("to_sink runs its sinks on asyncio: subscribe in a running loop")
-                )
-                return Disposable()
             try:
-                hub = SinkHub(sinks, loop)
-            except Exception as exc:
+                if loop is None:
+                    raise RuntimeError(
+                        "to_sink runs its sinks on asyncio: subscribe in a running loop"
+                    )
+                hub = SinkHub(sinks, loop, name=name or "", close_at_end=True)
+            except Exception as exc:  # no loop, or a sink's bad policy attributes
                 observer.on_error(exc)
                 return Disposable()
-            jobs: dict[str, TrainingJob] = {}
-            ended = False
-
-            def begin(job_id: str, run: Any) -> None:
-                if run is not None:
-                    job = TrainingJob(
-                        id=job_id, name=run.name, config=dict(run.config), status="running"
-                    )
-                else:
-                    job = TrainingJob(id=job_id, name=name or "", status="running")
-                jobs[job_id] = job
-                hub.open(job)
-
-            def end(job_id: str, kind: OutcomeKind, **extra: Any) -> None:
-                job = jobs.pop(job_id, None)
-                if job is None:
-                    return
-                status = {"completed": "completed", "failed": "failed"}.get(kind, "cancelled")
-                job = job.model_copy(update={"status": status})
-                hub.close(Outcome(kind, job_id=job_id, job=job, **extra))
-
-            def hand(job_id: str, items: list[SinkItem]) -> None:
-                if job_id not in jobs:
-                    begin(job_id, None)
-                hub.put_batch(items, tail_only=True)  # split cuts a run after its end
-                last = items[-1]
-                if type(last) is TrainingCompleted:
-                    end(job_id, "completed")
-                elif type(last) is TrainingFailed:
-                    end(job_id, "failed", error=last.error)
-
-            def split(batch: list[SinkItem]) -> None:
-                # Runs and ends are found here, for the whole turn, by C-level passes,
-                # not per item: the hot path touches nothing but the item's type.
-                ids = list(map(_job_id_of, batch))
-                kinds = list(map(type, batch))
-                if ids.count(ids[0]) == len(ids) and _TERMINAL.isdisjoint(kinds):
-                    hand(ids[0] or "", batch)  # one run, going on: the common case
-                    return
-                start = 0
-                for i, (job_id, kind) in enumerate(zip(ids, kinds, strict=True)):
-                    if kind in _TERMINAL or i + 1 == len(ids) or ids[i + 1] != job_id:
-                        hand(job_id or "", batch[start : i + 1])
-                        start = i + 1
-
-            tap: _Tap | None = None  # set below when fused with the stream (Rule 3)
-            gather = Gather(hub, loop, hand=split)  # a loop turn's items at once
-
-            def flush() -> None:
-                if tap is not None:
-                    tap.partial()  # a fused stream's batch, as far as it went
-                gather.flush()
-
-            pending = gather.items  # the same list for the whole subscription
-            append = pending.append
-
-            def on_next(item: _T) -> None:
-                if type(item) in _PLAIN and not ended:
-                    if pending and len(pending) < GATHER_LIMIT:
-                        append(item)  # type: ignore[arg-type]  # the hot path: one append
-                    else:
-                        gather.add(item)  # type: ignore[arg-type]  # the first of a loop turn
-                    observer.on_next(item)
-                    return
-                if ended:
-                    return
-                flush()  # what came before, before what this item does
-                if isinstance(item, RunEvent):
-                    event = item.event
-                    job_id = event.job_id or item.run.job_id or ""
-                    if job_id not in jobs:
-                        begin(job_id, item.run)
-                    if event.job_id:
-                        gather.add(event)
-                    else:  # an event without its job id: handed over alone, labelled by the run
-                        hand(job_id, [event])
-                elif isinstance(item, PruneDecision):
-                    if item.run.job_id is not None:
-                        end(item.run.job_id, "stopped", stop=item.decision)
-                elif isinstance(item, StopDecision):
-                    for job_id in list(jobs):
-                        end(job_id, "stopped", stop=item)
-                observer.on_next(item)
-
-            def end_all(kind: OutcomeKind, error: str | None = None) -> None:
-                flush()
-                for job_id in list(jobs):
-                    end(job_id, kind, error=error)
-
-            def after_flush(then: Callable[[BaseException | None], None]) -> None:
-                async def run() -> None:
-                    error: BaseException | None = None
-                    try:
-                        await hub.finish()
-                    except Exception as exc:
-                        error = exc
-                    try:
-                        then(error)
-                    except Exception as unhandled:  # an observer without on_error re-raises
-                        loop.call_exception_handler(
-                            {"message": "unhandled error after to_sink", "exception": unhandled}
-                        )
-
-                task = loop.create_task(run())
-                _KEEP.add(task)
-                task.add_done_callback(_KEEP.discard)
-
-            def on_completed() -> None:
-                nonlocal ended
-                if ended:
-                    return
-                ended = True
-                end_all("cancelled")
-
-                def then(exc: BaseException | None) -> None:
-                    if exc is None:
-                        observer.on_completed()
-                    else:
-                        observer.on_error(exc)  # type: ignore[arg-type]
-
-                after_flush(then)
-
-            def on_error(error: Exception) -> None:
-                nonlocal ended
-                if ended:
-                    return
-                ended = True
-                end_all("error", f"{type(error).__name__}: {error}")
-                after_flush(lambda _exc: observer.on_error(error))
-
-            if isinstance(source, Pumped):  # Rule 3
-                tap = _Tap(split, hand, on_next)
-                upstream = source.subscribe_tapped(
-                    observer.on_next, on_error, on_completed, tap, scheduler
-                )
-            else:
-                upstream = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+            feed = _Feed(hub, observer, loop)
+            upstream = source.subscribe(
+                feed.on_next, feed.on_error, feed.on_completed, scheduler=scheduler
+            )
 
             def dispose() -> None:
-                nonlocal ended
                 upstream.dispose()
-                if not ended:
-                    ended = True
-                    end_all("cancelled")
-                    after_flush(lambda _exc: None)
+                feed.end("cancelled", lambda _exc: None)
 
             return Disposable(dispose)
 
@@ -248,46 +100,80 @@ def to_sink(
     return operator
 
 
-class _Tap:
-    """The batches of a fused stream, handed over whole (Rule 3)."""
-
-    __slots__ = ("_batch", "_hand", "_split", "each")
+class _Feed(Generic[_T]):
+    """One subscription's items to the sinks, and its end (Rules 1 and 4)."""
 
     def __init__(
-        self,
-        split: Callable[[list[SinkItem]], None],
-        hand: Callable[[str, list[SinkItem]], None],
-        each: Callable[[Any], None],
+        self, hub: SinkHub, observer: abc.ObserverBase[_T], loop: asyncio.AbstractEventLoop
     ) -> None:
-        self._split = split  # a batch that may hold several runs
-        self._hand = hand  # one run's items (ending it when the last is terminal)
-        self._batch: Any = None
-        self.each = each  # to_sink's own on_next, for an iterator without batches
+        self._hub = hub
+        self._observer = observer
+        self._loop = loop
+        self._ended = False
 
-    def begin(self, batch: Any) -> None:
-        self._batch = batch
+    def on_next(self, item: _T) -> None:
+        if not self._ended:
+            if type(item) in _PLAIN:
+                self._hub.put(item)  # type: ignore[arg-type]  # an event or samples
+            else:
+                _other(self._hub, item)
+        self._observer.on_next(item)
 
-    def end(self) -> None:
-        batch, self._batch = self._batch, None
-        if batch is None or not batch.events:
+    def on_completed(self) -> None:
+        observer = self._observer
+        self.end(
+            "cancelled",
+            lambda exc: observer.on_completed() if exc is None else observer.on_error(exc),
+        )
+
+    def on_error(self, error: Exception) -> None:
+        observer = self._observer
+        why = f"{type(error).__name__}: {error}"
+        self.end("error", lambda _exc: observer.on_error(error), error=why)
+
+    def end(
+        self, kind: OutcomeKind, then: Callable[[Exception | None], None], **extra: Any
+    ) -> None:
+        """Close the runs still open as ``kind``; ``then(error)`` once every sink closed."""
+        if self._ended:
             return
-        events = batch.events
-        columns = batch.columns()
-        if columns is None:  # planned frame by frame
-            self._split(events)
-            return
-        # A chunk planned whole stops at its first terminal event: only the last
-        # can end the run, so one pass over the job ids is left to do.
-        ids = list(map(_job_id_of, events))
-        if ids.count(ids[0]) == len(ids):
-            self._hand(ids[0] or "", WireBatch(events, columns))
+        self._ended = True
+        self._hub.end_all(kind, **extra)
+        task = self._loop.create_task(_finish(self._hub, then, self._loop))
+        _KEEP.add(task)
+        task.add_done_callback(_KEEP.discard)
+
+
+def _other(hub: SinkHub, item: object) -> None:
+    """What a run's event in a sweep, or a decision, does to the sinks' runs."""
+    if isinstance(item, RunEvent):
+        event, run = item.event, item.run
+        job_id = event.job_id or run.job_id or ""
+        if not event.job_id:  # labelled by its run: every item a sink gets has its job id
+            event = event.model_copy(update={"job_id": job_id})
+        if job_id in hub:
+            hub.put(event)
         else:
-            self._split(events)
+            config = dict(run.config)
+            hub.put(event, TrainingJob(id=job_id, name=run.name, config=config, status="running"))
+    elif isinstance(item, PruneDecision):
+        if item.run.job_id is not None:
+            hub.end(item.run.job_id, "stopped", stop=item.decision)
+    elif isinstance(item, StopDecision):
+        hub.end_all("stopped", stop=item)
 
-    def partial(self) -> None:
-        """Hand what the observer had of the current batch (the stream ended inside it)."""
-        batch, self._batch = self._batch, None
-        if batch is not None:
-            taken = len(batch.events) - length_hint(batch.iterator)
-            if taken > 0:
-                self._split(batch.events[:taken])
+
+async def _finish(
+    hub: SinkHub, then: Callable[[Exception | None], None], loop: asyncio.AbstractEventLoop
+) -> None:
+    error: Exception | None = None
+    try:
+        await hub.finish()
+    except Exception as exc:
+        error = exc
+    try:
+        then(error)
+    except Exception as unhandled:  # an observer without on_error re-raises
+        loop.call_exception_handler(
+            {"message": "unhandled error after to_sink", "exception": unhandled}
+        )

@@ -2,9 +2,12 @@
 
 A sink is an object with ``async open(job)``, ``async write(batch)`` and
 ``async close(outcome)`` (the [`Sink`][arkor_rx.sinks.Sink] protocol). The library runs each
-sink from its own bounded buffer in its own asyncio task (see
-[`arkor_rx.sinks._runner`][arkor_rx.sinks._runner]), so a slow or failing sink never holds up the
-stream, the callbacks or early stopping. Use sinks in
+sink from its own bounded queue in its own asyncio task (see
+[`arkor_rx.sinks._runner`][arkor_rx.sinks._runner]): a failing sink never holds up the
+stream, the callbacks or early stopping, and by default (overflow ``"block"``)
+every event is written: a sink that falls behind makes a producer that can
+wait (the Trainer, the CLI) wait for it, and lets a push source's queue grow.
+Only ``Webhook`` notifications drop by default. Use sinks in
 ``create_trainer(..., sinks=[...])``, with ``aop.to_sink(sink)`` on any
 Observable of events, or from the CLI (``--tensorboard DIR`` ...).
 
@@ -24,13 +27,12 @@ from arkor_rx.sinks._base import (
     SinkItem,
     SinkStats,
 )
-from arkor_rx.sinks._common import MissingExtraError
+from arkor_rx.sinks._common import MissingExtraError, SinkWorkerError
 from arkor_rx.sinks._csv import CSV
+from arkor_rx.sinks._hub import SinkHub
 from arkor_rx.sinks._jsonl import JSONL
 from arkor_rx.sinks._mlflow import MLflow
-from arkor_rx.sinks._process import SinkWorkerError
 from arkor_rx.sinks._prometheus import Prometheus
-from arkor_rx.sinks._runner import SinkHub
 from arkor_rx.sinks._tensorboard import TensorBoard
 from arkor_rx.sinks._wandb import WandB
 from arkor_rx.sinks._webhook import NOTICES, Notice, Webhook, WebhookError

@@ -2,7 +2,9 @@
 
 Rule 1: a sink decides nothing. It writes what it is given: ``open(job)``
 once per run, ``write(batch)`` with that run's items in stream order, and
-``close(outcome)`` once per run with how it ended. Buffering, batching,
+``close(outcome)`` once per run with how it ended. A batch is what arrived
+while the previous write was in flight: items in stream order, of one run or
+of several (every item carries its ``job_id``). Buffering, batching,
 overflow and error policy live once, in the runner, not in each sink.
 
 Rule 2: one sink instance may serve many runs (a sweep, or several trainers).
@@ -10,8 +12,10 @@ Calls for different runs interleave; every item carries its ``job_id``, and
 ``open`` gives the job's name, so a sink keys its state by job id.
 
 Rule 3: a sink sets its policy as plain attributes, read by the runner with
-these defaults when absent: ``overflow`` (``"drop"`` or ``"block"``),
-``fail_on_error`` (False) and ``buffer_size`` (1024 items).
+these defaults when absent: ``overflow`` (``"block"``, nothing is lost, or
+``"drop"``), ``fail_on_error`` (False), ``buffer_size`` (1024 items) and
+``close_deadline`` (30 seconds: how long one call may take before the
+owner stops waiting for it).
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
-from arkor_rx._dedupe import FrameColumns
 from arkor_rx.events import TrainingEvent
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import SamplesAnswered
@@ -47,26 +50,6 @@ OutcomeKind: TypeAlias = Literal["completed", "failed", "stopped", "cancelled", 
 
 SinkItem: TypeAlias = TrainingEvent | SamplesAnswered
 """What a batch holds: the typed events, and the checkpoint samples' answers."""
-
-
-class WireBatch(list[SinkItem]):
-    """Events handed to sinks with their frames' columns (``id``, event name, ``data``).
-
-    What ``aop.to_sink`` hands over when it is fused with the event stream: a
-    plain list of the events, plus ``columns``, aligned with them, that a sink's
-    ``encode`` may use instead of reading each event (``sinks.JSONL`` does).
-    A slice of it is a plain list, without columns.
-    """
-
-    __slots__ = ("columns",)
-
-    def __init__(
-        self,
-        events: list[SinkItem],
-        columns: FrameColumns,
-    ) -> None:
-        super().__init__(events)
-        self.columns = columns
 
 
 DEFAULT_BUFFER_SIZE = 1024
@@ -128,7 +111,7 @@ class Sink(Protocol):
         """A run begins (called once per run, before its first ``write``)."""
 
     async def write(self, events: Sequence[SinkItem]) -> None:
-        """A batch of one run's items, in stream order."""
+        """A batch of items in stream order (of one or more runs: see ``item.job_id``)."""
 
     async def close(self, outcome: Outcome) -> None:
         """The run ended; flush. Called once per run, always, even after errors."""
@@ -140,19 +123,15 @@ def sink_name(sink: object) -> str:
     return name if isinstance(name, str) and name else type(sink).__name__
 
 
-def check_sinks(sinks: object, samples: object = None) -> tuple[Sink, ...]:
-    """Validate ``create_trainer``'s ``sinks=`` (and ``samples=``); the sinks as a tuple.
+def check_sinks(sinks: object) -> tuple[Sink, ...]:
+    """Validate ``create_trainer``'s ``sinks=``; the sinks as a tuple.
 
     Raises:
         ConfigError: not a list of sinks, a sink without ``open``/``write``/``close``
-            or with a bad ``overflow``/``buffer_size``, or ``samples`` not a
-            [`CheckpointSamples`][arkor_rx.samples.CheckpointSamples].
+            or with a bad ``overflow``/``buffer_size``.
     """
     from arkor_rx.errors import ConfigError
-    from arkor_rx.samples import CheckpointSamples
 
-    if samples is not None and not isinstance(samples, CheckpointSamples):
-        raise ConfigError(f"samples must be an ax.CheckpointSamples, got {samples!r}")
     if sinks is None:
         return ()
     if isinstance(sinks, Sink) or not isinstance(sinks, list | tuple):
@@ -175,7 +154,7 @@ def sink_policy(sink: object) -> tuple[Overflow, bool, int]:
     """
     from arkor_rx.errors import ConfigError
 
-    overflow: Overflow = getattr(sink, "overflow", "drop")
+    overflow: Overflow = getattr(sink, "overflow", "block")
     if overflow not in ("drop", "block"):
         raise ConfigError(
             f"sinks: {sink_name(sink)} has overflow {overflow!r}; "

@@ -9,8 +9,8 @@ Rule 2: a run is labelled by its name and job id everywhere (`run_label`).
 
 from __future__ import annotations
 
+import asyncio
 import importlib
-import importlib.util
 import json
 import math
 import os
@@ -27,14 +27,18 @@ from arkor_rx.jobs import TrainingJob
 from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkStats, sink_policy
 
 __all__ = [
+    "INT64",
     "METRICS",
     "BuiltinSink",
     "FileSink",
     "MissingExtraError",
+    "SinkWorkerError",
+    "StepRangeError",
     "flat_config",
     "log_metrics",
     "require",
     "run_label",
+    "safe_url",
 ]
 
 METRICS = ("loss", "eval_loss", "learning_rate", "epoch", "samples_per_second")
@@ -43,6 +47,16 @@ METRICS = ("loss", "eval_loss", "learning_rate", "epoch", "samples_per_second")
 
 class MissingExtraError(ArkorError, ImportError):
     """A sink's optional library is not installed; the message names the ``pip install``."""
+
+
+class SinkWorkerError(ArkorError, RuntimeError):
+    """Kept so that code catching it still imports; nothing raises it any more.
+
+    Earlier releases could write TensorBoard's event files in a sink worker
+    process, and this error said that process failed. Sinks now run in your
+    process (their blocking calls in a thread): a sink's error is its own,
+    counted in ``sink.stats`` (or raised by ``wait()`` with ``fail_on_error``).
+    """
 
 
 def require(module: str, extra: str) -> ModuleType:
@@ -62,24 +76,6 @@ def require(module: str, extra: str) -> ModuleType:
         raise _missing(module, extra) from None
 
 
-def find_extra(module: str, extra: str) -> None:
-    """Check that ``module`` is installed, without importing it; else fail as ``require``.
-
-    Only that it can be found: an install broken in another way fails where
-    the module is imported (for an isolated sink, in the worker, as the run's
-    sink error).
-
-    Examples:
-        >>> find_extra("json", "none")
-        >>> find_extra("no_such_module_here", "tensorboard")
-        Traceback (most recent call last):
-        ...
-        arkor_rx.sinks._common.MissingExtraError: no_such_module_here is not installed: pip install arkor_rx[tensorboard]
-    """  # noqa: E501
-    if importlib.util.find_spec(module) is None:
-        raise _missing(module, extra)
-
-
 def _missing(module: str, extra: str) -> MissingExtraError:
     return MissingExtraError(f"{module} is not installed: pip install arkor_rx[{extra}]")
 
@@ -90,7 +86,7 @@ class BuiltinSink:
     def __init__(
         self,
         *,
-        overflow: Overflow = "drop",
+        overflow: Overflow = "block",
         fail_on_error: bool = False,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
     ) -> None:
@@ -120,10 +116,10 @@ class FileSink(BuiltinSink, Generic[_F]):
         self,
         path: str | os.PathLike[str],
         *,
-        append: bool,
-        overflow: Overflow,
-        fail_on_error: bool,
-        buffer_size: int,
+        append: bool = False,
+        overflow: Overflow = "block",
+        fail_on_error: bool = False,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
     ) -> None:
         super().__init__(overflow=overflow, fail_on_error=fail_on_error, buffer_size=buffer_size)
         self.path = os.fspath(path)
@@ -131,6 +127,8 @@ class FileSink(BuiltinSink, Generic[_F]):
         self._append = append
         self._file: _F | None = None
         self._runs = 0
+        self.run_names: dict[str, str] = {}
+        """The name of each open run, by job id."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r})"
@@ -140,18 +138,24 @@ class FileSink(BuiltinSink, Generic[_F]):
         raise NotImplementedError
 
     async def open(self, job: TrainingJob) -> None:
-        """Open the file at the first run (later runs add to it)."""
+        """Open the file at the first run (later runs add to it), in a thread.
+
+        Off the loop: a path that blocks on open (a FIFO with no reader, a
+        slow network mount) holds up this sink only.
+        """
         if self._file is None:
-            self._file = self._open_file()
+            self._file = await asyncio.to_thread(self._open_file)
             self._append = True  # a later run of this sink adds to the same file
         self._runs += 1
+        self.run_names[job.id] = job.name
 
     async def close(self, outcome: Outcome) -> None:
         """Close the file once no run is open."""
+        self.run_names.pop(outcome.job_id or "", None)
         self._runs -= 1
         if self._runs <= 0 and self._file is not None:
-            self._file.close()
-            self._file = None
+            handle, self._file = self._file, None
+            await asyncio.to_thread(handle.close)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
@@ -176,17 +180,46 @@ _SECRET_KEYS = frozenset(
 """Config keys whose values are credentials (a blob dataset's ``token`` ...): never written."""
 
 
+def safe_url(text: str) -> str:
+    """``text`` without the credentials a URL may carry: its userinfo and its query.
+
+    A presigned dataset URL holds its signature in the query (``?sig=...``),
+    a tracking URI its password in the userinfo (``user:pass@``); neither is
+    ever written to a sink or shown. Text that is not such a URL is returned
+    as it is.
+
+    Examples:
+        >>> safe_url("https://blob.example/d.jsonl?sv=1&sig=s3cret")
+        'https://blob.example/d.jsonl?<redacted>'
+        >>> safe_url("http://user:pw@mlflow:5000/")
+        'http://<redacted>@mlflow:5000/'
+        >>> safe_url("arkorlab/triage-demo")
+        'arkorlab/triage-demo'
+    """
+    if "://" not in text:
+        return text
+    scheme, _, rest = text.partition("://")
+    head, sep, tail = rest.partition("/")
+    if "@" in head:
+        head = "<redacted>@" + head.rpartition("@")[2]
+    path, query, _ = (sep + tail).partition("?")
+    return f"{scheme}://{head}{path}" + ("?<redacted>" if query else "")
+
+
 def flat_config(config: Mapping[str, Any]) -> dict[str, str | int | float | bool]:
     """A job config flattened to scalar values with snake_case dotted keys.
 
     A credential (a key such as ``token`` or ``api_key``, at any depth, as a
-    server may echo a blob dataset's token) is left out: sinks never write it.
+    server may echo a blob dataset's token) is left out, and a URL loses its
+    query and userinfo ([`safe_url`][arkor_rx.sinks._common.safe_url]): sinks
+    never write them.
 
     Examples:
         >>> flat_config({"maxSteps": 200, "lora": {"r": 16}, "dataset": {"name": "d"}, "x": None})
         {'max_steps': 200, 'lora.r': 16, 'dataset.name': 'd'}
-        >>> flat_config({"datasetSource": {"type": "blob", "url": "u", "token": "s3cret"}})
-        {'dataset_source.type': 'blob', 'dataset_source.url': 'u'}
+        >>> blob = {"type": "blob", "url": "https://b/d?sig=x", "token": "t"}
+        >>> flat_config({"datasetSource": blob})
+        {'dataset_source.type': 'blob', 'dataset_source.url': 'https://b/d?<redacted>'}
     """
     out: dict[str, str | int | float | bool] = {}
 
@@ -199,10 +232,12 @@ def flat_config(config: Mapping[str, Any]) -> dict[str, str | int | float | bool
                 walk(f"{prefix}.{name}" if prefix else name, inner)
         elif value is None:
             return
-        elif isinstance(value, bool | int | float | str):
+        elif isinstance(value, str):
+            out[prefix] = safe_url(value)
+        elif isinstance(value, bool | int | float):
             out[prefix] = value
         else:
-            out[prefix] = json.dumps(value, default=str)
+            out[prefix] = safe_url(json.dumps(value, default=str))
 
     walk("", config)
     return out
@@ -218,6 +253,21 @@ def log_metrics(event: TrainingLog) -> list[tuple[str, float]]:
         event.samples_per_second,
     )
     return [(name, value) for name, value in zip(METRICS, values, strict=True) if value is not None]
+
+
+INT64 = range(-(2**63), 2**63)
+"""The steps TensorBoard and MLflow can store (a protobuf/SQL int64)."""
+
+
+class StepRangeError(ArkorError, ValueError):
+    """Events whose step is outside int64 were skipped; the rest of the batch was written."""
+
+    def __init__(self, steps: list[int]) -> None:
+        super().__init__(
+            f"{len(steps)} event(s) with a step outside int64 skipped (the first: {steps[0]})"
+        )
+        self.steps = steps
+        """The steps skipped."""
 
 
 def finite(value: Any) -> float | None:

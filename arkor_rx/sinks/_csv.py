@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import os
 from collections.abc import Sequence
 from typing import IO, Any
 
 from arkor_rx.events import TrainingLog
-from arkor_rx.jobs import TrainingJob
-from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
+from arkor_rx.sinks._base import SinkItem
 from arkor_rx.sinks._common import METRICS, FileSink
 
 __all__ = ["CSV", "CSV_COLUMNS"]
@@ -21,10 +21,10 @@ CSV_COLUMNS = ("job_id", "name", "step", "timestamp", *METRICS)
 class CSV(FileSink[IO[str]]):
     """Write one row per log event (``job_id, name, step, timestamp`` and the metrics).
 
-    The header is written when the file is created; rows are flushed per
-    batch. Many runs may share one file (the ``job_id`` and ``name`` columns
-    tell them apart). A metric not logged at a step is an empty cell; a
-    non-finite loss is written as ``nan``/``inf``.
+    The header is written when the file is created; rows are written and
+    flushed per batch, in a worker thread. Many runs may share one file (the
+    ``job_id`` and ``name`` columns tell them apart). A metric not logged at
+    a step is an empty cell; a non-finite loss is written as ``nan``/``inf``.
 
     Examples:
         >>> CSV("metrics.csv").path
@@ -33,29 +33,12 @@ class CSV(FileSink[IO[str]]):
     Args:
         path: the file, created (truncated) at the first run unless ``append``.
         append: add rows to an existing file (no second header).
-        overflow: ``"drop"`` by default.
+        overflow: ``"block"`` by default: every row is written.
         fail_on_error: fail ``wait()`` when writing fails.
         buffer_size: events buffered before the overflow policy applies.
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        append: bool = False,
-        overflow: Overflow = "drop",
-        fail_on_error: bool = False,
-        buffer_size: int = DEFAULT_BUFFER_SIZE,
-    ) -> None:
-        super().__init__(
-            path,
-            append=append,
-            overflow=overflow,
-            fail_on_error=fail_on_error,
-            buffer_size=buffer_size,
-        )
-        self._writer: Any = None
-        self._names: dict[str, str] = {}
+    _writer: Any = None  # the csv writer of the open file
 
     def _open_file(self) -> IO[str]:
         fresh = not (self._append and os.path.exists(self.path))
@@ -65,11 +48,6 @@ class CSV(FileSink[IO[str]]):
             self._writer.writerow(CSV_COLUMNS)
         return handle
 
-    async def open(self, job: TrainingJob) -> None:
-        """Open the file at the first run (a new file gets the header); remember the run's name."""
-        await super().open(job)
-        self._names[job.id] = job.name
-
     async def write(self, events: Sequence[SinkItem]) -> None:
         """One row per log event, then flush."""
         if self._file is None:
@@ -78,21 +56,16 @@ class CSV(FileSink[IO[str]]):
         for event in events:
             if isinstance(event, TrainingLog):
                 metrics = ["" if v is None else repr(v) for v in _values(event)]
-                name = self._names.get(event.job_id, "")
+                name = self.run_names.get(event.job_id, "")
                 row = [cell(event.job_id), cell(name), event.step, cell(event.timestamp or "")]
                 rows.append([*row, *metrics])
         if rows:
-            self._emit(rows)  # on the loop: a short buffered write (see sinks.JSONL)
+            await asyncio.to_thread(self._emit, rows)  # one thread hop per batch
 
     def _emit(self, rows: list[list[Any]]) -> None:
         assert self._file is not None
         self._writer.writerows(rows)
         self._file.flush()
-
-    async def close(self, outcome: Outcome) -> None:
-        """Forget the run's name; close the file once no run is open."""
-        self._names.pop(outcome.job_id or "", None)
-        await super().close(outcome)
 
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

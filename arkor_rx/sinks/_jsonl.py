@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from itertools import repeat
 from operator import attrgetter, contains, itemgetter
 from typing import IO, Any
 
-from arkor_rx._dedupe import FrameColumns
 from arkor_rx.events import _KNOWN, TrainingEvent, UnknownEvent, _get_wire
 from arkor_rx.samples import SamplesAnswered
-from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
+from arkor_rx.sinks._base import SinkItem
 from arkor_rx.sinks._common import FileSink
 
 __all__ = ["JSONL", "received_now", "record_line"]
@@ -96,15 +93,6 @@ def _plain_lines(events: list[SinkItem], received_at: str) -> str | None:
     return _lines(ids, names, datas, received_at)
 
 
-def _column_lines(columns: FrameColumns, received_at: str) -> str | None:
-    """``_plain_lines`` from the frames' own columns (a ``WireBatch``): the id, name and
-    data as received; None unless every name needs no JSON escaping (and as there)."""
-    ids, names, datas = columns
-    if not _PLAIN_NAMES.issuperset(names) and not all(map(_plain_name, set(names))):
-        return None
-    return _lines(ids, names, datas, received_at)
-
-
 def _lines(
     ids: list[str | None], names: list[str], datas: list[str], received_at: str
 ) -> str | None:
@@ -140,26 +128,13 @@ def _plain_name(name: str) -> bool:
     )
 
 
-def _write_all(handle: IO[bytes], chunks: Sequence[bytes]) -> None:
-    """Write every chunk, in order: one gathering system call where the OS has one."""
-    if _WRITEV is None or len(chunks) > _IOV_MAX:
-        data = b"".join(chunks)
-        view = memoryview(data)
-        while view:
-            view = view[handle.write(view) or 0 :]
-        return
-    fd = handle.fileno()
-    pending = list(chunks)
-    while pending:
-        done = _WRITEV(fd, pending)
-        while pending and done >= len(pending[0]):  # drop what was written whole
-            done -= len(pending.pop(0))
-        if pending and done:
-            pending[0] = pending[0][done:]
+def _write_all(handle: IO[bytes], data: bytes) -> None:
+    """Write all of ``data`` (an unbuffered file may take part of it per call)."""
+    view = memoryview(data)
+    while view:
+        view = view[handle.write(view) or 0 :]
 
 
-_WRITEV = getattr(os, "writev", None)
-_IOV_MAX = 1024  # the buffers one writev takes (POSIX guarantees 16; Linux and macOS 1024)
 _dict_of = attrgetter("__dict__")
 _event_id_in = itemgetter("event_id")
 
@@ -209,10 +184,9 @@ class JSONL(FileSink[IO[bytes]]):
 
     Each line is ``{"id", "event", "data", "receivedAt"}``: the SSE id and
     event name, the frame's JSON text exactly as received, and when the
-    event was handed to the recorder (in the loop turn it arrived in; the
-    events of one turn share one time). Lines are written and flushed per batch
-    (by the sink's own writer thread, off the loop), so a killed process
-    leaves a file readable up to its last full line.
+    batch holding the event was written (the events of one batch share one
+    time). Lines are written and flushed per batch, in a worker thread, so
+    a killed process leaves a file readable up to its last full line.
     Checkpoint samples are not wire events and are not recorded. Many runs
     may share one recording: every line's ``data`` has its ``jobId``.
 
@@ -229,72 +203,23 @@ class JSONL(FileSink[IO[bytes]]):
         buffer_size: events buffered before the overflow policy applies.
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        append: bool = False,
-        overflow: Overflow = "block",
-        fail_on_error: bool = False,
-        buffer_size: int = DEFAULT_BUFFER_SIZE,
-    ) -> None:
-        super().__init__(
-            path,
-            append=append,
-            overflow=overflow,
-            fail_on_error=fail_on_error,
-            buffer_size=buffer_size,
-        )
-        self._writer: ThreadPoolExecutor | None = None
-
     def _open_file(self) -> IO[bytes]:
         # Unbuffered: each batch goes to the OS in one write (a killed process
         # leaves whole lines), with no copy into a buffer first.
         return open(self.path, "ab" if self._append else "wb", buffering=0)
 
-    def encode(self, events: list[SinkItem]) -> list[Any]:
-        """The lines of ``events`` as UTF-8, made as they are handed over (``receivedAt`` is then).
-
-        The buffer then holds bytes rather than events, which keeps a fast
-        stream's garbage collector quiet.
-        """
-        now = received_now()
-        columns = getattr(events, "columns", None)  # a WireBatch: the frames' own columns
-        text = None if columns is None else _column_lines(columns, now)
-        if text is None:
-            text = _plain_lines(events, now)
-        if text is None:
-            text = "".join(line for event in events if (line := record_line(event, now)))
-        return [text.encode()] if text else []
-
-    async def write(self, events: Sequence[Any]) -> None:
-        """Write the lines (or, called directly with events, their lines) and flush."""
+    async def write(self, events: Sequence[SinkItem]) -> None:
+        """Write the batch's lines and flush, in a worker thread (one hop per batch)."""
         handle = self._file
-        if handle is None:
-            return
-        if events and not isinstance(events[0], bytes):
-            events = self.encode(list(events))
-        if not events:
-            return
-        # The system call runs in the sink's own writer thread, not on the loop:
-        # it releases the GIL, so the kernel's share of writing (the page cache,
-        # the file system's journal, which can stall a writer for milliseconds)
-        # happens on another core while the stream goes on. Returns once written.
-        writer = self._writer
-        if writer is None:
-            writer = self._writer = ThreadPoolExecutor(1, thread_name_prefix="arkor-jsonl")
-        await asyncio.get_running_loop().run_in_executor(writer, _write_all, handle, events)
-
-    async def close(self, outcome: Outcome) -> None:
-        """Close the file once no run is open (after the last write finished)."""
-        if self._runs <= 1 and self._writer is not None:
-            writer, self._writer = self._writer, None
-            # Idle here, unless a cancelled write still runs: wait for it without
-            # holding up the loop, then let the thread go.
-            await asyncio.wrap_future(writer.submit(_no_write))
-            writer.shutdown(wait=False)
-        await super().close(outcome)
+        if handle is not None and events:
+            await asyncio.to_thread(_write_lines, handle, events, received_now())
 
 
-def _no_write() -> None:
-    """Queued behind the writer thread's last write: done once that one is."""
+def _write_lines(handle: IO[bytes], events: Sequence[SinkItem], received_at: str) -> None:
+    """The lines of ``events`` (see [`record_line`][arkor_rx.sinks._jsonl.record_line]), written."""
+    items = list(events)
+    text = _plain_lines(items, received_at)
+    if text is None:
+        text = "".join(line for event in items if (line := record_line(event, received_at)))
+    if text:
+        _write_all(handle, text.encode())

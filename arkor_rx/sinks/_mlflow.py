@@ -13,7 +13,17 @@ from arkor_rx.events import TrainingCompleted, TrainingLog
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import SamplesAnswered
 from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
-from arkor_rx.sinks._common import BuiltinSink, finite, flat_config, log_metrics, require, run_label
+from arkor_rx.sinks._common import (
+    INT64,
+    BuiltinSink,
+    StepRangeError,
+    finite,
+    flat_config,
+    log_metrics,
+    require,
+    run_label,
+    safe_url,
+)
 
 __all__ = ["MLFLOW_STATUS", "MLflow"]
 
@@ -66,16 +76,13 @@ class MLflow(BuiltinSink):
         parent_run: nest every run under a parent run of this name.
         artifact_location: where a new experiment keeps its artifacts (MLflow's
             default: ``./mlruns`` beside a sqlite store, or the server's choice).
-        overflow: ``"drop"`` by default.
+        overflow: ``"block"`` by default: every metric is logged.
         fail_on_error: fail ``wait()`` when MLflow fails.
         buffer_size: events buffered before the overflow policy applies.
 
     Raises:
         MissingExtraError: mlflow-skinny is not installed (``pip install arkor_rx[mlflow]``).
     """
-
-    batch_interval = 0.25
-    """Seconds a batch gathers before it is written (one log_batch request per interval at most)."""
 
     def __init__(
         self,
@@ -84,7 +91,7 @@ class MLflow(BuiltinSink):
         *,
         parent_run: str | None = None,
         artifact_location: str | None = None,
-        overflow: Overflow = "drop",
+        overflow: Overflow = "block",
         fail_on_error: bool = False,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
     ) -> None:
@@ -112,7 +119,8 @@ class MLflow(BuiltinSink):
         self._runs: dict[str, _Run] = {}
 
     def __repr__(self) -> str:
-        return f"MLflow({self.tracking_uri!r}, experiment={self.experiment!r})"
+        uri = None if self.tracking_uri is None else safe_url(self.tracking_uri)
+        return f"MLflow({uri!r}, experiment={self.experiment!r})"
 
     def run_id(self, job_id: str) -> str | None:
         """The MLflow run id of an open job (None when unknown)."""
@@ -124,28 +132,33 @@ class MLflow(BuiltinSink):
         self._runs[job.id] = _Run(await asyncio.to_thread(self._create, job))
 
     async def write(self, events: Sequence[SinkItem]) -> None:
-        """Log the batch's metrics (in ``log_batch`` calls within the limits)."""
-        if not events:
-            return
-        run = self._runs.get(events[0].job_id)
-        if run is None:
-            return
+        """Log the batch's metrics, run by run (``log_batch`` calls within the limits)."""
         metric = self._entities.Metric
         now = int(time.time() * 1000)
-        metrics = []
+        metrics: dict[str, list[Any]] = {}
+        bad: list[int] = []
         for event in events:
+            run = self._runs.get(event.job_id)
+            if run is None:
+                continue
+            if isinstance(event, TrainingLog) and event.step not in INT64:
+                bad.append(event.step)  # isolated: the rest of the batch is logged
+                continue
+            logged = metrics.setdefault(run.run_id, [])
             if isinstance(event, TrainingLog):
-                metrics += [metric(k, v, now, event.step) for k, v in log_metrics(event)]
+                logged += [metric(k, v, now, event.step) for k, v in log_metrics(event)]
             elif isinstance(event, SamplesAnswered):
                 run.samples += [[event.step, s.prompt, s.answer, s.error] for s in event.samples]
             elif isinstance(event, TrainingCompleted) and event.metrics:
-                metrics += [
+                logged += [
                     metric(f"final_{k}", v, now, 0)
                     for k, raw in event.metrics.items()
                     if (v := finite(raw)) is not None
                 ]
-        if metrics:
-            await asyncio.to_thread(self._log_metrics, run.run_id, metrics)
+        if any(metrics.values()):
+            await asyncio.to_thread(self._log_metrics, metrics)
+        if bad:
+            raise StepRangeError(bad)
 
     async def close(self, outcome: Outcome) -> None:
         """Tags from the outcome, the samples table, then the run's status."""
@@ -184,6 +197,7 @@ class MLflow(BuiltinSink):
         dataset = config.get("datasetSource") or config.get("dataset")  # the wire's name first
         if isinstance(dataset, dict):
             dataset = dataset.get("name") or dataset.get("url") or json.dumps(dataset)
+        dataset = safe_url(str(dataset)) if dataset else dataset
         tags = {"arkor.job_id": job.id, "arkor.name": job.name}
         for key, value in (("arkor.model", config.get("model")), ("arkor.dataset", dataset)):
             if value:
@@ -199,9 +213,10 @@ class MLflow(BuiltinSink):
             self.client.log_batch(run_id, params=params[start : start + self._max_params])
         return run_id
 
-    def _log_metrics(self, run_id: str, metrics: list[Any]) -> None:
-        for start in range(0, len(metrics), self._max_metrics):
-            self.client.log_batch(run_id, metrics=metrics[start : start + self._max_metrics])
+    def _log_metrics(self, by_run: dict[str, list[Any]]) -> None:
+        for run_id, metrics in by_run.items():
+            for start in range(0, len(metrics), self._max_metrics):
+                self.client.log_batch(run_id, metrics=metrics[start : start + self._max_metrics])
 
     def _finish(self, run: _Run, outcome: Outcome) -> None:
         tag = self._entities.RunTag

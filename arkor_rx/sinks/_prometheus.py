@@ -51,7 +51,10 @@ class Prometheus(BuiltinSink):
         port: serve ``/metrics`` on this port (0 picks a free one: see `port`).
         registry: the registry to fill (default: a new one, private to this sink).
         addr: the address the endpoint binds.
-        overflow: ``"drop"`` by default: a gauge only needs the latest values.
+        overflow: ``"block"`` by default, so that the counters stay exact (an
+            update is an in-memory call: this sink never keeps a producer
+            waiting for long). ``"drop"`` keeps the gauges at the latest values
+            written, and the counters then miss what was dropped.
         fail_on_error: fail ``wait()`` when updating fails.
         buffer_size: events buffered before the overflow policy applies.
 
@@ -60,16 +63,13 @@ class Prometheus(BuiltinSink):
         ConfigError: neither ``port`` nor ``registry`` was given.
     """
 
-    batch_interval = 0.25
-    """Seconds a batch gathers before it is written (a gauge holds the latest value)."""
-
     def __init__(
         self,
         port: int | None = None,
         *,
         registry: Any = None,
         addr: str = "127.0.0.1",
-        overflow: Overflow = "drop",
+        overflow: Overflow = "block",
         fail_on_error: bool = False,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
     ) -> None:
@@ -101,6 +101,7 @@ class Prometheus(BuiltinSink):
             "arkor_job_status", "How the run stands.", _LABELS, states=JOB_STATES, registry=reg
         )
         self._labels: dict[str, tuple[str, str]] = {}
+        self._series: dict[str, _Series] = {}
         self._server: Any = None
         self._thread: Any = None
         self.port: int | None = None
@@ -120,60 +121,51 @@ class Prometheus(BuiltinSink):
         return f"Prometheus(port={self.port!r})"
 
     async def open(self, job: TrainingJob) -> None:
-        """The run's label values, and its status ``running``."""
+        """The run's series (labelled once, here), and its status ``running``."""
         labels = (job.id, job.name or job.id)
         self._labels[job.id] = labels
+        self._series[job.id] = _Series(
+            {name: gauge.labels(*labels) for name, gauge in self._gauges.items()},
+            self._step.labels(*labels),
+            {},
+        )
         self._status.labels(*labels).state("running")
 
-    def encode(self, events: list[SinkItem]) -> list[Any]:
-        """What a batch leaves behind: its counts by type and its last values (one summary).
+    async def write(self, events: Sequence[SinkItem]) -> None:
+        """Set each run's gauges to its latest values in the batch; count the events."""
+        runs: dict[str, list[SinkItem]] = {}
+        for event in events:
+            runs.setdefault(event.job_id, []).append(event)
+        for job_id, items in runs.items():
+            series = self._series.get(job_id)
+            if series is not None:
+                self._update(self._labels[job_id], series, items)
 
-        Called as the events are handed over, so the buffer holds summaries, not events.
-        """
-        counts = Counter(map(_type_of, events))
-        last: dict[str, float] = {}
-        step: int | None = None
+    def _update(self, labels: tuple[str, str], series: _Series, items: list[SinkItem]) -> None:
+        for kind, count in Counter(map(_type_of, items)).items():
+            counter = series.events.get(kind)
+            if counter is None:
+                counter = series.events[kind] = self._events.labels(*labels, kind)
+            counter.inc(count)
         missing = list(METRICS)
-        for event in reversed(events):
+        step: int | None = None
+        for event in reversed(items):  # the latest value of each metric wins
             if not isinstance(event, TrainingLog):
                 continue
             if step is None:
                 step = event.step
+                series.step.set(step)
             for name in tuple(missing):
                 value = getattr(event, name)
                 if value is not None:
-                    last[name] = value
+                    series.gauges[name].set(value)
                     missing.remove(name)
             if not missing:
                 break
-        return [_Summary(events[0].job_id, counts, last, step)] if events else []
-
-    async def write(self, events: Sequence[Any]) -> None:
-        """Set the gauges to the batch's last values; count the events."""
-        if events and not isinstance(events[0], _Summary):  # called directly, with events
-            events = self.encode(list(events))
-        if not events:
-            return
-        labels = self._labels.get(events[0].job_id)
-        if labels is None:
-            return
-        last: dict[str, float] = {}
-        step: int | None = None
-        counts: Counter[str] = Counter()
-        for summary in events:  # in stream order: a later summary's values win
-            counts.update(summary.counts)
-            last.update(summary.last)
-            if summary.step is not None:
-                step = summary.step
-        for name, value in last.items():
-            self._gauges[name].labels(*labels).set(value)
-        if step is not None:
-            self._step.labels(*labels).set(step)
-        for kind, count in counts.items():
-            self._events.labels(*labels, kind).inc(count)
 
     async def close(self, outcome: Outcome) -> None:
         """Set the status from the outcome; add the run's reconnects."""
+        self._series.pop(outcome.job_id or "", None)
         labels = self._labels.pop(outcome.job_id or "", None)
         if labels is None:
             return
@@ -196,10 +188,9 @@ def _stop(server: Any, thread: Any) -> None:
 _type_of = attrgetter("type")
 
 
-class _Summary(NamedTuple):
-    """A batch as the gauges and counters need it (see `Prometheus.encode`)."""
+class _Series(NamedTuple):
+    """One open run's labelled series (``labels()`` is looked up once per run, not per event)."""
 
-    job_id: str
-    counts: Counter[str]
-    last: dict[str, float]
-    step: int | None
+    gauges: dict[str, Any]
+    step: Any
+    events: dict[str, Any]

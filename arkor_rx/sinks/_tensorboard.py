@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 from arkor_rx.events import TrainingCompleted, TrainingLog
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import SamplesAnswered
-from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem, SinkStats
+from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
 from arkor_rx.sinks._common import (
+    INT64,
     BuiltinSink,
-    find_extra,
+    StepRangeError,
     finite,
     flat_config,
     log_metrics,
     require,
     run_label,
 )
-from arkor_rx.sinks._process import Isolation, check_isolation
 
-__all__ = ["TB_TAGS", "TensorBoard"]
+__all__ = ["TB_TAGS", "Isolation", "TensorBoard"]
+
+Isolation: TypeAlias = Literal["loop", "process", "thread"]
+"""Accepted for compatibility by ``TensorBoard(isolation=...)``; every value now means the same."""
 
 TB_TAGS = {
     "loss": "train/loss",
@@ -41,17 +45,11 @@ _NOT_FINAL_METRICS = frozenset({"steps", "labels"})
 dataset's label count), not a result to compare: not written as ``final/`` scalars."""
 
 
-_NOT_PICKLED = frozenset({"_tbx", "_files", "_event", "_summary", "_runs", "stats"})
-"""What a pickled TensorBoard leaves out: imported modules, open runs, counters."""
-
-_SLICE = 256
-"""Events written between two turns given back to the loop."""
-
-
 @dataclass(slots=True)
 class _Run:
-    writer: Any
+    folder: str
     job: TrainingJob
+    writer: _EventFile | None = None  # created by the run's first write (in the worker thread)
     last: dict[str, float] = field(default_factory=dict)
     final: dict[str, Any] = field(default_factory=dict)
     step: int = 0
@@ -72,15 +70,11 @@ class TensorBoard(BuiltinSink):
     ``final/eval_loss`` once, without its step and label counts) at the run's
     last step, which the HParams tab compares across runs.
 
-    By default (``isolation="process"``) the event files are written in
-    arkor_rx's sink worker process, one child process shared by every such
-    sink (``arkor_rx.sinks._process``): building the protobufs costs some
-    15 µs of Python per event, which would otherwise be taken from the
-    stream's core. This instance stays in your process, where
-    [`run_dir`][arkor_rx.sinks.TensorBoard.run_dir] and ``stats`` work as
-    usual; the copy in the child does the writing, and a run's close
-    returns once that copy has flushed it. ``isolation="loop"`` writes on the
-    event loop instead.
+    Every event is written (overflow ``"block"``). Each batch is written
+    in one worker thread call (``asyncio.to_thread``) through tensorboardX's
+    own event writer, so the event loop never waits on the disk; a run's file
+    is flushed at most every ``FLUSH_SECS`` (2 s) while it runs, and when it
+    ends.
 
     Examples:
         >>> tb = TensorBoard("runs/support-bot")   # then: tensorboard --logdir runs
@@ -89,60 +83,46 @@ class TensorBoard(BuiltinSink):
 
     Args:
         logdir: the parent folder of the run folders.
-        overflow: ``"drop"`` by default.
+        overflow: ``"block"`` by default: every event is written.
         fail_on_error: fail ``wait()`` when writing fails.
-        buffer_size: events buffered before the overflow policy applies.
-        isolation: ``"process"`` (the default: in the sink worker process) or
-            ``"loop"`` (on the event loop).
+        buffer_size: events queued before the overflow policy applies.
+        isolation: accepted for compatibility and ignored: earlier releases
+            could write in a separate process (``"process"``) or on the loop
+            (``"loop"``); the files are now always written in a worker thread,
+            once per batch.
 
     Raises:
         MissingExtraError: tensorboardX is not installed (``pip install arkor_rx[tensorboard]``).
         ConfigError: a bad ``overflow``, ``buffer_size`` or ``isolation``.
     """
 
-    batch_interval = 0.25
-    """Seconds a batch gathers before it is written (a live chart needs no more)."""
-
     def __init__(
         self,
         logdir: str | os.PathLike[str],
         *,
-        overflow: Overflow = "drop",
+        overflow: Overflow = "block",
         fail_on_error: bool = False,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
-        isolation: Isolation = "process",
+        isolation: Isolation = "thread",
     ) -> None:
         super().__init__(overflow=overflow, fail_on_error=fail_on_error, buffer_size=buffer_size)
-        self.isolation: Isolation = check_isolation("TensorBoard", isolation)
-        """Where the event files are written: ``"process"`` or ``"loop"``."""
-        if isolation == "process":
-            # Imported where the files are written: your process then never
-            # loads tensorboardX (nor numpy and its thread pool) for this sink.
-            find_extra("tensorboardX", "tensorboard")
-        else:
-            self._load()
+        if isolation not in ("loop", "process", "thread"):
+            from arkor_rx.errors import ConfigError
+
+            raise ConfigError(
+                f"TensorBoard: isolation must be 'thread', 'loop' or 'process', not {isolation!r}"
+            )
+        self.isolation: Isolation = isolation
+        """As given; ignored (see ``isolation`` above)."""
+        self._tbx = require("tensorboardX", "tensorboard")
+        self._events_writer: Any = require(
+            "tensorboardX.event_file_writer", "tensorboard"
+        ).EventsWriter
+        self._event: Any = require("tensorboardX.proto.event_pb2", "tensorboard").Event
+        self._summary: Any = require("tensorboardX.proto.summary_pb2", "tensorboard").Summary
         self.logdir = os.fspath(logdir)
         """The parent folder: point ``tensorboard --logdir`` at it."""
         self._runs: dict[str, _Run] = {}
-
-    def _load(self) -> None:
-        if "_tbx" in self.__dict__:
-            return
-        self._tbx = require("tensorboardX", "tensorboard")
-        self._files = require("tensorboardX.event_file_writer", "tensorboard")
-        self._event: Any = require("tensorboardX.proto.event_pb2", "tensorboard").Event
-        self._summary: Any = require("tensorboardX.proto.summary_pb2", "tensorboard").Summary
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Its configuration only (logdir, policies, isolation, a name set by
-        # hand...): the modules are imported again where it is unpickled, and
-        # open runs and counters stay with the instance they belong to.
-        return {k: v for k, v in self.__dict__.items() if k not in _NOT_PICKLED}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._runs = {}
-        self.stats = SinkStats()
 
     def __repr__(self) -> str:
         return f"TensorBoard({self.logdir!r})"
@@ -152,37 +132,30 @@ class TensorBoard(BuiltinSink):
         return os.path.join(self.logdir, run_label(job))
 
     async def open(self, job: TrainingJob) -> None:
-        """Create the run's folder and event file."""
-        self._load()  # at the first run, where the files are written
-        self._runs[job.id] = _Run(await asyncio.to_thread(self._create, self.run_dir(job)), job)
+        """Note the run; its folder and event file are created with its first write."""
+        self._runs[job.id] = _Run(self.run_dir(job), job)
 
-    def _create(self, folder: str) -> Any:
-        # tensorboardX's own event file (TFRecord framing, crc32c), written
-        # synchronously in this sink's worker thread: no second writer thread
-        # and queue per run, whose hand-offs cost more than the writing.
-        os.makedirs(folder, exist_ok=True)
-        return self._files.EventsWriter(os.path.join(folder, "events"))
+    def _writer(self, run: _Run) -> _EventFile:
+        if run.writer is None:
+            run.writer = _EventFile(run.folder, self._events_writer)
+        return run.writer
 
     async def write(self, events: Sequence[SinkItem]) -> None:
-        """Scalars at their step, samples as text; flushed.
-
-        On the loop, in slices of a few hundred events with a turn for the
-        stream between them: a worker thread would contend for the GIL with
-        the stream at every hand-off.
-        """
-        for start in range(0, len(events), _SLICE):
-            if start:
-                await asyncio.sleep(0)
-            self._write(events[start : start + _SLICE])
+        """Scalars at their step, samples as text; each touched run flushed (in a thread)."""
+        await asyncio.to_thread(self._write, events)
 
     def _write(self, events: Sequence[SinkItem]) -> None:
         summary = self._summary
         summary_value = summary.Value
         make_event = self._event
         now = time.time()
+        bad: list[int] = []
         for event in events:
             run = self._runs.get(event.job_id)
             if run is None:
+                continue
+            if isinstance(event, TrainingLog | SamplesAnswered) and event.step not in INT64:
+                bad.append(event.step)  # isolated: the rest of the batch is written
                 continue
             if isinstance(event, TrainingLog):
                 # One Summary of simple values per step: what add_scalar writes per
@@ -193,18 +166,23 @@ class TensorBoard(BuiltinSink):
                     run.last[name] = value
                 run.step = max(run.step, event.step)
                 if values:
-                    run.writer.write_event(
+                    self._writer(run).write_event(
                         make_event(wall_time=now, step=event.step, summary=summary(value=values))
                     )
             elif isinstance(event, SamplesAnswered):
                 run.step = max(run.step, event.step)
                 text = self._tbx.summary.text("samples", _samples_markdown(event))
-                run.writer.write_event(make_event(wall_time=now, step=event.step, summary=text))
+                self._writer(run).write_event(
+                    make_event(wall_time=now, step=event.step, summary=text)
+                )
             elif isinstance(event, TrainingCompleted) and event.metrics:
                 run.final = dict(event.metrics)
-        touched = self._runs.get(events[0].job_id) if events else None  # a batch is one run's
-        if touched is not None:
-            touched.writer.flush()
+        for job_id in {event.job_id for event in events}:  # a batch may hold several runs
+            touched = self._runs.get(job_id)
+            if touched is not None and touched.writer is not None:
+                touched.writer.flush_if_due()
+        if bad:
+            raise StepRangeError(bad)
 
     async def close(self, outcome: Outcome) -> None:
         """Write the hyperparameters with the final metrics, flush and close the run."""
@@ -224,26 +202,62 @@ class TensorBoard(BuiltinSink):
             name = _snake(key)  # evalLoss and eval_loss are one metric, written once
             if name not in _NOT_FINAL_METRICS and (value := finite(raw)) is not None:
                 metrics[f"final/{name}"] = value  # the backend's final word
-        await asyncio.to_thread(self._finish, run.writer, hparams, metrics, run.step)
+        await asyncio.to_thread(self._finish, run, hparams, metrics)
 
-    def _finish(
-        self, writer: Any, hparams: dict[str, Any], metrics: dict[str, float], step: int
-    ) -> None:
+    def _finish(self, run: _Run, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
         # The HParams summaries go into the run's own event file (tensorboardX's
         # add_hparams would open a sub-run), next to the final metric scalars.
+        writer = self._writer(run)
         now = time.time()
         for summary in self._tbx.summary.hparams(hparams, metrics):
             writer.write_event(self._event(wall_time=now, summary=summary))
         values = [self._summary.Value(tag=tag, simple_value=v) for tag, v in metrics.items()]
         if values:
             summary = self._summary(value=values)
-            writer.write_event(self._event(wall_time=now, step=step, summary=summary))
+            writer.write_event(self._event(wall_time=now, step=run.step, summary=summary))
         writer.close()
 
 
 def _snake(name: str) -> str:
     """``evalLoss`` -> ``eval_loss`` (a name already in snake case is unchanged)."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+FLUSH_SECS = 2.0
+"""How often a run's event file is flushed to disk while it is written (and at its end).
+
+tensorboardX's flush syncs the file to disk, which costs milliseconds; like its
+own ``SummaryWriter(flush_secs=...)``, a run is flushed at most this often, so
+TensorBoard shows a live run within about two seconds."""
+
+
+class _EventFile:
+    """One run's event file: tensorboardX's synchronous ``EventsWriter``, used in the sink's thread.
+
+    tensorboardX's ``SummaryWriter`` would start a queue and a writer thread per
+    run; the sink already writes each batch in one thread hop, so it drives the
+    writer underneath, which frames and checksums the records itself.
+    """
+
+    def __init__(self, folder: str, writer_class: Any) -> None:
+        os.makedirs(folder, exist_ok=True)
+        self._writer = writer_class(os.path.join(folder, "events"), f".{next(_FILES)}")
+        self._flushed = time.monotonic()
+
+    def write_event(self, event: Any) -> None:
+        self._writer.write_event(event)
+
+    def flush_if_due(self) -> None:
+        if time.monotonic() - self._flushed >= FLUSH_SECS:
+            self._writer.flush()
+            self._flushed = time.monotonic()
+
+    def close(self) -> None:
+        self._writer.close()  # flushes first
+
+
+_FILES = itertools.count()
+"""Suffixes that keep two event files of one folder (a run reopened) apart."""
 
 
 def _samples_markdown(item: SamplesAnswered) -> str:

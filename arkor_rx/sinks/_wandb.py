@@ -52,16 +52,13 @@ class WandB(BuiltinSink):
         entity: the W&B entity (team or user), or None for your default.
         dir: where W&B writes its files (default: the current directory).
         group: a W&B group for every run of this sink (a sweep's name, say).
-        overflow: ``"drop"`` by default.
+        overflow: ``"block"`` by default: every row is logged.
         fail_on_error: fail ``wait()`` when W&B fails.
         buffer_size: events buffered before the overflow policy applies.
 
     Raises:
         MissingExtraError: wandb is not installed (``pip install arkor_rx[wandb]``).
     """
-
-    batch_interval = 0.25
-    """Seconds a batch gathers before it is written (W&B batches its own history too)."""
 
     def __init__(
         self,
@@ -71,7 +68,7 @@ class WandB(BuiltinSink):
         entity: str | None = None,
         dir: str | os.PathLike[str] | None = None,
         group: str | None = None,
-        overflow: Overflow = "drop",
+        overflow: Overflow = "block",
         fail_on_error: bool = False,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
     ) -> None:
@@ -111,15 +108,13 @@ class WandB(BuiltinSink):
         )
 
     async def write(self, events: Sequence[SinkItem]) -> None:
-        """History rows at their step; samples kept for the table."""
-        if not events:
-            return
-        run = self._runs.get(events[0].job_id)
-        if run is None:
-            return
-        rows: list[tuple[int, dict[str, float]]] = []
-        final: dict[str, float] = {}
+        """History rows at their step, run by run; samples kept for the table."""
+        logs: dict[str, tuple[Any, list[tuple[int, dict[str, float]]], dict[str, float]]] = {}
         for event in events:
+            run = self._runs.get(event.job_id)
+            if run is None:
+                continue
+            _, rows, final = logs.setdefault(event.job_id, (run.run, [], {}))
             if isinstance(event, TrainingLog):
                 values = dict(log_metrics(event))
                 if values:
@@ -130,8 +125,15 @@ class WandB(BuiltinSink):
                 for key, raw in event.metrics.items():
                     if (value := finite(raw)) is not None:
                         final[f"final_{key}"] = value
-        if rows or final:
-            await asyncio.to_thread(self._log, run.run, rows, final)
+        if any(rows or final for _, rows, final in logs.values()):
+            await asyncio.to_thread(self._log_all, list(logs.values()))
+
+    @classmethod
+    def _log_all(
+        cls, logs: list[tuple[Any, list[tuple[int, dict[str, float]]], dict[str, float]]]
+    ) -> None:
+        for run, rows, final in logs:
+            cls._log(run, rows, final)
 
     @staticmethod
     def _log(run: Any, rows: list[tuple[int, dict[str, float]]], final: dict[str, float]) -> None:

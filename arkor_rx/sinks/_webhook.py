@@ -168,7 +168,8 @@ class Webhook(BuiltinSink):
         transport: the HTTP transport (default: a new aiohttp one).
         clock: seconds, monotonic (inject one in tests).
         sleep: how to wait between attempts (inject one in tests).
-        overflow: ``"drop"`` by default.
+        overflow: ``"drop"`` by default: a notification that cannot keep up is
+            dropped (and counted), never the run's end, which says how it finished.
         fail_on_error: fail ``wait()`` when a notice could not be delivered.
         buffer_size: events buffered before the overflow policy applies.
     """
@@ -241,17 +242,16 @@ class Webhook(BuiltinSink):
             self._watchdog = asyncio.get_running_loop().create_task(self._watch())
 
     async def write(self, events: Sequence[SinkItem]) -> None:
-        """Notice ``started`` and the first non-finite loss; note the run is alive."""
-        if not events:
-            return
-        run = self._runs.get(events[0].job_id)
-        if run is None:
-            return
-        run.last_seen = self._clock()
-        run.stalled = False
+        """Notice ``started`` and the first non-finite loss; note each run is alive."""
         notices = []
-        job_id = events[0].job_id
+        now = self._clock()
         for event in events:
+            job_id = event.job_id
+            run = self._runs.get(job_id)
+            if run is None:
+                continue
+            run.last_seen = now
+            run.stalled = False
             if isinstance(event, TrainingLog):
                 run.step = event.step
                 if event.loss is not None:

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # the bench package lives at the repo root, beside arkor_rx
     sys.path.insert(0, str(ROOT))
 
-from bench import memory, peers, run, workloads  # noqa: E402
+from bench import memory, peers, report, run, workloads  # noqa: E402
 from bench.server import make_app  # noqa: E402
 from bench.streams import count_kinds, training_stream  # noqa: E402
 
@@ -219,20 +219,21 @@ def test_report_renders() -> None:
     goals = run.targets(rows, [])
     assert goals[0] == ("in-memory decode >= 3x httpx-sse's decoder", "3.00x", "met")
     sinks = [
-        run.Row("s", "trainer.events(), no sink", 100, "k frames/s", seconds=[0.010] * 5),
-        run.Row(
-            "s",
-            "trainer.events() + TensorBoard, Prometheus, JSONL",
-            100,
-            "k frames/s",
-            seconds=[0.0125] * 5,
-        ),
+        run.Row("s", report.BACKFILL_PLAIN, 100, "k events/s", seconds=[0.010] * 5),
+        run.Row("s", report.BACKFILL_SINKS, 100, "k events/s", seconds=[0.0125] * 5),
+        run.Row("s", report.LIVE_SINKS, 100, "µs/event", seconds=[0.01] * 5),
     ]
-    (sink_goal,) = [g for g in run.targets(sinks, []) if "no sink" in g[0]]
+    sinks[2].extra["p99_ms"] = 250.0
+    (sink_goal,) = [g for g in run.targets(sinks, []) if "backfill" in g[0]]
     assert sink_goal[1:] == ("0.80x", "met")
+    (live_goal,) = [g for g in run.targets(sinks, []) if "p99" in g[0]]
+    assert live_goal[1:] == ("250 ms", "met")
     sinks[1].seconds = [0.013] * 5
-    (sink_goal,) = [g for g in run.targets(sinks, []) if "no sink" in g[0]]
+    sinks[2].extra["p99_ms"] = 251.0
+    (sink_goal,) = [g for g in run.targets(sinks, []) if "backfill" in g[0]]
     assert sink_goal[1:] == ("0.77x", "MISSED")
+    (live_goal,) = [g for g in run.targets(sinks, []) if "p99" in g[0]]
+    assert live_goal[1:] == ("251 ms", "MISSED")
     page = run.report(rows, cells, [], goals, run.machine(), run.Sizes(), 5, 1.0, [])
     assert "| arkor_rx.sse SSEDecoder |" in page
     assert "make bench" in page

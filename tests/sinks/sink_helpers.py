@@ -22,9 +22,7 @@ class RecordingSink:
         fail_on_error: bool = False,
         fail_write: bool = False,
         name: str = "recording",
-        batch_interval: float = 0.0,
     ) -> None:
-        self.batch_interval = batch_interval  # no lingering: a batch is what is there
         self.overflow = overflow
         self.buffer_size = buffer_size
         self.fail_on_error = fail_on_error

@@ -5,6 +5,8 @@ No timing: the figures live in ``make bench`` only.
 
 from __future__ import annotations
 
+import csv
+import json
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,10 +19,7 @@ if str(ROOT) not in sys.path:  # the bench package lives at the repo root, besid
     sys.path.insert(0, str(ROOT))
 
 from bench import sinks as bench_sinks  # noqa: E402
-from bench.run import typed_count  # noqa: E402
 from bench.server import make_app  # noqa: E402
-
-FRAMES = 3000
 
 
 @pytest.fixture
@@ -33,21 +32,28 @@ async def base_url() -> AsyncIterator[str]:
         await server.close()
 
 
-async def test_with_and_without_sinks_deliver_every_event(base_url: str, tmp_path: Path) -> None:
-    typed = typed_count(FRAMES)
-    assert await bench_sinks.events_bare(base_url, FRAMES) == typed
-    first = bench_sinks.fresh_recording(str(tmp_path))
-    assert await bench_sinks.events_with_sinks(base_url, FRAMES, str(tmp_path), first) == typed
-    lines = first.read_text().splitlines()
-    assert len(lines) == typed  # the recorder (overflow "block") lost nothing
-    assert list((tmp_path / "tb").iterdir())
-    second = bench_sinks.fresh_recording(str(tmp_path))  # the next run: the last one is gone
-    assert second != first
-    assert not first.exists()
+async def test_the_backfill_rows_write_every_event_both_ways(tmp_path: Path) -> None:
+    recording = tmp_path / "in.jsonl"
+    count = bench_sinks.write_recording(recording, 2_000)
+    assert count == len(recording.read_text().splitlines()) >= 2_000
+    assert await bench_sinks.backfill_sinks(recording, tmp_path) == count
+    ours = (tmp_path / "out" / "copy.jsonl").read_text().splitlines()
+    assert bench_sinks.backfill_plain(recording, tmp_path) == count
+    plain = (tmp_path / "out" / "copy.jsonl").read_text().splitlines()
+    assert len(ours) == len(plain) == count
+    assert [json.loads(line)["data"] for line in ours] == [
+        json.loads(line)["data"] for line in plain
+    ]
+    logs = sum('"event": "training.log"' in line for line in ours)
+    with (tmp_path / "out" / "metrics.csv").open(newline="") as handle:
+        assert len(list(csv.reader(handle))) == logs  # a row per log event (no header)
 
 
-async def test_a_slow_sink_stays_within_its_buffer(base_url: str) -> None:
-    memory = await bench_sinks.slow_sink_memory(base_url, FRAMES)
-    assert memory["events"] == typed_count(FRAMES)
-    assert memory["high_water"] <= memory["buffer_size"] + 2  # the open marker and a terminal
-    assert memory["written"] + memory["dropped"] == memory["events"]
+async def test_the_live_row_follows_paced_runs_and_times_every_write(
+    base_url: str, tmp_path: Path
+) -> None:
+    bare = await bench_sinks.live(base_url, 3, 5, tmp_path, sinks_on=False)
+    timed = await bench_sinks.live(base_url, 3, 5, tmp_path, sinks_on=True)
+    assert bare["events"] == timed["events"] == 3 * 3  # 5 frames: 3 logs, completed, end
+    assert timed["written"] == 3 * timed["events"]  # every log event, in each of three sinks
+    assert set(timed["p99_ms_by_sink"]) == {"TensorBoard", "Prometheus", "JSONL"}

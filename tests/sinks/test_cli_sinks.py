@@ -132,3 +132,19 @@ def test_record_a_job_on_a_backend_then_replay_it(
     assert steps_of(events) == list(range(1, 9))
     assert events[-1].type == "training.completed"
     assert {e.job_id for e in events} == {job_id}
+
+
+@pytest.mark.timeout(60)
+def test_record_to_a_full_disk_is_one_line_and_not_success(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    with serve_process("--token", "rec-tok") as (url, _proc, _lines):
+        job_id = asyncio.run(submit_job(url, "rec-tok"))
+        use_backend(monkeypatch, url, "rec-tok")
+        assert main(["record", job_id, "/dev/full"]) == EXIT_ERROR
+    captured = capsys.readouterr()
+    assert "recorded" not in captured.out
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith("arkor-rx: error: could not write /dev/full: OSError")

@@ -1,17 +1,18 @@
-"""The sink runner: own buffer and task per sink, order, batches, overflow, errors, flush."""
+"""The sink runner: own queue and task per sink, order, batches, overflow, errors, flush."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 import pytest
 
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import TrainingCompleted, TrainingLog
 from arkor_rx.jobs import TrainingJob
-from arkor_rx.sinks import Outcome, SinkStats
-from arkor_rx.sinks._runner import SinkHub, runner_for
+from arkor_rx.sinks import Outcome, SinkHub, SinkItem, SinkStats
+from arkor_rx.sinks._runner import runner_for
 from tests.sinks.sink_helpers import RecordingSink, run_events
 
 JOB = TrainingJob(id="j1", name="run-a")
@@ -113,7 +114,7 @@ async def test_block_makes_the_producer_wait_and_loses_nothing_while_other_sinks
     assert slow.stats.high_water <= slow.buffer_size + 1
 
 
-async def test_block_on_a_source_that_cannot_wait_grows_the_buffer_with_one_warning(
+async def test_block_on_a_source_that_cannot_wait_grows_the_queue_and_says_so_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     sink = RecordingSink(overflow="block", buffer_size=2)
@@ -121,14 +122,14 @@ async def test_block_on_a_source_that_cannot_wait_grows_the_buffer_with_one_warn
     hub = SinkHub([sink])
     hub.open(JOB)
     events = [TrainingLog(job_id="j1", step=s) for s in range(1, 30)]
-    with caplog.at_level(logging.WARNING, logger="arkor_rx.sinks"):
+    with caplog.at_level(logging.INFO, logger="arkor_rx.sinks"):
         for event in events:
             hub.put(event)  # the awaitable is ignored: a push source
         hub.close(Outcome("completed", job_id="j1"))
         sink.gate.set()
         await hub.finish()
     assert sink.items == events
-    assert caplog.text.count("the buffer grows rather than lose items") == 1
+    assert caplog.text.count("the queue grows rather than lose items") == 1
 
 
 async def test_errors_are_logged_counted_and_the_run_goes_on(
@@ -184,9 +185,6 @@ async def test_many_runs_share_one_sink_without_overlapping_calls() -> None:
     b.close(Outcome("completed", job_id="jb"))
     await asyncio.gather(a.finish(), b.finish())
     assert not sink.overlapped
-    for kind, batch in sink.calls:
-        if kind == "write":
-            assert len({item.job_id for item in batch}) == 1  # a batch is one run's
     assert [e for e in sink.items if e.job_id == "ja"] == ev_a
     assert [e for e in sink.items if e.job_id == "jb"] == ev_b
     assert sorted(o.job_id or "" for o in sink.outcomes()) == ["ja", "jb"]
@@ -220,17 +218,46 @@ async def test_bad_policy_attributes_are_a_config_error(
         SinkHub([sink])
 
 
-async def test_a_woken_task_lingers_for_a_batch_but_a_close_is_written_at_once() -> None:
-    sink = RecordingSink(batch_interval=30.0)  # far longer than the test may take
+class HeldWrites(RecordingSink):
+    """A sink whose writes say when they start, and wait for ``release``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def write(self, events: Sequence[SinkItem]) -> None:
+        self.calls.append(("write", list(events)))
+        self.writing.set()
+        await self.release.wait()
+
+
+async def test_what_arrives_while_a_write_is_in_flight_is_the_next_batch() -> None:
+    sink = HeldWrites()
     hub = SinkHub([sink])
     hub.open(JOB)
     events = run_events(steps=20)
-    for event in events[:10]:
+    hub.put(events[0])
+    await sink.writing.wait()  # the first write is in flight
+    for event in events[1:]:
         hub.put(event)
-        await asyncio.sleep(0)  # the task runs between puts, but waits for more
-    for event in events[10:]:
-        hub.put(event)
-    hub.close(Outcome("completed", job_id="j1"))  # urgent: no waiting out the interval
+    sink.release.set()
+    hub.close(Outcome("completed", job_id="j1"))
     await asyncio.wait_for(hub.finish(), 10)
-    assert sink.items == events
-    assert sink.kinds == ["open", "write", "close"]  # one batch, gathered while lingering
+    writes = [batch for kind, batch in sink.calls if kind == "write"]
+    assert writes == [events[:1], events[1:]]
+    assert sink.kinds == ["open", "write", "write", "close"]
+
+
+async def test_an_idle_sink_writes_a_lone_item_without_waiting_for_more() -> None:
+    sink = RecordingSink()
+    hub = SinkHub([sink])
+    hub.open(JOB)
+    hub.put(TrainingLog(job_id="j1", step=1))
+    for _ in range(100):  # loop turns, not time: no timer decides when a batch goes
+        if sink.items:
+            break
+        await asyncio.sleep(0)
+    assert [item.step for item in sink.items] == [1]  # type: ignore[union-attr]
+    hub.close(Outcome("completed", job_id="j1"))
+    await hub.finish()

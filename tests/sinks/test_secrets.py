@@ -86,3 +86,40 @@ async def test_the_token_is_in_no_sink_output(
     for sink in every:
         assert TOKEN not in repr(sink)
         assert TOKEN not in repr(getattr(sink, "stats", ""))
+
+
+SIG = "sig=SIGNATURE-9d1e"
+BLOB = f"https://reader:PASSWORD-42@blob.example/data/d.jsonl?sv=2024&{SIG}"
+
+
+@pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SADeprecationWarning")
+async def test_a_blob_urls_query_and_userinfo_reach_no_tracker(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    config = {"model": "m", "datasetSource": {"type": "blob", "url": BLOB}, "maxSteps": 3}
+    job = ax.TrainingJob(id="j1", name="blob-run", config=config)
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    tb = sinks.TensorBoard(tmp_path / "tb")
+    mlflow = sinks.MLflow(uri, experiment="blob", artifact_location=(tmp_path / "a").as_uri())
+    hub = sinks.SinkHub([tb, mlflow])
+    hub.open(job)
+    hub.put(ax.TrainingLog(job_id="j1", step=1, loss=1.0))
+    hub.close(sinks.Outcome("completed", job_id="j1", job=job))
+    await hub.finish()
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("blob")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+    shown = repr(run.data.params) + repr(run.data.tags)
+    assert "blob.example/data/d.jsonl" in shown  # the URL is there, its secrets are not
+    for secret in (SIG, "PASSWORD-42"):
+        assert secret not in shown
+        for path in (tmp_path / "tb").rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes()
+
+
+def test_an_mlflow_uri_password_is_not_in_the_sinks_repr(tmp_path: Path) -> None:
+    sink = sinks.MLflow("http://user:PASSWORD-42@127.0.0.1:9/", experiment="x")
+    assert "PASSWORD-42" not in repr(sink)
+    assert "127.0.0.1:9" in repr(sink)

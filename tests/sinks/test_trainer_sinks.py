@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from reactivex import operators as ops
 
 import arkor_rx as ax
 from arkor_rx import operators as aop
@@ -179,16 +180,19 @@ async def test_many_trainers_share_one_sink(backend: Backend) -> None:
 async def test_a_full_block_sink_makes_the_stream_wait_and_loses_nothing(
     backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Synchronised on the runner asking the stream to wait (its room awaitable is
-    # awaited), not on a sleep: from then on no callback may run until the sink moves.
+    # Synchronised on the runner handing the stream something to wait for (its
+    # queue is full), not on a sleep: from then on no callback may run until the
+    # sink moves.
     waiting_for_room = asyncio.Event()
-    room_await = _runner._Room.__await__
+    full = _runner.SinkRunner._full
 
-    def watched(room: Any) -> Any:
-        waiting_for_room.set()
-        return room_await(room)
+    def watched(runner: Any, item: Any) -> Any:
+        room = full(runner, item)
+        if room is not None:
+            waiting_for_room.set()
+        return room
 
-    monkeypatch.setattr(_runner._Room, "__await__", watched)
+    monkeypatch.setattr(_runner.SinkRunner, "_full", watched)
     slow = RecordingSink(overflow="block", buffer_size=2)
     slow.gate = asyncio.Event()
     steps: list[int] = []
@@ -229,3 +233,55 @@ def test_bad_sinks_and_samples_are_config_errors() -> None:
             ax.create_trainer(**base, client=client, sinks=sinks)
     with pytest.raises(ConfigError, match=r"samples must be an ax\.CheckpointSamples"):
         ax.create_trainer(**base, client=client, samples=["hi"])  # type: ignore[arg-type]
+
+
+async def test_callbacks_sinks_consumers_and_rules_see_each_event_in_that_order(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[str, int]] = []
+    put = _runner.SinkRunner.put
+
+    def step(event: Any) -> int:
+        return int(getattr(event, "step", None) or -1)
+
+    def watched_put(runner: Any, item: Any) -> Any:
+        seen.append(("sink", step(item)))
+        return put(runner, item)
+
+    def rule(events: Any) -> Any:
+        return events.pipe(
+            ops.do_action(lambda e: seen.append(("rule", step(e)))), ops.ignore_elements()
+        )
+
+    async def consumer(event: Any) -> None:
+        await asyncio.sleep(0)  # awaited before the next event, as an async callback is
+        seen.append(("consumer", step(event)))
+
+    monkeypatch.setattr(_runner.SinkRunner, "put", watched_put)
+    trainer = backend.trainer(
+        max_steps=4,
+        logging_steps=1,
+        sinks=[RecordingSink()],
+        early_stopping=[rule],
+        callbacks={"on_log": lambda c: seen.append(("callback", c.step))},
+    )
+    trainer.add_consumer(consumer)
+    await trainer.wait()
+    logs = [entry for entry in seen if entry[1] >= 1]
+    who = ("callback", "sink", "consumer", "rule")
+    assert logs == [(name, s) for s in range(1, 5) for name in who]
+
+
+async def test_a_consumer_that_raises_fails_wait_with_that_error(backend: Backend) -> None:
+    boom = ValueError("consumer broke")
+
+    def consumer(event: Any) -> None:
+        if isinstance(event, ax.TrainingLog) and event.step == 2:
+            raise boom
+
+    trainer = backend.trainer(max_steps=3000, logging_steps=1)
+    trainer.add_consumer(consumer)
+    with pytest.raises(ValueError) as caught:
+        await trainer.wait()
+    assert caught.value is boom
+    await trainer.cancel()

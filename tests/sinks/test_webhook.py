@@ -145,7 +145,6 @@ async def test_a_stalled_run_is_noticed_once_per_silence_with_an_injected_clock(
 ) -> None:
     now = [1000.0]
     hook = sinks.Webhook(receiver.url, on=("stalled",), stall_after=60.0, clock=lambda: now[0])
-    hook.batch_interval = 0.0  # type: ignore[attr-defined]  # write each put at once
     hub = SinkHub([hook])
     hub.open(TrainingJob(id="j1", name="bot"))
     hub.put(TrainingLog(job_id="j1", step=7, loss=1.0))
