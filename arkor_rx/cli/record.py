@@ -15,7 +15,8 @@ import contextlib
 import sys
 from typing import TYPE_CHECKING
 
-from arkor_rx.cli._checks import file_problem, report_sink_failures
+from arkor_rx._printable import printable
+from arkor_rx.cli._checks import file_problem
 from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, PROG, usage_error
 from arkor_rx.cli._sinks import JobSinks
@@ -42,7 +43,6 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 async def run(args: argparse.Namespace) -> int:
     """Record until the job ends (or Ctrl-C); print one line saying what was written."""
-    from arkor_rx.cli._live import console
     from arkor_rx.client import ArkorClient
     from arkor_rx.events import TrainingCompleted, TrainingFailed
     from arkor_rx.retry import ReconnectPolicy
@@ -75,5 +75,6 @@ async def run(args: argparse.Namespace) -> int:
         error = recorder.stats.last_error
         print(f"{PROG}: error: could not write {args.file}: {error}", file=sys.stderr, flush=True)
         return EXIT_ERROR
-    print(f"{PROG}: recorded {count} events of job {job.id} to {args.file}", flush=True)
-    return report_sink_failures(console(), [recorder], status)  # a failed write: exit 1
+    shown = printable(job.id)  # the job id comes from the server: data, not terminal control
+    print(f"{PROG}: recorded {count} events of job {shown} to {args.file}", flush=True)
+    return status
