@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from arkor_rx._client_core import ClientCore
+from arkor_rx._redaction import hide
 from arkor_rx.deployments import (
     AdapterTarget,
     AuthMode,
@@ -250,7 +251,9 @@ class DeploymentRoutes(ClientCore):
         """
         body = {"label": check_key_label(label)}
         status, raw = await self._call("POST", endpoint_keys_path(deployment_id), json_body=body)
-        return self._item(status, raw, "key", DeploymentKeyCreated, "create deployment key")
+        key = self._item(status, raw, "key", DeploymentKeyCreated, "create deployment key")
+        hide(key.plaintext)  # never handed to a sink (see arkor_rx._redaction.hide)
+        return key
 
     async def revoke_deployment_key(self, deployment_id: str, key_id: str) -> None:
         """Revoke a key (``DELETE /v1/endpoints/{id}/keys/{keyId}``): it is listed as disabled.

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final, TypeVar, cast
 
-__all__ = ["MASK", "Redactor"]
+__all__ = ["MASK", "Redactor", "hidden", "hide"]
 
 _V = TypeVar("_V")
 
@@ -59,7 +59,7 @@ def _spellings(ch: str) -> str:
 
 
 class Redactor:
-    """Replaces one secret with ``***`` in text and in decoded JSON values.
+    """Replaces one secret (or several) with ``***`` in text and in decoded JSON values.
 
     Examples:
         >>> r = Redactor("tok/SECRET")
@@ -74,18 +74,26 @@ class Redactor:
 
     Args:
         secret: the non-empty string to hide.
+        *more: more secrets to hide the same way.
     """
 
     __slots__ = ("_pattern",)
 
-    def __init__(self, secret: str) -> None:
-        if not secret:
-            raise ValueError("Redactor needs a non-empty secret")
-        self._pattern = re.compile("".join(_spellings(ch) for ch in secret))
+    def __init__(self, secret: str, *more: str) -> None:
+        secrets = sorted({secret, *more}, key=len, reverse=True)  # the longest spelling first
+        if not all(secrets):
+            raise ValueError("Redactor needs non-empty secrets")
+        self._pattern = re.compile(
+            "|".join("".join(_spellings(ch) for ch in each) for each in secrets)
+        )
 
     def text(self, value: str) -> str:
         """``value`` with every spelling of the secret replaced by ``***``."""
         return self._pattern.sub(MASK, value)
+
+    def found(self, value: str) -> bool:
+        """Whether ``value`` holds the secret, however spelt."""
+        return self._pattern.search(value) is not None
 
     def value(self, obj: _V) -> _V:
         """A copy of a decoded JSON value with the secret masked in every string and key."""
@@ -102,3 +110,32 @@ class Redactor:
 
     def __repr__(self) -> str:
         return f"Redactor({MASK})"
+
+
+HIDE_MIN = 8
+"""Secrets shorter than this are not hidden from sinks: a string that short matches
+ordinary words and field names (a test's token ``"t"`` would rewrite every ``type``),
+and no real bearer token, key or password is that short."""
+
+_HIDDEN: set[str] = set()
+_hidden: Redactor | None = None
+
+
+def hide(secret: str) -> None:
+    """Hide ``secret`` from everything this process hands to a sink from now on.
+
+    The client calls it with its bearer token, a deployment key's plaintext is
+    hidden when it is issued, and a sink with its tracking URI's password: the
+    sink layer redacts every hidden secret from the runs, events, outcomes and
+    error messages it passes on, whatever a server echoed back. A secret
+    shorter than ``HIDE_MIN`` characters is ignored.
+    """
+    global _hidden
+    if len(secret) >= HIDE_MIN and secret not in _HIDDEN:
+        _HIDDEN.add(secret)
+        _hidden = Redactor(*_HIDDEN)
+
+
+def hidden() -> Redactor | None:
+    """The redactor of every secret hidden so far, or None when there is none."""
+    return _hidden

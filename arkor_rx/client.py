@@ -39,7 +39,7 @@ from arkor_rx._client_core import (
     header,
 )
 from arkor_rx._deployments_client import DeploymentRoutes
-from arkor_rx._redaction import Redactor
+from arkor_rx._redaction import Redactor, hide
 from arkor_rx.credentials import resolve_settings
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import TrainingEvent
@@ -110,6 +110,7 @@ class ArkorClient(DeploymentRoutes, ClientCore):
         self._base_url = check_base_url(base_url)
         self._token = check_token(token)
         self._redactor = Redactor(self._token.get_secret_value())
+        hide(self._token.get_secret_value())  # never handed to a sink, whatever a server echoes
         self._org_slug = check_slug(org_slug, "org_slug")
         self._project_slug = check_slug(project_slug, "project_slug")
         name = USER_AGENT if client_name is None else check_slug(client_name, "client_name")

@@ -30,6 +30,7 @@ from arkor_rx.events import TrainingCompleted, TrainingFailed
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.sinks._base import Outcome, OutcomeKind, Sink, SinkItem
 from arkor_rx.sinks._runner import SinkRunner, runner_for
+from arkor_rx.sinks._scrub import scrub_item, scrub_job, scrub_outcome
 
 __all__ = ["SinkHub"]
 
@@ -94,6 +95,7 @@ class SinkHub:
         """Every sink opens ``job`` (once: a run already open is left as it is)."""
         if job.id in self._open:
             return
+        job = scrub_job(job)  # no secret a server echoed reaches a sink (_scrub, Rule 1)
         self._open[job.id] = job
         for runner in self._runners:
             runner.open(job)
@@ -109,6 +111,7 @@ class SinkHub:
             None, or an awaitable when a ``"block"`` sink is full: a producer
             that can wait awaits it before its next item.
         """
+        item = scrub_item(item)
         job_id = item.job_id
         if job_id not in self._open:
             self.open(job if job is not None else self._job(job_id))
@@ -144,6 +147,7 @@ class SinkHub:
         """Every sink closes the run of ``outcome.job_id`` (queued behind its items)."""
         if self._open.pop(outcome.job_id or "", None) is None:
             return
+        outcome = scrub_outcome(outcome)
         for runner in self._runners:
             self._pending[runner.close(outcome)] = (runner, outcome.job_id or "")
 

@@ -8,7 +8,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
+from arkor_rx._redaction import hide
 from arkor_rx.events import TrainingCompleted, TrainingLog
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import SamplesAnswered
@@ -105,6 +107,8 @@ class MLflow(BuiltinSink):
         self._max_tag = int(getattr(validation, "MAX_TAG_VAL_LENGTH", 8000))
         self.tracking_uri = tracking_uri
         """The tracking URI given."""
+        if tracking_uri is not None and "://" in tracking_uri:
+            hide(urlsplit(tracking_uri).password or "")  # out of logs and stats.last_error
         self.experiment = experiment
         """The experiment name."""
         self.parent_run = parent_run

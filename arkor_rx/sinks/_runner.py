@@ -52,6 +52,7 @@ from typing import Any, TypeAlias
 from arkor_rx.events import TrainingCompleted, TrainingFailed
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.sinks._base import Outcome, Sink, SinkItem, SinkStats, sink_name, sink_policy
+from arkor_rx.sinks._scrub import scrub_text
 
 __all__ = ["SinkRunner", "runner_for", "sink_name"]
 
@@ -273,14 +274,15 @@ class SinkRunner:
         """Count and log an error of the sink (the first of a run as a warning)."""
         stats = self.stats
         stats.errors += 1
-        stats.last_error = f"{type(exc).__name__}: {exc}"
+        stats.last_error = scrub_text(f"{type(exc).__name__}: {exc}")
         if job_id not in self._errors:
             self._errors[job_id] = exc
             logger.warning(
                 "sink %s: %s for job %s failed: %s", self.name, what, job_id, stats.last_error
             )
         else:
-            logger.debug("sink %s: %s for job %s failed again: %s", self.name, what, job_id, exc)
+            again = scrub_text(str(exc))
+            logger.debug("sink %s: %s for job %s failed again: %s", self.name, what, job_id, again)
 
     def stuck(self) -> bool:
         """Whether the call in flight has run past the deadline (Rule 5)."""
