@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import signal
@@ -159,3 +160,26 @@ async def test_demo_prints_its_dashboard(sweep: list[str]) -> None:
     [line] = [x for x in out.decode().splitlines() if x.startswith("dashboard: ")]
     assert line.startswith("dashboard: http://127.0.0.1:")
     assert "?token=" in line
+
+
+@pytest.mark.parametrize("failure", ["refused", "bug"])
+async def test_serve_reports_a_failing_dashboard_as_one_line(
+    failure: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from arkor_rx.cli import _web, serve
+    from tests.attack.hostile import TOKEN, HostileServer
+
+    if failure == "bug":
+
+        async def broken(*args: object) -> None:
+            raise RuntimeError("a bug in the follower")
+
+        monkeypatch.setattr(_web, "follow_backend", broken)
+    with HostileServer() as hostile:  # it answers the job list with 404 (an ArkorError)
+        server = argparse.Namespace(url=hostile.url, token=TOKEN)
+        await serve._dashboard(server, argparse.Namespace(dashboard_port=0))
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("arkor-rx serve: error: dashboard: ")
+    assert ("404" if failure == "refused" else "RuntimeError: a bug in the follower") in err
+    assert TOKEN not in err

@@ -8,21 +8,12 @@ function css(name) {
 // ------------------------------------------------------------------ the smoother
 
 // TensorBoard's debiased EMA, as aop.tensorboard_smooth: for each finite y,
-// last = last * w + (1 - w) * y; n += 1; out = last / (1 - w ** n).
-function smooth(values, w) {
-  const out = new Array(values.length);
-  let last = 0, n = 0;
-  for (let i = 0; i < values.length; i++) {
-    const y = values[i];
-    if (y === null || !isFinite(y)) { out[i] = null; continue; }
-    last = last * w + (1 - w) * y; n += 1;
-    out[i] = last / (1 - Math.pow(w, n));
-  }
-  return out;
-}
-
-// The smoothed loss of a run's history, kept and extended as points arrive (the same
-// arithmetic as smooth(), computed once per point instead of once per redraw).
+// last = last * w + (1 - w) * y; n += 1; out = last / (1 - w ** n); a missing or
+// non-finite y is a gap (null). The one smoother of the page: the run page's and the
+// compare chart's smoothed loss both come from here. It is kept with the run's history
+// and extended as points arrive (once per point, not once per redraw); past the series
+// limit the server thins a run to every other point, and the smoothing then runs over
+// the thinned points (see docs/web-dashboard.md).
 function smoothedOf(h, w) {
   let c = h.smoothCache;
   if (!c || c.w !== w || c.len > h.loss.length) {
