@@ -106,7 +106,7 @@ async def _wait(feed: WebFeed, seq: int) -> bool:
 
 
 async def stream_changes(request: web.Request, feed: WebFeed, harden: Any) -> web.StreamResponse:
-    """Serve one page's stream until it disconnects or the dashboard stops (Rules 1 to 3)."""
+    """Serve one page's stream until it disconnects or the dashboard stops (Rules 1 to 4)."""
     sent = _resume_point(request, feed)
     if sent is None:
         return web.json_response(
