@@ -91,9 +91,10 @@ function markDrawn(u) {
 const DRAWN = [];
 window.arkorDrawn = DRAWN;
 
-// Many long runs on one chart (one value per two pixel columns): one value per step bucket (the mean of the smoothed
-// loss in it), on x values shared by every run, at most `buckets` of them; a run
-// of fewer steps is drawn point for point.
+// Many long runs on one chart: one value per step bucket (the mean of the smoothed loss
+// in it), on x values shared by every run, at most `buckets` of them (the page asks for
+// one per two pixel columns); a run of fewer steps is drawn point for point. Every point
+// is read at each redraw (a new point moves the buckets), in one tight loop per run.
 function bucketed(hists, w, buckets) {
   let lo = Infinity, hi = -Infinity;
   for (const h of hists) {
@@ -102,16 +103,21 @@ function bucketed(hists, w, buckets) {
   if (!isFinite(lo)) return [[], ...hists.map(() => [])];
   const n = Math.max(1, Math.min(buckets, Math.floor(hi - lo) + 1)), width = (hi - lo + 1) / n;
   const xs = Array.from({ length: n }, (_, i) => lo + i * width);
-  const out = [xs];
+  const out = [xs], last = n - 1;
+  const sums = new Float64Array(n), counts = new Uint32Array(n);
   for (const h of hists) {
-    const sm = smoothedOf(h, w), sums = new Float64Array(n), counts = new Uint32Array(n);
-    for (let i = 0; i < sm.length; i++) {
-      if (sm[i] === null) continue;
-      const b = Math.min(n - 1, Math.floor((h.step[i] - lo) / width));
-      sums[b] += sm[i]; counts[b] += 1;
+    const sm = smoothedOf(h, w), st = h.step, len = sm.length;
+    sums.fill(0); counts.fill(0);
+    for (let i = 0; i < len; i++) {
+      const v = sm[i];
+      if (v === null) continue;
+      const b = Math.floor((st[i] - lo) / width);
+      const at = b < last ? b : last;
+      sums[at] += v; counts[at] += 1;
     }
-    out.push(Array.from(sums, (v, b) => (counts[b] ? v / counts[b] : null)));
+    const col = new Array(n);
+    for (let b = 0; b < n; b++) col[b] = counts[b] ? sums[b] / counts[b] : null;
+    out.push(col);
   }
   return out;
 }
-
