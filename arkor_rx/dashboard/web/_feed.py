@@ -175,7 +175,7 @@ class WebFeed:
         self._extra: dict[str, _Extra] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self.closed = False
-        """True once [`forget`][arkor_rx.dashboard.web.WebFeed.forget] ran (shutdown):
+        """True once ``forget()`` ran (shutdown):
         pages' streams end. Set back to False when the dashboard serves again."""
         self._actions: Subject[tuple[str, ViewAction]] = Subject()
         self._actions.pipe(ops.map(self._reduce)).subscribe(self._record)
