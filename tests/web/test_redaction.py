@@ -176,3 +176,13 @@ async def test_nothing_echoed_reaches_the_page(echoed: Echoed, browser: Any) -> 
             assert_clean(await page.evaluate("document.body.innerText"))
     finally:
         await context.close()
+
+
+def test_a_dashboard_without_a_client_masks_the_secrets_it_is_given() -> None:
+    from arkor_rx.events import TrainingFailed
+
+    view = WebDashboard(port=0, secrets=[TOKEN])
+    view.dispatch(TrainingFailed(job_id="j1", error=f"bad {TOKEN} at {PRESIGNED}"))
+    shown = row(view, "j1")
+    assert shown["error"] == "bad *** at https://<redacted>@blob.example/d.jsonl?<redacted>"
+    assert TOKEN not in repr(view.feed.scrub)
