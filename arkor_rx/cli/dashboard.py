@@ -4,7 +4,12 @@ Rule 1: without ``--replay`` it follows every job of the backend configured
 like ``ArkorClient.from_env()`` (`arkor_rx.dashboard.web._follow`); a
 backend that cannot be listed at start is the one-line error. With
 ``--replay FILE ...`` it shows the recordings only, with no backend (cancel
-and the playground are then refused).
+and the playground are then refused), each read through
+[`replay`][arkor_rx.replay.replay] into the dashboard with
+[`to_sink`][arkor_rx.operators.to_sink]: off the event loop (a FIFO or a slow
+disk never stops the pages' streams), each file opened once. A file that
+cannot be read, or a bad line, is one line on stderr; the events before it
+stay shown, and the dashboard serves on.
 
 Rule 2: it prints the URL (which holds the launch token) on stdout, a
 warning on stderr when ``--host`` is not loopback, and serves until Ctrl-C
@@ -18,18 +23,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from arkor_rx.cli._commands import HELP
-from arkor_rx.cli._common import EXIT_OK, port
+from arkor_rx.cli._common import EXIT_OK, fail, port
 from arkor_rx.cli._web import follow_backend, start_dashboard
 
 if TYPE_CHECKING:
+    from reactivex import Observable
+
     from arkor_rx.cli._common import Subparsers
     from arkor_rx.dashboard import WebDashboard
+    from arkor_rx.events import TrainingEvent
 
 __all__ = ["add_parser", "run"]
 
@@ -56,46 +64,34 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 
 async def _show_recordings(view: WebDashboard, files: list[str]) -> None:
-    from arkor_rx.replay import ReplayError
+    """Show each recording in turn, read through ``ax.replay`` (Rule 1)."""
+    from reactivex import operators as ops
+
+    from arkor_rx import operators as aop
+    from arkor_rx.replay import ReplayError, replay
 
     for file in files:
         try:
-            await _show_recording(view, file)
-        except ReplayError as exc:  # the events before the bad line stay shown
+            events: Observable[TrainingEvent] = replay(file).pipe(
+                aop.to_sink(view, name=Path(file).name)
+            )
+            shown = await events.pipe(ops.count())
+        except ReplayError as exc:  # a missing file, a bad line: the events before it stay
             print(f"arkor-rx dashboard: {exc}", file=sys.stderr, flush=True)
-
-
-async def _show_recording(view: WebDashboard, file: str) -> None:
-    from arkor_rx.events import TrainingCompleted, TrainingFailed
-    from arkor_rx.jobs import TrainingJob
-    from arkor_rx.replay import read_recording
-    from arkor_rx.sinks import Outcome
-
-    opened: set[str] = set()
-    with contextlib.closing(read_recording(file)) as records:
-        for count, (event, _) in enumerate(records):
-            if event.job_id not in opened:
-                opened.add(event.job_id)
-                name = Path(file).name if len(opened) == 1 else f"{Path(file).name} #{len(opened)}"
-                await view.open(TrainingJob(id=event.job_id, name=name, status="running"))
-            await view.write([event])
-            if isinstance(event, TrainingCompleted):
-                await view.close(Outcome("completed", event.job_id))
-            elif isinstance(event, TrainingFailed):
-                await view.close(Outcome("failed", event.job_id, error=event.error))
-            if count % 256 == 0:
-                await asyncio.sleep(0)  # let pages be served while a long file is read
+            continue
+        if shown == 0:
+            print(f"arkor-rx dashboard: {file}: the recording holds no events", file=sys.stderr)
 
 
 async def run(args: argparse.Namespace) -> int:
     """Serve the dashboard until Ctrl-C."""
     try:
         if args.replay:
-            from arkor_rx.replay import read_recording
-
-            for file in args.replay:  # an unreadable file fails here, as one line, before serving
-                with contextlib.closing(read_recording(file)) as check:
-                    next(check, None)
+            for file in args.replay:  # a missing file fails before serving; none is opened here
+                try:
+                    os.stat(file)
+                except OSError as exc:
+                    return fail(f"{file}: {exc.strerror or exc}")
             view = await start_dashboard(args.host, args.port)
             try:
                 await _show_recordings(view, args.replay)

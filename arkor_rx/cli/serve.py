@@ -181,14 +181,29 @@ async def run(args: argparse.Namespace) -> int:
 
 
 async def _dashboard(server: Any, args: argparse.Namespace) -> None:
-    """``--dashboard``: every job of this server in the web dashboard (on loopback)."""
+    """``--dashboard``: every job of this server in the web dashboard (on loopback).
+
+    Any failure of the dashboard (its port taken, the job list refused, a bug)
+    is one line on stderr; the backend goes on without it.
+    """
+    from arkor_rx._printable import printable
     from arkor_rx.cli._web import follow_backend
     from arkor_rx.client import ArkorClient
+    from arkor_rx.errors import ArkorError
 
     try:
         async with ArkorClient(server.url, server.token, ORG_SLUG, PROJECT_SLUG) as client:
             await follow_backend(client, "127.0.0.1", args.dashboard_port)
-    except OSError as exc:  # the port is taken: the backend goes on without it
-        print(
-            f"arkor-rx serve: error: dashboard: {exc.strerror or exc}", file=sys.stderr, flush=True
-        )
+        return
+    except OSError as exc:  # the port is taken
+        detail = exc.strerror or str(exc)
+    except ArkorError as exc:  # the job list refused (the client redacts its token)
+        detail = str(exc)
+    except Exception as exc:  # a bug: still one line, never a silent end
+        detail = f"{type(exc).__name__}: {exc}"
+    line = " ".join(printable(detail).splitlines())
+    print(
+        f"arkor-rx serve: error: dashboard: {line} (the backend goes on without it)",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -159,3 +161,72 @@ async def test_demo_prints_its_dashboard(sweep: list[str]) -> None:
     [line] = [x for x in out.decode().splitlines() if x.startswith("dashboard: ")]
     assert line.startswith("dashboard: http://127.0.0.1:")
     assert "?token=" in line
+
+
+@pytest.mark.parametrize("failure", ["refused", "bug"])
+async def test_serve_reports_a_failing_dashboard_as_one_line(
+    failure: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from arkor_rx.cli import _web, serve
+    from tests.attack.hostile import TOKEN, HostileServer
+
+    if failure == "bug":
+
+        async def broken(*args: object) -> None:
+            raise RuntimeError("a bug in the follower")
+
+        monkeypatch.setattr(_web, "follow_backend", broken)
+    with HostileServer() as hostile:  # it answers the job list with 404 (an ArkorError)
+        server = argparse.Namespace(url=hostile.url, token=TOKEN)
+        await serve._dashboard(server, argparse.Namespace(dashboard_port=0))
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("arkor-rx serve: error: dashboard: ")
+    assert ("404" if failure == "refused" else "RuntimeError: a bug in the follower") in err
+    assert TOKEN not in err
+
+
+async def test_dashboard_reads_a_fifo_once_off_the_loop(served: Served, tmp_path: Path) -> None:
+    recording = tmp_path / "run.jsonl"
+    trainer = served.trainer(max_steps=HOLD - 2, sinks=[sinks.JSONL(str(recording))])
+    job_id = (await trainer.wait()).job.id
+    _, events = await served.backend.server_log(job_id)
+    steps = [e.step for e in events if isinstance(e, ax.TrainingLog)]
+    fifo = tmp_path / "live.jsonl"
+    os.mkfifo(fifo)
+    async with command("dashboard", "--port", "0", "--replay", str(fifo)) as process:
+        base, headers = api(await printed_url(process))
+        async with aiohttp.ClientSession() as http:
+            # No writer yet: the FIFO's reader waits, and the pages are served meanwhile.
+            async with http.get(f"{base}/api/runs", headers=headers) as response:
+                assert (await response.json())["runs"] == []
+            await asyncio.to_thread(fifo.write_bytes, recording.read_bytes())
+            async with http.get(f"{base}/api/stream?since=0", headers=headers) as response:
+                await read_frames(response, lambda f: any("completed" in x.data for x in f))
+            async with http.get(f"{base}/api/runs/{job_id}", headers=headers) as response:
+                detail = await response.json()
+    assert detail["series"]["step"] == steps  # read once: nothing lost to a second open
+    assert detail["run"]["status"] == "completed"
+
+
+async def test_a_bad_line_is_one_line_and_the_events_before_it_stay(
+    served: Served, tmp_path: Path
+) -> None:
+    recording = tmp_path / "run.jsonl"
+    trainer = served.trainer(max_steps=HOLD - 2, sinks=[sinks.JSONL(str(recording))])
+    job_id = (await trainer.wait()).job.id
+    lines = recording.read_text().splitlines(keepends=True)
+    recording.write_text("".join(lines[:3]) + "not a record\n" + "".join(lines[3:]))
+    async with command("dashboard", "--port", "0", "--replay", str(recording)) as process:
+        base, headers = api(await printed_url(process))
+        assert process.stderr is not None
+        error = (await process.stderr.readline()).decode()
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{base}/api/runs/{job_id}", headers=headers) as response,
+        ):
+            detail = await response.json()  # still served after the bad line
+    assert error.startswith("arkor-rx dashboard: ")
+    assert "line 4" in error
+    assert str(recording) in error
+    assert len(detail["series"]["step"]) == 2  # the two log events before the bad line

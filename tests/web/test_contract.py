@@ -84,14 +84,21 @@ async def test_every_api_request_needs_the_launch_token(
         assert response.status == status
 
 
-async def test_the_token_in_the_query_is_for_reading_only(
+async def test_the_token_in_the_query_opens_the_stream_only(
     served: Served, http: aiohttp.ClientSession
 ) -> None:
     token = served.view.token
-    async with http.get(f"{served.base}/api/runs?token={token}") as response:
-        assert response.status == 200
+    async with http.get(f"{served.base}/api/stream?since=0&token={token}") as response:
+        assert response.status == 200  # EventSource cannot set a header
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+    for path in ("/api/runs", "/api/runs/x"):  # every other route takes the header only
+        async with http.get(f"{served.base}{path}?token={token}") as response:
+            assert response.status == 401
+            assert "X-Arkor-Dashboard-Token" in (await response.json())["error"]
     async with http.post(f"{served.base}/api/runs/x/cancel?token={token}") as response:
         assert response.status == 401  # a state change takes the token from the header only
+    async with http.post(f"{served.base}/api/runs/x/chat?token={token}", json={}) as response:
+        assert response.status == 401
 
 
 @pytest.mark.parametrize("host", ["evil.example:{port}", "127.0.0.1:1", "evil.example", ""])

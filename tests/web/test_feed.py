@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
 from arkor_rx.dashboard import RunStopped, ViewAction, ViewState, reduce_view
 from arkor_rx.dashboard.web import WebFeed
 from arkor_rx.dashboard.web._feed import WEB_TEMPLATE, Series
-from arkor_rx.dashboard.web._stream import encode_frame, merge
+from arkor_rx.dashboard.web._security import harden
+from arkor_rx.dashboard.web._stream import encode_frame, merge, stream_changes
 from arkor_rx.events import TrainingLog, TrainingStarted
 from arkor_rx.stopping import StopDecision
 
@@ -82,3 +88,28 @@ def test_a_long_run_is_thinned_keeping_its_ends() -> None:
     assert steps == sorted(steps)
     assert all(math.isnan(v) for v in series.eval_loss)
     assert series.to_json()["evalLoss"][0] is None
+
+
+async def _waiting_stream(feed: WebFeed) -> asyncio.Task[web.StreamResponse]:
+    """``GET /api/stream`` served by its handler in a task, once it waits for a change."""
+    request = make_mocked_request("GET", "/api/stream")
+    task = asyncio.create_task(stream_changes(request, feed, harden))
+    while not feed._waiters:  # the handler has sent its first frame and waits on the feed
+        assert not task.done()
+        await asyncio.sleep(0)
+    return task
+
+
+async def test_a_shutdown_ends_a_stream_and_a_cancellation_is_not_swallowed() -> None:
+    feed = WebFeed()
+    feed.push(log(1, loss=1.0))
+    ended = await _waiting_stream(feed)
+    feed.forget()  # shutdown: the stream returns as usual
+    assert isinstance(await ended, web.StreamResponse)
+    assert feed.closed
+    feed.closed = False  # served again
+    cancelled = await _waiting_stream(feed)
+    cancelled.cancel()  # as aiohttp or the runner's cleanup does
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert cancelled.cancelled()

@@ -3,7 +3,8 @@
 Rule 1: one module per idea: `_feed` (the views' reducer plus each run's
 points and a journal of changes), `_wire` (what a row, a point and a log
 line look like as JSON), `_stream` (one Server-Sent Events connection per
-page), `_security` (Host check, launch token, headers), `_actions` (cancel
+page), `_security` (Host check, launch token, headers), `_redact` (the
+secrets and URL credentials masked in every action), `_actions` (cancel
 and the playground), `_app` (the routes), `_sink` (the
 [`WebDashboard`][arkor_rx.dashboard.WebDashboard] sink) and `_follow` (every
 job of a backend). The page is plain files under ``static/`` with uPlot

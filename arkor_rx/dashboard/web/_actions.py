@@ -8,7 +8,11 @@ Rule 2: a run is cancelled once: the second ``POST .../cancel`` answers 409
 without asking the backend again. A backend refusal is 409 with its message;
 a dashboard without a backend (a replay) answers 409 too.
 
-Rule 3: ``POST .../chat`` streams the answer as it is generated, as
+Rule 3: what the backend says back (an error, an answer's text) is
+scrubbed as the runs are (the feed's ``scrub``): a server echoing the token
+or a presigned URL does not get it to the page.
+
+Rule 4: ``POST .../chat`` streams the answer as it is generated, as
 Server-Sent Events: ``data: {"delta": "..."}`` frames, then ``event: done``
 (or ``event: error`` with the message when the backend fails mid-answer).
 """
@@ -43,7 +47,7 @@ def _sse(data: dict[str, Any], event: str | None = None) -> bytes:
 
 
 class Actions:
-    """Cancel and chat for the runs of one dashboard (Rules 1 to 3)."""
+    """Cancel and chat for the runs of one dashboard (Rules 1 to 4)."""
 
     def __init__(self, feed: WebFeed, client: ArkorClient | None) -> None:
         self.feed = feed
@@ -70,10 +74,10 @@ class Actions:
         try:
             await self.client.cancel_job(key)
         except CloudApiError as exc:
-            return _error(409, str(exc))
+            return _error(409, self.feed.scrub.text(str(exc)))
         except ArkorError as exc:
             self.cancelled.discard(key)  # never reached the backend: may be tried again
-            return _error(502, str(exc))
+            return _error(502, self.feed.scrub.text(str(exc)))
         return web.json_response({"cancelled": key}, status=202)
 
     @staticmethod
@@ -110,15 +114,15 @@ class Actions:
                 [{"role": "user", "content": prompt}], adapter=adapter, stream=True, max_tokens=120
             )
         except ArkorError as exc:
-            return _error(502, str(exc))
+            return _error(502, self.feed.scrub.text(str(exc)))
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         harden(response)
         await response.prepare(request)
         try:
             async with answer:
                 async for delta in answer:
-                    await response.write(_sse({"delta": delta}))
+                    await response.write(_sse({"delta": self.feed.scrub.text(delta)}))
             await response.write(_sse({}, "done"))
         except ArkorError as exc:
-            await response.write(_sse({"error": str(exc)}, "error"))
+            await response.write(_sse({"error": self.feed.scrub.text(str(exc))}, "error"))
         return response

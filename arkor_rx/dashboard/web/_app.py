@@ -8,7 +8,7 @@ Rule 1: the routes, all behind the security middleware
 | GET | ``/`` | the page (no data in it: it fetches the API) |
 | GET | ``/static/{file}`` | the page's script and styles, and uPlot |
 | GET | ``/api/runs`` | ``{"runs": [row, ...], "seq"}`` |
-| GET | ``/api/runs/{run}`` | one run's whole history, or 404 |
+| GET | ``/api/runs/{run}`` | one run's whole history (read first when not yet here), or 404 |
 | GET | ``/api/stream`` | the changes, as Server-Sent Events |
 | POST | ``/api/runs/{run}/cancel`` | cancels the job once |
 | POST | ``/api/runs/{run}/chat`` | asks a checkpoint or the final adapter |
@@ -19,7 +19,7 @@ build step, nothing else on disk is served.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -52,7 +52,12 @@ def _load_static() -> dict[str, bytes]:
 
 
 def build_app(
-    feed: WebFeed, client: ArkorClient | None, token: str, host: str, port: Callable[[], int]
+    feed: WebFeed,
+    client: ArkorClient | None,
+    token: str,
+    host: str,
+    port: Callable[[], int],
+    history: Callable[[str], Awaitable[None]] | None = None,
 ) -> web.Application:
     """The application serving ``feed`` (Rule 1).
 
@@ -62,6 +67,8 @@ def build_app(
         token: the launch token every ``/api/`` request must carry.
         host: the address bound (for the Host check).
         port: the port served, once known.
+        history: reads a run's whole history into ``feed``, awaited before a run's
+            ``/api/runs/{run}`` answer (None: every history is in ``feed`` already).
     """
     files = _load_static()
     actions = Actions(feed, client)
@@ -88,7 +95,10 @@ def build_app(
         return web.json_response(feed.snapshot())
 
     async def run(request: web.Request) -> web.Response:
-        found = feed.detail(request.match_info["run"])
+        key = request.match_info["run"]
+        if history is not None and key in feed:
+            await history(key)
+        found = feed.detail(key)
         if found is None:
             return web.json_response({"error": "no such run"}, status=404)
         return web.json_response(found)

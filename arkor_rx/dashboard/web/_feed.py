@@ -11,7 +11,11 @@ journal. A page that resumes after ``seq`` is sent the changes after it; one
 that resumes from before the journal's start is told to reload (a ``reset``),
 never silently given a gap.
 
-Rule 3: a run's points live in columnar arrays (``array('d')``), not in the
+Rule 3: every action is scrubbed on its way in (``push``): the secrets given
+(the backend's bearer token) and every URL's credentials are masked before
+anything holds them (`arkor_rx.dashboard.web._redact`).
+
+Rule 4: a run's points live in columnar arrays (``array('d')``), not in the
 reducer's state: the views' template keeps its curves minimal here, so 1,000
 runs of 2,000 points cost tens of megabytes. Past ``series_limit`` points a
 run is thinned to every other point, as the views' own curve is.
@@ -33,6 +37,7 @@ from reactivex.subject import Subject
 from arkor_rx.dashboard._runs import ViewAction, ViewState, reduce_view
 from arkor_rx.dashboard._state import DashboardState, RunOpened
 from arkor_rx.dashboard.web import _wire
+from arkor_rx.dashboard.web._redact import Scrub
 from arkor_rx.events import (
     CheckpointSaved,
     TrainingCompleted,
@@ -148,6 +153,7 @@ class WebFeed:
         clock: the time source for start times and ETAs.
         series_limit: points a run keeps before thinning.
         journal_limit: changes kept for resuming pages.
+        scrub: what masks the secrets in every action (default: URL credentials only).
     """
 
     def __init__(
@@ -156,7 +162,9 @@ class WebFeed:
         clock: Callable[[], float] = time.time,
         series_limit: int = SERIES_LIMIT,
         journal_limit: int = JOURNAL_LIMIT,
+        scrub: Scrub | None = None,
     ) -> None:
+        self.scrub = Scrub() if scrub is None else scrub
         self._states: dict[str, DashboardState] = {}
         self._order: list[str] = []
         self._clock = clock
@@ -166,14 +174,23 @@ class WebFeed:
         self._rows: dict[str, dict[str, Any]] = {}
         self._extra: dict[str, _Extra] = {}
         self._waiters: list[asyncio.Future[None]] = []
+        self.closed = False
+        """True once ``forget()`` ran (shutdown):
+        pages' streams end. Set back to False when the dashboard serves again."""
         self._actions: Subject[tuple[str, ViewAction]] = Subject()
         self._actions.pipe(ops.map(self._reduce)).subscribe(self._record)
 
     # ------------------------------------------------------------------ input
 
     def push(self, action: ViewAction, key: str | None = None) -> None:
-        """Apply an action to the run ``key`` (default: the action's job id; none: ignored)."""
-        if key is None:
+        """Apply an action to the run ``key`` (default: the action's job id; none: ignored).
+
+        The action is scrubbed first (Rule 3): this is the one way in.
+        """
+        action = self.scrub.action(action)
+        if key is not None:
+            key = self.scrub.text(key)
+        else:
             if isinstance(action, RunEvent | PruneDecision):
                 key = action.run.job_id
             elif isinstance(action, RunOpened):
@@ -195,7 +212,8 @@ class WebFeed:
         )
         state = reduce_view(one, action, now=self._clock(), key=key).runs[key]
         self._states[key] = state
-        if before is None:
+        shown = key in self._rows  # a run started over (``restart``) keeps its place
+        if not shown:
             self._order.append(key)
         extra = self._extra.get(key)
         if extra is None:
@@ -227,7 +245,7 @@ class WebFeed:
         if not changed and pt is None and line is None and marks is None:
             return None
         self._seq = seq
-        return Change(seq, key, changed, before is None, pt, line, marks)
+        return Change(seq, key, changed, not shown, pt, line, marks)
 
     def _record(self, change: Change | None) -> None:
         if change is None:  # nothing a page shows changed (a repeated event ...)
@@ -237,6 +255,12 @@ class WebFeed:
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+
+    def restart(self, key: str) -> None:
+        """Forget what the run ``key`` holds (state, points, log) before its whole history
+        is pushed again from its first event; it keeps its place and its row until then."""
+        self._states.pop(key, None)
+        self._extra.pop(key, None)
 
     # ------------------------------------------------------------------ output
 
@@ -289,15 +313,16 @@ class WebFeed:
         return (journal[i] for i in range(start, len(journal)))
 
     async def wait_after(self, seq: int) -> None:
-        """Return once there is a change after ``seq``."""
-        while self._seq <= seq:
+        """Return once there is a change after ``seq``, or once the feed is ``closed``."""
+        while self._seq <= seq and not self.closed:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             await waiter
 
     def forget(self) -> None:
-        """Wake every waiting page (on shutdown they then see the stream end)."""
-        for waiter in self._waiters:
+        """Shut down: set ``closed`` and wake every waiting page (its stream then ends)."""
+        self.closed = True
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
             if not waiter.done():
-                waiter.cancel()
-        self._waiters = []
+                waiter.set_result(None)

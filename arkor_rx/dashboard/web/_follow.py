@@ -1,13 +1,18 @@
 """Every job of a backend, followed into a web dashboard (``arkor-rx dashboard``).
 
-Rule 1: ``GET /v1/jobs`` is read at start and every ``poll_interval``
-seconds (the backend has no stream of new jobs); a job is shown as soon as
-it is listed, with the status the list gives.
+Rule 1: ``GET /v1/jobs`` is read at start and then every ``poll_interval``
+seconds (`POLL_INTERVAL`, 2 s; the backend has no stream of new jobs); a job
+is shown as soon as it is listed, with the status the list gives.
 
-Rule 2: each job's event stream is read from the start, so its points, log
-and latest values are all there: running and queued jobs at once and live,
-jobs that had already ended in the background, ``backfill`` at a time (the
-table is usable while they fill in).
+Rule 2: running and queued jobs are followed live at once, their event
+stream read from the start (their whole history is then there). A job that
+had already ended is filled in in the background, ``backfill`` at a time,
+from ``GET /v1/jobs/{id}`` alone: its final status and error, and the latest
+events the backend includes with it (the local backend: at most 1,000), so
+its row shows its latest values. Its whole history (its event stream) is read
+only when a page asks for it: the first ``GET /api/runs/{id}`` of that run
+waits for it, later ones answer at once. While it is read, the run starts
+over from its first event (its row counts up to where it was).
 
 Rule 3: a job's trouble (its stream fails) ends its own row with the error,
 never the dashboard; a failing list is retried at the next poll.
@@ -18,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from arkor_rx.errors import ArkorError
 from arkor_rx.events import TrainingCompleted, TrainingFailed
@@ -37,7 +42,7 @@ POLL_INTERVAL = 2.0
 """Seconds between two reads of the job list."""
 
 BACKFILL = 4
-"""Finished jobs whose history is read at once."""
+"""Finished jobs filled in at once (Rule 2)."""
 
 _FINAL = ("completed", "failed", "cancelled")
 
@@ -47,9 +52,10 @@ class BackendFollower:
 
     Args:
         client: the backend (its token stays in this process).
-        view: the dashboard the jobs are shown in.
+        view: the dashboard the jobs are shown in; its pages' first request
+            for a finished run's history reads it (Rule 2).
         poll_interval: seconds between two reads of the job list.
-        backfill: finished jobs read at once.
+        backfill: finished jobs filled in at once.
     """
 
     def __init__(
@@ -64,12 +70,16 @@ class BackendFollower:
         self.view = view
         self.poll_interval = poll_interval
         self._backfill = asyncio.Semaphore(backfill)
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._jobs: dict[str, TrainingJob] = {}
+        self._live: dict[str, asyncio.Task[bool]] = {}
+        self._fills: dict[str, asyncio.Task[None]] = {}
+        self._histories: dict[str, asyncio.Task[None]] = {}
+        view.history_source = self.history
 
     @property
     def followed(self) -> int:
         """How many jobs were seen so far."""
-        return len(self._tasks)
+        return len(self._jobs)
 
     async def poll_once(self) -> None:
         """Read the job list once and start following the jobs not seen before.
@@ -79,10 +89,14 @@ class BackendFollower:
         """
         jobs = await self.client.list_jobs()
         for job in reversed(jobs):  # oldest first: rows in submission order
-            if job.id not in self._tasks:
-                await self.view.open(job)
-                task = asyncio.create_task(self._follow(job), name=f"dashboard {job.id}")
-                self._tasks[job.id] = task
+            if job.id in self._jobs:
+                continue
+            self._jobs[job.id] = job
+            await self.view.open(job)
+            if job.is_terminal:
+                self._fills[job.id] = asyncio.create_task(self._fill(job), name=f"fill {job.id}")
+            else:
+                self._live[job.id] = asyncio.create_task(self._read(job), name=f"live {job.id}")
 
     async def run(self) -> None:
         """Poll and follow until cancelled; then stop following every job."""
@@ -94,18 +108,50 @@ class BackendFollower:
                     logger.warning("listing the jobs failed: %s", exc)
                 await asyncio.sleep(self.poll_interval)
         finally:
-            for task in self._tasks.values():
+            tasks: list[asyncio.Task[Any]] = [
+                *self._live.values(),
+                *self._fills.values(),
+                *self._histories.values(),
+            ]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _follow(self, job: TrainingJob) -> None:
-        if job.is_terminal:
-            async with self._backfill:
-                await self._read(job)
-        else:
-            await self._read(job)
+    async def history(self, job_id: str) -> None:
+        """Read a finished job's whole history into the view, once (Rule 2).
 
-    async def _read(self, job: TrainingJob) -> None:
+        Returns at once for a job followed live or not followed; pages asking
+        while it is read all wait for the same read.
+        """
+        job = self._jobs.get(job_id)
+        if job is None or job_id in self._live:
+            return
+        task = self._histories.get(job_id)
+        if task is None:
+            task = asyncio.create_task(self._read_history(job), name=f"history {job_id}")
+            self._histories[job_id] = task
+        await asyncio.shield(task)  # a page that leaves does not stop the read
+
+    async def _fill(self, job: TrainingJob) -> None:
+        async with self._backfill:
+            try:
+                final, events = await self.client.get_job_with_events(job.id)
+            except ArkorError as exc:  # the row keeps what the list said
+                logger.warning("reading job %s failed: %s", job.id, exc)
+                return
+            if job.id in self._histories:  # a page asked first: its read fills the row
+                return
+            await self.view.open(final)
+            await self.view.write(events)
+            await self._finish(final)
+
+    async def _read_history(self, job: TrainingJob) -> None:
+        self.view.feed.restart(job.id)  # the fill's latest events give way to all of them
+        await self.view.open(job)
+        if not await self._read(job):
+            self._histories.pop(job.id, None)  # a later page may try again
+
+    async def _read(self, job: TrainingJob) -> bool:
         from arkor_rx.retry import ReconnectPolicy
         from arkor_rx.stream import EventStream
 
@@ -120,7 +166,11 @@ class BackendFollower:
             final = await self.client.get_job(job.id)
         except ArkorError as exc:
             await self.view.close(Outcome("error", job.id, job=job, error=str(exc)))
-            return
+            return False
+        await self._finish(final)
+        return True
+
+    async def _finish(self, final: TrainingJob) -> None:
         if final.status in _FINAL:
             error = None if final.status == "completed" else final.error
-            await self.view.close(Outcome(final.status, job.id, job=final, error=error))  # type: ignore[arg-type]
+            await self.view.close(Outcome(final.status, final.id, job=final, error=error))  # type: ignore[arg-type]

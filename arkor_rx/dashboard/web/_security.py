@@ -4,11 +4,12 @@ Rule 1: a request whose ``Host`` header is not the address served is refused
 with 403 before anything else (DNS rebinding: a hostile page whose name now
 points at 127.0.0.1 sends its own name as the Host).
 
-Rule 2: every request under ``/api/`` carries the launch token, as the header
-``X-Arkor-Dashboard-Token`` or (for ``EventSource``, which cannot set headers)
-the query parameter ``token``; it is compared in constant time. Without it:
-401; a wrong one: 403. State-changing routes are POST and take the token only
-from the header (a cross-site form cannot set a header).
+Rule 2: every request under ``/api/`` carries the launch token in the header
+``X-Arkor-Dashboard-Token``; only ``GET /api/stream`` may carry it as the
+query parameter ``token`` instead (``EventSource`` cannot set headers), so the
+token is in as few URLs as can be. It is compared in constant time. Without
+it: 401; a wrong one: 403. State-changing routes are POST and take the token
+from the header only (a cross-site form cannot set a header).
 
 Rule 3: every answer carries a Content-Security-Policy with no inline script,
 ``nosniff``, ``no-referrer`` (the page's URL holds the token once) and no
@@ -27,6 +28,7 @@ from aiohttp.typedefs import Middleware
 
 __all__ = [
     "CSP",
+    "QUERY_TOKEN_PATH",
     "TOKEN_HEADER",
     "allowed_hosts",
     "harden",
@@ -46,6 +48,9 @@ CSP = (
 """The Content-Security-Policy of every answer: only our own files, no inline script."""
 
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+
+QUERY_TOKEN_PATH = "/api/stream"
+"""The one route that may carry the launch token as ``?token=`` (an ``EventSource``)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -112,7 +117,7 @@ def _refuse(status: int, message: str) -> web.Response:
 
 def _token_ok(request: web.Request, token: str) -> web.Response | None:
     given = request.headers.get(TOKEN_HEADER)
-    if given is None and request.method == "GET":
+    if given is None and request.method == "GET" and request.path == QUERY_TOKEN_PATH:
         given = request.query.get("token")
     if not given:
         return _refuse(401, f"missing dashboard token (send the {TOKEN_HEADER} header)")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,7 @@ from arkor_rx.dashboard._runs import ViewAction
 from arkor_rx.dashboard._state import RunOpened
 from arkor_rx.dashboard.web._app import build_app
 from arkor_rx.dashboard.web._feed import WebFeed
+from arkor_rx.dashboard.web._redact import Scrub
 from arkor_rx.dashboard.web._security import new_token
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.sinks._base import Outcome, SinkItem
@@ -91,7 +92,12 @@ class WebDashboard:
         host: the address to bind; anything but loopback logs a warning.
         port: the port (0: any free one; read ``url`` after ``start()``).
         client: the backend the page's cancel and playground use (None: the
-            page shows runs only). Its bearer token never reaches the browser.
+            page shows runs only). Its bearer token never reaches the browser:
+            it is masked in everything shown, even when a server echoes it back.
+        secrets: more strings masked in everything shown (``***``), such as the
+            bearer token of a client the runs use but the page is not given.
+            A URL's query and userinfo (a presigned ``?sig=``) are always
+            removed.
         clock: the time source for start times and ETAs.
         warn: log the warning for a host other than loopback (the CLI prints
             it itself instead).
@@ -109,14 +115,22 @@ class WebDashboard:
         client: ArkorClient | None = None,
         clock: Callable[[], float] = time.time,
         warn: bool = True,
+        secrets: Sequence[str] = (),
     ) -> None:
         self.host = host
         self.port = port
         self.client = client
-        self.feed = WebFeed(clock=clock)
+        hidden = [*secrets]
+        if client is not None:
+            hidden.append(client._token.get_secret_value())  # to mask, never to show
+        self.feed = WebFeed(clock=clock, scrub=Scrub(hidden))
         self._token = new_token()
         self._runner: web.AppRunner | None = None
         self._warn = warn
+        self.history_source: Callable[[str], Awaitable[None]] | None = None
+        """Reads a run's whole history into the page the first time one asks for it
+        (``GET /api/runs/{id}``); set by ``arkor-rx dashboard``'s follower. None: every
+        run's history is already here."""
 
     def __repr__(self) -> str:
         return f"WebDashboard(host={self.host!r}, port={self.port!r})"  # never the token
@@ -147,10 +161,13 @@ class WebDashboard:
         """
         if self._runner is not None:
             return self.url
+        self.feed.closed = False  # served again after an aclose(): pages may stream
         warning = exposed_warning(self.host)
         if warning is not None and self._warn:
             logger.warning("%s", warning)
-        app = build_app(self.feed, self.client, self._token, self.host, lambda: self.port)
+        app = build_app(
+            self.feed, self.client, self._token, self.host, lambda: self.port, self._history
+        )
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
@@ -163,6 +180,10 @@ class WebDashboard:
         if self.port == 0:
             self.port = int(runner.addresses[0][1])
         return self.url
+
+    async def _history(self, key: str) -> None:
+        if self.history_source is not None:
+            await self.history_source(key)
 
     async def aclose(self) -> None:
         """Stop serving (open pages see their stream end). Safe to call twice."""

@@ -12,6 +12,10 @@ Rule 3: a page resumes after the ``Last-Event-ID`` header (sent by the
 browser when it reconnects) or the ``since`` query (a freshly loaded page,
 after its snapshot). When the journal no longer holds that far back, the
 page gets a ``reset`` frame and reloads its snapshot: nothing is missed.
+
+Rule 4: the stream ends when the page leaves or the dashboard shuts down
+(``WebFeed.closed``); a cancellation of the handler is let through, never
+taken for a normal end.
 """
 
 from __future__ import annotations
@@ -102,7 +106,7 @@ async def _wait(feed: WebFeed, seq: int) -> bool:
 
 
 async def stream_changes(request: web.Request, feed: WebFeed, harden: Any) -> web.StreamResponse:
-    """Serve one page's stream until it disconnects or the dashboard stops (Rules 1 to 3)."""
+    """Serve one page's stream until it disconnects or the dashboard stops (Rules 1 to 4)."""
     sent = _resume_point(request, feed)
     if sent is None:
         return web.json_response(
@@ -115,8 +119,10 @@ async def stream_changes(request: web.Request, feed: WebFeed, harden: Any) -> we
     await response.prepare(request)
     await response.write(b"retry: 1000\n\n")
     last_frame = 0.0
-    with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
-        while True:
+    # A page that leaves is a ConnectionResetError on write; a shutdown is feed.closed.
+    # A cancellation (aiohttp's, the runner's) is never swallowed: it ends the handler.
+    with contextlib.suppress(ConnectionResetError):
+        while not feed.closed:
             if sent > feed.seq:  # a page from before a restart: start again
                 sent = -1
             changes = feed.since(sent)
@@ -133,6 +139,6 @@ async def stream_changes(request: web.Request, feed: WebFeed, harden: Any) -> we
                 await response.write(b": keepalive\n\n")
                 continue
             pause = last_frame + MIN_INTERVAL - time.monotonic()
-            if pause > 0:
+            if pause > 0 and not feed.closed:
                 await asyncio.sleep(pause)  # Rule 2: what arrives meanwhile joins the next frame
     return response

@@ -8,21 +8,12 @@ function css(name) {
 // ------------------------------------------------------------------ the smoother
 
 // TensorBoard's debiased EMA, as aop.tensorboard_smooth: for each finite y,
-// last = last * w + (1 - w) * y; n += 1; out = last / (1 - w ** n).
-function smooth(values, w) {
-  const out = new Array(values.length);
-  let last = 0, n = 0;
-  for (let i = 0; i < values.length; i++) {
-    const y = values[i];
-    if (y === null || !isFinite(y)) { out[i] = null; continue; }
-    last = last * w + (1 - w) * y; n += 1;
-    out[i] = last / (1 - Math.pow(w, n));
-  }
-  return out;
-}
-
-// The smoothed loss of a run's history, kept and extended as points arrive (the same
-// arithmetic as smooth(), computed once per point instead of once per redraw).
+// last = last * w + (1 - w) * y; n += 1; out = last / (1 - w ** n); a missing or
+// non-finite y is a gap (null). The one smoother of the page: the run page's and the
+// compare chart's smoothed loss both come from here. It is kept with the run's history
+// and extended as points arrive (once per point, not once per redraw); past the series
+// limit the server thins a run to every other point, and the smoothing then runs over
+// the thinned points (see docs/web-dashboard.md).
 function smoothedOf(h, w) {
   let c = h.smoothCache;
   if (!c || c.w !== w || c.len > h.loss.length) {
@@ -100,9 +91,10 @@ function markDrawn(u) {
 const DRAWN = [];
 window.arkorDrawn = DRAWN;
 
-// Many long runs on one chart (one value per two pixel columns): one value per step bucket (the mean of the smoothed
-// loss in it), on x values shared by every run, at most `buckets` of them; a run
-// of fewer steps is drawn point for point.
+// Many long runs on one chart: one value per step bucket (the mean of the smoothed loss
+// in it), on x values shared by every run, at most `buckets` of them (the page asks for
+// one per two pixel columns); a run of fewer steps is drawn point for point. Every point
+// is read at each redraw (a new point moves the buckets), in one tight loop per run.
 function bucketed(hists, w, buckets) {
   let lo = Infinity, hi = -Infinity;
   for (const h of hists) {
@@ -111,16 +103,21 @@ function bucketed(hists, w, buckets) {
   if (!isFinite(lo)) return [[], ...hists.map(() => [])];
   const n = Math.max(1, Math.min(buckets, Math.floor(hi - lo) + 1)), width = (hi - lo + 1) / n;
   const xs = Array.from({ length: n }, (_, i) => lo + i * width);
-  const out = [xs];
+  const out = [xs], last = n - 1;
+  const sums = new Float64Array(n), counts = new Uint32Array(n);
   for (const h of hists) {
-    const sm = smoothedOf(h, w), sums = new Float64Array(n), counts = new Uint32Array(n);
-    for (let i = 0; i < sm.length; i++) {
-      if (sm[i] === null) continue;
-      const b = Math.min(n - 1, Math.floor((h.step[i] - lo) / width));
-      sums[b] += sm[i]; counts[b] += 1;
+    const sm = smoothedOf(h, w), st = h.step, len = sm.length;
+    sums.fill(0); counts.fill(0);
+    for (let i = 0; i < len; i++) {
+      const v = sm[i];
+      if (v === null) continue;
+      const b = Math.floor((st[i] - lo) / width);
+      const at = b < last ? b : last;
+      sums[at] += v; counts[at] += 1;
     }
-    out.push(Array.from(sums, (v, b) => (counts[b] ? v / counts[b] : null)));
+    const col = new Array(n);
+    for (let b = 0; b < n; b++) col[b] = counts[b] ? sums[b] / counts[b] : null;
+    out.push(col);
   }
   return out;
 }
-
