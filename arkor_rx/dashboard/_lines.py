@@ -11,12 +11,14 @@ from arkor_rx.dashboard._state import (
     DashboardAction,
     DashboardState,
     JobSubmitted,
+    RunDeployed,
     RunFinished,
     RunOpened,
     RunStopped,
+    RunUndeployed,
     StreamProgress,
 )
-from arkor_rx.dashboard._terminal import num, shorten, stop_line
+from arkor_rx.dashboard._terminal import deployment_line, num, shorten, stop_line
 from arkor_rx.events import (
     CheckpointSaved,
     TrainingCompleted,
@@ -85,6 +87,12 @@ def describe(before: DashboardState, action: DashboardAction, after: DashboardSt
         return None
     if isinstance(action, RunStopped):
         return stop_line(action.decision)
+    if isinstance(action, RunDeployed | RunUndeployed):
+        if before.deployments == after.deployments:
+            return None
+        if isinstance(action, RunUndeployed):
+            return f"{shorten(action.slug, 60)} no longer serves this run"
+        return deployment_line(action)
     if isinstance(action, TrainingCompleted):
         return f"training completed at step {after.step}{lost}"
     if isinstance(action, TrainingFailed):

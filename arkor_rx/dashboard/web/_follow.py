@@ -20,6 +20,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from arkor_rx.dashboard.web._deployed import DeploymentWatch
 from arkor_rx.errors import ArkorError
 from arkor_rx.events import TrainingCompleted, TrainingFailed
 from arkor_rx.sinks._base import Outcome
@@ -65,6 +66,7 @@ class BackendFollower:
         self.poll_interval = poll_interval
         self._backfill = asyncio.Semaphore(backfill)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._deployments = DeploymentWatch(client, view)
 
     @property
     def followed(self) -> int:
@@ -83,6 +85,7 @@ class BackendFollower:
                 await self.view.open(job)
                 task = asyncio.create_task(self._follow(job), name=f"dashboard {job.id}")
                 self._tasks[job.id] = task
+        await self._deployments.poll()  # after the jobs: a deployment names a shown run
 
     async def run(self) -> None:
         """Poll and follow until cancelled; then stop following every job."""
