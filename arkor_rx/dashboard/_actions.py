@@ -9,17 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeAlias
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, TypeAlias
 
-from arkor_rx.errors import ConfigError
+from arkor_rx.dashboard._deployments import RunDeployed, RunUndeployed
 from arkor_rx.events import TrainingEvent
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import SamplesAnswered
 from arkor_rx.stopping import StopDecision
-
-if TYPE_CHECKING:
-    from arkor_rx.deployments import Deployment
 
 __all__ = [
     "CheckpointAnswer",
@@ -140,84 +136,6 @@ class RunFinished:
     """A [`RunStatus`][arkor_rx.dashboard.RunStatus] value."""
     error: str | None = None
     metrics: Mapping[str, Any] | None = None
-
-
-def _public_url(url: str) -> str:
-    """A base URL without user info, query or fragment (a deployment's URL has none)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = host if port is None else f"{host}:{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-@dataclass(frozen=True, slots=True)
-class RunDeployed:
-    """A deployment serves one of this run's adapters: its slug, target and URL.
-
-    Build it from the client's answer with
-    [`from_deployment`][arkor_rx.dashboard.RunDeployed.from_deployment]; a
-    view keeps the latest few per run, one per slug. It never holds a key.
-
-    Examples:
-        >>> RunDeployed("j1", "support-bot", "https://support-bot.arkor.app/v1", step=20).target
-        'checkpoint step 20'
-    """
-
-    job_id: str
-    slug: str
-    url: str
-    """The base URL an OpenAI SDK takes (``.../v1``)."""
-    step: int | None = None
-    """The checkpoint's step; None for the run's final adapter."""
-    enabled: bool = True
-    """False while the deployment is disabled (it answers 404)."""
-
-    @property
-    def target(self) -> str:
-        """``"final"`` or ``"checkpoint step N"``."""
-        return "final" if self.step is None else f"checkpoint step {self.step}"
-
-    @classmethod
-    def from_deployment(cls, deployment: Deployment) -> RunDeployed:
-        """The action for a deployment of a run's adapter (from ``create_deployment`` and co).
-
-        The URL is kept without user info, query or fragment.
-
-        Raises:
-            ConfigError: the deployment serves a base model, not a run's adapter.
-        """
-        from arkor_rx.deployments import AdapterTarget, CheckpointAdapterRef
-
-        target = deployment.target
-        if not isinstance(target, AdapterTarget):
-            raise ConfigError(
-                f"deployment {deployment.slug!r} serves a base model, not a run's adapter"
-            )
-        ref = target.adapter
-        return cls(
-            job_id=ref.job_id,
-            slug=deployment.slug,
-            url=_public_url(deployment.url),
-            step=ref.step if isinstance(ref, CheckpointAdapterRef) else None,
-            enabled=deployment.enabled,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class RunUndeployed:
-    """The deployment ``slug`` no longer serves this run (deleted, or re-targeted elsewhere)."""
-
-    job_id: str
-    slug: str
 
 
 DashboardAction: TypeAlias = (

@@ -39,6 +39,16 @@ def _samples_line(action: SamplesAnswered) -> str:
     return f"checkpoint {action.step} samples: " + "; ".join(parts)
 
 
+def _deployment_text(
+    before: DashboardState, action: RunDeployed | RunUndeployed, after: DashboardState
+) -> str | None:
+    if before.deployments == after.deployments:
+        return None
+    if isinstance(action, RunUndeployed):
+        return f"{shorten(action.slug, 60)} no longer serves this run"
+    return deployment_line(action)
+
+
 def describe(before: DashboardState, action: DashboardAction, after: DashboardState) -> str | None:
     """One plain log line telling what ``action`` changed, or None when not worth a line.
 
@@ -88,11 +98,7 @@ def describe(before: DashboardState, action: DashboardAction, after: DashboardSt
     if isinstance(action, RunStopped):
         return stop_line(action.decision)
     if isinstance(action, RunDeployed | RunUndeployed):
-        if before.deployments == after.deployments:
-            return None
-        if isinstance(action, RunUndeployed):
-            return f"{shorten(action.slug, 60)} no longer serves this run"
-        return deployment_line(action)
+        return _deployment_text(before, action, after)
     if isinstance(action, TrainingCompleted):
         return f"training completed at step {after.step}{lost}"
     if isinstance(action, TrainingFailed):

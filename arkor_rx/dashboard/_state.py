@@ -31,6 +31,7 @@ from arkor_rx.dashboard._actions import (
     RunUndeployed,
     StreamProgress,
 )
+from arkor_rx.dashboard._deployments import DEPLOYMENT_LIMIT, reduce_deployments
 from arkor_rx.events import (
     CheckpointSaved,
     TrainingCompleted,
@@ -74,9 +75,6 @@ CURVE_LIMIT = 2000
 EVAL_LIMIT = 500
 """Evaluations kept before they are thinned to every other one (the cost of an
 event is bounded by this, not by the run's length)."""
-
-DEPLOYMENT_LIMIT = 5
-"""Deployments a run keeps (one per slug, the latest shown): the oldest goes first."""
 
 DEFAULT_SMOOTHING = 0.6
 """TensorBoard's default smoothing weight for the smoothed loss."""
@@ -344,24 +342,6 @@ def _answers(state: DashboardState, step: int, views: list[CheckpointView]) -> D
     return replace(state, checkpoints=(*kept[:at], *views, *kept[at:]))
 
 
-def _deployed(state: DashboardState, action: RunDeployed | RunUndeployed) -> DashboardState:
-    """One line per slug: a new target replaces the old in place; the oldest goes past the limit."""
-    kept = state.deployments
-    if state.job_id and action.job_id != state.job_id:
-        return state  # another run's deployment (a one-run view routes everything here)
-    if isinstance(action, RunUndeployed):
-        left = tuple(d for d in kept if d.slug != action.slug)
-        return state if len(left) == len(kept) else replace(state, deployments=left)
-    if action in kept:
-        return state
-    at = next((i for i, d in enumerate(kept) if d.slug == action.slug), None)
-    if at is not None:
-        shown = (*kept[:at], action, *kept[at + 1 :])
-    else:
-        shown = (*kept, action)[-DEPLOYMENT_LIMIT:]
-    return replace(state, deployments=shown)
-
-
 def _apply_fact(
     state: DashboardState, action: DashboardAction, now: float | None
 ) -> DashboardState:
@@ -408,8 +388,6 @@ def _apply_fact(
             reconnects=max(state.reconnects, action.reconnects),
             replays_skipped=max(state.replays_skipped, action.duplicates),
         )
-    if isinstance(action, RunDeployed | RunUndeployed):
-        return _deployed(state, action)
     if isinstance(action, RunStopped):
         pruned = action.decision.rule.startswith("prune.")
         status = RunStatus.PRUNED if pruned else RunStatus.EARLY_STOPPED
@@ -435,12 +413,7 @@ _FACTS = (
     StreamProgress,
     RunStopped,
     RunFinished,
-    RunDeployed,
-    RunUndeployed,
 )
-
-_TIMELESS = (RunOpened, RunDeployed, RunUndeployed)
-"""Facts that do not start a run's clock (a deployment may be shown long after the run)."""
 
 
 def reduce(
@@ -469,7 +442,9 @@ def reduce(
         >>> (s.events_seen, s.repeated)
         (1, 1)
     """
-    if now is not None and state.started_at is None and not isinstance(action, _TIMELESS):
+    if isinstance(action, RunDeployed | RunUndeployed):  # no clock: shown long after, maybe
+        return reduce_deployments(state, action)
+    if now is not None and state.started_at is None and not isinstance(action, RunOpened):
         state = replace(state, started_at=now)
     if isinstance(action, _FACTS):
         return _apply_fact(state, action, now)
