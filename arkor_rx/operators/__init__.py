@@ -1789,7 +1789,7 @@ def deploy_best(
         (``CloudApiError``, ``TransportError``) ends the stream with it.
 
     Raises:
-        ConfigError: a bad slug, metric, mode or auth mode.
+        ConfigError: a bad slug, metric, mode, auth mode or view.
     """
     from arkor_rx.deployments import check_deployment_slug
     from arkor_rx.errors import ConfigError
@@ -1798,6 +1798,8 @@ def deploy_best(
 
     if auth_mode not in ("none", "fixed_api_key"):
         raise ConfigError(f"auth_mode must be 'none' or 'fixed_api_key', got {auth_mode!r}")
+    if view is not None and not callable(getattr(view, "dispatch", None)):
+        raise ConfigError(f"view must be a live view (with dispatch), got {type(view).__name__}")
     return impl(
         client,
         check_deployment_slug(slug),

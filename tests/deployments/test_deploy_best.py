@@ -82,6 +82,7 @@ def test_only_completed_runs_count_and_sweep_events_use_the_runs_job_id() -> Non
         ({"monitor": "nope"}, "monitor"),
         ({"mode": "best"}, "mode"),
         ({"auth_mode": "key"}, "auth_mode"),
+        ({"view": object()}, "view must be a live view"),
     ],
 )
 def test_bad_arguments_fail_when_the_operator_is_built(kwargs: dict[str, Any], match: str) -> None:

@@ -28,8 +28,9 @@ from arkor_rx.dashboard import (
 from arkor_rx.dashboard._html import render_html
 from arkor_rx.deployments import Deployment
 from arkor_rx.errors import ConfigError
+from arkor_rx.notebook import LiveView
 from arkor_rx.operators._deploy_best import shown
-from tests.views.views_helpers import FixedClock, log, text_of
+from tests.views.views_helpers import FixedClock, job, log, text_of
 
 URL = "http://127.0.0.1:8765/v1/deployments/support-bot/v1"
 
@@ -187,6 +188,16 @@ def test_the_notebook_draws_one_escaped_line_per_deployment() -> None:
     assert html.escape(f"deployed a-bot: final at {URL}") in page
     assert "<img" not in page
     assert "http://x/&lt;img src=x&gt;/v1" in page
+
+
+async def test_a_notebook_live_view_draws_a_dispatched_deployment() -> None:
+    frames: list[str] = []
+    view = LiveView(display=lambda page, text: frames.append(page), plot=False, every=0.0)
+    await view.open(job("j1", name="bot"))
+    view.dispatch(RunDeployed.from_deployment(deployment(checkpoint("j1", 20))))
+    await view.flush()
+    assert [d.slug for d in view.state.deployments] == ["support-bot"]
+    assert html.escape(LINE) in frames[-1]
 
 
 def test_the_notebook_runs_table_lists_deployments_with_their_run() -> None:
