@@ -22,7 +22,10 @@ plus a few facts that do not travel on the stream:
 [`JobSubmitted`][arkor_rx.dashboard.JobSubmitted], [`RunOpened`][arkor_rx.dashboard.RunOpened],
 [`CheckpointAnswer`][arkor_rx.dashboard.CheckpointAnswer],
 [`StreamProgress`][arkor_rx.dashboard.StreamProgress],
-[`RunStopped`][arkor_rx.dashboard.RunStopped] and [`RunFinished`][arkor_rx.dashboard.RunFinished].
+[`RunStopped`][arkor_rx.dashboard.RunStopped], [`RunFinished`][arkor_rx.dashboard.RunFinished],
+and a run's deployments: [`RunDeployed`][arkor_rx.dashboard.RunDeployed] (build it with
+``RunDeployed.from_deployment(deployment)``) and
+[`RunUndeployed`][arkor_rx.dashboard.RunUndeployed].
 
 Example:
     >>> from arkor_rx.events import TrainingLog
@@ -41,6 +44,7 @@ from arkor_rx.dashboard._runs import ViewAction, ViewState, reduce_view
 from arkor_rx.dashboard._state import (
     CURVE_LIMIT,
     DEFAULT_SMOOTHING,
+    DEPLOYMENT_LIMIT,
     EVAL_LIMIT,
     HISTORY_LENGTH,
     CheckpointAnswer,
@@ -49,15 +53,18 @@ from arkor_rx.dashboard._state import (
     DashboardState,
     EvalRow,
     JobSubmitted,
+    RunDeployed,
     RunFinished,
     RunOpened,
     RunStatus,
     RunStopped,
+    RunUndeployed,
     StreamProgress,
     reduce,
 )
 from arkor_rx.dashboard._terminal import (
     SPARK_BLOCKS,
+    deployment_line,
     eta_seconds,
     render,
     render_runs,
@@ -71,6 +78,7 @@ from arkor_rx.dashboard.web import WebDashboard
 __all__ = [
     "CURVE_LIMIT",
     "DEFAULT_SMOOTHING",
+    "DEPLOYMENT_LIMIT",
     "EVAL_LIMIT",
     "HISTORY_LENGTH",
     "SPARK_BLOCKS",
@@ -82,14 +90,17 @@ __all__ = [
     "EvalRow",
     "JobSubmitted",
     "LiveDashboard",
+    "RunDeployed",
     "RunFinished",
     "RunOpened",
     "RunStatus",
     "RunStopped",
+    "RunUndeployed",
     "StreamProgress",
     "ViewAction",
     "ViewState",
     "WebDashboard",
+    "deployment_line",
     "describe",
     "eta_seconds",
     "outcome_actions",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeAlias
 
+from arkor_rx.dashboard._deployments import RunDeployed, RunUndeployed
 from arkor_rx.events import TrainingEvent
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import SamplesAnswered
@@ -20,10 +21,12 @@ __all__ = [
     "CheckpointAnswer",
     "DashboardAction",
     "JobSubmitted",
+    "RunDeployed",
     "RunFinished",
     "RunOpened",
     "RunStatus",
     "RunStopped",
+    "RunUndeployed",
     "StreamProgress",
 ]
 
@@ -144,5 +147,7 @@ DashboardAction: TypeAlias = (
     | StreamProgress
     | RunStopped
     | RunFinished
+    | RunDeployed
+    | RunUndeployed
 )
 """Anything [`reduce`][arkor_rx.dashboard.reduce] accepts."""

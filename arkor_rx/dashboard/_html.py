@@ -30,6 +30,7 @@ from arkor_rx.dashboard._runs import ViewState
 from arkor_rx.dashboard._state import DashboardState, RunStatus
 from arkor_rx.dashboard._terminal import (
     clock_text,
+    deployment_line,
     eta_seconds,
     events_line,
     num,
@@ -280,6 +281,13 @@ def _samples(run: DashboardState) -> str:
     return _table("arkor-samples", ["Step", "Asked", "Answer"], rows)
 
 
+def _deployments(run: DashboardState, *, named: bool = False) -> str:
+    """One escaped line per deployment (the URL as text, never a link: it is the server's)."""
+    prefix = f"[{printable(run.label, NAME_CHARS)}] " if named else ""
+    div = '<div class="arkor-deployment" style="color:#2ca02c">'
+    return "".join(f"{div}{_e(prefix + deployment_line(d))}</div>" for d in run.deployments)
+
+
 def _one(run: DashboardState, now: float, svg: str) -> list[str]:
     parts = [
         f'<div class="arkor-head">{f"<b>{_name(run.name)}</b> " if run.name else ""}'
@@ -291,7 +299,7 @@ def _one(run: DashboardState, now: float, svg: str) -> list[str]:
     if run.error:
         error = _e(printable(run.error))
         parts.append(f'<p class="arkor-error" style="color:#d62728">error: {error}</p>')
-    parts += [svg, _evals(run), _samples(run)]
+    parts += [_deployments(run), svg, _evals(run), _samples(run)]
     parts.append(f'<div class="arkor-stream" style="color:#888">{_e(events_line(run))}</div>')
     return parts
 
@@ -324,6 +332,7 @@ def _many(view: ViewState, now: float, svg: str) -> list[str]:
         f'<div class="arkor-head"><b>{len(runs)} runs</b>, {done} finished</div>',
         svg,
         _table("arkor-runs", head, rows, classes=classes),
+        *(_deployments(run, named=True) for run in runs),
     ]
 
 

@@ -11,12 +11,14 @@ from arkor_rx.dashboard._state import (
     DashboardAction,
     DashboardState,
     JobSubmitted,
+    RunDeployed,
     RunFinished,
     RunOpened,
     RunStopped,
+    RunUndeployed,
     StreamProgress,
 )
-from arkor_rx.dashboard._terminal import num, shorten, stop_line
+from arkor_rx.dashboard._terminal import deployment_line, num, shorten, stop_line
 from arkor_rx.events import (
     CheckpointSaved,
     TrainingCompleted,
@@ -35,6 +37,16 @@ def _samples_line(action: SamplesAnswered) -> str:
         said = f"failed: {sample.error}" if sample.error is not None else (sample.answer or "")
         parts.append(f"{shorten(sample.prompt, 60)!r} -> {shorten(said)}")
     return f"checkpoint {action.step} samples: " + "; ".join(parts)
+
+
+def _deployment_text(
+    before: DashboardState, action: RunDeployed | RunUndeployed, after: DashboardState
+) -> str | None:
+    if before.deployments == after.deployments:
+        return None
+    if isinstance(action, RunUndeployed):
+        return f"{shorten(action.slug, 60)} no longer serves this run"
+    return deployment_line(action)
 
 
 def describe(before: DashboardState, action: DashboardAction, after: DashboardState) -> str | None:
@@ -85,6 +97,8 @@ def describe(before: DashboardState, action: DashboardAction, after: DashboardSt
         return None
     if isinstance(action, RunStopped):
         return stop_line(action.decision)
+    if isinstance(action, RunDeployed | RunUndeployed):
+        return _deployment_text(before, action, after)
     if isinstance(action, TrainingCompleted):
         return f"training completed at step {after.step}{lost}"
     if isinstance(action, TrainingFailed):

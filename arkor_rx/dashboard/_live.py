@@ -26,10 +26,12 @@ from arkor_rx.dashboard._runs import ViewAction, ViewState, reduce_view
 from arkor_rx.dashboard._state import (
     DashboardAction,
     DashboardState,
+    RunDeployed,
     RunFinished,
     RunOpened,
     RunStatus,
     RunStopped,
+    RunUndeployed,
 )
 from arkor_rx.dashboard._terminal import render_runs, render_summary, render_view
 from arkor_rx.jobs import TrainingJob
@@ -197,12 +199,15 @@ class LiveDashboard:
         """Apply ``action`` to the one run this view shows, and return its new state.
 
         For many runs, feed the sink methods (or ``RunEvent`` values, which name their run).
+        A deployment goes to the run it names when the view shows that run.
         """
         key = (
             None
             if isinstance(action, RunEvent | PruneDecision)
             else (self.view.order or (None,))[0]
         )
+        if isinstance(action, RunDeployed | RunUndeployed) and action.job_id in self.view.runs:
+            key = action.job_id
         self._apply(action, key)
         return self.state
 

@@ -7,6 +7,10 @@ applies the one-run reducer there.
 
 Rule 2: a run keeps the position it was first seen at, so rows and curves do
 not move while a sweep runs; a pruned run stays, marked.
+
+Rule 3: a slug serves one run at a time: a
+[`RunDeployed`][arkor_rx.dashboard.RunDeployed] shown on one run leaves every
+other run of the view.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from arkor_rx.dashboard._state import (
     DashboardAction,
     DashboardState,
     JobSubmitted,
+    RunDeployed,
     RunOpened,
     RunStopped,
+    RunUndeployed,
     reduce,
 )
 from arkor_rx.runs import PruneDecision, Run, RunEvent
@@ -123,4 +129,8 @@ def reduce_view(
             job_id=state.job_id or run.job_id,
         )
     runs[target] = reduce(state, inner, now=now)
+    if isinstance(action, RunDeployed):  # Rule 3
+        for other, held in runs.items():
+            if other != target and any(d.slug == action.slug for d in held.deployments):
+                runs[other] = reduce(held, RunUndeployed(held.job_id or other, action.slug))
     return replace(view, runs=runs, order=order)

@@ -23,12 +23,15 @@ from arkor_rx.dashboard._actions import (
     CheckpointAnswer,
     DashboardAction,
     JobSubmitted,
+    RunDeployed,
     RunFinished,
     RunOpened,
     RunStatus,
     RunStopped,
+    RunUndeployed,
     StreamProgress,
 )
+from arkor_rx.dashboard._deployments import DEPLOYMENT_LIMIT, reduce_deployments
 from arkor_rx.events import (
     CheckpointSaved,
     TrainingCompleted,
@@ -44,6 +47,7 @@ from arkor_rx.stopping import StopDecision
 __all__ = [
     "CURVE_LIMIT",
     "DEFAULT_SMOOTHING",
+    "DEPLOYMENT_LIMIT",
     "EVAL_LIMIT",
     "HISTORY_LENGTH",
     "CheckpointAnswer",
@@ -52,10 +56,12 @@ __all__ = [
     "DashboardState",
     "EvalRow",
     "JobSubmitted",
+    "RunDeployed",
     "RunFinished",
     "RunOpened",
     "RunStatus",
     "RunStopped",
+    "RunUndeployed",
     "StreamProgress",
     "reduce",
 ]
@@ -136,6 +142,9 @@ class DashboardState:
     """From the completed event's metrics (any key containing ``accuracy``)."""
     metrics: tuple[tuple[str, Any], ...] = ()
     """The final metrics, as sorted (name, value) pairs."""
+    deployments: tuple[RunDeployed, ...] = ()
+    """The deployments serving this run's adapters, one per slug, oldest first
+    (at most [`DEPLOYMENT_LIMIT`][arkor_rx.dashboard.DEPLOYMENT_LIMIT])."""
     error: str | None = None
     stop: StopDecision | None = None
     """The decision that stopped the run (a rule or a pruner)."""
@@ -433,6 +442,8 @@ def reduce(
         >>> (s.events_seen, s.repeated)
         (1, 1)
     """
+    if isinstance(action, RunDeployed | RunUndeployed):  # no clock: shown long after, maybe
+        return reduce_deployments(state, action)
     if now is not None and state.started_at is None and not isinstance(action, RunOpened):
         state = replace(state, started_at=now)
     if isinstance(action, _FACTS):

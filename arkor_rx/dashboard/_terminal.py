@@ -27,11 +27,12 @@ from rich.text import Text
 
 from arkor_rx._printable import NAME_CHARS, printable
 from arkor_rx.dashboard._runs import ViewState
-from arkor_rx.dashboard._state import DashboardState, RunStatus
+from arkor_rx.dashboard._state import DashboardState, RunDeployed, RunStatus
 from arkor_rx.stopping import StopDecision
 
 __all__ = [
     "SPARK_BLOCKS",
+    "deployment_line",
     "eta_seconds",
     "render",
     "render_runs",
@@ -139,6 +140,23 @@ def stop_line(decision: StopDecision) -> str:
         what = f" ({decision.monitor or 'value'} {num(decision.value)})"
     verb = "pruned" if decision.rule.startswith("prune.") else "stopped"
     return f"{verb} by {decision.rule}{where}{what}: {decision.reason}"
+
+
+def deployment_line(deployment: RunDeployed) -> str:
+    """One line per deployment: its slug, what it serves and its base URL (never a key).
+
+    The slug and URL pass through ``printable`` (they come from the server).
+
+    Examples:
+        >>> d = RunDeployed("j1", "support-bot", "https://support-bot.arkor.app/v1", step=20)
+        >>> deployment_line(d)
+        'deployed support-bot: checkpoint step 20 at https://support-bot.arkor.app/v1'
+    """
+    off = " (disabled)" if not deployment.enabled else ""
+    return (
+        f"deployed {printable(deployment.slug, NAME_CHARS)}: {deployment.target} "
+        f"at {printable(deployment.url, NAME_CHARS * 2)}{off}"
+    )
 
 
 def status_text(status: RunStatus) -> Text:
@@ -262,6 +280,7 @@ def render(state: DashboardState, now: float, *, width: int | None = None) -> Re
         parts.append(Text(stop_line(state.stop), style="yellow"))
     if state.error:
         parts.append(Text(f"error: {printable(state.error)}", style="red"))
+    parts += [Text(deployment_line(d), style="green") for d in state.deployments]
     return Panel(Group(*parts), title=title, title_align="left", box=box.ROUNDED, width=width)
 
 
@@ -319,9 +338,15 @@ def render_runs(view: ViewState, now: float, *, width: int | None = None) -> Ren
 
 
 def render_view(view: ViewState, now: float, *, width: int | None = None) -> RenderableType:
-    """One run as a panel, several as the runs table."""
+    """One run as a panel, several as the runs table with a line per deployment under it."""
     if len(view.order) > 1:
-        return render_runs(view, now, width=width)
+        table = render_runs(view, now, width=width)
+        lines = [
+            Text(f"[{printable(run.label, NAME_CHARS)}] {deployment_line(d)}", style="green")
+            for run in view.ordered
+            for d in run.deployments
+        ]
+        return Group(table, *lines) if lines else table
     return render(view.primary, now, width=width)
 
 
@@ -354,4 +379,6 @@ def render_summary(state: DashboardState, now: float) -> Table:
         table.add_row("stopped by", Text(printable(stop_line(state.stop))))
     if state.error:
         table.add_row("error", Text(printable(state.error), style="red"))
+    for deployment in state.deployments:
+        table.add_row("deployment", Text(deployment_line(deployment)))
     return table

@@ -73,6 +73,7 @@ if TYPE_CHECKING:
     from arkor_rx.operators._any_of import AnyOf
     from arkor_rx.operators._checkpoint_eval import CheckpointEval, Scorer
     from arkor_rx.operators._cost_budget import CostBudget
+    from arkor_rx.operators._deploy_best import DeploymentViewer
     from arkor_rx.operators._divergence import Divergence
     from arkor_rx.operators._median_pruner import MedianPruner
     from arkor_rx.operators._non_finite import NonFinite
@@ -1729,6 +1730,7 @@ def deploy_best(
     monitor: str = "eval_loss",
     mode: Mode = "min",
     auth_mode: AuthMode = "fixed_api_key",
+    view: DeploymentViewer | None = None,
 ) -> Callable[[Observable[object]], Observable[Deployment]]:
     """When the runs end, deploy the best checkpoint under ``slug``, or re-target it there: once.
 
@@ -1776,13 +1778,18 @@ def deploy_best(
         mode: ``"min"`` (lower is better) or ``"max"``.
         auth_mode: the auth mode of a deployment it creates; an existing one's
             is left as it is.
+        view: a live view ([`LiveDashboard`][arkor_rx.dashboard.LiveDashboard],
+            [`LiveView`][arkor_rx.notebook.LiveView],
+            [`WebDashboard`][arkor_rx.dashboard.WebDashboard]) to show the
+            deployment on the winning run (one line: slug, checkpoint step, URL);
+            the run the slug served before, if another, stops showing it.
 
     Returns:
         An operator emitting at most one ``Deployment``. A client error
         (``CloudApiError``, ``TransportError``) ends the stream with it.
 
     Raises:
-        ConfigError: a bad slug, metric, mode or auth mode.
+        ConfigError: a bad slug, metric, mode, auth mode or view.
     """
     from arkor_rx.deployments import check_deployment_slug
     from arkor_rx.errors import ConfigError
@@ -1791,6 +1798,13 @@ def deploy_best(
 
     if auth_mode not in ("none", "fixed_api_key"):
         raise ConfigError(f"auth_mode must be 'none' or 'fixed_api_key', got {auth_mode!r}")
+    if view is not None and not callable(getattr(view, "dispatch", None)):
+        raise ConfigError(f"view must be a live view (with dispatch), got {type(view).__name__}")
     return impl(
-        client, check_deployment_slug(slug), check_monitor(monitor), check_mode(mode), auth_mode
+        client,
+        check_deployment_slug(slug),
+        check_monitor(monitor),
+        check_mode(mode),
+        auth_mode,
+        view,
     )

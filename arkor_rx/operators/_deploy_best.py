@@ -9,6 +9,12 @@ first, then to the earlier step. NaN never wins.
 Rule 2: the operator acts once per subscription, after the source completed:
 it re-targets the deployment that has the slug, or creates it. A source that
 errors deploys nothing.
+
+Rule 3: given a ``view`` (a live view: anything with ``dispatch``), the
+deployment is shown on the winning run
+([`RunDeployed`][arkor_rx.dashboard.RunDeployed]), and the run the slug
+served before, if another, is told it no longer does
+([`RunUndeployed`][arkor_rx.dashboard.RunUndeployed]).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import reactivex
 from reactivex import Observable
@@ -31,8 +37,16 @@ from arkor_rx.runs import RunEvent
 
 if TYPE_CHECKING:
     from arkor_rx.client import ArkorClient
+    from arkor_rx.dashboard import RunDeployed, RunUndeployed
 
-__all__ = ["Candidate", "Leaderboard", "deploy_best", "deploy_to"]
+__all__ = ["Candidate", "DeploymentViewer", "Leaderboard", "deploy_best", "deploy_to", "shown"]
+
+
+class DeploymentViewer(Protocol):
+    """A live view that can be told about a deployment (the terminal, notebook and web views)."""
+
+    def dispatch(self, action: RunDeployed | RunUndeployed, /) -> object:
+        """Apply one action."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +110,24 @@ class Leaderboard:
         return None if found is None else found[3]
 
 
+async def _deploy(
+    client: ArkorClient, slug: str, target: AdapterTarget, auth_mode: AuthMode
+) -> tuple[Deployment | None, Deployment]:
+    """``deploy_to``, also returning the deployment as it was before (None: created)."""
+    for attempt in range(2):
+        for deployment in await client.list_deployments():
+            if deployment.slug == slug:
+                if deployment.target == target:
+                    return deployment, deployment
+                return deployment, await client.update_deployment(deployment.id, target=target)
+        try:
+            return None, await client.create_deployment(slug, target, auth_mode)
+        except CloudApiError as exc:
+            if exc.status != 409 or attempt:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 async def deploy_to(
     client: ArkorClient, slug: str, target: AdapterTarget, auth_mode: AuthMode
 ) -> Deployment:
@@ -105,22 +137,33 @@ async def deploy_to(
     process creates the slug between the lookup and the create (409), the
     lookup runs once more and that deployment is re-targeted.
     """
-    for attempt in range(2):
-        for deployment in await client.list_deployments():
-            if deployment.slug == slug:
-                if deployment.target == target:
-                    return deployment
-                return await client.update_deployment(deployment.id, target=target)
-        try:
-            return await client.create_deployment(slug, target, auth_mode)
-        except CloudApiError as exc:
-            if exc.status != 409 or attempt:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    return (await _deploy(client, slug, target, auth_mode))[1]
+
+
+def shown(before: Deployment | None, after: Deployment) -> list[RunDeployed | RunUndeployed]:
+    """The view actions for a change from ``before`` to ``after`` (Rule 3).
+
+    Neither may serve a base model: both are adapter deployments here.
+    """
+    from arkor_rx.dashboard import RunDeployed, RunUndeployed
+
+    now = RunDeployed.from_deployment(after)
+    actions: list[RunDeployed | RunUndeployed] = []
+    if before is not None and isinstance(before.target, AdapterTarget):
+        old = before.target.adapter.job_id
+        if old != now.job_id:
+            actions.append(RunUndeployed(old, before.slug))
+    actions.append(now)
+    return actions
 
 
 def deploy_best(
-    client: ArkorClient, slug: str, monitor: str, mode: Mode, auth_mode: AuthMode
+    client: ArkorClient,
+    slug: str,
+    monitor: str,
+    mode: Mode,
+    auth_mode: AuthMode,
+    view: DeploymentViewer | None = None,
 ) -> Callable[[Observable[object]], Observable[Deployment]]:
     """The operator; the facade (``arkor_rx.operators.deploy_best``) checks the arguments."""
 
@@ -128,7 +171,11 @@ def deploy_best(
         def build(_: object) -> Observable[Deployment]:
             async def act(best: Candidate) -> Deployment:
                 target = checkpoint_target(best.job_id, best.step)
-                return await deploy_to(client, slug, target, auth_mode)
+                before, after = await _deploy(client, slug, target, auth_mode)
+                if view is not None:
+                    for action in shown(before, after):
+                        view.dispatch(action)
+                return after
 
             def fold(board: Leaderboard, item: object) -> Leaderboard:
                 return board.add(item)

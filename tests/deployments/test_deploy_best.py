@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Any
 
 import pytest
 import reactivex
 from reactivex import operators as ops
+from rich.console import Console
 
 import arkor_rx as ax
 from arkor_rx import operators as aop
+from arkor_rx.dashboard import LiveDashboard, RunDeployed, RunUndeployed, ViewAction
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import CheckpointSaved, TrainingCompleted, TrainingFailed, TrainingLog
 from arkor_rx.operators._deploy_best import Candidate, Leaderboard
@@ -79,6 +82,7 @@ def test_only_completed_runs_count_and_sweep_events_use_the_runs_job_id() -> Non
         ({"monitor": "nope"}, "monitor"),
         ({"mode": "best"}, "mode"),
         ({"auth_mode": "key"}, "auth_mode"),
+        ({"view": object()}, "view must be a live view"),
     ],
 )
 def test_bad_arguments_fail_when_the_operator_is_built(kwargs: dict[str, Any], match: str) -> None:
@@ -188,3 +192,38 @@ async def test_no_candidate_deploys_nothing(trained: Trained) -> None:
     )
     assert out == []
     assert await trained.client.list_deployments() == []
+
+
+class Shown:
+    """A live terminal view that also keeps what ``deploy_best`` told it."""
+
+    def __init__(self) -> None:
+        self.out = io.StringIO()
+        self.view = LiveDashboard(Console(file=self.out, width=200, color_system=None))
+        self.told: list[ViewAction] = []
+
+    def dispatch(self, action: RunDeployed | RunUndeployed) -> object:
+        self.told.append(action)
+        return self.view.dispatch(action)
+
+
+async def test_deploy_best_shows_the_deployment_on_the_winning_run(trained: Trained) -> None:
+    first = await trained.client.create_deployment("best-bot", ax.final_target(trained.job_id))
+    shown = Shown()
+    events = await train_evaluated(trained.client, sinks=[shown.view])
+    job_id, step = by_hand(events)
+    moved = await reactivex.from_iterable(events).pipe(
+        aop.deploy_best(trained.client, "best-bot", view=shown)
+    )
+    deployed = RunDeployed(job_id, "best-bot", moved.url, step=step)
+    assert shown.told == [RunUndeployed(trained.job_id, "best-bot"), deployed]
+    assert shown.view.state.job_id == job_id
+    assert shown.view.state.deployments == (deployed,)
+    line = f"deployed best-bot: checkpoint step {step} at {first.url}"
+    assert line in shown.out.getvalue()
+    again = await reactivex.from_iterable(events).pipe(
+        aop.deploy_best(trained.client, "best-bot", view=shown)
+    )
+    assert again == moved
+    assert shown.told[-1] == deployed  # unchanged: shown again, still one line
+    assert shown.view.state.deployments == (deployed,)

@@ -25,6 +25,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
+from arkor_rx.dashboard.web._deployed import DeploymentWatch
 from arkor_rx.errors import ArkorError
 from arkor_rx.events import TrainingCompleted, TrainingFailed
 from arkor_rx.sinks._base import Outcome
@@ -74,6 +75,7 @@ class BackendFollower:
         self._live: dict[str, asyncio.Task[bool]] = {}
         self._fills: dict[str, asyncio.Task[None]] = {}
         self._histories: dict[str, asyncio.Task[None]] = {}
+        self._deployments = DeploymentWatch(client, view)
         view.history_source = self.history
 
     @property
@@ -97,6 +99,7 @@ class BackendFollower:
                 self._fills[job.id] = asyncio.create_task(self._fill(job), name=f"fill {job.id}")
             else:
                 self._live[job.id] = asyncio.create_task(self._read(job), name=f"live {job.id}")
+        await self._deployments.poll()  # after the jobs: a deployment names a shown run
 
     async def run(self) -> None:
         """Poll and follow until cancelled; then stop following every job."""

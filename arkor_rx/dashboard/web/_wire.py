@@ -5,7 +5,11 @@ Rule 1: pure functions of the views' shared state
 keys are camelCase, ``status`` is the backend's job status and ``state`` the
 views' richer one (``early-stopped``, ``pruned``).
 
-Rule 2: a point is ``[seq, step, loss, evalLoss, learningRate]`` with
+Rule 2: a run's deployments travel in its row (``deployments``: slug, target,
+URL, enabled; never a key), so a page learns of a new one from the row diff
+like any other change.
+
+Rule 3: a point is ``[seq, step, loss, evalLoss, learningRate]`` with
 ``null`` for a missing or non-finite value (JSON has no NaN). The browser
 updates a row's step and latest values from its points, so a change that
 carries a point does not repeat them in the row (`trim_diff`): a new
@@ -32,6 +36,7 @@ __all__ = [
     "JOB_STATUS",
     "Point",
     "checkpoints",
+    "deployments",
     "diff",
     "finite",
     "log_line",
@@ -87,7 +92,20 @@ def row(key: str, state: DashboardState) -> dict[str, Any]:
         "error": state.error,
         "startedAt": state.started_at,
         "finishedAt": state.finished_at,
+        "deployments": deployments(state),
     }
+
+
+def deployments(state: DashboardState) -> list[dict[str, Any]]:
+    """The run's deployments, oldest first: ``{slug, target, step, url, enabled}`` each.
+
+    ``target`` is ``"final"`` or ``"checkpoint step N"``; ``step`` is None for the
+    final adapter. A key is never part of it.
+    """
+    return [
+        {"slug": d.slug, "target": d.target, "step": d.step, "url": d.url, "enabled": d.enabled}
+        for d in state.deployments
+    ]
 
 
 def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +116,7 @@ def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
 
 
 def trim_diff(changed: dict[str, Any], pt: Point | None) -> dict[str, Any]:
-    """Drop from a row diff what the browser learns from the point sent beside it (Rule 2)."""
+    """Drop from a row diff what the browser learns from the point sent beside it (Rule 3)."""
     if pt is None:
         return changed
     _, step, loss, eval_loss, lr = pt
@@ -111,7 +129,7 @@ def trim_diff(changed: dict[str, Any], pt: Point | None) -> dict[str, Any]:
 
 
 def point(seq: int, event: TrainingLog) -> Point:
-    """A log event as a chart point (Rule 2)."""
+    """A log event as a chart point (Rule 3)."""
     return [
         seq,
         event.step,

@@ -251,6 +251,7 @@ function drawRun(id) {
   const stop = stopText(run);
   $("run-stop").hidden = !run.stop; $("run-stop").textContent = run.stop ? stop : "";
   $("run-error").hidden = !run.error || !!run.stop; $("run-error").textContent = run.error || "";
+  drawDeployments(run);
   const cancel = $("cancel");
   // Once sent, the button stays (disabled) to say so; otherwise only a live run has one.
   cancel.hidden = !(run.state === "running" || run.state === "waiting") && S.cancelSent !== id;
@@ -277,6 +278,18 @@ function drawRun(id) {
     S.series.delete(id);
     loadHistory(id).then((h) => { h.finished = true; schedule(); });
   }
+}
+
+function drawDeployments(run) {
+  // One line per deployment: slug, target and base URL, as text (never a key, never a link).
+  const lines = (run.deployments || []).map((d) => {
+    const li = el("li", "deployed ", "deployment"); li.dataset.slug = d.slug;
+    li.append(el("span", d.slug, "mono"), el("span", `: ${d.target} at `), el("span", d.url, "mono"));
+    if (!d.enabled) li.append(el("span", " (disabled)", "muted"));
+    return li;
+  });
+  $("run-deployments").replaceChildren(...lines);
+  $("run-deployments").hidden = lines.length === 0;
 }
 
 function drawAdapters(run, hist) {
