@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_OK
-from arkor_rx.cli._deployment import find_deployment, slug
+from arkor_rx.cli._deployment import find_deployment, shown, slug
 
 if TYPE_CHECKING:
     from arkor_rx.cli._common import Subparsers
@@ -34,5 +34,5 @@ async def run(args: argparse.Namespace) -> int:
     async with ArkorClient.from_env() as client:
         deployment = await find_deployment(client, args.slug)
         await client.delete_deployment(deployment.id)
-    print(f"deleted deployment {deployment.slug} and its keys")
+    print(f"deleted deployment {shown(deployment.slug)} and its keys")
     return EXIT_OK
