@@ -18,6 +18,7 @@ from rich.console import Console
 
 from arkor_rx._printable import NAME_CHARS, printable
 from arkor_rx.cli import _live
+from arkor_rx.cli._commands import HELP
 from arkor_rx.deployments import (
     BaseModelTarget,
     Deployment,
@@ -26,10 +27,11 @@ from arkor_rx.deployments import (
 from arkor_rx.errors import ConfigError
 
 if TYPE_CHECKING:
+    from arkor_rx.cli._common import Subparsers
     from arkor_rx.client import ArkorClient
     from arkor_rx.deployments import AdapterTarget
 
-__all__ = ["find_deployment", "shown", "slug", "target_text", "wide_console"]
+__all__ = ["find_deployment", "shown", "slug", "slug_parser", "target_text", "wide_console"]
 
 
 def shown(text: str, limit: int = NAME_CHARS) -> str:
@@ -48,6 +50,13 @@ def slug(text: str) -> str:
         return check_deployment_slug(text)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def slug_parser(subparsers: Subparsers, name: str, description: str) -> argparse.ArgumentParser:
+    """Add the command ``name`` (``keys``, ``undeploy``) that names a deployment by its SLUG."""
+    parser = subparsers.add_parser(name, help=HELP[name], description=description)
+    parser.add_argument("slug", metavar="SLUG", type=slug, help="the deployment's slug")
+    return parser
 
 
 def target_text(target: AdapterTarget | BaseModelTarget) -> str:

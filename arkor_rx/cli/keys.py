@@ -15,9 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from arkor_rx._printable import TEXT_CHARS
-from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_OK
-from arkor_rx.cli._deployment import find_deployment, shown, slug, wide_console
+from arkor_rx.cli._deployment import find_deployment, shown, slug_parser, wide_console
 from arkor_rx.deployments import DeploymentKey, check_key_label
 from arkor_rx.errors import ConfigError
 
@@ -36,13 +35,12 @@ def _label(text: str) -> str:
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``keys`` and its flags."""
-    parser = subparsers.add_parser(
+    parser = slug_parser(
+        subparsers,
         "keys",
-        help=HELP["keys"],
-        description="List the keys of the deployment SLUG, issue one (--create LABEL: the "
-        "key is shown once) or revoke one (--revoke KEY_ID).",
+        "List the keys of the deployment SLUG, issue one (--create LABEL: the key is shown "
+        "once) or revoke one (--revoke KEY_ID).",
     )
-    parser.add_argument("slug", metavar="SLUG", type=slug, help="the deployment's slug")
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--create", type=_label, metavar="LABEL", help="issue a key")
     action.add_argument("--revoke", metavar="KEY_ID", help="revoke a key")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_OK
-from arkor_rx.cli._deployment import find_deployment, shown, slug
+from arkor_rx.cli._deployment import find_deployment, shown, slug_parser
 
 if TYPE_CHECKING:
     from arkor_rx.cli._common import Subparsers
@@ -17,14 +16,12 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``undeploy``."""
-    parser = subparsers.add_parser(
+    return slug_parser(
+        subparsers,
         "undeploy",
-        help=HELP["undeploy"],
-        description="Delete the deployment named SLUG and its keys; its URL answers 404 "
-        "and the slug is free again.",
+        "Delete the deployment named SLUG and its keys; its URL answers 404 and the slug is "
+        "free again.",
     )
-    parser.add_argument("slug", metavar="SLUG", type=slug, help="the deployment's slug")
-    return parser
 
 
 async def run(args: argparse.Namespace) -> int:
