@@ -122,9 +122,17 @@ def _overwrite_problem(target: _Target, reading: Sequence[str]) -> str | None:
         source = Path(name).expanduser()
         if not is_folder and _same_file(source, path):
             return f"is {name}, the file being read (it would be overwritten)"
-        if is_folder and any(_same_file(folder, path) for folder in source.resolve().parents):
+        if is_folder and any(_same_file(folder, path) for folder in _folders_of(source)):
             return f"holds {name}, the file being read (give the sink another folder)"
     return None
+
+
+def _folders_of(source: Path) -> Sequence[Path]:
+    """The folders that hold ``source`` (where its links lead), innermost first."""
+    try:
+        return source.resolve().parents
+    except (OSError, RuntimeError):  # a symlink loop: reading it fails, in its own words
+        return ()
 
 
 def _same_file(a: str | Path, b: str | Path) -> bool:
