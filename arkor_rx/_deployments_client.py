@@ -99,6 +99,13 @@ class DeploymentRoutes(ClientCore):
             self._parse(status, item, model, f"{what} ({field}[{i}])") for i, item in enumerate(raw)
         ]
 
+    async def _deployment(
+        self, method: str, path: str, what: str, body: dict[str, Any] | None = None
+    ) -> Deployment:
+        """The ``deployment`` object the server answers to a request."""
+        status, raw = await self._call(method, path, json_body=body)
+        return self._item(status, raw, "deployment", Deployment, what)
+
     async def list_deployments(self) -> list[Deployment]:
         """The project's deployments (``GET /v1/endpoints``).
 
@@ -153,8 +160,7 @@ class DeploymentRoutes(ClientCore):
             "authMode": _auth_mode(auth_mode),
             **_retention(run_retention_mode, run_retention_days),
         }
-        status, raw = await self._call("POST", endpoints_path(), json_body=body)
-        return self._item(status, raw, "deployment", Deployment, "create deployment")
+        return await self._deployment("POST", endpoints_path(), "create deployment", body)
 
     async def get_deployment(self, deployment_id: str) -> Deployment:
         """One deployment (``GET /v1/endpoints/{id}``).
@@ -164,8 +170,7 @@ class DeploymentRoutes(ClientCore):
             CloudApiError: 404 for an unknown deployment, or another non-2xx answer.
             TransportError: no answer could be had.
         """
-        status, raw = await self._call("GET", endpoint_path(deployment_id))
-        return self._item(status, raw, "deployment", Deployment, "get deployment")
+        return await self._deployment("GET", endpoint_path(deployment_id), "get deployment")
 
     async def update_deployment(
         self,
@@ -208,8 +213,8 @@ class DeploymentRoutes(ClientCore):
             body["enabled"] = enabled
         if not body:
             raise ConfigError("update_deployment: give at least one field to change")
-        status, raw = await self._call("PATCH", endpoint_path(deployment_id), json_body=body)
-        return self._item(status, raw, "deployment", Deployment, "update deployment")
+        path = endpoint_path(deployment_id)
+        return await self._deployment("PATCH", path, "update deployment", body)
 
     async def delete_deployment(self, deployment_id: str) -> None:
         """Delete a deployment and its keys (``DELETE /v1/endpoints/{id}``); its URL goes 404.

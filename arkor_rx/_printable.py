@@ -9,11 +9,15 @@ was sent; the text renderers apply it where a server string enters them.
 
 Rule 2: what is drawn is bounded: a 400,000-character name is cut to ``limit``
 characters before anything measures or escapes it.
+
+Rule 3: a message that echoes a value it refuses (a bad slug, an unknown id)
+quotes it with [`quoted`][arkor_rx._printable.quoted]: its ``repr`` (which shows
+every control as an escape), cut, so a megabyte of input is not sent back.
 """
 
 from __future__ import annotations
 
-__all__ = ["NAME_CHARS", "TEXT_CHARS", "printable"]
+__all__ = ["NAME_CHARS", "TEXT_CHARS", "printable", "quoted"]
 
 NAME_CHARS = 120
 """The most characters of a job name (or id, or label) drawn."""
@@ -40,3 +44,14 @@ def printable(text: str, limit: int = TEXT_CHARS) -> str:
     if len(text) > limit:
         text = text[: max(0, limit - 1)] + "…"
     return text.translate(_TABLE)
+
+
+def quoted(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters: safe to echo input in a message.
+
+    Examples:
+        >>> quoted("job_1"), quoted("x" * 200, 10)
+        ("'job_1'", "'xxxxxxxx…")
+    """
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+from arkor_rx._printable import quoted
 from arkor_rx.errors import ConfigError
 
 __all__ = [
@@ -168,7 +169,7 @@ def check_deployment_slug(slug: object) -> str:
     """
     if not isinstance(slug, str) or not 2 <= len(slug) <= 50 or not SLUG_PATTERN.match(slug):
         raise ConfigError(
-            f"slug {slug!r}: must be 2-50 characters of lowercase letters, digits and "
+            f"slug {quoted(slug)}: must be 2-50 characters of lowercase letters, digits and "
             'hyphens, starting and ending with a letter or digit (e.g. "support-bot")'
         )
     return slug
@@ -181,7 +182,7 @@ def check_key_label(label: object) -> str:
         ConfigError: not a string of 1–80 characters once trimmed.
     """
     if not isinstance(label, str) or not 1 <= len(label.strip()) <= 80:
-        raise ConfigError(f"label {label!r}: must be 1-80 characters")
+        raise ConfigError(f"label {quoted(label)}: must be 1-80 characters")
     return label.strip()
 
 

@@ -248,6 +248,19 @@ def replay(
     Raises:
         ConfigError: ``speed`` is not a positive number.
     """
+    _check_speed(speed)
+    name = os.fspath(path)
+
+    def subscribe(
+        observer: abc.ObserverBase[TrainingEvent], sub_scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        sched = scheduler or sub_scheduler or _default_scheduler()
+        return _Replaying(name, speed, observer, sched).start()
+
+    return reactivex.create(subscribe)
+
+
+def _check_speed(speed: object) -> None:
     if speed is not None and (
         isinstance(speed, bool)
         or not isinstance(speed, int | float)
@@ -255,75 +268,83 @@ def replay(
         or speed <= 0
     ):
         raise ConfigError(f"replay speed must be a positive number or None, not {speed!r}")
-    name = os.fspath(path)
-    timed_replay = speed is not None
 
-    def subscribe(
-        observer: abc.ObserverBase[TrainingEvent], sub_scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        sched = scheduler or sub_scheduler or _default_scheduler()
-        source = _source(name, timed_replay, sched)
-        pending: deque[_Numbered] = deque()
-        serial = MultipleAssignmentDisposable()
-        disposed = False
-        start: datetime | None = None
-        first_at = 0.0
 
-        def wake() -> None:
-            if not disposed:
-                serial.disposable = sched.schedule(fast if speed is None else timed)
+class _Replaying:
+    """One subscription of ``replay``: the records of its source, emitted back to back in
+    chunks (``speed=None``) or each at its time (Rule 2), until the end, an error or disposal."""
 
-        def ready() -> bool:
-            """True: a record is pending; False: the replay ended, or waits for the reader."""
-            if pending:
-                return True
-            got = source.take(_CHUNK, wake)
-            if got is None:
-                if source.error is not None:
-                    observer.on_error(source.error)
-                else:
-                    observer.on_completed()
-                return False
-            pending.extend(got)
-            return bool(got)
+    def __init__(
+        self,
+        path: str,
+        speed: float | None,
+        observer: abc.ObserverBase[TrainingEvent],
+        sched: abc.SchedulerBase,
+    ) -> None:
+        self._path, self._speed = path, speed
+        self._observer, self._sched = observer, sched
+        self._source = _source(path, speed is not None, sched)
+        self._pending: deque[_Numbered] = deque()
+        self._serial = MultipleAssignmentDisposable()  # the next scheduled action
+        self._disposed = False
+        self._start: datetime | None = None  # when the first timed event was emitted
+        self._first_at = 0.0  # and its receivedAt
 
-        def fast(_s: abc.SchedulerBase, _state: Any = None) -> None:
-            for _ in range(_CHUNK):
-                if disposed or not ready():
-                    return
-                observer.on_next(pending.popleft()[0])
-            serial.disposable = sched.schedule(fast)
+    def start(self) -> abc.DisposableBase:
+        """Schedule the first action; return what stops the replay."""
+        self._wake()
+        return Disposable(self.dispose)
 
-        def timed(_s: abc.SchedulerBase, _state: Any = None) -> None:
-            nonlocal start, first_at
-            assert speed is not None
-            while not disposed and ready():
-                event, at, line = pending[0]
-                if start is None:
-                    start, first_at = sched.now, at
-                try:
-                    due = start + timedelta(seconds=max(0.0, at - first_at) / speed)
-                except OverflowError:  # years apart: past the calendar's end
-                    dispose()
-                    observer.on_error(_too_far(name, line, at - first_at, speed))
-                    return
-                if due > sched.now:
-                    serial.disposable = sched.schedule_absolute(due, timed)
-                    return
-                pending.popleft()
-                observer.on_next(event)
+    def dispose(self) -> None:
+        """Stop: no action runs after this, and the source is closed."""
+        self._disposed = True
+        self._serial.dispose()
+        self._source.close()
 
-        serial.disposable = sched.schedule(fast if speed is None else timed)
+    def _wake(self) -> None:
+        if not self._disposed:
+            action = self._fast if self._speed is None else self._timed
+            self._serial.disposable = self._sched.schedule(action)
 
-        def dispose() -> None:
-            nonlocal disposed
-            disposed = True
-            serial.dispose()
-            source.close()
+    def _ready(self) -> bool:
+        """True: a record is pending; False: the replay ended, or waits for the reader."""
+        if self._pending:
+            return True
+        got = self._source.take(_CHUNK, self._wake)
+        if got is None:
+            if self._source.error is not None:
+                self._observer.on_error(self._source.error)
+            else:
+                self._observer.on_completed()
+            return False
+        self._pending.extend(got)
+        return bool(got)
 
-        return Disposable(dispose)
+    def _fast(self, _s: abc.SchedulerBase, _state: Any = None) -> None:
+        for _ in range(_CHUNK):
+            if self._disposed or not self._ready():
+                return
+            self._observer.on_next(self._pending.popleft()[0])
+        self._serial.disposable = self._sched.schedule(self._fast)
 
-    return reactivex.create(subscribe)
+    def _timed(self, _s: abc.SchedulerBase, _state: Any = None) -> None:
+        speed = self._speed
+        assert speed is not None
+        while not self._disposed and self._ready():
+            event, at, line = self._pending[0]
+            if self._start is None:
+                self._start, self._first_at = self._sched.now, at
+            try:
+                due = self._start + timedelta(seconds=max(0.0, at - self._first_at) / speed)
+            except OverflowError:  # years apart: past the calendar's end
+                self.dispose()
+                self._observer.on_error(_too_far(self._path, line, at - self._first_at, speed))
+                return
+            if due > self._sched.now:
+                self._serial.disposable = self._sched.schedule_absolute(due, self._timed)
+                return
+            self._pending.popleft()
+            self._observer.on_next(event)
 
 
 def _too_far(path: str, line: int, gap: float, speed: float) -> ReplayError:

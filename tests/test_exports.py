@@ -73,7 +73,7 @@ def test_importing_arkor_rx_and_its_sinks_loads_no_optional_library() -> None:
     import subprocess
     import sys
 
-    heavy = (
+    heavy = (  # the optional extras (the sinks, views, sweeps) and the test-only libraries
         "tensorboardX",
         "tensorboard",
         "mlflow",
@@ -82,6 +82,10 @@ def test_importing_arkor_rx_and_its_sinks_loads_no_optional_library() -> None:
         "optuna",
         "matplotlib",
         "IPython",
+        "openai",
+        "psycopg",
+        "playwright",
+        "sqlalchemy",
     )
     code = (
         "import sys, arkor_rx, arkor_rx.sinks, arkor_rx.operators, arkor_rx.notebook, "

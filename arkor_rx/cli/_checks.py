@@ -9,11 +9,17 @@ what is wrong; ``main`` prints it as one line and exits 1, before a server
 starts or a job is submitted. The checks only look: they create nothing
 (the port is bound and released at once).
 
-Rule 2: a sink that failed during the run (its ``stats.errors``) is named
+Rule 2: a sink never writes over what the command reads: a file target
+(``--record``, ``--csv``, an MLflow SQLite database) that is an input file (the
+same path, a hard link or a symlink: ``os.path.samefile``), or a folder target
+(``--tensorboard``, an MLflow file store) that holds one, is refused the same
+way, before the input is opened.
+
+Rule 3: a sink that failed during the run (its ``stats.errors``) is named
 after the summary, with its last error, and the command exits 1 even when
 the run itself succeeded: what the user asked to be written was not.
 
-Rule 3: a library's own chatter is not the command's output: MLflow's INFO
+Rule 4: a library's own chatter is not the command's output: MLflow's INFO
 lines (creating its database tables ...) are hidden unless the user set
 ``MLFLOW_LOGGING_LEVEL``; its warnings and errors still show.
 """
@@ -25,7 +31,7 @@ import errno
 import importlib
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,13 +48,17 @@ __all__ = [
 ]
 
 
-def prepare_sinks(args: argparse.Namespace) -> None:
+def prepare_sinks(args: argparse.Namespace, reading: Sequence[str] = ()) -> None:
     """Before ``build_sinks(args)``: check the targets (`check_sink_targets`), quiet MLflow.
 
+    Args:
+        args: the parsed command line, with the sink flags.
+        reading: the files the command reads (a replay's recording): no sink may write them.
+
     Raises:
-        ConfigError: a target that cannot be written.
+        ConfigError: a target that cannot be written, or that would overwrite an input.
     """
-    check_sink_targets(args)
+    check_sink_targets(args, reading)
     if getattr(args, "mlflow", None) and "MLFLOW_LOGGING_LEVEL" not in os.environ:
         _quiet_mlflow()
 
@@ -63,26 +73,73 @@ def _quiet_mlflow() -> None:
     logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
-def check_sink_targets(args: argparse.Namespace) -> None:
+def check_sink_targets(args: argparse.Namespace, reading: Sequence[str] = ()) -> None:
     """Check every sink flag given in ``args``; raise on the first that cannot work.
 
+    Args:
+        args: the parsed command line, with the sink flags.
+        reading: the files the command reads: a file target that is one of them,
+            or a folder target that holds one, is refused (Rule 2).
+
     Raises:
-        ConfigError: ``--record FILE: the folder /x does not exist`` and the like.
+        ConfigError: ``--record FILE: the folder /x does not exist``,
+            ``--csv R: is R, the file being read (it would be overwritten)`` and the like.
     """
-    checks: tuple[tuple[str, Callable[[Any], str | None]], ...] = (
-        ("record", file_problem),
-        ("csv", file_problem),
-        ("tensorboard", folder_problem),
-        ("mlflow", _mlflow_problem),
-        ("prometheus", _port_problem),
+    checks: tuple[tuple[str, Callable[[Any], str | None], Callable[[Any], _Target]], ...] = (
+        ("record", file_problem, _file),
+        ("csv", file_problem, _file),
+        ("tensorboard", folder_problem, _folder),
+        ("mlflow", _mlflow_problem, _mlflow_target),
+        ("prometheus", _port_problem, lambda port: None),
     )
-    for flag, check in checks:
+    for flag, check, target in checks:
         value = getattr(args, flag, None)
         if value is None:
             continue
-        problem = check(value)
+        problem = check(value) or _overwrite_problem(target(value), reading)
         if problem is not None:
             raise ConfigError(f"--{flag} {value}: {problem}")
+
+
+_Target = tuple[str, bool] | None
+"""Where a sink writes on this machine: a path and whether it is a folder (None: not a path)."""
+
+
+def _file(path: str) -> _Target:
+    return path, False
+
+
+def _folder(path: str) -> _Target:
+    return path, True
+
+
+def _overwrite_problem(target: _Target, reading: Sequence[str]) -> str | None:
+    """Why writing ``target`` would overwrite a file being read (None: it would not)."""
+    if target is None:
+        return None
+    path, is_folder = target
+    for name in reading:
+        source = Path(name).expanduser()
+        if not is_folder and _same_file(source, path):
+            return f"is {name}, the file being read (it would be overwritten)"
+        if is_folder and any(_same_file(folder, path) for folder in _folders_of(source)):
+            return f"holds {name}, the file being read (give the sink another folder)"
+    return None
+
+
+def _folders_of(source: Path) -> Sequence[Path]:
+    """The folders that hold ``source`` (where its links lead), innermost first."""
+    try:
+        return source.resolve().parents
+    except (OSError, RuntimeError):  # a symlink loop: reading it fails, in its own words
+        return ()
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    try:
+        return os.path.samefile(Path(a).expanduser(), Path(b).expanduser())
+    except OSError:  # either is missing: not the same file
+        return False
 
 
 def file_problem(path: str) -> str | None:
@@ -120,19 +177,28 @@ def folder_problem(path: str) -> str | None:
     return None
 
 
-def _mlflow_problem(uri: str) -> str | None:
-    """A local MLflow store that cannot be written (a server URI is not checked here)."""
+def _mlflow_target(uri: str) -> _Target:
+    """Where a local MLflow store lives: a SQLite file or a folder (None: a server, or memory)."""
     parts = urlsplit(uri)
     if parts.scheme == "sqlite":
         database = uri.split(":///", 1)[1] if ":///" in uri else ""
-        return None if database in ("", ":memory:") else file_problem(database)
+        return None if database in ("", ":memory:") else (database, False)
     if parts.scheme == "file":
         from urllib.request import url2pathname
 
-        return folder_problem(url2pathname(parts.path))
+        return url2pathname(parts.path), True
     if parts.scheme == "" or len(parts.scheme) == 1:  # a plain path (or a Windows drive)
-        return folder_problem(uri)
+        return uri, True
     return None
+
+
+def _mlflow_problem(uri: str) -> str | None:
+    """A local MLflow store that cannot be written (a server URI is not checked here)."""
+    target = _mlflow_target(uri)
+    if target is None:
+        return None
+    path, is_folder = target
+    return folder_problem(path) if is_folder else file_problem(path)
 
 
 def _port_problem(port: int) -> str | None:

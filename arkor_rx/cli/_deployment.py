@@ -3,6 +3,10 @@
 ``deploy``, ``deployments``, ``undeploy`` and ``keys`` import this module, not
 each other, so each command loads only its own module (Rule 4 of
 [`arkor_rx.cli`][arkor_rx.cli]).
+
+Rule: every string a server sent (a slug, a URL, a job id, a key's label, even
+a key's plaintext) is printed through ``shown``: data, never terminal control
+(issue 23.3, as ``arkor-rx jobs`` does).
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from arkor_rx._printable import NAME_CHARS, printable
 from arkor_rx.cli import _live
+from arkor_rx.cli._commands import HELP
 from arkor_rx.deployments import (
     BaseModelTarget,
     Deployment,
@@ -21,10 +27,21 @@ from arkor_rx.deployments import (
 from arkor_rx.errors import ConfigError
 
 if TYPE_CHECKING:
+    from arkor_rx.cli._common import Subparsers
     from arkor_rx.client import ArkorClient
     from arkor_rx.deployments import AdapterTarget
 
-__all__ = ["find_deployment", "slug", "target_text", "wide_console"]
+__all__ = ["find_deployment", "shown", "slug", "slug_parser", "target_text", "wide_console"]
+
+
+def shown(text: str, limit: int = NAME_CHARS) -> str:
+    """A server's string as it may be printed: no terminal control, at most ``limit`` characters.
+
+    Examples:
+        >>> shown("bot\\x1b[2J")
+        'bot\\\\x1b[2J'
+    """
+    return printable(text, limit)
 
 
 def slug(text: str) -> str:
@@ -35,8 +52,16 @@ def slug(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def slug_parser(subparsers: Subparsers, name: str, description: str) -> argparse.ArgumentParser:
+    """Add the command ``name`` (``keys``, ``undeploy``) that names a deployment by its SLUG."""
+    parser = subparsers.add_parser(name, help=HELP[name], description=description)
+    parser.add_argument("slug", metavar="SLUG", type=slug, help="the deployment's slug")
+    return parser
+
+
 def target_text(target: AdapterTarget | BaseModelTarget) -> str:
-    """A one-line summary of a target, as Studio's Endpoints page writes it.
+    """A one-line summary of a target, as Studio's Endpoints page writes it (its
+    server strings ``shown``).
 
     Examples:
         >>> from arkor_rx.deployments import checkpoint_target
@@ -44,11 +69,11 @@ def target_text(target: AdapterTarget | BaseModelTarget) -> str:
         'checkpoint step 40 (job job_1)'
     """
     if isinstance(target, BaseModelTarget):
-        return f"base model {target.base_model}"
+        return f"base model {shown(target.base_model)}"
     adapter = target.adapter
     if adapter.kind == "final":
-        return f"final adapter (job {adapter.job_id})"
-    return f"checkpoint step {adapter.step} (job {adapter.job_id})"
+        return f"final adapter (job {shown(adapter.job_id)})"
+    return f"checkpoint step {adapter.step} (job {shown(adapter.job_id)})"
 
 
 def wide_console() -> Console:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -57,6 +57,16 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         description="Start the local backend on a free port, submit a triage job and "
         "show it live; an early-stopping rule watches the run.",
     )
+    _add_run_flags(parser)
+    _live.add_view_flags(parser)
+    _add_sweep_flags(parser)
+    add_sink_flags(parser)
+    add_dashboard_flag(parser)
+    return parser
+
+
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """The run's flags: its length, learning rate, seed, pace, dataset and the faults to show."""
     parser.add_argument("--chaos", action="store_true", help="drop connections, send garbage")
     parser.add_argument(
         "--steps",
@@ -96,7 +106,10 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         metavar="N",
         help="make the local backend fail the run at step N, to see the failure path",
     )
-    _live.add_view_flags(parser)
+
+
+def _add_sweep_flags(parser: argparse.ArgumentParser) -> None:
+    """``--sweep`` and how many of its runs train at once."""
     parser.add_argument(
         "--sweep",
         action="store_true",
@@ -109,9 +122,6 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         metavar="N",
         help=f"with --sweep: runs at a time (default {SWEEP_MAX_CONCURRENT})",
     )
-    add_sink_flags(parser)
-    add_dashboard_flag(parser)
-    return parser
 
 
 SWEEP_MAX_CONCURRENT = 2
@@ -215,21 +225,15 @@ async def _run(
     roots: list[Path] | None,
     sinks: list[Any],
 ) -> int:
-    from arkor_rx.callbacks import TrainerCallbacks
     from arkor_rx.client import ArkorClient
-    from arkor_rx.retry import ReconnectPolicy
-    from arkor_rx.samples import CheckpointSamples
     from arkor_rx.server import LocalServer, ServerConfig
-    from arkor_rx.server.demo_data import SYSTEM_PROMPT
-    from arkor_rx.trainer import create_trainer
 
     console = _live.console()
     view = _live.view(console, args.no_live)  # smoothing with DEMO_SMOOTHING
+    config = ServerConfig(step_delay=step_delay, faults=faults)
 
     async with (
-        LocalServer(
-            ServerConfig(step_delay=step_delay, faults=faults), dataset_roots=roots
-        ) as server,
+        LocalServer(config, dataset_roots=roots) as server,
         ArkorClient(server.url, server.token, "local", "demo") as client,
         dashboard_beside(args, client) as web,
     ):
@@ -244,32 +248,50 @@ async def _run(
         def on_event(ctx: Any) -> None:
             show(ctx.event)
 
-        trainer = create_trainer(
-            name="triage-demo",
-            model=DEMO_MODEL,
-            dataset=dataset,
-            max_steps=args.steps,
-            learning_rate=args.learning_rate,
-            logging_steps=2,
-            eval_steps=max(1, args.steps // 12),
-            save_steps=max(1, args.steps // 3),
-            seed=args.seed,
-            callbacks=TrainerCallbacks(
-                on_started=on_event,
-                on_log=on_event,
-                on_checkpoint=on_event,
-                on_completed=on_event,
-                on_failed=on_event,
-            ),
-            client=client,
-            # quick reconnects: the backend is on this machine
-            reconnect=ReconnectPolicy(initial_delay=0.05, max_delay=0.5, max_attempts=20),
-            early_stopping=demo_rules(),
-            # The question each checkpoint is asked: its answers travel to every sink
-            # (TensorBoard's text, MLflow's and W&B's tables, the web dashboard) and,
-            # through _AnswersShown, to the view.
-            samples=CheckpointSamples([DEMO_TICKET], max_tokens=40, system=SYSTEM_PROMPT),
-            sinks=[*sinks, *web, _AnswersShown(view)],
-        )
+        answers = _AnswersShown(view)
+        trainer = _demo_trainer(args, client, dataset, [*sinks, *web, answers], on_event)
         trainer_box.append(trainer)
         return await _live.follow_trainer(trainer, view, console)
+
+
+def _demo_trainer(
+    args: argparse.Namespace,
+    client: Any,
+    dataset: Any,
+    sinks: list[Any],
+    on_event: Callable[[Any], None],
+) -> Any:
+    """The demo's trainer: ``on_event`` sees every event, the sinks every event and answer."""
+    from arkor_rx.callbacks import TrainerCallbacks
+    from arkor_rx.retry import ReconnectPolicy
+    from arkor_rx.samples import CheckpointSamples
+    from arkor_rx.server.demo_data import SYSTEM_PROMPT
+    from arkor_rx.trainer import create_trainer
+
+    return create_trainer(
+        name="triage-demo",
+        model=DEMO_MODEL,
+        dataset=dataset,
+        max_steps=args.steps,
+        learning_rate=args.learning_rate,
+        logging_steps=2,
+        eval_steps=max(1, args.steps // 12),
+        save_steps=max(1, args.steps // 3),
+        seed=args.seed,
+        callbacks=TrainerCallbacks(
+            on_started=on_event,
+            on_log=on_event,
+            on_checkpoint=on_event,
+            on_completed=on_event,
+            on_failed=on_event,
+        ),
+        client=client,
+        # quick reconnects: the backend is on this machine
+        reconnect=ReconnectPolicy(initial_delay=0.05, max_delay=0.5, max_attempts=20),
+        early_stopping=demo_rules(),
+        # The question each checkpoint is asked: its answers travel to every sink
+        # (TensorBoard's text, MLflow's and W&B's tables, the web dashboard) and,
+        # through _AnswersShown, to the view.
+        samples=CheckpointSamples([DEMO_TICKET], max_tokens=40, system=SYSTEM_PROMPT),
+        sinks=sinks,
+    )

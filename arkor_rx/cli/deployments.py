@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from rich import box
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from arkor_rx._printable import TEXT_CHARS
 from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_OK
-from arkor_rx.cli._deployment import target_text, wide_console
+from arkor_rx.cli._deployment import shown, target_text, wide_console
 from arkor_rx.deployments import Deployment
 
 if TYPE_CHECKING:
@@ -31,17 +32,18 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 
 def deployments_table(deployments: Sequence[Deployment]) -> Table:
-    """The deployments as a rich table (a pure function of its input)."""
+    """The deployments as a rich table (a pure function of its input); the server's
+    strings as data, never markup or terminal control."""
     table = Table(box=box.SIMPLE_HEAD)
     for name in ("slug", "target", "auth", "state", "url"):
         table.add_column(name, no_wrap=name in ("slug", "url"))
     for dep in deployments:
         table.add_row(
-            escape(dep.slug),
-            escape(target_text(dep.target)),
+            Text(shown(dep.slug)),
+            Text(target_text(dep.target)),
             "key" if dep.auth_mode == "fixed_api_key" else "none",
             "[green]enabled[/]" if dep.enabled else "[yellow]disabled[/]",
-            escape(dep.url),
+            Text(shown(dep.url, TEXT_CHARS)),
         )
     return table
 

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from rich import box
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from arkor_rx.cli._commands import HELP
+from arkor_rx._printable import TEXT_CHARS
 from arkor_rx.cli._common import EXIT_OK
-from arkor_rx.cli._deployment import find_deployment, slug, wide_console
+from arkor_rx.cli._deployment import find_deployment, shown, slug_parser, wide_console
 from arkor_rx.deployments import DeploymentKey, check_key_label
 from arkor_rx.errors import ConfigError
 
@@ -35,13 +35,12 @@ def _label(text: str) -> str:
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``keys`` and its flags."""
-    parser = subparsers.add_parser(
+    parser = slug_parser(
+        subparsers,
         "keys",
-        help=HELP["keys"],
-        description="List the keys of the deployment SLUG, issue one (--create LABEL: the "
-        "key is shown once) or revoke one (--revoke KEY_ID).",
+        "List the keys of the deployment SLUG, issue one (--create LABEL: the key is shown "
+        "once) or revoke one (--revoke KEY_ID).",
     )
-    parser.add_argument("slug", metavar="SLUG", type=slug, help="the deployment's slug")
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--create", type=_label, metavar="LABEL", help="issue a key")
     action.add_argument("--revoke", metavar="KEY_ID", help="revoke a key")
@@ -52,15 +51,16 @@ def keys_table(keys: Sequence[DeploymentKey]) -> Table:
     """The keys as a rich table: id, label, prefix, state, created, last used."""
     table = Table(box=box.SIMPLE_HEAD)
     for name in ("id", "label", "prefix", "state", "created", "last used"):
-        table.add_column(name, no_wrap=name != "label")
+        # folded, never cut: a long cell (a server's) cannot squeeze the other columns out
+        table.add_column(name, overflow="fold")
     for key in keys:
-        table.add_row(
-            escape(key.id),
-            escape(key.label),
-            escape(key.prefix) + "…",
+        table.add_row(  # the server's strings: as written, no markup or terminal control
+            Text(shown(key.id)),
+            Text(shown(key.label)),
+            Text(shown(key.prefix) + "…"),
             "[green]active[/]" if key.enabled else "[red]revoked[/]",
-            escape(key.created_at or "—"),
-            escape(key.last_used_at or "—"),
+            Text(shown(key.created_at or "—")),
+            Text(shown(key.last_used_at or "—")),
         )
     return table
 
@@ -73,15 +73,15 @@ async def run(args: argparse.Namespace) -> int:
         deployment = await find_deployment(client, args.slug)
         if args.create is not None:
             key = await client.create_deployment_key(deployment.id, args.create)
-            print(f"issued key {key.id} ({key.label}) for {deployment.slug}")
-            print(f"API key: {key.plaintext}")
+            print(f"issued key {shown(key.id)} ({shown(key.label)}) for {shown(deployment.slug)}")
+            print(f"API key: {shown(key.plaintext, TEXT_CHARS)}")
             print("         (shown once: store it now)")
             return EXIT_OK
         if args.revoke is not None:
             await client.revoke_deployment_key(deployment.id, args.revoke)
-            print(f"revoked key {args.revoke} of {deployment.slug}")
+            print(f"revoked key {shown(args.revoke)} of {shown(deployment.slug)}")
             return EXIT_OK
         keys = await client.list_deployment_keys(deployment.id)
     console = wide_console()
-    console.print(keys_table(keys) if keys else f"{deployment.slug} has no keys")
+    console.print(keys_table(keys) if keys else Text(f"{shown(deployment.slug)} has no keys"))
     return EXIT_OK

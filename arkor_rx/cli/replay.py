@@ -16,13 +16,17 @@ recording are ``NAME #2`` ... in the view. The view says the job is
 
 Rule 4: a bad line stops the replay with the one-line error naming the file
 and line, after the events before it were shown and written (exit 1).
+
+Rule 5: no sink writes over the recording: ``--record FILE``, ``--csv FILE``
+or an MLflow SQLite database that is FILE, or a ``--tensorboard`` or MLflow
+folder that holds it, is refused in one line before anything is read (Rule 2
+of ``arkor_rx.cli._checks``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,10 +79,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 async def run(args: argparse.Namespace) -> int:
     """Replay the file under the view into the sinks."""
-    record = getattr(args, "record", None)
-    if record and _same_file(args.file, record):
-        return fail(f"--record {record} is the recording being replayed (it would be truncated)")
-    prepare_sinks(args)
+    prepare_sinks(args, reading=[args.file])  # no sink may write over the recording
     sinks = build_sinks(args, backfill=True)
     try:
         status = await _replay(args, sinks)
@@ -153,13 +154,6 @@ async def _show_all(
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if all(run.succeeded for run in view.view.ordered) else EXIT_ERROR
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # either is missing: not the same file
-        return False
 
 
 async def _show(view: LiveDashboard, event: TrainingEvent, name: str) -> None:

@@ -78,6 +78,15 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "Every request needs the bearer token; one is generated and printed when "
         "--token is not given.",
     )
+    _add_server_flags(parser)
+    _add_training_flags(parser)
+    _add_timeout_flags(parser)
+    add_dashboard_flag(parser)
+    return parser
+
+
+def _add_server_flags(parser: argparse.ArgumentParser) -> None:
+    """Where the server listens, where it keeps jobs, the token it requires."""
     parser.add_argument(
         "--host",
         default="127.0.0.1",
@@ -103,6 +112,10 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         metavar="TOKEN",
         help="bearer token to require (default: a random one, printed)",
     )
+
+
+def _add_training_flags(parser: argparse.ArgumentParser) -> None:
+    """How jobs train: their pace, the datasets they may read, how many at once."""
     parser.add_argument(
         "--step-delay",
         type=non_negative_float,
@@ -125,6 +138,10 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         metavar="N",
         help="jobs training at once; more wait as queued (default: the number of CPUs)",
     )
+
+
+def _add_timeout_flags(parser: argparse.ArgumentParser) -> None:
+    """How long a slow client may take to send a request."""
     parser.add_argument(
         "--header-timeout",
         type=positive_float,
@@ -139,8 +156,6 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="answer 408 to a request body not received by then (default 30)",
     )
-    add_dashboard_flag(parser)
-    return parser
 
 
 async def run(args: argparse.Namespace) -> int:

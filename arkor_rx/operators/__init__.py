@@ -1742,6 +1742,14 @@ def deploy_best(
     creates it with ``auth_mode`` when there is none. It emits that
     [`Deployment`][arkor_rx.deployments.Deployment] and completes.
 
+    A deployment it *creates* with ``auth_mode="fixed_api_key"`` (the default)
+    has no key yet, so every call is refused (401) until you issue one:
+    ``await client.create_deployment_key(deployment.id, "production")``
+    (its ``plaintext`` is returned that once), or
+    ``arkor-rx keys SLUG --create LABEL``. The operator issues none itself:
+    a key's plaintext has no safe place in a stream. Pass ``auth_mode="none"``
+    for a URL open to anyone who has it.
+
     A checkpoint is a candidate when its run *completed* and the metric was
     reported at the checkpoint's own step (so the value is that model's, not
     an earlier one's): set ``eval_steps`` to a divisor of ``save_steps``. The best
@@ -1776,8 +1784,9 @@ def deploy_best(
         slug: the deployment's slug: 2-50 characters of ``[a-z0-9-]``.
         monitor: the metric to compare (a ``TrainingLog`` metric name).
         mode: ``"min"`` (lower is better) or ``"max"``.
-        auth_mode: the auth mode of a deployment it creates; an existing one's
-            is left as it is.
+        auth_mode: the auth mode of a deployment it creates (with
+            ``"fixed_api_key"``, issue a key before anyone can call it); an
+            existing one's is left as it is, keys included.
         view: a live view ([`LiveDashboard`][arkor_rx.dashboard.LiveDashboard],
             [`LiveView`][arkor_rx.notebook.LiveView],
             [`WebDashboard`][arkor_rx.dashboard.WebDashboard]) to show the

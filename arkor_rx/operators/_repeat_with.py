@@ -7,8 +7,8 @@ failure. Errors are not this operator's business: they pass through at once
 (put [`retry_with`][arkor_rx.operators.retry_with] before it to survive them).
 
 Rule 2: it never completes by itself; it ends on a source error or when the
-subscriber disposes, which cancels a pending delay at once (one
-``SerialDisposable`` holds the subscription or the delay, as in ``retry_with``).
+subscriber disposes, which cancels a pending delay at once (the rounds are
+``_resubscribe.Resubscription``'s, as in ``retry_with``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from reactivex import Observable, abc
-from reactivex.disposable import SerialDisposable, SingleAssignmentDisposable
 
-from arkor_rx.operators._common import resolve_scheduler
+from arkor_rx.operators._resubscribe import Resubscription
 from arkor_rx.operators._retry_with import check_policy
 from arkor_rx.retry import ReconnectPolicy
 
@@ -38,27 +37,8 @@ def repeat_with(
         def subscribe(
             observer: abc.ObserverBase[_T], at_subscribe: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            timer = resolve_scheduler(scheduler, at_subscribe)
-            held = SerialDisposable()
-
-            def on_completed() -> None:
-                held.disposable = timer.schedule_relative(delay, resubscribe)
-
-            def resubscribe(_: abc.SchedulerBase, __: object = None) -> None:
-                if not held.is_disposed:
-                    attach()
-
-            def attach() -> None:
-                # Held before subscribing: a source that completes at once
-                # replaces it with its delay (see _retry_with.attach).
-                inner = SingleAssignmentDisposable()
-                held.disposable = inner
-                inner.disposable = source.subscribe(
-                    observer.on_next, observer.on_error, on_completed, scheduler=at_subscribe
-                )
-
-            attach()
-            return held
+            rounds = Resubscription(source, scheduler, at_subscribe)
+            return rounds.start(observer.on_next, observer.on_error, lambda: rounds.after(delay))
 
         return Observable(subscribe)
 

@@ -10,8 +10,9 @@ Rule 2: every item that passes is progress (``record_data``): the next error
 starts the backoff again from the first delay, with the whole budget.
 
 Rule 3: at most one thing is held at a time, the source's subscription or the
-pending delay, in one ``SerialDisposable``: disposing the output disposes
-whichever it is, so a pending delay is cancelled at once and never resubscribes.
+pending delay: disposing the output disposes whichever it is, so a pending
+delay is cancelled at once and never resubscribes (``_resubscribe.Resubscription``,
+shared with ``repeat_with``).
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from collections.abc import Callable
 from typing import TypeAlias, TypeVar, cast
 
 from reactivex import Observable, abc
-from reactivex.disposable import SerialDisposable, SingleAssignmentDisposable
 
 from arkor_rx.errors import ConfigError
-from arkor_rx.operators._common import resolve_scheduler
+from arkor_rx.operators._resubscribe import Resubscription
 from arkor_rx.retry import GiveUp, ReconnectPolicy, ReconnectState, is_transient
 
 __all__ = ["RetryOn", "check_policy", "default_retry_on", "retry_with", "retryable"]
@@ -92,9 +92,8 @@ def retry_with(
         def subscribe(
             observer: abc.ObserverBase[_T], at_subscribe: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            timer = resolve_scheduler(scheduler, at_subscribe)
             state = ReconnectState(policy, random=draw)
-            held = SerialDisposable()  # the subscription or the pending delay (Rule 3)
+            rounds = Resubscription(source, scheduler, at_subscribe)
 
             def on_next(value: _T) -> None:
                 state.record_data()  # progress: the budget starts afresh (Rule 2)
@@ -113,23 +112,9 @@ def retry_with(
                 if isinstance(decision, GiveUp):
                     observer.on_error(cast(Exception, decision.error))
                     return
-                held.disposable = timer.schedule_relative(decision.delay, resubscribe)
+                rounds.after(decision.delay)
 
-            def resubscribe(_: abc.SchedulerBase, __: object = None) -> None:
-                if not held.is_disposed:
-                    attach()
-
-            def attach() -> None:
-                # Held before subscribing: a source that fails at once replaces it
-                # with its delay, and the finished subscription is then disposed.
-                inner = SingleAssignmentDisposable()
-                held.disposable = inner
-                inner.disposable = source.subscribe(
-                    on_next, on_error, observer.on_completed, scheduler=at_subscribe
-                )
-
-            attach()
-            return held
+            return rounds.start(on_next, on_error, observer.on_completed)
 
         return Observable(subscribe)
 

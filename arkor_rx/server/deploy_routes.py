@@ -130,7 +130,7 @@ def _target(request: web.Request, raw: object) -> dict[str, Any]:
 
 def _auth_mode(raw: object) -> str:
     if raw not in _AUTH_MODES:
-        raise ConfigError(f"authMode: must be 'none' or 'fixed_api_key' (got {raw!r})")
+        raise ConfigError(f"authMode: must be 'none' or 'fixed_api_key' (got {shown(raw)})")
     return str(raw)
 
 
@@ -163,12 +163,12 @@ async def create_deployment(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     slug = check_deployment_slug(body.get("slug"))
     if slug in RESERVED_SLUGS:
-        raise ApiError(400, f"slug {slug!r} is reserved; pick another")
+        raise ApiError(400, f"slug {shown(slug)} is reserved; pick another")
     auth_mode = _auth_mode(body.get("authMode"))
     target = _target(request, body.get("target"))
     mode, days = _retention(body, ("days", 7))
     if store.by_slug(slug) is not None:
-        raise ApiError(409, f"slug {slug!r} is already taken; pick another")
+        raise ApiError(409, f"slug {shown(slug)} is already taken; pick another")
     record = store.create(
         DeploymentRecord(
             id=f"dep_{secrets.token_hex(8)}",
@@ -273,7 +273,7 @@ def _chat_body(body: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
     stream = body.get("stream")
     chat: dict[str, Any] = {"messages": body.get("messages"), "stream": stream or False}
     if stream is not None and not isinstance(stream, bool):
-        raise ConfigError(f"stream: must be true or false (got {stream!r})")
+        raise ConfigError(f"stream: must be true or false (got {shown(stream)})")
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     if max_tokens is not None:
         chat["maxTokens"] = max_tokens

@@ -13,6 +13,10 @@ included); deleting a deployment deletes its keys.
 
 Rule 3: with a data dir everything is in ``<data_dir>/deployments.sqlite3``
 and survives a restart. Only the event loop thread uses the store.
+
+Rule 4: a key's ``last_used_at`` (best-effort, as the docs say) costs a data
+plane call no disk I/O: it changes in memory and is written with the store's
+next write, or when the store closes. A crash loses only those times.
 """
 
 from __future__ import annotations
@@ -140,6 +144,8 @@ class DeploymentStore:
     def __init__(self, path: Path | None = None) -> None:
         self._deployments: dict[str, DeploymentRecord] = {}
         self._keys: dict[str, KeyRecord] = {}
+        self._used: set[str] = set()
+        """The keys whose ``last_used_at`` is not written yet (Rule 4)."""
         self._db: sqlite3.Connection | None = None
         if path is None:
             return
@@ -157,8 +163,10 @@ class DeploymentStore:
             self._keys[key.id] = key
 
     def close(self) -> None:
-        """Close the database (a no-op in memory). Calling it twice is harmless."""
+        """Write the keys' last use, close the database (a no-op in memory). Calling it
+        twice is harmless."""
         if self._db is not None:
+            self._write_used(self._db)
             self._db.close()
             self._db = None
 
@@ -194,7 +202,9 @@ class DeploymentStore:
         self._deployments.pop(deployment_id, None)
         for key in self.keys(deployment_id):
             del self._keys[key.id]
+            self._used.discard(key.id)
         if self._db is not None:
+            self._write_used(self._db)
             self._db.execute(
                 "DELETE FROM deployment_keys WHERE deployment_id = ?", (deployment_id,)
             )
@@ -231,7 +241,7 @@ class DeploymentStore:
 
         Every key of the deployment is compared (in constant time), so the
         answer takes as long for a wrong key as for a right one. A match
-        records ``last_used_at``.
+        records ``last_used_at``, in memory until the next write (Rule 4).
         """
         digest = hash_key(presented)
         found: KeyRecord | None = None
@@ -240,7 +250,9 @@ class DeploymentStore:
                 found = key
         if found is None:
             return None
-        self._save_key(replace(found, last_used_at=utc_now()))
+        self._keys[found.id] = replace(found, last_used_at=utc_now())
+        if self._db is not None:
+            self._used.add(found.id)
         return found.id
 
     def _save_key(self, key: KeyRecord) -> KeyRecord:
@@ -248,12 +260,25 @@ class DeploymentStore:
         self._write("deployment_keys", key.id, asdict(key), deployment_id=key.deployment_id)
         return key
 
+    def _write_used(self, db: sqlite3.Connection) -> None:
+        """Write the keys whose last use changed since the last write (Rule 4)."""
+        used, self._used = self._used, set()
+        for key in (self._keys[key_id] for key_id in used if key_id in self._keys):
+            _upsert(db, "deployment_keys", key.id, asdict(key), deployment_id=key.deployment_id)
+
     def _write(self, table: str, row_id: str, data: dict[str, Any], **column: str) -> None:
-        if self._db is None:
-            return
-        (name, value), text = next(iter(column.items())), json.dumps(data)
-        self._db.execute(
-            f"INSERT INTO {table} (id, {name}, data) VALUES (?, ?, ?) "  # the names are constants
-            f"ON CONFLICT(id) DO UPDATE SET {name} = excluded.{name}, data = excluded.data",
-            (row_id, value, text),
-        )
+        if self._db is not None:
+            self._write_used(self._db)
+            _upsert(self._db, table, row_id, data, **column)
+
+
+def _upsert(
+    db: sqlite3.Connection, table: str, row_id: str, data: dict[str, Any], **column: str
+) -> None:
+    """Insert or replace one row; ``column`` is the one indexed column besides the id."""
+    (name, value), text = next(iter(column.items())), json.dumps(data)
+    db.execute(
+        f"INSERT INTO {table} (id, {name}, data) VALUES (?, ?, ?) "  # the names are constants
+        f"ON CONFLICT(id) DO UPDATE SET {name} = excluded.{name}, data = excluded.data",
+        (row_id, value, text),
+    )

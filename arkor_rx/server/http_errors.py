@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from arkor_rx._printable import quoted as shown
 from arkor_rx.errors import ConfigError
 
 __all__ = [
@@ -64,17 +65,6 @@ class ApiError(Exception):
 def error_response(status: int, message: str, /, **extra: Any) -> web.Response:
     """The JSON error answer ``{"error": message, **extra}``."""
     return web.json_response({"error": message, **extra}, status=status)
-
-
-def shown(value: str, limit: int = 80) -> str:
-    """``repr(value)``, cut to ``limit`` characters: safe to echo an id in a message.
-
-    Examples:
-        >>> shown("job_1"), shown("x" * 200, 10)
-        ("'job_1'", "'xxxxxxxx…")
-    """
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @web.middleware

@@ -58,6 +58,31 @@ def job(
     }
 
 
+def deployment(deployment_id: str = "d1", slug: str = "bot") -> dict[str, Any]:
+    """A deployment as the protocol describes it, its other strings ``HOSTILE``."""
+    return {
+        "id": deployment_id,
+        "slug": slug,
+        "target": {"kind": "adapter", "adapter": {"kind": "final", "jobId": HOSTILE}},
+        "authMode": "fixed_api_key",
+        "enabled": True,
+        "url": HOSTILE,
+    }
+
+
+def deployment_key() -> dict[str, Any]:
+    """A deployment key, listed or just issued, every string of it ``HOSTILE``."""
+    return {
+        "id": HOSTILE,
+        "label": HOSTILE,
+        "prefix": HOSTILE,
+        "enabled": True,
+        "createdAt": HOSTILE,
+        "lastUsedAt": HOSTILE,
+        "plaintext": HOSTILE,
+    }
+
+
 def stream(job_id: str, error: str) -> bytes:
     """An event stream: started, two logs, then failed with ``error``."""
     at = {"jobId": job_id, "timestamp": "2026-01-01T00:00:00Z"}

@@ -23,7 +23,7 @@ from reactivex.testing import TestScheduler
 
 import arkor_rx as ax
 from arkor_rx._read_ahead import ReadAhead
-from arkor_rx.cli import EXIT_ERROR, main
+from arkor_rx.cli import EXIT_ERROR, EXIT_OK, main
 from arkor_rx.replay import MAX_LINE_BYTES, ReplayError
 
 replay_module = importlib.import_module("arkor_rx.replay")  # ax.replay, the function, hides it
@@ -260,8 +260,9 @@ def test_the_cli_says_an_unreadable_file_in_one_line(
 
 
 @pytest.mark.parametrize("how", ["same path", "hard link", "symlink"])
-def test_replay_refuses_to_record_over_its_own_input(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
+@pytest.mark.parametrize("flag", ["--record", "--csv", "--mlflow sqlite"])
+def test_replay_refuses_to_write_a_file_over_its_own_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str, flag: str
 ) -> None:
     path = tmp_path / "r.jsonl"
     content = b"".join(_line(n) for n in range(1, 200))
@@ -273,13 +274,51 @@ def test_replay_refuses_to_record_over_its_own_input(
         os.link(path, target)
     else:
         target.symlink_to(path)
-    assert main(["replay", str(path), "--no-live", "--record", str(target)]) == EXIT_ERROR
+    name, value = flag.split()[0], str(target)
+    if flag == "--mlflow sqlite":
+        value = f"sqlite:///{target}"
+    assert main(["replay", str(path), "--no-live", name, value]) == EXIT_ERROR
     err = capsys.readouterr().err
     assert err == (
-        f"arkor-rx: error: --record {target} is the recording being replayed"
-        " (it would be truncated)\n"
+        f"arkor-rx: error: {name} {value}: is {path}, the file being read"
+        " (it would be overwritten)\n"
     )
     assert path.read_bytes() == content
+
+
+@pytest.mark.parametrize("flag", ["--tensorboard", "--mlflow", "--mlflow file"])
+@pytest.mark.parametrize("depth", ["its folder", "a folder above"])
+def test_replay_refuses_to_write_a_folder_holding_its_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, depth: str
+) -> None:
+    path = tmp_path / "runs" / "r.jsonl"
+    path.parent.mkdir()
+    content = b"".join(_line(n) for n in range(1, 20))
+    path.write_bytes(content)
+    folder = path.parent if depth == "its folder" else tmp_path
+    name, value = flag.split()[0], str(folder)
+    if flag == "--mlflow file":
+        value = folder.as_uri()
+    assert main(["replay", str(path), "--no-live", name, value]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err == (
+        f"arkor-rx: error: {name} {value}: holds {path}, the file being read"
+        " (give the sink another folder)\n"
+    )
+    assert list(path.parent.iterdir()) == [path]  # nothing was written beside it
+    assert path.read_bytes() == content
+
+
+def test_replay_writes_a_sink_beside_its_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "r.jsonl"
+    done = {"type": "training.completed", "jobId": "j1"}
+    end = {"id": "20", "event": done["type"], "data": done, "receivedAt": "2026-01-01T00:00:00Z"}
+    path.write_bytes(b"".join(_line(n) for n in range(1, 20)) + json.dumps(end).encode())
+    csv = tmp_path / "r.csv"
+    assert main(["replay", str(path), "--no-live", "--csv", str(csv)]) == EXIT_OK
+    assert len(csv.read_text().splitlines()) == 20  # the header and 19 steps
 
 
 async def test_the_reader_waits_at_its_budget() -> None:

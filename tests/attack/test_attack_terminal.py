@@ -1,5 +1,6 @@
 """Attack: a server's strings reach a terminal (``jobs``, ``watch``, ``watch --all``,
-LiveDashboard): no ESC or C1 byte from the server may, and rich markup is literal."""
+LiveDashboard, ``deploy``, ``deployments``, ``keys``): no ESC or C1 byte from the
+server may, and rich markup is literal."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ from tests.attack.hostile import (
     SERVER_CONTROL,
     Answer,
     HostileServer,
+    deployment,
+    deployment_key,
     job,
     stream,
 )
@@ -48,6 +51,10 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[HostileServer]:
         hostile.routes["/v1/jobs/j1/events/stream"] = Answer(
             stream("j1", HOSTILE), content_type="text/event-stream"
         )
+        # "bot" is found by its slug (a slug the CLI accepts); the other is hostile throughout.
+        deployments = [deployment("d1", slug="bot"), deployment("d2", slug=HOSTILE)]
+        hostile.routes["/v1/endpoints"] = Answer.of({"deployments": deployments})
+        hostile.routes["/v1/endpoints/d1/keys"] = Answer.of({"keys": [deployment_key()]})
         for key, value in hostile.env().items():
             monkeypatch.setenv(key, value)
         yield hostile
@@ -159,7 +166,35 @@ def _run_in_pty(argv: list[str], env: dict[str, str]) -> bytes:
     return bytes(out)
 
 
-@pytest.mark.parametrize("argv", [["watch", "j1"], ["jobs"]])
+@pytest.mark.parametrize("argv", [["deployments"], ["keys", "bot"]])
+def test_deployments_and_keys_show_the_server_strings_as_data(
+    server: HostileServer, capfd: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    assert main(argv) == 0
+    out, err = capfd.readouterr()
+    _clean(out + err)
+    assert "evil\\x1b]52;c;" in out  # a long cell is folded: its start is on one line
+    assert "[bold]x[/bold]" in out  # markup is literal
+
+
+def test_deploy_and_a_new_key_show_the_server_strings_as_data(
+    server: HostileServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    created = deployment("d1", slug="bot")
+    server.routes["/v1/endpoints"] = Answer.of({"deployment": created})
+    server.routes["/v1/endpoints/d1/keys"] = Answer.of({"key": deployment_key()})
+    assert main(["deploy", "j1", "--slug", "bot"]) == 0
+    server.routes["/v1/endpoints"] = Answer.of({"deployments": [created]})
+    assert main(["keys", "bot", "--create", "staging"]) == 0
+    out, err = capfd.readouterr()
+    _clean(out + err)
+    assert out.count(f"API key:  {SHOWN}") == 1  # deploy's key
+    assert out.count(f"API key: {SHOWN}") == 1  # keys --create's key
+    assert f"base URL: {SHOWN}" in out
+    assert f"issued key {printable(HOSTILE, NAME_CHARS)}" in out
+
+
+@pytest.mark.parametrize("argv", [["watch", "j1"], ["jobs"], ["deployments"], ["keys", "bot"]])
 def test_under_a_pty_no_server_control_reaches_the_terminal(
     server: HostileServer, argv: list[str]
 ) -> None:

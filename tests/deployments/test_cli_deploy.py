@@ -10,6 +10,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from arkor_rx.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
+from tests.attack.hostile import Answer, HostileServer
 from tests.deployments.conftest import QUESTION, Trained
 
 
@@ -138,3 +139,29 @@ async def test_a_taken_slug_is_one_line(
     capsys.readouterr()
     assert await cli("deploy", cli_env.job_id, "--slug", "bot") == EXIT_ERROR
     assert "already taken" in one_line(capsys.readouterr().err)
+
+
+def test_a_failed_key_step_says_the_deployment_was_created(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    created = {
+        "id": "d1",
+        "slug": "bot",
+        "target": {"kind": "adapter", "adapter": {"kind": "final", "jobId": "j1"}},
+        "authMode": "fixed_api_key",
+        "enabled": True,
+    }
+    with HostileServer() as server:
+        for key, value in server.env().items():
+            monkeypatch.setenv(key, value)
+        server.routes["/v1/endpoints"] = Answer.of({"deployment": created})
+        server.routes["/v1/endpoints/d1/keys"] = Answer.of({"error": "keys are disabled"}, 403)
+        assert main(["deploy", "j1", "--slug", "bot"]) == EXIT_ERROR
+        asked = [path for path, _query in server.requests]
+    assert asked == ["/v1/endpoints", "/v1/endpoints/d1/keys"]
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert one_line(err) == (
+        "arkor-rx: error: deployment bot created, but issuing its key failed: "
+        "keys are disabled (HTTP 403); issue one with `arkor-rx keys bot --create LABEL`"
+    )

@@ -6,6 +6,7 @@ import io
 import math
 from typing import Any
 
+import openai
 import pytest
 import reactivex
 from reactivex import operators as ops
@@ -183,6 +184,22 @@ async def test_a_sweep_deploys_its_best_checkpoint_across_runs(trained: Trained)
     job_id, step = by_hand(seen)
     assert deployment.target == ax.checkpoint_target(job_id, step)
     assert [d.slug for d in await trained.client.list_deployments()] == ["sweep-best"]
+
+
+async def test_a_keyed_deployment_it_creates_has_no_key_until_one_is_issued(
+    trained: Trained,
+) -> None:
+    # The trained job saved checkpoints at 10 and 20; step 10 reports the better value.
+    events = run_events(trained.job_id, {10: 0.3, 20: 0.5}, [10, 20])
+    deployment = await reactivex.from_iterable(events).pipe(
+        aop.deploy_best(trained.client, "keyed-bot")  # auth_mode="fixed_api_key", the default
+    )
+    assert deployment.auth_mode == "fixed_api_key"
+    assert await trained.client.list_deployment_keys(deployment.id) == []
+    with pytest.raises(openai.AuthenticationError):  # no key opens it yet
+        await ask(deployment.url, "ark_local_guess")
+    key = await trained.client.create_deployment_key(deployment.id, "production")
+    assert await ask(deployment.url, key.plaintext) == await trained.expected(step=10)
 
 
 async def test_no_candidate_deploys_nothing(trained: Trained) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -78,6 +82,31 @@ async def test_bad_bodies_are_400_naming_the_field(
     status, answer = await call(session, "POST", "/v1/endpoints", body)
     assert status == 400
     assert message in answer["error"]
+
+
+LONG = "z" * 3000
+"""Client input far longer than any message should be (under the fixture's body limit)."""
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/endpoints", {"slug": LONG, "target": BASE_TARGET, "authMode": "none"}, "slug"),
+        ("/v1/endpoints", {"slug": "ok", "target": BASE_TARGET, "authMode": LONG}, "authMode"),
+        ("/v1/endpoints/{id}/keys", {"label": LONG}, "label"),
+        ("/deployments/bot/v1/chat/completions", {**CHAT, "stream": LONG}, "stream"),
+    ],
+)
+async def test_an_error_echoes_client_input_shortened(
+    session: aiohttp.ClientSession, path: str, body: dict[str, Any], field: str
+) -> None:
+    dep = await deploy(session)
+    status, answer = await call(session, "POST", path.replace("{id}", dep["id"]), body)
+    assert status == 400
+    message = answer["error"]["message"] if "deployments/" in path else answer["error"]
+    assert field in message
+    assert "zzzz" in message  # the value is quoted ...
+    assert len(message) < 300  # ... shortened
 
 
 def test_the_reserved_labels_include_the_documented_ones() -> None:
@@ -171,3 +200,40 @@ def test_the_store_keeps_the_hash_and_a_deleted_deployments_keys_go() -> None:
     store.delete("d1")
     assert store.keys("d1") == []
     assert store.check_key("d1", plaintext) is None
+
+
+def _stored_last_use(path: Path, key_id: str) -> str | None:
+    """``last_used_at`` as the database file holds it, read by a connection of its own."""
+    with closing(sqlite3.connect(path)) as db:
+        (data,) = db.execute("SELECT data FROM deployment_keys WHERE id = ?", (key_id,)).fetchone()
+    used: str | None = json.loads(data)["last_used_at"]
+    return used
+
+
+def test_a_keys_last_use_is_kept_in_memory_and_written_with_the_next_write(
+    tmp_path: Path,
+) -> None:
+    from arkor_rx.server.deployments import DeploymentRecord
+
+    path = tmp_path / "deployments.sqlite3"
+    store = DeploymentStore(path)
+    store.create(DeploymentRecord(id="d1", slug="bot", target=BASE_TARGET, auth_mode="none"))
+    key, plaintext = store.create_key("d1", "ci")
+    statements: list[str] = []
+    assert store._db is not None
+    store._db.set_trace_callback(statements.append)
+    for _ in range(3):
+        assert store.check_key("d1", plaintext) == key.id
+    assert statements == []  # a data plane call does no disk I/O
+    [listed] = store.keys("d1")
+    assert listed.last_used_at is not None  # and still shows the last use
+    assert _stored_last_use(path, key.id) is None
+    store.update("d1", enabled=False)  # the next write takes it along
+    assert _stored_last_use(path, key.id) == listed.last_used_at
+    assert store.check_key("d1", plaintext) == key.id
+    used = store.keys("d1")[0].last_used_at
+    store.close()  # and so does closing
+    assert _stored_last_use(path, key.id) == used
+    reopened = DeploymentStore(path)
+    assert reopened.keys("d1")[0].last_used_at == used
+    reopened.close()
