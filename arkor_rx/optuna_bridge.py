@@ -67,10 +67,12 @@ __all__ = [
     "DRIVER_ATTR",
     "JOB_ID_ATTR",
     "JOB_NAME_ATTR",
+    "JOB_NONCE_ATTR",
     "REASON_ATTR",
     "SURPLUS_ATTR",
     "TrialReporter",
     "import_optuna",
+    "job_nonce",
     "study_mode",
     "study_source",
     "trial_rule",
@@ -85,7 +87,12 @@ SURPLUS_ATTR = "arkor_rx.surplus"
 """The user attribute of a trial asked beyond ``n_runs`` (told FAIL, never run)."""
 
 JOB_NAME_ATTR = "arkor_rx.job_name"
-"""The trial user attribute that holds its job's name, recorded before the job is submitted."""
+"""The trial user attribute that holds its job's name, recorded before the job is submitted:
+``<sweep>-t<trial number> (<knobs>) #<nonce>``."""
+
+JOB_NONCE_ATTR = "arkor_rx.job_nonce"
+"""The trial user attribute that holds the random nonce (16 hex digits) its job's name ends
+with, recorded before the job is submitted; an adopting driver finds the job by it."""
 
 DRIVER_ATTR = "arkor_rx.driver"
 """The trial user attribute naming the driver (``host:pid:random``) that asked for it."""
@@ -106,6 +113,17 @@ def import_optuna() -> Any:
     except ModuleNotFoundError:
         raise ModuleNotFoundError(MISSING) from None
     return optuna
+
+
+def job_nonce(name: str) -> str | None:
+    """The nonce a study-driven job's name ends with (``... #<nonce>``); None when it has none.
+
+    Examples:
+        >>> job_nonce("lr-t3 (learning_rate=0.01) #9f2c4e1a77b03d5e")
+        '9f2c4e1a77b03d5e'
+    """
+    head, sep, tail = name.rpartition(" #")
+    return tail if sep and head and tail else None
 
 
 def study_mode(study: Any, monitor: str | None, mode: str | None) -> Mode:
