@@ -36,9 +36,7 @@ async def main(url: str, token: str, db: str, n_runs: int, max_running: int, tag
             max_steps=24,
             eval_steps=4,
             study=study,
-            space=lambda t: {
-                "learning_rate": t.suggest_float("learning_rate", 0.005, 0.3, log=True)
-            },
+            space=space,
             n_runs=n_runs,
             monitor="eval_loss",
             max_concurrent=2,
