@@ -4,14 +4,21 @@ Rule 1: a run is a trial. A driver asks for a trial while the study holds
 fewer than ``n_runs`` trials and fewer than ``max_running`` are ``RUNNING``,
 under the study's lock ([`arkor_rx._study_fleet`][arkor_rx._study_fleet]), so
 drivers started at the same moment take turns and never exceed either.
-Before its job is submitted the trial records the job's name
-(``arkor_rx.job_name``, unique in the study: ``<sweep>-t<number> (...)``);
-once submitted, its id (``arkor_rx.job_id``).
+The lock is tried, never waited for: while another driver holds it, the
+worker sleeps on the loop and tries again. Before its job is submitted the
+trial records a random nonce (``arkor_rx.job_nonce``), then the job's name,
+which ends with it (``arkor_rx.job_name``: ``<sweep>-t<number> (...) #<nonce>``);
+once submitted, its id (``arkor_rx.job_id``). The backend picks the id, so
+the nonce is what is known before the job can exist: the jobs whose name
+carries it are exactly the jobs this trial's driver submitted.
 
 Rule 2: nothing a dead driver started is lost or run twice. A stale trial
 (its driver stopped beating) is adopted by the next driver that claims: its
-job, found by ``arkor_rx.job_id`` or else by its recorded name in the
-backend's job list, is re-attached (``ax.attach``), never resubmitted; its
+job, found by ``arkor_rx.job_id`` or else by its nonce in the backend's job
+list, is re-attached (``ax.attach``), never resubmitted (no job carrying the
+nonce: submitted now, under the same name; more than one, or a name recorded
+without a nonce: nothing is adopted and the trial is told ``FAIL`` with the
+reason); its
 events replay from the start, already reported steps are not reported
 again, the study's pruner goes on deciding, and the trial is told how the
 job ended. A stale trial whose job was never submitted is submitted now.
@@ -328,15 +335,21 @@ class StudySource:
                 # another one adopted the trial and followed the same job; it tells.
                 logger.warning("trial %d was adopted by %s, which tells it", trial.number, adopter)
                 return
+            if result is not None and result.stop is not None:
+                # Pruned at the decision's step even when the job completed before its
+                # cancel reached it (the stream was behind the job): the values after the
+                # decision were never reported, so no final value can be told.
+                reason = f"{result.stop.rule}: {result.stop.reason}"
+                if result.status == "completed":
+                    reason += " (the job completed before its cancel)"
+                trial.set_user_attr(REASON_ATTR, reason)
+                self._study.tell(trial, state=state.PRUNED)
+                return
             if result is not None and result.status == "completed":
                 if value is not None and not math.isnan(value):
                     self._study.tell(trial, value)
                     return
                 reason = f"the job completed but its final {self._monitor} is {value}"
-            elif result is not None and result.stop is not None:
-                trial.set_user_attr(REASON_ATTR, f"{result.stop.rule}: {result.stop.reason}")
-                self._study.tell(trial, state=state.PRUNED)
-                return
             else:
                 outcome = slot.outcome()
                 reason = outcome.reason or f"the run ended {outcome.outcome}"

@@ -11,10 +11,12 @@ study's own pruner decides (``trial.should_prune()``). A pruned trial's run is
 stopped like a run a sweep pruner named: its Trainer cancels the job once,
 and the result's ``.stop.rule`` is ``"prune.optuna"``.
 
-Rule 2: every trial is told how its run ended: ``COMPLETE`` with the final
-(last reported) monitored value when the job completed, ``PRUNED`` when a
-stop rule stopped it (the study's pruner, a sweep pruner or a per-run rule),
-``FAIL`` otherwise (the job failed or was cancelled, the run raised, no value
+Rule 2: every trial is told how its run ended: ``PRUNED`` when a stop rule
+decided (the study's pruner, a sweep pruner or a per-run rule), even when the
+job completed before its cancel reached it (the run's stream was behind the
+job: the values after the decision were never reported, and the reason says
+so), ``COMPLETE`` with the final (last reported) monitored value when the job
+completed otherwise, ``FAIL`` otherwise (the job failed or was cancelled, the run raised, no value
 was reported, or the final value is NaN).
 
 Rule 3: ``n_runs`` counts the trials the *study* holds, whoever made them, so
@@ -25,7 +27,7 @@ trials (under a study-wide lock on PostgreSQL), and a trial numbered
 without that lock; Optuna numbers a study's trials in one sequence) is told
 ``FAIL`` at once with the user attribute ``arkor_rx.surplus`` and never run.
 No trial is ever run twice: ``ask()`` hands each trial to one process. A
-study-driven run's job is named ``<sweep>-t<trial number> (<knobs>)``.
+study-driven run's job is named ``<sweep>-t<trial number> (<knobs>) #<nonce>``.
 
 Optuna's calls are synchronous and run on the event loop, in order with the
 events (so a decision never depends on a thread's timing): with a remote RDB
@@ -34,8 +36,9 @@ reported now and then (``eval_loss`` every ``eval_steps``), not every step.
 
 Rule 4: cancelling the task of ``wait()`` tells nothing: the runs' trials stay
 ``RUNNING`` while their jobs go on; a new ``wait()`` follows them again and
-tells them when they end. Each trial records its job's name before the job is
-submitted (``arkor_rx.job_name``) and its id after (``arkor_rx.job_id``).
+tells them when they end. Each trial records a nonce (``arkor_rx.job_nonce``)
+and its job's name, which ends with it (``arkor_rx.job_name``), before the job
+is submitted, and the job's id after (``arkor_rx.job_id``).
 
 Rule 5: drivers may crash. With a storage that has heartbeats, a trial whose
 driver stopped beating is adopted by another driver, which re-attaches its

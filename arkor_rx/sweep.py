@@ -362,7 +362,7 @@ def create_sweep(
 
     Args:
         name: the sweep's name; run ``i`` is submitted as ``"<name>-<i> (<knobs>)"``
-            (``"<name>-t<trial number> (<knobs>)"`` in a study-driven sweep).
+            (``"<name>-t<trial number> (<knobs>) #<nonce>"`` in a study-driven sweep).
         grid: knob -> list of values; one run per combination (the cartesian
             product, the last knob varying fastest). A knob may not also be
             in the shared config.

@@ -45,7 +45,14 @@ async def main(url: str, token: str, db: str, n_runs: int, max_running: int, tag
         )
         result = await sweep.wait()
     runs = [
-        {"trial": r.trial_number, "job": r.run.job_id, "outcome": r.outcome} for r in result.runs
+        {
+            "trial": r.trial_number,
+            "job": r.run.job_id,
+            "outcome": r.outcome,
+            "value_step": r.value_step,
+            "last_step": r.last_step,
+        }
+        for r in result.runs
     ]
     print(json.dumps(runs))
 

@@ -187,7 +187,10 @@ async def drive_the_fleet(
             outputs = await asyncio.gather(*(p.communicate() for p in others))
         finally:
             counting.cancel()
-        for process, (out, err) in zip(others, outputs, strict=True):
+        for tag, process, (out, err) in zip(("d2", "d3", "d4"), others, outputs, strict=True):
+            print(
+                f"--- {tag}: {out.decode()[-3000:]}stderr (its warnings):\n{err.decode()[-3000:]}"
+            )
             assert process.returncode == 0, err.decode()[-3000:]
             json.loads(out.decode().strip().splitlines()[-1])
         jobs = await backend.client.list_jobs()

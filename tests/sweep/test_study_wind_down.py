@@ -64,3 +64,29 @@ async def test_a_pruned_trial_stays_running_until_its_job_ended(
     assert trial.user_attrs[ob.REASON_ATTR].startswith("prune.optuna")
     assert result.runs[0].outcome == "pruned"
     assert jobs.cancels() == {"j0": 1}
+
+
+async def test_a_trial_pruned_after_its_job_completed_is_told_pruned(
+    jobs: FakeJobs, client: ax.ArkorClient
+) -> None:
+    """The stream is behind the job: the study's pruner decides on step 1 once the job has
+    completed all three steps. The trial is PRUNED at step 1 (its later values were never
+    reported), not COMPLETE with the step-1 value as if it were the final one."""
+    jobs.plan = lambda name, config: losses([2.0, 1.0, 0.5])
+
+    async def on_log(ctx: Any) -> None:  # hold step 1 until the backend says the job ended
+        if ctx.event.step == 1:
+            await jobs.until(lambda: jobs.jobs["j0"].terminal)
+
+    study = optuna.create_study(pruner=Always())
+    s = sweep(
+        client, study=study, space=space, n_runs=1, monitor="loss", callbacks={"on_log": on_log}
+    )
+    result = await s.wait()
+    (trial,) = study.get_trials()
+    assert jobs.jobs["j0"].status == "completed"
+    assert trial.intermediate_values == {1: 2.0}
+    assert trial.state == TrialState.PRUNED
+    assert trial.user_attrs[ob.REASON_ATTR].endswith("(the job completed before its cancel)")
+    assert result.runs[0].result is not None
+    assert result.runs[0].result.stop is not None
