@@ -7,9 +7,17 @@ a new one (after counting the study's ``RUNNING`` trials against
 ``max_running`` and its trials against ``n_runs``) or adopting a dead
 driver's trial. On PostgreSQL the lock is a session advisory lock keyed by
 the study, held on one pooled connection for the few statements of the
-claim, so drivers on any number of machines take turns; on another storage
-it is a lock of this process only (the cap then holds per process, and the
+claim (which Optuna runs on a second one: the pool must allow two), so
+drivers on any number of machines take turns; on another storage it is a
+lock of this process only (the cap then holds per process, and the
 study-wide count is best effort).
+
+Rule 1a: taking the lock never waits. It is tried
+(``pg_try_advisory_lock``, a non-blocking ``threading.Lock.acquire``) and,
+when another driver holds it, the caller sleeps on its event loop and tries
+again; so a driver frozen while it holds the lock (SIGSTOP, a suspended
+laptop) delays the other drivers' claims, never their streams, reports or
+tells. PostgreSQL frees the lock when that driver's connection ends.
 
 Rule 2: a trial is alive while its driver beats for it. With an
 ``RDBStorage(heartbeat_interval=...)``, each driver records a heartbeat for
@@ -32,6 +40,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from arkor_rx.errors import ConfigError
+
 __all__ = ["Heartbeats", "StudyFleet", "driver_id"]
 
 
@@ -44,6 +54,21 @@ def driver_id() -> str:
 
 
 _LOCAL_LOCKS: dict[tuple[int, int], threading.Lock] = {}
+
+
+def _check_pool(engine: Any) -> None:
+    """A claim holds the lock on one connection while Optuna's statements take another:
+    a pool that cannot lend two would wait for itself until SQLAlchemy's pool timeout."""
+    size = getattr(engine.pool, "size", None)
+    overflow = getattr(engine.pool, "_max_overflow", None)
+    if not callable(size) or not isinstance(overflow, int) or overflow < 0:
+        return  # not a QueuePool (NullPool opens one per use), or an unbounded overflow
+    most = int(size()) + overflow
+    if most < 2:
+        raise ConfigError(
+            f"the study's storage pools at most {most} database connection; a sweep shared "
+            "through PostgreSQL needs 2 (engine_kwargs pool_size + max_overflow >= 2)"
+        )
 
 
 class StudyFleet:
@@ -59,6 +84,8 @@ class StudyFleet:
         self._engine = (
             engine if engine is not None and engine.dialect.name == "postgresql" else None
         )
+        if self._engine is not None:
+            _check_pool(self._engine)
         key = hashlib.blake2b(f"arkor_rx:{self._study_id}".encode(), digest_size=8).digest()
         self._key = int.from_bytes(key, "big", signed=True)
         heartbeat = isinstance(self._storage, optuna.storages._heartbeat.BaseHeartbeat)
@@ -72,25 +99,35 @@ class StudyFleet:
         return self._engine is not None
 
     @contextlib.contextmanager
-    def claim(self) -> Iterator[None]:
-        """Hold the study's lock (Rule 1)."""
+    def try_claim(self) -> Iterator[bool]:
+        """Try to take the study's lock, without waiting (Rule 1a); yields whether it is held,
+        and frees it on leaving."""
         if self._engine is None:
             lock = _LOCAL_LOCKS.setdefault((id(self._storage), self._study_id), threading.Lock())
-            with lock:
-                yield
+            held = lock.acquire(blocking=False)
+            try:
+                yield held
+            finally:
+                if held:
+                    lock.release()
             return
         import sqlalchemy
 
         with self._engine.connect() as connection:
-            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self._key})
+            held = bool(
+                connection.execute(
+                    sqlalchemy.text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key}
+                ).scalar()
+            )
             connection.commit()
             try:
-                yield
+                yield held
             finally:
-                connection.execute(
-                    sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self._key}
-                )
-                connection.commit()
+                if held:
+                    connection.execute(
+                        sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self._key}
+                    )
+                    connection.commit()
 
     def running(self) -> list[Any]:
         """The study's ``RUNNING`` trials, as the storage has them now."""

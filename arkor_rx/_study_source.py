@@ -4,14 +4,21 @@ Rule 1: a run is a trial. A driver asks for a trial while the study holds
 fewer than ``n_runs`` trials and fewer than ``max_running`` are ``RUNNING``,
 under the study's lock ([`arkor_rx._study_fleet`][arkor_rx._study_fleet]), so
 drivers started at the same moment take turns and never exceed either.
-Before its job is submitted the trial records the job's name
-(``arkor_rx.job_name``, unique in the study: ``<sweep>-t<number> (...)``);
-once submitted, its id (``arkor_rx.job_id``).
+The lock is tried, never waited for: while another driver holds it, the
+worker sleeps on the loop and tries again. Before its job is submitted the
+trial records a random nonce (``arkor_rx.job_nonce``), then the job's name,
+which ends with it (``arkor_rx.job_name``: ``<sweep>-t<number> (...) #<nonce>``);
+once submitted, its id (``arkor_rx.job_id``). The backend picks the id, so
+the nonce is what is known before the job can exist: the jobs whose name
+carries it are exactly the jobs this trial's driver submitted.
 
 Rule 2: nothing a dead driver started is lost or run twice. A stale trial
 (its driver stopped beating) is adopted by the next driver that claims: its
-job, found by ``arkor_rx.job_id`` or else by its recorded name in the
-backend's job list, is re-attached (``ax.attach``), never resubmitted; its
+job, found by ``arkor_rx.job_id`` or else by its nonce in the backend's job
+list, is re-attached (``ax.attach``), never resubmitted (no job carrying the
+nonce: submitted now, under the same name; more than one, or a name recorded
+without a nonce: nothing is adopted and the trial is told ``FAIL`` with the
+reason); its
 events replay from the start, already reported steps are not reported
 again, the study's pruner goes on deciding, and the trial is told how the
 job ended. A stale trial whose job was never submitted is submitted now.
@@ -28,6 +35,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
+import secrets
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -38,17 +47,19 @@ from reactivex.subject import ReplaySubject
 from arkor_rx._study_fleet import Heartbeats, StudyFleet, driver_id
 from arkor_rx._sweep_knobs import check_knobs
 from arkor_rx._sweep_runs import RunFactory, Slot
-from arkor_rx.errors import ArkorError, ConfigError
+from arkor_rx.errors import ArkorError, CloudApiError, ConfigError
 from arkor_rx.events import TrainingEvent
 from arkor_rx.optuna_bridge import (
     ADOPTED_ATTR,
     DRIVER_ATTR,
     JOB_ID_ATTR,
     JOB_NAME_ATTR,
+    JOB_NONCE_ATTR,
     REASON_ATTR,
     SURPLUS_ATTR,
     TrialReporter,
     import_optuna,
+    job_nonce,
 )
 from arkor_rx.runs import Run
 from arkor_rx.stopping import StopDecision
@@ -57,9 +68,11 @@ __all__ = ["StudySource"]
 
 logger = logging.getLogger("arkor_rx.optuna_bridge")
 
-_WIND_DOWN_POLL = 0.1
-_WIND_DOWN_POLLS = 600
-"""How often, and how many times, a cancelled job is looked at until it ended (a minute)."""
+_WIND_DOWN_POLL = (0.1, 2.0)
+"""Seconds between looks at a cancelled job until it ended: the first, doubling up to the last."""
+
+_LOCK_RETRY = (0.02, 0.1)
+"""Seconds (drawn between the two) before trying the study's lock again when it is held."""
 
 _POLL = 1.0
 """Seconds between looks at the study while waiting without heartbeats (for the cap)."""
@@ -149,6 +162,9 @@ class StudySource:
                 self._exhaust()
                 return None
             outcome = self._claim()
+            if outcome == "busy":  # another driver is claiming: try again soon (Rule 1)
+                await asyncio.sleep(random.uniform(*_LOCK_RETRY))
+                continue
             if outcome == "done":
                 self._exhaust()
                 return None
@@ -157,57 +173,85 @@ class StudySource:
                 await asyncio.sleep(_POLL if interval is None else interval)
                 continue
             trial, frozen = outcome
-            if frozen is not None:
-                return await self._adopt(trial, frozen)
-            return self._add(trial)
+            if frozen is None:
+                return self._add(trial)
+            adopted = await self._adopt(trial, frozen)
+            if adopted is not None:
+                return adopted
 
     def _claim(self) -> Any:
         """Under the study's lock: ``(trial, None)`` asked, ``(trial, frozen)`` adopted,
-        ``"wait"`` or ``"done"``."""
-        optuna = self._optuna
-        fleet = self._fleet
-        with fleet.claim():
-            mine = {s.trial._trial_id for s in self._slots if s.trial is not None}
-            for frozen in fleet.stale():
-                if not _a_drivers(frozen) or frozen._trial_id in mine:
-                    continue  # a trial no arkor_rx driver asked for is not ours to run
-                fleet.beat(frozen._trial_id)  # ours now: no other driver adopts it
-                trial = optuna.trial.Trial(self._study, frozen._trial_id)
-                trial.set_user_attr(ADOPTED_ATTR, self._driver)
-                return trial, frozen
-            total = len(self._study.get_trials(deepcopy=False))
-            running = fleet.running()
-            if total >= self._n_runs:
-                others = [t for t in running if _a_drivers(t) and t._trial_id not in mine]
-                return "wait" if others and fleet.heartbeat_interval is not None else "done"
-            if self._max_running is not None and len(running) >= self._max_running:
-                return "wait"
-            with warnings.catch_warnings():  # we beat for our trials ourselves (Rule 2)
-                warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used")
-                trial = self._study.ask()
-            fleet.beat(trial._trial_id)
-            trial.set_user_attr(DRIVER_ATTR, self._driver)
+        ``"wait"`` or ``"done"``; ``"busy"`` when another driver holds the lock."""
+        with self._fleet.try_claim() as held:
+            if not held:
+                return "busy"
+            outcome = self._claim_held()
+        if isinstance(outcome, str) or outcome[1] is not None:
+            return outcome
+        trial = outcome[0]
         if trial.number >= self._n_runs:  # another process asked at the same moment
             trial.set_user_attr(SURPLUS_ATTR, True)
-            self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self._study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
             return "done"
         return trial, None
 
-    async def _adopt(self, trial: Any, frozen: Any) -> Slot:
-        """Re-attach a dead driver's trial to its job (Rule 2)."""
-        job_id = frozen.user_attrs.get(JOB_ID_ATTR)
-        name = frozen.user_attrs.get(JOB_NAME_ATTR)
+    def _claim_held(self) -> Any:
+        """What ``_claim`` does while it holds the lock (Rule 1)."""
+        optuna = self._optuna
+        fleet = self._fleet
+        mine = {s.trial._trial_id for s in self._slots if s.trial is not None}
+        for frozen in fleet.stale():
+            if not _a_drivers(frozen) or frozen._trial_id in mine:
+                continue  # a trial no arkor_rx driver asked for is not ours to run
+            fleet.beat(frozen._trial_id)  # ours now: no other driver adopts it
+            trial = optuna.trial.Trial(self._study, frozen._trial_id)
+            trial.set_user_attr(ADOPTED_ATTR, self._driver)
+            return trial, frozen
+        total = len(self._study.get_trials(deepcopy=False))
+        running = fleet.running()
+        if total >= self._n_runs:
+            others = [t for t in running if _a_drivers(t) and t._trial_id not in mine]
+            return "wait" if others and fleet.heartbeat_interval is not None else "done"
+        if self._max_running is not None and len(running) >= self._max_running:
+            return "wait"
+        with warnings.catch_warnings():  # we beat for our trials ourselves (Rule 2)
+            warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used")
+            trial = self._study.ask()
+        fleet.beat(trial._trial_id)
+        trial.set_user_attr(DRIVER_ATTR, self._driver)
+        return trial, None
+
+    async def _adopt(self, trial: Any, frozen: Any) -> Slot | None:
+        """Re-attach a dead driver's trial to its job (Rule 2); None: try again later."""
+        attrs = frozen.user_attrs
+        job_id, name = attrs.get(JOB_ID_ATTR), attrs.get(JOB_NAME_ATTR)
+        reported = frozen.intermediate_values.keys()
         if job_id is None and name is not None:
-            jobs = await self._factory.client.list_jobs()
-            found = [j for j in jobs if j.name == name]
-            job_id = found[-1].id if found else None
+            nonce = attrs.get(JOB_NONCE_ATTR)
+            if not isinstance(nonce, str):
+                reason = f"its job {name!r} was recorded without a nonce: attach it by hand"
+                return self._give_up(trial, reason)
+            try:
+                jobs = await self._factory.client.list_jobs()
+            except ArkorError as exc:  # not adopted: it goes stale again and is tried later
+                logger.warning("trial %d: no job list to adopt it from: %s", trial.number, exc)
+                return None
+            found = [j.id for j in jobs if job_nonce(j.name) == nonce]
+            if len(found) > 1:
+                reason = f"{len(found)} jobs carry its nonce {nonce}: {', '.join(found)}"
+                return self._give_up(trial, reason)
+            job_id = found[0] if found else None
         logger.warning(
             "trial %d: its driver stopped beating; %s",
             trial.number,
             f"re-attaching job {job_id}" if job_id else "its job was never submitted: submitting",
         )
-        reported = frozen.intermediate_values.keys()
         return self._add(trial, name=name, job_id=job_id, reported=reported)
+
+    def _give_up(self, trial: Any, reason: str) -> Slot:
+        """A stale trial whose job cannot be told apart: told ``FAIL`` with ``reason``, no job."""
+        logger.error("trial %d: not adopted: %s", trial.number, reason)
+        return self._add(trial, error=ArkorError(f"not adopted: {reason}"))
 
     def _add(
         self,
@@ -216,16 +260,22 @@ class StudySource:
         name: str | None = None,
         job_id: str | None = None,
         reported: Iterable[int] = (),
+        error: BaseException | None = None,
     ) -> Slot:
         index = len(self._slots)
         try:
+            if error is not None:
+                raise error
             knobs = self._knobs(trial)
-            if name is None:
-                name = self._factory.job_name(f"t{trial.number}", knobs)
-                trial.set_user_attr(JOB_NAME_ATTR, name)  # before the job can be submitted
+            if name is None:  # recorded before the job can be submitted (Rule 1)
+                nonce = secrets.token_hex(8)
+                trial.set_user_attr(JOB_NONCE_ATTR, nonce)
+                name = f"{self._factory.job_name(f't{trial.number}', knobs)} #{nonce}"
+                trial.set_user_attr(JOB_NAME_ATTR, name)
             slot = self._factory.make(index, knobs, job_id=job_id, name=name)
         except Exception as exc:
-            logger.warning("trial %d: bad config from space: %s", trial.number, exc)
+            if exc is not error:
+                logger.warning("trial %d: bad config from space: %s", trial.number, exc)
             slot = Slot(Run(index, job_id, dict(trial.params), f"trial-{trial.number}"), error=exc)
         slot.trial = trial
         slot.state = "running"
@@ -237,20 +287,26 @@ class StudySource:
 
     async def _until_ended(self, slot: Slot) -> None:
         """A stopped run's job winds down after its cancel: its trial stays ``RUNNING`` (and
-        counts against ``max_running``) until the backend says the job ended."""
+        counts against ``max_running``) until the backend says the job ended, however long
+        that takes. Only an answer that retrying cannot change (the job is gone, the token
+        refused) ends the wait early; it is logged."""
         result = slot.result
         if result is None or result.job.is_terminal:
             return
         client = self._factory.client
-        for _ in range(_WIND_DOWN_POLLS):
+        delay = _WIND_DOWN_POLL[0]
+        while True:
             try:
-                job = await client.get_job(result.job.id)
-            except ArkorError as exc:
-                logger.warning("job %s: could not see it end: %s", result.job.id, exc)
-                return
-            if job.is_terminal:
-                return
-            await asyncio.sleep(_WIND_DOWN_POLL)
+                if (await client.get_job(result.job.id)).is_terminal:
+                    return
+            except CloudApiError as exc:
+                if exc.is_permanent:
+                    logger.warning("job %s: cannot see it end: %s", result.job.id, exc)
+                    return
+            except ArkorError as exc:  # no answer: the backend may be back soon
+                logger.debug("job %s: no answer yet: %s", result.job.id, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _WIND_DOWN_POLL[1])
 
     def _exhaust(self) -> None:
         if not self._exhausted:
@@ -279,15 +335,21 @@ class StudySource:
                 # another one adopted the trial and followed the same job; it tells.
                 logger.warning("trial %d was adopted by %s, which tells it", trial.number, adopter)
                 return
+            if result is not None and result.stop is not None:
+                # Pruned at the decision's step even when the job completed before its
+                # cancel reached it (the stream was behind the job): the values after the
+                # decision were never reported, so no final value can be told.
+                reason = f"{result.stop.rule}: {result.stop.reason}"
+                if result.status == "completed":
+                    reason += " (the job completed before its cancel)"
+                trial.set_user_attr(REASON_ATTR, reason)
+                self._study.tell(trial, state=state.PRUNED)
+                return
             if result is not None and result.status == "completed":
                 if value is not None and not math.isnan(value):
                     self._study.tell(trial, value)
                     return
                 reason = f"the job completed but its final {self._monitor} is {value}"
-            elif result is not None and result.stop is not None:
-                trial.set_user_attr(REASON_ATTR, f"{result.stop.rule}: {result.stop.reason}")
-                self._study.tell(trial, state=state.PRUNED)
-                return
             else:
                 outcome = slot.outcome()
                 reason = outcome.reason or f"the run ended {outcome.outcome}"

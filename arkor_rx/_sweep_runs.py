@@ -189,6 +189,15 @@ class Slot:
         )
 
 
+def _nested(sink: Any, parent_run: str) -> Any:
+    """An MLflow sink without a parent of its own nests the sweep's runs under one parent run
+    named after the sweep: through a copy of it, so the sink the user gave is left unchanged
+    (duck-typed: no mlflow import)."""
+    if getattr(sink, "parent_run", "") is None and hasattr(sink, "with_parent_run"):
+        return sink.with_parent_run(parent_run)
+    return sink
+
+
 class RunFactory:
     """Builds each run of a sweep from the shared config and the run's knobs (sends nothing)."""
 
@@ -209,14 +218,9 @@ class RunFactory:
         self._client = client
         self._callbacks = TrainerCallbacks.coerce(callbacks)
         self._rules = tuple(early_stopping)
-        self._sinks = None if sinks is None else list(sinks)
+        self._sinks = None if sinks is None else [_nested(sink, name) for sink in sinks]
         self._reconnect = reconnect
         self._see = see
-        for sink in self._sinks or ():
-            # An MLflow sink nests the sweep's runs under one parent run, named after the
-            # sweep, unless it was given a parent of its own (duck-typed: no mlflow import).
-            if hasattr(sink, "parent_run") and sink.parent_run is None:
-                sink.parent_run = name
 
     @property
     def client(self) -> ArkorClient:

@@ -11,10 +11,12 @@ study's own pruner decides (``trial.should_prune()``). A pruned trial's run is
 stopped like a run a sweep pruner named: its Trainer cancels the job once,
 and the result's ``.stop.rule`` is ``"prune.optuna"``.
 
-Rule 2: every trial is told how its run ended: ``COMPLETE`` with the final
-(last reported) monitored value when the job completed, ``PRUNED`` when a
-stop rule stopped it (the study's pruner, a sweep pruner or a per-run rule),
-``FAIL`` otherwise (the job failed or was cancelled, the run raised, no value
+Rule 2: every trial is told how its run ended: ``PRUNED`` when a stop rule
+decided (the study's pruner, a sweep pruner or a per-run rule), even when the
+job completed before its cancel reached it (the run's stream was behind the
+job: the values after the decision were never reported, and the reason says
+so), ``COMPLETE`` with the final (last reported) monitored value when the job
+completed otherwise, ``FAIL`` otherwise (the job failed or was cancelled, the run raised, no value
 was reported, or the final value is NaN).
 
 Rule 3: ``n_runs`` counts the trials the *study* holds, whoever made them, so
@@ -25,7 +27,7 @@ trials (under a study-wide lock on PostgreSQL), and a trial numbered
 without that lock; Optuna numbers a study's trials in one sequence) is told
 ``FAIL`` at once with the user attribute ``arkor_rx.surplus`` and never run.
 No trial is ever run twice: ``ask()`` hands each trial to one process. A
-study-driven run's job is named ``<sweep>-t<trial number> (<knobs>)``.
+study-driven run's job is named ``<sweep>-t<trial number> (<knobs>) #<nonce>``.
 
 Optuna's calls are synchronous and run on the event loop, in order with the
 events (so a decision never depends on a thread's timing): with a remote RDB
@@ -34,8 +36,9 @@ reported now and then (``eval_loss`` every ``eval_steps``), not every step.
 
 Rule 4: cancelling the task of ``wait()`` tells nothing: the runs' trials stay
 ``RUNNING`` while their jobs go on; a new ``wait()`` follows them again and
-tells them when they end. Each trial records its job's name before the job is
-submitted (``arkor_rx.job_name``) and its id after (``arkor_rx.job_id``).
+tells them when they end. Each trial records a nonce (``arkor_rx.job_nonce``)
+and its job's name, which ends with it (``arkor_rx.job_name``), before the job
+is submitted, and the job's id after (``arkor_rx.job_id``).
 
 Rule 5: drivers may crash. With a storage that has heartbeats, a trial whose
 driver stopped beating is adopted by another driver, which re-attaches its
@@ -67,10 +70,12 @@ __all__ = [
     "DRIVER_ATTR",
     "JOB_ID_ATTR",
     "JOB_NAME_ATTR",
+    "JOB_NONCE_ATTR",
     "REASON_ATTR",
     "SURPLUS_ATTR",
     "TrialReporter",
     "import_optuna",
+    "job_nonce",
     "study_mode",
     "study_source",
     "trial_rule",
@@ -85,7 +90,12 @@ SURPLUS_ATTR = "arkor_rx.surplus"
 """The user attribute of a trial asked beyond ``n_runs`` (told FAIL, never run)."""
 
 JOB_NAME_ATTR = "arkor_rx.job_name"
-"""The trial user attribute that holds its job's name, recorded before the job is submitted."""
+"""The trial user attribute that holds its job's name, recorded before the job is submitted:
+``<sweep>-t<trial number> (<knobs>) #<nonce>``."""
+
+JOB_NONCE_ATTR = "arkor_rx.job_nonce"
+"""The trial user attribute that holds the random nonce (16 hex digits) its job's name ends
+with, recorded before the job is submitted; an adopting driver finds the job by it."""
 
 DRIVER_ATTR = "arkor_rx.driver"
 """The trial user attribute naming the driver (``host:pid:random``) that asked for it."""
@@ -106,6 +116,17 @@ def import_optuna() -> Any:
     except ModuleNotFoundError:
         raise ModuleNotFoundError(MISSING) from None
     return optuna
+
+
+def job_nonce(name: str) -> str | None:
+    """The nonce a study-driven job's name ends with (``... #<nonce>``); None when it has none.
+
+    Examples:
+        >>> job_nonce("lr-t3 (learning_rate=0.01) #9f2c4e1a77b03d5e")
+        '9f2c4e1a77b03d5e'
+    """
+    head, sep, tail = name.rpartition(" #")
+    return tail if sep and head and tail else None
 
 
 def study_mode(study: Any, monitor: str | None, mode: str | None) -> Mode:

@@ -362,7 +362,7 @@ def create_sweep(
 
     Args:
         name: the sweep's name; run ``i`` is submitted as ``"<name>-<i> (<knobs>)"``
-            (``"<name>-t<trial number> (<knobs>)"`` in a study-driven sweep).
+            (``"<name>-t<trial number> (<knobs>) #<nonce>"`` in a study-driven sweep).
         grid: knob -> list of values; one run per combination (the cartesian
             product, the last knob varying fastest). A knob may not also be
             in the shared config.
@@ -377,9 +377,10 @@ def create_sweep(
             direction), else ``"min"``.
         early_stopping: per-run stop rules, applied to every run on its own.
         callbacks: the callbacks of every run (a run's context has its job).
-        sinks: sinks every run writes to (passed to ``create_trainer(sinks=)``); an
-            ``MLflow`` sink without a ``parent_run`` gets the sweep's name as one, so the
-            runs nest under one parent run.
+        sinks: sinks every run writes to (passed to ``create_trainer(sinks=)``); in
+            place of an ``MLflow`` sink without a ``parent_run``, the runs write to its
+            ``with_parent_run(name)``, so they nest under one parent run named after the
+            sweep, and the sink given is left unchanged (reuse it for another sweep).
         client: the client of every run; by default ``ArkorClient.from_env()``,
             which the sweep then closes in ``aclose()``.
         reconnect: every run's stream [`ReconnectPolicy`][arkor_rx.retry.ReconnectPolicy].

@@ -30,7 +30,7 @@ async def backend() -> AsyncIterator[FakeBackend]:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    """A real PostgreSQL server on 127.0.0.1 for the session (Debian's ``postgresql``).
+    """A real PostgreSQL server on a unix socket for the session (Debian's ``postgresql``).
 
     Skipped, with the one-line reason, only where no server can be had.
     """

@@ -126,6 +126,33 @@ class MLflow(BuiltinSink):
         uri = None if self.tracking_uri is None else safe_url(self.tracking_uri)
         return f"MLflow({uri!r}, experiment={self.experiment!r})"
 
+    def with_parent_run(self, parent_run: str) -> MLflow:
+        """A sink like this one whose runs nest under the parent run ``parent_run``.
+
+        It writes to the same tracking URI and experiment with the same options,
+        through the same ``MlflowClient``, and counts into the same ``stats``;
+        this sink itself is left as it is (a sweep uses this to nest its runs
+        without changing the sink it was given).
+
+        Args:
+            parent_run: the parent run's name (created when its first child opens).
+
+        Returns:
+            A new `MLflow` sink.
+        """
+        sink = MLflow(
+            self.tracking_uri,
+            self.experiment,
+            parent_run=parent_run,
+            artifact_location=self.artifact_location,
+            overflow=self.overflow,
+            fail_on_error=self.fail_on_error,
+            buffer_size=self.buffer_size,
+        )
+        sink.client = self.client
+        sink.stats = self.stats
+        return sink
+
     def run_id(self, job_id: str) -> str | None:
         """The MLflow run id of an open job (None when unknown)."""
         run = self._runs.get(job_id)

@@ -1,8 +1,10 @@
 """A throwaway PostgreSQL server for the tests: Debian's ``postgresql`` binaries, a tmp cluster.
 
 `PostgresServer.start` runs ``initdb`` into a fresh directory and ``pg_ctl
-start`` on 127.0.0.1 with a free port and its unix socket in the same
-directory (trust authentication: only this machine's loopback reaches it);
+start`` listening on no TCP address at all (``listen_addresses=''``): only
+on its unix socket, in that same private directory (mode 0700), so there is
+no port to race other processes for, and trust authentication reaches no
+one who cannot read the directory;
 `PostgresServer.stop` stops it (``-m fast``) and removes the directory. As
 root, initdb refuses to run, so every server command then runs as the
 ``postgres`` system user (Debian's package creates it) through ``runuser``,
@@ -18,7 +20,6 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -52,11 +53,8 @@ def find_bin() -> tuple[Path | None, str]:
     return roots[-1], ""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+PORT = 5432
+"""Only names the socket file (``.s.PGSQL.5432``) in the cluster's own directory: no TCP."""
 
 
 @dataclass
@@ -65,15 +63,15 @@ class PostgresServer:
 
     bin: Path
     root: Path
-    port: int
+    port: int = PORT
 
     def url(self, database: str = "postgres") -> str:
-        """SQLAlchemy's URL of ``database`` (``postgresql+psycopg://``)."""
-        return f"postgresql+psycopg://{USER}@127.0.0.1:{self.port}/{database}"
+        """SQLAlchemy's URL of ``database`` (``postgresql+psycopg://``, through the socket)."""
+        return f"postgresql+psycopg://{USER}@/{database}?host={self.root}&port={self.port}"
 
     def dsn(self, database: str = "postgres") -> str:
         """The libpq connection string of ``database`` (for psycopg itself)."""
-        return f"host=127.0.0.1 port={self.port} user={USER} dbname={database}"
+        return f"host={self.root} port={self.port} user={USER} dbname={database}"
 
     def new_database(self, name: str) -> str:
         """Create the empty database ``name`` (a plain identifier); its SQLAlchemy URL."""
@@ -90,7 +88,7 @@ class PostgresServer:
         """initdb + pg_ctl start; raises ``RuntimeError`` with the server's log on failure."""
         # As root, under /tmp: the postgres user must reach it (a TMPDIR in /root would not do).
         root = Path(tempfile.mkdtemp(prefix="arkor-pg-", dir="/tmp" if os.geteuid() == 0 else None))
-        server = cls(bin_dir, root, _free_port())
+        server = cls(bin_dir, root)
         if os.geteuid() == 0:
             entry = pwd.getpwnam("postgres")
             os.chown(root, entry.pw_uid, entry.pw_gid)
@@ -100,7 +98,7 @@ class PostgresServer:
             "--no-sync", "--no-instructions",
         )  # fmt: skip
         options = (
-            f"-c listen_addresses=127.0.0.1 -p {server.port} -k {root} "
+            f"-c listen_addresses='' -p {server.port} -k {root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=100"
         )

@@ -36,9 +36,7 @@ async def main(url: str, token: str, db: str, n_runs: int, max_running: int, tag
             max_steps=24,
             eval_steps=4,
             study=study,
-            space=lambda t: {
-                "learning_rate": t.suggest_float("learning_rate", 0.005, 0.3, log=True)
-            },
+            space=space,
             n_runs=n_runs,
             monitor="eval_loss",
             max_concurrent=2,
@@ -47,7 +45,14 @@ async def main(url: str, token: str, db: str, n_runs: int, max_running: int, tag
         )
         result = await sweep.wait()
     runs = [
-        {"trial": r.trial_number, "job": r.run.job_id, "outcome": r.outcome} for r in result.runs
+        {
+            "trial": r.trial_number,
+            "job": r.run.job_id,
+            "outcome": r.outcome,
+            "value_step": r.value_step,
+            "last_step": r.last_step,
+        }
+        for r in result.runs
     ]
     print(json.dumps(runs))
 

@@ -5,8 +5,10 @@ from ``plan(name, config)``: a :class:`Script` of event dicts, each written as
 one SSE frame (ids ``0``, ``1``, ...). A :data:`HOLD` item makes the job wait
 there until it is cancelled; an ``asyncio.Event`` item holds the job until the
 test sets it. A cancel ends the job like the local backend does (a
-``training.failed`` "cancelled by user", status ``cancelled``); a cancel of a
-finished job answers 409. ``GET /v1/jobs`` lists the jobs newest first.
+``training.failed`` "cancelled by user", status ``cancelled``), or, while
+``cancel_gate`` is an unset ``asyncio.Event``, once that event is set (a job
+slow to wind down); a cancel of a finished job answers 409. ``GET /v1/jobs``
+lists the jobs newest first.
 
 The server counts what it was asked (creations, cancels per job, stream
 connections), so a test can check what reached the wire.
@@ -120,7 +122,10 @@ class FakeJobs:
         self.fail_create: Callable[[str, dict[str, Any]], int | None] = lambda n, c: None
         """Return a status to refuse a creation with it (None: accept)."""
         self.running_peak = 0
+        self.cancel_gate: asyncio.Event | None = None
+        """While set to an unset event, a cancelled job keeps running until it is set."""
         self.server: TestServer | None = None
+        self._winding: list[asyncio.Task[None]] = []
         self._tick = asyncio.Event()
 
     # --- what the tests read ------------------------------------------------
@@ -219,6 +224,7 @@ class FakeJobs:
 
     async def _get(self, request: web.Request) -> web.Response:
         self.get_requests += 1
+        self._changed()
         job = self._find(request)
         if job is None:
             return web.json_response({"error": "no such job"}, status=404)
@@ -230,12 +236,26 @@ class FakeJobs:
         if job is None:
             return web.json_response({"error": "no such job"}, status=404)
         job.cancels += 1
+        self._changed()
         if job.terminal:
             return web.json_response({"error": "job already ended"}, status=409)
+        gate = self.cancel_gate
+        if gate is not None and not gate.is_set():
+            self._winding.append(asyncio.get_running_loop().create_task(self._end_after(job, gate)))
+            return web.json_response({"job": job.wire()})
+        self._end_cancelled(job)
+        return web.json_response({"job": job.wire()})
+
+    async def _end_after(self, job: Job, gate: asyncio.Event) -> None:
+        await gate.wait()
+        if not job.terminal:
+            self._end_cancelled(job)
+
+    @staticmethod
+    def _end_cancelled(job: Job) -> None:
         job.status = "cancelled"
         job.emit({"type": "training.failed", "error": "cancelled by user"})
         job.emit({"type": "end"})
-        return web.json_response({"job": job.wire()})
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         self.stream_requests += 1
@@ -268,6 +288,8 @@ class FakeJobs:
         for job in self.jobs.values():
             if job.task is not None:
                 job.task.cancel()
+        for task in self._winding:
+            task.cancel()
         if self.server is not None:
             await self.server.close()
 

@@ -13,7 +13,6 @@ import asyncio
 import json
 import signal
 import sys
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import optuna
 import psycopg
+import pytest
 from optuna.trial import TrialState
 
 from arkor_rx import optuna_bridge as ob
@@ -48,14 +48,16 @@ def trials_of(study: optuna.Study, pid: int) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.get_trials() if marker in str(t.user_attrs.get(ob.DRIVER_ATTR, ""))]
 
 
-async def until(check: Any, what: str, limit: float = 90.0) -> Any:
-    """Poll ``check()`` (a state of the study or the backend) until it is truthy."""
-    deadline = time.monotonic() + limit
+async def until(check: Any) -> Any:
+    """Poll ``check()`` (a state of the study or the backend) until it is truthy.
+
+    No deadline of its own: how long a state takes depends on the machine's load, and
+    the test's timeout (pytest-timeout) is the one safety net.
+    """
     while True:
         value = await check()
         if value:
             return value
-        assert time.monotonic() < deadline, f"never: {what}"
         await asyncio.sleep(0.05)
 
 
@@ -106,6 +108,7 @@ class Fleet:
         return "\n".join(rows)
 
 
+@pytest.mark.timeout(600)  # four driver processes and real training on a loaded 2-core machine
 async def test_a_killed_driver_loses_nothing_and_runs_nothing_twice(
     postgres: PostgresServer,
 ) -> None:
@@ -175,16 +178,19 @@ async def drive_the_fleet(
         )
         try:
             victim = await spawn(backend, db, "d1")
-            await until(lambda: _two(running_jobs_of(victim.pid)), "d1 follows two running jobs")
+            await until(lambda: _two(running_jobs_of(victim.pid)))  # d1 follows two running jobs
             others = [await spawn(backend, db, tag) for tag in ("d2", "d3")]
-            orphans = await until(lambda: freeze(victim, study), "d1 frozen holding trials")
+            orphans = await until(lambda: freeze(victim, study))  # d1 frozen holding trials
             victim.send_signal(signal.SIGKILL)
             await victim.wait()
             others.append(await spawn(backend, db, "d4"))
             outputs = await asyncio.gather(*(p.communicate() for p in others))
         finally:
             counting.cancel()
-        for process, (out, err) in zip(others, outputs, strict=True):
+        for tag, process, (out, err) in zip(("d2", "d3", "d4"), others, outputs, strict=True):
+            print(
+                f"--- {tag}: {out.decode()[-3000:]}stderr (its warnings):\n{err.decode()[-3000:]}"
+            )
             assert process.returncode == 0, err.decode()[-3000:]
             json.loads(out.decode().strip().splitlines()[-1])
         jobs = await backend.client.list_jobs()

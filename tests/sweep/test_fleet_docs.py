@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from arkor_rx import optuna_bridge as ob
@@ -39,6 +40,7 @@ def driver_block() -> str:
     return code.replace(SLOW, "heartbeat_interval=1, grace_period=4")
 
 
+@pytest.mark.timeout(600)  # two driver processes and real training on a loaded machine
 async def test_the_walk_through_recovers_a_killed_driver(
     postgres: PostgresServer, tmp_path: Path
 ) -> None:
@@ -72,8 +74,8 @@ async def test_the_walk_through_recovers_a_killed_driver(
                     return None
 
             first = await run()
-            study = await until(study_or_none, "the first driver created the study")
-            orphans = await until(lambda: freeze(first, study), "the first driver holds trials")
+            study = await until(study_or_none)  # the first driver created the study
+            orphans = await until(lambda: freeze(first, study))  # the first driver holds trials
             first.send_signal(signal.SIGKILL)
             await first.wait()
             second = await run()

@@ -47,3 +47,31 @@ async def test_the_runs_of_a_sweep_nest_under_one_parent_run(
     assert {r.data.tags["arkor.job_id"] for r in found.values()} == {
         r.run.job_id for r in result.runs
     }
+
+
+async def test_one_sink_reused_for_two_sweeps_gives_each_its_own_parent(
+    jobs: FakeJobs, client: ax.ArkorClient, tmp_path: Path
+) -> None:
+    jobs.plan = plan
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    sink = sinks.MLflow(uri, experiment="sweeps", artifact_location=(tmp_path / "art").as_uri())
+    results = {}
+    for name, lrs in (("first", [0.01, 0.02]), ("second", [0.05])):
+        s = sweep(client, name=name, grid={"learning_rate": lrs}, sinks=[sink])
+        results[name] = await s.wait()
+    assert sink.parent_run is None  # the sink given is left as it was
+    assert sink.stats.written > 0  # and counts what its copies wrote
+
+    tracking = MlflowClient(tracking_uri=uri)
+    experiment = tracking.get_experiment_by_name("sweeps")
+    assert experiment is not None
+    found = tracking.search_runs([experiment.experiment_id])
+    parents = {r.info.run_name: r.info.run_id for r in found if r.info.run_name in results}
+    assert set(parents) == {"first", "second"}
+    for name, result in results.items():
+        children = {
+            r.data.tags["arkor.job_id"]
+            for r in found
+            if r.data.tags.get("mlflow.parentRunId") == parents[name]
+        }
+        assert children == {r.run.job_id for r in result.runs}
