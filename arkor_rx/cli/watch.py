@@ -43,7 +43,9 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("job_id", metavar="JOB_ID", nargs="?", help="the job to follow")
     parser.add_argument(
-        "--all", action="store_true", help="follow every queued or running job, one row each"
+        "--all",
+        action="store_true",
+        help="follow every queued or running job, one row each (the sinks take every job)",
     )
     _live.add_view_flags(parser)
     add_sink_flags(parser)
