@@ -107,8 +107,11 @@ class Sink(Protocol):
     """What a user implements to send runs somewhere (PostHog, Datadog, a database...).
 
     A sink may also define ``async def reconnected(self, job_id, reconnects)``
-    to hear of each reconnect of a run's event stream as it happens (optional;
-    see the module's Rule 4).
+    (optional) to hear of each reconnect of a run's event stream as it
+    happens: it is called between the run's ``open`` and ``close``, in order
+    with its batches, with the run's count so far, which only grows; the
+    outcome at ``close`` carries the final count. Add the difference from the
+    last count seen, and nothing is counted twice.
 
     Examples:
         >>> class Printer:

@@ -15,7 +15,7 @@ closing a run that is not open does nothing.
 
 Rule 3: ``reconnected(job_id, n)`` hands a run's reconnect count, as it
 grows, to the sinks that take it (``reconnected``, optional: see
-[`arkor_rx.sinks._base`][arkor_rx.sinks._base], Rule 4); a count given
+[`Sink`][arkor_rx.sinks.Sink]); a count given
 before the run opened is handed on when it opens. The run's ``Outcome``
 carries the last count (or the owner's, if larger).
 

@@ -26,7 +26,7 @@ of a run, a summary at its close); a run's terminal event is never dropped.
 Rule 4: ``open`` and ``close`` markers are never dropped, so a run's close
 is always delivered, even after errors. Nor is a ``reconnected`` marker,
 queued only for a sink that has the optional ``reconnected`` method (see
-[`arkor_rx.sinks._base`][arkor_rx.sinks._base], Rule 4).
+[`Sink`][arkor_rx.sinks.Sink]).
 
 Rule 5: a deadline. A call of the sink (``open``, ``write``, ``close``)
 that has not returned after ``close_deadline`` seconds (a sink attribute,
