@@ -4,31 +4,52 @@ The backend trains one job at a time (``max_concurrent_jobs=1``) and holds
 every job before its step 3 until it is cancelled (``hold_at_step=3``): a
 first job of 10 steps holds, so the two short jobs submitted after it (2
 steps: they complete) are still queued when ``watch --all`` lists the jobs,
-however slow the machine. The test cancels the held job once the backend has
-answered the list (its access log says so), and every job then ends.
+however slow the machine. The test waits (on the held job's events) until it
+holds, cancels it once the backend has answered ``watch --all``'s list (its
+access log says so), and every job then ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
+import io
 import json
 import logging
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from rich.console import Console
 
-from arkor_rx.cli import EXIT_ERROR, main
+import arkor_rx as ax
+from arkor_rx import sinks
+from arkor_rx.cli import EXIT_ERROR, _live, main
+from arkor_rx.cli._sinks import JobSinks
+from arkor_rx.cli._watch_all import follow_job
 from arkor_rx.server import FaultConfig, ServerConfig
 from tests.e2e.e2e_helpers import DEMO, MODEL, local_backend
+from tests.sinks.sink_helpers import RecordingSink
+from tests.sinks.test_prometheus import lab, parse
 
 HELD = 3
 
 
 def job_config(steps: int) -> dict[str, Any]:
     return {"model": MODEL, "datasetSource": DEMO, "maxSteps": steps, "loggingSteps": 1}
+
+
+async def held_back(client: ax.ArkorClient, job_id: str) -> None:
+    """Follow the job's events until the log of the step before its hold."""
+    stream = ax.EventStream(client, job_id)
+    async with contextlib.aclosing(stream):
+        async for event in stream:
+            if isinstance(event, ax.TrainingLog) and event.step == HELD - 1:
+                return
 
 
 class _ListSeen(logging.Handler):
@@ -73,6 +94,7 @@ async def test_watch_all_writes_every_job_to_the_record_and_the_csv_with_its_nam
         held = await client.create_job("held", job_config(10))
         alpha = await client.create_job("alpha", job_config(HELD - 1))
         beta = await client.create_job("beta", job_config(HELD - 1))
+        await held_back(client, held.id)  # its steps before the hold ran: its log is fixed
         monkeypatch.setenv("ARKOR_CLOUD_API_URL", backend.server.url)
         monkeypatch.setenv("ARKOR_TOKEN", backend.server.token)
         monkeypatch.setenv("ARKOR_ORG_SLUG", "local")
@@ -121,3 +143,26 @@ def test_watch_all_checks_the_sink_targets_before_connecting(
     assert lines == [
         "arkor-rx: error: --csv /nonexistent/c.csv: the folder /nonexistent does not exist"
     ]
+
+
+@pytest.mark.timeout(90)
+async def test_each_followed_job_hands_its_reconnects_to_the_sinks_once() -> None:
+    # Every connection is closed after two events: a run of N events is read
+    # on ceil(N / 2) connections, so it is reopened ceil(N / 2) - 1 times.
+    faults = FaultConfig(drop_after_events=2)
+    async with local_backend(ServerConfig(step_delay=0.0, faults=faults)) as backend:
+        job = await backend.client.create_job("flaky", job_config(6))
+        registry = CollectorRegistry()
+        recording = RecordingSink(overflow="block")
+        feed = JobSinks([sinks.Prometheus(registry=registry), recording])
+        view = _live.view(Console(file=io.StringIO()), True, many=True)
+        with view:
+            await follow_job(backend.client, view, job, feed)
+        await feed.finish()
+        _, stored = await backend.server_log(job.id)
+    expected = math.ceil(len(stored) / 2) - 1
+    assert expected > 0
+    (outcome,) = recording.outcomes()
+    assert (outcome.kind, outcome.reconnects) == ("completed", expected)
+    got = parse(generate_latest(registry).decode())
+    assert got[("arkor_stream_reconnects_total", lab(job.id, "flaky"))] == expected
