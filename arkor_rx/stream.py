@@ -33,6 +33,11 @@ past ``max_attempts`` (see [`arkor_rx.retry`][arkor_rx.retry] for the rules).
 
 Rule 6: cancellation is never swallowed. Cancelling the consumer interrupts a
 pending connect, read or backoff delay at once and closes the connection.
+
+Rule 7: ``on_reconnect(n)``, when given, is called each time the stream is
+opened again, as it happens (before the attempt, with ``n`` the new value of
+[`StreamStats.reconnects`][arkor_rx.stream.StreamStats.reconnects]): how the
+sinks' reconnect counters move while a run is live.
 """
 
 from __future__ import annotations
@@ -139,6 +144,8 @@ class EventStream:
         policy: the reconnect rules.
         last_event_id: resume after this id on the first connection too.
         sleep: how to wait between connections (default ``asyncio.sleep``).
+        on_reconnect: called with the reconnect count each time the stream is
+            opened again (Rule 7); it must return quickly and not raise.
         random: the jitter's random source (default ``random.random``).
 
     Raises (from iteration):
@@ -157,8 +164,10 @@ class EventStream:
         last_event_id: str | None = None,
         sleep: Sleep = asyncio.sleep,
         random: Callable[[], float] = _random.random,
+        on_reconnect: Callable[[int], object] | None = None,
     ) -> None:
         self._client = client
+        self._on_reconnect = on_reconnect
         self._job_id = job_id
         self._policy = policy if policy is not None else ReconnectPolicy()
         self._sleep = sleep
@@ -272,6 +281,8 @@ class EventStream:
         while True:
             if not first:
                 self._reconnects += 1
+                if self._on_reconnect is not None:
+                    self._on_reconnect(self._reconnects)
             first = False
             response: StreamResponse | None = None
             decoder = SSEDecoder()

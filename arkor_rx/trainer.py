@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import reactivex
@@ -283,7 +284,7 @@ class Trainer:
 
     async def _follow(self, job_id: str, hub: SinkHub | None) -> TrainingResult:
         """Follow the stream with the consumers, act on a decision, and build the result."""
-        stream = self._resume(job_id)
+        stream = self._resume(job_id, hub)
         assert self._job is not None  # start() sets it
         dispatcher = Dispatcher(self._callbacks, self._job, self._client)
         watch = RuleWatch(self._rules, asyncio.get_running_loop())
@@ -319,14 +320,23 @@ class Trainer:
         )
         return self._result
 
-    def _resume(self, job_id: str) -> EventStream:
-        """The stream of this wait(): it resumes after the last event a previous one handled."""
+    def _resume(self, job_id: str, hub: SinkHub | None = None) -> EventStream:
+        """The stream of this wait(): it resumes after the last event a previous one handled.
+
+        Its reconnects reach the sinks of ``hub`` as they happen.
+        """
         # A wait() that was cancelled (or failed) left off after the last event
         # it handled: a new wait() resumes there instead of replaying the run
         # through the callbacks again.
         resume = None if self._stream is None else self._stream.last_event_id
+        on_reconnect = None if hub is None else partial(hub.reconnected, job_id)
         self._stream = EventStream(
-            self._client, job_id, self._policy, last_event_id=resume, sleep=self._sleep
+            self._client,
+            job_id,
+            self._policy,
+            last_event_id=resume,
+            sleep=self._sleep,
+            on_reconnect=on_reconnect,
         )
         return self._stream
 

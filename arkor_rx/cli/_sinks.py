@@ -1,12 +1,14 @@
 """The sink flags the run commands share, and the per-job sink feed of a pull loop.
 
-Rule 1: ``demo``, ``watch`` and ``replay`` take ``--tensorboard DIR --mlflow
+Rule 1: ``demo``, ``watch`` (``--all`` too) and ``replay`` take ``--tensorboard DIR --mlflow
 URI --prometheus PORT --webhook URL --record FILE --csv FILE``; a missing
 extra is the one-line error naming its ``pip install``.
 
 Rule 2: a pull loop (``watch``, ``record``, ``replay``) hands each event to
 the sinks and, when a ``block`` sink is full, waits before reading the next
-one. ``replay`` builds every sink with ``overflow="block"`` (the Webhook
+one. A stream's reconnects reach the sinks as they happen
+([`JobSinks.reconnected`][arkor_rx.cli._sinks.JobSinks.reconnected]).
+``replay`` builds every sink with ``overflow="block"`` (the Webhook
 included): a backfill loses nothing.
 """
 
@@ -81,6 +83,17 @@ class JobSinks:
         """Hand ``event`` to the sinks (opening its job first); wait when a sink is full."""
         if self._hub is not None:
             await self._hub.feed(event, job)
+
+    def reconnected(self, job_id: str, reconnects: int) -> None:
+        """The stream of ``job_id`` was opened again (its count so far): an ``EventStream``'s
+        ``on_reconnect``."""
+        if self._hub is not None:
+            self._hub.reconnected(job_id, reconnects)
+
+    def end(self, job_id: str, kind: OutcomeKind, **extra: Any) -> None:
+        """Close the run of ``job_id`` as ``kind``, if it is still open (no terminal event)."""
+        if self._hub is not None:
+            self._hub.end(job_id, kind, **extra)
 
     async def finish(self, kind: OutcomeKind = "cancelled", **extra: Any) -> None:
         """Close the jobs still open as ``kind``, then wait until every sink flushed."""

@@ -7,7 +7,8 @@ job's own status and counts the elapsed time from the job's ``startedAt``.
 Checkpoints show that no sample was asked (watching asks the model nothing).
 
 Rule 3: ``watch --all`` follows every unfinished job in one live table
-(``arkor_rx.cli._watch_all``); give a JOB_ID or ``--all``, not both.
+(``arkor_rx.cli._watch_all``), with the same sink flags; give a JOB_ID or
+``--all``, not both.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from arkor_rx.cli import _live
@@ -23,8 +25,6 @@ from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_INTERRUPTED, usage_error
 from arkor_rx.cli._sinks import JobSinks, add_sink_flags, build_sinks, close_sinks
 from arkor_rx.dashboard import DashboardState, RunOpened, StreamProgress
-
-_SINK_FLAGS = ("tensorboard", "mlflow", "prometheus", "webhook", "record", "csv")
 
 if TYPE_CHECKING:
     from arkor_rx.cli._common import Subparsers
@@ -43,7 +43,9 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("job_id", metavar="JOB_ID", nargs="?", help="the job to follow")
     parser.add_argument(
-        "--all", action="store_true", help="follow every queued or running job, one row each"
+        "--all",
+        action="store_true",
+        help="follow every queued or running job, one row each (the sinks take every job)",
     )
     _live.add_view_flags(parser)
     add_sink_flags(parser)
@@ -59,8 +61,6 @@ async def run(args: argparse.Namespace) -> int:
     if args.all:
         from arkor_rx.cli import _watch_all
 
-        if any(getattr(args, flag, None) is not None for flag in _SINK_FLAGS):
-            return usage_error("watch: error: the sink flags go with one JOB_ID, not --all")
         return await _watch_all.run(args)
     prepare_sinks(args)
     sinks = build_sinks(args)
@@ -82,8 +82,10 @@ async def _watch(args: argparse.Namespace, sinks: list[Any]) -> int:
         job = await client.get_job(args.job_id)  # fails fast: unreachable, wrong token, unknown job
         console = _live.console()
         view = _live.view(console, args.no_live, DashboardState(asks_samples=False))
-        stream = EventStream(client, job.id, ReconnectPolicy())
         feed = JobSinks(sinks)
+        stream = EventStream(
+            client, job.id, ReconnectPolicy(), on_reconnect=partial(feed.reconnected, job.id)
+        )
         interrupted = False
         with view:
             view.dispatch(RunOpened(job))  # its own status and start, not "submitted"

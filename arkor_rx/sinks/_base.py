@@ -16,6 +16,13 @@ these defaults when absent: ``overflow`` (``"block"``, nothing is lost, or
 ``"drop"``), ``fail_on_error`` (False), ``buffer_size`` (1024 items) and
 ``close_deadline`` (30 seconds: how long one call may take before the
 owner stops waiting for it).
+
+Rule 4: a sink may also define ``async def reconnected(job_id, reconnects)``
+(optional: a sink without it is never asked). It is called, in queue order
+between the run's ``open`` and ``close``, each time the run's event stream
+was opened again, with ``reconnects`` the run's count so far (it only grows);
+the ``Outcome`` at ``close`` carries the final count. A counter adds the
+difference from the last count it saw, so nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -73,7 +80,8 @@ class Outcome:
     error: str | None = None
     """The failure message, for ``failed`` and ``error`` (never holds the token)."""
     reconnects: int = 0
-    """How many times the run's event stream was reopened (set by the Trainer; 0 otherwise)."""
+    """How many times the run's event stream was reopened (0 when the owner does not
+    follow a stream itself, as ``to_sink`` does not)."""
 
 
 @dataclass(slots=True)
@@ -97,6 +105,13 @@ class SinkStats:
 @runtime_checkable
 class Sink(Protocol):
     """What a user implements to send runs somewhere (PostHog, Datadog, a database...).
+
+    A sink may also define ``async def reconnected(self, job_id, reconnects)``
+    (optional) to hear of each reconnect of a run's event stream as it
+    happens: it is called between the run's ``open`` and ``close``, in order
+    with its batches, with the run's count so far, which only grows; the
+    outcome at ``close`` carries the final count. Add the difference from the
+    last count seen, and nothing is counted twice.
 
     Examples:
         >>> class Printer:

@@ -13,7 +13,13 @@ itself, with the outcome it knows (a stop decision, the reconnects).
 ``end(job_id, kind)`` and ``end_all(kind)`` close runs that ended otherwise;
 closing a run that is not open does nothing.
 
-Rule 3: ``finish()`` waits until every sink closed every run closed so far,
+Rule 3: ``reconnected(job_id, n)`` hands a run's reconnect count, as it
+grows, to the sinks that take it (``reconnected``, optional: see
+[`Sink`][arkor_rx.sinks.Sink]); a count given
+before the run opened is handed on when it opens. The run's ``Outcome``
+carries the last count (or the owner's, if larger).
+
+Rule 4: ``finish()`` waits until every sink closed every run closed so far,
 then releases the runners; a ``fail_on_error`` sink's error is raised then,
 once every sink has closed. A sink whose call has not returned within its
 deadline is not waited for (see [`arkor_rx.sinks._runner`][arkor_rx.sinks._runner],
@@ -23,6 +29,7 @@ Rule 5): its error is counted, and the others' outcome stands.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Generator, Iterable, Sequence
 from typing import Any
 
@@ -76,6 +83,7 @@ class SinkHub:
         self._name = name
         self._close_at_end = close_at_end
         self._open: dict[str, TrainingJob] = {}
+        self._reconnects: dict[str, int] = {}  # the count of each run, open or about to be
         self._pending: dict[asyncio.Future[BaseException | None], tuple[SinkRunner, str]] = {}
         self._finished = False
 
@@ -97,8 +105,21 @@ class SinkHub:
             return
         job = scrub_job(job)  # no secret a server echoed reaches a sink (_scrub, Rule 1)
         self._open[job.id] = job
+        reconnects = self._reconnects.get(job.id, 0)
         for runner in self._runners:
             runner.open(job)
+            if reconnects:
+                runner.reconnected(job.id, reconnects)
+
+    def reconnected(self, job_id: str, reconnects: int) -> None:
+        """The event stream of ``job_id`` was opened again: its count is now ``reconnects``
+        (Rule 3). A count that does not grow is ignored."""
+        if reconnects <= self._reconnects.get(job_id, 0):
+            return
+        self._reconnects[job_id] = reconnects
+        if job_id in self._open:
+            for runner in self._runners:
+                runner.reconnected(job_id, reconnects)
 
     def put(self, item: SinkItem, job: TrainingJob | None = None) -> Awaitable[None] | None:
         """Hand ``item`` to every sink, opening its run first (Rule 1).
@@ -147,6 +168,9 @@ class SinkHub:
         """Every sink closes the run of ``outcome.job_id`` (queued behind its items)."""
         if self._open.pop(outcome.job_id or "", None) is None:
             return
+        seen = self._reconnects.pop(outcome.job_id or "", 0)
+        if seen > outcome.reconnects:
+            outcome = dataclasses.replace(outcome, reconnects=seen)
         outcome = scrub_outcome(outcome)
         for runner in self._runners:
             self._pending[runner.close(outcome)] = (runner, outcome.job_id or "")
@@ -179,7 +203,7 @@ class SinkHub:
                 pending.pop(future)
                 first = first or future.result()
             for future, (runner, job_id) in list(pending.items()):
-                if runner.stuck():  # Rule 3: not waited for any longer
+                if runner.stuck():  # Rule 4: not waited for any longer
                     pending.pop(future)
                     what = f"a call did not return within {runner.deadline:g} s"
                     runner.failed("close", job_id, TimeoutError(what))

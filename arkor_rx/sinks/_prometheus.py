@@ -6,7 +6,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Sequence
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 from arkor_rx.events import TrainingLog
 from arkor_rx.jobs import TrainingJob
@@ -29,7 +29,8 @@ class Prometheus(BuiltinSink):
     ``arkor_training_epoch``, ``arkor_training_samples_per_second`` and
     ``arkor_training_step`` (the step of the last log event); counters
     ``arkor_events_total`` (also labelled by event ``type``) and
-    ``arkor_stream_reconnects_total`` (added when a run ends); and the state
+    ``arkor_stream_reconnects_total`` (moved at each reconnect, while the
+    run is live, and exact at its end: never counted twice); and the state
     set ``arkor_job_status`` (``running``, ``completed``, ``failed``,
     ``stopped``, ``cancelled``, ``error``). A run's series stay after it
     ended, so a dashboard shows how it finished.
@@ -128,6 +129,7 @@ class Prometheus(BuiltinSink):
             {name: gauge.labels(*labels) for name, gauge in self._gauges.items()},
             self._step.labels(*labels),
             {},
+            self._reconnects.labels(*labels),
         )
         self._status.labels(*labels).state("running")
 
@@ -163,14 +165,21 @@ class Prometheus(BuiltinSink):
             if not missing:
                 break
 
+    async def reconnected(self, job_id: str, reconnects: int) -> None:
+        """The run's stream was opened again: its count is now ``reconnects``."""
+        series = self._series.get(job_id)
+        if series is not None:
+            series.count_reconnects(reconnects)
+
     async def close(self, outcome: Outcome) -> None:
-        """Set the status from the outcome; add the run's reconnects."""
-        self._series.pop(outcome.job_id or "", None)
+        """Set the status from the outcome; add the reconnects not counted yet."""
+        series = self._series.pop(outcome.job_id or "", None)
         labels = self._labels.pop(outcome.job_id or "", None)
         if labels is None:
             return
         self._status.labels(*labels).state(outcome.kind)
-        self._reconnects.labels(*labels).inc(max(0, outcome.reconnects))
+        if series is not None:
+            series.count_reconnects(outcome.reconnects)
 
     async def aclose(self) -> None:
         """Stop serving ``/metrics`` (idempotent)."""
@@ -188,9 +197,22 @@ def _stop(server: Any, thread: Any) -> None:
 _type_of = attrgetter("type")
 
 
-class _Series(NamedTuple):
+class _Series:
     """One open run's labelled series (``labels()`` is looked up once per run, not per event)."""
 
-    gauges: dict[str, Any]
-    step: Any
-    events: dict[str, Any]
+    __slots__ = ("counted", "events", "gauges", "reconnects", "step")
+
+    def __init__(
+        self, gauges: dict[str, Any], step: Any, events: dict[str, Any], reconnects: Any
+    ) -> None:
+        self.gauges = gauges
+        self.step = step
+        self.events = events
+        self.reconnects = reconnects
+        self.counted = 0  # the reconnects of this run already added to the counter
+
+    def count_reconnects(self, total: int) -> None:
+        """Add what ``total`` (the run's count so far) has beyond what was counted."""
+        if total > self.counted:
+            self.reconnects.inc(total - self.counted)
+            self.counted = total

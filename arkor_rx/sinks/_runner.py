@@ -24,7 +24,9 @@ dropped and counted in ``sink.stats.dropped`` (a warning at the first drop
 of a run, a summary at its close); a run's terminal event is never dropped.
 
 Rule 4: ``open`` and ``close`` markers are never dropped, so a run's close
-is always delivered, even after errors.
+is always delivered, even after errors. Nor is a ``reconnected`` marker,
+queued only for a sink that has the optional ``reconnected`` method (see
+[`Sink`][arkor_rx.sinks.Sink]).
 
 Rule 5: a deadline. A call of the sink (``open``, ``write``, ``close``)
 that has not returned after ``close_deadline`` seconds (a sink attribute,
@@ -79,7 +81,17 @@ class _Close:
         self.future = future
 
 
-_Entry: TypeAlias = "SinkItem | _Open | _Close"
+class _Reconnected:
+    __slots__ = ("job_id", "reconnects")
+
+    def __init__(self, job_id: str, reconnects: int) -> None:
+        self.job_id = job_id
+        self.reconnects = reconnects
+
+
+_MARKERS = (_Open, _Close, _Reconnected)
+
+_Entry: TypeAlias = "SinkItem | _Open | _Close | _Reconnected"
 
 
 class SinkRunner:
@@ -185,6 +197,12 @@ class SinkRunner:
             )
         self._drops[job_id] = before + 1
 
+    def reconnected(self, job_id: str, reconnects: int) -> None:
+        """Queue ``reconnected(job_id, reconnects)`` for a sink that has it: never dropped."""
+        if callable(getattr(self.sink, "reconnected", None)):
+            self._queue.append(_Reconnected(job_id, reconnects))
+            self._wake.set()
+
     def close(self, outcome: Outcome) -> asyncio.Future[BaseException | None]:
         """Queue ``close(outcome)``: never dropped.
 
@@ -214,6 +232,9 @@ class SinkRunner:
                 elif isinstance(head, _Close):
                     queue.popleft()
                     await self._closed(head)
+                elif isinstance(head, _Reconnected):
+                    queue.popleft()
+                    await self._call("reconnected", head.job_id, self._reconnected, head)
                 else:
                     await self._write(self._take())
         finally:
@@ -230,7 +251,7 @@ class SinkRunner:
         batch: list[SinkItem] = []
         append = batch.append
         popleft = queue.popleft
-        while queue and not isinstance(queue[0], _Open | _Close):
+        while queue and not isinstance(queue[0], _MARKERS):
             append(popleft())  # type: ignore[arg-type]  # not a marker: checked above
         self._count -= len(batch)
         self._free_room()
@@ -242,6 +263,9 @@ class SinkRunner:
         stats.batches += 1
         stats.written += len(batch)
         await self._call("write", batch[0].job_id, self.sink.write, batch)
+
+    async def _reconnected(self, entry: _Reconnected) -> None:
+        await self.sink.reconnected(entry.job_id, entry.reconnects)  # type: ignore[attr-defined]
 
     async def _closed(self, entry: _Close) -> None:
         job_id = entry.outcome.job_id or ""

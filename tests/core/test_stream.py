@@ -359,3 +359,17 @@ async def test_last_event_id_given_resumes_the_first_connection(
     stream = EventStream(client, "j1", POLICY, last_event_id="8")
     await collect(stream)
     assert backend.connections[0].last_event_id == "8"
+
+
+async def test_on_reconnect_is_called_as_each_reconnect_happens(
+    backend: FakeBackend, client: ArkorClient
+) -> None:
+    # A failed open counts as a reconnect too (StreamStats.reconnects counts attempts).
+    backend.add(Serve([started("1")]), Reject(503), Serve([log("2", 1)]), Serve([completed("3")]))
+    timeline: list[object] = []
+    stream = EventStream(client, "j1", POLICY, sleep=SleepSpy(), on_reconnect=timeline.append)
+    async with contextlib.aclosing(stream):
+        async for event in stream:
+            timeline.append(event.event_id)
+    assert timeline == ["1", 1, 2, "2", 3, "3"]  # each count before the next connection's events
+    assert stream.stats.reconnects == 3
