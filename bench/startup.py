@@ -24,11 +24,15 @@ FLOOR = "python -c pass (floor)"
 IMPORT = "python -c 'import arkor_rx'"
 VERSION = "arkor-rx --version"
 HELP = "arkor-rx --help"
-SCRIPT = str(Path(sys.executable).with_name("arkor-rx"))
+ROOT = Path(__file__).resolve().parent.parent
+_VENV = ROOT / ".venv" / "bin"
+PYTHON = str(_VENV / "python") if (_VENV / "python").exists() else sys.executable
+"""The project venv's interpreter (the one the console script runs), else this one."""
+SCRIPT = str(Path(PYTHON).with_name("arkor-rx"))
 
 COMMANDS: dict[str, list[str]] = {
-    FLOOR: [sys.executable, "-c", "pass"],
-    IMPORT: [sys.executable, "-c", "import arkor_rx"],
+    FLOOR: [PYTHON, "-c", "pass"],
+    IMPORT: [PYTHON, "-c", "import arkor_rx"],
     VERSION: [SCRIPT, "--version"],
     HELP: [SCRIPT, "--help"],
 }

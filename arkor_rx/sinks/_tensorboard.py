@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import random
 import re
 import time
 from collections.abc import Sequence
@@ -73,7 +74,7 @@ class TensorBoard(BuiltinSink):
     Every event is written (overflow ``"block"``). Each batch is written
     in one worker thread call (``asyncio.to_thread``) through tensorboardX's
     own event writer, so the event loop never waits on the disk; a run's file
-    is flushed at most every ``FLUSH_SECS`` (2 s) while it runs, and when it
+    is flushed at most every ``FLUSH_SECS`` (10 s) while it runs, and when it
     ends.
 
     Examples:
@@ -223,12 +224,14 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
-FLUSH_SECS = 2.0
+FLUSH_SECS = 10.0
 """How often a run's event file is flushed to disk while it is written (and at its end).
 
 tensorboardX's flush syncs the file to disk, which costs milliseconds; like its
 own ``SummaryWriter(flush_secs=...)``, a run is flushed at most this often, so
-TensorBoard shows a live run within about two seconds."""
+TensorBoard shows a live run within about ten seconds. Each run's first flush
+comes at a random point of its first period, so many runs opened together do
+not all flush in the same batch."""
 
 
 class _EventFile:
@@ -242,7 +245,7 @@ class _EventFile:
     def __init__(self, folder: str, writer_class: Any) -> None:
         os.makedirs(folder, exist_ok=True)
         self._writer = writer_class(os.path.join(folder, "events"), f".{next(_FILES)}")
-        self._flushed = time.monotonic()
+        self._flushed = time.monotonic() - random.uniform(0.0, FLUSH_SECS)  # spread the runs
 
     def write_event(self, event: Any) -> None:
         self._writer.write_event(event)
