@@ -34,8 +34,9 @@ from typing import Any
 from reactivex import operators as ops
 from reactivex.subject import Subject
 
+from arkor_rx.dashboard._actions import RunOpened
 from arkor_rx.dashboard._runs import ViewAction, ViewState, reduce_view
-from arkor_rx.dashboard._state import DashboardState, RunOpened
+from arkor_rx.dashboard._state import DashboardState
 from arkor_rx.dashboard.web import _wire
 from arkor_rx.dashboard.web._redact import Scrub
 from arkor_rx.events import (
