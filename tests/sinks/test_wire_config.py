@@ -4,6 +4,7 @@ write a credential it carries (a blob dataset's ``token``, which a server may ec
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -50,7 +51,8 @@ def test_the_flat_config_and_the_web_dashboard_agree_on_what_is_secret() -> None
     # and a URL loses the same parts in both.
     from arkor_rx.dashboard.web._redact import Scrub
 
-    config = {"clientSecret": SECRET, "Access-Token": SECRET, "extra": {"API_KEY": SECRET}}
+    config: dict[str, Any] = {"clientSecret": SECRET, "Access-Token": SECRET}
+    config["extra"] = {"API_KEY": SECRET}
     config["urls"] = ["https://u:p@ss@b/d?sig=" + SECRET + "#f", "http://m:5000/?x=" + SECRET]
     flat = flat_config(config)
     shown = Scrub().action(config)
