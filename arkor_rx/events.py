@@ -48,6 +48,7 @@ from pydantic.alias_generators import to_camel
 from arkor_rx.sse import Frames, ServerSentEvent
 
 __all__ = [
+    "EVENT_CLASSES",
     "KEEPALIVE_EVENT",
     "TERMINAL_STREAM_EVENT",
     "CheckpointSaved",
@@ -220,6 +221,17 @@ def _tag(value: Any) -> str | None:
         return None  # not an object: a validation error, so parse_event gives None
     return kind if kind in _KNOWN else "unknown"
 
+
+EVENT_CLASSES: Final = (
+    TrainingStarted,
+    TrainingLog,
+    CheckpointSaved,
+    TrainingCompleted,
+    TrainingFailed,
+    UnknownEvent,
+)
+"""The six event classes, in a run's order: ``isinstance(item, EVENT_CLASSES)`` tells an
+event from anything else on a stream (a sample's answers, a sweep's decision)."""
 
 TrainingEvent: TypeAlias = Annotated[
     Annotated[TrainingStarted, Tag("training.started")]

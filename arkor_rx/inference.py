@@ -33,6 +33,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
 
+from arkor_rx._closing import AsyncClosing
 from arkor_rx._redaction import Redactor
 from arkor_rx.errors import CloudApiError, ConfigError, TransportError
 from arkor_rx.jobs import format_validation_error
@@ -266,7 +267,7 @@ class _Assembler:
         }
 
 
-class InferenceResponse:
+class InferenceResponse(AsyncClosing):
     """The answer of ``ArkorClient.infer``: JSON, text, or content deltas as they stream.
 
     Examples:
@@ -411,12 +412,6 @@ class InferenceResponse:
         """Release the connection. Idempotent; a no-op for a non-streamed answer."""
         if self._stream is not None:
             await self._stream.aclose()
-
-    async def __aenter__(self) -> InferenceResponse:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         mode = "streamed" if self.streamed else "whole"

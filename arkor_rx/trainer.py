@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import reactivex
 
+from arkor_rx._closing import AsyncClosing
 from arkor_rx._consumers import Consumer, SinkFeed, TerminalSeen, chain, follow_with_sinks
 from arkor_rx._create_trainer import create_trainer
 from arkor_rx._rule_watch import RuleWatch
@@ -64,7 +65,7 @@ _ALREADY_TERMINAL = 409
 """The status the cancel route answers for a job that already ended."""
 
 
-class Trainer:
+class Trainer(AsyncClosing):
     """One training job: start it, follow it, cancel it. Build it with
     [`create_trainer`][arkor_rx.trainer.create_trainer].
 
@@ -382,9 +383,3 @@ class Trainer:
         """Close the client if the trainer created it (``create_trainer`` without ``client=``)."""
         if self._owns_client:
             await self._client.aclose()
-
-    async def __aenter__(self) -> Trainer:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()

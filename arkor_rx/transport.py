@@ -46,6 +46,7 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from arkor_rx._closing import AsyncClosing
 from arkor_rx._network_errors import display_url as _display
 from arkor_rx._network_errors import network_errors
 from arkor_rx.errors import ConfigError, TransportError
@@ -199,7 +200,7 @@ class AiohttpStreamResponse:
         return f"<AiohttpStreamResponse {self._description} status={self.status}>"
 
 
-class AiohttpTransport:
+class AiohttpTransport(AsyncClosing):
     """The real transport: one aiohttp session, hand-followed redirects, translated errors.
 
     Examples:
@@ -438,12 +439,6 @@ class AiohttpTransport:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
-
-    async def __aenter__(self) -> AiohttpTransport:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

@@ -205,3 +205,12 @@ def test_a_named_frame_without_a_json_type_is_unknown() -> None:
 def test_a_named_frame_that_does_not_fit_its_class_is_skipped() -> None:
     ev = ax.parse_event(frame({"type": "training.log", **BASE, "step": None}, event="training.log"))
     assert ev is None
+
+
+def test_event_classes_are_the_classes_of_the_training_event_union() -> None:
+    import typing
+
+    from arkor_rx.events import EVENT_CLASSES, TrainingEvent
+
+    union = typing.get_args(typing.get_args(TrainingEvent)[0])
+    assert tuple(typing.get_args(member)[0] for member in union) == EVENT_CLASSES

@@ -6,8 +6,9 @@ module ([`main`][arkor_rx.cli.main] loads the one named on the command line),
 so the command starts at once and pays only for what it uses.
 
 Rule 2: the one-line help lives here and nowhere else: a command's
-``add_parser`` passes ``help=HELP[name]``, so ``--help`` reads the same
-whether the command's module was loaded or not.
+``add_parser`` passes ``help=HELP[name]`` (``arkor_rx.cli._common.add_command``
+does it for a new command), so ``--help`` reads the same whether the
+command's module was loaded or not.
 """
 
 from __future__ import annotations

@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from arkor_rx.cli._commands import HELP
-from arkor_rx.cli._common import EXIT_OK, fail
+from arkor_rx.cli._common import EXIT_OK, add_command, fail
 
 if TYPE_CHECKING:
     from arkor_rx.cli._common import Subparsers
@@ -23,10 +22,10 @@ _ALREADY_ENDED = 409
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``cancel`` and its argument."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "cancel",
-        help=HELP["cancel"],
-        description="Ask the backend to cancel the job. The backend, token and scope come "
+        "Ask the backend to cancel the job. The backend, token and scope come "
         "from the environment or the official CLI's files, as for watch.",
     )
     parser.add_argument("job_id", metavar="JOB_ID", help="the job to cancel")

@@ -28,8 +28,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from arkor_rx.cli._commands import HELP
-from arkor_rx.cli._common import EXIT_OK, fail, port
+from arkor_rx.cli._common import EXIT_OK, add_command, fail, port
 from arkor_rx.cli._web import follow_backend, start_dashboard
 
 if TYPE_CHECKING:
@@ -44,10 +43,10 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``dashboard`` and its flags."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "dashboard",
-        help=HELP["dashboard"],
-        description="Serve a web dashboard of every job of the backend "
+        "Serve a web dashboard of every job of the backend "
         "(ARKOR_CLOUD_API_URL, ARKOR_TOKEN ... as for the other commands), or of "
         "recordings. Binds 127.0.0.1; reach it from elsewhere with an SSH tunnel.",
     )

@@ -18,8 +18,7 @@ from rich.text import Text
 
 from arkor_rx._printable import NAME_CHARS, printable
 from arkor_rx.cli import _live
-from arkor_rx.cli._commands import HELP
-from arkor_rx.cli._common import EXIT_OK, positive_int
+from arkor_rx.cli._common import EXIT_OK, add_command, positive_int
 from arkor_rx.errors import ArkorError
 from arkor_rx.jobs import TrainingJob
 
@@ -42,10 +41,10 @@ _STATUS_STYLE = {
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``jobs`` and its flags."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "jobs",
-        help=HELP["jobs"],
-        description="List the jobs of the project (id, name, status, step, created), "
+        "List the jobs of the project (id, name, status, step, created), "
         "newest first. The backend, token and scope come from the environment or the "
         "official CLI's files, as for watch.",
     )

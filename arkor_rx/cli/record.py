@@ -17,8 +17,14 @@ from typing import TYPE_CHECKING
 
 from arkor_rx._printable import printable
 from arkor_rx.cli._checks import file_problem
-from arkor_rx.cli._commands import HELP
-from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, PROG, usage_error
+from arkor_rx.cli._common import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    PROG,
+    add_command,
+    usage_error,
+)
 from arkor_rx.cli._sinks import JobSinks
 
 if TYPE_CHECKING:
@@ -29,10 +35,10 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``record`` and its arguments."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "record",
-        help=HELP["record"],
-        description="Follow a job's event stream and write every event to FILE, one JSON "
+        "Follow a job's event stream and write every event to FILE, one JSON "
         "line each (id, event, data, receivedAt). The backend comes from the environment, "
         "as for `watch`.",
     )

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from arkor_rx.cli._commands import HELP
-from arkor_rx.cli._common import EXIT_OK, PROG
+from arkor_rx.cli._common import EXIT_OK, PROG, add_command
 
 if TYPE_CHECKING:
     from arkor_rx.cli._common import Subparsers
@@ -16,7 +15,7 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``version``."""
-    return subparsers.add_parser("version", help=HELP["version"])
+    return add_command(subparsers, "version")
 
 
 def run(args: argparse.Namespace) -> int:

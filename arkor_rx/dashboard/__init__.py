@@ -38,78 +38,21 @@ Example:
 
 from __future__ import annotations
 
-from arkor_rx.dashboard._lines import describe
-from arkor_rx.dashboard._live import Clock, LiveDashboard, outcome_actions
-from arkor_rx.dashboard._runs import ViewAction, ViewState, reduce_view
-from arkor_rx.dashboard._state import (
-    CURVE_LIMIT,
-    DEFAULT_SMOOTHING,
-    DEPLOYMENT_LIMIT,
-    EVAL_LIMIT,
-    HISTORY_LENGTH,
-    CheckpointAnswer,
-    CheckpointView,
-    DashboardAction,
-    DashboardState,
-    EvalRow,
-    JobSubmitted,
-    RunDeployed,
-    RunFinished,
-    RunOpened,
-    RunStatus,
-    RunStopped,
-    RunUndeployed,
-    StreamProgress,
-    reduce,
-)
-from arkor_rx.dashboard._terminal import (
-    SPARK_BLOCKS,
-    deployment_line,
-    eta_seconds,
-    render,
-    render_runs,
-    render_summary,
-    render_view,
-    sparkline,
-    stop_line,
-)
+from arkor_rx.dashboard import _actions, _lines, _live, _runs, _state, _terminal
+from arkor_rx.dashboard._actions import *  # noqa: F403
+from arkor_rx.dashboard._deployments import DEPLOYMENT_LIMIT
+from arkor_rx.dashboard._lines import *  # noqa: F403
+from arkor_rx.dashboard._live import *  # noqa: F403
+from arkor_rx.dashboard._runs import *  # noqa: F403
+from arkor_rx.dashboard._state import *  # noqa: F403
+from arkor_rx.dashboard._terminal import *  # noqa: F403
 from arkor_rx.dashboard.web import WebDashboard
 
-__all__ = [
-    "CURVE_LIMIT",
-    "DEFAULT_SMOOTHING",
-    "DEPLOYMENT_LIMIT",
-    "EVAL_LIMIT",
-    "HISTORY_LENGTH",
-    "SPARK_BLOCKS",
-    "CheckpointAnswer",
-    "CheckpointView",
-    "Clock",
-    "DashboardAction",
-    "DashboardState",
-    "EvalRow",
-    "JobSubmitted",
-    "LiveDashboard",
-    "RunDeployed",
-    "RunFinished",
-    "RunOpened",
-    "RunStatus",
-    "RunStopped",
-    "RunUndeployed",
-    "StreamProgress",
-    "ViewAction",
-    "ViewState",
-    "WebDashboard",
-    "deployment_line",
-    "describe",
-    "eta_seconds",
-    "outcome_actions",
-    "reduce",
-    "reduce_view",
-    "render",
-    "render_runs",
-    "render_summary",
-    "render_view",
-    "sparkline",
-    "stop_line",
-]
+# Each submodule's ``__all__`` is public here, listed once, where the names are defined.
+__all__ = ["DEPLOYMENT_LIMIT", "WebDashboard"]
+__all__ += _actions.__all__
+__all__ += _lines.__all__
+__all__ += _live.__all__
+__all__ += _runs.__all__
+__all__ += _state.__all__
+__all__ += _terminal.__all__

@@ -26,8 +26,9 @@ from typing import Any
 from rich.console import Console
 
 from arkor_rx._printable import NAME_CHARS, printable
+from arkor_rx.dashboard._actions import RunStatus
 from arkor_rx.dashboard._runs import ViewState
-from arkor_rx.dashboard._state import DashboardState, RunStatus
+from arkor_rx.dashboard._state import DashboardState
 from arkor_rx.dashboard._terminal import (
     clock_text,
     deployment_line,

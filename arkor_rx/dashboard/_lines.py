@@ -6,10 +6,9 @@ what an action changed, or None when the action is not worth a line.
 
 from __future__ import annotations
 
-from arkor_rx.dashboard._state import (
+from arkor_rx.dashboard._actions import (
     CheckpointAnswer,
     DashboardAction,
-    DashboardState,
     JobSubmitted,
     RunDeployed,
     RunFinished,
@@ -18,6 +17,7 @@ from arkor_rx.dashboard._state import (
     RunUndeployed,
     StreamProgress,
 )
+from arkor_rx.dashboard._state import DashboardState
 from arkor_rx.dashboard._terminal import deployment_line, num, shorten, stop_line
 from arkor_rx.events import (
     CheckpointSaved,

@@ -21,11 +21,8 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 
 from arkor_rx._printable import printable
-from arkor_rx.dashboard._lines import describe
-from arkor_rx.dashboard._runs import ViewAction, ViewState, reduce_view
-from arkor_rx.dashboard._state import (
+from arkor_rx.dashboard._actions import (
     DashboardAction,
-    DashboardState,
     RunDeployed,
     RunFinished,
     RunOpened,
@@ -33,6 +30,9 @@ from arkor_rx.dashboard._state import (
     RunStopped,
     RunUndeployed,
 )
+from arkor_rx.dashboard._lines import describe
+from arkor_rx.dashboard._runs import ViewAction, ViewState, reduce_view
+from arkor_rx.dashboard._state import DashboardState
 from arkor_rx.dashboard._terminal import render_runs, render_summary, render_view
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.runs import PruneDecision, RunEvent

@@ -19,16 +19,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TypeAlias
 
-from arkor_rx.dashboard._state import (
+from arkor_rx.dashboard._actions import (
     DashboardAction,
-    DashboardState,
     JobSubmitted,
     RunDeployed,
     RunOpened,
     RunStopped,
     RunUndeployed,
-    reduce,
 )
+from arkor_rx.dashboard._state import DashboardState, reduce
 from arkor_rx.runs import PruneDecision, Run, RunEvent
 
 __all__ = ["ViewAction", "ViewState", "reduce_view"]

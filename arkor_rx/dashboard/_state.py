@@ -31,7 +31,7 @@ from arkor_rx.dashboard._actions import (
     RunUndeployed,
     StreamProgress,
 )
-from arkor_rx.dashboard._deployments import DEPLOYMENT_LIMIT, reduce_deployments
+from arkor_rx.dashboard._deployments import reduce_deployments
 from arkor_rx.events import (
     CheckpointSaved,
     TrainingCompleted,
@@ -47,22 +47,11 @@ from arkor_rx.stopping import StopDecision
 __all__ = [
     "CURVE_LIMIT",
     "DEFAULT_SMOOTHING",
-    "DEPLOYMENT_LIMIT",
     "EVAL_LIMIT",
     "HISTORY_LENGTH",
-    "CheckpointAnswer",
     "CheckpointView",
-    "DashboardAction",
     "DashboardState",
     "EvalRow",
-    "JobSubmitted",
-    "RunDeployed",
-    "RunFinished",
-    "RunOpened",
-    "RunStatus",
-    "RunStopped",
-    "RunUndeployed",
-    "StreamProgress",
     "reduce",
 ]
 

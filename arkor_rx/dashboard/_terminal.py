@@ -26,8 +26,9 @@ from rich.table import Table
 from rich.text import Text
 
 from arkor_rx._printable import NAME_CHARS, printable
+from arkor_rx.dashboard._actions import RunDeployed, RunStatus
 from arkor_rx.dashboard._runs import ViewState
-from arkor_rx.dashboard._state import DashboardState, RunDeployed, RunStatus
+from arkor_rx.dashboard._state import DashboardState
 from arkor_rx.stopping import StopDecision
 
 __all__ = [

@@ -17,7 +17,7 @@ from arkor_rx.operators._common import (
 )
 from arkor_rx.operators._of_type import logs
 
-__all__ = ["clocked"]
+__all__ = ["clocked", "step_rates"]
 
 _Out = TypeVar("_Out")
 
@@ -57,3 +57,39 @@ def clocked(
         return Observable(subscribe)
 
     return operator
+
+
+def step_rates(
+    out: Callable[[int, float], _Out],
+    *,
+    since_first: bool,
+    clock: Clock,
+    scheduler: abc.SchedulerBase | None,
+) -> Callable[[Observable[object]], Observable[_Out]]:
+    """``out(step, steps per second)`` for every timed ``TrainingLog`` after the anchor.
+
+    The first log only sets the anchor (its step and time); a step that goes
+    backwards resets it; a log at the anchor's step, or at its instant, emits
+    nothing and keeps it. With ``since_first`` the anchor stays where it was set
+    (the average speed so far), else each rate moves it to its own log (the
+    speed between consecutive logs).
+    """
+
+    def make() -> Callable[[TrainingLog, float], _Out | None]:
+        anchor: tuple[int, float] | None = None
+
+        def step(log: TrainingLog, now: float) -> _Out | None:
+            nonlocal anchor
+            if anchor is None or log.step < anchor[0]:
+                anchor = (log.step, now)
+                return None
+            d_step, d_time = log.step - anchor[0], now - anchor[1]
+            if d_step == 0 or d_time <= 0:
+                return None
+            if not since_first:
+                anchor = (log.step, now)
+            return out(log.step, d_step / d_time)
+
+        return step
+
+    return clocked(make, clock, scheduler)

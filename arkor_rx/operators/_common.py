@@ -107,22 +107,26 @@ def check_fraction(name: str, value: object, *, low_open: bool, high_open: bool)
     return number
 
 
+_Choice = TypeVar("_Choice", bound=str)
+
+
+def _one_of(name: str, value: object, choices: tuple[_Choice, _Choice]) -> _Choice:
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise ConfigError(f"{name} must be {choices[0]!r} or {choices[1]!r}, got {value!r}")
+
+
 def check_mode(value: object) -> Mode:
     """``"min"`` or ``"max"``, else ConfigError."""
-    if value == "min":
-        return "min"
-    if value == "max":
-        return "max"
-    raise ConfigError(f"mode must be 'min' or 'max', got {value!r}")
+    modes: tuple[Mode, Mode] = ("min", "max")
+    return _one_of("mode", value, modes)
 
 
 def check_clock(value: object) -> Clock:
     """``"event"`` or ``"scheduler"``, else ConfigError."""
-    if value == "event":
-        return "event"
-    if value == "scheduler":
-        return "scheduler"
-    raise ConfigError(f"clock must be 'event' or 'scheduler', got {value!r}")
+    clocks: tuple[Clock, Clock] = ("event", "scheduler")
+    return _one_of("clock", value, clocks)
 
 
 _PROBE = TrainingLog(step=0)

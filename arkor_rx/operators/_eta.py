@@ -7,8 +7,7 @@ from typing import NamedTuple
 
 from reactivex import Observable, abc
 
-from arkor_rx.events import TrainingLog
-from arkor_rx.operators._clocked import clocked
+from arkor_rx.operators._clocked import step_rates
 from arkor_rx.operators._common import Clock, check_clock, check_int
 
 __all__ = ["Eta", "eta"]
@@ -40,20 +39,7 @@ def eta(
     total = check_int("max_steps", max_steps, 1)
     which = check_clock(clock)
 
-    def make() -> Callable[[TrainingLog, float], Eta | None]:
-        anchor: tuple[int, float] | None = None
+    def at(step: int, rate: float) -> Eta:
+        return Eta(step, total, rate, max(total - step, 0) / rate)
 
-        def step(log: TrainingLog, now: float) -> Eta | None:
-            nonlocal anchor
-            if anchor is None or log.step < anchor[0]:
-                anchor = (log.step, now)
-                return None
-            d_step, d_time = log.step - anchor[0], now - anchor[1]
-            if d_step <= 0 or d_time <= 0:
-                return None
-            rate = d_step / d_time
-            return Eta(log.step, total, rate, max(total - log.step, 0) / rate)
-
-        return step
-
-    return clocked(make, which, scheduler)
+    return step_rates(at, since_first=True, clock=which, scheduler=scheduler)

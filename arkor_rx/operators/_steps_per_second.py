@@ -6,8 +6,7 @@ from collections.abc import Callable
 
 from reactivex import Observable, abc
 
-from arkor_rx.events import TrainingLog
-from arkor_rx.operators._clocked import clocked
+from arkor_rx.operators._clocked import step_rates
 from arkor_rx.operators._common import Clock, MetricPoint, check_clock
 
 __all__ = ["steps_per_second"]
@@ -24,20 +23,4 @@ def steps_per_second(
     """
     which = check_clock(clock)
 
-    def make() -> Callable[[TrainingLog, float], MetricPoint | None]:
-        anchor: tuple[int, float] | None = None
-
-        def step(log: TrainingLog, now: float) -> MetricPoint | None:
-            nonlocal anchor
-            if anchor is None or log.step < anchor[0]:
-                anchor = (log.step, now)
-                return None
-            d_step, d_time = log.step - anchor[0], now - anchor[1]
-            if d_step == 0 or d_time <= 0:
-                return None
-            anchor = (log.step, now)
-            return MetricPoint(log.step, d_step / d_time)
-
-        return step
-
-    return clocked(make, which, scheduler)
+    return step_rates(MetricPoint, since_first=False, clock=which, scheduler=scheduler)

@@ -31,14 +31,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from arkor_rx._loop import loop_of
-from arkor_rx.events import (
-    CheckpointSaved,
-    TrainingCompleted,
-    TrainingFailed,
-    TrainingLog,
-    TrainingStarted,
-    UnknownEvent,
-)
+from arkor_rx.events import EVENT_CLASSES
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.runs import PruneDecision, RunEvent
 from arkor_rx.samples import SamplesAnswered
@@ -50,17 +43,7 @@ __all__ = ["to_sink"]
 
 _T = TypeVar("_T")
 
-_PLAIN: frozenset[type[Any]] = frozenset(
-    {
-        TrainingStarted,
-        TrainingLog,
-        CheckpointSaved,
-        TrainingCompleted,
-        TrainingFailed,
-        UnknownEvent,
-        SamplesAnswered,
-    }
-)
+_PLAIN: frozenset[type[Any]] = frozenset({*EVENT_CLASSES, SamplesAnswered})
 _KEEP: set[asyncio.Task[None]] = set()  # finishing tasks of disposed subscriptions
 
 

@@ -27,6 +27,7 @@ from arkor_rx.jobs import TrainingJob
 from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkStats, sink_policy
 
 __all__ = [
+    "CREDENTIAL_KEYS",
     "INT64",
     "METRICS",
     "BuiltinSink",
@@ -34,6 +35,7 @@ __all__ = [
     "MissingExtraError",
     "SinkWorkerError",
     "StepRangeError",
+    "credential_key",
     "flat_config",
     "log_metrics",
     "require",
@@ -174,36 +176,58 @@ def run_label(job: TrainingJob) -> str:
     return _UNSAFE.sub("_", label).strip("._") or "run"
 
 
-_SECRET_KEYS = frozenset(
-    {"token", "access_token", "api_key", "password", "secret", "authorization"}
+CREDENTIAL_KEYS = frozenset(
+    {"token", "accesstoken", "apikey", "password", "secret", "clientsecret", "authorization"}
 )
-"""Config keys whose values are credentials (a blob dataset's ``token`` ...): never written."""
+"""Mapping keys (lower case, without ``_`` or ``-``) whose values are credentials."""
+
+
+def credential_key(key: object) -> bool:
+    """Whether a mapping's value under ``key`` is a credential (``token``, ``apiKey``,
+    ``client_secret`` ..., in any case or spelling): never written or shown.
+
+    Examples:
+        >>> credential_key("apiKey"), credential_key("API-KEY"), credential_key("name")
+        (True, True, False)
+    """
+    return isinstance(key, str) and key.lower().replace("_", "").replace("-", "") in CREDENTIAL_KEYS
+
+
+_URL = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)"
+    r"(?P<user>[^\s/?#\"'<>]*@)?"
+    r"(?P<rest>[^\s?#\"'<>]*)"
+    r"(?P<query>\?[^\s\"'<>]*)?"
+)
+
+
+def _url(match: re.Match[str]) -> str:
+    user = "<redacted>@" if match["user"] else ""
+    query = "?<redacted>" if match["query"] else ""
+    return f"{match['scheme']}{user}{match['rest']}{query}"
 
 
 def safe_url(text: str) -> str:
-    """``text`` without the credentials a URL may carry: its userinfo and its query.
+    """``text`` without the credentials its URLs may carry: their userinfo and their query.
 
-    A presigned dataset URL holds its signature in the query (``?sig=...``),
-    a tracking URI its password in the userinfo (``user:pass@``); neither is
-    ever written to a sink or shown. Text that is not such a URL is returned
-    as it is.
+    A presigned dataset URL holds its signature in the query (``?sig=...``,
+    with any fragment after it), a tracking URI its password in the userinfo
+    (``user:pass@``); neither is ever written to a sink or shown. Every URL in
+    the text is cleaned, the rest is returned as it is.
 
     Examples:
         >>> safe_url("https://blob.example/d.jsonl?sv=1&sig=s3cret")
         'https://blob.example/d.jsonl?<redacted>'
-        >>> safe_url("http://user:pw@mlflow:5000/")
+        >>> safe_url("http://user:p@ss@mlflow:5000/")
         'http://<redacted>@mlflow:5000/'
+        >>> safe_url("cannot read https://blob.example/d.jsonl?sig=s3cret: 403")
+        'cannot read https://blob.example/d.jsonl?<redacted> 403'
         >>> safe_url("arkorlab/triage-demo")
         'arkorlab/triage-demo'
     """
     if "://" not in text:
         return text
-    scheme, _, rest = text.partition("://")
-    head, sep, tail = rest.partition("/")
-    if "@" in head:
-        head = "<redacted>@" + head.rpartition("@")[2]
-    path, query, _ = (sep + tail).partition("?")
-    return f"{scheme}://{head}{path}" + ("?<redacted>" if query else "")
+    return _URL.sub(_url, text)
 
 
 def flat_config(config: Mapping[str, Any]) -> dict[str, str | int | float | bool]:
@@ -226,9 +250,9 @@ def flat_config(config: Mapping[str, Any]) -> dict[str, str | int | float | bool
     def walk(prefix: str, value: Any) -> None:
         if isinstance(value, Mapping):
             for key, inner in value.items():
-                name = to_snake(str(key))
-                if name in _SECRET_KEYS:
+                if credential_key(key):
                     continue
+                name = to_snake(str(key))
                 walk(f"{prefix}.{name}" if prefix else name, inner)
         elif value is None:
             return

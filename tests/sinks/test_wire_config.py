@@ -4,6 +4,7 @@ write a credential it carries (a blob dataset's ``token``, which a server may ec
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -43,6 +44,23 @@ def test_a_credential_at_any_depth_is_left_out_of_the_flat_config() -> None:
     assert "k" not in flat.values()
     assert flat["dataset_source.url"] == "file:///d.jsonl"
     assert flat["lora_r"] == 8
+
+
+def test_the_flat_config_and_the_web_dashboard_agree_on_what_is_secret() -> None:
+    # One definition (sinks._common): a key the web dashboard masks is one a sink leaves out,
+    # and a URL loses the same parts in both.
+    from arkor_rx.dashboard.web._redact import Scrub
+
+    config: dict[str, Any] = {"clientSecret": SECRET, "Access-Token": SECRET}
+    config["extra"] = {"API_KEY": SECRET}
+    config["urls"] = ["https://u:p@ss@b/d?sig=" + SECRET + "#f", "http://m:5000/?x=" + SECRET]
+    flat = flat_config(config)
+    shown = Scrub().action(config)
+    assert SECRET not in repr(flat)
+    assert SECRET not in repr(shown)
+    assert flat == {"urls": '["https://<redacted>@b/d?<redacted>", "http://m:5000/?<redacted>"]'}
+    assert shown["urls"] == ["https://<redacted>@b/d?<redacted>", "http://m:5000/?<redacted>"]
+    assert shown["clientSecret"] == shown["Access-Token"] == shown["extra"]["API_KEY"] == "***"
 
 
 @pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SADeprecationWarning")

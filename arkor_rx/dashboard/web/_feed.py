@@ -34,18 +34,12 @@ from typing import Any
 from reactivex import operators as ops
 from reactivex.subject import Subject
 
+from arkor_rx.dashboard._actions import RunOpened
 from arkor_rx.dashboard._runs import ViewAction, ViewState, reduce_view
-from arkor_rx.dashboard._state import DashboardState, RunOpened
+from arkor_rx.dashboard._state import DashboardState
 from arkor_rx.dashboard.web import _wire
 from arkor_rx.dashboard.web._redact import Scrub
-from arkor_rx.events import (
-    CheckpointSaved,
-    TrainingCompleted,
-    TrainingFailed,
-    TrainingLog,
-    TrainingStarted,
-    UnknownEvent,
-)
+from arkor_rx.events import EVENT_CLASSES, TrainingLog
 from arkor_rx.runs import PruneDecision, RunEvent
 
 __all__ = ["JOURNAL_LIMIT", "LOG_LIMIT", "SERIES_LIMIT", "Change", "Series", "WebFeed"]
@@ -60,15 +54,6 @@ LOG_LIMIT = 500
 """Event-log lines a run keeps (the latest)."""
 
 _NAN = float("nan")
-
-EVENT_TYPES = (
-    TrainingStarted,
-    TrainingLog,
-    CheckpointSaved,
-    TrainingCompleted,
-    TrainingFailed,
-    UnknownEvent,
-)
 
 
 @dataclass(slots=True)
@@ -228,7 +213,7 @@ class WebFeed:
         if isinstance(action, RunOpened):
             extra.job = action.job.model_dump(by_alias=True, mode="json")
         line = None
-        if applied and isinstance(event, EVENT_TYPES):
+        if applied and isinstance(event, EVENT_CLASSES):
             line = _wire.log_line(seq, event)
         if state.stop is not None and (before is None or before.stop is None):
             line = [seq, "stop", state.stop.step, state.stop.reason]

@@ -12,11 +12,12 @@ stream ever hold it.
 Rule 2: in every string, each secret is masked by the client's own
 ``Redactor`` (every spelling JSON allows), then
 every URL in it loses its userinfo and its query (a presigned ``?sig=``, a
-``user:password@``), as the sinks write them.
+``user:password@``): the sinks' own ``safe_url``.
 
 Rule 3: in a mapping (a config, metadata, metrics), the value under a
 credential key (``token``, ``apiKey``, ``password``, ``secret``,
-``authorization``, in any case or spelling) is masked whole.
+``authorization``, in any case or spelling: the sinks' ``credential_key``,
+whose values a sink never writes) is masked whole.
 
 Rule 4: an action with nothing to mask is passed on as it is, the same
 object; one that has is rebuilt with the masked values (``model_copy`` for a
@@ -27,52 +28,17 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, TypeVar, get_args
 
 from pydantic import BaseModel
 
 from arkor_rx._redaction import MASK, Redactor
+from arkor_rx.sinks._common import credential_key, safe_url
 
-__all__ = ["CREDENTIAL_KEYS", "Scrub", "scrub_urls"]
+__all__ = ["Scrub"]
 
 _V = TypeVar("_V")
-
-CREDENTIAL_KEYS: Final = frozenset(
-    {"token", "accesstoken", "apikey", "password", "secret", "clientsecret", "authorization"}
-)
-"""Mapping keys (lower case, without ``_`` or ``-``) whose values are masked whole."""
-
-_URL: Final = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)"
-    r"(?P<user>[^\s/?#@\"'<>]*@)?"
-    r"(?P<rest>[^\s?#\"'<>]*)"
-    r"(?P<query>\?[^\s#\"'<>]*)?"
-)
-
-
-def _url(match: re.Match[str]) -> str:
-    user = "<redacted>@" if match["user"] else ""
-    query = "?<redacted>" if match["query"] else ""
-    return f"{match['scheme']}{user}{match['rest']}{query}"
-
-
-def scrub_urls(text: str) -> str:
-    """``text`` with every URL's userinfo and query replaced by ``<redacted>``.
-
-    Examples:
-        >>> scrub_urls("cannot read https://blob.example/d.jsonl?sv=1&sig=s3cret: 403")
-        'cannot read https://blob.example/d.jsonl?<redacted> 403'
-        >>> scrub_urls("http://user:pw@mlflow:5000/runs")
-        'http://<redacted>@mlflow:5000/runs'
-        >>> scrub_urls("arkorlab/triage-demo")
-        'arkorlab/triage-demo'
-    """
-    if "://" not in text:
-        return text
-    return _URL.sub(_url, text)
-
 
 _NUMBERS: Final = frozenset({int, float, bool, type(None)})
 
@@ -94,10 +60,6 @@ def _text_fields(cls: type[BaseModel]) -> tuple[str, ...]:
             name for name, info in cls.model_fields.items() if not _numeric(info.annotation)
         )
     return found
-
-
-def _credential(key: object) -> bool:
-    return isinstance(key, str) and key.lower().replace("_", "").replace("-", "") in CREDENTIAL_KEYS
 
 
 class Scrub:
@@ -129,7 +91,7 @@ class Scrub:
         """``value`` with the secrets masked and every URL's credentials removed."""
         for redactor in self._redactors:
             value = redactor.text(value)
-        return scrub_urls(value)
+        return safe_url(value)
 
     def action(self, action: _V) -> _V:
         """``action`` with every string masked (Rule 4: the same object when nothing is)."""
@@ -176,7 +138,7 @@ class Scrub:
         changed = False
         for key, value in obj.items():
             new_key = self._clean(key)
-            if _credential(key) and value is not None and value != MASK:
+            if credential_key(key) and value is not None and value != MASK:
                 new_value: Any = MASK
             else:
                 new_value = self._clean(value)

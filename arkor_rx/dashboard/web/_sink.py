@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from arkor_rx.dashboard._actions import RunOpened
 from arkor_rx.dashboard._live import outcome_actions
 from arkor_rx.dashboard._runs import ViewAction
-from arkor_rx.dashboard._state import RunOpened
 from arkor_rx.dashboard.web._app import build_app
 from arkor_rx.dashboard.web._feed import WebFeed
 from arkor_rx.dashboard.web._redact import Scrub

@@ -21,7 +21,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from arkor_rx.dashboard._state import DashboardState, RunStatus
+from arkor_rx.dashboard._actions import RunStatus
+from arkor_rx.dashboard._state import DashboardState
 from arkor_rx.events import (
     CheckpointSaved,
     TrainingCompleted,
