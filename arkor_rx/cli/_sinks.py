@@ -15,6 +15,7 @@ included): a backfill loses nothing.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from arkor_rx.cli._common import port
@@ -62,6 +63,32 @@ def build_sinks(args: argparse.Namespace, *, backfill: bool = False) -> list[Sin
     if getattr(args, "csv", None):
         out.append(sinks.CSV(args.csv, **extra))
     return out
+
+
+async def with_sinks(
+    args: argparse.Namespace,
+    run: Callable[[list[Sink]], Awaitable[int]],
+    *,
+    reading: Sequence[str] = (),
+    backfill: bool = False,
+) -> int:
+    """Run a command's body with the sinks its flags ask for, and say how they did.
+
+    The targets are checked first (a bad one is one line, exit 1, before anything
+    starts; none may be, or hold, a file in ``reading``); the sinks are released
+    however the body ends; a sink that failed is named after the summary and turns
+    a successful exit status into 1.
+    """
+    from arkor_rx.cli._checks import prepare_sinks, report_sink_failures
+    from arkor_rx.cli._live import console
+
+    prepare_sinks(args, reading=reading)
+    sinks = build_sinks(args, backfill=backfill)
+    try:
+        status = await run(sinks)
+    finally:
+        await close_sinks(sinks)
+    return report_sink_failures(console(), sinks, status)
 
 
 async def close_sinks(sinks: list[Sink]) -> None:

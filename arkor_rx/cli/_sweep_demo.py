@@ -21,9 +21,8 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from arkor_rx.cli import _live
-from arkor_rx.cli._checks import prepare_sinks, report_sink_failures
 from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
-from arkor_rx.cli._sinks import build_sinks, close_sinks
+from arkor_rx.cli._sinks import with_sinks
 from arkor_rx.cli._web import dashboard_beside
 
 if TYPE_CHECKING:
@@ -73,13 +72,7 @@ async def run(args: argparse.Namespace) -> int:
     dataset: dict[str, Any] = dict(DEMO_DATASET)
     if args.dataset is not None:
         dataset = {"type": "blob", "url": args.dataset}
-    prepare_sinks(args)
-    sinks = build_sinks(args)
-    try:
-        status = await _run(args, chaos, step_delay, dataset, sinks)
-    finally:
-        await close_sinks(sinks)
-    return report_sink_failures(_live.console(), sinks, status)
+    return await with_sinks(args, lambda sinks: _run(args, chaos, step_delay, dataset, sinks))
 
 
 async def _run(

@@ -29,9 +29,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from arkor_rx.cli import _live
-from arkor_rx.cli._checks import prepare_sinks, report_sink_failures
 from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
-from arkor_rx.cli._sinks import JobSinks, build_sinks, close_sinks
+from arkor_rx.cli._sinks import JobSinks, with_sinks
 from arkor_rx.sinks._base import Outcome, Sink
 
 if TYPE_CHECKING:
@@ -85,13 +84,7 @@ def _ending(final: TrainingJob) -> Outcome:
 
 async def run(args: argparse.Namespace) -> int:
     """Follow every unfinished job under one live view (and the sinks the flags ask for)."""
-    prepare_sinks(args)  # before anything is fetched: a bad target is one line, exit 1
-    sinks = build_sinks(args)
-    try:
-        status = await _watch_all(args, sinks)
-    finally:
-        await close_sinks(sinks)
-    return report_sink_failures(_live.console(), sinks, status)
+    return await with_sinks(args, lambda sinks: _watch_all(args, sinks))
 
 
 async def _watch_all(args: argparse.Namespace, sinks: list[Sink]) -> int:

@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from arkor_rx.cli import _live
-from arkor_rx.cli._checks import prepare_sinks, report_sink_failures
 from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import (
     EXIT_USAGE,
@@ -22,7 +21,7 @@ from arkor_rx.cli._common import (
     positive_int,
     usage_error,
 )
-from arkor_rx.cli._sinks import add_sink_flags, build_sinks, close_sinks
+from arkor_rx.cli._sinks import add_sink_flags, with_sinks
 from arkor_rx.cli._web import add_dashboard_flag, dashboard_beside
 from arkor_rx.dashboard import (
     CheckpointAnswer,
@@ -180,13 +179,9 @@ async def run(args: argparse.Namespace) -> int:
         dataset = {"type": "blob", "url": args.dataset}
         # The user named this file: let the demo's server read it wherever it is.
         roots = [Path.cwd(), Path(url2pathname(urlsplit(args.dataset).path)).parent]
-    prepare_sinks(args)
-    sinks = build_sinks(args)
-    try:
-        status = await _run(args, faults, step_delay, dataset, roots, sinks)
-    finally:
-        await close_sinks(sinks)
-    return report_sink_failures(_live.console(), sinks, status)
+    return await with_sinks(
+        args, lambda sinks: _run(args, faults, step_delay, dataset, roots, sinks)
+    )
 
 
 class _AnswersShown:

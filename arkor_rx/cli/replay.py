@@ -33,10 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 from arkor_rx._read_ahead import ReadAhead
 from arkor_rx.cli import _live
-from arkor_rx.cli._checks import prepare_sinks, report_sink_failures
 from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, fail, positive_float
-from arkor_rx.cli._sinks import JobSinks, add_sink_flags, build_sinks, close_sinks
+from arkor_rx.cli._sinks import JobSinks, add_sink_flags, with_sinks
 
 if TYPE_CHECKING:
     from arkor_rx.cli._common import Subparsers
@@ -79,13 +78,9 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 async def run(args: argparse.Namespace) -> int:
     """Replay the file under the view into the sinks."""
-    prepare_sinks(args, reading=[args.file])  # no sink may write over the recording
-    sinks = build_sinks(args, backfill=True)
-    try:
-        status = await _replay(args, sinks)
-    finally:
-        await close_sinks(sinks)
-    return report_sink_failures(_live.console(), sinks, status)
+    return await with_sinks(
+        args, lambda sinks: _replay(args, sinks), reading=[args.file], backfill=True
+    )  # no sink may write over the recording
 
 
 async def _replay(args: argparse.Namespace, sinks: list[Any]) -> int:

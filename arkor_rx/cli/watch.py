@@ -20,10 +20,9 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from arkor_rx.cli import _live
-from arkor_rx.cli._checks import prepare_sinks, report_sink_failures
 from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_INTERRUPTED, usage_error
-from arkor_rx.cli._sinks import JobSinks, add_sink_flags, build_sinks, close_sinks
+from arkor_rx.cli._sinks import JobSinks, add_sink_flags, with_sinks
 from arkor_rx.dashboard import DashboardState, RunOpened, StreamProgress
 
 if TYPE_CHECKING:
@@ -62,13 +61,7 @@ async def run(args: argparse.Namespace) -> int:
         from arkor_rx.cli import _watch_all
 
         return await _watch_all.run(args)
-    prepare_sinks(args)
-    sinks = build_sinks(args)
-    try:
-        status = await _watch(args, sinks)
-    finally:
-        await close_sinks(sinks)
-    return report_sink_failures(_live.console(), sinks, status)
+    return await with_sinks(args, lambda sinks: _watch(args, sinks))
 
 
 async def _watch(args: argparse.Namespace, sinks: list[Any]) -> int:

@@ -299,7 +299,7 @@ def test_watch_closes_its_sinks_when_following_the_job_fails(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A watch that ended in an error left its sinks' run open (MLflow: RUNNING for ever).
-    import arkor_rx.cli.watch as watch_module
+    import arkor_rx.cli._sinks as sinks_module
     import arkor_rx.stream as stream_module
     from arkor_rx.errors import ReconnectExhaustedError
     from arkor_rx.events import TrainingStarted
@@ -328,7 +328,7 @@ def test_watch_closes_its_sinks_when_following_the_job_fails(
 
     sink = RecordingSink()
     monkeypatch.setattr(stream_module, "EventStream", Breaks)
-    monkeypatch.setattr(watch_module, "build_sinks", lambda args: [sink])
+    monkeypatch.setattr(sinks_module, "build_sinks", lambda args, backfill=False: [sink])
     assert main(["watch", job_id, "--no-live"]) == EXIT_ERROR
     assert "gave up after 3 attempts" in one_line(capsys.readouterr().err)
     (outcome,) = sink.outcomes()
