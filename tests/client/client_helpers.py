@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
@@ -11,6 +12,8 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aioresponses import aioresponses
+from aioresponses.core import RequestCall
+from yarl import URL
 
 from arkor_rx.client import ArkorClient
 
@@ -73,3 +76,20 @@ class MockedApi(aioresponses):
     def add(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("response_class", _CompatClientResponse)
         super().add(*args, **kwargs)
+
+
+def url(path: str) -> URL:
+    """The URL the client must call for ``path``, scope included."""
+    return URL(BASE + path).with_query({"orgSlug": ORG, "projectSlug": PROJECT})
+
+
+def route(path: str) -> re.Pattern[str]:
+    """Matches ``path`` with any query string."""
+    return re.compile(re.escape(BASE + path) + r"(\?.*)?$")
+
+
+def only_call(m: aioresponses, method: str, path: str) -> RequestCall:
+    """The one request made to ``path`` (a second one fails the test)."""
+    calls = m.requests[(method, url(path))]
+    assert len(calls) == 1
+    return calls[0]

@@ -15,7 +15,6 @@ import pytest
 from aioresponses import aioresponses
 from aioresponses.core import RequestCall
 from pydantic import SecretStr
-from yarl import URL
 
 import arkor_rx.client as client_module
 from arkor_rx.client import ArkorClient
@@ -30,30 +29,24 @@ from arkor_rx.events import TrainingLog, UnknownEvent
 from arkor_rx.jobs import JobConfig
 from arkor_rx.protocol import USER_AGENT
 from arkor_rx.transport import Response, StreamResponse
-from tests.client.client_helpers import BASE, JOB, ORG, PROJECT, TOKEN, MockedApi, make_client
+from tests.client.client_helpers import (
+    BASE,
+    JOB,
+    ORG,
+    PROJECT,
+    TOKEN,
+    MockedApi,
+    make_client,
+    only_call,
+    route,
+)
 from tests.fake_transport import RecordingTransport
-
-
-def url(path: str) -> URL:
-    """The URL the client must call for ``path``, scope included."""
-    return URL(BASE + path).with_query({"orgSlug": ORG, "projectSlug": PROJECT})
-
-
-def route(path: str) -> re.Pattern[str]:
-    """Matches ``path`` with any query string."""
-    return re.compile(re.escape(BASE + path) + r"(\?.*)?$")
 
 
 @pytest.fixture
 def mocked() -> Iterator[aioresponses]:
     with MockedApi() as m:
         yield m
-
-
-def only_call(m: aioresponses, method: str, path: str) -> RequestCall:
-    calls = m.requests[(method, url(path))]
-    assert len(calls) == 1
-    return calls[0]
 
 
 def sent_headers(call: RequestCall) -> Mapping[str, str]:

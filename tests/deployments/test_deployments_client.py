@@ -5,20 +5,23 @@ from __future__ import annotations
 import doctest
 import json
 import logging
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from aioresponses import aioresponses
-from aioresponses.core import RequestCall
-from yarl import URL
 
 import arkor_rx as ax
 import arkor_rx.deployments as deployments_module
 from arkor_rx.errors import CloudApiError, ConfigError, UpgradeRequiredError
 from arkor_rx.transport import Response
-from tests.client.client_helpers import BASE, ORG, PROJECT, TOKEN, MockedApi, make_client
+from tests.client.client_helpers import (
+    TOKEN,
+    MockedApi,
+    make_client,
+    only_call,
+    route,
+)
 from tests.fake_transport import RecordingTransport
 
 TARGET = {"kind": "adapter", "adapter": {"kind": "final", "jobId": "j1"}}
@@ -47,24 +50,10 @@ KEY: dict[str, Any] = {
 PLAINTEXT = "ark_live_abcd-PLAINTEXT-5e1f0c"
 
 
-def url(path: str) -> URL:
-    return URL(BASE + path).with_query({"orgSlug": ORG, "projectSlug": PROJECT})
-
-
-def route(path: str) -> re.Pattern[str]:
-    return re.compile(re.escape(BASE + path) + r"(\?.*)?$")
-
-
 @pytest.fixture
 def mocked() -> Iterator[aioresponses]:
     with MockedApi() as m:
         yield m
-
-
-def only_call(m: aioresponses, method: str, path: str) -> RequestCall:
-    calls = m.requests[(method, url(path))]
-    assert len(calls) == 1
-    return calls[0]
 
 
 def test_docstring_examples_run() -> None:
