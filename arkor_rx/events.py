@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from itertools import compress, repeat
 from operator import attrgetter, call, is_not, setitem
-from typing import Annotated, Any, ClassVar, Final, Literal, NamedTuple, TypeAlias, TypeVar
+from typing import Annotated, Any, ClassVar, Final, Literal, NamedTuple, TypeAlias
 
 from pydantic import (
     BaseModel,
@@ -45,6 +45,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from arkor_rx._columns import pick
 from arkor_rx.sse import Frames, ServerSentEvent
 
 __all__ = [
@@ -402,7 +403,8 @@ def parse_batch(frames: Frames) -> Parsed:
             i = len(aligned)  # the frame its validator refused: the per-frame rules decide
             aligned.append(_parse(types[i], datas[i]))
     present = list(map(is_not, aligned, repeat(None)))
-    events, ids = _pick(aligned, present, frames.id)
+    events: list[TrainingEvent]
+    events, ids = pick(aligned, present, frames.id)
     if not all(map(_has_type, map(_fields_set_of, events), repeat("type"))):
         # A class validator took an object without ``type`` (the field has a
         # default): as in parse_event, the union decides what such an object is.
@@ -410,7 +412,8 @@ def parse_batch(frames: Frames) -> Parsed:
             event = aligned[i]
             if event is not None and "type" not in event.__pydantic_fields_set__:
                 aligned[i] = _parse(name, data)
-        return _finish(frames, aligned)
+        present = list(map(is_not, aligned, repeat(None)))
+        events, ids = pick(aligned, present, frames.id)
     _consume(map(setitem, map(_dict_of, events), repeat("event_id"), ids))
     _consume(map(_set_wire, events, datas if events is aligned else compress(datas, present)))
     if not all(map(_BATCH_VALIDATORS.__contains__, types)):
@@ -428,48 +431,3 @@ def _keep_sse_names(types: list[str], aligned: list[TrainingEvent | None]) -> No
     for name, event in zip(types, aligned, strict=True):
         if event is not None and name != event.type:
             event.__dict__["sse_event"] = name
-
-
-def _finish(frames: Frames, aligned: list[TrainingEvent | None]) -> Parsed:
-    """The tail of [`parse_batch`][arkor_rx.events.parse_batch] once ``aligned`` is final."""
-    present = list(map(is_not, aligned, repeat(None)))
-    events, ids = _pick(aligned, present, frames.id)
-    _consume(map(setitem, map(_dict_of, events), repeat("event_id"), ids))
-    datas = frames.data
-    _consume(map(_set_wire, events, datas if events is aligned else compress(datas, present)))
-    if not all(map(_BATCH_VALIDATORS.__contains__, frames.type)):
-        _keep_sse_names(frames.type, aligned)
-    return Parsed(aligned, present, events, ids)
-
-
-_V = TypeVar("_V")
-
-
-def _pick(
-    aligned: list[TrainingEvent | None], present: list[bool], frame_ids: list[str | None]
-) -> tuple[list[TrainingEvent], list[str | None]]:
-    """The events of ``aligned`` and their ids: copies with the few gaps (keepalives) cut out."""
-    gaps = len(present) - sum(present)
-    if not gaps:
-        return aligned, frame_ids  # type: ignore[return-value]
-    events: list[Any] = _picked(aligned, present, gaps)  # the gaps are the Nones
-    return events, _picked(frame_ids, present, gaps)
-
-
-def _picked(column: list[_V], present: list[bool], gaps: int) -> list[_V]:
-    """The values of ``column`` where ``present`` is True (``gaps`` of them are not).
-
-    A few gaps (keepalives in a chunk): a copy with them deleted, which moves
-    memory rather than testing every value; many: ``compress``.
-    """
-    if gaps * 8 > len(present):
-        return list(compress(column, present))
-    where: list[int] = []
-    at = -1
-    for _ in range(gaps):
-        at = present.index(False, at + 1)
-        where.append(at)
-    kept = column.copy()
-    for at in reversed(where):
-        del kept[at]
-    return kept
