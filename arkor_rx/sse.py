@@ -66,7 +66,6 @@ back unchanged; the local server uses them.
 
 from __future__ import annotations
 
-import codecs
 import re
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -76,6 +75,7 @@ from typing import Final
 
 from arkor_rx._sse_encode import encode, encode_comment
 from arkor_rx._sse_frames import Frames, ServerSentEvent
+from arkor_rx._sse_lines import LineSplitter
 from arkor_rx.errors import ConfigError, SSEError, SSELimitError
 
 __all__ = [
@@ -96,8 +96,6 @@ DEFAULT_MAX_EVENT_SIZE: Final = 16 << 20
 """Default [`SSEDecoder`][arkor_rx.sse.SSEDecoder] limit on one event's data, in characters (16 MiB
 of ASCII)."""
 
-
-_BOM: Final = "\ufeff"
 
 # The common frame, the whole of it: a non-empty "id" without NUL, a non-empty
 # "event", one "data" line and the empty line, each field spelled exactly so, at a
@@ -152,19 +150,15 @@ class SSEDecoder:
     __slots__ = (
         "_block_own",
         "_block_retry",
-        "_bom_pending",
         "_closed",
-        "_cr_pending",
         "_data",
-        "_decode",
         "_event_type",
         "_id_buffer",
         "_last_event_id",
         "_max_event_size",
-        "_max_line_size",
-        "_partial",
-        "_partial_size",
         "_retry",
+        "_split",
+        "_splitter",
     )
 
     def __init__(
@@ -177,13 +171,9 @@ class SSEDecoder:
             raise ConfigError(f"max_line_size must be at least 1, got {max_line_size}")
         if max_event_size < 1:
             raise ConfigError(f"max_event_size must be at least 1, got {max_event_size}")
-        self._max_line_size = max_line_size
         self._max_event_size = max_event_size
-        self._decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
-        self._bom_pending = True  # nothing decoded yet: a leading U+FEFF is still to drop
-        self._cr_pending = False  # the last text ended with CR: an LF right after it is no line
-        self._partial: list[str] = []  # the pending line (no line end yet), in pieces
-        self._partial_size = 0
+        self._splitter = LineSplitter(max_line_size)  # Rules 1 to 3, and the line limit
+        self._split = self._splitter.feed
         self._data: list[str] = []  # the data buffer, as its lines (without their LFs)
         self._event_type = ""
         self._id_buffer = ""
@@ -251,54 +241,8 @@ class SSEDecoder:
     def _feed(self, chunk: bytes) -> Frames | None:
         if self._closed:
             raise SSEError("SSEDecoder.feed() called after close()")
-        text = self._decode(chunk)
-        if not text:
-            # Nothing decoded yet (for instance half a multi-byte character):
-            # the codec keeps those bytes, and the BOM and CR flags stay as they are.
-            return None
-        if self._bom_pending:
-            self._bom_pending = False
-            if text[0] == _BOM:
-                text = text[1:]
-        if self._cr_pending:
-            self._cr_pending = False
-            if text[:1] == "\n":
-                text = text[1:]  # the LF of a CRLF split across chunks
-        if "\r" in text:
-            # The text decided so far never ends inside a CRLF: a CR at its very end
-            # ends a line now, and an LF at the start of the next text is then skipped.
-            self._cr_pending = text[-1] == "\r"
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-
-        end = text.rfind("\n")
-        if end < 0:
-            # No line end: the whole text is part of the pending line.
-            if text:
-                size = self._partial_size + len(text)
-                if size > self._max_line_size:
-                    raise self._line_too_long(size, pending=True)
-                self._partial.append(text)
-                self._partial_size = size
-            return None
-        if self._partial:
-            self._partial.append(text)
-            text = "".join(self._partial)
-            end += self._partial_size
-            self._partial = []
-            self._partial_size = 0
-        size = len(text)
-        max_line = self._max_line_size
-        if size - end - 1 > max_line:
-            raise self._line_too_long(size - end - 1, pending=True)
-        if end > max_line:
-            # Only a text longer than the limit can hold a line over it.
-            longest = max(map(len, text[:end].split("\n")))
-            if longest > max_line:
-                raise self._line_too_long(longest, pending=False)
-        if end + 1 < size:
-            self._partial.append(text[end + 1 :])
-            self._partial_size = size - end - 1
-        return self._process(text[: end + 1])
+        text = self._split(chunk)
+        return None if text is None else self._process(text)
 
     def close(self) -> list[ServerSentEvent]:
         """Mark the end of the stream; discard whatever is incomplete (Rule 7).
@@ -317,9 +261,7 @@ class SSEDecoder:
         """
         if not self._closed:
             self._closed = True
-            self._decode(b"", True)
-            self._partial = []
-            self._partial_size = 0
+            self._splitter.close()
             self._data = []
             self._event_type = ""
             self._block_retry = None
@@ -428,13 +370,7 @@ class SSEDecoder:
                 block_retry = None
                 block_own = False
                 continue
-            # Most lines are "name: value": one partition finds both. A name that
-            # holds a colon means that the first colon had no space after it.
-            name, sep, value = line.partition(": ")
-            if not sep or ":" in name:
-                name, _, value = line.partition(":")
-                if value[:1] == " ":
-                    value = value[1:]
+            name, value = _field(line)
             if name == "data":
                 data.append(value)
             elif name == "event":
@@ -460,17 +396,21 @@ class SSEDecoder:
         self._block_retry = block_retry
         self._block_own = block_own
 
-    def _line_too_long(self, size: int, *, pending: bool) -> SSELimitError:
-        what = "a pending line (no line end yet) has reached" if pending else "a line has"
-        return SSELimitError(
-            f"SSE line too long: {what} {size} characters, over the decoder's "
-            f"max_line_size of {self._max_line_size} characters "
-            f"(configurable: SSEDecoder(max_line_size=...))"
-        )
-
     def _event_too_big(self, size: int) -> SSELimitError:
         return SSELimitError(
             f"SSE event too big: its data has reached {size} characters, over the decoder's "
             f"max_event_size of {self._max_event_size} characters "
             f"(configurable: SSEDecoder(max_event_size=...))"
         )
+
+
+def _field(line: str) -> tuple[str, str]:
+    """A field line's name and value (Rule 4): ``data: x`` is ``("data", "x")``."""
+    # Most lines are "name: value": one partition finds both. A name that
+    # holds a colon means that the first colon had no space after it.
+    name, sep, value = line.partition(": ")
+    if not sep or ":" in name:
+        name, _, value = line.partition(":")
+        if value[:1] == " ":
+            value = value[1:]
+    return name, value
