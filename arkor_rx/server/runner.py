@@ -35,7 +35,13 @@ from arkor_rx.jobs import JobConfig
 from arkor_rx.server.datasets import load_dataset
 from arkor_rx.server.faults import injected_failure
 from arkor_rx.server.store import INTERRUPTED_ERROR, JobStore, utc_now
-from arkor_rx.server.training import TrainingHooks, TrainingPlan, TrainingStopped, train
+from arkor_rx.server.training import (
+    TrainingHooks,
+    TrainingOutcome,
+    TrainingPlan,
+    TrainingStopped,
+    train,
+)
 
 __all__ = ["CANCELLED_ERROR", "SERVER_STOPPED_ERROR", "JobRun"]
 
@@ -169,64 +175,11 @@ class JobRun:
         """Train, publishing every event; never raises."""
         if not self._claim():
             return  # cancelled while queued: already ended
-        job_id = self.job_id
         step: int | None = None
         try:
-            if self._should_stop() is None:
-                self._store.update(job_id, status="running", started_at=utc_now())
-                data = load_dataset(
-                    self._config.dataset_source,
-                    roots=self._roots,
-                    max_records=self._max_records,
-                    max_labels=self._max_labels,
-                )
-
-                def on_start(meta: dict[str, Any]) -> None:
-                    event = TrainingStarted(job_id=job_id, timestamp=utc_now(), metadata=meta)
-                    self._emit(event.type, event.to_json())
-
-                def on_log(
-                    step: int,
-                    loss: float,
-                    eval_loss: float | None,
-                    lr: float,
-                    epoch: float,
-                    sps: float,
-                ) -> None:
-                    event = TrainingLog(
-                        job_id=job_id,
-                        timestamp=utc_now(),
-                        step=step,
-                        loss=loss,
-                        eval_loss=eval_loss,
-                        learning_rate=lr,
-                        epoch=round(epoch, 4),
-                        samples_per_second=round(sps, 1),
-                    )
-                    self._emit(event.type, event.to_json())
-
-                def on_checkpoint(step: int, path: Path, size: int) -> None:
-                    event = CheckpointSaved(
-                        job_id=job_id,
-                        timestamp=utc_now(),
-                        step=step,
-                        artifacts=[self._artifact("checkpoint", step, path, size)],
-                    )
-                    self._emit(event.type, event.to_json())
-
-                hooks = TrainingHooks(
-                    checkpoint_dir=self._dir,
-                    on_start=on_start,
-                    on_log=on_log,
-                    on_checkpoint=on_checkpoint,
-                    should_stop=self._before_step,
-                    pause=self._pause,
-                    step_delay=self._step_delay,
-                )
-                outcome = train(self._plan, data, hooks)
-                reason = None
-            else:
-                reason = self._should_stop()
+            reason = self._should_stop()
+            if reason is None:
+                outcome = self._train()
         except TrainingStopped as exc:
             if self._fault_fired:
                 # the failing step never completed, but it is where the job failed
@@ -237,13 +190,65 @@ class JobRun:
             self._fail(str(exc), None, status="failed")
             return
         except Exception as exc:
-            _log.exception("job %s crashed", job_id)
+            _log.exception("job %s crashed", self.job_id)
             self._fail(f"internal error: {type(exc).__name__}: {exc}", step, status="failed")
             return
         if reason is not None:
             status = "cancelled" if reason == CANCELLED_ERROR else "failed"
             self._fail(reason, step, status=status)
             return
+        self._complete(outcome)
+
+    def _train(self) -> TrainingOutcome:
+        """Load the dataset and train on it, publishing what happens as events."""
+        self._store.update(self.job_id, status="running", started_at=utc_now())
+        data = load_dataset(
+            self._config.dataset_source,
+            roots=self._roots,
+            max_records=self._max_records,
+            max_labels=self._max_labels,
+        )
+        hooks = TrainingHooks(
+            checkpoint_dir=self._dir,
+            on_start=self._on_start,
+            on_log=self._on_log,
+            on_checkpoint=self._on_checkpoint,
+            should_stop=self._before_step,
+            pause=self._pause,
+            step_delay=self._step_delay,
+        )
+        return train(self._plan, data, hooks)
+
+    def _on_start(self, meta: dict[str, Any]) -> None:
+        event = TrainingStarted(job_id=self.job_id, timestamp=utc_now(), metadata=meta)
+        self._emit(event.type, event.to_json())
+
+    def _on_log(
+        self, step: int, loss: float, eval_loss: float | None, lr: float, epoch: float, sps: float
+    ) -> None:
+        event = TrainingLog(
+            job_id=self.job_id,
+            timestamp=utc_now(),
+            step=step,
+            loss=loss,
+            eval_loss=eval_loss,
+            learning_rate=lr,
+            epoch=round(epoch, 4),
+            samples_per_second=round(sps, 1),
+        )
+        self._emit(event.type, event.to_json())
+
+    def _on_checkpoint(self, step: int, path: Path, size: int) -> None:
+        event = CheckpointSaved(
+            job_id=self.job_id,
+            timestamp=utc_now(),
+            step=step,
+            artifacts=[self._artifact("checkpoint", step, path, size)],
+        )
+        self._emit(event.type, event.to_json())
+
+    def _complete(self, outcome: TrainingOutcome) -> None:
+        """End the job with ``training.completed`` and its final artifact, if any."""
         artifacts = []
         if outcome.final_path is not None:
             artifacts.append(
@@ -251,10 +256,10 @@ class JobRun:
             )
         now = utc_now()
         event = TrainingCompleted(
-            job_id=job_id, timestamp=now, metrics=outcome.metrics, artifacts=artifacts
+            job_id=self.job_id, timestamp=now, metrics=outcome.metrics, artifacts=artifacts
         )
         self._store.finish(
-            job_id, event.type, event.to_json(), status="completed", completed_at=now
+            self.job_id, event.type, event.to_json(), status="completed", completed_at=now
         )
         self._notify()
 

@@ -214,6 +214,10 @@ class _Data:
         x = dataset_features(data, plan.max_length)
         return cls(labels, x, y, train_idx, eval_idx, eval_on_train)
 
+    def eval_set(self) -> tuple[FloatArray, IntArray]:
+        """The held-out features and labels."""
+        return self.x[self.held_out], self.y[self.held_out]
+
 
 def _metadata(
     plan: TrainingPlan, data: ChatDataset, prepared: _Data, adapter: Adapter, total: int
@@ -254,18 +258,9 @@ def train(plan: TrainingPlan, data: ChatDataset, hooks: TrainingHooks) -> Traini
     """
     prepared = _Data.prepare(data, plan)
     rng = np.random.default_rng(plan.seed + 1)
-    classes = len(prepared.labels)
-    adapter = Adapter(
-        model=plan.model,
-        labels=prepared.labels,
-        a=rng.normal(0.0, _A_INIT_STD, size=(FEATURE_DIM, plan.lora_r)),
-        b=np.zeros((plan.lora_r, classes)),
-        bias=np.zeros(classes),
-        scale=plan.lora_alpha / plan.lora_r,
-        max_length=plan.max_length,
-    )
+    adapter = _initial_adapter(plan, prepared.labels, rng)
     total = 0 if plan.dry_run else plan.total_steps(len(prepared.train))
-    x_eval, y_eval = prepared.x[prepared.held_out], prepared.y[prepared.held_out]
+    x_eval, y_eval = prepared.eval_set()
     hooks.on_start(_metadata(plan, data, prepared, adapter, total))
 
     if plan.dry_run:
@@ -274,12 +269,42 @@ def train(plan: TrainingPlan, data: ChatDataset, hooks: TrainingHooks) -> Traini
         metrics = {"evalLoss": eval_loss, "evalAccuracy": accuracy, "steps": 0, "dryRun": True}
         return TrainingOutcome(metrics, None, 0, 0)
 
+    last_loss, epochs = _steps(plan, prepared, adapter, hooks, rng, total)
+    eval_loss, accuracy = adapter.evaluate(x_eval, y_eval)
+    adapter.step = total
+    final_path = hooks.checkpoint_dir / "final.npz"
+    final_size = adapter.save(final_path)
+    metrics = {
+        "evalLoss": eval_loss,
+        "evalAccuracy": accuracy,
+        "trainLoss": last_loss,
+        "steps": total,
+        "epochs": epochs,
+        "labels": len(prepared.labels),
+    }
+    return TrainingOutcome(metrics, final_path, final_size, total)
+
+
+def _steps(
+    plan: TrainingPlan,
+    prepared: _Data,
+    adapter: Adapter,
+    hooks: TrainingHooks,
+    rng: np.random.Generator,
+    total: int,
+) -> tuple[float, float]:
+    """Take the ``total`` optimizer steps, logging and saving checkpoints as planned.
+
+    Returns:
+        The last step's loss and the epochs gone through.
+    """
     optimizer = make_optimizer(
         plan.optim, adapter.parameters, decay=[True, True, False], weight_decay=plan.weight_decay
     )
     batches = _Batches(prepared.train, plan.batch_size, rng)
     window = _Window()
     n_train = len(prepared.train)
+    x_eval, y_eval = prepared.eval_set()
     last_loss = float("nan")
     for step in range(1, total + 1):
         reason = hooks.should_stop()
@@ -311,16 +336,20 @@ def train(plan: TrainingPlan, data: ChatDataset, hooks: TrainingHooks) -> Traini
         if hooks.step_delay > 0 and not is_last:
             hooks.pause(hooks.step_delay)
 
-    eval_loss, accuracy = adapter.evaluate(x_eval, y_eval)
-    adapter.step = total
-    final_path = hooks.checkpoint_dir / "final.npz"
-    final_size = adapter.save(final_path)
-    metrics = {
-        "evalLoss": eval_loss,
-        "evalAccuracy": accuracy,
-        "trainLoss": last_loss,
-        "steps": total,
-        "epochs": batches.seen / n_train,
-        "labels": classes,
-    }
-    return TrainingOutcome(metrics, final_path, final_size, total)
+    return last_loss, batches.seen / n_train
+
+
+def _initial_adapter(
+    plan: TrainingPlan, labels: tuple[str, ...], rng: np.random.Generator
+) -> Adapter:
+    """The untrained adapter: ``A`` drawn from ``rng``, ``B`` and the bias zero."""
+    classes = len(labels)
+    return Adapter(
+        model=plan.model,
+        labels=labels,
+        a=rng.normal(0.0, _A_INIT_STD, size=(FEATURE_DIM, plan.lora_r)),
+        b=np.zeros((plan.lora_r, classes)),
+        bias=np.zeros(classes),
+        scale=plan.lora_alpha / plan.lora_r,
+        max_length=plan.max_length,
+    )
