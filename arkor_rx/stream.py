@@ -54,7 +54,7 @@ from arkor_rx._loop import loop_of as loop_of  # its old home: kept importable f
 from arkor_rx._observe import observe_async
 from arkor_rx.errors import StreamIdleTimeout
 from arkor_rx.events import TERMINAL_STREAM_EVENT, TrainingEvent, parse_batch
-from arkor_rx.retry import GiveUp, ReconnectPolicy, ReconnectState
+from arkor_rx.retry import GiveUp, ReconnectPolicy, ReconnectState, RetryDecision
 from arkor_rx.sse import SSEDecoder
 from arkor_rx.transport import StreamResponse
 
@@ -280,9 +280,7 @@ class EventStream:
         first = True
         while True:
             if not first:
-                self._reconnects += 1
-                if self._on_reconnect is not None:
-                    self._on_reconnect(self._reconnects)
+                self._count_reconnect()
             first = False
             response: StreamResponse | None = None
             decoder = SSEDecoder()
@@ -294,10 +292,8 @@ class EventStream:
                 self._connections += 1
                 planner.connected(resumed=resumed_from is not None)
                 replays = planner.replays
-                # The decoder's last event ID as the resume id last reflected
-                # it: an id-only block (or an empty ``id:``) moves the decoder's
-                # value without dispatching anything, and is caught up with at
-                # the end of the chunk, once every event before it was handled.
+                # An id-only block is caught up with (see _sync_id) at the end
+                # of its chunk, once every event before it was handled.
                 synced = ""
                 retry: int | None = None
                 while chunk := await self._read(response):
@@ -307,9 +303,7 @@ class EventStream:
                             retry = decoder.retry
                             state.record_server_retry(retry)
                         if not frames:
-                            if decoder.last_event_id != synced:
-                                synced = decoder.last_event_id
-                                self._last_id = synced or None
+                            synced = self._sync_id(decoder, synced)
                             continue
                         frames, ended = split_at_end(frames, TERMINAL_STREAM_EVENT)
                         if not frames:
@@ -317,27 +311,16 @@ class EventStream:
                         batch = planner.plan(frames, parse_batch(frames), self._last_id)
                         if planner.replays != replays:
                             replays = planner.replays
-                            logger.warning(
-                                "event stream of job %s: the server sent again events already "
-                                "delivered although the stream resumed after id %s (does it "
-                                "ignore Last-Event-ID?); skipping them",
-                                self._job_id,
-                                resumed_from,
-                            )
+                            self._warn_replayed(resumed_from)
                         if batch.events:
                             state.record_data()
                             self._batch = batch
                             yield batch.iterator
-                            self._handled(batch)  # the consumer is back (Rule 2)
-                        else:
-                            self._duplicates += batch.duplicates
-                            self._last_id = batch.end
+                        self._handled(batch)  # the consumer is back (Rule 2), if it was away
                         if ended or batch.stop:
                             return
-                        synced = frames.id[-1] or ""  # every frame of the chunk is done
-                        if decoder.last_event_id != synced:
-                            synced = decoder.last_event_id
-                            self._last_id = synced or None
+                        # every frame of the chunk is done
+                        synced = self._sync_id(decoder, frames.id[-1] or "")
                 decoder.close()
                 decision = state.on_clean_close()
             except Exception as exc:
@@ -346,9 +329,37 @@ class EventStream:
             finally:
                 if response is not None:
                     await response.aclose()
-            if isinstance(decision, GiveUp):
-                raise decision.error
-            logger.debug(
-                "event stream of job %s: reconnecting in %.3f s", self._job_id, decision.delay
-            )
-            await self._sleep(decision.delay)
+            await self._back_off(decision)
+
+    def _count_reconnect(self) -> None:
+        self._reconnects += 1
+        if self._on_reconnect is not None:
+            self._on_reconnect(self._reconnects)
+
+    def _sync_id(self, decoder: SSEDecoder, synced: str) -> str:
+        """Catch the resume id up with the decoder's last event ID; the value synced.
+
+        ``synced`` is the decoder's value as the resume id last reflected it: an
+        id-only block (or an empty ``id:``) moves the decoder's value without
+        dispatching anything.
+        """
+        if decoder.last_event_id != synced:
+            synced = decoder.last_event_id
+            self._last_id = synced or None
+        return synced
+
+    def _warn_replayed(self, resumed_from: str | None) -> None:
+        logger.warning(
+            "event stream of job %s: the server sent again events already "
+            "delivered although the stream resumed after id %s (does it "
+            "ignore Last-Event-ID?); skipping them",
+            self._job_id,
+            resumed_from,
+        )
+
+    async def _back_off(self, decision: RetryDecision) -> None:
+        """Raise the error of a ``GiveUp``; otherwise wait before reconnecting."""
+        if isinstance(decision, GiveUp):
+            raise decision.error
+        logger.debug("event stream of job %s: reconnecting in %.3f s", self._job_id, decision.delay)
+        await self._sleep(decision.delay)
