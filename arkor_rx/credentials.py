@@ -43,10 +43,10 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import SecretStr
 
@@ -73,6 +73,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+_File = TypeVar("_File")
 
 
 @dataclass(frozen=True)
@@ -249,26 +251,24 @@ def resolve_settings(
     env_url, env_token = from_env(ENV_API_URL), from_env(ENV_TOKEN)
     env_org, env_project = from_env(ENV_ORG_SLUG), from_env(ENV_PROJECT_SLUG)
 
-    # A file is read when it must give a value, or when it may give one and exists.
-    creds: Credentials | None = None
     cred_file = credentials_path(home)
-    if env_token is None or ((env_url is None or env_org is None) and cred_file.exists()):
-        if not cred_file.exists():
-            raise ConfigError(
-                f"no Arkor credentials: {cred_file} does not exist; log in with the "
-                f"official Arkor CLI or set {ENV_TOKEN}"
-            )
-        creds = load_credentials(cred_file)
-
-    state: ProjectState | None = None
+    creds = _read_if_wanted(
+        cred_file,
+        load_credentials,
+        must=env_token is None,
+        may=env_url is None or env_org is None,
+        missing=f"no Arkor credentials: {cred_file} does not exist; log in with the "
+        f"official Arkor CLI or set {ENV_TOKEN}",
+    )
     state_file = state_path(cwd)
-    if env_project is None or (env_org is None and state_file.exists()):
-        if not state_file.exists():
-            raise ConfigError(
-                f"no Arkor project: {state_file} does not exist; run the official Arkor CLI "
-                f"in your project folder, or set {ENV_PROJECT_SLUG} (and {ENV_ORG_SLUG})"
-            )
-        state = load_state(state_file)
+    state = _read_if_wanted(
+        state_file,
+        load_state,
+        must=env_project is None,
+        may=env_org is None,
+        missing=f"no Arkor project: {state_file} does not exist; run the official Arkor CLI "
+        f"in your project folder, or set {ENV_PROJECT_SLUG} (and {ENV_ORG_SLUG})",
+    )
 
     if env_token is not None:
         token = SecretStr(env_token)
@@ -276,6 +276,21 @@ def resolve_settings(
         assert creds is not None  # loaded above, or ConfigError was raised
         token = creds.token
 
+    org, project = _slugs(env_org, env_project, state, creds, files=(state_file, cred_file))
+    base_url = _base_url(env_url, env_token, creds)
+    return Settings(base_url=base_url, token=token, org_slug=org, project_slug=project)
+
+
+def _slugs(
+    env_org: str | None,
+    env_project: str | None,
+    state: ProjectState | None,
+    creds: Credentials | None,
+    *,
+    files: tuple[Path, Path],
+) -> tuple[str, str]:
+    """The organisation and project slugs, from the environment, else the files read."""
+    state_file, cred_file = files
     org = env_org or (state.org_slug if state else None) or (creds.org_slug if creds else None)
     if org is None:
         raise ConfigError(
@@ -287,13 +302,34 @@ def resolve_settings(
         raise ConfigError(
             f"no project slug: {state_file} has no 'projectSlug'; set {ENV_PROJECT_SLUG}"
         )
+    return org, project
+
+
+def _read_if_wanted(
+    path: Path, load: Callable[[Path], _File], *, must: bool, may: bool, missing: str
+) -> _File | None:
+    """Read a file when it ``must`` give a value, or when it ``may`` give one and exists.
+
+    Raises:
+        ConfigError: ``missing``, for a file that must be read and does not exist.
+    """
+    if not (must or (may and path.exists())):
+        return None
+    if not path.exists():
+        raise ConfigError(missing)
+    return load(path)
+
+
+def _base_url(env_url: str | None, env_token: str | None, creds: Credentials | None) -> str:
+    """``ARKOR_API_URL``, else the credentials' URL, else the cloud unless the token is from
+    the environment (a token belongs to one server)."""
     base_url = env_url or (creds.api_url if creds else None)
-    if base_url is None:
-        if env_token is not None:
-            raise ConfigError(
-                f"{ENV_TOKEN} is set but no API URL is: set {ENV_API_URL} to the server "
-                f"the token belongs to (the URL `arkor-rx serve` prints, or "
-                f"{DEFAULT_BASE_URL} for the Arkor cloud)"
-            )
-        base_url = DEFAULT_BASE_URL
-    return Settings(base_url=base_url, token=token, org_slug=org, project_slug=project)
+    if base_url is not None:
+        return base_url
+    if env_token is not None:
+        raise ConfigError(
+            f"{ENV_TOKEN} is set but no API URL is: set {ENV_API_URL} to the server "
+            f"the token belongs to (the URL `arkor-rx serve` prints, or "
+            f"{DEFAULT_BASE_URL} for the Arkor cloud)"
+        )
+    return DEFAULT_BASE_URL
