@@ -6,7 +6,7 @@ import asyncio
 import inspect
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import reactivex
 from reactivex import abc
@@ -70,81 +70,100 @@ def concat_map_async(
             loop = loop_or_error(scheduler, observer, message)
             if loop is None:
                 return Disposable()
-            buffer: deque[_T] = deque()
-            task: asyncio.Task[None] | None = None
-            waiter: asyncio.Future[None] | None = None
-            source_done = False
-            stopped = False
-            upstream = CompositeDisposable()
-
-            def wake() -> None:
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(None)
-
-            async def run() -> None:
-                nonlocal waiter
-                try:
-                    while True:
-                        while buffer:
-                            result: Any = fn(buffer.popleft())  # created only now: its turn
-                            if inspect.isawaitable(result):
-                                result = await result
-                            if stopped:
-                                return
-                            observer.on_next(result)
-                        if source_done:
-                            stop()
-                            observer.on_completed()
-                            return
-                        waiter = loop.create_future()
-                        await waiter
-                        waiter = None
-                except Exception as exc:
-                    if not stopped:
-                        stop()
-                        observer.on_error(exc)
-
-            def on_next(value: _T) -> None:
-                nonlocal task
-                if stopped:
-                    return
-                buffer.append(value)
-                if task is None:
-                    task = loop.create_task(run())
-                else:
-                    wake()
-
-            def on_error(exc: Exception) -> None:
-                if stopped:
-                    return
-                stop()
-                observer.on_error(exc)
-
-            def on_completed() -> None:
-                nonlocal source_done
-                if stopped:
-                    return
-                source_done = True
-                if task is None:
-                    stop()
-                    observer.on_completed()
-                else:
-                    wake()
-
-            def stop() -> None:
-                nonlocal stopped
-                stopped = True
-                buffer.clear()
-                upstream.dispose()
-                current = asyncio.current_task(loop) if loop.is_running() else None
-                if task is not None and task is not current:
-                    task.cancel()
-
-            upstream.add(source.subscribe(on_next, on_error, on_completed, scheduler=scheduler))
-            if stopped:
-                upstream.dispose()
-            return Disposable(stop)
+            return _Drain(fn, observer, loop).follow(source, scheduler)
 
         return reactivex.create(subscribe)
 
     return operator
+
+
+class _Drain(Generic[_T, _R]):
+    """One subscription of ``concat_map_async``: its buffer and the one task that drains it."""
+
+    def __init__(
+        self,
+        fn: Callable[[_T], Awaitable[_R]],
+        observer: abc.ObserverBase[_R],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._fn = fn
+        self._observer = observer
+        self._loop = loop
+        self._buffer: deque[_T] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._source_done = False
+        self._stopped = False
+        self._upstream = CompositeDisposable()
+
+    def follow(
+        self, source: reactivex.Observable[_T], scheduler: abc.SchedulerBase | None
+    ) -> abc.DisposableBase:
+        """Subscribe to ``source``; the disposable that stops everything."""
+        self._upstream.add(
+            source.subscribe(self.on_next, self.on_error, self.on_completed, scheduler=scheduler)
+        )
+        if self._stopped:
+            self._upstream.dispose()
+        return Disposable(self.stop)
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def _run(self) -> None:
+        buffer, observer = self._buffer, self._observer
+        try:
+            while True:
+                while buffer:
+                    result: Any = self._fn(buffer.popleft())  # created only now: its turn
+                    if inspect.isawaitable(result):
+                        result = await result
+                    if self._stopped:
+                        return
+                    observer.on_next(result)
+                if self._source_done:
+                    self.stop()
+                    observer.on_completed()
+                    return
+                self._waiter = self._loop.create_future()
+                await self._waiter
+                self._waiter = None
+        except Exception as exc:
+            if not self._stopped:
+                self.stop()
+                observer.on_error(exc)
+
+    def on_next(self, value: _T) -> None:
+        if self._stopped:
+            return
+        self._buffer.append(value)
+        if self._task is None:
+            self._task = self._loop.create_task(self._run())
+        else:
+            self._wake()
+
+    def on_error(self, exc: Exception) -> None:
+        if self._stopped:
+            return
+        self.stop()
+        self._observer.on_error(exc)
+
+    def on_completed(self) -> None:
+        if self._stopped:
+            return
+        self._source_done = True
+        if self._task is None:
+            self.stop()
+            self._observer.on_completed()
+        else:
+            self._wake()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._buffer.clear()
+        self._upstream.dispose()
+        loop = self._loop
+        current = asyncio.current_task(loop) if loop.is_running() else None
+        if self._task is not None and self._task is not current:
+            self._task.cancel()
