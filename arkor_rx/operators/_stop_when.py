@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, SingleAssignmentDisposable
@@ -37,53 +37,66 @@ def stop_when(
             observer: abc.ObserverBase[_T | StopDecision],
             scheduler: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
-            latch: FirstOutcome[StopDecision] = FirstOutcome()
-            feed: Subject[_T] = Subject()
-            upstream = SingleAssignmentDisposable()
-            watcher = SingleAssignmentDisposable()
-            source_done = False
-            rules_done = False
-
-            def on_decision(decision: StopDecision) -> None:
-                if latch.set_value(decision):
-                    observer.on_next(decision)
-                    observer.on_completed()
-                    upstream.dispose()
-                    watcher.dispose()
-
-            def on_error(exc: Exception) -> None:
-                if latch.set_error(exc):
-                    observer.on_error(exc)
-                    upstream.dispose()
-                    watcher.dispose()
-
-            def on_rules_completed() -> None:
-                nonlocal rules_done
-                rules_done = True
-                if source_done and latch.end():
-                    observer.on_completed()
-
-            def on_next(event: _T) -> None:
-                if latch.done:
-                    return
-                observer.on_next(event)
-                feed.on_next(event)
-
-            def on_completed() -> None:
-                nonlocal source_done
-                source_done = True
-                feed.on_completed()
-                if rules_done and latch.end():
-                    observer.on_completed()
-
-            watcher.disposable = rule(cast(Observable[Any], feed)).subscribe(
-                on_decision, on_error, on_rules_completed, scheduler=scheduler
-            )
-            upstream.disposable = source.subscribe(
-                on_next, on_error, on_completed, scheduler=scheduler
-            )
-            return CompositeDisposable(upstream, watcher)
+            return _Watch(observer).follow(source, rule, scheduler)
 
         return Observable(subscribe)
 
     return operator
+
+
+class _Watch(Generic[_T]):
+    """One subscription of ``stop_when``: events go to the subscriber, then to the rules."""
+
+    def __init__(self, observer: abc.ObserverBase[_T | StopDecision]) -> None:
+        self._observer = observer
+        self._latch: FirstOutcome[StopDecision] = FirstOutcome()
+        self._feed: Subject[_T] = Subject()
+        self._upstream = SingleAssignmentDisposable()
+        self._watcher = SingleAssignmentDisposable()
+        self._source_done = False
+        self._rules_done = False
+
+    def follow(
+        self,
+        source: Observable[_T],
+        rule: Callable[[Observable[Any]], Observable[StopDecision]],
+        scheduler: abc.SchedulerBase | None,
+    ) -> abc.DisposableBase:
+        """Subscribe the rules to the fed events, then to ``source``; the disposable of both."""
+        self._watcher.disposable = rule(cast(Observable[Any], self._feed)).subscribe(
+            self._on_decision, self._on_error, self._on_rules_completed, scheduler=scheduler
+        )
+        self._upstream.disposable = source.subscribe(
+            self._on_next, self._on_error, self._on_completed, scheduler=scheduler
+        )
+        return CompositeDisposable(self._upstream, self._watcher)
+
+    def _on_decision(self, decision: StopDecision) -> None:
+        if self._latch.set_value(decision):
+            self._observer.on_next(decision)
+            self._observer.on_completed()
+            self._upstream.dispose()
+            self._watcher.dispose()
+
+    def _on_error(self, exc: Exception) -> None:
+        if self._latch.set_error(exc):
+            self._observer.on_error(exc)
+            self._upstream.dispose()
+            self._watcher.dispose()
+
+    def _on_rules_completed(self) -> None:
+        self._rules_done = True
+        if self._source_done and self._latch.end():
+            self._observer.on_completed()
+
+    def _on_next(self, event: _T) -> None:
+        if self._latch.done:
+            return
+        self._observer.on_next(event)
+        self._feed.on_next(event)
+
+    def _on_completed(self) -> None:
+        self._source_done = True
+        self._feed.on_completed()
+        if self._rules_done and self._latch.end():
+            self._observer.on_completed()

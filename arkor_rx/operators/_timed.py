@@ -33,52 +33,75 @@ def timed_rule(
         observer: abc.ObserverBase[StopDecision], at_subscribe: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         timer = resolve_scheduler(scheduler, at_subscribe)
-        lock = threading.Lock()
-        done = False
-        last_step: int | None = None
-        start = scheduler_seconds(timer)
-        upstream = SingleAssignmentDisposable()
-
-        def finish() -> bool:
-            nonlocal done
-            with lock:
-                if done:
-                    return False
-                done = True
-                return True
-
-        def fire(_: abc.SchedulerBase, __: Any = None) -> None:
-            if not finish():
-                return
-            try:
-                decision = decide(scheduler_seconds(timer) - start, last_step)
-            except Exception as exc:
-                observer.on_error(exc)
-            else:
-                observer.on_next(decision)
-                observer.on_completed()
-            upstream.dispose()
-
-        def on_next(event: object) -> None:
-            nonlocal last_step
-            step = getattr(event, "step", None)
-            if isinstance(step, int):
-                last_step = step
-
-        def on_error(exc: Exception) -> None:
-            if finish():
-                pending.dispose()
-                observer.on_error(exc)
-
-        def on_completed() -> None:
-            if finish():
-                pending.dispose()
-                observer.on_completed()
-
-        pending = timer.schedule_relative(seconds, fire)
-        upstream.disposable = source.subscribe(
-            on_next, on_error, on_completed, scheduler=at_subscribe
-        )
-        return CompositeDisposable(pending, upstream)
+        race = _Race(observer, timer, decide)
+        return race.follow(source, seconds, at_subscribe)
 
     return Observable(subscribe)
+
+
+class _Race:
+    """One subscription of a timed rule: the timer against the source, the first to end wins."""
+
+    def __init__(
+        self,
+        observer: abc.ObserverBase[StopDecision],
+        timer: abc.SchedulerBase,
+        decide: Callable[[float, int | None], StopDecision],
+    ) -> None:
+        self._observer = observer
+        self._timer = timer
+        self._decide = decide
+        self._lock = threading.Lock()
+        self._done = False
+        self._last_step: int | None = None
+        self._start = scheduler_seconds(timer)
+        self._upstream = SingleAssignmentDisposable()
+        self._pending: abc.DisposableBase | None = None
+
+    def follow(
+        self, source: Observable[object], seconds: float, scheduler: abc.SchedulerBase | None
+    ) -> abc.DisposableBase:
+        """Start the timer, then subscribe to ``source``; the disposable of both."""
+        pending = self._pending = self._timer.schedule_relative(seconds, self._fire)
+        self._upstream.disposable = source.subscribe(
+            self._on_next, self._on_error, self._on_completed, scheduler=scheduler
+        )
+        return CompositeDisposable(pending, self._upstream)
+
+    def _finish(self) -> bool:
+        with self._lock:
+            if self._done:
+                return False
+            self._done = True
+            return True
+
+    def _fire(self, _: abc.SchedulerBase, __: Any = None) -> None:
+        if not self._finish():
+            return
+        try:
+            decision = self._decide(scheduler_seconds(self._timer) - self._start, self._last_step)
+        except Exception as exc:
+            self._observer.on_error(exc)
+        else:
+            self._observer.on_next(decision)
+            self._observer.on_completed()
+        self._upstream.dispose()
+
+    def _on_next(self, event: object) -> None:
+        step = getattr(event, "step", None)
+        if isinstance(step, int):
+            self._last_step = step
+
+    def _on_error(self, exc: Exception) -> None:
+        if self._finish():
+            self._cancel_timer()
+            self._observer.on_error(exc)
+
+    def _on_completed(self) -> None:
+        if self._finish():
+            self._cancel_timer()
+            self._observer.on_completed()
+
+    def _cancel_timer(self) -> None:
+        if self._pending is not None:
+            self._pending.dispose()
