@@ -21,15 +21,6 @@ _BOM: Final = "\ufeff"
 class LineSplitter:
     """Byte chunks in, complete lines out (LF line ends); one splitter reads one stream."""
 
-    __slots__ = (
-        "_bom_pending",
-        "_cr_pending",
-        "_decode",
-        "_max_line_size",
-        "_partial",
-        "_partial_size",
-    )
-
     def __init__(self, max_line_size: int) -> None:
         self._max_line_size = max_line_size
         self._decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, SingleAssignmentDisposable
 
+from arkor_rx._latch import FirstOutcome
 from arkor_rx.operators._common import resolve_scheduler, scheduler_seconds
 from arkor_rx.stopping import StopDecision
 
@@ -51,8 +51,7 @@ class _Race:
         self._observer = observer
         self._timer = timer
         self._decide = decide
-        self._lock = threading.Lock()
-        self._done = False
+        self._latch: FirstOutcome[None] = FirstOutcome()  # the timer and the source race
         self._last_step: int | None = None
         self._start = scheduler_seconds(timer)
         self._upstream = SingleAssignmentDisposable()
@@ -68,15 +67,8 @@ class _Race:
         )
         return CompositeDisposable(pending, self._upstream)
 
-    def _finish(self) -> bool:
-        with self._lock:
-            if self._done:
-                return False
-            self._done = True
-            return True
-
     def _fire(self, _: abc.SchedulerBase, __: Any = None) -> None:
-        if not self._finish():
+        if not self._latch.end():
             return
         try:
             decision = self._decide(scheduler_seconds(self._timer) - self._start, self._last_step)
@@ -93,12 +85,12 @@ class _Race:
             self._last_step = step
 
     def _on_error(self, exc: Exception) -> None:
-        if self._finish():
+        if self._latch.set_error(exc):
             self._cancel_timer()
             self._observer.on_error(exc)
 
     def _on_completed(self) -> None:
-        if self._finish():
+        if self._latch.end():
             self._cancel_timer()
             self._observer.on_completed()
 

@@ -201,51 +201,58 @@ class JobRun:
 
     def _train(self) -> TrainingOutcome:
         """Load the dataset and train on it, publishing what happens as events."""
-        self._store.update(self.job_id, status="running", started_at=utc_now())
+        job_id = self.job_id
+        self._store.update(job_id, status="running", started_at=utc_now())
         data = load_dataset(
             self._config.dataset_source,
             roots=self._roots,
             max_records=self._max_records,
             max_labels=self._max_labels,
         )
+
+        def on_start(meta: dict[str, Any]) -> None:
+            event = TrainingStarted(job_id=job_id, timestamp=utc_now(), metadata=meta)
+            self._emit(event.type, event.to_json())
+
+        def on_log(
+            step: int,
+            loss: float,
+            eval_loss: float | None,
+            lr: float,
+            epoch: float,
+            sps: float,
+        ) -> None:
+            event = TrainingLog(
+                job_id=job_id,
+                timestamp=utc_now(),
+                step=step,
+                loss=loss,
+                eval_loss=eval_loss,
+                learning_rate=lr,
+                epoch=round(epoch, 4),
+                samples_per_second=round(sps, 1),
+            )
+            self._emit(event.type, event.to_json())
+
+        def on_checkpoint(step: int, path: Path, size: int) -> None:
+            event = CheckpointSaved(
+                job_id=job_id,
+                timestamp=utc_now(),
+                step=step,
+                artifacts=[self._artifact("checkpoint", step, path, size)],
+            )
+            self._emit(event.type, event.to_json())
+
         hooks = TrainingHooks(
             checkpoint_dir=self._dir,
-            on_start=self._on_start,
-            on_log=self._on_log,
-            on_checkpoint=self._on_checkpoint,
+            on_start=on_start,
+            on_log=on_log,
+            on_checkpoint=on_checkpoint,
             should_stop=self._before_step,
             pause=self._pause,
             step_delay=self._step_delay,
         )
         return train(self._plan, data, hooks)
-
-    def _on_start(self, meta: dict[str, Any]) -> None:
-        event = TrainingStarted(job_id=self.job_id, timestamp=utc_now(), metadata=meta)
-        self._emit(event.type, event.to_json())
-
-    def _on_log(
-        self, step: int, loss: float, eval_loss: float | None, lr: float, epoch: float, sps: float
-    ) -> None:
-        event = TrainingLog(
-            job_id=self.job_id,
-            timestamp=utc_now(),
-            step=step,
-            loss=loss,
-            eval_loss=eval_loss,
-            learning_rate=lr,
-            epoch=round(epoch, 4),
-            samples_per_second=round(sps, 1),
-        )
-        self._emit(event.type, event.to_json())
-
-    def _on_checkpoint(self, step: int, path: Path, size: int) -> None:
-        event = CheckpointSaved(
-            job_id=self.job_id,
-            timestamp=utc_now(),
-            step=step,
-            artifacts=[self._artifact("checkpoint", step, path, size)],
-        )
-        self._emit(event.type, event.to_json())
 
     def _complete(self, outcome: TrainingOutcome) -> None:
         """End the job with ``training.completed`` and its final artifact, if any."""
