@@ -50,7 +50,7 @@ dataset's label count), not a result to compare: not written as ``final/`` scala
 class _Run:
     folder: str
     job: TrainingJob
-    writer: _EventFile | None = None  # created by the run's first write (in the worker thread)
+    writer: _EventFile | None = None  # created by open (else, again, by the run's next write)
     last: dict[str, float] = field(default_factory=dict)
     final: dict[str, Any] = field(default_factory=dict)
     step: int = 0
@@ -73,9 +73,16 @@ class TensorBoard(BuiltinSink):
 
     Every event is written (overflow ``"block"``). Each batch is written
     in one worker thread call (``asyncio.to_thread``) through tensorboardX's
-    own event writer, so the event loop never waits on the disk; a run's file
-    is flushed at most every ``FLUSH_SECS`` (10 s) while it runs, and when it
-    ends.
+    own event writer, and a run's file is flushed at most every
+    ``FLUSH_SECS`` (10 s) while it runs, and when it ends. A run's start and
+    end are a few system calls on the event loop, as tensorboardX's
+    ``SummaryWriter`` makes them in its caller's thread: ``open`` creates the
+    run's folder and event file; ``close`` writes the final summaries,
+    flushes and closes it. A thread hop for each would cost a thread switch
+    per run, one run at a time, while the other runs' events wait (1,000 runs
+    started together held their first events for seconds). On a network file
+    system where creating a file takes milliseconds, expect that much per run
+    start and end.
 
     Examples:
         >>> tb = TensorBoard("runs/support-bot")   # then: tensorboard --logdir runs
@@ -133,8 +140,9 @@ class TensorBoard(BuiltinSink):
         return os.path.join(self.logdir, run_label(job))
 
     async def open(self, job: TrainingJob) -> None:
-        """Note the run; its folder and event file are created with its first write."""
-        self._runs[job.id] = _Run(self.run_dir(job), job)
+        """Create the run's folder and event file (a failure is retried by its next write)."""
+        run = self._runs[job.id] = _Run(self.run_dir(job), job)
+        self._writer(run)
 
     def _writer(self, run: _Run) -> _EventFile:
         if run.writer is None:
@@ -203,7 +211,7 @@ class TensorBoard(BuiltinSink):
             name = _snake(key)  # evalLoss and eval_loss are one metric, written once
             if name not in _NOT_FINAL_METRICS and (value := finite(raw)) is not None:
                 metrics[f"final/{name}"] = value  # the backend's final word
-        await asyncio.to_thread(self._finish, run, hparams, metrics)
+        self._finish(run, hparams, metrics)
 
     def _finish(self, run: _Run, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
         # The HParams summaries go into the run's own event file (tensorboardX's
