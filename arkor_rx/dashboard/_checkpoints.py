@@ -1,9 +1,10 @@
 """A run's checkpoint samples as the live views show them: one view per sample, and their fold.
 
-Rule 1: a checkpoint shows a placeholder from its ``checkpoint.saved`` event until
-its answers arrive; the answers then stand in its place, in step order, whether
-they come as one [`CheckpointAnswer`][arkor_rx.dashboard.CheckpointAnswer] or as
-the [`SamplesAnswered`][arkor_rx.samples.SamplesAnswered] of a checkpoint's samples.
+Rule 1: a checkpoint shows one empty view from its ``checkpoint.saved`` event until
+its answers arrive; the answers then take its place (after the others when the
+checkpoint was never seen), whether they come as one
+[`CheckpointAnswer`][arkor_rx.dashboard.CheckpointAnswer] or as the
+[`SamplesAnswered`][arkor_rx.samples.SamplesAnswered] of a checkpoint's samples.
 """
 
 from __future__ import annotations
