@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from arkor_rx.dashboard import _actions, _lines, _live, _runs, _state, _terminal
 from arkor_rx.dashboard._actions import *  # noqa: F403
+from arkor_rx.dashboard._checkpoints import CheckpointView
 from arkor_rx.dashboard._deployments import DEPLOYMENT_LIMIT
 from arkor_rx.dashboard._lines import *  # noqa: F403
 from arkor_rx.dashboard._live import *  # noqa: F403
@@ -49,7 +50,7 @@ from arkor_rx.dashboard._terminal import *  # noqa: F403
 from arkor_rx.dashboard.web import WebDashboard
 
 # Each submodule's ``__all__`` is public here, listed once, where the names are defined.
-__all__ = ["DEPLOYMENT_LIMIT", "WebDashboard"]
+__all__ = ["DEPLOYMENT_LIMIT", "CheckpointView", "WebDashboard"]
 __all__ += _actions.__all__
 __all__ += _lines.__all__
 __all__ += _live.__all__

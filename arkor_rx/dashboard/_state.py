@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from arkor_rx.dashboard._actions import (
     _FROM_JOB,
@@ -31,6 +31,7 @@ from arkor_rx.dashboard._actions import (
     RunUndeployed,
     StreamProgress,
 )
+from arkor_rx.dashboard._checkpoints import CheckpointView, with_answers
 from arkor_rx.dashboard._deployments import reduce_deployments
 from arkor_rx.events import (
     CheckpointSaved,
@@ -49,7 +50,6 @@ __all__ = [
     "DEFAULT_SMOOTHING",
     "EVAL_LIMIT",
     "HISTORY_LENGTH",
-    "CheckpointView",
     "DashboardState",
     "EvalRow",
     "reduce",
@@ -70,16 +70,6 @@ DEFAULT_SMOOTHING = 0.6
 
 
 # --------------------------------------------------------------------------- state
-
-
-@dataclass(frozen=True, slots=True)
-class CheckpointView:
-    """One checkpoint sample as shown: the step, the question and, once known, the answer."""
-
-    step: int
-    answer: str | None = None
-    error: bool = False
-    prompt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,10 +230,15 @@ def _timestamp(text: str | None) -> float | None:
         return None
 
 
-def _finish(state: DashboardState, now: float | None, **changes: Any) -> DashboardState:
+def _ending(state: DashboardState, now: float | None, **changes: Any) -> dict[str, Any]:
+    """``changes`` that end the run, stamped ``finished_at=now`` unless it had ended already."""
     if state.finished_at is None and now is not None:
         changes.setdefault("finished_at", now)
-    return replace(state, **changes)
+    return changes
+
+
+def _finish(state: DashboardState, now: float | None, **changes: Any) -> DashboardState:
+    return replace(state, **_ending(state, now, **changes))
 
 
 def _thin(points: tuple[Any, ...], limit: int) -> tuple[Any, ...]:
@@ -279,12 +274,6 @@ def _apply_log(state: DashboardState, event: TrainingLog) -> dict[str, Any]:
         changes["learning_rate"] = event.learning_rate
     if event.epoch is not None:
         changes["epoch"] = event.epoch
-    return changes
-
-
-def _ending(state: DashboardState, now: float | None, **changes: Any) -> dict[str, Any]:
-    if state.finished_at is None and now is not None:
-        changes.setdefault("finished_at", now)
     return changes
 
 
@@ -325,63 +314,46 @@ def _apply_event(state: DashboardState, event: TrainingEvent, now: float | None)
     return {}  # UnknownEvent: counted, never a crash
 
 
-def _answers(state: DashboardState, step: int, views: list[CheckpointView]) -> DashboardState:
-    kept = [c for c in state.checkpoints if c.step != step]
-    at = next((i for i, c in enumerate(state.checkpoints) if c.step == step), len(kept))
-    return replace(state, checkpoints=(*kept[:at], *views, *kept[at:]))
+def _submitted(state: DashboardState, action: JobSubmitted) -> DashboardState:
+    return replace(
+        state,
+        job_id=action.job_id,
+        name=action.name or state.name,
+        max_steps=action.max_steps or state.max_steps,
+    )
 
 
-def _apply_fact(
-    state: DashboardState, action: DashboardAction, now: float | None
-) -> DashboardState:
-    if isinstance(action, JobSubmitted):
-        return replace(
-            state,
-            job_id=action.job_id,
-            name=action.name or state.name,
-            max_steps=action.max_steps or state.max_steps,
-        )
-    if isinstance(action, RunOpened):
-        job = action.job
-        status = _FROM_JOB.get(job.status, state.status)
-        started = _timestamp(job.started_at)
-        return replace(
-            state,
-            job_id=job.id,
-            name=job.name or state.name,
-            index=action.index if action.index is not None else state.index,
-            status=status if not state.finished else state.status,
-            max_steps=state.max_steps or _positive_int(job.config.get("maxSteps")),
-            started_at=started if started is not None else state.started_at,
-            finished_at=_timestamp(job.completed_at) if status.finished else state.finished_at,
-        )
-    if isinstance(action, CheckpointAnswer):
-        old = next((c for c in state.checkpoints if c.step == action.step), None)
-        prompt = action.prompt if action.prompt is not None else (old.prompt if old else None)
-        view = CheckpointView(action.step, action.text, action.error, prompt)
-        return _answers(state, action.step, [view])
-    if isinstance(action, SamplesAnswered):
-        views = [
-            CheckpointView(
-                action.step,
-                s.answer if s.error is None else s.error,
-                s.error is not None,
-                s.prompt,
-            )
-            for s in action.samples
-        ]
-        return _answers(state, action.step, views or [CheckpointView(action.step, "")])
-    if isinstance(action, StreamProgress):
-        return replace(
-            state,
-            reconnects=max(state.reconnects, action.reconnects),
-            replays_skipped=max(state.replays_skipped, action.duplicates),
-        )
-    if isinstance(action, RunStopped):
-        pruned = action.decision.rule.startswith("prune.")
-        status = RunStatus.PRUNED if pruned else RunStatus.EARLY_STOPPED
-        return _finish(state, now, status=status, stop=action.decision, error=None)
-    assert isinstance(action, RunFinished)
+def _opened(state: DashboardState, action: RunOpened) -> DashboardState:
+    job = action.job
+    status = _FROM_JOB.get(job.status, state.status)
+    started = _timestamp(job.started_at)
+    return replace(
+        state,
+        job_id=job.id,
+        name=job.name or state.name,
+        index=action.index if action.index is not None else state.index,
+        status=status if not state.finished else state.status,
+        max_steps=state.max_steps or _positive_int(job.config.get("maxSteps")),
+        started_at=started if started is not None else state.started_at,
+        finished_at=_timestamp(job.completed_at) if status.finished else state.finished_at,
+    )
+
+
+def _progress(state: DashboardState, action: StreamProgress) -> DashboardState:
+    return replace(
+        state,
+        reconnects=max(state.reconnects, action.reconnects),
+        replays_skipped=max(state.replays_skipped, action.duplicates),
+    )
+
+
+def _stopped(state: DashboardState, action: RunStopped, now: float | None) -> DashboardState:
+    pruned = action.decision.rule.startswith("prune.")
+    status = RunStatus.PRUNED if pruned else RunStatus.EARLY_STOPPED
+    return _finish(state, now, status=status, stop=action.decision, error=None)
+
+
+def _finished(state: DashboardState, action: RunFinished, now: float | None) -> DashboardState:
     status = RunStatus(action.status)
     if state.status.stopped and status in (RunStatus.CANCELLED, RunStatus.COMPLETED):
         status = state.status  # the stop rule's cancel is not a user cancel
@@ -394,15 +366,30 @@ def _apply_fact(
     return _finish(state, now, **changes)
 
 
-_FACTS = (
-    JobSubmitted,
-    RunOpened,
-    CheckpointAnswer,
-    SamplesAnswered,
-    StreamProgress,
-    RunStopped,
-    RunFinished,
+_Fact: TypeAlias = (
+    JobSubmitted
+    | RunOpened
+    | CheckpointAnswer
+    | SamplesAnswered
+    | StreamProgress
+    | RunStopped
+    | RunFinished
 )
+"""The view's own actions: every action but a stream event and a deployment."""
+
+
+def _apply_fact(state: DashboardState, action: _Fact, now: float | None) -> DashboardState:
+    if isinstance(action, JobSubmitted):
+        return _submitted(state, action)
+    if isinstance(action, RunOpened):
+        return _opened(state, action)
+    if isinstance(action, CheckpointAnswer | SamplesAnswered):
+        return replace(state, checkpoints=with_answers(state.checkpoints, action))
+    if isinstance(action, StreamProgress):
+        return _progress(state, action)
+    if isinstance(action, RunStopped):
+        return _stopped(state, action, now)
+    return _finished(state, action, now)
 
 
 def reduce(
@@ -435,7 +422,7 @@ def reduce(
         return reduce_deployments(state, action)
     if now is not None and state.started_at is None and not isinstance(action, RunOpened):
         state = replace(state, started_at=now)
-    if isinstance(action, _FACTS):
+    if isinstance(action, _Fact):
         return _apply_fact(state, action, now)
 
     # A stream event: check its id first.

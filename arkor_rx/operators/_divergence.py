@@ -14,7 +14,6 @@ from arkor_rx.operators._common import (
     check_finite,
     check_int,
     check_mode,
-    check_monitor,
 )
 from arkor_rx.operators._rule import Checker, Gated, fmt, improved, monitored
 from arkor_rx.stopping import StopDecision
@@ -45,7 +44,6 @@ class Divergence(Gated):
     check_finite: bool = True
 
     def _check(self) -> None:
-        check_monitor(self.monitor)
         if self.threshold is None and self.factor is None:
             raise ConfigError("divergence needs a threshold, a factor, or both")
         if self.threshold is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from arkor_rx.operators._percentile_pruner import PercentilePruner
 
@@ -24,7 +25,4 @@ class MedianPruner(PercentilePruner):
 
     percentile: float = 50.0
 
-    @property
-    def rule(self) -> str:
-        """The ``StopDecision.rule`` of the decisions."""
-        return "prune.median"
+    rule: ClassVar[str] = "prune.median"

@@ -13,7 +13,6 @@ from arkor_rx.operators._common import (
     check_finite,
     check_int,
     check_mode,
-    check_monitor,
     check_positive,
 )
 from arkor_rx.operators._rule import Checker, Gated, fmt, improved, monitored
@@ -111,7 +110,6 @@ class Patience(Gated):
     baseline: float | None = None
 
     def _check(self) -> None:
-        check_monitor(self.monitor)
         check_int("patience", self.patience, 0)
         check_positive("min_delta", self.min_delta, allow_zero=True)
         check_mode(self.mode)

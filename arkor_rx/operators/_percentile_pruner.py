@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from reactivex import Observable
+from typing import ClassVar
 
 from arkor_rx.errors import ConfigError
 from arkor_rx.operators._common import (
@@ -13,10 +12,9 @@ from arkor_rx.operators._common import (
     check_int,
     check_mode,
     check_monitor,
-    stateful,
 )
+from arkor_rx.operators._pruner import PrunerConfig
 from arkor_rx.pruning import PercentilePruning
-from arkor_rx.runs import PruneDecision, RunEvent
 
 __all__ = ["PercentilePruner", "check_percentile_gates"]
 
@@ -32,7 +30,7 @@ def check_percentile_gates(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PercentilePruner:
+class PercentilePruner(PrunerConfig):
     """Prune a run whose best ``monitor`` so far is worse than the ``percentile``-th
     percentile of the completed runs' values at its latest step (Optuna's
     ``PercentilePruner``; see `arkor_rx.pruning` for the exact rules).
@@ -48,6 +46,7 @@ class PercentilePruner:
     n_warmup_steps: int = 0
     interval_steps: int = 1
     n_min_runs: int = 1
+    rule: ClassVar[str] = "prune.percentile"
 
     def __post_init__(self) -> None:
         number = check_finite("percentile", self.percentile)
@@ -59,22 +58,15 @@ class PercentilePruner:
             self.n_startup_runs, self.n_warmup_steps, self.interval_steps, self.n_min_runs
         )
 
-    @property
-    def rule(self) -> str:
-        """The ``StopDecision.rule`` of the decisions."""
-        return "prune.percentile"
-
-    def __call__(self, source: Observable[RunEvent]) -> Observable[PruneDecision]:
-        def make() -> PercentilePruning:
-            return PercentilePruning(
-                self.monitor,
-                self.mode,
-                q=self.percentile,
-                n_startup=self.n_startup_runs,
-                warmup=self.n_warmup_steps,
-                interval=self.interval_steps,
-                n_min=self.n_min_runs,
-                rule=self.rule,
-            )
-
-        return source.pipe(stateful(lambda: make().observe))
+    def decision(self) -> PercentilePruning:
+        """A new percentile decision with no runs seen."""
+        return PercentilePruning(
+            self.monitor,
+            self.mode,
+            q=self.percentile,
+            n_startup=self.n_startup_runs,
+            warmup=self.n_warmup_steps,
+            interval=self.interval_steps,
+            n_min=self.n_min_runs,
+            rule=self.rule,
+        )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from reactivex import Observable
 
-from arkor_rx.operators._common import MetricPoint, check_int, check_monitor, check_positive
+from arkor_rx.operators._common import MetricPoint, check_int, check_positive
 from arkor_rx.operators._rule import Checker, Gated, fmt, monitored
 from arkor_rx.stopping import StopDecision
 
@@ -30,7 +30,6 @@ class Plateau(Gated):
     rel_delta: float = 1e-3
 
     def _check(self) -> None:
-        check_monitor(self.monitor)
         check_int("window", self.window, 2)
         check_positive("rel_delta", self.rel_delta, allow_zero=True)
 

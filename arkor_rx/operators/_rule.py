@@ -26,7 +26,13 @@ from reactivex import Observable
 from reactivex import operators as ops
 
 from arkor_rx.events import TrainingEvent
-from arkor_rx.operators._common import MetricPoint, check_fraction, check_int, stateful
+from arkor_rx.operators._common import (
+    MetricPoint,
+    check_fraction,
+    check_int,
+    check_monitor,
+    stateful,
+)
 from arkor_rx.operators._metric import metric
 from arkor_rx.operators._tensorboard_smooth import tensorboard_smooth
 from arkor_rx.stopping import StopDecision
@@ -79,14 +85,17 @@ _GATE = ("warmup_steps", "interval", "smoothing")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Gated(Rule):
-    """The gate of a monitored rule (Rule 2), declared once for all of them.
+    """The monitor and the gate of a monitored rule (Rule 2), declared and checked once for all.
 
     A monitored rule subclasses it (as a frozen, slotted, keyword-only
     dataclass with ``repr=False``, so that its repr lists its own settings
-    first and the gate last), validates its own settings in ``_check()``, and
-    builds its decision with ``monitored(source, self.monitor, make, self)``.
+    first and the gate last), gives ``monitor`` its default, validates its own
+    settings in ``_check()``, and builds its decision with
+    ``monitored(source, self.monitor, make, self)``.
     """
 
+    monitor: str
+    """The ``TrainingLog`` metric the rule watches (snake_case or camelCase)."""
     warmup_steps: int = 0
     """Values logged before this step are ignored."""
     interval: int = 1
@@ -95,6 +104,7 @@ class Gated(Rule):
     """TensorBoard smoothing weight in ``[0, 1)`` applied before the checks; None: raw values."""
 
     def __post_init__(self) -> None:
+        check_monitor(self.monitor)
         self._check()
         check_gate(self.warmup_steps, self.interval, self.smoothing)
 

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
-from reactivex import Observable
+from typing import ClassVar, Literal
 
 from arkor_rx.errors import ConfigError
-from arkor_rx.operators._common import Mode, check_int, check_mode, check_monitor, stateful
+from arkor_rx.operators._common import Mode, check_int, check_mode, check_monitor
+from arkor_rx.operators._pruner import PrunerConfig
 from arkor_rx.pruning import SuccessiveHalvingPruning
-from arkor_rx.runs import PruneDecision, RunEvent
 
 __all__ = ["SuccessiveHalving"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SuccessiveHalving:
+class SuccessiveHalving(PrunerConfig):
     """Keep the top ``1 / reduction_factor`` of the runs at each rung, prune the rest
     (Optuna's ``SuccessiveHalvingPruner``; see `arkor_rx.pruning` for the
     exact rules).
@@ -30,6 +28,7 @@ class SuccessiveHalving:
     min_resource: int | Literal["auto"]
     reduction_factor: int = 4
     min_early_stopping_rate: int = 0
+    rule: ClassVar[str] = "prune.successive_halving"
 
     def __post_init__(self) -> None:
         check_monitor(self.monitor)
@@ -43,19 +42,12 @@ class SuccessiveHalving:
         check_int("reduction_factor", self.reduction_factor, 2)
         check_int("min_early_stopping_rate", self.min_early_stopping_rate, 0)
 
-    @property
-    def rule(self) -> str:
-        """The ``StopDecision.rule`` of the decisions."""
-        return "prune.successive_halving"
-
-    def __call__(self, source: Observable[RunEvent]) -> Observable[PruneDecision]:
-        def make() -> SuccessiveHalvingPruning:
-            return SuccessiveHalvingPruning(
-                self.monitor,
-                self.mode,
-                min_resource=None if self.min_resource == "auto" else self.min_resource,
-                reduction_factor=self.reduction_factor,
-                min_early_stopping_rate=self.min_early_stopping_rate,
-            )
-
-        return source.pipe(stateful(lambda: make().observe))
+    def decision(self) -> SuccessiveHalvingPruning:
+        """A new successive-halving decision with no runs seen."""
+        return SuccessiveHalvingPruning(
+            self.monitor,
+            self.mode,
+            min_resource=None if self.min_resource == "auto" else self.min_resource,
+            reduction_factor=self.reduction_factor,
+            min_early_stopping_rate=self.min_early_stopping_rate,
+        )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from reactivex import Observable
 
-from arkor_rx.operators._common import MetricPoint, Mode, check_finite, check_mode, check_monitor
+from arkor_rx.operators._common import MetricPoint, Mode, check_finite, check_mode
 from arkor_rx.operators._rule import Checker, Gated, fmt, monitored
 from arkor_rx.stopping import StopDecision
 
@@ -26,7 +26,6 @@ class Threshold(Gated):
     mode: Mode = "min"
 
     def _check(self) -> None:
-        check_monitor(self.monitor)
         check_finite("value", self.value)
         check_mode(self.mode)
 

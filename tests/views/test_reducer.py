@@ -10,6 +10,7 @@ from reactivex import operators as ops
 
 from arkor_rx import operators as aop
 from arkor_rx.dashboard import (
+    CheckpointAnswer,
     DashboardState,
     RunOpened,
     RunStatus,
@@ -87,6 +88,19 @@ def test_samples_answered_replace_the_pending_checkpoint_row() -> None:
         (10, "a?", "yes", False),
         (10, "b?", "timed out", True),
     ]
+
+
+def test_answers_take_their_checkpoints_place_and_no_sample_still_ends_the_wait() -> None:
+    saved = [CheckpointSaved(job_id="j1", step=step) for step in (10, 20, 30)]
+    state = fold(*saved, SamplesAnswered("j1", 20, ()), CheckpointAnswer(30, "ok", prompt="q?"))
+    assert [(c.step, c.answer, c.prompt) for c in state.checkpoints] == [
+        (10, None, None),
+        (20, "", None),  # answered with no sample: no longer pending
+        (30, "ok", "q?"),
+    ]
+    # a later answer for the same step keeps the question it was asked
+    state = fold(CheckpointAnswer(30, "again"), state=state)
+    assert [(c.answer, c.prompt) for c in state.checkpoints][-1] == ("again", "q?")
 
 
 def test_the_cancel_of_a_stop_rule_is_not_a_failure() -> None:
