@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pytest
 import reactivex
 from tensorboard.backend.event_processing.event_accumulator import (  # type: ignore[import-untyped]
     EventAccumulator,
@@ -16,8 +17,10 @@ from tensorboard.plugins.hparams import plugin_data_pb2  # type: ignore[import-u
 from arkor_rx import operators as aop
 from arkor_rx import sinks
 from arkor_rx.events import TrainingCompleted, TrainingLog, TrainingStarted
+from arkor_rx.jobs import TrainingJob
 from arkor_rx.runs import Run, RunEvent
 from arkor_rx.samples import Sample, SamplesAnswered
+from arkor_rx.sinks import Outcome, _tensorboard
 from arkor_rx.sinks._csv import CSV_COLUMNS
 
 
@@ -119,3 +122,31 @@ def pytest_approx(value: float) -> Any:
     import pytest
 
     return pytest.approx(value, rel=1e-6)
+
+
+async def test_tensorboard_flushes_a_live_run_so_tensorboard_shows_it_before_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_tensorboard, "FLUSH_SECS", 0.0)  # every write is due
+    tb = sinks.TensorBoard(tmp_path / "runs")
+    await tb.open(TrainingJob(id="j1", name="live"))
+    assert (tmp_path / "runs" / "live-j1").is_dir()  # made when the run opens
+    await tb.write([TrainingLog(job_id="j1", step=1, loss=2.0)])
+    assert scalars(read(tmp_path / "runs" / "live-j1"), "train/loss") == [(1, 2.0)]
+    await tb.write([TrainingLog(job_id="j1", step=2, loss=1.5)])
+    assert scalars(read(tmp_path / "runs" / "live-j1"), "train/loss") == [(1, 2.0), (2, 1.5)]
+    await tb.close(Outcome("completed", job_id="j1"))
+
+
+async def test_tensorboard_a_run_whose_folder_open_could_not_make_is_made_by_its_next_write(
+    tmp_path: Path,
+) -> None:
+    logdir = tmp_path / "runs"
+    logdir.write_text("a file where the folder should be")
+    tb = sinks.TensorBoard(logdir)
+    with pytest.raises(OSError):
+        await tb.open(TrainingJob(id="j1", name="r"))
+    logdir.unlink()
+    await tb.write([TrainingLog(job_id="j1", step=1, loss=2.0)])
+    await tb.close(Outcome("completed", job_id="j1"))
+    assert scalars(read(logdir / "r-j1"), "train/loss") == [(1, 2.0)]
