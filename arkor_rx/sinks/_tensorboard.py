@@ -74,7 +74,8 @@ class TensorBoard(BuiltinSink):
     Every event is written (overflow ``"block"``). Each batch is written
     in one worker thread call (``asyncio.to_thread``) through tensorboardX's
     own event writer, and a run's file is flushed at most every
-    ``FLUSH_SECS`` (10 s) while it runs, and when it ends. A run's start and
+    ``FLUSH_SECS`` (10 s) while it runs (less often with over 200 runs open:
+    see ``MAX_FLUSHES_PER_SEC``), and when it ends. A run's start and
     end are a few system calls on the event loop, as tensorboardX's
     ``SummaryWriter`` makes them in its caller's thread: ``open`` creates the
     run's folder and event file; ``close`` writes the final summaries,
@@ -146,25 +147,13 @@ class TensorBoard(BuiltinSink):
 
     def _writer(self, run: _Run) -> _EventFile:
         if run.writer is None:
-            run.writer = _EventFile(run.folder, self._events_writer)
+            every = flush_interval(len(self._runs))
+            run.writer = _EventFile(run.folder, self._events_writer, every)
         return run.writer
 
     async def write(self, events: Sequence[SinkItem]) -> None:
-        """Scalars at their step, samples as text (in a thread); then the due flushes."""
-        try:
-            await asyncio.to_thread(self._write, events)
-        finally:
-            self._flush_due({event.job_id for event in events})  # a batch may hold several runs
-
-    def _flush_due(self, job_ids: set[str]) -> None:
-        # On the loop: a flush is one write(2) of at most a buffer to the page cache.
-        # In the worker thread each one would wait for the busy loop to hand the
-        # GIL back (about a switch interval, 5 ms): 1,000 runs flushing every 10 s
-        # kept the thread waiting more than writing.
-        for job_id in job_ids:
-            run = self._runs.get(job_id)
-            if run is not None and run.writer is not None:
-                run.writer.flush_if_due()
+        """Scalars at their step, samples as text; the touched runs flushed when due (in a thread)."""
+        await asyncio.to_thread(self._write, events)
 
     def _write(self, events: Sequence[SinkItem]) -> None:
         summary = self._summary
@@ -199,6 +188,11 @@ class TensorBoard(BuiltinSink):
                 )
             elif isinstance(event, TrainingCompleted) and event.metrics:
                 run.final = dict(event.metrics)
+        every = flush_interval(len(self._runs))
+        for job_id in {event.job_id for event in events}:  # a batch may hold several runs
+            touched = self._runs.get(job_id)
+            if touched is not None and touched.writer is not None:
+                touched.writer.flush_if_due(every)
         if bad:
             raise StepRangeError(bad)
 
@@ -244,11 +238,25 @@ def _snake(name: str) -> str:
 FLUSH_SECS = 10.0
 """How often a run's event file is flushed to disk while it is written (and at its end).
 
-tensorboardX's flush syncs the file to disk, which costs milliseconds; like its
-own ``SummaryWriter(flush_secs=...)``, a run is flushed at most this often, so
-TensorBoard shows a live run within about ten seconds. Each run's first flush
-comes at a random point of its first period, so many runs opened together do
-not all flush in the same batch."""
+Like tensorboardX's own ``SummaryWriter(flush_secs=...)``, a run is flushed at
+most this often, so TensorBoard shows a live run within about ten seconds. Each
+run's first flush comes at a random point of its first period, so many runs
+opened together do not all flush in the same batch. With many runs open the
+period grows (``MAX_FLUSHES_PER_SEC``)."""
+
+MAX_FLUSHES_PER_SEC = 20.0
+"""About how many event files the sink flushes a second at most, however many runs are open.
+
+tensorboardX's flush syncs the file to disk (``fsync``), which costs the disk a
+journal commit and the worker thread two waits for the GIL. Up to 200 open runs
+each file is flushed every ``FLUSH_SECS``; beyond, every ``runs / 20`` seconds
+(1,000 runs: every 50 s). Every event is still written; only how soon TensorBoard
+sees it changes (tensorboardX's own default is every 120 s)."""
+
+
+def flush_interval(runs: int) -> float:
+    """Seconds between two flushes of one run's file while ``runs`` runs are open."""
+    return max(FLUSH_SECS, runs / MAX_FLUSHES_PER_SEC)
 
 
 class _EventFile:
@@ -259,16 +267,16 @@ class _EventFile:
     writer underneath, which frames and checksums the records itself.
     """
 
-    def __init__(self, folder: str, writer_class: Any) -> None:
+    def __init__(self, folder: str, writer_class: Any, every: float) -> None:
         os.makedirs(folder, exist_ok=True)
         self._writer = writer_class(os.path.join(folder, "events"), f".{next(_FILES)}")
-        self._flushed = time.monotonic() - random.uniform(0.0, FLUSH_SECS)  # spread the runs
+        self._flushed = time.monotonic() - random.uniform(0.0, every)  # spread the runs
 
     def write_event(self, event: Any) -> None:
         self._writer.write_event(event)
 
-    def flush_if_due(self) -> None:
-        if time.monotonic() - self._flushed >= FLUSH_SECS:
+    def flush_if_due(self, every: float) -> None:
+        if time.monotonic() - self._flushed >= every:
             self._writer.flush()
             self._flushed = time.monotonic()
 

@@ -128,6 +128,7 @@ async def test_tensorboard_flushes_a_live_run_so_tensorboard_shows_it_before_its
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_tensorboard, "FLUSH_SECS", 0.0)  # every write is due
+    monkeypatch.setattr(_tensorboard, "MAX_FLUSHES_PER_SEC", math.inf)
     tb = sinks.TensorBoard(tmp_path / "runs")
     await tb.open(TrainingJob(id="j1", name="live"))
     assert (tmp_path / "runs" / "live-j1").is_dir()  # made when the run opens
@@ -150,3 +151,9 @@ async def test_tensorboard_a_run_whose_folder_open_could_not_make_is_made_by_its
     await tb.write([TrainingLog(job_id="j1", step=1, loss=2.0)])
     await tb.close(Outcome("completed", job_id="j1"))
     assert scalars(read(logdir / "r-j1"), "train/loss") == [(1, 2.0)]
+
+
+def test_tensorboard_flushes_each_run_every_10_s_and_about_20_files_a_second_at_most() -> None:
+    assert _tensorboard.flush_interval(1) == 10.0
+    assert _tensorboard.flush_interval(200) == 10.0
+    assert _tensorboard.flush_interval(1_000) == 50.0  # 1,000 files / 50 s = 20 a second
