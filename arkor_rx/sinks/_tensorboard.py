@@ -152,7 +152,7 @@ class TensorBoard(BuiltinSink):
         return run.writer
 
     async def write(self, events: Sequence[SinkItem]) -> None:
-        """Scalars at their step, samples as text; the touched runs flushed when due (in a thread)."""
+        """Scalars at their step, samples as text; due runs flushed (all in a worker thread)."""
         await asyncio.to_thread(self._write, events)
 
     def _write(self, events: Sequence[SinkItem]) -> None:
