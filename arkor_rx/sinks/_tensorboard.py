@@ -73,17 +73,17 @@ class TensorBoard(BuiltinSink):
 
     Every event is written (overflow ``"block"``). Each batch is written
     in one worker thread call (``asyncio.to_thread``) through tensorboardX's
-    own event writer, and a run's file is flushed at most every
-    ``FLUSH_SECS`` (10 s) while it runs (less often with over 200 runs open:
-    see ``MAX_FLUSHES_PER_SEC``), and when it ends. A run's start and
-    end are a few system calls on the event loop, as tensorboardX's
-    ``SummaryWriter`` makes them in its caller's thread: ``open`` creates the
-    run's folder and event file; ``close`` writes the final summaries,
-    flushes and closes it. A thread hop for each would cost a thread switch
-    per run, one run at a time, while the other runs' events wait (1,000 runs
-    started together held their first events for seconds). On a network file
-    system where creating a file takes milliseconds, expect that much per run
-    start and end.
+    own event writer; so is a run's end (the final summaries, then the file
+    flushed, synced and closed). A run's file is flushed while it runs at most
+    every ``FLUSH_SECS`` (10 s; less often with over 200 runs open, see
+    ``MAX_FLUSHES_PER_SEC``), at the sink's next batch once due. Only a run's
+    start happens on the event loop, as tensorboardX's ``SummaryWriter`` does
+    it in its caller's thread: ``open`` makes the run's folder and event file
+    (a few local system calls, no sync). A thread hop for each would cost a
+    thread switch per run, one run at a time, while the other runs' events
+    wait (1,000 runs started together held their first events for seconds).
+    On a network file system where creating a file takes milliseconds, expect
+    that much per run start.
 
     Examples:
         >>> tb = TensorBoard("runs/support-bot")   # then: tensorboard --logdir runs
@@ -97,8 +97,7 @@ class TensorBoard(BuiltinSink):
         buffer_size: events queued before the overflow policy applies.
         isolation: accepted for compatibility and ignored: earlier releases
             could write in a separate process (``"process"``) or on the loop
-            (``"loop"``); the files are now always written in a worker thread,
-            once per batch.
+            (``"loop"``); now every value means what is described above.
 
     Raises:
         MissingExtraError: tensorboardX is not installed (``pip install arkor_rx[tensorboard]``).
@@ -132,6 +131,7 @@ class TensorBoard(BuiltinSink):
         self.logdir = os.fspath(logdir)
         """The parent folder: point ``tensorboard --logdir`` at it."""
         self._runs: dict[str, _Run] = {}
+        self._unflushed: set[_EventFile] = set()  # touched by the worker thread only
 
     def __repr__(self) -> str:
         return f"TensorBoard({self.logdir!r})"
@@ -141,15 +141,28 @@ class TensorBoard(BuiltinSink):
         return os.path.join(self.logdir, run_label(job))
 
     async def open(self, job: TrainingJob) -> None:
-        """Create the run's folder and event file (a failure is retried by its next write)."""
+        """Make the run's folder and event file (on failure, the run's next write tries again)."""
+        if job.id in self._runs:
+            return  # opened already (two owners share this sink): one file per run
         run = self._runs[job.id] = _Run(self.run_dir(job), job)
         self._writer(run)
 
     def _writer(self, run: _Run) -> _EventFile:
         if run.writer is None:
-            every = flush_interval(len(self._runs))
-            run.writer = _EventFile(run.folder, self._events_writer, every)
+            run.writer = _EventFile(run.folder, self._events_writer)
         return run.writer
+
+    def _file_of(self, run: _Run, failed: dict[str, OSError]) -> _EventFile | None:
+        """The run's file, or None (noted in ``failed``) while its folder cannot be made."""
+        if run.job.id in failed:
+            return None
+        try:
+            writer = self._writer(run)
+        except OSError as exc:  # this run only: the batch's other runs are written
+            failed[run.job.id] = exc
+            return None
+        self._unflushed.add(writer)
+        return writer
 
     async def write(self, events: Sequence[SinkItem]) -> None:
         """Scalars at their step, samples as text; due runs flushed (all in a worker thread)."""
@@ -161,6 +174,7 @@ class TensorBoard(BuiltinSink):
         make_event = self._event
         now = time.time()
         bad: list[int] = []
+        failed: dict[str, OSError] = {}
         for event in events:
             run = self._runs.get(event.job_id)
             if run is None:
@@ -176,25 +190,31 @@ class TensorBoard(BuiltinSink):
                     values.append(summary_value(tag=TB_TAGS[name], simple_value=value))
                     run.last[name] = value
                 run.step = max(run.step, event.step)
-                if values:
-                    self._writer(run).write_event(
+                if values and (file := self._file_of(run, failed)) is not None:
+                    file.write_event(
                         make_event(wall_time=now, step=event.step, summary=summary(value=values))
                     )
             elif isinstance(event, SamplesAnswered):
                 run.step = max(run.step, event.step)
                 text = self._tbx.summary.text("samples", _samples_markdown(event))
-                self._writer(run).write_event(
-                    make_event(wall_time=now, step=event.step, summary=text)
-                )
+                if (file := self._file_of(run, failed)) is not None:
+                    file.write_event(make_event(wall_time=now, step=event.step, summary=text))
             elif isinstance(event, TrainingCompleted) and event.metrics:
                 run.final = dict(event.metrics)
-        every = flush_interval(len(self._runs))
-        for job_id in {event.job_id for event in events}:  # a batch may hold several runs
-            touched = self._runs.get(job_id)
-            if touched is not None and touched.writer is not None:
-                touched.writer.flush_if_due(every)
+        self._flush_due()
+        if failed:
+            raise next(iter(failed.values()))  # names the folder; the other runs were written
         if bad:
             raise StepRangeError(bad)
+
+    def _flush_due(self) -> None:
+        """Flush the files holding unflushed events whose time has come (in the worker thread)."""
+        now = time.monotonic()
+        every = flush_interval(len(self._runs))
+        for file in list(self._unflushed):
+            if file.due(now, every):
+                self._unflushed.discard(file)
+                file.flush()
 
     async def close(self, outcome: Outcome) -> None:
         """Write the hyperparameters with the final metrics, flush and close the run."""
@@ -214,20 +234,23 @@ class TensorBoard(BuiltinSink):
             name = _snake(key)  # evalLoss and eval_loss are one metric, written once
             if name not in _NOT_FINAL_METRICS and (value := finite(raw)) is not None:
                 metrics[f"final/{name}"] = value  # the backend's final word
-        self._finish(run, hparams, metrics)
+        await asyncio.to_thread(self._finish, run, hparams, metrics)
 
     def _finish(self, run: _Run, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
         # The HParams summaries go into the run's own event file (tensorboardX's
         # add_hparams would open a sub-run), next to the final metric scalars.
         writer = self._writer(run)
-        now = time.time()
-        for summary in self._tbx.summary.hparams(hparams, metrics):
-            writer.write_event(self._event(wall_time=now, summary=summary))
-        values = [self._summary.Value(tag=tag, simple_value=v) for tag, v in metrics.items()]
-        if values:
-            summary = self._summary(value=values)
-            writer.write_event(self._event(wall_time=now, step=run.step, summary=summary))
-        writer.close()
+        self._unflushed.discard(writer)
+        try:
+            now = time.time()
+            for summary in self._tbx.summary.hparams(hparams, metrics):
+                writer.write_event(self._event(wall_time=now, summary=summary))
+            values = [self._summary.Value(tag=tag, simple_value=v) for tag, v in metrics.items()]
+            if values:
+                summary = self._summary(value=values)
+                writer.write_event(self._event(wall_time=now, step=run.step, summary=summary))
+        finally:
+            writer.close()  # what was written is flushed and synced, even after an error
 
 
 def _snake(name: str) -> str:
@@ -239,10 +262,11 @@ FLUSH_SECS = 10.0
 """How often a run's event file is flushed to disk while it is written (and at its end).
 
 Like tensorboardX's own ``SummaryWriter(flush_secs=...)``, a run is flushed at
-most this often, so TensorBoard shows a live run within about ten seconds. Each
-run's first flush comes at a random point of its first period, so many runs
-opened together do not all flush in the same batch. With many runs open the
-period grows (``MAX_FLUSHES_PER_SEC``)."""
+most this often, so TensorBoard shows a live run within about ten seconds of an
+event, at the sink's next batch once due (a run gone quiet is flushed by a batch
+of any run, or at its end). Each run's first flush comes at a random point of
+its first period, so many runs opened together do not all flush in the same
+batch. With many runs open the period grows (``MAX_FLUSHES_PER_SEC``)."""
 
 MAX_FLUSHES_PER_SEC = 20.0
 """About how many event files the sink flushes a second at most, however many runs are open.
@@ -260,25 +284,33 @@ def flush_interval(runs: int) -> float:
 
 
 class _EventFile:
-    """One run's event file: tensorboardX's synchronous ``EventsWriter``, used in the sink's thread.
+    """One run's event file: tensorboardX's synchronous ``EventsWriter``.
 
     tensorboardX's ``SummaryWriter`` would start a queue and a writer thread per
     run; the sink already writes each batch in one thread hop, so it drives the
-    writer underneath, which frames and checksums the records itself.
+    writer underneath, which frames and checksums the records itself. Made on
+    the loop (``open``); written, flushed and closed in the worker thread.
     """
 
-    def __init__(self, folder: str, writer_class: Any, every: float) -> None:
+    def __init__(self, folder: str, writer_class: Any) -> None:
         os.makedirs(folder, exist_ok=True)
         self._writer = writer_class(os.path.join(folder, "events"), f".{next(_FILES)}")
-        self._flushed = time.monotonic() - random.uniform(0.0, every)  # spread the runs
+        self._opened = time.monotonic()
+        self._phase = random.random()  # where in its first period the first flush falls
+        self._flushed: float | None = None
 
     def write_event(self, event: Any) -> None:
         self._writer.write_event(event)
 
-    def flush_if_due(self, every: float) -> None:
-        if time.monotonic() - self._flushed >= every:
-            self._writer.flush()
-            self._flushed = time.monotonic()
+    def due(self, now: float, every: float) -> bool:
+        """Whether a flush is due, ``every`` seconds apart, the first at a random phase."""
+        if self._flushed is None:
+            return now - self._opened >= self._phase * every
+        return now - self._flushed >= every
+
+    def flush(self) -> None:
+        self._writer.flush()
+        self._flushed = time.monotonic()
 
     def close(self) -> None:
         self._writer.close()  # flushes first

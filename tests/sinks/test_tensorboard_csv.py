@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import math
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +159,60 @@ def test_tensorboard_flushes_each_run_every_10_s_and_about_20_files_a_second_at_
     assert _tensorboard.flush_interval(1) == 10.0
     assert _tensorboard.flush_interval(200) == 10.0
     assert _tensorboard.flush_interval(1_000) == 50.0  # 1,000 files / 50 s = 20 a second
+
+
+async def test_tensorboard_a_run_whose_folder_cannot_be_made_costs_no_other_run_an_event(
+    tmp_path: Path,
+) -> None:
+    tb = sinks.TensorBoard(tmp_path / "runs")
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "bad-j1").write_text("a file where the folder should be")
+    with pytest.raises(OSError):
+        await tb.open(TrainingJob(id="j1", name="bad"))
+    await tb.open(TrainingJob(id="j2", name="good"))
+    batch = [TrainingLog(job_id=job, step=s, loss=1.0 / s) for s in (1, 2) for job in ("j1", "j2")]
+    with pytest.raises(OSError, match="bad-j1"):
+        await tb.write(batch)
+    await tb.close(Outcome("completed", job_id="j2"))
+    assert [s for s, _ in scalars(read(tmp_path / "runs" / "good-j2"), "train/loss")] == [1, 2]
+
+
+async def test_tensorboard_a_quiet_run_is_flushed_by_a_batch_of_another_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_tensorboard, "MAX_FLUSHES_PER_SEC", math.inf)
+    monkeypatch.setattr(_tensorboard, "FLUSH_SECS", 1e9)  # nothing due yet
+    tb = sinks.TensorBoard(tmp_path / "runs")
+    await tb.open(TrainingJob(id="j1", name="quiet"))
+    await tb.open(TrainingJob(id="j2", name="busy"))
+    await tb.write([TrainingLog(job_id="j1", step=1, loss=2.0)])
+    assert "train/loss" not in read(tmp_path / "runs" / "quiet-j1").Tags()["scalars"]  # buffered
+    monkeypatch.setattr(_tensorboard, "FLUSH_SECS", 0.0)  # now due
+    await tb.write([TrainingLog(job_id="j2", step=1, loss=3.0)])
+    assert scalars(read(tmp_path / "runs" / "quiet-j1"), "train/loss") == [(1, 2.0)]
+    for job in ("j1", "j2"):
+        await tb.close(Outcome("completed", job_id=job))
+
+
+async def test_tensorboard_never_syncs_a_file_on_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_tensorboard, "FLUSH_SECS", 0.0)
+    monkeypatch.setattr(_tensorboard, "MAX_FLUSHES_PER_SEC", math.inf)
+    synced_on: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced_on.append(threading.current_thread().name)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    tb = sinks.TensorBoard(tmp_path / "runs")
+    job = TrainingJob(id="j1", name="r")
+    await tb.open(job)
+    await tb.open(job)  # a second owner opening the same run: still one file
+    await tb.write([TrainingLog(job_id="j1", step=1, loss=2.0)])
+    await tb.close(Outcome("completed", job_id="j1"))
+    assert len(synced_on) == 2  # the live flush and the close
+    assert threading.main_thread().name not in synced_on
+    assert len(list((tmp_path / "runs" / "r-j1").iterdir())) == 1
