@@ -49,7 +49,8 @@ from arkor_rx.dashboard._state import *  # noqa: F403
 from arkor_rx.dashboard._terminal import *  # noqa: F403
 from arkor_rx.dashboard.web import WebDashboard
 
-# Each submodule's ``__all__`` is public here, listed once, where the names are defined.
+# The three names below, and each star-imported submodule's ``__all__`` (listed once,
+# where its names are defined), are public here.
 __all__ = ["DEPLOYMENT_LIMIT", "CheckpointView", "WebDashboard"]
 __all__ += _actions.__all__
 __all__ += _lines.__all__
