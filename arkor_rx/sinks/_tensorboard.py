@@ -55,6 +55,8 @@ class _Run:
     final: dict[str, Any] = field(default_factory=dict)
     step: int = 0
     """The last step seen: the final metrics are written at it."""
+    owners: int = 1
+    """Owners that opened the run and have not closed it (two may share one sink)."""
 
 
 class TensorBoard(BuiltinSink):
@@ -131,7 +133,8 @@ class TensorBoard(BuiltinSink):
         self.logdir = os.fspath(logdir)
         """The parent folder: point ``tensorboard --logdir`` at it."""
         self._runs: dict[str, _Run] = {}
-        self._unflushed: set[_EventFile] = set()  # touched by the worker thread only
+        self._unflushed: set[_EventFile] = set()  # touched by one worker-thread call at a time
+        self._last_pass = time.monotonic()
 
     def __repr__(self) -> str:
         return f"TensorBoard({self.logdir!r})"
@@ -142,8 +145,9 @@ class TensorBoard(BuiltinSink):
 
     async def open(self, job: TrainingJob) -> None:
         """Make the run's folder and event file (on failure, the run's next write tries again)."""
-        if job.id in self._runs:
-            return  # opened already (two owners share this sink): one file per run
+        if (run := self._runs.get(job.id)) is not None:
+            run.owners += 1  # two owners share this sink: one file, ended by the last close
+            return
         run = self._runs[job.id] = _Run(self.run_dir(job), job)
         self._writer(run)
 
@@ -201,26 +205,48 @@ class TensorBoard(BuiltinSink):
                     file.write_event(make_event(wall_time=now, step=event.step, summary=text))
             elif isinstance(event, TrainingCompleted) and event.metrics:
                 run.final = dict(event.metrics)
-        self._flush_due()
-        if failed:
-            raise next(iter(failed.values()))  # names the folder; the other runs were written
+        errors = [*failed.values(), *self._flush_due()]
+        if errors:
+            raise errors[0]  # names the folder or file; the other runs were written
         if bad:
             raise StepRangeError(bad)
 
-    def _flush_due(self) -> None:
-        """Flush the files holding unflushed events whose time has come (in the worker thread)."""
+    def _flush_due(self) -> list[OSError]:
+        """Flush the files with unflushed events whose time has come; return the failures.
+
+        At most ``MAX_FLUSHES_PER_SEC`` files for each second since the last pass
+        (one at least): what is left, or failed, is flushed by a later batch.
+        """
         now = time.monotonic()
         every = flush_interval(len(self._runs))
+        budget = max(1.0, (now - self._last_pass) * MAX_FLUSHES_PER_SEC)
+        self._last_pass = now
+        errors: list[OSError] = []
         for file in list(self._unflushed):
+            if budget < 1.0:
+                break
             if file.due(now, every):
-                self._unflushed.discard(file)
-                file.flush()
+                budget -= 1
+                try:
+                    file.flush()
+                except OSError as exc:
+                    errors.append(exc)
+                else:
+                    self._unflushed.discard(file)
+        return errors
 
     async def close(self, outcome: Outcome) -> None:
-        """Write the hyperparameters with the final metrics, flush and close the run."""
-        run = self._runs.pop(outcome.job_id or "", None)
+        """Write the hyperparameters with the final metrics, flush and close the run.
+
+        With two owners on one run, the last one's close ends it (with its outcome).
+        """
+        run = self._runs.get(outcome.job_id or "")
         if run is None:
             return
+        run.owners -= 1
+        if run.owners > 0:
+            return
+        del self._runs[run.job.id]
         job = outcome.job or run.job
         hparams: dict[str, Any] = flat_config(job.config or run.job.config)
         hparams["outcome"] = outcome.kind
@@ -274,8 +300,10 @@ MAX_FLUSHES_PER_SEC = 20.0
 tensorboardX's flush syncs the file to disk (``fsync``), which costs the disk a
 journal commit and the worker thread two waits for the GIL. Up to 200 open runs
 each file is flushed every ``FLUSH_SECS``; beyond, every ``runs / 20`` seconds
-(1,000 runs: every 50 s). Every event is still written; only how soon TensorBoard
-sees it changes (tensorboardX's own default is every 120 s)."""
+(1,000 runs: every 50 s), and a batch flushes at most this many files for each
+second since the last one. Every event is still written; only how soon
+TensorBoard sees it changes (tensorboardX's own default is every 120 s). A run's
+end syncs its file once more, outside this count."""
 
 
 def flush_interval(runs: int) -> float:
@@ -295,18 +323,22 @@ class _EventFile:
     def __init__(self, folder: str, writer_class: Any) -> None:
         os.makedirs(folder, exist_ok=True)
         self._writer = writer_class(os.path.join(folder, "events"), f".{next(_FILES)}")
-        self._opened = time.monotonic()
         self._phase = random.random()  # where in its first period the first flush falls
+        self._written: float | None = None  # when the first event was written
         self._flushed: float | None = None
 
     def write_event(self, event: Any) -> None:
         self._writer.write_event(event)
+        if self._written is None:
+            self._written = time.monotonic()
 
     def due(self, now: float, every: float) -> bool:
-        """Whether a flush is due, ``every`` seconds apart, the first at a random phase."""
-        if self._flushed is None:
-            return now - self._opened >= self._phase * every
-        return now - self._flushed >= every
+        """Whether a flush is due: ``every`` seconds apart, the first at a random
+        point of the first period after the first event (not after ``open``: a sweep
+        may open runs long before they log)."""
+        if self._flushed is not None:
+            return now - self._flushed >= every
+        return self._written is not None and now - self._written >= self._phase * every
 
     def flush(self) -> None:
         self._writer.flush()

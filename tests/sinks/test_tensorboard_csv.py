@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import math
 import os
+import random
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,8 @@ from tensorboard.backend.event_processing.event_accumulator import (  # type: ig
     EventAccumulator,
 )
 from tensorboard.plugins.hparams import plugin_data_pb2  # type: ignore[import-untyped]
+from tensorboardX.event_file_writer import EventsWriter  # type: ignore[import-untyped]
+from tensorboardX.proto.event_pb2 import Event  # type: ignore[import-untyped]
 
 from arkor_rx import operators as aop
 from arkor_rx import sinks
@@ -210,9 +214,69 @@ async def test_tensorboard_never_syncs_a_file_on_the_event_loop(
     tb = sinks.TensorBoard(tmp_path / "runs")
     job = TrainingJob(id="j1", name="r")
     await tb.open(job)
-    await tb.open(job)  # a second owner opening the same run: still one file
     await tb.write([TrainingLog(job_id="j1", step=1, loss=2.0)])
     await tb.close(Outcome("completed", job_id="j1"))
     assert len(synced_on) == 2  # the live flush and the close
     assert threading.main_thread().name not in synced_on
-    assert len(list((tmp_path / "runs" / "r-j1").iterdir())) == 1
+
+
+async def test_tensorboard_two_owners_of_one_run_share_its_file_until_the_last_close(
+    tmp_path: Path,
+) -> None:
+    tb = sinks.TensorBoard(tmp_path / "runs")
+    job = TrainingJob(id="j1", name="r")
+    await tb.open(job)  # e.g. a Trainer's sinks
+    await tb.open(job)  # and a to_sink on its events
+    await tb.write([TrainingLog(job_id="j1", step=1, loss=2.0)])
+    await tb.close(Outcome("cancelled", job_id="j1"))  # the first owner leaves
+    await tb.write([TrainingLog(job_id="j1", step=2, loss=1.5)])
+    await tb.close(Outcome("completed", job_id="j1"))
+    assert len(list((tmp_path / "runs" / "r-j1").iterdir())) == 1  # one file
+    acc = read(tmp_path / "runs" / "r-j1")
+    assert scalars(acc, "train/loss") == [(1, 2.0), (2, 1.5)]
+    content = acc.PluginTagToContent("hparams")
+    session = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    assert session.session_start_info.hparams["outcome"].string_value == "completed"
+
+
+async def test_tensorboard_a_failed_flush_is_reported_and_tried_again_by_the_next_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_tensorboard, "FLUSH_SECS", 0.0)
+    monkeypatch.setattr(_tensorboard, "MAX_FLUSHES_PER_SEC", math.inf)
+    real_fsync = os.fsync
+    failures = [OSError(28, "No space left on device")]
+
+    def fsync(fd: int) -> None:
+        if failures:
+            raise failures.pop()
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    tb = sinks.TensorBoard(tmp_path / "runs")
+    await tb.open(TrainingJob(id="j1", name="r"))
+    await tb.open(TrainingJob(id="j2", name="other"))
+    with pytest.raises(OSError, match="No space left"):
+        await tb.write([TrainingLog(job_id="j1", step=1, loss=2.0)])
+    await tb.write([TrainingLog(job_id="j2", step=1, loss=3.0)])  # another run's batch
+    assert scalars(read(tmp_path / "runs" / "r-j1"), "train/loss") == [(1, 2.0)]
+    for job in ("j1", "j2"):
+        await tb.close(Outcome("completed", job_id=job))
+
+
+def test_tensorboard_first_flush_counts_from_the_first_event_not_from_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(random, "random", lambda: 0.5)  # the first flush: half a period in
+    writer = _tensorboard._EventFile(str(tmp_path / "r"), EventsWriter)
+    opened = time.monotonic()
+    assert not writer.due(opened + 100.0, every=10.0)  # nothing written: nothing to flush
+    writer.write_event(Event())
+    written = time.monotonic()
+    assert not writer.due(written + 4.0, every=10.0)
+    assert writer.due(written + 5.0, every=10.0)
+    writer.flush()
+    flushed = time.monotonic()
+    assert not writer.due(flushed + 9.0, every=10.0)
+    assert writer.due(flushed + 10.0, every=10.0)
+    writer.close()
