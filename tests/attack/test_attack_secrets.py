@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from rich.console import Console
 
 import arkor_rx as ax
@@ -28,6 +26,7 @@ from arkor_rx._redaction import hide
 from arkor_rx.dashboard import LiveDashboard
 from arkor_rx.sse import encode
 from tests.attack.hostile import TOKEN, Answer, HostileServer, job
+from tests.sinks.sink_helpers import webhook_receiver
 
 ESCAPED = "".join(f"\\u{ord(ch):04x}" for ch in TOKEN)
 """The token as JSON may spell it: every character escaped."""
@@ -51,33 +50,23 @@ def _echoing_stream(job_id: str) -> bytes:
 async def test_an_echoed_token_reaches_no_sink(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    payloads: list[bytes] = []
-
-    async def receive(request: web.Request) -> web.Response:
-        payloads.append(await request.read())
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_post("/hook", receive)
-    receiver = TestServer(app, host="127.0.0.1", port=0)
-    await receiver.start_server()
     screen = io.StringIO()
-    every: list[Any] = [
-        sinks.JSONL(tmp_path / "run.jsonl"),
-        sinks.CSV(tmp_path / "metrics.csv"),
-        sinks.TensorBoard(tmp_path / "tb"),
-        sinks.MLflow(
-            f"sqlite:///{tmp_path / 'ml.db'}",
-            experiment="echo",
-            artifact_location=(tmp_path / "a").as_uri(),
-        ),
-        sinks.Webhook(str(receiver.make_url("/hook")), on=sinks.NOTICES, stall_after=None),
-        LiveDashboard(console=Console(file=screen, width=200, color_system=None), live=False),
-    ]
-    echoed = job("j1", name="echo-run", error=f"token {TOKEN}")
-    echoed["config"]["note"] = TOKEN
-    caplog.set_level(logging.DEBUG)
-    try:
+    async with webhook_receiver() as hook:
+        every: list[Any] = [
+            sinks.JSONL(tmp_path / "run.jsonl"),
+            sinks.CSV(tmp_path / "metrics.csv"),
+            sinks.TensorBoard(tmp_path / "tb"),
+            sinks.MLflow(
+                f"sqlite:///{tmp_path / 'ml.db'}",
+                experiment="echo",
+                artifact_location=(tmp_path / "a").as_uri(),
+            ),
+            sinks.Webhook(hook.url, on=sinks.NOTICES, stall_after=None),
+            LiveDashboard(console=Console(file=screen, width=200, color_system=None), live=False),
+        ]
+        echoed = job("j1", name="echo-run", error=f"token {TOKEN}")
+        echoed["config"]["note"] = TOKEN
+        caplog.set_level(logging.DEBUG)
         with HostileServer() as server:
             server.routes["/v1/jobs/j1"] = Answer.of({"job": echoed})
             server.routes["/v1/jobs/j1/events/stream"] = Answer(
@@ -85,8 +74,6 @@ async def test_an_echoed_token_reaches_no_sink(
             )
             async with ax.ArkorClient(server.url, TOKEN, "o1", "p1") as client:
                 result = await ax.attach("j1", client=client, sinks=every).wait()
-    finally:
-        await receiver.close()
     assert result.job.id == "j1"
     files = [p for p in tmp_path.rglob("*") if p.is_file()]  # noqa: ASYNC240 (the run is over)
     lines = (tmp_path / "run.jsonl").read_text().splitlines()
@@ -97,12 +84,12 @@ async def test_an_echoed_token_reaches_no_sink(
         "training.failed",
     ]  # every event written, the secret masked in each
     assert json.loads(lines[-1])["data"]["error"] == "bad token ***"
-    assert payloads, "the webhook was not called"
+    assert hook.bodies, "the webhook was not called"
     assert "echo-run" in screen.getvalue()
     for secret in (TOKEN.encode(), ESCAPED.encode()):
         for path in files:
             assert secret not in path.read_bytes(), path
-        for payload in payloads:
+        for payload in hook.bodies:
             assert secret not in payload
         assert secret.decode() not in screen.getvalue()
         assert secret.decode() not in caplog.text

@@ -1,10 +1,16 @@
-"""Shared helpers of the sink tests: a sink that records its calls, and event builders."""
+"""Shared helpers of the sink tests: a sink that records its calls, event builders, and a
+loopback webhook receiver."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from arkor_rx.events import TrainingCompleted, TrainingEvent, TrainingLog, TrainingStarted
 from arkor_rx.jobs import TrainingJob
@@ -80,3 +86,41 @@ def run_events(job_id: str = "j1", steps: int = 5, *, end: bool = True) -> list[
     if end:
         events.append(TrainingCompleted(job_id=job_id, metrics={"loss": 0.2}))
     return events
+
+
+@dataclass
+class Hook:
+    """What a loopback webhook receiver got: each POST's body, and its headers as text."""
+
+    url: str = ""
+    bodies: list[bytes] = field(default_factory=list)
+    headers: list[bytes] = field(default_factory=list)
+
+    async def receive(self, request: web.Request) -> web.Response:
+        self.bodies.append(await request.read())
+        self.headers.append(repr(dict(request.headers)).encode())
+        return web.Response(text="ok")
+
+
+@asynccontextmanager
+async def loopback_post(
+    path: str, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> AsyncIterator[TestServer]:
+    """An aiohttp server on 127.0.0.1 (a free port) that answers POSTs to ``path``."""
+    app = web.Application()
+    app.router.add_post(path, handler)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+@asynccontextmanager
+async def webhook_receiver() -> AsyncIterator[Hook]:
+    """A receiver of POSTs at ``/hook`` on 127.0.0.1 that answers 200 and records each one."""
+    hook = Hook()
+    async with loopback_post("/hook", hook.receive) as server:
+        hook.url = str(server.make_url("/hook"))
+        yield hook

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import reactivex
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from arkor_rx import operators as aop
 from arkor_rx import sinks
@@ -21,7 +20,7 @@ from arkor_rx.events import TrainingFailed, TrainingLog, TrainingStarted
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.sinks import Outcome, SinkHub
 from arkor_rx.stopping import StopDecision
-from tests.sinks.sink_helpers import run_events
+from tests.sinks.sink_helpers import loopback_post, run_events
 
 
 @dataclass
@@ -50,13 +49,9 @@ class Receiver:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook/{secret}", rec.handle)
-    server = TestServer(app, host="127.0.0.1", port=0)
-    await server.start_server()
-    rec.url = str(server.make_url("/hook/s3cr3t"))
-    yield rec
-    await server.close()
+    async with loopback_post("/hook/{secret}", rec.handle) as server:
+        rec.url = str(server.make_url("/hook/s3cr3t"))
+        yield rec
 
 
 class Sleeps:

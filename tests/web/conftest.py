@@ -18,9 +18,9 @@ import pytest
 
 import arkor_rx as ax
 from arkor_rx.dashboard import WebDashboard
-from arkor_rx.dashboard.web import TOKEN_HEADER
 from arkor_rx.server import FaultConfig, ServerConfig
 from tests.e2e.e2e_helpers import Backend, local_backend
+from tests.web.web_helpers import Listening
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -36,19 +36,10 @@ HOLD = 6
 
 
 @dataclass
-class Served:
+class Served(Listening):
     """A local backend, a client of it, and a dashboard serving on 127.0.0.1 (port 0)."""
 
     backend: Backend
-    view: WebDashboard
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.view.port}"
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {TOKEN_HEADER: self.view.token}
 
     def trainer(self, **kwargs: Any) -> ax.Trainer:
         kwargs.setdefault("sinks", [self.view])
@@ -63,7 +54,7 @@ async def served() -> AsyncIterator[Served]:
         view = WebDashboard(port=0, client=backend.client)
         await view.start()
         try:
-            yield Served(backend, view)
+            yield Served(view=view, backend=backend)
         finally:
             await view.aclose()
 

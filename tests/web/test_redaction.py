@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -24,11 +23,10 @@ import pytest
 
 from arkor_rx.client import ArkorClient
 from arkor_rx.dashboard import WebDashboard
-from arkor_rx.dashboard.web import TOKEN_HEADER
 from arkor_rx.dashboard.web._follow import BackendFollower
 from arkor_rx.sse import encode
 from tests.attack.hostile import TOKEN, Answer, HostileServer, job
-from tests.web.web_helpers import read_frames, row, until
+from tests.web.web_helpers import Listening, read_frames, row, until
 
 SIG = "SIG-5ecret-presigned"
 PASSWORD = "pw-userinfo-9c2"
@@ -89,21 +87,8 @@ def echo_backend(server: HostileServer) -> None:
         )
 
 
-@dataclass
-class Echoed:
-    view: WebDashboard
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.view.port}"
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {TOKEN_HEADER: self.view.token}
-
-
 @pytest.fixture
-async def echoed() -> AsyncIterator[Echoed]:
+async def echoed() -> AsyncIterator[Listening]:
     """The dashboard following the echoing backend, both jobs shown to their end."""
     with HostileServer() as server:
         echo_backend(server)
@@ -117,7 +102,7 @@ async def echoed() -> AsyncIterator[Echoed]:
                 await until(view, lambda: {"j1", "j2"} <= set(view.feed.view.runs))
                 await until(view, lambda: row(view, "j1")["status"] == "failed")
                 await until(view, lambda: row(view, "j2")["status"] == "failed")
-                yield Echoed(view)
+                yield Listening(view)
             finally:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -131,7 +116,7 @@ def assert_clean(text: str) -> None:
 
 
 async def test_nothing_echoed_reaches_the_api_or_the_stream(
-    echoed: Echoed, http: aiohttp.ClientSession
+    echoed: Listening, http: aiohttp.ClientSession
 ) -> None:
     seen: dict[str, str] = {}
     for path in ("/api/runs", "/api/runs/j1", "/api/runs/j2"):  # j1's history is read now
@@ -161,7 +146,7 @@ async def test_nothing_echoed_reaches_the_api_or_the_stream(
     assert json.loads(seen["/api/runs"])["runs"][0]["name"] == "echo j1"
 
 
-async def test_nothing_echoed_reaches_the_page(echoed: Echoed, browser: Any) -> None:
+async def test_nothing_echoed_reaches_the_page(echoed: Listening, browser: Any) -> None:
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
     try:

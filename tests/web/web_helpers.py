@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from arkor_rx.dashboard import WebDashboard
+from arkor_rx.dashboard.web import TOKEN_HEADER
 from arkor_rx.sse import ServerSentEvent, SSEDecoder
 
 
@@ -43,3 +45,18 @@ def points(frames: list[ServerSentEvent], job_id: str) -> list[list[Any]]:
         body = json.loads(frame.data)
         out += body.get("p", {}).get(job_id, [])
     return out
+
+
+@dataclass
+class Listening:
+    """A dashboard serving on 127.0.0.1: its base URL and the header that carries its token."""
+
+    view: WebDashboard
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.view.port}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {TOKEN_HEADER: self.view.token}
