@@ -274,10 +274,9 @@ class SSEDecoder:
 
         The hot path: common frames (see `_FRAME`) are cut out by one
         ``re.split`` and taken as whole columns (slices of the split); the
-        text between them, if any, goes through [`_lines`][arkor_rx.sse.SSEDecoder._lines], one line
-        at a
-        time, and a frame that continues a block those lines began is merged
-        into that block. Both ways give the same frames.
+        text between them, if any, goes through ``_lines`` one line at a time,
+        and a frame that continues a block those lines began is merged into
+        that block. Both ways give the same frames.
         """
         out = Frames([], [], [], [], {})
         parts = _FRAME.split(text)
@@ -370,6 +369,8 @@ class SSEDecoder:
                 block_retry = None
                 block_own = False
                 continue
+            if line[0] == ":":
+                continue  # a comment (the stream's pings): ignored, with no call
             name, value = _field(line)
             if name == "data":
                 data.append(value)
@@ -384,7 +385,7 @@ class SSEDecoder:
                 # reconnection time has thousands of digits, so the field is ignored.
                 with suppress(ValueError):
                     block_retry = self._retry = int(value)
-            # Anything else, comments (empty name) included, is ignored.
+            # Any other field is ignored.
         if data:
             size = sum(map(len, data)) + len(data) - 1
             if size > max_event:
