@@ -16,13 +16,14 @@ the run, or an error; 2 for a usage error; 130 when Ctrl-C interrupted a run
 (the job is cancelled first). ``EXIT_MEANINGS`` in ``arkor_rx.cli._common``
 says so for the reference page.
 
-Rule 3: one module per command. A command module has ``add_parser(subparsers)``
-(adds its subcommand and flags, returns the subparser) and ``run(args) -> int``
-(sync, or async: it is then run with ``asyncio.run``); adding a command is a
-new module plus its line in each table of `arkor_rx.cli._commands` (its
-module and its one-line help, which its ``add_parser`` reads from there), then
-``python tools/cli_docs.py`` to add it to the reference and the README's
-table. What commands share lives in `arkor_rx.cli._common` (exit codes,
+Rule 3: one module per command. A command module has ``DESCRIPTION`` (what
+its ``--help`` says of it), ``add_arguments(parser)`` (adds its flags) and
+``run(args) -> int`` (sync, or async: it is then run with ``asyncio.run``);
+[`build_parser`][arkor_rx.cli.build_parser] makes every subcommand, with its
+one-line help from `arkor_rx.cli._commands`. Adding a command is a new module
+plus its line in each table of `arkor_rx.cli._commands` (its module and its
+one-line help), then ``python tools/cli_docs.py`` to add it to the reference
+and the README's table. What commands share lives in `arkor_rx.cli._common` (exit codes,
 argument types, the one-line error), `arkor_rx.cli._live` (the live view of
 a run) and `arkor_rx.cli._checks` (the sinks' targets, checked before a run).
 
@@ -36,7 +37,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from arkor_rx._version import __version__
 from arkor_rx.cli._commands import HELP, MODULES, load
@@ -51,9 +52,6 @@ from arkor_rx.cli._common import (
     fail,
 )
 from arkor_rx.errors import ArkorError
-
-if TYPE_CHECKING:
-    from arkor_rx.cli._common import Subparsers
 
 __all__ = [
     "EXIT_ERROR",
@@ -70,7 +68,10 @@ __all__ = [
 class Command(Protocol):
     """What a command module provides (see Rule 3)."""
 
-    def add_parser(self, subparsers: Subparsers) -> argparse.ArgumentParser: ...
+    DESCRIPTION: str | None
+    """The paragraph ``arkor-rx COMMAND --help`` shows under its usage."""
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
     def run(self, args: argparse.Namespace) -> int | Coroutine[Any, Any, int]: ...
 
@@ -93,7 +94,9 @@ def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
     for name in MODULES:
         if only is None or name == only:
             command = load(name)
-            command.add_parser(sub).set_defaults(run=command.run)
+            own = sub.add_parser(name, help=HELP[name], description=command.DESCRIPTION)
+            command.add_arguments(own)
+            own.set_defaults(run=command.run)
         else:
             sub.add_parser(name, help=HELP[name])
     return parser

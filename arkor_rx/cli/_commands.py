@@ -5,10 +5,10 @@ build their parser from this table alone, and a command imports only its own
 module ([`main`][arkor_rx.cli.main] loads the one named on the command line),
 so the command starts at once and pays only for what it uses.
 
-Rule 2: the one-line help lives here and nowhere else: a command's
-``add_parser`` passes ``help=HELP[name]`` (``arkor_rx.cli._common.add_command``
-does it for a new command), so ``--help`` reads the same whether the
-command's module was loaded or not.
+Rule 2: the one-line help lives here and nowhere else:
+[`build_parser`][arkor_rx.cli.build_parser] gives every subcommand
+``help=HELP[name]``, so ``--help`` reads the same whether the command's
+module was loaded or not.
 """
 
 from __future__ import annotations

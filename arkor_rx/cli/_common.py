@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
+from typing import Any, NoReturn
 
 from arkor_rx._printable import printable
-from arkor_rx.cli._commands import HELP
 
 __all__ = [
     "EXIT_ERROR",
@@ -27,7 +26,6 @@ __all__ = [
     "PROG",
     "Parser",
     "UsageError",
-    "add_command",
     "fail",
     "file_uri",
     "non_negative_float",
@@ -80,22 +78,6 @@ class Parser(argparse.ArgumentParser):
             prog = f"{self.prog} {command}" if command else self.prog
             raise UsageError(f"{prog}: error: unrecognized arguments: {' '.join(extras)}")
         return parsed
-
-
-if TYPE_CHECKING:
-    Subparsers: TypeAlias = argparse._SubParsersAction[Parser]
-    """What ``add_subparsers()`` returns: each command's ``add_parser`` adds itself to it."""
-
-
-def add_command(
-    subparsers: Subparsers, name: str, description: str | None = None
-) -> argparse.ArgumentParser:
-    """Add the command ``name`` with its one-line help from the table (``HELP[name]``).
-
-    Every command's ``add_parser`` starts here, so ``--help`` reads the same
-    whether the command's module was loaded or not (`arkor_rx.cli._commands`).
-    """
-    return subparsers.add_parser(name, help=HELP[name], description=description)
 
 
 def fail(message: str) -> int:

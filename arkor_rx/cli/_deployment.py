@@ -18,7 +18,6 @@ from rich.console import Console
 
 from arkor_rx._printable import NAME_CHARS, printable
 from arkor_rx.cli import _live
-from arkor_rx.cli._commands import HELP
 from arkor_rx.deployments import (
     BaseModelTarget,
     Deployment,
@@ -27,11 +26,10 @@ from arkor_rx.deployments import (
 from arkor_rx.errors import ConfigError
 
 if TYPE_CHECKING:
-    from arkor_rx.cli._common import Subparsers
     from arkor_rx.client import ArkorClient
     from arkor_rx.deployments import AdapterTarget
 
-__all__ = ["find_deployment", "shown", "slug", "slug_parser", "target_text", "wide_console"]
+__all__ = ["add_slug", "find_deployment", "shown", "slug", "target_text", "wide_console"]
 
 
 def shown(text: str, limit: int = NAME_CHARS) -> str:
@@ -52,11 +50,9 @@ def slug(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def slug_parser(subparsers: Subparsers, name: str, description: str) -> argparse.ArgumentParser:
-    """Add the command ``name`` (``keys``, ``undeploy``) that names a deployment by its SLUG."""
-    parser = subparsers.add_parser(name, help=HELP[name], description=description)
+def add_slug(parser: argparse.ArgumentParser) -> None:
+    """Add the SLUG argument of a command that names a deployment (``keys``, ``undeploy``)."""
     parser.add_argument("slug", metavar="SLUG", type=slug, help="the deployment's slug")
-    return parser
 
 
 def target_text(target: AdapterTarget | BaseModelTarget) -> str:

@@ -8,28 +8,23 @@ unknown job, like any API error, is one line and exit 1.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
-from arkor_rx.cli._common import EXIT_OK, add_command, fail
+from arkor_rx.cli._common import EXIT_OK, fail
 
-if TYPE_CHECKING:
-    from arkor_rx.cli._common import Subparsers
-
-__all__ = ["add_parser", "run"]
+__all__ = ["DESCRIPTION", "add_arguments", "run"]
 
 _ALREADY_ENDED = 409
 
 
-def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    """Add ``cancel`` and its argument."""
-    parser = add_command(
-        subparsers,
-        "cancel",
-        "Ask the backend to cancel the job. The backend, token and scope come "
-        "from the environment or the official CLI's files, as for watch.",
-    )
+DESCRIPTION = (
+    "Ask the backend to cancel the job. The backend, token and scope come "
+    "from the environment or the official CLI's files, as for watch."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``cancel``'s argument."""
     parser.add_argument("job_id", metavar="JOB_ID", help="the job to cancel")
-    return parser
 
 
 async def run(args: argparse.Namespace) -> int:

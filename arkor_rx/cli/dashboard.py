@@ -28,28 +28,27 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from arkor_rx.cli._common import EXIT_OK, add_command, fail, port
+from arkor_rx.cli._common import EXIT_OK, fail, port
 from arkor_rx.cli._web import follow_backend, start_dashboard
 
 if TYPE_CHECKING:
     from reactivex import Observable
 
-    from arkor_rx.cli._common import Subparsers
     from arkor_rx.dashboard import WebDashboard
     from arkor_rx.events import TrainingEvent
 
-__all__ = ["add_parser", "run"]
+__all__ = ["DESCRIPTION", "add_arguments", "run"]
 
 
-def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    """Add ``dashboard`` and its flags."""
-    parser = add_command(
-        subparsers,
-        "dashboard",
-        "Serve a web dashboard of every job of the backend "
-        "(ARKOR_CLOUD_API_URL, ARKOR_TOKEN ... as for the other commands), or of "
-        "recordings. Binds 127.0.0.1; reach it from elsewhere with an SSH tunnel.",
-    )
+DESCRIPTION = (
+    "Serve a web dashboard of every job of the backend "
+    "(ARKOR_CLOUD_API_URL, ARKOR_TOKEN ... as for the other commands), or of "
+    "recordings. Binds 127.0.0.1; reach it from elsewhere with an SSH tunnel."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``dashboard``'s flags."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=port, default=8766, help="port (default 8766; 0: any)")
     parser.add_argument(
@@ -59,7 +58,6 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         default=None,
         help="show these recordings instead of a backend's jobs",
     )
-    return parser
 
 
 async def _show_recordings(view: WebDashboard, files: list[str]) -> None:

@@ -6,12 +6,11 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from arkor_rx.cli import _live
-from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import (
     EXIT_USAGE,
     PROG,
@@ -30,10 +29,15 @@ from arkor_rx.dashboard import (
     StreamProgress,
 )
 
-if TYPE_CHECKING:
-    from arkor_rx.cli._common import Subparsers
-
-__all__ = ["DEMO_CHAOS", "DEMO_DATASET", "DEMO_MODEL", "DEMO_TICKET", "add_parser", "run"]
+__all__ = [
+    "DEMO_CHAOS",
+    "DEMO_DATASET",
+    "DEMO_MODEL",
+    "DEMO_TICKET",
+    "DESCRIPTION",
+    "add_arguments",
+    "run",
+]
 
 DEMO_MODEL = "unsloth/gemma-4-E4B-it"
 DEMO_DATASET = {"type": "huggingface", "name": "arkorlab/triage-demo"}
@@ -48,20 +52,19 @@ DEMO_CHAOS = {"drop_after_events": 7, "garbage_every": 3, "fail_first_opens": 1}
 frame before every third event, and the first stream open answered 503."""
 
 
-def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    """Add ``demo`` and its flags."""
-    parser = subparsers.add_parser(
-        "demo",
-        help=HELP["demo"],
-        description="Start the local backend on a free port, submit a triage job and "
-        "show it live; an early-stopping rule watches the run.",
-    )
+DESCRIPTION = (
+    "Start the local backend on a free port, submit a triage job and "
+    "show it live; an early-stopping rule watches the run."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``demo``'s flags."""
     _add_run_flags(parser)
     _live.add_view_flags(parser)
     _add_sweep_flags(parser)
     add_sink_flags(parser)
     add_dashboard_flag(parser)
-    return parser
 
 
 def _add_run_flags(parser: argparse.ArgumentParser) -> None:

@@ -21,7 +21,6 @@ import argparse
 from typing import TYPE_CHECKING
 
 from arkor_rx._printable import TEXT_CHARS
-from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_OK
 from arkor_rx.cli._deployment import shown, slug, target_text
 from arkor_rx.deployments import (
@@ -32,25 +31,24 @@ from arkor_rx.deployments import (
 from arkor_rx.errors import ArkorError, ConfigError
 
 if TYPE_CHECKING:
-    from arkor_rx.cli._common import Subparsers
     from arkor_rx.client import ArkorClient
     from arkor_rx.deployments import Deployment, DeploymentKeyCreated
 
-__all__ = ["KEY_LABEL", "add_parser", "run"]
+__all__ = ["DESCRIPTION", "KEY_LABEL", "add_arguments", "run"]
 
 KEY_LABEL = "arkor-rx deploy"
 """The label of the key ``deploy --auth key`` issues."""
 
 
-def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    """Add ``deploy`` and its flags."""
-    parser = subparsers.add_parser(
-        "deploy",
-        help=HELP["deploy"],
-        description="Deploy a job's final adapter (or one checkpoint with --step) under "
-        "SLUG. Prints the base URL for an OpenAI client and, with --auth key, a key "
-        "(shown once).",
-    )
+DESCRIPTION = (
+    "Deploy a job's final adapter (or one checkpoint with --step) under "
+    "SLUG. Prints the base URL for an OpenAI client and, with --auth key, a key "
+    "(shown once)."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``deploy``'s flags."""
     parser.add_argument("job_id", metavar="JOB_ID", help="the job whose adapter to serve")
     parser.add_argument("--slug", required=True, type=slug, help="the URL's name, e.g. support-bot")
     parser.add_argument(
@@ -62,7 +60,6 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         default="key",
         help="key: calls need a key (default); none: anyone with the URL may call",
     )
-    return parser
 
 
 async def run(args: argparse.Namespace) -> int:

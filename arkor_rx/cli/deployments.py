@@ -4,31 +4,24 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
 from arkor_rx._printable import TEXT_CHARS
-from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_OK
 from arkor_rx.cli._deployment import shown, target_text, wide_console
 from arkor_rx.deployments import Deployment
 
-if TYPE_CHECKING:
-    from arkor_rx.cli._common import Subparsers
-
-__all__ = ["add_parser", "deployments_table", "run"]
+__all__ = ["DESCRIPTION", "add_arguments", "deployments_table", "run"]
 
 
-def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    """Add ``deployments``."""
-    return subparsers.add_parser(
-        "deployments",
-        help=HELP["deployments"],
-        description="List the deployments of the project: slug, target, auth, state, URL.",
-    )
+DESCRIPTION = "List the deployments of the project: slug, target, auth, state, URL."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``deployments`` takes none."""
 
 
 def deployments_table(deployments: Sequence[Deployment]) -> Table:

@@ -18,15 +18,14 @@ from rich.text import Text
 
 from arkor_rx._printable import NAME_CHARS, printable
 from arkor_rx.cli import _live
-from arkor_rx.cli._common import EXIT_OK, add_command, positive_int
+from arkor_rx.cli._common import EXIT_OK, positive_int
 from arkor_rx.errors import ArkorError
 from arkor_rx.jobs import TrainingJob
 
 if TYPE_CHECKING:
-    from arkor_rx.cli._common import Subparsers
     from arkor_rx.client import ArkorClient
 
-__all__ = ["add_parser", "jobs_table", "last_steps", "run"]
+__all__ = ["DESCRIPTION", "add_arguments", "jobs_table", "last_steps", "run"]
 
 _FETCHES_AT_ONCE = 8
 
@@ -39,19 +38,18 @@ _STATUS_STYLE = {
 }
 
 
-def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    """Add ``jobs`` and its flags."""
-    parser = add_command(
-        subparsers,
-        "jobs",
-        "List the jobs of the project (id, name, status, step, created), "
-        "newest first. The backend, token and scope come from the environment or the "
-        "official CLI's files, as for watch.",
-    )
+DESCRIPTION = (
+    "List the jobs of the project (id, name, status, step, created), "
+    "newest first. The backend, token and scope come from the environment or the "
+    "official CLI's files, as for watch."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``jobs``'s flags."""
     parser.add_argument(
         "--limit", type=positive_int, default=None, metavar="N", help="show the N newest jobs"
     )
-    return parser
 
 
 async def last_steps(client: ArkorClient, jobs: Sequence[TrainingJob]) -> dict[str, int | None]:

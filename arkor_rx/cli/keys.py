@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from rich import box
 from rich.table import Table
@@ -16,14 +15,11 @@ from rich.text import Text
 
 from arkor_rx._printable import TEXT_CHARS
 from arkor_rx.cli._common import EXIT_OK
-from arkor_rx.cli._deployment import find_deployment, shown, slug_parser, wide_console
+from arkor_rx.cli._deployment import add_slug, find_deployment, shown, wide_console
 from arkor_rx.deployments import DeploymentKey, check_key_label
 from arkor_rx.errors import ConfigError
 
-if TYPE_CHECKING:
-    from arkor_rx.cli._common import Subparsers
-
-__all__ = ["add_parser", "keys_table", "run"]
+__all__ = ["DESCRIPTION", "add_arguments", "keys_table", "run"]
 
 
 def _label(text: str) -> str:
@@ -33,18 +29,18 @@ def _label(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    """Add ``keys`` and its flags."""
-    parser = slug_parser(
-        subparsers,
-        "keys",
-        "List the keys of the deployment SLUG, issue one (--create LABEL: the key is shown "
-        "once) or revoke one (--revoke KEY_ID).",
-    )
+DESCRIPTION = (
+    "List the keys of the deployment SLUG, issue one (--create LABEL: the key is shown "
+    "once) or revoke one (--revoke KEY_ID)."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``keys``'s flags."""
+    add_slug(parser)
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--create", type=_label, metavar="LABEL", help="issue a key")
     action.add_argument("--revoke", metavar="KEY_ID", help="revoke a key")
-    return parser
 
 
 def keys_table(keys: Sequence[DeploymentKey]) -> Table:

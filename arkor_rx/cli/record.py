@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from typing import TYPE_CHECKING
 
 from arkor_rx._printable import printable
 from arkor_rx.cli._checks import file_problem
@@ -22,29 +21,24 @@ from arkor_rx.cli._common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     PROG,
-    add_command,
     usage_error,
 )
 from arkor_rx.cli._sinks import JobSinks
 
-if TYPE_CHECKING:
-    from arkor_rx.cli._common import Subparsers
-
-__all__ = ["add_parser", "run"]
+__all__ = ["DESCRIPTION", "add_arguments", "run"]
 
 
-def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    """Add ``record`` and its arguments."""
-    parser = add_command(
-        subparsers,
-        "record",
-        "Follow a job's event stream and write every event to FILE, one JSON "
-        "line each (id, event, data, receivedAt). The backend comes from the environment, "
-        "as for `watch`.",
-    )
+DESCRIPTION = (
+    "Follow a job's event stream and write every event to FILE, one JSON "
+    "line each (id, event, data, receivedAt). The backend comes from the environment, "
+    "as for `watch`."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``record``'s argument."""
     parser.add_argument("job_id", metavar="JOB_ID", help="the job to record")
     parser.add_argument("file", metavar="FILE", help="the recording to write (JSONL)")
-    return parser
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -33,29 +33,27 @@ from typing import TYPE_CHECKING, Any
 
 from arkor_rx._read_ahead import ReadAhead
 from arkor_rx.cli import _live
-from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, fail, positive_float
 from arkor_rx.cli._sinks import JobSinks, add_sink_flags, with_sinks
 
 if TYPE_CHECKING:
-    from arkor_rx.cli._common import Subparsers
     from arkor_rx.dashboard import LiveDashboard
     from arkor_rx.events import TrainingEvent
 
-__all__ = ["add_parser", "run"]
+__all__ = ["DESCRIPTION", "add_arguments", "run"]
 
 _YIELD_EVERY = 256
 """Events between two turns given to the loop at full speed (the sinks' tasks)."""
 
 
-def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    """Add ``replay`` and its flags."""
-    parser = subparsers.add_parser(
-        "replay",
-        help=HELP["replay"],
-        description="Replay a recording (from `record` or --record) under the live view; "
-        "with sink flags, write it to TensorBoard, MLflow ... as if it were live.",
-    )
+DESCRIPTION = (
+    "Replay a recording (from `record` or --record) under the live view; "
+    "with sink flags, write it to TensorBoard, MLflow ... as if it were live."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``replay``'s flags."""
     parser.add_argument("file", metavar="FILE", help="the recording (JSONL)")
     parser.add_argument(
         "--speed",
@@ -73,7 +71,6 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     )
     _live.add_view_flags(parser)
     add_sink_flags(parser)
-    return parser
 
 
 async def run(args: argparse.Namespace) -> int:

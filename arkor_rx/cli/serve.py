@@ -16,16 +16,12 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_OK, non_negative_float, port, positive_float, positive_int
 from arkor_rx.cli._web import add_dashboard_flag
 
-if TYPE_CHECKING:
-    from arkor_rx.cli._common import Subparsers
-
-__all__ = ["ORG_SLUG", "PROJECT_SLUG", "add_parser", "connect_text", "run"]
+__all__ = ["DESCRIPTION", "ORG_SLUG", "PROJECT_SLUG", "add_arguments", "connect_text", "run"]
 
 ORG_SLUG = "local"
 """The org slug the connection hint suggests (the local backend records, not enforces, it)."""
@@ -69,20 +65,19 @@ def connect_text(url: str, token: str, *, generated: bool = True) -> str:
     return "\n".join(lines)
 
 
-def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    """Add ``serve`` and its flags."""
-    parser = subparsers.add_parser(
-        "serve",
-        help=HELP["serve"],
-        description="Run the local Arkor-compatible backend (loopback only by default). "
-        "Every request needs the bearer token; one is generated and printed when "
-        "--token is not given.",
-    )
+DESCRIPTION = (
+    "Run the local Arkor-compatible backend (loopback only by default). "
+    "Every request needs the bearer token; one is generated and printed when "
+    "--token is not given."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``serve``'s flags."""
     _add_server_flags(parser)
     _add_training_flags(parser)
     _add_timeout_flags(parser)
     add_dashboard_flag(parser)
-    return parser
 
 
 def _add_server_flags(parser: argparse.ArgumentParser) -> None:

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from arkor_rx.cli._common import EXIT_OK
-from arkor_rx.cli._deployment import find_deployment, shown, slug_parser
+from arkor_rx.cli._deployment import add_slug, find_deployment, shown
 
-if TYPE_CHECKING:
-    from arkor_rx.cli._common import Subparsers
-
-__all__ = ["add_parser", "run"]
+__all__ = ["DESCRIPTION", "add_arguments", "run"]
 
 
-def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    """Add ``undeploy``."""
-    return slug_parser(
-        subparsers,
-        "undeploy",
-        "Delete the deployment named SLUG and its keys; its URL answers 404 and the slug is "
-        "free again.",
-    )
+DESCRIPTION = (
+    "Delete the deployment named SLUG and its keys; its URL answers 404 and the slug is free again."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``undeploy``'s flags."""
+    add_slug(parser)
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
-from arkor_rx.cli._common import EXIT_OK, PROG, add_command
+from arkor_rx.cli._common import EXIT_OK, PROG
 
-if TYPE_CHECKING:
-    from arkor_rx.cli._common import Subparsers
-
-__all__ = ["add_parser", "run"]
+__all__ = ["DESCRIPTION", "add_arguments", "run"]
 
 
-def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    """Add ``version``."""
-    return add_command(subparsers, "version")
+DESCRIPTION = None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``version`` takes none."""
 
 
 def run(args: argparse.Namespace) -> int:

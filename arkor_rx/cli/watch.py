@@ -17,29 +17,25 @@ import argparse
 import asyncio
 import contextlib
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from arkor_rx.cli import _live
-from arkor_rx.cli._commands import HELP
 from arkor_rx.cli._common import EXIT_INTERRUPTED, usage_error
 from arkor_rx.cli._sinks import JobSinks, add_sink_flags, with_sinks
 from arkor_rx.dashboard import DashboardState, RunOpened, StreamProgress
 
-if TYPE_CHECKING:
-    from arkor_rx.cli._common import Subparsers
-
-__all__ = ["add_parser", "run"]
+__all__ = ["DESCRIPTION", "add_arguments", "run"]
 
 
-def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    """Add ``watch`` and its flags."""
-    parser = subparsers.add_parser(
-        "watch",
-        help=HELP["watch"],
-        description="Follow a job's events with the live view. The backend, token and "
-        "scope come from ARKOR_CLOUD_API_URL, ARKOR_TOKEN, ARKOR_ORG_SLUG, "
-        "ARKOR_PROJECT_SLUG or the official CLI's files.",
-    )
+DESCRIPTION = (
+    "Follow a job's events with the live view. The backend, token and "
+    "scope come from ARKOR_CLOUD_API_URL, ARKOR_TOKEN, ARKOR_ORG_SLUG, "
+    "ARKOR_PROJECT_SLUG or the official CLI's files."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``watch``'s flags."""
     parser.add_argument("job_id", metavar="JOB_ID", nargs="?", help="the job to follow")
     parser.add_argument(
         "--all",
@@ -48,7 +44,6 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     )
     _live.add_view_flags(parser)
     add_sink_flags(parser)
-    return parser
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -15,7 +15,6 @@ import pytest
 from arkor_rx.cli import EXIT_USAGE, build_parser, main
 from arkor_rx.cli._commands import HELP, MODULES, load
 from arkor_rx.cli._common import (
-    Parser,
     non_negative_float,
     port,
     positive_float,
@@ -47,7 +46,8 @@ def test_every_command_module_registers_itself_and_runs() -> None:
     assert list(HELP) == list(MODULES)
     for name in MODULES:
         command = load(name)
-        assert callable(command.add_parser)
+        assert command.DESCRIPTION is None or command.DESCRIPTION.strip()
+        assert callable(command.add_arguments)
         assert callable(command.run)
 
 
@@ -67,16 +67,15 @@ def test_a_new_command_is_a_module_and_one_line(
 ) -> None:
     hello = types.ModuleType("hello_command")
 
-    def add_parser(subparsers: argparse._SubParsersAction[Parser]) -> Parser:
-        parser = subparsers.add_parser("hello", help=HELP["hello"])
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--name", default="you")
-        return parser
 
     async def run(args: argparse.Namespace) -> int:
         print(f"hello {args.name}")
         return 7
 
-    hello.add_parser = add_parser  # type: ignore[attr-defined]
+    hello.DESCRIPTION = "Say hello to NAME."  # type: ignore[attr-defined]
+    hello.add_arguments = add_arguments  # type: ignore[attr-defined]
     hello.run = run  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "hello_command", hello)
     monkeypatch.setitem(MODULES, "hello", "hello_command")
@@ -85,6 +84,8 @@ def test_a_new_command_is_a_module_and_one_line(
     assert capsys.readouterr().out == "hello arkor\n"
     assert main(["hello", "--nope"]) == EXIT_USAGE
     assert "error: unrecognized arguments: --nope" in capsys.readouterr().err
+    assert main(["hello", "--help"]) == 0
+    assert "Say hello to NAME." in capsys.readouterr().out
 
 
 def test_run_may_be_sync_or_async() -> None:
