@@ -23,14 +23,21 @@ between the run's ``open`` and ``close``, each time the run's event stream
 was opened again, with ``reconnects`` the run's count so far (it only grows);
 the ``Outcome`` at ``close`` carries the final count. A counter adds the
 difference from the last count it saw, so nothing is counted twice.
+
+Rule 5: an error belongs to the runs it hurt. A ``write`` that failed for
+some runs of its batch and wrote the others raises
+[`RunErrors`][arkor_rx.sinks.RunErrors], each run's own error; any other
+exception from ``write`` is charged to every run of the batch, since the
+runner cannot tell which of them lost items.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
+from arkor_rx.errors import ArkorError
 from arkor_rx.events import TrainingEvent
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import SamplesAnswered
@@ -41,6 +48,7 @@ __all__ = [
     "Outcome",
     "OutcomeKind",
     "Overflow",
+    "RunErrors",
     "Sink",
     "SinkItem",
     "SinkStats",
@@ -61,6 +69,31 @@ SinkItem: TypeAlias = TrainingEvent | SamplesAnswered
 
 DEFAULT_BUFFER_SIZE = 1024
 """Items a sink's buffer holds before its overflow policy applies."""
+
+
+class RunErrors(ArkorError):
+    """A ``write`` that failed for some runs of its batch and wrote the others (Rule 5).
+
+    The runner charges each error to its own run: logged (the run's first as a
+    warning), counted in ``sink.stats``, and with ``fail_on_error`` raised by
+    that run's owner alone. Name only runs the sink has open.
+
+    Examples:
+        >>> err = RunErrors({"j2": OSError("cannot make runs/b-j2")})
+        >>> str(err)
+        'writing failed for 1 run(s); job j2: cannot make runs/b-j2'
+        >>> list(err.errors)
+        ['j2']
+
+    Args:
+        errors: each failed run's job id and its error (at least one).
+    """
+
+    def __init__(self, errors: Mapping[str, Exception]) -> None:
+        self.errors: dict[str, Exception] = dict(errors)
+        """Each failed run's job id and its error."""
+        job_id, first = next(iter(self.errors.items()))
+        super().__init__(f"writing failed for {len(self.errors)} run(s); job {job_id}: {first}")
 
 
 @dataclass(frozen=True, slots=True)

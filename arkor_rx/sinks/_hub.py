@@ -206,7 +206,7 @@ class SinkHub:
                 if runner.stuck():  # Rule 4: not waited for any longer
                     pending.pop(future)
                     what = f"a call did not return within {runner.deadline:g} s"
-                    runner.failed("close", job_id, TimeoutError(what))
+                    runner.failed("close", (job_id,), TimeoutError(what))
         if first is not None:
             raise first
 

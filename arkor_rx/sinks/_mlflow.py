@@ -14,7 +14,7 @@ from arkor_rx._redaction import hide
 from arkor_rx.events import TrainingCompleted, TrainingLog
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import SamplesAnswered
-from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
+from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, RunErrors, SinkItem
 from arkor_rx.sinks._common import (
     INT64,
     BuiltinSink,
@@ -166,16 +166,16 @@ class MLflow(BuiltinSink):
         """Log the batch's metrics, run by run (``log_batch`` calls within the limits)."""
         metric = self._entities.Metric
         now = int(time.time() * 1000)
-        metrics: dict[str, list[Any]] = {}
-        bad: list[int] = []
+        metrics: dict[str, tuple[str, list[Any]]] = {}
+        bad: dict[str, list[int]] = {}
         for event in events:
             run = self._runs.get(event.job_id)
             if run is None:
                 continue
             if isinstance(event, TrainingLog) and event.step not in INT64:
-                bad.append(event.step)  # isolated: the rest of the batch is logged
+                bad.setdefault(event.job_id, []).append(event.step)  # the rest is logged
                 continue
-            logged = metrics.setdefault(run.run_id, [])
+            logged = metrics.setdefault(event.job_id, (run.run_id, []))[1]
             if isinstance(event, TrainingLog):
                 logged += [metric(k, v, now, event.step) for k, v in log_metrics(event)]
             elif isinstance(event, SamplesAnswered):
@@ -186,10 +186,14 @@ class MLflow(BuiltinSink):
                     for k, raw in event.metrics.items()
                     if (v := finite(raw)) is not None
                 ]
-        if any(metrics.values()):
-            await asyncio.to_thread(self._log_metrics, metrics)
-        if bad:
-            raise StepRangeError(bad)
+        errors: dict[str, Exception] = {job: StepRangeError(steps) for job, steps in bad.items()}
+        if any(logged for _, logged in metrics.values()):
+            try:
+                await asyncio.to_thread(self._log_metrics, metrics)
+            except RunErrors as exc:
+                errors |= exc.errors
+        if errors:
+            raise RunErrors(errors)
 
     async def close(self, outcome: Outcome) -> None:
         """Tags from the outcome, the samples table, then the run's status."""
@@ -244,10 +248,18 @@ class MLflow(BuiltinSink):
             self.client.log_batch(run_id, params=params[start : start + self._max_params])
         return run_id
 
-    def _log_metrics(self, by_run: dict[str, list[Any]]) -> None:
-        for run_id, metrics in by_run.items():
-            for start in range(0, len(metrics), self._max_metrics):
-                self.client.log_batch(run_id, metrics=metrics[start : start + self._max_metrics])
+    def _log_metrics(self, by_job: dict[str, tuple[str, list[Any]]]) -> None:
+        jobs = list(by_job)
+        for tried, job_id in enumerate(jobs):
+            run_id, metrics = by_job[job_id]
+            try:
+                for start in range(0, len(metrics), self._max_metrics):
+                    batch = metrics[start : start + self._max_metrics]
+                    self.client.log_batch(run_id, metrics=batch)
+            except Exception as exc:
+                # This run's metrics, and those of the runs after it (not tried: a
+                # server that is down would make each of them wait out its retries).
+                raise RunErrors(dict.fromkeys(jobs[tried:], exc)) from exc
 
     def _finish(self, run: _Run, outcome: Outcome) -> None:
         tag = self._entities.RunTag

@@ -38,8 +38,11 @@ its queue takes.
 
 Rule 6: an error from ``open``/``write``/``close`` is logged (the first of a
 run as a warning), counted in ``sink.stats``, and the sink keeps receiving
-the run. With ``fail_on_error=True`` the run's close future resolves to that
-error, and the owner raises it once every sink has closed the run.
+the run. It is charged to the runs it hurt: the run of an ``open`` or
+``close``; for a ``write``, the runs a [`RunErrors`][arkor_rx.sinks.RunErrors]
+names, else every run of the batch. With ``fail_on_error=True`` a run's close
+future resolves to its first error, and the owner raises it once every sink
+has closed the run.
 """
 
 from __future__ import annotations
@@ -48,12 +51,20 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeAlias
 
 from arkor_rx.events import TrainingCompleted, TrainingFailed
 from arkor_rx.jobs import TrainingJob
-from arkor_rx.sinks._base import Outcome, Sink, SinkItem, SinkStats, sink_name, sink_policy
+from arkor_rx.sinks._base import (
+    Outcome,
+    RunErrors,
+    Sink,
+    SinkItem,
+    SinkStats,
+    sink_name,
+    sink_policy,
+)
 from arkor_rx.sinks._scrub import scrub_text
 
 __all__ = ["SinkRunner", "runner_for", "sink_name"]
@@ -228,13 +239,13 @@ class SinkRunner:
                 head = queue[0]
                 if isinstance(head, _Open):
                     queue.popleft()
-                    await self._call("open", head.job.id, self.sink.open, head.job)
+                    await self._call("open", (head.job.id,), self.sink.open, head.job)
                 elif isinstance(head, _Close):
                     queue.popleft()
                     await self._closed(head)
                 elif isinstance(head, _Reconnected):
                     queue.popleft()
-                    await self._call("reconnected", head.job_id, self._reconnected, head)
+                    await self._call("reconnected", (head.job_id,), self._reconnected, head)
                 else:
                     await self._write(self._take())
         finally:
@@ -262,14 +273,14 @@ class SinkRunner:
         stats.high_water = max(stats.high_water, len(batch))
         stats.batches += 1
         stats.written += len(batch)
-        await self._call("write", batch[0].job_id, self.sink.write, batch)
+        await self._call("write", batch, self.sink.write, batch)
 
     async def _reconnected(self, entry: _Reconnected) -> None:
         await self.sink.reconnected(entry.job_id, entry.reconnects)  # type: ignore[attr-defined]
 
     async def _closed(self, entry: _Close) -> None:
         job_id = entry.outcome.job_id or ""
-        await self._call("close", job_id, self.sink.close, entry.outcome)
+        await self._call("close", (job_id,), self.sink.close, entry.outcome)
         dropped = self._drops.pop(job_id, 0)
         if dropped:
             logger.warning(
@@ -284,20 +295,40 @@ class SinkRunner:
             entry.future.set_result(error if self.fail_on_error else None)
 
     async def _call(
-        self, what: str, job_id: str, method: Callable[[Any], Awaitable[None]], arg: Any
+        self,
+        what: str,
+        runs: Sequence[str] | Sequence[SinkItem],
+        method: Callable[[Any], Awaitable[None]],
+        arg: Any,
     ) -> None:
+        """Call the sink; on error, charge the runs: job ids, or the batch whose items name them."""
         self._since = self._loop.time()
         try:
             await method(arg)
         except Exception as exc:
-            self.failed(what, job_id, exc)
+            job_ids = [run if isinstance(run, str) else run.job_id for run in runs]
+            self.failed(what, list(dict.fromkeys(job_ids)), exc)
         finally:
             self._since = None
 
-    def failed(self, what: str, job_id: str, exc: Exception) -> None:
-        """Count and log an error of the sink (the first of a run as a warning)."""
+    def failed(self, what: str, job_ids: Sequence[str], exc: Exception) -> None:
+        """Count a failed call of the sink and charge its error to the runs it hurt.
+
+        A [`RunErrors`][arkor_rx.sinks.RunErrors] names them, each with its own
+        error; any other exception is charged to every run in ``job_ids`` (those
+        of the call's batch).
+        """
+        self.stats.errors += 1
+        if isinstance(exc, RunErrors):
+            for job_id, error in exc.errors.items():
+                self._charge(what, job_id, error)
+        else:
+            for job_id in job_ids:
+                self._charge(what, job_id, exc)
+
+    def _charge(self, what: str, job_id: str, exc: Exception) -> None:
+        """Log a run's error (its first as a warning); keep the first for its close."""
         stats = self.stats
-        stats.errors += 1
         stats.last_error = scrub_text(f"{type(exc).__name__}: {exc}")
         if job_id not in self._errors:
             self._errors[job_id] = exc

@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeAlias
 from arkor_rx.events import TrainingCompleted, TrainingLog
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import SamplesAnswered
-from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
+from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, RunErrors, SinkItem
 from arkor_rx.sinks._common import (
     INT64,
     BuiltinSink,
@@ -153,10 +153,10 @@ class TensorBoard(BuiltinSink):
 
     def _writer(self, run: _Run) -> _EventFile:
         if run.writer is None:
-            run.writer = _EventFile(run.folder, self._events_writer)
+            run.writer = _EventFile(run.folder, run.job.id, self._events_writer)
         return run.writer
 
-    def _file_of(self, run: _Run, failed: dict[str, OSError]) -> _EventFile | None:
+    def _file_of(self, run: _Run, failed: dict[str, Exception]) -> _EventFile | None:
         """The run's file, or None (noted in ``failed``) while its folder cannot be made."""
         if run.job.id in failed:
             return None
@@ -177,14 +177,14 @@ class TensorBoard(BuiltinSink):
         summary_value = summary.Value
         make_event = self._event
         now = time.time()
-        bad: list[int] = []
-        failed: dict[str, OSError] = {}
+        bad: dict[str, list[int]] = {}
+        failed: dict[str, Exception] = {}
         for event in events:
             run = self._runs.get(event.job_id)
             if run is None:
                 continue
             if isinstance(event, TrainingLog | SamplesAnswered) and event.step not in INT64:
-                bad.append(event.step)  # isolated: the rest of the batch is written
+                bad.setdefault(event.job_id, []).append(event.step)  # the rest is written
                 continue
             if isinstance(event, TrainingLog):
                 # One Summary of simple values per step: what add_scalar writes per
@@ -205,14 +205,15 @@ class TensorBoard(BuiltinSink):
                     file.write_event(make_event(wall_time=now, step=event.step, summary=text))
             elif isinstance(event, TrainingCompleted) and event.metrics:
                 run.final = dict(event.metrics)
-        errors = [*failed.values(), *self._flush_due()]
-        if errors:
-            raise errors[0]  # names the folder or file; the other runs were written
-        if bad:
-            raise StepRangeError(bad)
+        for job_id, steps in bad.items():
+            failed.setdefault(job_id, StepRangeError(steps))
+        for job_id, error in self._flush_due():
+            failed.setdefault(job_id, error)
+        if failed:
+            raise RunErrors(failed)  # each run's own: the other runs were written
 
-    def _flush_due(self) -> list[OSError]:
-        """Flush the files with unflushed events whose time has come; return the failures.
+    def _flush_due(self) -> list[tuple[str, OSError]]:
+        """Flush the files with unflushed events whose time has come; return the failures (by run).
 
         At most ``MAX_FLUSHES_PER_SEC`` files for each second since the last pass
         (one at least): what is left, or failed, is flushed by a later batch.
@@ -221,7 +222,7 @@ class TensorBoard(BuiltinSink):
         every = flush_interval(len(self._runs))
         budget = max(1.0, (now - self._last_pass) * MAX_FLUSHES_PER_SEC)
         self._last_pass = now
-        errors: list[OSError] = []
+        errors: list[tuple[str, OSError]] = []
         for file in list(self._unflushed):
             if budget < 1.0:
                 break
@@ -230,7 +231,7 @@ class TensorBoard(BuiltinSink):
                 try:
                     file.flush()
                 except OSError as exc:
-                    errors.append(exc)
+                    errors.append((file.job_id, exc))
                 else:
                     self._unflushed.discard(file)
         return errors
@@ -320,8 +321,9 @@ class _EventFile:
     the loop (``open``); written, flushed and closed in the worker thread.
     """
 
-    def __init__(self, folder: str, writer_class: Any) -> None:
+    def __init__(self, folder: str, job_id: str, writer_class: Any) -> None:
         os.makedirs(folder, exist_ok=True)
+        self.job_id = job_id
         self._writer = writer_class(os.path.join(folder, "events"), f".{next(_FILES)}")
         self._phase = random.random()  # where in its first period the first flush falls
         self._written: float | None = None  # when the first event was written

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from arkor_rx.events import TrainingCompleted, TrainingLog
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import SamplesAnswered
-from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
+from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, RunErrors, SinkItem
 from arkor_rx.sinks._common import BuiltinSink, finite, flat_config, log_metrics, require, run_label
 
 __all__ = ["WandB"]
@@ -126,14 +126,21 @@ class WandB(BuiltinSink):
                     if (value := finite(raw)) is not None:
                         final[f"final_{key}"] = value
         if any(rows or final for _, rows, final in logs.values()):
-            await asyncio.to_thread(self._log_all, list(logs.values()))
+            errors = await asyncio.to_thread(self._log_all, logs)
+            if errors:
+                raise RunErrors(errors)  # each run's own: the other runs were logged
 
     @classmethod
     def _log_all(
-        cls, logs: list[tuple[Any, list[tuple[int, dict[str, float]]], dict[str, float]]]
-    ) -> None:
-        for run, rows, final in logs:
-            cls._log(run, rows, final)
+        cls, logs: dict[str, tuple[Any, list[tuple[int, dict[str, float]]], dict[str, float]]]
+    ) -> dict[str, Exception]:
+        errors: dict[str, Exception] = {}
+        for job_id, (run, rows, final) in logs.items():
+            try:  # wandb logs to its local process: one run's failure does not stall the next
+                cls._log(run, rows, final)
+            except Exception as exc:
+                errors[job_id] = exc
+        return errors
 
     @staticmethod
     def _log(run: Any, rows: list[tuple[int, dict[str, float]]], final: dict[str, float]) -> None:

@@ -11,7 +11,7 @@ import pytest
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import TrainingCompleted, TrainingLog
 from arkor_rx.jobs import TrainingJob
-from arkor_rx.sinks import Outcome, SinkHub, SinkItem, SinkStats
+from arkor_rx.sinks import Outcome, RunErrors, SinkHub, SinkItem, SinkStats
 from arkor_rx.sinks._runner import runner_for
 from tests.sinks.sink_helpers import RecordingSink, run_events
 
@@ -261,3 +261,62 @@ async def test_an_idle_sink_writes_a_lone_item_without_waiting_for_more() -> Non
     assert [item.step for item in sink.items] == [1]  # type: ignore[union-attr]
     hub.close(Outcome("completed", job_id="j1"))
     await hub.finish()
+
+
+class _FailsForRuns(RecordingSink):
+    """Fails every write: with ``RunErrors`` for ``runs``, or (none named) a plain error."""
+
+    def __init__(self, runs: Sequence[str] = ()) -> None:
+        super().__init__(fail_on_error=True, name="fails")
+        self.runs = runs
+
+    async def write(self, events: Sequence[SinkItem]) -> None:
+        self.calls.append(("write", list(events)))
+        if self.runs:
+            raise RunErrors({job_id: OSError(f"cannot write {job_id}") for job_id in self.runs})
+        raise RuntimeError("the tracker is down")
+
+
+async def _two_runs_one_batch(sink: RecordingSink) -> dict[str, BaseException | None]:
+    """Runs ja and jb, one event each, written in one batch; each run's close result."""
+    a, b = SinkHub([sink]), SinkHub([sink])
+    a.open(TrainingJob(id="ja", name="a"))
+    b.open(TrainingJob(id="jb", name="b"))
+    a.put(TrainingLog(job_id="ja", step=1))  # no await between: one batch
+    b.put(TrainingLog(job_id="jb", step=1))
+    a.close(Outcome("completed", job_id="ja"))
+    b.close(Outcome("completed", job_id="jb"))
+    results: dict[str, BaseException | None] = {}
+    for job_id, hub in (("ja", a), ("jb", b)):
+        try:
+            await hub.finish()
+            results[job_id] = None
+        except Exception as exc:
+            results[job_id] = exc
+    assert [len(items) for kind, items in sink.calls if kind == "write"] == [2]
+    return results
+
+
+async def test_an_error_a_sink_names_fails_only_its_own_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sink = _FailsForRuns(runs=["jb"])  # the batch's second run, not its first
+    with caplog.at_level(logging.WARNING, logger="arkor_rx.sinks"):
+        results = await _two_runs_one_batch(sink)
+    assert results["ja"] is None
+    assert isinstance(results["jb"], OSError)
+    assert str(results["jb"]) == "cannot write jb"
+    assert sink.stats.errors == 1  # one failed call
+    assert sink.stats.last_error == "OSError: cannot write jb"
+    assert "write for job jb failed: OSError: cannot write jb" in caplog.text
+    assert "job ja failed" not in caplog.text
+
+
+async def test_an_error_no_run_is_named_for_fails_every_run_of_the_batch() -> None:
+    sink = _FailsForRuns()
+    results = await _two_runs_one_batch(sink)
+    assert {job_id: str(exc) for job_id, exc in results.items()} == {
+        "ja": "the tracker is down",
+        "jb": "the tracker is down",
+    }
+    assert sink.stats.errors == 1

@@ -24,6 +24,7 @@ from arkor_rx import sinks
 from arkor_rx.events import TrainingCompleted, TrainingLog
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.sinks import Outcome, SinkHub
+from arkor_rx.sinks._common import StepRangeError
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sqlalchemy.exc.SADeprecationWarning"  # mlflow's own models, SQLAlchemy 2.1
@@ -122,3 +123,20 @@ async def test_a_sink_stuck_past_its_deadline_is_counted_and_not_waited_for(
     assert fine.stats.errors == 0
     assert fine.stats.written == 1
     assert "close for job j1 failed" in caplog.text
+
+
+async def test_mlflow_a_step_past_int64_fails_only_its_own_run(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    sink = sinks.MLflow(uri, artifact_location=(tmp_path / "a").as_uri(), fail_on_error=True)
+    good, bad = SinkHub([sink]), SinkHub([sink])
+    good.open(TrainingJob(id="j2", name="good"))
+    bad.open(TrainingJob(id="j1", name="bad"))
+    good.put(TrainingLog(job_id="j2", step=1, loss=1.0))  # the batch's first run
+    for event in logs_with_one_bad_step():
+        bad.put(event)
+    good.close(Outcome("completed", job_id="j2"))
+    bad.close(Outcome("completed", job_id="j1"))
+    await good.finish()  # written whole: nothing to raise
+    with pytest.raises(StepRangeError, match=str(HUGE)):
+        await bad.finish()
+    assert sink.stats.errors == 1

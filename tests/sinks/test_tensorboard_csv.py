@@ -26,7 +26,7 @@ from arkor_rx.events import TrainingCompleted, TrainingLog, TrainingStarted
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.runs import Run, RunEvent
 from arkor_rx.samples import Sample, SamplesAnswered
-from arkor_rx.sinks import Outcome, _tensorboard
+from arkor_rx.sinks import Outcome, SinkHub, _tensorboard
 from arkor_rx.sinks._csv import CSV_COLUMNS
 
 
@@ -174,10 +174,33 @@ async def test_tensorboard_a_run_whose_folder_cannot_be_made_costs_no_other_run_
     with pytest.raises(OSError):
         await tb.open(TrainingJob(id="j1", name="bad"))
     await tb.open(TrainingJob(id="j2", name="good"))
-    batch = [TrainingLog(job_id=job, step=s, loss=1.0 / s) for s in (1, 2) for job in ("j1", "j2")]
-    with pytest.raises(OSError, match="bad-j1"):
+    batch = [TrainingLog(job_id=job, step=s, loss=1.0 / s) for s in (1, 2) for job in ("j2", "j1")]
+    with pytest.raises(sinks.RunErrors) as caught:
         await tb.write(batch)
+    assert list(caught.value.errors) == ["j1"]  # its own run, not the batch's first
+    assert isinstance(caught.value.errors["j1"], OSError)
+    assert "bad-j1" in str(caught.value.errors["j1"])
     await tb.close(Outcome("completed", job_id="j2"))
+    assert [s for s, _ in scalars(read(tmp_path / "runs" / "good-j2"), "train/loss")] == [1, 2]
+
+
+async def test_tensorboard_fail_on_error_fails_only_the_run_whose_folder_cannot_be_made(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "bad-j1").write_text("a file where the folder should be")
+    tb = sinks.TensorBoard(tmp_path / "runs", fail_on_error=True)
+    good, bad = SinkHub([tb]), SinkHub([tb])
+    good.open(TrainingJob(id="j2", name="good"))
+    bad.open(TrainingJob(id="j1", name="bad"))
+    for step in (1, 2):  # no await between: the two runs share each batch, j2 first
+        good.put(TrainingLog(job_id="j2", step=step, loss=1.0))
+        bad.put(TrainingLog(job_id="j1", step=step, loss=1.0))
+    good.close(Outcome("completed", job_id="j2"))
+    bad.close(Outcome("completed", job_id="j1"))
+    await good.finish()  # its run was written whole: nothing to raise
+    with pytest.raises(OSError, match="bad-j1"):
+        await bad.finish()
     assert [s for s, _ in scalars(read(tmp_path / "runs" / "good-j2"), "train/loss")] == [1, 2]
 
 
@@ -256,8 +279,9 @@ async def test_tensorboard_a_failed_flush_is_reported_and_tried_again_by_the_nex
     tb = sinks.TensorBoard(tmp_path / "runs")
     await tb.open(TrainingJob(id="j1", name="r"))
     await tb.open(TrainingJob(id="j2", name="other"))
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(sinks.RunErrors, match="No space left") as caught:
         await tb.write([TrainingLog(job_id="j1", step=1, loss=2.0)])
+    assert list(caught.value.errors) == ["j1"]
     await tb.write([TrainingLog(job_id="j2", step=1, loss=3.0)])  # another run's batch
     assert scalars(read(tmp_path / "runs" / "r-j1"), "train/loss") == [(1, 2.0)]
     for job in ("j1", "j2"):
@@ -268,7 +292,7 @@ def test_tensorboard_first_flush_counts_from_the_first_event_not_from_open(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(random, "random", lambda: 0.5)  # the first flush: half a period in
-    writer = _tensorboard._EventFile(str(tmp_path / "r"), EventsWriter)
+    writer = _tensorboard._EventFile(str(tmp_path / "r"), "j1", EventsWriter)
     opened = time.monotonic()
     assert not writer.due(opened + 100.0, every=10.0)  # nothing written: nothing to flush
     writer.write_event(Event())

@@ -24,8 +24,10 @@ from wandb.proto import wandb_internal_pb2 as pb
 from arkor_rx import operators as aop
 from arkor_rx import sinks
 from arkor_rx.events import TrainingCompleted, TrainingLog, TrainingStarted
+from arkor_rx.jobs import TrainingJob
 from arkor_rx.runs import Run, RunEvent
 from arkor_rx.samples import Sample, SamplesAnswered
+from arkor_rx.sinks import Outcome, SinkHub
 
 BLOCK = 32768
 HEADER = 7  # both the file header (":W&B", magic, version) and a record header
@@ -147,3 +149,47 @@ async def test_offline_runs_read_back_config_history_summary_samples(tmp_path: P
     table = json.loads(table_file.read_text())
     assert table["columns"] == ["step", "prompt", "answer", "error"]
     assert table["data"] == [[20, "Hi", "Hello", None], [20, "X", None, "t/o"]]
+
+
+class _Watched:
+    """A W&B run whose ``log`` calls are kept, or raise (a run that can no longer log)."""
+
+    def __init__(self, run: Any, fails: bool) -> None:
+        self._run = run
+        self.fails = fails
+        self.logged: list[dict[str, Any]] = []
+
+    def log(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if self.fails:
+            raise RuntimeError("wandb: this run cannot log")
+        self.logged.append(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._run, name)
+
+
+async def test_a_run_that_cannot_log_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import wandb
+
+    real_init = wandb.init
+    runs: dict[str, _Watched] = {}
+
+    def init(*args: Any, **kwargs: Any) -> Any:
+        name = kwargs["name"]
+        runs[name] = _Watched(real_init(*args, **kwargs), fails=name == "bad-j1")
+        return runs[name]
+
+    monkeypatch.setattr(wandb, "init", init)
+    sink = sinks.WandB(project="arkor", mode="disabled", fail_on_error=True)
+    bad, good = SinkHub([sink]), SinkHub([sink])
+    bad.open(TrainingJob(id="j1", name="bad"))
+    good.open(TrainingJob(id="j2", name="good"))
+    bad.put(TrainingLog(job_id="j1", step=1, loss=1.0))  # no await between: one batch
+    good.put(TrainingLog(job_id="j2", step=1, loss=2.0))
+    bad.close(Outcome("completed", job_id="j1"))
+    good.close(Outcome("completed", job_id="j2"))
+    with pytest.raises(RuntimeError, match="this run cannot log"):
+        await bad.finish()
+    await good.finish()  # nothing to raise: its row was logged after the other run failed
+    assert {"loss": 2.0} in runs["good-j2"].logged
+    assert sink.stats.errors == 1
