@@ -204,6 +204,10 @@ class _Data:
     train: IntArray
     held_out: IntArray
     eval_on_train: bool
+    x_eval: FloatArray
+    """The held-out features (``x[held_out]``), taken once per run."""
+    y_eval: IntArray
+    """The held-out labels."""
 
     @classmethod
     def prepare(cls, data: ChatDataset, plan: TrainingPlan) -> _Data:
@@ -212,11 +216,7 @@ class _Data:
         y = np.array([index[label] for label in data.labels], dtype=np.intp)
         train_idx, eval_idx, eval_on_train = split(len(data), plan.seed)
         x = dataset_features(data, plan.max_length)
-        return cls(labels, x, y, train_idx, eval_idx, eval_on_train)
-
-    def eval_set(self) -> tuple[FloatArray, IntArray]:
-        """The held-out features and labels."""
-        return self.x[self.held_out], self.y[self.held_out]
+        return cls(labels, x, y, train_idx, eval_idx, eval_on_train, x[eval_idx], y[eval_idx])
 
 
 def _metadata(
@@ -260,7 +260,7 @@ def train(plan: TrainingPlan, data: ChatDataset, hooks: TrainingHooks) -> Traini
     rng = np.random.default_rng(plan.seed + 1)
     adapter = _initial_adapter(plan, prepared.labels, rng)
     total = 0 if plan.dry_run else plan.total_steps(len(prepared.train))
-    x_eval, y_eval = prepared.eval_set()
+    x_eval, y_eval = prepared.x_eval, prepared.y_eval
     hooks.on_start(_metadata(plan, data, prepared, adapter, total))
 
     if plan.dry_run:
@@ -304,7 +304,7 @@ def _steps(
     batches = _Batches(prepared.train, plan.batch_size, rng)
     window = _Window()
     n_train = len(prepared.train)
-    x_eval, y_eval = prepared.eval_set()
+    x_eval, y_eval = prepared.x_eval, prepared.y_eval
     last_loss = float("nan")
     for step in range(1, total + 1):
         reason = hooks.should_stop()
