@@ -16,6 +16,12 @@ exception a caller would naturally catch (``ValueError`` for bad input)::
     │   └── StreamIdleTimeout            no bytes at all for ``idle_timeout`` seconds
     └── ReconnectExhaustedError          too many failures in a row; ``__cause__`` is the last
 
+The sinks' own errors derive from it too and live beside the sinks, in
+[`arkor_rx.sinks`][arkor_rx.sinks]: ``MissingExtraError`` (an optional
+library is not installed), ``RunErrors`` (a write failed for some runs of
+its batch, each with its error) and ``WebhookError`` (a notice could not be
+delivered).
+
 Foreign errors (aiohttp, asyncio, OS) are translated into this tree at one
 boundary, ``arkor_rx.transport``, with ``raise ... from exc`` so that the
 original is kept as ``__cause__``.

@@ -23,7 +23,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``cancel``'s argument."""
+    """Add JOB_ID."""
     parser.add_argument("job_id", metavar="JOB_ID", help="the job to cancel")
 
 

@@ -48,7 +48,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``dashboard``'s flags."""
+    """Add the flags."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=port, default=8766, help="port (default 8766; 0: any)")
     parser.add_argument(

@@ -59,7 +59,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``demo``'s flags."""
+    """Add the flags."""
     _add_run_flags(parser)
     _live.add_view_flags(parser)
     _add_sweep_flags(parser)

@@ -48,7 +48,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``deploy``'s flags."""
+    """Add JOB_ID and the flags."""
     parser.add_argument("job_id", metavar="JOB_ID", help="the job whose adapter to serve")
     parser.add_argument("--slug", required=True, type=slug, help="the URL's name, e.g. support-bot")
     parser.add_argument(

@@ -21,7 +21,7 @@ DESCRIPTION = "List the deployments of the project: slug, target, auth, state, U
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``deployments`` takes none."""
+    """Add nothing: the command takes no arguments."""
 
 
 def deployments_table(deployments: Sequence[Deployment]) -> Table:

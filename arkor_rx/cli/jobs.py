@@ -46,7 +46,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``jobs``'s flags."""
+    """Add the flags."""
     parser.add_argument(
         "--limit", type=positive_int, default=None, metavar="N", help="show the N newest jobs"
     )

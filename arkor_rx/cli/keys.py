@@ -36,7 +36,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``keys``'s flags."""
+    """Add SLUG and --create or --revoke."""
     add_slug(parser)
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--create", type=_label, metavar="LABEL", help="issue a key")

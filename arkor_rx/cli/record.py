@@ -36,7 +36,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``record``'s argument."""
+    """Add JOB_ID and FILE."""
     parser.add_argument("job_id", metavar="JOB_ID", help="the job to record")
     parser.add_argument("file", metavar="FILE", help="the recording to write (JSONL)")
 

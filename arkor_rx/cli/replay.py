@@ -53,7 +53,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``replay``'s flags."""
+    """Add FILE and the flags."""
     parser.add_argument("file", metavar="FILE", help="the recording (JSONL)")
     parser.add_argument(
         "--speed",

@@ -73,7 +73,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``serve``'s flags."""
+    """Add the flags."""
     _add_server_flags(parser)
     _add_training_flags(parser)
     _add_timeout_flags(parser)

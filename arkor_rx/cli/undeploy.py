@@ -16,7 +16,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``undeploy``'s flags."""
+    """Add SLUG."""
     add_slug(parser)
 
 

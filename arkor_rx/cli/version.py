@@ -13,7 +13,7 @@ DESCRIPTION = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``version`` takes none."""
+    """Add nothing: the command takes no arguments."""
 
 
 def run(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``watch``'s flags."""
+    """Add JOB_ID and the flags."""
     parser.add_argument("job_id", metavar="JOB_ID", nargs="?", help="the job to follow")
     parser.add_argument(
         "--all",

@@ -76,7 +76,9 @@ class RunErrors(ArkorError):
 
     The runner charges each error to its own run: logged (the run's first as a
     warning), counted in ``sink.stats``, and with ``fail_on_error`` raised by
-    that run's owner alone. Name only runs the sink has open.
+    that run's owner alone. A job that is not open (a typo, a run already
+    closed) is logged and counted, never charged to a later run of that id.
+    Raised by ``open`` or ``close``, it is charged to that call's run.
 
     Examples:
         >>> err = RunErrors({"j2": OSError("cannot make runs/b-j2")})
@@ -86,14 +88,22 @@ class RunErrors(ArkorError):
         ['j2']
 
     Args:
-        errors: each failed run's job id and its error (at least one).
+        errors: each failed run's job id and its error.
+
+    Raises:
+        ValueError: ``errors`` is empty (a write that failed for no run raises nothing).
     """
 
     def __init__(self, errors: Mapping[str, Exception]) -> None:
+        if not errors:
+            raise ValueError("RunErrors needs the error of at least one run")
         self.errors: dict[str, Exception] = dict(errors)
         """Each failed run's job id and its error."""
         job_id, first = next(iter(self.errors.items()))
         super().__init__(f"writing failed for {len(self.errors)} run(s); job {job_id}: {first}")
+
+    def __reduce__(self) -> tuple[type[RunErrors], tuple[dict[str, Exception]]]:
+        return RunErrors, (self.errors,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +169,11 @@ class Sink(Protocol):
         """A run begins (called once per run, before its first ``write``)."""
 
     async def write(self, events: Sequence[SinkItem]) -> None:
-        """A batch of items in stream order (of one or more runs: see ``item.job_id``)."""
+        """A batch of items in stream order (of one or more runs: see ``item.job_id``).
+
+        When it failed for some runs only, raise [`RunErrors`][arkor_rx.sinks.RunErrors]
+        with each one's error, having written the others (Rule 5).
+        """
 
     async def close(self, outcome: Outcome) -> None:
         """The run ended; flush. Called once per run, always, even after errors."""

@@ -187,11 +187,9 @@ class MLflow(BuiltinSink):
                     if (v := finite(raw)) is not None
                 ]
         errors: dict[str, Exception] = {job: StepRangeError(steps) for job, steps in bad.items()}
-        if any(logged for _, logged in metrics.values()):
-            try:
-                await asyncio.to_thread(self._log_metrics, metrics)
-            except RunErrors as exc:
-                errors |= exc.errors
+        to_log = {job_id: entry for job_id, entry in metrics.items() if entry[1]}
+        if to_log:
+            errors |= await asyncio.to_thread(self._log_metrics, to_log)
         if errors:
             raise RunErrors(errors)
 
@@ -248,7 +246,15 @@ class MLflow(BuiltinSink):
             self.client.log_batch(run_id, params=params[start : start + self._max_params])
         return run_id
 
-    def _log_metrics(self, by_job: dict[str, tuple[str, list[Any]]]) -> None:
+    def _log_metrics(self, by_job: dict[str, tuple[str, list[Any]]]) -> dict[str, Exception]:
+        """Log each run's metrics; return the runs that failed, each with its error.
+
+        One run's failure (its MLflow run deleted, a value the server refuses)
+        does not stop the others. A server that cannot be reached does: the runs
+        after it are not tried (each would wait out MLflow's retries) and get an
+        error that says so.
+        """
+        errors: dict[str, Exception] = {}
         jobs = list(by_job)
         for tried, job_id in enumerate(jobs):
             run_id, metrics = by_job[job_id]
@@ -257,9 +263,14 @@ class MLflow(BuiltinSink):
                     batch = metrics[start : start + self._max_metrics]
                     self.client.log_batch(run_id, metrics=batch)
             except Exception as exc:
-                # This run's metrics, and those of the runs after it (not tried: a
-                # server that is down would make each of them wait out its retries).
-                raise RunErrors(dict.fromkeys(jobs[tried:], exc)) from exc
+                errors[job_id] = exc
+                if _unreachable(exc):
+                    skipped = ConnectionError(
+                        f"not logged: the MLflow server could not be reached (job {job_id} first)"
+                    )
+                    errors |= dict.fromkeys(jobs[tried + 1 :], skipped)
+                    break
+        return errors
 
     def _finish(self, run: _Run, outcome: Outcome) -> None:
         tag = self._entities.RunTag
@@ -284,3 +295,22 @@ class MLflow(BuiltinSink):
             self._open_children -= 1
             if self._open_children == 0:
                 self.client.set_terminated(self._parent_id, "FINISHED")
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc``, or an error it was raised from, says the server could not be reached.
+
+    MLflow's REST client raises ``MlflowException`` from the ``requests``
+    connection error or timeout once its retries ran out.
+    """
+    from requests.exceptions import ConnectionError as NoConnection  # mlflow's HTTP client
+    from requests.exceptions import Timeout
+
+    cause: BaseException | None = exc
+    for _ in range(8):  # a chain is short; a cycle is not followed for ever
+        if cause is None:
+            return False
+        if isinstance(cause, NoConnection | Timeout | ConnectionError | TimeoutError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False

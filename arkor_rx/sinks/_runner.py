@@ -134,6 +134,7 @@ class SinkRunner:
         self._room: asyncio.Future[None] | None = None
         self._refs = 0
         self._errors: dict[str, BaseException] = {}
+        self._open: collections.Counter[str] = collections.Counter()  # opened, close not done
         self._drops: dict[str, int] = {}
         self._grew = False
         self._task: asyncio.Task[None] | None = None
@@ -157,6 +158,7 @@ class SinkRunner:
 
     def open(self, job: TrainingJob) -> None:
         """Queue ``open(job)``: never dropped."""
+        self._open[job.id] += 1  # until its close is done
         self._queue.append(_Open(job))
         self._wake.set()
 
@@ -291,6 +293,9 @@ class SinkRunner:
                 self.buffer_size,
             )
         error = self._errors.pop(job_id, None)
+        self._open[job_id] -= 1
+        if self._open[job_id] <= 0:
+            del self._open[job_id]
         if not entry.future.done():
             entry.future.set_result(error if self.fail_on_error else None)
 
@@ -314,12 +319,14 @@ class SinkRunner:
     def failed(self, what: str, job_ids: Sequence[str], exc: Exception) -> None:
         """Count a failed call of the sink and charge its error to the runs it hurt.
 
-        A [`RunErrors`][arkor_rx.sinks.RunErrors] names them, each with its own
-        error; any other exception is charged to every run in ``job_ids`` (those
-        of the call's batch).
+        ``job_ids`` are the call's runs: the run of an ``open`` or ``close``, the
+        runs of a ``write``'s batch. A write's [`RunErrors`][arkor_rx.sinks.RunErrors]
+        names the runs it failed for, each with its own error; any other error is
+        charged to every one of the call's runs.
         """
+        assert not isinstance(job_ids, str), "job_ids is a sequence of job ids"
         self.stats.errors += 1
-        if isinstance(exc, RunErrors):
+        if what == "write" and isinstance(exc, RunErrors):
             for job_id, error in exc.errors.items():
                 self._charge(what, job_id, error)
         else:
@@ -330,7 +337,15 @@ class SinkRunner:
         """Log a run's error (its first as a warning); keep the first for its close."""
         stats = self.stats
         stats.last_error = scrub_text(f"{type(exc).__name__}: {exc}")
-        if job_id not in self._errors:
+        if job_id not in self._open:  # not a run of this sink: nothing would ever pop it
+            logger.warning(
+                "sink %s: %s failed for job %s, which is not open here: %s",
+                self.name,
+                what,
+                job_id,
+                stats.last_error,
+            )
+        elif job_id not in self._errors:
             self._errors[job_id] = exc
             logger.warning(
                 "sink %s: %s for job %s failed: %s", self.name, what, job_id, stats.last_error

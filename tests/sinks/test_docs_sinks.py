@@ -60,7 +60,8 @@ def test_metric_pipelines_page_runs(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
     assert lines[0].startswith("completed http://127.0.0.1:")
-    assert lines[-1] == "blocks run: 3"
+    assert lines[-1] == "blocks run: 4"
+    assert "writing failed for 1 run(s); job j2: disk full for j2" in lines  # RunErrors
     assert (tmp_path / "mlruns.db").exists()
     assert len(list((tmp_path / "runs").iterdir())) == 1
     assert len(list((tmp_path / "runs-backfill").iterdir())) == 1

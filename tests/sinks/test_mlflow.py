@@ -123,3 +123,83 @@ async def test_runs_params_metrics_status_tags_samples_and_a_nested_sweep(tmp_pa
     assert (s1.info.status, s1.data.tags["arkor.error"]) == ("FAILED", "OOM")
     assert (s2.info.status, s2.data.tags["arkor.outcome"]) == ("KILLED", "cancelled")
     assert s1.data.params == {"learning_rate": "0.0002"}
+
+
+def _failing_log_batch(
+    monkeypatch: pytest.MonkeyPatch, uri: str, fails: dict[str, Exception]
+) -> list[str]:
+    """Make MLflow's ``log_batch`` of metrics raise for the runs named in ``fails``.
+
+    Returns the names of the runs whose metrics were logged, in call order.
+    """
+    real = MlflowClient.log_batch
+    names = MlflowClient(tracking_uri=uri)
+    logged: list[str] = []
+
+    def log_batch(self: MlflowClient, run_id: str, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("metrics"):
+            name = names.get_run(run_id).data.tags["mlflow.runName"]
+            if name in fails:
+                raise fails[name]
+            logged.append(name)
+        return real(self, run_id, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", log_batch)
+    return logged
+
+
+async def _one_batch(sink: sinks.MLflow, names: list[str]) -> dict[str, BaseException | None]:
+    """One run per name (job ``j<i>``), one event each, all in one batch; each close's error."""
+    hubs = [SinkHub([sink]) for _ in names]
+    for i, (hub, name) in enumerate(zip(hubs, names, strict=True)):
+        hub.open(TrainingJob(id=f"j{i}", name=name))
+    for i, hub in enumerate(hubs):  # no await between: one batch, in this order
+        hub.put(TrainingLog(job_id=f"j{i}", step=1, loss=1.0))
+    results: dict[str, BaseException | None] = {}
+    for i, (hub, name) in enumerate(zip(hubs, names, strict=True)):
+        hub.close(Outcome("completed", job_id=f"j{i}"))
+        try:
+            await hub.finish()
+            results[name] = None
+        except Exception as exc:
+            results[name] = exc
+    return results
+
+
+async def test_a_run_mlflow_refuses_fails_alone_and_the_next_runs_are_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.exceptions import MlflowException
+
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    refused = MlflowException("The run must be in the 'active' state")
+    logged = _failing_log_batch(monkeypatch, uri, {"gone-j0": refused})
+    sink = sinks.MLflow(uri, artifact_location=(tmp_path / "a").as_uri(), fail_on_error=True)
+    results = await _one_batch(sink, ["gone", "next"])
+    assert results == {"gone": refused, "next": None}
+    assert logged == ["next-j1"]
+    assert sink.stats.errors == 1
+
+
+async def test_a_server_that_cannot_be_reached_is_not_asked_again_for_the_runs_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    try:  # what MLflow's REST client raises once its retries ran out
+        raise requests.exceptions.ConnectionError("Connection refused")
+    except requests.exceptions.ConnectionError:
+        try:
+            raise MlflowException("API request to http://mlflow/ failed")
+        except MlflowException as exc:
+            down = exc
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    logged = _failing_log_batch(monkeypatch, uri, {"b-j1": down})
+    sink = sinks.MLflow(uri, artifact_location=(tmp_path / "a").as_uri(), fail_on_error=True)
+    results = await _one_batch(sink, ["a", "b", "c"])
+    assert logged == ["a-j0"]  # c was not tried
+    assert results["a"] is None
+    assert results["b"] is down
+    assert isinstance(results["c"], ConnectionError)
+    assert str(results["c"]) == "not logged: the MLflow server could not be reached (job j1 first)"

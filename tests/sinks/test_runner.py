@@ -320,3 +320,51 @@ async def test_an_error_no_run_is_named_for_fails_every_run_of_the_batch() -> No
         "jb": "the tracker is down",
     }
     assert sink.stats.errors == 1
+
+
+class _NamesAnotherJobOnce(RecordingSink):
+    """Its first write fails for ``j-later``, a job it has no run of (yet)."""
+
+    async def write(self, events: Sequence[SinkItem]) -> None:
+        await super().write(events)
+        if self.kinds.count("write") == 1:
+            raise RunErrors({"j-later": OSError("stale")})
+
+
+async def test_an_error_for_a_job_that_is_not_open_is_never_charged_to_a_later_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sink = _NamesAnotherJobOnce(fail_on_error=True)
+    with caplog.at_level(logging.WARNING, logger="arkor_rx.sinks"):
+        for job_id in ("j0", "j-later"):
+            hub = SinkHub([sink])
+            hub.open(TrainingJob(id=job_id, name="r"))
+            hub.put(TrainingLog(job_id=job_id, step=1))
+            hub.close(Outcome("completed", job_id=job_id))
+            await hub.finish()  # neither run failed: nothing to raise
+    assert "write failed for job j-later, which is not open here: OSError: stale" in caplog.text
+    assert sink.stats.errors == 1
+
+
+async def test_run_errors_raised_by_open_are_charged_to_that_run() -> None:
+    class OpenFails(RecordingSink):
+        async def open(self, job: TrainingJob) -> None:
+            raise RunErrors({"someone-else": OSError("cannot open")})
+
+    sink = OpenFails(fail_on_error=True)
+    hub = SinkHub([sink])
+    hub.open(JOB)
+    hub.close(Outcome("completed", job_id="j1"))
+    with pytest.raises(RunErrors, match="cannot open"):
+        await hub.finish()
+
+
+def test_run_errors_needs_a_run_and_pickles() -> None:
+    import pickle
+
+    with pytest.raises(ValueError, match="at least one run"):
+        RunErrors({})
+    err = pickle.loads(pickle.dumps(RunErrors({"j1": OSError("disk full")})))
+    assert isinstance(err, RunErrors)
+    assert str(err) == "writing failed for 1 run(s); job j1: disk full"
+    assert str(err.errors["j1"]) == "disk full"
