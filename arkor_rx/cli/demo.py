@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -22,12 +22,11 @@ from arkor_rx.cli._common import (
 )
 from arkor_rx.cli._sinks import add_sink_flags, with_sinks
 from arkor_rx.cli._web import add_dashboard_flag, dashboard_beside
-from arkor_rx.dashboard import (
-    CheckpointAnswer,
-    DashboardAction,
-    LiveDashboard,
-    StreamProgress,
-)
+from arkor_rx.dashboard import CheckpointAnswer, LiveDashboard, StreamProgress
+
+if TYPE_CHECKING:
+    from arkor_rx.events import TrainingEvent
+    from arkor_rx.trainer import Trainer
 
 __all__ = [
     "DEMO_CHAOS",
@@ -235,32 +234,20 @@ async def _run(
         ArkorClient(server.url, server.token, "local", "demo") as client,
         dashboard_beside(args, client) as web,
     ):
-        trainer_box: list[Any] = []
-
-        def show(action: DashboardAction) -> None:
-            view.dispatch(action)
-            if trainer_box:
-                stats = trainer_box[0].stats
-                view.dispatch(StreamProgress(stats.reconnects, duplicates=stats.duplicates))
-
-        def on_event(ctx: Any) -> None:
-            show(ctx.event)
-
         answers = _AnswersShown(view)
-        trainer = _demo_trainer(args, client, dataset, [*sinks, *web, answers], on_event)
-        trainer_box.append(trainer)
+        trainer = _demo_trainer(args, client, dataset, [*sinks, *web, answers])
+
+        def show(event: TrainingEvent) -> None:
+            view.dispatch(event)
+            stats = trainer.stats
+            view.dispatch(StreamProgress(stats.reconnects, duplicates=stats.duplicates))
+
+        trainer.add_consumer(show)  # every event the trainer handles, in order
         return await _live.follow_trainer(trainer, view, console)
 
 
-def _demo_trainer(
-    args: argparse.Namespace,
-    client: Any,
-    dataset: Any,
-    sinks: list[Any],
-    on_event: Callable[[Any], None],
-) -> Any:
-    """The demo's trainer: ``on_event`` sees every event, the sinks every event and answer."""
-    from arkor_rx.callbacks import TrainerCallbacks
+def _demo_trainer(args: argparse.Namespace, client: Any, dataset: Any, sinks: list[Any]) -> Trainer:
+    """The demo's trainer: the sinks see every event and answer."""
     from arkor_rx.retry import ReconnectPolicy
     from arkor_rx.samples import CheckpointSamples
     from arkor_rx.server.demo_data import SYSTEM_PROMPT
@@ -276,13 +263,6 @@ def _demo_trainer(
         eval_steps=max(1, args.steps // 12),
         save_steps=max(1, args.steps // 3),
         seed=args.seed,
-        callbacks=TrainerCallbacks(
-            on_started=on_event,
-            on_log=on_event,
-            on_checkpoint=on_event,
-            on_completed=on_event,
-            on_failed=on_event,
-        ),
         client=client,
         # quick reconnects: the backend is on this machine
         reconnect=ReconnectPolicy(initial_delay=0.05, max_delay=0.5, max_attempts=20),
