@@ -67,7 +67,7 @@ from arkor_rx.sinks._base import (
 )
 from arkor_rx.sinks._scrub import scrub_text
 
-__all__ = ["SinkRunner", "runner_for", "sink_name"]
+__all__ = ["CLOSE_DEADLINE", "SinkRunner", "runner_for"]
 
 logger = logging.getLogger("arkor_rx.sinks")
 
