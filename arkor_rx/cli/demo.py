@@ -196,10 +196,10 @@ class _AnswersShown:
         self._view = view
 
     async def open(self, job: Any) -> None:
-        """Nothing to do: the view follows the run through the callbacks."""
+        """Nothing to do: the view follows the run as a consumer of the trainer."""
 
     async def write(self, items: Sequence[Any]) -> None:
-        """Show the answers among ``items`` (the events reach the view as callbacks)."""
+        """Show the answers among ``items`` (the events reach the view as a consumer)."""
         from arkor_rx.samples import SamplesAnswered
 
         for item in items:
