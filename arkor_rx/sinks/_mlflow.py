@@ -166,7 +166,7 @@ class MLflow(BuiltinSink):
         """Log the batch's metrics, run by run (``log_batch`` calls within the limits)."""
         metric = self._entities.Metric
         now = int(time.time() * 1000)
-        metrics: dict[str, tuple[str, list[Any]]] = {}
+        metrics: dict[str, list[Any]] = {}
         bad: dict[str, list[int]] = {}
         for event in events:
             run = self._runs.get(event.job_id)
@@ -175,7 +175,7 @@ class MLflow(BuiltinSink):
             if isinstance(event, TrainingLog) and event.step not in INT64:
                 bad.setdefault(event.job_id, []).append(event.step)  # the rest is logged
                 continue
-            logged = metrics.setdefault(event.job_id, (run.run_id, []))[1]
+            logged = metrics.setdefault(event.job_id, [])
             if isinstance(event, TrainingLog):
                 logged += [metric(k, v, now, event.step) for k, v in log_metrics(event)]
             elif isinstance(event, SamplesAnswered):
@@ -187,7 +187,8 @@ class MLflow(BuiltinSink):
                     if (v := finite(raw)) is not None
                 ]
         errors: dict[str, Exception] = {job: StepRangeError(steps) for job, steps in bad.items()}
-        to_log = {job_id: entry for job_id, entry in metrics.items() if entry[1]}
+        runs = self._runs
+        to_log = {job: (runs[job].run_id, logged) for job, logged in metrics.items() if logged}
         if to_log:
             errors |= await asyncio.to_thread(self._log_metrics, to_log)
         if errors:

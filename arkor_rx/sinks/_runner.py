@@ -241,13 +241,13 @@ class SinkRunner:
                 head = queue[0]
                 if isinstance(head, _Open):
                     queue.popleft()
-                    await self._call("open", (head.job.id,), self.sink.open, head.job)
+                    await self._call("open", head.job.id, self.sink.open, head.job)
                 elif isinstance(head, _Close):
                     queue.popleft()
                     await self._closed(head)
                 elif isinstance(head, _Reconnected):
                     queue.popleft()
-                    await self._call("reconnected", (head.job_id,), self._reconnected, head)
+                    await self._call("reconnected", head.job_id, self._reconnected, head)
                 else:
                     await self._write(self._take())
         finally:
@@ -275,14 +275,14 @@ class SinkRunner:
         stats.high_water = max(stats.high_water, len(batch))
         stats.batches += 1
         stats.written += len(batch)
-        await self._call("write", batch, self.sink.write, batch)
+        await self._call("write", None, self.sink.write, batch)
 
     async def _reconnected(self, entry: _Reconnected) -> None:
         await self.sink.reconnected(entry.job_id, entry.reconnects)  # type: ignore[attr-defined]
 
     async def _closed(self, entry: _Close) -> None:
         job_id = entry.outcome.job_id or ""
-        await self._call("close", (job_id,), self.sink.close, entry.outcome)
+        await self._call("close", job_id, self.sink.close, entry.outcome)
         dropped = self._drops.pop(job_id, 0)
         if dropped:
             logger.warning(
@@ -300,19 +300,18 @@ class SinkRunner:
             entry.future.set_result(error if self.fail_on_error else None)
 
     async def _call(
-        self,
-        what: str,
-        runs: Sequence[str] | Sequence[SinkItem],
-        method: Callable[[Any], Awaitable[None]],
-        arg: Any,
+        self, what: str, job_id: str | None, method: Callable[[Any], Awaitable[None]], arg: Any
     ) -> None:
-        """Call the sink; on error, charge the runs: job ids, or the batch whose items name them."""
+        """Call the sink; an error is charged to ``job_id``, or (None) to the runs of the batch
+        ``arg``, found only then."""
         self._since = self._loop.time()
         try:
             await method(arg)
         except Exception as exc:
-            job_ids = [run if isinstance(run, str) else run.job_id for run in runs]
-            self.failed(what, list(dict.fromkeys(job_ids)), exc)
+            if job_id is not None:
+                self.failed(what, (job_id,), exc)
+            else:  # a write: the runs of its batch, in order
+                self.failed(what, list(dict.fromkeys(item.job_id for item in arg)), exc)
         finally:
             self._since = None
 
