@@ -23,9 +23,10 @@ its ``--help`` says of it), ``add_arguments(parser)`` (adds its flags) and
 one-line help from `arkor_rx.cli._commands`. Adding a command is a new module
 plus its line in each table of `arkor_rx.cli._commands` (its module and its
 one-line help), then ``python tools/cli_docs.py`` to add it to the reference
-and the README's table. What commands share lives in `arkor_rx.cli._common` (exit codes,
-argument types, the one-line error), `arkor_rx.cli._live` (the live view of
-a run) and `arkor_rx.cli._checks` (the sinks' targets, checked before a run).
+and the README's table. What commands share lives in `arkor_rx.cli._common`
+(exit codes, argument types, the one-line error), `arkor_rx.cli._live` (the
+live view of a run) and `arkor_rx.cli._checks` (the sinks' targets, checked
+before a run).
 
 Rule 4: a command imports only what it uses. [`main`][arkor_rx.cli.main]
 loads the module of the one command named on the command line; ``--help``

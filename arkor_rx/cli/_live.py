@@ -41,6 +41,7 @@ __all__ = [
     "exit_status",
     "finished",
     "follow_trainer",
+    "progress",
     "view",
 ]
 
@@ -90,8 +91,24 @@ def finished(job: Any, state: DashboardState) -> RunFinished:
     return RunFinished(status, error=job.error if status is RunStatus.FAILED else None)
 
 
+def progress(stats: Any) -> StreamProgress:
+    """The view's stream progress from a stream's (or a trainer's) ``stats``."""
+    return StreamProgress(stats.reconnects, duplicates=stats.duplicates)
+
+
 async def follow_trainer(trainer: Any, view: LiveDashboard, console: Console) -> int:
-    """Run ``trainer`` under ``view``; on Ctrl-C cancel the job. Print the summary."""
+    """Run ``trainer`` under ``view``; on Ctrl-C cancel the job. Print the summary.
+
+    The view is a consumer of the trainer: it sees every event the trainer
+    handles, in order (after the sinks and the checkpoint samples), each
+    followed by the stream's progress.
+    """
+
+    def show(event: Any) -> None:
+        view.dispatch(event)
+        view.dispatch(progress(trainer.stats))
+
+    trainer.add_consumer(show)
     interrupted = False
     with view:
         job_id = await trainer.start()
@@ -103,8 +120,7 @@ async def follow_trainer(trainer: Any, view: LiveDashboard, console: Console) ->
             await trainer.cancel()
             view.dispatch(RunFinished(RunStatus.CANCELLED, error="interrupted by Ctrl-C"))
         else:
-            stats = result.stats
-            view.dispatch(StreamProgress(stats.reconnects, duplicates=stats.duplicates))
+            view.dispatch(progress(result.stats))
             if result.stop is not None:
                 view.dispatch(RunStopped(result.stop))
             view.dispatch(finished(result.job, view.state))

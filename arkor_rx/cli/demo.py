@@ -22,10 +22,9 @@ from arkor_rx.cli._common import (
 )
 from arkor_rx.cli._sinks import add_sink_flags, with_sinks
 from arkor_rx.cli._web import add_dashboard_flag, dashboard_beside
-from arkor_rx.dashboard import CheckpointAnswer, LiveDashboard, StreamProgress
+from arkor_rx.dashboard import CheckpointAnswer, LiveDashboard
 
 if TYPE_CHECKING:
-    from arkor_rx.events import TrainingEvent
     from arkor_rx.trainer import Trainer
 
 __all__ = [
@@ -196,7 +195,7 @@ class _AnswersShown:
         self._view = view
 
     async def open(self, job: Any) -> None:
-        """Nothing to do: the view follows the run as a consumer of the trainer."""
+        """Nothing to do: the view follows the run as a consumer of the trainer (`_live`)."""
 
     async def write(self, items: Sequence[Any]) -> None:
         """Show the answers among ``items`` (the events reach the view as a consumer)."""
@@ -234,15 +233,7 @@ async def _run(
         ArkorClient(server.url, server.token, "local", "demo") as client,
         dashboard_beside(args, client) as web,
     ):
-        answers = _AnswersShown(view)
-        trainer = _demo_trainer(args, client, dataset, [*sinks, *web, answers])
-
-        def show(event: TrainingEvent) -> None:
-            view.dispatch(event)
-            stats = trainer.stats
-            view.dispatch(StreamProgress(stats.reconnects, duplicates=stats.duplicates))
-
-        trainer.add_consumer(show)  # every event the trainer handles, in order
+        trainer = _demo_trainer(args, client, dataset, [*sinks, *web, _AnswersShown(view)])
         return await _live.follow_trainer(trainer, view, console)
 
 

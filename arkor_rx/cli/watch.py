@@ -22,7 +22,7 @@ from typing import Any
 from arkor_rx.cli import _live
 from arkor_rx.cli._common import EXIT_INTERRUPTED, usage_error
 from arkor_rx.cli._sinks import JobSinks, add_sink_flags, with_sinks
-from arkor_rx.dashboard import DashboardState, RunOpened, StreamProgress
+from arkor_rx.dashboard import DashboardState, RunOpened
 
 __all__ = ["DESCRIPTION", "add_arguments", "run"]
 
@@ -82,8 +82,7 @@ async def _watch(args: argparse.Namespace, sinks: list[Any]) -> int:
                     async for event in stream:
                         view.dispatch(event)
                         await feed.feed(event, job)
-                        stats = stream.stats
-                        view.dispatch(StreamProgress(stats.reconnects, duplicates=stats.duplicates))
+                        view.dispatch(_live.progress(stream.stats))
                         if isinstance(event, TrainingCompleted | TrainingFailed):
                             break
                 final = await client.get_job(job.id)
