@@ -6,6 +6,7 @@ what an action changed, or None when the action is not worth a line.
 
 from __future__ import annotations
 
+from arkor_rx import events
 from arkor_rx.dashboard._actions import (
     CheckpointAnswer,
     DashboardAction,
@@ -19,13 +20,6 @@ from arkor_rx.dashboard._actions import (
 )
 from arkor_rx.dashboard._state import DashboardState
 from arkor_rx.dashboard._terminal import deployment_line, num, shorten, stop_line
-from arkor_rx.events import (
-    CheckpointSaved,
-    TrainingCompleted,
-    TrainingFailed,
-    TrainingLog,
-    TrainingStarted,
-)
 from arkor_rx.samples import SamplesAnswered
 
 __all__ = ["describe"]
@@ -56,6 +50,7 @@ def describe(before: DashboardState, action: DashboardAction, after: DashboardSt
 
     Examples:
         >>> from arkor_rx.dashboard import reduce
+        >>> from arkor_rx.events import TrainingLog
         >>> s0 = DashboardState(max_steps=40)
         >>> ev = TrainingLog(step=10, loss=1.5)
         >>> describe(s0, ev, reduce(s0, ev))
@@ -73,9 +68,9 @@ def describe(before: DashboardState, action: DashboardAction, after: DashboardSt
             f"following job {action.job.id}: {after.name or '(no name)'} "
             f"({action.job.status}, {total} steps)"
         )
-    if isinstance(action, TrainingStarted):
+    if isinstance(action, events.TrainingStarted):
         return f"job {after.job_id or action.job_id} started{lost}"
-    if isinstance(action, TrainingLog):
+    if isinstance(action, events.TrainingLog):
         parts = [f"step {action.step}/{total}"]
         if action.loss is not None:
             parts.append(f"loss {num(action.loss)}")
@@ -83,7 +78,7 @@ def describe(before: DashboardState, action: DashboardAction, after: DashboardSt
         if action.eval_loss is not None:
             parts.append(f"eval_loss {num(action.eval_loss)}")
         return "  ".join(parts) + lost
-    if isinstance(action, CheckpointSaved):
+    if isinstance(action, events.CheckpointSaved):
         return f"checkpoint saved at step {action.step}{lost}"
     if isinstance(action, CheckpointAnswer):
         label = "failed" if action.error else "answer"
@@ -99,9 +94,9 @@ def describe(before: DashboardState, action: DashboardAction, after: DashboardSt
         return stop_line(action.decision)
     if isinstance(action, RunDeployed | RunUndeployed):
         return _deployment_text(before, action, after)
-    if isinstance(action, TrainingCompleted):
+    if isinstance(action, events.TrainingCompleted):
         return f"training completed at step {after.step}{lost}"
-    if isinstance(action, TrainingFailed):
+    if isinstance(action, events.TrainingFailed):
         if after.status != "failed":
             return None  # the echo of a cancel we asked for
         return f"training failed: {action.error}{lost}"

@@ -18,29 +18,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeAlias
 
-from arkor_rx.dashboard._actions import (
-    _FROM_JOB,
-    CheckpointAnswer,
-    DashboardAction,
-    JobSubmitted,
-    RunDeployed,
-    RunFinished,
-    RunOpened,
-    RunStatus,
-    RunStopped,
-    RunUndeployed,
-    StreamProgress,
-)
+from arkor_rx import events
+from arkor_rx.dashboard import _actions as actions
+from arkor_rx.dashboard._actions import _FROM_JOB, RunDeployed, RunStatus
 from arkor_rx.dashboard._checkpoints import CheckpointView, with_answers
 from arkor_rx.dashboard._deployments import reduce_deployments
-from arkor_rx.events import (
-    CheckpointSaved,
-    TrainingCompleted,
-    TrainingEvent,
-    TrainingFailed,
-    TrainingLog,
-    TrainingStarted,
-)
 from arkor_rx.operators._tensorboard_smooth import TensorBoardEMA
 from arkor_rx.samples import SamplesAnswered
 from arkor_rx.stopping import StopDecision
@@ -248,7 +230,7 @@ def _thin(points: tuple[Any, ...], limit: int) -> tuple[Any, ...]:
     return (*points[:-1:2], points[-1])
 
 
-def _apply_log(state: DashboardState, event: TrainingLog) -> dict[str, Any]:
+def _apply_log(state: DashboardState, event: events.TrainingLog) -> dict[str, Any]:
     changes: dict[str, Any] = {"step": max(state.step, event.step)}
     if not state.finished:
         changes["status"] = RunStatus.RUNNING
@@ -277,24 +259,26 @@ def _apply_log(state: DashboardState, event: TrainingLog) -> dict[str, Any]:
     return changes
 
 
-def _apply_event(state: DashboardState, event: TrainingEvent, now: float | None) -> dict[str, Any]:
+def _apply_event(
+    state: DashboardState, event: events.TrainingEvent, now: float | None
+) -> dict[str, Any]:
     """The changes a stream event makes (one ``replace`` per event: this is the view's hot path)."""
-    if isinstance(event, TrainingLog):
+    if isinstance(event, events.TrainingLog):
         return _apply_log(state, event)
-    if isinstance(event, TrainingStarted):
+    if isinstance(event, events.TrainingStarted):
         return {
             "job_id": state.job_id or event.job_id or None,
             "status": RunStatus.RUNNING if not state.finished else state.status,
             "max_steps": state.max_steps or _max_steps_from(event.metadata),
         }
-    if isinstance(event, CheckpointSaved):
+    if isinstance(event, events.CheckpointSaved):
         if any(c.step == event.step for c in state.checkpoints):
             return {}
         return {
             "checkpoints": (*state.checkpoints, CheckpointView(step=event.step)),
             "step": max(state.step, event.step),
         }
-    if isinstance(event, TrainingCompleted):
+    if isinstance(event, events.TrainingCompleted):
         metrics = dict(event.metrics or {})
         status = state.status if state.status.finished else RunStatus.COMPLETED
         if status is RunStatus.FAILED:
@@ -306,7 +290,7 @@ def _apply_event(state: DashboardState, event: TrainingEvent, now: float | None)
             metrics=tuple(sorted(metrics.items())),
             accuracy=_accuracy(metrics),
         )
-    if isinstance(event, TrainingFailed):
+    if isinstance(event, events.TrainingFailed):
         step = max(state.step, event.step or 0)
         if state.status.stopped or state.status is RunStatus.CANCELLED:
             return {"step": step}  # the echo of the cancel we asked for
@@ -314,7 +298,7 @@ def _apply_event(state: DashboardState, event: TrainingEvent, now: float | None)
     return {}  # UnknownEvent: counted, never a crash
 
 
-def _submitted(state: DashboardState, action: JobSubmitted) -> DashboardState:
+def _submitted(state: DashboardState, action: actions.JobSubmitted) -> DashboardState:
     return replace(
         state,
         job_id=action.job_id,
@@ -323,7 +307,7 @@ def _submitted(state: DashboardState, action: JobSubmitted) -> DashboardState:
     )
 
 
-def _opened(state: DashboardState, action: RunOpened) -> DashboardState:
+def _opened(state: DashboardState, action: actions.RunOpened) -> DashboardState:
     job = action.job
     status = _FROM_JOB.get(job.status, state.status)
     started = _timestamp(job.started_at)
@@ -339,7 +323,7 @@ def _opened(state: DashboardState, action: RunOpened) -> DashboardState:
     )
 
 
-def _progress(state: DashboardState, action: StreamProgress) -> DashboardState:
+def _progress(state: DashboardState, action: actions.StreamProgress) -> DashboardState:
     return replace(
         state,
         reconnects=max(state.reconnects, action.reconnects),
@@ -347,13 +331,17 @@ def _progress(state: DashboardState, action: StreamProgress) -> DashboardState:
     )
 
 
-def _stopped(state: DashboardState, action: RunStopped, now: float | None) -> DashboardState:
+def _stopped(
+    state: DashboardState, action: actions.RunStopped, now: float | None
+) -> DashboardState:
     pruned = action.decision.rule.startswith("prune.")
     status = RunStatus.PRUNED if pruned else RunStatus.EARLY_STOPPED
     return _finish(state, now, status=status, stop=action.decision, error=None)
 
 
-def _finished(state: DashboardState, action: RunFinished, now: float | None) -> DashboardState:
+def _finished(
+    state: DashboardState, action: actions.RunFinished, now: float | None
+) -> DashboardState:
     status = RunStatus(action.status)
     if state.status.stopped and status in (RunStatus.CANCELLED, RunStatus.COMPLETED):
         status = state.status  # the stop rule's cancel is not a user cancel
@@ -367,33 +355,33 @@ def _finished(state: DashboardState, action: RunFinished, now: float | None) -> 
 
 
 _Fact: TypeAlias = (
-    JobSubmitted
-    | RunOpened
-    | CheckpointAnswer
+    actions.JobSubmitted
+    | actions.RunOpened
+    | actions.CheckpointAnswer
     | SamplesAnswered
-    | StreamProgress
-    | RunStopped
-    | RunFinished
+    | actions.StreamProgress
+    | actions.RunStopped
+    | actions.RunFinished
 )
 """The view's own actions: every action but a stream event and a deployment."""
 
 
 def _apply_fact(state: DashboardState, action: _Fact, now: float | None) -> DashboardState:
-    if isinstance(action, JobSubmitted):
+    if isinstance(action, actions.JobSubmitted):
         return _submitted(state, action)
-    if isinstance(action, RunOpened):
+    if isinstance(action, actions.RunOpened):
         return _opened(state, action)
-    if isinstance(action, CheckpointAnswer | SamplesAnswered):
+    if isinstance(action, actions.CheckpointAnswer | SamplesAnswered):
         return replace(state, checkpoints=with_answers(state.checkpoints, action))
-    if isinstance(action, StreamProgress):
+    if isinstance(action, actions.StreamProgress):
         return _progress(state, action)
-    if isinstance(action, RunStopped):
+    if isinstance(action, actions.RunStopped):
         return _stopped(state, action, now)
     return _finished(state, action, now)
 
 
 def reduce(
-    state: DashboardState, action: DashboardAction, *, now: float | None = None
+    state: DashboardState, action: actions.DashboardAction, *, now: float | None = None
 ) -> DashboardState:
     """Apply one action to the state and return the new state (the input is unchanged).
 
@@ -418,9 +406,9 @@ def reduce(
         >>> (s.events_seen, s.repeated)
         (1, 1)
     """
-    if isinstance(action, RunDeployed | RunUndeployed):  # no clock: shown long after, maybe
+    if isinstance(action, RunDeployed | actions.RunUndeployed):  # no clock: shown long after, maybe
         return reduce_deployments(state, action)
-    if now is not None and state.started_at is None and not isinstance(action, RunOpened):
+    if now is not None and state.started_at is None and not isinstance(action, actions.RunOpened):
         state = replace(state, started_at=now)
     if isinstance(action, _Fact):
         return _apply_fact(state, action, now)

@@ -21,17 +21,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from arkor_rx import events
 from arkor_rx.dashboard._actions import RunStatus
 from arkor_rx.dashboard._state import DashboardState
-from arkor_rx.events import (
-    CheckpointSaved,
-    TrainingCompleted,
-    TrainingEvent,
-    TrainingFailed,
-    TrainingLog,
-    TrainingStarted,
-    UnknownEvent,
-)
 
 __all__ = [
     "JOB_STATUS",
@@ -129,7 +121,7 @@ def trim_diff(changed: dict[str, Any], pt: Point | None) -> dict[str, Any]:
     }
 
 
-def point(seq: int, event: TrainingLog) -> Point:
+def point(seq: int, event: events.TrainingLog) -> Point:
     """A log event as a chart point (Rule 3)."""
     return [
         seq,
@@ -140,19 +132,19 @@ def point(seq: int, event: TrainingLog) -> Point:
     ]
 
 
-def log_line(seq: int, event: TrainingEvent) -> list[Any] | None:
+def log_line(seq: int, event: events.TrainingEvent) -> list[Any] | None:
     """An event-log line ``[seq, type, step, text]``, or None for a plain log event."""
-    if isinstance(event, TrainingLog):
+    if isinstance(event, events.TrainingLog):
         return None
-    if isinstance(event, TrainingStarted):
+    if isinstance(event, events.TrainingStarted):
         return [seq, event.type, None, "started"]
-    if isinstance(event, CheckpointSaved):
+    if isinstance(event, events.CheckpointSaved):
         return [seq, event.type, event.step, f"checkpoint saved at step {event.step}"]
-    if isinstance(event, TrainingCompleted):
+    if isinstance(event, events.TrainingCompleted):
         return [seq, event.type, None, "completed"]
-    if isinstance(event, TrainingFailed):
+    if isinstance(event, events.TrainingFailed):
         return [seq, event.type, event.step, f"failed: {event.error}"]
-    assert isinstance(event, UnknownEvent)
+    assert isinstance(event, events.UnknownEvent)
     return [seq, event.type or "unknown", None, "an event this client does not know"]
 
 
