@@ -16,17 +16,18 @@ the run, or an error; 2 for a usage error; 130 when Ctrl-C interrupted a run
 (the job is cancelled first). ``EXIT_MEANINGS`` in ``arkor_rx.cli._common``
 says so for the reference page.
 
-Rule 3: one module per command. A command module has ``DESCRIPTION`` (what
-its ``--help`` says of it), ``add_arguments(parser)`` (adds its flags) and
-``run(args) -> int`` (sync, or async: it is then run with ``asyncio.run``);
-[`build_parser`][arkor_rx.cli.build_parser] makes every subcommand, with its
-one-line help from `arkor_rx.cli._commands`. Adding a command is a new module
-plus its line in each table of `arkor_rx.cli._commands` (its module and its
-one-line help), then ``python tools/cli_docs.py`` to add it to the reference
-and the README's table. What commands share lives in `arkor_rx.cli._common`
-(exit codes, argument types, the one-line error), `arkor_rx.cli._live` (the
-live view of a run) and `arkor_rx.cli._checks` (the sinks' targets, checked
-before a run).
+Rule 3: one module per command. A command module's docstring opens with
+the paragraph its ``--help`` shows (its description: written for users,
+the module's rules follow it); the module has ``add_arguments(parser)``
+(adds its flags) and ``run(args) -> int`` (sync, or async: it is then run
+with ``asyncio.run``). [`build_parser`][arkor_rx.cli.build_parser] makes
+every subcommand, with its one-line help from `arkor_rx.cli._commands`.
+Adding a command is a new module plus its line in each table of
+`arkor_rx.cli._commands` (its module and its one-line help), then ``python
+tools/cli_docs.py`` to add it to the reference and the README's table. What
+commands share lives in `arkor_rx.cli._common` (exit codes, argument types,
+the one-line error), `arkor_rx.cli._live` (the live view of a run) and
+`arkor_rx.cli._checks` (the sinks' targets, checked before a run).
 
 Rule 4: a command imports only what it uses. [`main`][arkor_rx.cli.main]
 loads the module of the one command named on the command line; ``--help``
@@ -69,8 +70,8 @@ __all__ = [
 class Command(Protocol):
     """What a command module provides (see Rule 3)."""
 
-    DESCRIPTION: str | None
-    """The paragraph ``arkor-rx COMMAND --help`` shows under its usage."""
+    __doc__: str | None
+    """Its first paragraph is what ``arkor-rx COMMAND --help`` shows under the usage."""
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
@@ -95,12 +96,24 @@ def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
     for name in MODULES:
         if only is None or name == only:
             command = load(name)
-            own = sub.add_parser(name, help=HELP[name], description=command.DESCRIPTION)
+            own = sub.add_parser(name, help=HELP[name], description=_description(command))
             command.add_arguments(own)
             own.set_defaults(run=command.run)
         else:
             sub.add_parser(name, help=HELP[name])
     return parser
+
+
+def _description(command: Command) -> str | None:
+    """The first paragraph of a command module's docstring, on one line (None without one).
+
+    Examples:
+        >>> from arkor_rx.cli._commands import load
+        >>> _description(load("version"))
+        'Print the version.'
+    """
+    doc = command.__doc__
+    return " ".join(doc.split("\n\n", 1)[0].split()) if doc else None
 
 
 def _named(argv: Sequence[str]) -> str:

@@ -1,4 +1,5 @@
-"""``arkor-rx cancel JOB_ID``: cancel a job on the backend.
+"""Ask the backend to cancel the job. The backend, token and scope come from the
+environment or the official CLI's files, as for watch.
 
 Rule 1: exit 0 once the backend accepted the cancel; a job that had already
 ended is one line and exit 1 (``job j1 had already ended: completed``); an
@@ -11,15 +12,9 @@ import argparse
 
 from arkor_rx.cli._common import EXIT_OK, fail
 
-__all__ = ["DESCRIPTION", "add_arguments", "run"]
+__all__ = ["add_arguments", "run"]
 
 _ALREADY_ENDED = 409
-
-
-DESCRIPTION = (
-    "Ask the backend to cancel the job. The backend, token and scope come "
-    "from the environment or the official CLI's files, as for watch."
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

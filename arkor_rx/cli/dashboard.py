@@ -1,4 +1,6 @@
-"""``arkor-rx dashboard``: every job of the backend (or recordings) live in a browser.
+"""Serve a web dashboard of every job of the backend (ARKOR_CLOUD_API_URL, ARKOR_TOKEN
+... as for the other commands), or of recordings. Binds 127.0.0.1; reach it from
+elsewhere with an SSH tunnel.
 
 Rule 1: without ``--replay`` it follows every job of the backend configured
 like ``ArkorClient.from_env()`` (`arkor_rx.dashboard.web._follow`); a
@@ -37,14 +39,7 @@ if TYPE_CHECKING:
     from arkor_rx.dashboard import WebDashboard
     from arkor_rx.events import TrainingEvent
 
-__all__ = ["DESCRIPTION", "add_arguments", "run"]
-
-
-DESCRIPTION = (
-    "Serve a web dashboard of every job of the backend "
-    "(ARKOR_CLOUD_API_URL, ARKOR_TOKEN ... as for the other commands), or of "
-    "recordings. Binds 127.0.0.1; reach it from elsewhere with an SSH tunnel."
-)
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

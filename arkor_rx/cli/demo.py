@@ -1,4 +1,5 @@
-"""``arkor-rx demo``: train a small triage model on a local backend, with a live view."""
+"""Start the local backend on a free port, submit a triage job and show it live; an
+early-stopping rule watches the run."""
 
 from __future__ import annotations
 
@@ -32,7 +33,6 @@ __all__ = [
     "DEMO_DATASET",
     "DEMO_MODEL",
     "DEMO_TICKET",
-    "DESCRIPTION",
     "add_arguments",
     "run",
 ]
@@ -48,12 +48,6 @@ DEMO_STEP_DELAY = 0.15
 DEMO_CHAOS = {"drop_after_events": 7, "garbage_every": 3, "fail_first_opens": 1}
 """What ``demo --chaos`` breaks: drop every connection after 7 events, a garbage
 frame before every third event, and the first stream open answered 503."""
-
-
-DESCRIPTION = (
-    "Start the local backend on a free port, submit a triage job and "
-    "show it live; an early-stopping rule watches the run."
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,7 +1,8 @@
-"""``arkor-rx deploy JOB_ID --slug SLUG``: put a job's adapter behind an OpenAI-compatible URL.
+"""Deploy a job's final adapter (or one checkpoint with --step) under SLUG. Prints the
+base URL for an OpenAI client and, with --auth key, a key (shown once).
 
-Prints the base URL an OpenAI client takes and, with ``--auth key`` (the
-default), a key: its plaintext is printed this once and never again.
+``--auth key`` is the default; the key's plaintext is printed this
+once and never again.
 
 Rule 1: user mistakes are one line (Rule 1 of ``arkor_rx.cli``): a bad slug
 is refused before anything is sent; an unknown job (404) or a taken slug
@@ -34,17 +35,10 @@ if TYPE_CHECKING:
     from arkor_rx.client import ArkorClient
     from arkor_rx.deployments import Deployment, DeploymentKeyCreated
 
-__all__ = ["DESCRIPTION", "KEY_LABEL", "add_arguments", "run"]
+__all__ = ["KEY_LABEL", "add_arguments", "run"]
 
 KEY_LABEL = "arkor-rx deploy"
 """The label of the key ``deploy --auth key`` issues."""
-
-
-DESCRIPTION = (
-    "Deploy a job's final adapter (or one checkpoint with --step) under "
-    "SLUG. Prints the base URL for an OpenAI client and, with --auth key, a key "
-    "(shown once)."
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

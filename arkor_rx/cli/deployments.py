@@ -1,4 +1,4 @@
-"""``arkor-rx deployments``: the project's deployments as a table."""
+"""List the deployments of the project: slug, target, auth, state, URL."""
 
 from __future__ import annotations
 
@@ -14,10 +14,7 @@ from arkor_rx.cli._common import EXIT_OK
 from arkor_rx.cli._deployment import shown, target_text, wide_console
 from arkor_rx.deployments import Deployment
 
-__all__ = ["DESCRIPTION", "add_arguments", "deployments_table", "run"]
-
-
-DESCRIPTION = "List the deployments of the project: slug, target, auth, state, URL."
+__all__ = ["add_arguments", "deployments_table", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

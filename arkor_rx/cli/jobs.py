@@ -1,4 +1,6 @@
-"""``arkor-rx jobs``: the project's jobs as a table (id, name, status, step, created).
+"""List the jobs of the project (id, name, status, step, created), newest first. The
+backend, token and scope come from the environment or the official CLI's files, as for
+watch.
 
 Rule 1: one ``GET /v1/jobs``, then one ``GET /v1/jobs/{id}`` per listed job
 (a few at a time) for its last step; a job whose events the server does not
@@ -25,7 +27,7 @@ from arkor_rx.jobs import TrainingJob
 if TYPE_CHECKING:
     from arkor_rx.client import ArkorClient
 
-__all__ = ["DESCRIPTION", "add_arguments", "jobs_table", "last_steps", "run"]
+__all__ = ["add_arguments", "jobs_table", "last_steps", "run"]
 
 _FETCHES_AT_ONCE = 8
 
@@ -36,13 +38,6 @@ _STATUS_STYLE = {
     "failed": "red",
     "cancelled": "yellow",
 }
-
-
-DESCRIPTION = (
-    "List the jobs of the project (id, name, status, step, created), "
-    "newest first. The backend, token and scope come from the environment or the "
-    "official CLI's files, as for watch."
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,4 +1,5 @@
-"""``arkor-rx keys SLUG [--create LABEL | --revoke KEY_ID]``: a deployment's keys.
+"""List the keys of the deployment SLUG, issue one (--create LABEL: the key is shown
+once) or revoke one (--revoke KEY_ID).
 
 Without a flag, a table of the keys (never a plaintext). ``--create`` prints
 the new key's plaintext this once; ``--revoke`` disables a key at once.
@@ -19,7 +20,7 @@ from arkor_rx.cli._deployment import add_slug, find_deployment, shown, wide_cons
 from arkor_rx.deployments import DeploymentKey, check_key_label
 from arkor_rx.errors import ConfigError
 
-__all__ = ["DESCRIPTION", "add_arguments", "keys_table", "run"]
+__all__ = ["add_arguments", "keys_table", "run"]
 
 
 def _label(text: str) -> str:
@@ -27,12 +28,6 @@ def _label(text: str) -> str:
         return check_key_label(text)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-DESCRIPTION = (
-    "List the keys of the deployment SLUG, issue one (--create LABEL: the key is shown "
-    "once) or revoke one (--revoke KEY_ID)."
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,4 +1,5 @@
-"""``arkor-rx record JOB_ID FILE``: record a job's events on any backend (the JSONL format).
+"""Follow a job's event stream and write every event to FILE, one JSON line each (id,
+event, data, receivedAt). The backend comes from the environment, as for `watch`.
 
 Rule 1: every event is written as it arrives (flushed per batch); Ctrl-C
 stops recording and keeps what was written (exit 130); the job goes on.
@@ -25,14 +26,7 @@ from arkor_rx.cli._common import (
 )
 from arkor_rx.cli._sinks import JobSinks
 
-__all__ = ["DESCRIPTION", "add_arguments", "run"]
-
-
-DESCRIPTION = (
-    "Follow a job's event stream and write every event to FILE, one JSON "
-    "line each (id, event, data, receivedAt). The backend comes from the environment, "
-    "as for `watch`."
-)
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

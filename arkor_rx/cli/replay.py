@@ -1,4 +1,5 @@
-"""``arkor-rx replay FILE [--speed X]``: the live view over a recording; sink flags backfill.
+"""Replay a recording (from `record` or --record) under the live view; with sink flags,
+write it to TensorBoard, MLflow ... as if it were live.
 
 Rule 1: ``--speed`` 1 replays in the recorded timing, 10 ten times faster;
 without it, as fast as possible.
@@ -40,16 +41,10 @@ if TYPE_CHECKING:
     from arkor_rx.dashboard import LiveDashboard
     from arkor_rx.events import TrainingEvent
 
-__all__ = ["DESCRIPTION", "add_arguments", "run"]
+__all__ = ["add_arguments", "run"]
 
 _YIELD_EVERY = 256
 """Events between two turns given to the loop at full speed (the sinks' tasks)."""
-
-
-DESCRIPTION = (
-    "Replay a recording (from `record` or --record) under the live view; "
-    "with sink flags, write it to TensorBoard, MLflow ... as if it were live."
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,4 +1,5 @@
-"""``arkor-rx serve``: run the local training backend until Ctrl-C.
+"""Run the local Arkor-compatible backend (loopback only by default). Every request
+needs the bearer token; one is generated and printed when --token is not given.
 
 Rule 1: once listening, ``serve`` prints everything a user needs to connect,
 ready to paste: the ``export`` line and the ``ArkorClient(...)`` call hold the
@@ -21,7 +22,7 @@ from typing import Any
 from arkor_rx.cli._common import EXIT_OK, non_negative_float, port, positive_float, positive_int
 from arkor_rx.cli._web import add_dashboard_flag
 
-__all__ = ["DESCRIPTION", "ORG_SLUG", "PROJECT_SLUG", "add_arguments", "connect_text", "run"]
+__all__ = ["ORG_SLUG", "PROJECT_SLUG", "add_arguments", "connect_text", "run"]
 
 ORG_SLUG = "local"
 """The org slug the connection hint suggests (the local backend records, not enforces, it)."""
@@ -63,13 +64,6 @@ def connect_text(url: str, token: str, *, generated: bool = True) -> str:
         "press Ctrl-C to stop",
     ]
     return "\n".join(lines)
-
-
-DESCRIPTION = (
-    "Run the local Arkor-compatible backend (loopback only by default). "
-    "Every request needs the bearer token; one is generated and printed when "
-    "--token is not given."
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

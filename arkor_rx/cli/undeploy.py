@@ -1,4 +1,5 @@
-"""``arkor-rx undeploy SLUG``: delete a deployment and its keys; its URL answers 404."""
+"""Delete the deployment named SLUG and its keys; its URL answers 404 and the slug is
+free again."""
 
 from __future__ import annotations
 
@@ -7,12 +8,7 @@ import argparse
 from arkor_rx.cli._common import EXIT_OK
 from arkor_rx.cli._deployment import add_slug, find_deployment, shown
 
-__all__ = ["DESCRIPTION", "add_arguments", "run"]
-
-
-DESCRIPTION = (
-    "Delete the deployment named SLUG and its keys; its URL answers 404 and the slug is free again."
-)
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

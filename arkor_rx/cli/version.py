@@ -1,4 +1,4 @@
-"""``arkor-rx version``: print the version."""
+"""Print the version."""
 
 from __future__ import annotations
 
@@ -6,10 +6,7 @@ import argparse
 
 from arkor_rx.cli._common import EXIT_OK, PROG
 
-__all__ = ["DESCRIPTION", "add_arguments", "run"]
-
-
-DESCRIPTION = None
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

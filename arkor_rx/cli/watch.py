@@ -1,4 +1,6 @@
-"""``arkor-rx watch JOB_ID``: attach the live view to a job on any backend.
+"""Follow a job's events with the live view. The backend, token and scope come from
+ARKOR_CLOUD_API_URL, ARKOR_TOKEN, ARKOR_ORG_SLUG, ARKOR_PROJECT_SLUG or the official
+CLI's files.
 
 Rule 1: Ctrl-C stops watching; the job goes on (exit 130).
 
@@ -24,14 +26,7 @@ from arkor_rx.cli._common import EXIT_INTERRUPTED, usage_error
 from arkor_rx.cli._sinks import JobSinks, add_sink_flags, with_sinks
 from arkor_rx.dashboard import DashboardState, RunOpened
 
-__all__ = ["DESCRIPTION", "add_arguments", "run"]
-
-
-DESCRIPTION = (
-    "Follow a job's events with the live view. The backend, token and "
-    "scope come from ARKOR_CLOUD_API_URL, ARKOR_TOKEN, ARKOR_ORG_SLUG, "
-    "ARKOR_PROJECT_SLUG or the official CLI's files."
-)
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from arkor_rx.cli import EXIT_USAGE, build_parser, main
+from arkor_rx.cli import EXIT_USAGE, _description, build_parser, main
 from arkor_rx.cli._commands import HELP, MODULES, load
 from arkor_rx.cli._common import (
     non_negative_float,
@@ -46,7 +46,7 @@ def test_every_command_module_registers_itself_and_runs() -> None:
     assert list(HELP) == list(MODULES)
     for name in MODULES:
         command = load(name)
-        assert command.DESCRIPTION is None or command.DESCRIPTION.strip()
+        assert _description(command), name  # the first paragraph of its docstring
         assert callable(command.add_arguments)
         assert callable(command.run)
 
@@ -74,7 +74,7 @@ def test_a_new_command_is_a_module_and_one_line(
         print(f"hello {args.name}")
         return 7
 
-    hello.DESCRIPTION = "Say hello to NAME."  # type: ignore[attr-defined]
+    hello.__doc__ = "Say hello\nto NAME.\n\nRule 1: not shown."
     hello.add_arguments = add_arguments  # type: ignore[attr-defined]
     hello.run = run  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "hello_command", hello)
@@ -85,7 +85,9 @@ def test_a_new_command_is_a_module_and_one_line(
     assert main(["hello", "--nope"]) == EXIT_USAGE
     assert "error: unrecognized arguments: --nope" in capsys.readouterr().err
     assert main(["hello", "--help"]) == 0
-    assert "Say hello to NAME." in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "Say hello to NAME." in shown
+    assert "Rule 1" not in shown
 
 
 def test_run_may_be_sync_or_async() -> None:
