@@ -5,17 +5,20 @@ and exit); [`arkor_rx.cli.main`][arkor_rx.cli.main] turns it into one line and e
 
 Rule 2: the argument types (``port``, ``positive_int`` ...) raise
 ``argparse.ArgumentTypeError`` with a message that says what was wrong, so
-the one line names the flag and the value.
+the one line names the flag and the value; [`checked`][arkor_rx.cli._common.checked]
+makes one of the library's own checks such a type, with the check's message.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from arkor_rx._printable import printable
+from arkor_rx.errors import ConfigError
 
 __all__ = [
     "EXIT_ERROR",
@@ -26,6 +29,7 @@ __all__ = [
     "PROG",
     "Parser",
     "UsageError",
+    "checked",
     "fail",
     "file_uri",
     "non_negative_float",
@@ -139,6 +143,32 @@ def non_negative_float(text: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be zero or more: {text}")
     return value
+
+
+_T = TypeVar("_T")
+
+
+def checked(check: Callable[[str], _T]) -> Callable[[str], _T]:
+    """An argument type from a check that raises ``ConfigError``: its message is the usage error.
+
+    Examples:
+        >>> from arkor_rx.deployments import check_deployment_slug
+        >>> slug = checked(check_deployment_slug)
+        >>> slug("support-bot")
+        'support-bot'
+        >>> slug("Bad Slug")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: ...
+    """
+
+    def convert(text: str) -> _T:
+        try:
+            return check(text)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
 
 
 def file_uri(text: str) -> str:

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from arkor_rx._printable import NAME_CHARS, printable
 from arkor_rx.cli import _live
+from arkor_rx.cli._common import checked
 from arkor_rx.deployments import (
     BaseModelTarget,
     Deployment,
@@ -42,12 +43,8 @@ def shown(text: str, limit: int = NAME_CHARS) -> str:
     return printable(text, limit)
 
 
-def slug(text: str) -> str:
-    """An argparse type: a deployment slug, checked as the server would."""
-    try:
-        return check_deployment_slug(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+slug = checked(check_deployment_slug)
+"""An argparse type: a deployment slug, checked as the server would."""
 
 
 def add_slug(parser: argparse.ArgumentParser) -> None:

@@ -15,19 +15,14 @@ from rich.table import Table
 from rich.text import Text
 
 from arkor_rx._printable import TEXT_CHARS
-from arkor_rx.cli._common import EXIT_OK
+from arkor_rx.cli._common import EXIT_OK, checked
 from arkor_rx.cli._deployment import add_slug, find_deployment, shown, wide_console
 from arkor_rx.deployments import DeploymentKey, check_key_label
-from arkor_rx.errors import ConfigError
 
 __all__ = ["add_arguments", "keys_table", "run"]
 
 
-def _label(text: str) -> str:
-    try:
-        return check_key_label(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+_label = checked(check_key_label)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
