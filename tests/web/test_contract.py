@@ -121,6 +121,29 @@ async def test_loopback_names_are_the_served_address(
             assert response.status == 200
 
 
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [
+        ("", "text/html"),
+        ("static/app.js", "text/javascript"),
+        ("static/charts.js", "text/javascript"),
+        ("static/uPlot.iife.min.js", "text/javascript"),
+        ("static/app.css", "text/css"),
+        ("static/uPlot.min.css", "text/css"),
+    ],
+)
+async def test_every_page_file_has_the_type_a_nosniff_browser_runs(
+    served: Served, http: aiohttp.ClientSession, name: str, content_type: str
+) -> None:
+    async with http.get(f"{served.base}/{name}") as response:
+        assert response.status == 200
+        assert response.content_type == content_type
+        assert response.charset == "utf-8"
+        assert await response.read()
+    async with http.get(f"{served.base}/static/index.html") as response:
+        assert response.status == 404  # the page is served at / only
+
+
 async def test_headers_forbid_inline_script_and_cross_origin_reads(
     served: Served, http: aiohttp.ClientSession
 ) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from importlib import resources
+from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -35,15 +36,18 @@ if TYPE_CHECKING:
 
 __all__ = ["STATIC_FILES", "build_app"]
 
-STATIC_FILES = {
-    "index.html": "text/html",
-    "app.js": "text/javascript",
-    "charts.js": "text/javascript",
-    "app.css": "text/css",
-    "uPlot.iife.min.js": "text/javascript",
-    "uPlot.min.css": "text/css",
-}
-"""The files the page is made of, and their content types."""
+STATIC_FILES = (
+    "index.html",
+    "app.js",
+    "charts.js",
+    "app.css",
+    "uPlot.iife.min.js",
+    "uPlot.min.css",
+)
+"""The files the page is made of."""
+
+_CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+"""A static file's content type, by its extension (not the platform's mime table)."""
 
 
 def _load_static() -> dict[str, bytes]:
@@ -77,7 +81,7 @@ def build_app(
     def static(name: str) -> web.Response:
         return web.Response(
             body=files[name],
-            content_type=STATIC_FILES[name],
+            content_type=_CONTENT_TYPES[PurePath(name).suffix],
             charset="utf-8",
             headers={"Cache-Control": "no-cache"},
         )
