@@ -28,7 +28,7 @@ from arkor_rx.sinks._base import (
     SinkItem,
     SinkStats,
 )
-from arkor_rx.sinks._common import MissingExtraError, SinkWorkerError
+from arkor_rx.sinks._builtin import MissingExtraError, SinkWorkerError
 from arkor_rx.sinks._csv import CSV
 from arkor_rx.sinks._hub import SinkHub
 from arkor_rx.sinks._jsonl import JSONL

@@ -10,7 +10,8 @@ from typing import IO, Any
 
 from arkor_rx.events import TrainingLog
 from arkor_rx.sinks._base import SinkItem
-from arkor_rx.sinks._common import METRICS, FileSink
+from arkor_rx.sinks._builtin import FileSink
+from arkor_rx.sinks._tracking import METRICS
 
 __all__ = ["CSV", "CSV_COLUMNS"]
 

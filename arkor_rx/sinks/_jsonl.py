@@ -13,7 +13,7 @@ from typing import IO, Any
 from arkor_rx.events import _KNOWN, TrainingEvent, UnknownEvent, _get_wire
 from arkor_rx.samples import SamplesAnswered
 from arkor_rx.sinks._base import SinkItem
-from arkor_rx.sinks._common import FileSink
+from arkor_rx.sinks._builtin import FileSink
 
 __all__ = ["JSONL", "received_now", "record_line"]
 

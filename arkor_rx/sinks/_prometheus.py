@@ -11,7 +11,8 @@ from typing import Any
 from arkor_rx.events import TrainingLog
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
-from arkor_rx.sinks._common import METRICS, BuiltinSink, require
+from arkor_rx.sinks._builtin import BuiltinSink, require
+from arkor_rx.sinks._tracking import METRICS
 
 __all__ = ["JOB_STATES", "Prometheus"]
 

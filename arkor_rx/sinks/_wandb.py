@@ -12,7 +12,8 @@ from arkor_rx.events import TrainingCompleted, TrainingLog
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import SamplesAnswered
 from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, RunErrors, SinkItem
-from arkor_rx.sinks._common import BuiltinSink, finite, flat_config, log_metrics, require, run_label
+from arkor_rx.sinks._builtin import BuiltinSink, require
+from arkor_rx.sinks._tracking import finite, flat_config, log_metrics, run_label
 
 __all__ = ["WandB"]
 

@@ -27,7 +27,7 @@ from arkor_rx.events import TrainingLog, TrainingStarted
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.protocol import parse_retry_after
 from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, SinkItem
-from arkor_rx.sinks._common import BuiltinSink
+from arkor_rx.sinks._builtin import BuiltinSink
 from arkor_rx.transport import AiohttpTransport, Transport
 
 __all__ = ["NOTICES", "Notice", "Webhook", "WebhookError"]

@@ -24,7 +24,7 @@ from arkor_rx import sinks
 from arkor_rx.events import TrainingCompleted, TrainingLog
 from arkor_rx.jobs import TrainingJob
 from arkor_rx.sinks import Outcome, SinkHub
-from arkor_rx.sinks._common import StepRangeError
+from arkor_rx.sinks._tracking import StepRangeError
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sqlalchemy.exc.SADeprecationWarning"  # mlflow's own models, SQLAlchemy 2.1

@@ -16,7 +16,7 @@ from arkor_rx import sinks
 from arkor_rx.events import TrainingCompleted, TrainingLog
 from arkor_rx.jobs import JobConfig, TrainingJob
 from arkor_rx.sinks import Outcome, SinkHub
-from arkor_rx.sinks._common import flat_config
+from arkor_rx.sinks._tracking import flat_config
 
 SECRET = "dataset-SECRET-9b1c"
 
@@ -47,8 +47,8 @@ def test_a_credential_at_any_depth_is_left_out_of_the_flat_config() -> None:
 
 
 def test_the_flat_config_and_the_web_dashboard_agree_on_what_is_secret() -> None:
-    # One definition (sinks._common): a key the web dashboard masks is one a sink leaves out,
-    # and a URL loses the same parts in both.
+    # One definition (arkor_rx._credentials): a key the web dashboard masks is one
+    # a sink leaves out, and a URL loses the same parts in both.
     from arkor_rx.dashboard.web._redact import Scrub
 
     config: dict[str, Any] = {"clientSecret": SECRET, "Access-Token": SECRET}

@@ -33,8 +33,8 @@ from typing import Any, Final, TypeVar, get_args
 
 from pydantic import BaseModel
 
+from arkor_rx._credentials import credential_key, safe_url
 from arkor_rx._redaction import MASK, Redactor
-from arkor_rx.sinks._common import credential_key, safe_url
 
 __all__ = ["Scrub"]
 
