@@ -13,17 +13,9 @@ from reactivex import operators as ops
 
 from arkor_rx.errors import ConfigError
 from arkor_rx.events import CheckpointSaved
-from arkor_rx.operators._common import (
-    MetricPoint,
-    Mode,
-    check_finite,
-    check_int,
-    check_mode,
-    check_positive,
-    stateful,
-)
+from arkor_rx.operators._common import MetricPoint, Mode, check_int, stateful
 from arkor_rx.operators._of_type import checkpoints
-from arkor_rx.operators._patience import PatienceTracker
+from arkor_rx.operators._patience import PatienceTracker, check_patience
 from arkor_rx.operators._rule import Rule, one_decision
 from arkor_rx.stopping import StopDecision
 
@@ -62,11 +54,7 @@ class CheckpointEval(Rule):
     def __post_init__(self) -> None:
         if not callable(self.scorer):
             raise ConfigError(f"scorer must be an async callable, got {self.scorer!r}")
-        check_int("patience", self.patience, 0)
-        check_mode(self.mode)
-        check_positive("min_delta", self.min_delta, allow_zero=True)
-        if self.baseline is not None:
-            check_finite("baseline", self.baseline)
+        check_patience(self)
         check_int("warmup_steps", self.warmup_steps, 0)
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError(f"name must be a non-empty string, got {self.name!r}")

@@ -18,7 +18,7 @@ from arkor_rx.operators._common import (
 from arkor_rx.operators._rule import Checker, Gated, fmt, improved, monitored
 from arkor_rx.stopping import StopDecision
 
-__all__ = ["Patience", "PatienceTracker"]
+__all__ = ["Patience", "PatienceTracker", "check_patience"]
 
 
 class _PatienceSettings(Protocol):
@@ -30,6 +30,21 @@ class _PatienceSettings(Protocol):
     def min_delta(self) -> float: ...
     @property
     def baseline(self) -> float | None: ...
+
+
+def check_patience(rule: _PatienceSettings) -> None:
+    """Check the settings ``patience()`` and ``checkpoint_eval()`` share.
+
+    Raises:
+        ConfigError (a ValueError): a negative ``patience`` or ``min_delta``, a
+            ``mode`` that is not ``"min"`` or ``"max"``, or a ``baseline`` that
+            is not a finite number.
+    """
+    check_int("patience", rule.patience, 0)
+    check_positive("min_delta", rule.min_delta, allow_zero=True)
+    check_mode(rule.mode)
+    if rule.baseline is not None:
+        check_finite("baseline", rule.baseline)
 
 
 class PatienceTracker:
@@ -110,11 +125,7 @@ class Patience(Gated):
     baseline: float | None = None
 
     def _check(self) -> None:
-        check_int("patience", self.patience, 0)
-        check_positive("min_delta", self.min_delta, allow_zero=True)
-        check_mode(self.mode)
-        if self.baseline is not None:
-            check_finite("baseline", self.baseline)
+        check_patience(self)
 
     def __call__(self, source: Observable[object]) -> Observable[StopDecision]:
         def make() -> Checker:

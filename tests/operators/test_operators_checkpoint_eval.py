@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import Any
 
 import pytest
 import reactivex
@@ -147,3 +148,26 @@ def test_bad_scorer_configuration() -> None:
         aop.checkpoint_eval(42)  # type: ignore[arg-type]
     with pytest.raises(ConfigError):
         aop.checkpoint_eval(lambda _: asyncio.sleep(0, 1.0), name="")
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"patience": -1}, "patience"),
+        ({"mode": "up"}, "mode"),
+        ({"min_delta": -0.1}, "min_delta"),
+        ({"baseline": math.nan}, "baseline"),
+        ({"warmup_steps": -1}, "warmup_steps"),
+    ],
+)
+def test_bad_patience_settings_are_refused_as_patience_refuses_them(
+    settings: dict[str, Any], named: str
+) -> None:
+    async def scorer(_: object) -> float:
+        return 1.0
+
+    with pytest.raises(ConfigError, match=named):
+        aop.checkpoint_eval(scorer, **settings)
+    if named != "warmup_steps":  # the same check, the same words, in patience()
+        with pytest.raises(ConfigError, match=named):
+            aop.patience("loss", **settings)
