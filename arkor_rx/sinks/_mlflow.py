@@ -17,14 +17,7 @@ from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import SamplesAnswered
 from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, RunErrors, SinkItem
 from arkor_rx.sinks._builtin import BuiltinSink, require
-from arkor_rx.sinks._tracking import (
-    INT64,
-    StepRangeError,
-    finite,
-    flat_config,
-    log_metrics,
-    run_label,
-)
+from arkor_rx.sinks._tracking import SkippedSteps, finite, flat_config, log_metrics, run_label
 
 __all__ = ["MLFLOW_STATUS", "MLflow"]
 
@@ -166,14 +159,13 @@ class MLflow(BuiltinSink):
         metric = self._entities.Metric
         now = int(time.time() * 1000)
         metrics: dict[str, list[Any]] = {}
-        bad: dict[str, list[int]] = {}
+        skipped = SkippedSteps()
         for event in events:
             run = self._runs.get(event.job_id)
             if run is None:
                 continue
-            if isinstance(event, TrainingLog) and event.step not in INT64:
-                bad.setdefault(event.job_id, []).append(event.step)  # the rest is logged
-                continue
+            if isinstance(event, TrainingLog) and skipped.skip(event.job_id, event.step):
+                continue  # the rest is logged
             logged = metrics.setdefault(event.job_id, [])
             if isinstance(event, TrainingLog):
                 logged += [metric(k, v, now, event.step) for k, v in log_metrics(event)]
@@ -185,7 +177,7 @@ class MLflow(BuiltinSink):
                     for k, raw in event.metrics.items()
                     if (v := finite(raw)) is not None
                 ]
-        errors: dict[str, Exception] = {job: StepRangeError(steps) for job, steps in bad.items()}
+        errors = skipped.errors()
         runs = self._runs
         to_log = {job: (runs[job].run_id, logged) for job, logged in metrics.items() if logged}
         if to_log:

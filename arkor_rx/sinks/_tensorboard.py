@@ -17,14 +17,7 @@ from arkor_rx.jobs import TrainingJob
 from arkor_rx.samples import SamplesAnswered
 from arkor_rx.sinks._base import DEFAULT_BUFFER_SIZE, Outcome, Overflow, RunErrors, SinkItem
 from arkor_rx.sinks._builtin import BuiltinSink, require
-from arkor_rx.sinks._tracking import (
-    INT64,
-    StepRangeError,
-    finite,
-    flat_config,
-    log_metrics,
-    run_label,
-)
+from arkor_rx.sinks._tracking import SkippedSteps, finite, flat_config, log_metrics, run_label
 
 __all__ = ["TB_TAGS", "Isolation", "TensorBoard"]
 
@@ -176,15 +169,16 @@ class TensorBoard(BuiltinSink):
         summary_value = summary.Value
         make_event = self._event
         now = time.time()
-        bad: dict[str, list[int]] = {}
+        skipped = SkippedSteps()
         failed: dict[str, Exception] = {}
         for event in events:
             run = self._runs.get(event.job_id)
             if run is None:
                 continue
-            if isinstance(event, TrainingLog | SamplesAnswered) and event.step not in INT64:
-                bad.setdefault(event.job_id, []).append(event.step)  # the rest is written
-                continue
+            if isinstance(event, TrainingLog | SamplesAnswered) and skipped.skip(
+                event.job_id, event.step
+            ):
+                continue  # the rest is written
             if isinstance(event, TrainingLog):
                 # One Summary of simple values per step: what add_scalar writes per
                 # tag, without its per-call numpy conversion (the sink's main cost).
@@ -204,8 +198,8 @@ class TensorBoard(BuiltinSink):
                     file.write_event(make_event(wall_time=now, step=event.step, summary=text))
             elif isinstance(event, TrainingCompleted) and event.metrics:
                 run.final = dict(event.metrics)
-        for job_id, steps in bad.items():
-            failed.setdefault(job_id, StepRangeError(steps))
+        for job_id, error in skipped.errors().items():
+            failed.setdefault(job_id, error)  # a folder error outranks a step error
         for job_id, error in self._flush_due():
             failed.setdefault(job_id, error)
         if failed:

@@ -27,6 +27,7 @@ from arkor_rx.jobs import TrainingJob
 __all__ = [
     "INT64",
     "METRICS",
+    "SkippedSteps",
     "StepRangeError",
     "finite",
     "flat_config",
@@ -124,3 +125,32 @@ def finite(value: Any) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) else None
+
+
+class SkippedSteps:
+    """The steps of one batch that were outside int64, by run: skipped, then reported.
+
+    Examples:
+        >>> skipped = SkippedSteps()
+        >>> skipped.skip("j1", 2**63), skipped.skip("j1", 5)
+        (True, False)
+        >>> skipped.errors()
+        {'j1': StepRangeError('1 event(s) with a step outside int64 skipped (the first: 9223372036854775808)')}
+    """  # noqa: E501
+
+    __slots__ = ("_steps",)
+
+    def __init__(self) -> None:
+        self._steps: dict[str, list[int]] = {}
+
+    def skip(self, job_id: str, step: int) -> bool:
+        """True, and the step noted for the run, when ``step`` is outside int64."""
+        if step in INT64:
+            return False
+        self._steps.setdefault(job_id, []).append(step)
+        return True
+
+    def errors(self) -> dict[str, Exception]:
+        """A [`StepRangeError`][arkor_rx.sinks._tracking.StepRangeError] for each run that had a
+        step skipped."""
+        return {job_id: StepRangeError(steps) for job_id, steps in self._steps.items()}
