@@ -46,7 +46,6 @@ from aiohttp import web
 from arkor_rx.errors import ConfigError
 from arkor_rx.jobs import JobConfig
 from arkor_rx.protocol import ORG_PARAM, PROJECT_PARAM
-from arkor_rx.server.datasets import load_dataset
 from arkor_rx.server.http_errors import ApiError, read_json_object
 from arkor_rx.server.inference import (
     ChatRequest,
@@ -122,15 +121,8 @@ async def create_job(request: web.Request) -> web.Response:
     if len(name) > MAX_NAME_CHARS:
         raise ConfigError(f"name: at most {MAX_NAME_CHARS} characters, got {len(name)}")
     config, plan = _validate_config(body.get("config"), state)
-    limits = state.config.limits
-    data = await asyncio.to_thread(
-        load_dataset,
-        config.dataset_source,
-        roots=state.dataset_roots,
-        max_records=limits.max_records,
-        max_labels=limits.max_labels,
-    )  # 400 naming the line
-    limits.check_run(plan, len(split(len(data), plan.seed)[0]), len(set(data.labels)))
+    data = await asyncio.to_thread(state.read_dataset, config.dataset_source)  # 400 naming the line
+    state.config.limits.check_run(plan, len(split(len(data), plan.seed)[0]), len(set(data.labels)))
     job_id = f"job_{secrets.token_hex(8)}"
     record = JobRecord(
         id=job_id,
@@ -149,11 +141,8 @@ async def create_job(request: web.Request) -> web.Response:
             checkpoint_dir=state.checkpoint_dir(job_id),
             notify=lambda: state.notify_threadsafe(job_id),
             step_delay=state.config.step_delay,
-            fail_at_step=state.config.faults.fail_at_step,
-            hold_at_step=state.config.faults.hold_at_step,
-            dataset_roots=state.dataset_roots,
-            max_records=limits.max_records,
-            max_labels=limits.max_labels,
+            faults=state.config.faults,
+            read_dataset=state.read_dataset,
         )
     )
     return web.json_response({"job": record.to_wire()})

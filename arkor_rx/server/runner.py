@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,9 +31,9 @@ from arkor_rx.events import (
     TrainingLog,
     TrainingStarted,
 )
-from arkor_rx.jobs import JobConfig
-from arkor_rx.server.datasets import load_dataset
-from arkor_rx.server.faults import injected_failure
+from arkor_rx.jobs import BlobDataset, HuggingFaceDataset, JobConfig
+from arkor_rx.server.datasets import ChatDataset, load_dataset
+from arkor_rx.server.faults import FaultConfig, injected_failure
 from arkor_rx.server.store import INTERRUPTED_ERROR, JobStore, utc_now
 from arkor_rx.server.training import (
     TrainingHooks,
@@ -53,6 +53,8 @@ SERVER_STOPPED_ERROR: Final = INTERRUPTED_ERROR
 
 _log = logging.getLogger("arkor_rx.server")
 
+_NO_FAULTS: Final = FaultConfig()
+
 
 class JobRun:
     """The training of one job: call [`run`][arkor_rx.server.runner.JobRun.run] in a worker thread.
@@ -65,14 +67,12 @@ class JobRun:
         checkpoint_dir: where its ``.npz`` files go.
         notify: called (from the thread) after every append; must be thread-safe.
         step_delay: seconds to pause after each step.
-        fail_at_step: make the run fail as this step begins (``FaultConfig.fail_at_step``);
-            None: never.
-        hold_at_step: make the run wait before this step until a stop is requested
-            (``FaultConfig.hold_at_step``); None: never.
-        dataset_roots: the folders a ``file://`` dataset must lie under (it is read
-            again when the run starts).
-        max_records: the most records the dataset may have when it is read again.
-        max_labels: the most distinct replies it may have then.
+        faults: the run's injected faults: its ``fail_at_step`` (the run fails as
+            that step begins) and ``hold_at_step`` (the run waits before that step
+            until a stop is requested); the defaults inject none.
+        read_dataset: reads the dataset again when the run starts (the server's
+            ``ServerState.read_dataset``, with its roots and limits; by default,
+            ``load_dataset`` with no roots and no limits).
     """
 
     def __init__(
@@ -85,11 +85,8 @@ class JobRun:
         checkpoint_dir: Path,
         notify: Callable[[], None],
         step_delay: float = 0.0,
-        fail_at_step: int | None = None,
-        hold_at_step: int | None = None,
-        dataset_roots: Sequence[Path] = (),
-        max_records: int | None = None,
-        max_labels: int | None = None,
+        faults: FaultConfig = _NO_FAULTS,
+        read_dataset: Callable[[HuggingFaceDataset | BlobDataset], ChatDataset] = load_dataset,
     ) -> None:
         self.job_id = job_id
         self._store = store
@@ -98,11 +95,8 @@ class JobRun:
         self._dir = checkpoint_dir
         self._notify = notify
         self._step_delay = step_delay
-        self._fail_at_step = fail_at_step
-        self._hold_at_step = hold_at_step
-        self._roots = tuple(dataset_roots)
-        self._max_records = max_records
-        self._max_labels = max_labels
+        self._faults = faults
+        self._read_dataset = read_dataset
         self._steps_begun = 0  # train() asks should_stop once before every step
         self._fault_fired = False
         self._stop = threading.Event()
@@ -149,10 +143,10 @@ class JobRun:
         if reason is not None:
             return reason
         self._steps_begun += 1
-        if self._steps_begun == self._hold_at_step:
+        if self._steps_begun == self._faults.hold_at_step:
             self._stop.wait()  # a cancel or the server's stop ends the wait
             return self._should_stop()
-        if self._steps_begun == self._fail_at_step:
+        if self._steps_begun == self._faults.fail_at_step:
             self._fault_fired = True
             return injected_failure(self._steps_begun)
         return None
@@ -203,12 +197,7 @@ class JobRun:
         """Load the dataset and train on it, publishing what happens as events."""
         job_id = self.job_id
         self._store.update(job_id, status="running", started_at=utc_now())
-        data = load_dataset(
-            self._config.dataset_source,
-            roots=self._roots,
-            max_records=self._max_records,
-            max_labels=self._max_labels,
-        )
+        data = self._read_dataset(self._config.dataset_source)
 
         def on_start(meta: dict[str, Any]) -> None:
             event = TrainingStarted(job_id=job_id, timestamp=utc_now(), metadata=meta)

@@ -24,7 +24,9 @@ from typing import Final
 
 from aiohttp import web
 
+from arkor_rx.jobs import BlobDataset, HuggingFaceDataset
 from arkor_rx.server.config import ServerConfig
+from arkor_rx.server.datasets import ChatDataset, load_dataset
 from arkor_rx.server.http_errors import ApiError, shown
 from arkor_rx.server.model import Adapter
 from arkor_rx.server.runner import SERVER_STOPPED_ERROR, JobRun
@@ -88,6 +90,23 @@ class ServerState:
         """Wake the followers of ``job_id``; callable from any thread."""
         with contextlib.suppress(RuntimeError):  # the loop is already closed: nobody listens
             self.loop.call_soon_threadsafe(self.notifier.notify, job_id)
+
+    def read_dataset(self, source: HuggingFaceDataset | BlobDataset) -> ChatDataset:
+        """Read a job's dataset under this server's roots and limits (blocking: in a thread).
+
+        ``POST /v1/jobs`` reads it to check it; the run reads it again when it
+        starts, with the same rules.
+
+        Raises:
+            DatasetError (a ConfigError): what is wrong with it, naming the line.
+        """
+        limits = self.config.limits
+        return load_dataset(
+            source,
+            roots=self.dataset_roots,
+            max_records=limits.max_records,
+            max_labels=limits.max_labels,
+        )
 
     def checkpoint_dir(self, job_id: str) -> Path:
         """Where a job's checkpoints (``step-N.npz``) and ``final.npz`` live."""

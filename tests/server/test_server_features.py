@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from pathlib import Path
@@ -266,7 +267,7 @@ def test_unreadable_dataset_at_run_time_fails_the_job(tmp_path: Path) -> None:
         plan=TrainingPlan.from_config(cfg),
         checkpoint_dir=tmp_path / "ck",
         notify=lambda: None,
-        dataset_roots=[tmp_path],
+        read_dataset=functools.partial(load_dataset, roots=[tmp_path]),
     )
     run.run()
     job = store.get("job_1")
