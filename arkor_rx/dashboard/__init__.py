@@ -15,6 +15,12 @@ into HTML with an inline SVG plot.
 Rule 3: [`LiveDashboard`][arkor_rx.dashboard.LiveDashboard] is the terminal
 view's only part with side effects, and a [`Sink`][arkor_rx.sinks.Sink].
 
+Rule 4: the modules that tell kinds apart (the reducers ``_state`` and
+``_runs``, the plain lines ``_lines``, the web page's event log
+``web._wire``) name each kind by its family: ``events.TrainingCompleted`` is
+the stream's, ``actions.RunFinished`` the view's own. The two families have
+look-alike names; at each ``isinstance`` the reader sees which one it is.
+
 Actions are the stream's events, the checkpoint samples'
 [`SamplesAnswered`][arkor_rx.samples.SamplesAnswered], a sweep's
 [`RunEvent`][arkor_rx.runs.RunEvent] and [`PruneDecision`][arkor_rx.runs.PruneDecision],

@@ -7,17 +7,7 @@ what an action changed, or None when the action is not worth a line.
 from __future__ import annotations
 
 from arkor_rx import events
-from arkor_rx.dashboard._actions import (
-    CheckpointAnswer,
-    DashboardAction,
-    JobSubmitted,
-    RunDeployed,
-    RunFinished,
-    RunOpened,
-    RunStopped,
-    RunUndeployed,
-    StreamProgress,
-)
+from arkor_rx.dashboard import _actions as actions
 from arkor_rx.dashboard._state import DashboardState
 from arkor_rx.dashboard._terminal import deployment_line, num, shorten, stop_line
 from arkor_rx.samples import SamplesAnswered
@@ -34,16 +24,20 @@ def _samples_line(action: SamplesAnswered) -> str:
 
 
 def _deployment_text(
-    before: DashboardState, action: RunDeployed | RunUndeployed, after: DashboardState
+    before: DashboardState,
+    action: actions.RunDeployed | actions.RunUndeployed,
+    after: DashboardState,
 ) -> str | None:
     if before.deployments == after.deployments:
         return None
-    if isinstance(action, RunUndeployed):
+    if isinstance(action, actions.RunUndeployed):
         return f"{shorten(action.slug, 60)} no longer serves this run"
     return deployment_line(action)
 
 
-def describe(before: DashboardState, action: DashboardAction, after: DashboardState) -> str | None:
+def describe(
+    before: DashboardState, action: actions.DashboardAction, after: DashboardState
+) -> str | None:
     """One plain log line telling what ``action`` changed, or None when not worth a line.
 
     Used when the output is not a terminal. Pure.
@@ -61,9 +55,9 @@ def describe(before: DashboardState, action: DashboardAction, after: DashboardSt
         return f"repeated event id {event_id} ignored"
     lost = f" ({after.lost - before.lost} event(s) lost)" if after.lost > before.lost else ""
     total = after.max_steps or "?"
-    if isinstance(action, JobSubmitted):
+    if isinstance(action, actions.JobSubmitted):
         return f"job {action.job_id} submitted: {action.name or after.name} ({total} steps)"
-    if isinstance(action, RunOpened):
+    if isinstance(action, actions.RunOpened):
         return (
             f"following job {action.job.id}: {after.name or '(no name)'} "
             f"({action.job.status}, {total} steps)"
@@ -80,19 +74,19 @@ def describe(before: DashboardState, action: DashboardAction, after: DashboardSt
         return "  ".join(parts) + lost
     if isinstance(action, events.CheckpointSaved):
         return f"checkpoint saved at step {action.step}{lost}"
-    if isinstance(action, CheckpointAnswer):
+    if isinstance(action, actions.CheckpointAnswer):
         label = "failed" if action.error else "answer"
         asked = f"  (asked {shorten(action.prompt, 60)!r})" if action.prompt else ""
         return f"checkpoint {action.step} {label}: {shorten(action.text)}{asked}"
     if isinstance(action, SamplesAnswered):
         return _samples_line(action)
-    if isinstance(action, StreamProgress):
+    if isinstance(action, actions.StreamProgress):
         if after.reconnects > before.reconnects:
             return f"stream reconnected ({after.reconnects} so far)"
         return None
-    if isinstance(action, RunStopped):
+    if isinstance(action, actions.RunStopped):
         return stop_line(action.decision)
-    if isinstance(action, RunDeployed | RunUndeployed):
+    if isinstance(action, actions.RunDeployed | actions.RunUndeployed):
         return _deployment_text(before, action, after)
     if isinstance(action, events.TrainingCompleted):
         return f"training completed at step {after.step}{lost}"
@@ -100,7 +94,7 @@ def describe(before: DashboardState, action: DashboardAction, after: DashboardSt
         if after.status != "failed":
             return None  # the echo of a cancel we asked for
         return f"training failed: {action.error}{lost}"
-    if isinstance(action, RunFinished):
+    if isinstance(action, actions.RunFinished):
         if before.status == after.status:
             return None
         return f"run {after.status}" + (f": {action.error}" if action.error else "")

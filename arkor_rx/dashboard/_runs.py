@@ -19,20 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TypeAlias
 
-from arkor_rx.dashboard._actions import (
-    DashboardAction,
-    JobSubmitted,
-    RunDeployed,
-    RunOpened,
-    RunStopped,
-    RunUndeployed,
-)
+from arkor_rx.dashboard import _actions as actions
 from arkor_rx.dashboard._state import DashboardState, reduce
 from arkor_rx.runs import PruneDecision, Run, RunEvent
 
 __all__ = ["ViewAction", "ViewState", "reduce_view"]
 
-ViewAction: TypeAlias = DashboardAction | RunEvent | PruneDecision
+ViewAction: TypeAlias = actions.DashboardAction | RunEvent | PruneDecision
 """Anything [`reduce_view`][arkor_rx.dashboard.reduce_view] accepts."""
 
 
@@ -77,9 +70,9 @@ def _run_key(run: Run) -> str:
 def _key_of(action: ViewAction) -> str | None:
     if isinstance(action, RunEvent | PruneDecision):
         return _run_key(action.run)
-    if isinstance(action, JobSubmitted):
+    if isinstance(action, actions.JobSubmitted):
         return action.job_id
-    if isinstance(action, RunOpened):
+    if isinstance(action, actions.RunOpened):
         return action.job.id
     job_id = getattr(action, "job_id", None)
     return job_id if isinstance(job_id, str) and job_id else None
@@ -103,9 +96,9 @@ def reduce_view(
     """
     target = key or _key_of(action) or (view.order[0] if view.order else "")
     if isinstance(action, RunEvent):
-        inner: DashboardAction = action.event
+        inner: actions.DashboardAction = action.event
     elif isinstance(action, PruneDecision):
-        inner = RunStopped(action.decision)
+        inner = actions.RunStopped(action.decision)
     else:
         inner = action
     order = view.order
@@ -128,8 +121,8 @@ def reduce_view(
             job_id=state.job_id or run.job_id,
         )
     runs[target] = reduce(state, inner, now=now)
-    if isinstance(action, RunDeployed):  # Rule 3
+    if isinstance(action, actions.RunDeployed):  # Rule 3
         for other, held in runs.items():
             if other != target and any(d.slug == action.slug for d in held.deployments):
-                runs[other] = reduce(held, RunUndeployed(held.job_id or other, action.slug))
+                runs[other] = reduce(held, actions.RunUndeployed(held.job_id or other, action.slug))
     return replace(view, runs=runs, order=order)

@@ -20,7 +20,7 @@ from typing import Any, TypeAlias
 
 from arkor_rx import events
 from arkor_rx.dashboard import _actions as actions
-from arkor_rx.dashboard._actions import _FROM_JOB, RunDeployed, RunStatus
+from arkor_rx.dashboard._actions import _FROM_JOB, RunStatus
 from arkor_rx.dashboard._checkpoints import CheckpointView, with_answers
 from arkor_rx.dashboard._deployments import reduce_deployments
 from arkor_rx.operators._tensorboard_smooth import TensorBoardEMA
@@ -103,7 +103,7 @@ class DashboardState:
     """From the completed event's metrics (any key containing ``accuracy``)."""
     metrics: tuple[tuple[str, Any], ...] = ()
     """The final metrics, as sorted (name, value) pairs."""
-    deployments: tuple[RunDeployed, ...] = ()
+    deployments: tuple[actions.RunDeployed, ...] = ()
     """The deployments serving this run's adapters, one per slug, oldest first
     (at most [`DEPLOYMENT_LIMIT`][arkor_rx.dashboard.DEPLOYMENT_LIMIT])."""
     error: str | None = None
@@ -406,7 +406,8 @@ def reduce(
         >>> (s.events_seen, s.repeated)
         (1, 1)
     """
-    if isinstance(action, RunDeployed | actions.RunUndeployed):  # no clock: shown long after, maybe
+    if isinstance(action, actions.RunDeployed | actions.RunUndeployed):
+        # no clock: a deployment may be shown long after the run
         return reduce_deployments(state, action)
     if now is not None and state.started_at is None and not isinstance(action, actions.RunOpened):
         state = replace(state, started_at=now)
