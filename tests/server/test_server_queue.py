@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from arkor_rx.server import LocalServer, ServerConfig
+from arkor_rx.server import FaultConfig, LocalServer, ServerConfig, ServerLimits
 from tests.server.server_helpers import (
     TOKEN,
     auth,
@@ -101,3 +103,42 @@ async def test_get_job_carries_the_latest_events_capped(monkeypatch: Any) -> Non
     assert [e["type"] for e in info["events"]][-1] == "training.completed"
     assert len(info["events"]) == 5
     assert [e["step"] for e in info["events"][:-1]] == [7, 8, 9, 10]
+
+
+def _records(path: Path, n: int) -> None:
+    with path.open("w") as file:
+        for i in range(n):
+            reply = "yes" if i % 2 else "no"
+            messages = [
+                {"role": "user", "content": f"q{i}"},
+                {"role": "assistant", "content": reply},
+            ]
+            file.write(json.dumps({"messages": messages}) + "\n")
+
+
+async def test_a_queued_job_reads_its_dataset_again_under_the_same_limits(tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    _records(data, 8)
+    server = LocalServer(
+        ServerConfig(
+            token=TOKEN,
+            dataset_roots=(tmp_path,),
+            limits=ServerLimits(max_records=8),
+            faults=FaultConfig(hold_at_step=2),  # busy holds the only worker until cancelled
+        ),
+        max_concurrent_jobs=1,
+    )
+    blob = {"type": "blob", "url": data.as_uri()}
+    async with server, aiohttp.ClientSession(server.url) as session:
+        busy = await create(session, config(datasetSource=blob, loggingSteps=1), name="busy")
+        await read_stream(session, busy["id"], limit=1)  # it holds the only worker now
+        queued = await create(session, config(datasetSource=blob, maxSteps=1), name="queued")
+        _records(data, 9)  # the dataset grows past the limit before the queued job starts
+        await _cancel(session, busy["id"])
+        _, frames = await read_stream(session, queued["id"])
+        job = await get_job(session, queued["id"])
+    [failed] = data_frames(frames)
+    assert failed["type"] == "training.failed"
+    assert "has 9 records" in failed["error"]
+    assert "at most 8" in failed["error"]
+    assert job["job"]["status"] == "failed"

@@ -28,6 +28,7 @@ from arkor_rx.runs import Run, RunEvent
 from arkor_rx.samples import Sample, SamplesAnswered
 from arkor_rx.sinks import Outcome, SinkHub, _tensorboard
 from arkor_rx.sinks._csv import CSV_COLUMNS
+from arkor_rx.sinks._tracking import StepRangeError
 
 
 def a_run(job_id: str = "j1") -> list[Any]:
@@ -182,6 +183,32 @@ async def test_tensorboard_a_run_whose_folder_cannot_be_made_costs_no_other_run_
     assert "bad-j1" in str(caught.value.errors["j1"])
     await tb.close(Outcome("completed", job_id="j2"))
     assert [s for s, _ in scalars(read(tmp_path / "runs" / "good-j2"), "train/loss")] == [1, 2]
+
+
+async def test_tensorboard_a_run_with_a_bad_folder_and_a_bad_step_is_charged_its_folder_error(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "bad-j1").write_text("a file where the folder should be")
+    tb = sinks.TensorBoard(tmp_path / "runs")
+    with pytest.raises(OSError):
+        await tb.open(TrainingJob(id="j1", name="bad"))
+    await tb.open(TrainingJob(id="j2", name="good"))
+    batch = [
+        TrainingLog(job_id="j1", step=2**63, loss=1.0),  # skipped: outside int64
+        TrainingLog(job_id="j1", step=1, loss=1.0),  # cannot be written: no folder
+        TrainingLog(job_id="j2", step=2**63, loss=1.0),
+        TrainingLog(job_id="j2", step=1, loss=1.0),
+    ]
+    with pytest.raises(sinks.RunErrors) as caught:
+        await tb.write(batch)
+    errors = caught.value.errors
+    assert isinstance(errors["j1"], OSError)  # the folder: what the user must fix first
+    assert "bad-j1" in str(errors["j1"])
+    assert isinstance(errors["j2"], StepRangeError)  # its other step was written
+    assert str(2**63) in str(errors["j2"])
+    await tb.close(Outcome("completed", job_id="j2"))
+    assert scalars(read(tmp_path / "runs" / "good-j2"), "train/loss") == [(1, 1.0)]
 
 
 async def test_tensorboard_fail_on_error_fails_only_the_run_whose_folder_cannot_be_made(
