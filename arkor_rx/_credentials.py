@@ -1,8 +1,8 @@
 """Which values are credentials by where they stand: a mapping's key, a URL's parts.
 
 Rule 1: a value under a credential key (``token``, ``apiKey``,
-``client_secret`` ..., in any case or spelling) is never written or shown;
-the sinks' configs and the web dashboard leave it out.
+``client_secret`` ..., in any case or spelling) is never written or shown:
+the sinks' configs leave it out, the web dashboard masks it.
 
 Rule 2: a URL loses its userinfo and its query (a tracking URI's password,
 a presigned URL's signature) wherever it is written or shown.

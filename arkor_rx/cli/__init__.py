@@ -18,7 +18,8 @@ says so for the reference page.
 
 Rule 3: one module per command. A command module's docstring opens with
 the paragraph its ``--help`` shows (its description: written for users,
-the module's rules follow it); the module has ``add_arguments(parser)``
+the module's rules follow it; under ``python -OO``, which drops docstrings,
+``--help`` shows the one-line help instead); the module has ``add_arguments(parser)``
 (adds its flags) and ``run(args) -> int`` (sync, or async: it is then run
 with ``asyncio.run``). [`build_parser`][arkor_rx.cli.build_parser] makes
 every subcommand, with its one-line help from `arkor_rx.cli._commands`.
@@ -96,7 +97,9 @@ def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
     for name in MODULES:
         if only is None or name == only:
             command = load(name)
-            own = sub.add_parser(name, help=HELP[name], description=_description(command))
+            own = sub.add_parser(
+                name, help=HELP[name], description=_description(command) or HELP[name]
+            )
             command.add_arguments(own)
             own.set_defaults(run=command.run)
         else:

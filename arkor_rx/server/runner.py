@@ -72,7 +72,8 @@ class JobRun:
             until a stop is requested); the defaults inject none.
         read_dataset: reads the dataset again when the run starts (the server's
             ``ServerState.read_dataset``, with its roots and limits; by default,
-            ``load_dataset`` with no roots and no limits).
+            ``load_dataset`` with no roots, which refuses every ``file://`` dataset,
+            and no limits).
     """
 
     def __init__(

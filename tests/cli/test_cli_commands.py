@@ -90,6 +90,18 @@ def test_a_new_command_is_a_module_and_one_line(
     assert "Rule 1" not in shown
 
 
+def test_help_without_docstrings_shows_the_one_line_help() -> None:
+    # python -OO drops docstrings, where each command's description lives.
+    out = subprocess.run(
+        [sys.executable, "-OO", "-m", "arkor_rx", "cancel", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"\n{HELP['cancel']}\n" in out
+    assert "Ask the backend to cancel the job" not in out
+
+
 def test_run_may_be_sync_or_async() -> None:
     assert inspect.iscoroutinefunction(load("serve").run)
     assert not inspect.iscoroutinefunction(load("version").run)

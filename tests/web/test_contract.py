@@ -15,6 +15,7 @@ import pytest
 import arkor_rx as ax
 from arkor_rx.dashboard import WebDashboard
 from arkor_rx.dashboard.web import TOKEN_HEADER, WebFeed
+from arkor_rx.dashboard.web._app import STATIC_FILES
 from tests.e2e.e2e_helpers import LABELS
 from tests.web.conftest import HOLD, Served
 from tests.web.web_helpers import points, read_frames, row, until
@@ -121,27 +122,27 @@ async def test_loopback_names_are_the_served_address(
             assert response.status == 200
 
 
-@pytest.mark.parametrize(
-    ("name", "content_type"),
-    [
-        ("", "text/html"),
-        ("static/app.js", "text/javascript"),
-        ("static/charts.js", "text/javascript"),
-        ("static/uPlot.iife.min.js", "text/javascript"),
-        ("static/app.css", "text/css"),
-        ("static/uPlot.min.css", "text/css"),
-    ],
-)
+_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+
+
+@pytest.mark.parametrize("name", STATIC_FILES)
 async def test_every_page_file_has_the_type_a_nosniff_browser_runs(
-    served: Served, http: aiohttp.ClientSession, name: str, content_type: str
+    served: Served, http: aiohttp.ClientSession, name: str
 ) -> None:
-    async with http.get(f"{served.base}/{name}") as response:
+    path = "/" if name == "index.html" else f"/static/{name}"
+    async with http.get(served.base + path) as response:
         assert response.status == 200
-        assert response.content_type == content_type
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.content_type == _TYPES[name[name.rindex(".") :]]
         assert response.charset == "utf-8"
         assert await response.read()
+
+
+async def test_the_page_is_served_at_the_root_only(
+    served: Served, http: aiohttp.ClientSession
+) -> None:
     async with http.get(f"{served.base}/static/index.html") as response:
-        assert response.status == 404  # the page is served at / only
+        assert response.status == 404
 
 
 async def test_headers_forbid_inline_script_and_cross_origin_reads(

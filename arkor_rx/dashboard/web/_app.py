@@ -50,9 +50,13 @@ _CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/
 """A static file's content type, by its extension (not the platform's mime table)."""
 
 
-def _load_static() -> dict[str, bytes]:
+def _load_static() -> dict[str, tuple[bytes, str]]:
+    """Each page file's bytes and content type (a file of another type fails here, at build)."""
     folder = resources.files("arkor_rx.dashboard.web") / "static"
-    return {name: (folder / name).read_bytes() for name in STATIC_FILES}
+    return {
+        name: ((folder / name).read_bytes(), _CONTENT_TYPES[PurePath(name).suffix])
+        for name in STATIC_FILES
+    }
 
 
 def build_app(
@@ -79,9 +83,10 @@ def build_app(
     app = web.Application(middlewares=[security_middleware(token, host, port)])
 
     def static(name: str) -> web.Response:
+        body, content_type = files[name]
         return web.Response(
-            body=files[name],
-            content_type=_CONTENT_TYPES[PurePath(name).suffix],
+            body=body,
+            content_type=content_type,
             charset="utf-8",
             headers={"Cache-Control": "no-cache"},
         )

@@ -12,12 +12,14 @@ stream ever hold it.
 Rule 2: in every string, each secret is masked by the client's own
 ``Redactor`` (every spelling JSON allows), then
 every URL in it loses its userinfo and its query (a presigned ``?sig=``, a
-``user:password@``): the sinks' own ``safe_url``.
+``user:password@``): [`safe_url`][arkor_rx._credentials.safe_url], the one
+the sinks use too.
 
 Rule 3: in a mapping (a config, metadata, metrics), the value under a
 credential key (``token``, ``apiKey``, ``password``, ``secret``,
-``authorization``, in any case or spelling: the sinks' ``credential_key``,
-whose values a sink never writes) is masked whole.
+``authorization``, in any case or spelling:
+[`credential_key`][arkor_rx._credentials.credential_key], whose values a
+sink never writes) is masked whole.
 
 Rule 4: an action with nothing to mask is passed on as it is, the same
 object; one that has is rebuilt with the masked values (``model_copy`` for a
