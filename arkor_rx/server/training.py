@@ -202,10 +202,9 @@ class _Data:
     x: FloatArray
     y: IntArray
     train: IntArray
-    held_out: IntArray
     eval_on_train: bool
     x_eval: FloatArray
-    """The held-out features (``x[held_out]``), taken once per run."""
+    """The held-out features, taken once per run."""
     y_eval: IntArray
     """The held-out labels."""
 
@@ -216,7 +215,7 @@ class _Data:
         y = np.array([index[label] for label in data.labels], dtype=np.intp)
         train_idx, eval_idx, eval_on_train = split(len(data), plan.seed)
         x = dataset_features(data, plan.max_length)
-        return cls(labels, x, y, train_idx, eval_idx, eval_on_train, x[eval_idx], y[eval_idx])
+        return cls(labels, x, y, train_idx, eval_on_train, x[eval_idx], y[eval_idx])
 
 
 def _metadata(
@@ -228,7 +227,7 @@ def _metadata(
         "dataset": data.name,
         "synthetic": data.synthetic,
         "trainExamples": len(prepared.train),
-        "evalExamples": len(prepared.held_out),
+        "evalExamples": len(prepared.y_eval),
         "evalOnTrain": prepared.eval_on_train,
         "labels": list(prepared.labels),
         "maxSteps": total,
