@@ -3,7 +3,9 @@
 Rule 1: [`reduce_view`][arkor_rx.dashboard.reduce_view] is pure, like
 [`reduce`][arkor_rx.dashboard.reduce]: it routes each action to the run it
 belongs to (by job id, or by the sweep's [`Run`][arkor_rx.runs.Run]) and
-applies the one-run reducer there.
+applies the one-run reducer there. An action that changes nothing (the
+stream's progress after each event, most of the time) returns the view
+itself, as ``reduce`` returns the run's state itself.
 
 Rule 2: a run keeps the position it was first seen at, so rows and curves do
 not move while a sweep runs; a pruned run stays, marked.
@@ -120,7 +122,11 @@ def reduce_view(
             name=state.name or run.name,
             job_id=state.job_id or run.job_id,
         )
-    runs[target] = reduce(state, inner, now=now)
+    new = reduce(state, inner, now=now)
+    deployed = isinstance(action, actions.RunDeployed)  # it may change other runs (Rule 3)
+    if new is view.runs.get(target) and order is view.order and not deployed:
+        return view  # nothing changed: a stream's progress with no new reconnect, say
+    runs[target] = new
     if isinstance(action, actions.RunDeployed):  # Rule 3
         for other, held in runs.items():
             if other != target and any(d.slug == action.slug for d in held.deployments):

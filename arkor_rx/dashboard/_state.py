@@ -324,11 +324,11 @@ def _opened(state: DashboardState, action: actions.RunOpened) -> DashboardState:
 
 
 def _progress(state: DashboardState, action: actions.StreamProgress) -> DashboardState:
-    return replace(
-        state,
-        reconnects=max(state.reconnects, action.reconnects),
-        replays_skipped=max(state.replays_skipped, action.duplicates),
-    )
+    reconnects = max(state.reconnects, action.reconnects)
+    replays_skipped = max(state.replays_skipped, action.duplicates)
+    if reconnects == state.reconnects and replays_skipped == state.replays_skipped:
+        return state  # the usual case: sent after every event, and nothing new
+    return replace(state, reconnects=reconnects, replays_skipped=replays_skipped)
 
 
 def _stopped(

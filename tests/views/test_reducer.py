@@ -15,6 +15,7 @@ from arkor_rx.dashboard import (
     RunOpened,
     RunStatus,
     RunStopped,
+    StreamProgress,
     ViewState,
     reduce,
     reduce_view,
@@ -135,6 +136,18 @@ def test_view_routes_by_job_id_and_keeps_a_sweep_run_in_place() -> None:
     assert [(r.name, r.index, r.loss) for r in view.ordered] == [("s-0", 0, 1.0), ("s-1", 1, 2.0)]
     assert not view.finished
     assert view.primary is view.runs["a"]
+
+
+def test_progress_with_nothing_new_returns_the_same_state() -> None:
+    state = reduce(DashboardState(), StreamProgress(2, duplicates=1))
+    assert (state.reconnects, state.replays_skipped) == (2, 1)
+    assert reduce(state, StreamProgress(2, duplicates=1)) is state
+    assert reduce(state, StreamProgress(1)) is state  # the counts only grow
+    assert reduce(state, StreamProgress(3, duplicates=1)).reconnects == 3
+    view = reduce_view(ViewState(), log(1, 1.0))
+    view = reduce_view(view, StreamProgress(2), key="j1")
+    assert reduce_view(view, StreamProgress(2), key="j1") is view
+    assert reduce_view(view, StreamProgress(3), key="j1").runs["j1"].reconnects == 3
 
 
 def test_reduce_view_is_pure() -> None:
